@@ -1,0 +1,770 @@
+"""Expression and constraint trees, built by operator overloading.
+
+Integer expressions (:class:`Expr`) combine variables and ints with ``+ - * // % **``, unary ``-``
+and ``abs``; comparisons give constraints (:class:`Constraint`), which combine with ``&``, ``|``,
+``~``. Trees are immutable and every node evaluates itself on an assignment (a mapping from
+variable name to int).
+
+Semantics are Python's integer semantics: ``//`` and ``%`` floor towards minus infinity. An
+assignment under which a ``//``, ``%`` or exact division (:func:`exact_div`) has divisor 0, or an
+exact division does not divide, makes every constraint that contains that node false (also under
+``~`` and ``|``). ``x / y`` is refused in Python code; use :func:`exact_div` or :func:`true_div`.
+"""
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Mapping
+from typing import Any, Union
+
+from .errors import ModelError
+
+
+class Undefined(ArithmeticError):
+    """Evaluation hit a division by zero or an inexact exact division."""
+
+
+# Precedence levels used when printing (higher binds tighter).
+_P_OR, _P_AND, _P_NOT, _P_CMP, _P_ADD, _P_MUL, _P_UNARY, _P_POW, _P_ATOM = range(9)
+
+
+def _coerce(v: Any) -> Expr:
+    if isinstance(v, Expr):
+        return v
+    if isinstance(v, bool):
+        return Const(int(v))
+    if isinstance(v, int):
+        return Const(v)
+    if hasattr(v, "__index__") and not isinstance(v, float):
+        return Const(operator.index(v))
+    raise TypeError(
+        f"constrint expressions hold integers only; got {type(v).__name__} {v!r}"
+    )
+
+
+class Expr:
+    """Base class of integer-valued expression nodes."""
+
+    __slots__ = ()
+    #: Whether every value of the node is an integer (false below a true division).
+    integral: bool = True
+    children: tuple[Expr, ...] = ()
+    _prec = _P_ATOM
+
+    # ---- arithmetic
+    def __add__(self, o):
+        return Add(self, _coerce(o))
+
+    def __radd__(self, o):
+        return Add(_coerce(o), self)
+
+    def __sub__(self, o):
+        return Sub(self, _coerce(o))
+
+    def __rsub__(self, o):
+        return Sub(_coerce(o), self)
+
+    def __mul__(self, o):
+        return Mul(self, _coerce(o))
+
+    def __rmul__(self, o):
+        return Mul(_coerce(o), self)
+
+    def __floordiv__(self, o):
+        return FloorDiv(self, _coerce(o))
+
+    def __rfloordiv__(self, o):
+        return FloorDiv(_coerce(o), self)
+
+    def __mod__(self, o):
+        return Mod(self, _coerce(o))
+
+    def __rmod__(self, o):
+        return Mod(_coerce(o), self)
+
+    def __pow__(self, p):
+        if isinstance(p, Expr):
+            if isinstance(p, Const):
+                p = p.value
+            else:
+                raise TypeError("the exponent of ** must be a non-negative int constant")
+        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
+            raise TypeError(f"the exponent of ** must be a non-negative int, got {p!r}")
+        return Pow(self, p)
+
+    def __rpow__(self, b):
+        raise TypeError("an expression as exponent is not supported; exponents are int constants")
+
+    def __truediv__(self, o):
+        raise TypeError(
+            "'/' is ambiguous for integer variables: use '//' (floor division), "
+            "constrint.exact_div(a, b) (holds only where b divides a) or constrint.true_div(a, b)"
+        )
+
+    __rtruediv__ = __truediv__
+
+    def __neg__(self):
+        return Neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return Abs(self)
+
+    # ---- comparisons
+    def __eq__(self, o):  # type: ignore[override]
+        return Compare("==", self, _coerce(o))
+
+    def __ne__(self, o):  # type: ignore[override]
+        return Compare("!=", self, _coerce(o))
+
+    def __lt__(self, o):
+        return Compare("<", self, _coerce(o))
+
+    def __le__(self, o):
+        return Compare("<=", self, _coerce(o))
+
+    def __gt__(self, o):
+        return Compare(">", self, _coerce(o))
+
+    def __ge__(self, o):
+        return Compare(">=", self, _coerce(o))
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        raise TypeError(
+            "an expression has no truth value; compare it to build a constraint (e.g. x > 0)"
+        )
+
+    # ---- evaluation and structure
+    def evaluate(self, assignment: Mapping[str, int]) -> int | float:
+        """Value under ``assignment`` (name -> int); raises :class:`Undefined` on division by 0."""
+        return self.ev(assignment)
+
+    def ev(self, a: Mapping[str, int]) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def variables(self) -> dict[str, Var]:
+        """The variables in the expression, by name, in order of first appearance."""
+        out: dict[str, Var] = {}
+        _collect_vars(self, out)
+        return out
+
+    def __str__(self) -> str:
+        return self.fmt()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.fmt()}>"
+
+    def fmt(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _collect_vars(node, out: dict[str, Var]) -> None:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Var):
+            out.setdefault(n.name, n)
+        else:
+            stack.extend(reversed(n.children))
+
+
+def _paren(e: Expr, prec: int) -> str:
+    s = e.fmt()
+    return f"({s})" if e._prec < prec else s
+
+
+class Const(Expr):
+    """An integer constant."""
+
+    __slots__ = ("value",)
+    _prec = _P_ATOM
+
+    def __init__(self, value: int):
+        self.value = int(value)
+
+    def ev(self, a):
+        return self.value
+
+    def fmt(self):
+        return str(self.value) if self.value >= 0 else f"({self.value})"
+
+
+class Var(Expr):
+    """A decision variable; create it with :meth:`constrint.Model.int_var`."""
+
+    __slots__ = ("model", "index", "name")
+
+    def __init__(self, model: Any, index: int, name: str):
+        self.model = model
+        self.index = index
+        self.name = name
+
+    def ev(self, a):
+        return a[self.name]
+
+    def fmt(self):
+        return self.name
+
+
+class _Binary(Expr):
+    __slots__ = ("a", "b", "children", "integral")
+    sym = "?"
+
+    def __init__(self, a: Expr, b: Expr):
+        self.a = a
+        self.b = b
+        self.children = (a, b)
+        self.integral = a.integral and b.integral
+
+    def fmt(self):
+        # left-associative: the right operand needs parentheses at equal precedence
+        return f"{_paren(self.a, self._prec)} {self.sym} {_paren(self.b, self._prec + 1)}"
+
+
+class Add(_Binary):
+    """``a + b``"""
+
+    __slots__ = ()
+    sym = "+"
+    _prec = _P_ADD
+
+    def ev(self, a):
+        return self.a.ev(a) + self.b.ev(a)
+
+
+class Sub(_Binary):
+    """``a - b``"""
+
+    __slots__ = ()
+    sym = "-"
+    _prec = _P_ADD
+
+    def ev(self, a):
+        return self.a.ev(a) - self.b.ev(a)
+
+
+class Mul(_Binary):
+    """``a * b``"""
+
+    __slots__ = ()
+    sym = "*"
+    _prec = _P_MUL
+
+    def ev(self, a):
+        return self.a.ev(a) * self.b.ev(a)
+
+
+class FloorDiv(_Binary):
+    """``a // b`` (floor); undefined when ``b == 0``."""
+
+    __slots__ = ()
+    sym = "//"
+    _prec = _P_MUL
+
+    def ev(self, a):
+        d = self.b.ev(a)
+        if d == 0:
+            raise Undefined("floor division by zero")
+        return self.a.ev(a) // d
+
+
+class Mod(_Binary):
+    """``a % b`` (sign of ``b``); undefined when ``b == 0``."""
+
+    __slots__ = ()
+    sym = "%"
+    _prec = _P_MUL
+
+    def ev(self, a):
+        d = self.b.ev(a)
+        if d == 0:
+            raise Undefined("modulo by zero")
+        return self.a.ev(a) % d
+
+
+class ExactDiv(_Binary):
+    """``a / b`` as exact integer division: defined only where ``b != 0`` divides ``a``."""
+
+    __slots__ = ()
+    sym = "/"
+    _prec = _P_MUL
+
+    def ev(self, a):
+        d = self.b.ev(a)
+        n = self.a.ev(a)
+        if d == 0 or n % d:
+            raise Undefined("exact division that does not divide")
+        return n // d
+
+
+class TrueDiv(_Binary):
+    """``a / b`` with Python's true division (float valued); undefined when ``b == 0``."""
+
+    __slots__ = ()
+    sym = "/"
+    _prec = _P_MUL
+
+    def __init__(self, a: Expr, b: Expr):
+        super().__init__(a, b)
+        self.integral = False
+
+    def ev(self, a):
+        d = self.b.ev(a)
+        if d == 0:
+            raise Undefined("true division by zero")
+        return self.a.ev(a) / d
+
+    def fmt(self):
+        return f"truediv({self.a.fmt()}, {self.b.fmt()})"
+
+
+class Min(_Binary):
+    """``min(a, b)``"""
+
+    __slots__ = ()
+
+    def ev(self, a):
+        return min(self.a.ev(a), self.b.ev(a))
+
+    def fmt(self):
+        return f"min({self.a.fmt()}, {self.b.fmt()})"
+
+
+class Max(_Binary):
+    """``max(a, b)``"""
+
+    __slots__ = ()
+
+    def ev(self, a):
+        return max(self.a.ev(a), self.b.ev(a))
+
+    def fmt(self):
+        return f"max({self.a.fmt()}, {self.b.fmt()})"
+
+
+class Pow(Expr):
+    """``a ** p`` for a non-negative int constant ``p``."""
+
+    __slots__ = ("a", "p", "children", "integral")
+    _prec = _P_POW
+
+    def __init__(self, a: Expr, p: int):
+        self.a = a
+        self.p = p
+        self.children = (a,)
+        self.integral = a.integral
+
+    def ev(self, a):
+        return self.a.ev(a) ** self.p
+
+    def fmt(self):
+        # right-associative and tighter than unary minus
+        return f"{_paren(self.a, _P_POW + 1)}^{self.p}"
+
+
+class _Unary(Expr):
+    __slots__ = ("a", "children", "integral")
+
+    def __init__(self, a: Expr):
+        self.a = a
+        self.children = (a,)
+        self.integral = a.integral
+
+
+class Neg(_Unary):
+    """``-a``"""
+
+    __slots__ = ()
+    _prec = _P_UNARY
+
+    def ev(self, a):
+        return -self.a.ev(a)
+
+    def fmt(self):
+        return f"-{_paren(self.a, _P_UNARY)}"
+
+
+class Abs(_Unary):
+    """``abs(a)``"""
+
+    __slots__ = ()
+
+    def ev(self, a):
+        return abs(self.a.ev(a))
+
+    def fmt(self):
+        return f"abs({self.a.fmt()})"
+
+
+class Trunc(_Unary):
+    """``int(a)``: truncation towards zero of a (possibly float-valued) expression."""
+
+    __slots__ = ()
+
+    def __init__(self, a: Expr):
+        super().__init__(a)
+        self.integral = True
+
+    def ev(self, a):
+        return int(self.a.ev(a))
+
+    def fmt(self):
+        return f"int({self.a.fmt()})"
+
+
+# ====================================================================== constraints
+
+ExprLike = Union[Expr, int]
+
+_NEGATE_OP = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
+_PY_OP = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+class Constraint:
+    """Base class of constraint nodes (boolean-valued)."""
+
+    __slots__ = ()
+    children: tuple = ()
+    _prec = _P_ATOM
+
+    def __and__(self, o):
+        return all_of(self, _coerce_c(o))
+
+    def __rand__(self, o):
+        return all_of(_coerce_c(o), self)
+
+    def __or__(self, o):
+        return any_of(self, _coerce_c(o))
+
+    def __ror__(self, o):
+        return any_of(_coerce_c(o), self)
+
+    def __invert__(self):
+        return self.negate()
+
+    def __bool__(self):
+        raise TypeError(
+            "a constraint has no truth value in Python: add it to a model (m.add(c)) or combine "
+            "constraints with &, |, ~ (not 'and', 'or', 'not'); use c.holds(assignment) to test one"
+        )
+
+    def holds(self, assignment: Mapping[str, int]) -> bool:
+        """Whether the constraint is satisfied (false wherever a division is undefined)."""
+        try:
+            return bool(self.ev(assignment))
+        except Undefined:
+            return False
+
+    def ev(self, a) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def negate(self) -> Constraint:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def variables(self) -> dict[str, Var]:
+        """The variables in the constraint, by name."""
+        out: dict[str, Var] = {}
+        _collect_vars(self, out)
+        return out
+
+    def __str__(self) -> str:
+        return self.fmt()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.fmt()}>"
+
+    def fmt(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _coerce_c(c: Any) -> Constraint:
+    if isinstance(c, Constraint):
+        return c
+    if isinstance(c, bool):
+        return BoolConst(c)
+    raise TypeError(f"expected a constraint, got {type(c).__name__} {c!r}")
+
+
+class BoolConst(Constraint):
+    """The constant constraint ``true`` or ``false``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: bool):
+        self.value = bool(value)
+
+    def ev(self, a):
+        return self.value
+
+    def negate(self):
+        return BoolConst(not self.value)
+
+    def fmt(self):
+        return "true" if self.value else "false"
+
+
+class Compare(Constraint):
+    """``a OP b`` with OP one of ``== != < <= > >=``."""
+
+    __slots__ = ("op", "a", "b", "children")
+    _prec = _P_CMP
+
+    def __init__(self, op: str, a: Expr, b: Expr):
+        if op not in _PY_OP:
+            raise ValueError(f"unknown comparison {op!r}")
+        self.op = op
+        self.a = a
+        self.b = b
+        self.children = (a, b)
+
+    def ev(self, a):
+        return _PY_OP[self.op](self.a.ev(a), self.b.ev(a))
+
+    def negate(self):
+        return Compare(_NEGATE_OP[self.op], self.a, self.b)
+
+    def fmt(self):
+        return f"{_paren(self.a, _P_ADD)} {self.op} {_paren(self.b, _P_ADD)}"
+
+
+class Divides(Constraint):
+    """``a`` divides ``b``: ``b % a == 0`` (false when ``a == 0``)."""
+
+    __slots__ = ("a", "b", "children")
+    _prec = _P_CMP
+
+    def __init__(self, a: Expr, b: Expr):
+        self.a = a
+        self.b = b
+        self.children = (a, b)
+
+    def ev(self, a):
+        d = self.a.ev(a)
+        if d == 0:
+            raise Undefined("divides with divisor 0")
+        return self.b.ev(a) % d == 0
+
+    def negate(self):
+        return NotDivides(self.a, self.b)
+
+    def fmt(self):
+        return f"{_paren(self.b, _P_MUL + 1)} % {_paren(self.a, _P_MUL + 1)} == 0"
+
+
+class NotDivides(Constraint):
+    """``a`` does not divide ``b``: ``b % a != 0`` (false when ``a == 0``)."""
+
+    __slots__ = ("a", "b", "children")
+    _prec = _P_CMP
+
+    def __init__(self, a: Expr, b: Expr):
+        self.a = a
+        self.b = b
+        self.children = (a, b)
+
+    def ev(self, a):
+        d = self.a.ev(a)
+        if d == 0:
+            raise Undefined("divides with divisor 0")
+        return self.b.ev(a) % d != 0
+
+    def negate(self):
+        return Divides(self.a, self.b)
+
+    def fmt(self):
+        return f"{_paren(self.b, _P_MUL + 1)} % {_paren(self.a, _P_MUL + 1)} != 0"
+
+
+class And(Constraint):
+    """Conjunction of constraints."""
+
+    __slots__ = ("children",)
+    _prec = _P_AND
+
+    def __init__(self, children: Iterable[Constraint]):
+        self.children = tuple(children)
+
+    def ev(self, a):
+        # evaluate all parts so that an undefined part anywhere makes the constraint false
+        results = [c.ev(a) for c in self.children]
+        return all(results)
+
+    def negate(self):
+        return Or([c.negate() for c in self.children])
+
+    def fmt(self):
+        return " and ".join(_paren(c, _P_AND + 1) for c in self.children) or "true"
+
+
+class Or(Constraint):
+    """Disjunction of constraints."""
+
+    __slots__ = ("children",)
+    _prec = _P_OR
+
+    def __init__(self, children: Iterable[Constraint]):
+        self.children = tuple(children)
+
+    def ev(self, a):
+        results = [c.ev(a) for c in self.children]
+        return any(results)
+
+    def negate(self):
+        return And([c.negate() for c in self.children])
+
+    def fmt(self):
+        return " or ".join(_paren(c, _P_OR + 1) for c in self.children) or "false"
+
+
+class Not(Constraint):
+    """Negation of a constraint that cannot be negated structurally (e.g. a custom one)."""
+
+    __slots__ = ("c", "children")
+    _prec = _P_NOT
+
+    def __init__(self, c: Constraint):
+        self.c = c
+        self.children = (c,)
+
+    def ev(self, a):
+        return not self.c.ev(a)
+
+    def negate(self):
+        return self.c
+
+    def fmt(self):
+        return f"not {_paren(self.c, _P_NOT)}"
+
+
+# ====================================================================== builders
+
+
+def divides(a: ExprLike, b: ExprLike) -> Constraint:
+    """The constraint ``b % a == 0`` ("a divides b"); false where ``a == 0``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); t = m.int_var("t", 1, 64)
+    >>> m += ci.divides(t, 48)
+    """
+    return Divides(_coerce(a), _coerce(b))
+
+
+def implies(a: Constraint, b: Constraint) -> Constraint:
+    """``a`` implies ``b`` (``~a | b``)."""
+    return any_of(_coerce_c(a).negate(), _coerce_c(b))
+
+
+def all_of(*cs: Constraint | Iterable[Constraint]) -> Constraint:
+    """Conjunction of the given constraints (flattened)."""
+    parts: list[Constraint] = []
+    for c in _flatten(cs):
+        if isinstance(c, And):
+            parts.extend(c.children)
+        else:
+            parts.append(c)
+    return parts[0] if len(parts) == 1 else And(parts)
+
+
+def any_of(*cs: Constraint | Iterable[Constraint]) -> Constraint:
+    """Disjunction of the given constraints (flattened)."""
+    parts: list[Constraint] = []
+    for c in _flatten(cs):
+        if isinstance(c, Or):
+            parts.extend(c.children)
+        else:
+            parts.append(c)
+    return parts[0] if len(parts) == 1 else Or(parts)
+
+
+def _flatten(cs) -> Iterable[Constraint]:
+    for c in cs:
+        if isinstance(c, (Constraint, bool)):
+            yield _coerce_c(c)
+        else:
+            for x in c:
+                yield _coerce_c(x)
+
+
+def min_(*args: ExprLike | Iterable[ExprLike]) -> Expr:
+    """Minimum of expressions: ``min_(a, b, c)`` or ``min_([a, b, c])``."""
+    items = _expr_args(args, "min_")
+    out = items[0]
+    for e in items[1:]:
+        out = Min(out, e)
+    return out
+
+
+def max_(*args: ExprLike | Iterable[ExprLike]) -> Expr:
+    """Maximum of expressions: ``max_(a, b, c)`` or ``max_([a, b, c])``."""
+    items = _expr_args(args, "max_")
+    out = items[0]
+    for e in items[1:]:
+        out = Max(out, e)
+    return out
+
+
+def _expr_args(args, name) -> list[Expr]:
+    if len(args) == 1 and not isinstance(args[0], (Expr, int)):
+        args = tuple(args[0])
+    if not args:
+        raise TypeError(f"{name} needs at least one argument")
+    return [_coerce(a) for a in args]
+
+
+def exact_div(a: ExprLike, b: ExprLike) -> Expr:
+    """Exact division ``a / b``: defined (and equal to ``a // b``) only where ``b`` divides ``a``."""
+    return ExactDiv(_coerce(a), _coerce(b))
+
+
+def true_div(a: ExprLike, b: ExprLike) -> Expr:
+    """Python's true division ``a / b`` (float valued), for conditions imported from Python."""
+    return TrueDiv(_coerce(a), _coerce(b))
+
+
+def trunc(a: ExprLike) -> Expr:
+    """``int(a)``: truncation towards zero (useful after :func:`true_div`)."""
+    return Trunc(_coerce(a))
+
+
+def sum_(items: Iterable[ExprLike]) -> Expr:
+    """Sum of expressions (0 for none)."""
+    out: Expr | None = None
+    for e in items:
+        out = _coerce(e) if out is None else Add(out, _coerce(e))
+    return Const(0) if out is None else out
+
+
+def walk(node) -> Iterable[Any]:
+    """All nodes of an expression or constraint tree, parents before children."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        stack.extend(reversed(n.children))
+
+
+def check_integer(v: Any, what: str) -> int:
+    """``v`` as an int, or a :class:`ModelError` naming ``what``."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        if hasattr(v, "__index__") and not isinstance(v, float):
+            return operator.index(v)
+        raise ModelError(f"{what} must be an integer, got {type(v).__name__} {v!r}")
+    return v
+
+
+__all__ = [
+    "Expr", "Const", "Var", "Add", "Sub", "Mul", "FloorDiv", "Mod", "ExactDiv", "TrueDiv",
+    "Min", "Max", "Pow", "Neg", "Abs", "Trunc", "Constraint", "BoolConst", "Compare",
+    "Divides", "NotDivides", "And", "Or", "Not", "divides", "implies", "all_of", "any_of",
+    "min_", "max_", "exact_div", "true_div", "trunc", "sum_", "walk", "Undefined",
+]
