@@ -1,0 +1,36 @@
+"""ConstrINT: an integer constraint solver with divisibility-aware propagation.
+
+>>> import constrint as ci
+>>> m = ci.Model()
+>>> bm = m.int_var("bm", values=[16, 32, 64, 128])
+>>> m += ci.divides(bm, 96)
+>>> sorted(s["bm"] for s in m.solutions())
+[16, 32]
+"""
+from .domain import Domain
+from .errors import ConstrintError, InternalSolverError, ModelError
+from .expr import (
+    Constraint,
+    Expr,
+    Undefined,
+    Var,
+    all_of,
+    any_of,
+    divides,
+    exact_div,
+    implies,
+    max_,
+    min_,
+    sum_,
+    true_div,
+    trunc,
+)
+from .model import Model, Result, Status
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Model", "Result", "Status", "Domain", "Var", "Expr", "Constraint",
+    "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
+    "trunc", "ConstrintError", "ModelError", "InternalSolverError", "Undefined", "__version__",
+]

@@ -1,0 +1,282 @@
+"""The model builder (:class:`Model`) and the results of solving (:class:`Result`, :class:`Status`)."""
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .domain import Domain
+from .errors import ModelError
+from .expr import BoolConst, Constraint, Expr, Var, _coerce, all_of, check_integer, walk
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+ObjectiveLike = Union[Expr, int, "list[Expr | int]", "tuple[Expr | int, ...]"]
+
+
+class Status(enum.Enum):
+    """Outcome of :meth:`Model.solve`."""
+
+    OPTIMAL = "optimal"  #: an objective's optimum was found and proven
+    FEASIBLE = "feasible"  #: a solution was found (no objective, or optimality not proven)
+    INFEASIBLE = "infeasible"  #: proven to have no solution
+    UNKNOWN = "unknown"  #: a limit stopped the search before any solution was found
+
+
+@dataclass(frozen=True)
+class Result:
+    """What :meth:`Model.solve` returns.
+
+    ``values`` maps variable names to ints (empty unless a solution was found); ``result[x]``
+    accepts a variable or its name. ``objective`` is the objective's value (a tuple for a
+    lexicographic objective) when one was set and a solution found.
+    """
+
+    status: Status
+    values: dict[str, int] = field(default_factory=dict)
+    objective: Any = None
+    nodes: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether a solution was found."""
+        return self.status in (Status.OPTIMAL, Status.FEASIBLE)
+
+    def __getitem__(self, key: Var | str) -> int:
+        name = key.name if isinstance(key, Var) else key
+        if not self.values:
+            raise KeyError(f"no solution (status {self.status.name})")
+        return self.values[name]
+
+
+class Model:
+    """A constraint model: integer variables, constraints and an optional objective.
+
+    >>> import constrint as ci
+    >>> m = ci.Model()
+    >>> x = m.int_var("x", 1, 100)
+    >>> y = m.int_var("y", values=[2, 4, 8])
+    >>> m += ci.divides(y, x) & (x + y <= 20)
+    >>> m.count()
+    15
+    """
+
+    def __init__(self) -> None:
+        self._vars: list[Var] = []
+        self._domains: list[Domain] = []
+        self._by_name: dict[str, Var] = {}
+        self._constraints: list[Constraint] = []
+        self._objective: tuple[Expr, ...] | None = None
+        self._sense: int = 0  # +1 minimise, -1 maximise
+
+    # ------------------------------------------------------------------ building
+    def int_var(
+        self,
+        name: str,
+        lo: int | None = None,
+        hi: int | None = None,
+        *,
+        values: Iterable[int] | None = None,
+    ) -> Var:
+        """A new integer variable with inclusive bounds ``lo..hi`` or an explicit value list.
+
+        >>> m = Model(); t = m.int_var("t", values=[1, 2, 4, 8])
+        """
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise ModelError(
+                f"variable name must be an identifier (letters, digits, _; not starting with a digit), got {name!r}"
+            )
+        if name in self._by_name:
+            raise ModelError(f"duplicate variable name {name!r}")
+        if values is not None:
+            if lo is not None or hi is not None:
+                raise ModelError(f"variable {name!r}: give either lo/hi or values, not both")
+            if isinstance(values, (str, bytes)):
+                raise ModelError(f"variable {name!r}: values must be integers, got a string")
+            vals = [check_integer(v, f"value of variable {name!r}") for v in values]
+            dom = Domain.from_values(vals)
+            if dom is None:
+                raise ModelError(f"variable {name!r}: the value list is empty")
+        else:
+            if lo is None or hi is None:
+                raise ModelError(f"variable {name!r}: give both bounds lo and hi, or values=[...]")
+            lo = check_integer(lo, f"lower bound of variable {name!r}")
+            hi = check_integer(hi, f"upper bound of variable {name!r}")
+            if lo > hi:
+                raise ModelError(f"variable {name!r}: lower bound {lo} > upper bound {hi}")
+            dom = Domain.interval(lo, hi)
+            assert dom is not None
+        var = Var(self, len(self._vars), name)
+        self._vars.append(var)
+        self._domains.append(dom)
+        self._by_name[name] = var
+        return var
+
+    def add(self, constraint: Constraint | bool | Iterable[Constraint]) -> Model:
+        """Add a constraint (or several); returns the model so calls can chain."""
+        if isinstance(constraint, (Constraint, bool)):
+            items = [constraint]
+        elif _is_custom(constraint):
+            items = [constraint]
+        else:
+            try:
+                items = list(constraint)  # type: ignore[arg-type]
+            except TypeError:
+                raise ModelError(
+                    f"expected a constraint, got {type(constraint).__name__} {constraint!r}"
+                ) from None
+        for c in items:
+            if _is_custom(c):
+                from .custom import wrap_custom
+
+                c = wrap_custom(c)
+            elif isinstance(c, bool):
+                c = BoolConst(c)
+            elif not isinstance(c, Constraint):
+                raise ModelError(f"expected a constraint, got {type(c).__name__} {c!r}")
+            self._check_own(c)
+            self._constraints.append(c)
+        return self
+
+    def __iadd__(self, constraint: Any) -> Model:
+        return self.add(constraint)
+
+    def minimize(self, objective: ObjectiveLike) -> None:
+        """Minimise an expression, or a list of expressions lexicographically."""
+        self._set_objective(objective, +1)
+
+    def maximize(self, objective: ObjectiveLike) -> None:
+        """Maximise an expression, or a list of expressions lexicographically."""
+        self._set_objective(objective, -1)
+
+    def clear_objective(self) -> None:
+        """Remove the objective."""
+        self._objective = None
+        self._sense = 0
+
+    def _set_objective(self, objective: Any, sense: int) -> None:
+        items = list(objective) if isinstance(objective, (list, tuple)) else [objective]
+        if not items:
+            raise ModelError("an objective needs at least one expression")
+        exprs = []
+        for e in items:
+            try:
+                e = _coerce(e)
+            except TypeError as exc:
+                raise ModelError(f"objective: {exc}") from None
+            if not e.integral:
+                raise ModelError("objective: true division gives non-integer values; use // or exact_div")
+            self._check_own(e)
+            exprs.append(e)
+        self._objective = tuple(exprs)
+        self._sense = sense
+
+    def _check_own(self, node: Any) -> None:
+        for n in walk(node):
+            if isinstance(n, Var) and (n.model is not self or self._vars[n.index] is not n):
+                raise ModelError(
+                    f"variable {n.name!r} belongs to another model; build each constraint from "
+                    "variables of the model it is added to"
+                )
+
+    # ------------------------------------------------------------------ inspection
+    @property
+    def variables(self) -> list[Var]:
+        """The variables in creation order."""
+        return list(self._vars)
+
+    @property
+    def constraints(self) -> list[Constraint]:
+        """The constraints in the order they were added."""
+        return list(self._constraints)
+
+    @property
+    def objective(self) -> tuple[tuple[Expr, ...], str] | None:
+        """``(expressions, "minimize" | "maximize")`` or ``None``."""
+        if self._objective is None:
+            return None
+        return self._objective, ("minimize" if self._sense > 0 else "maximize")
+
+    def var(self, name: str) -> Var:
+        """The variable called ``name``."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise ModelError(f"no variable named {name!r}") from None
+
+    def domain(self, var: Var | str) -> Domain:
+        """The declared domain of a variable."""
+        v = self.var(var) if isinstance(var, str) else var
+        return self._domains[v.index]
+
+    def __repr__(self) -> str:
+        return f"<Model: {len(self._vars)} variables, {len(self._constraints)} constraints>"
+
+    def copy(self) -> Model:
+        """A new model with the same variables, constraints and objective (trees are shared)."""
+        from .transform import copy_model
+
+        return copy_model(self)
+
+    def check(self, assignment: Mapping[str, int]) -> bool:
+        """Whether a full assignment satisfies every constraint and lies in every domain."""
+        for v, d in zip(self._vars, self._domains):
+            if v.name not in assignment or assignment[v.name] not in d:
+                return False
+        return all(c.holds(assignment) for c in self._constraints)
+
+    # ------------------------------------------------------------------ solving
+    def propagate(self) -> dict[str, Domain] | None:
+        """Domains after propagation at the root (``None`` if that proves infeasibility)."""
+        from .engine import root_domains
+
+        return root_domains(self)
+
+    def solve(
+        self,
+        time_limit: float | None = None,
+        *,
+        var_order: Iterable[Var | str] | None = None,
+        value_order: str = "ascending",
+    ) -> Result:
+        """Find a solution (an optimal one if an objective is set).
+
+        ``time_limit`` is in seconds; ``var_order`` lists variables to branch on first (default:
+        smallest domain first); ``value_order`` is ``"ascending"`` or ``"descending"``.
+        """
+        from .engine import solve
+
+        return solve(self, time_limit, var_order, value_order)
+
+    def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
+        """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them)."""
+        from .engine import iter_solutions
+
+        return iter_solutions(self, limit)
+
+    def count(self, time_limit: float | None = None) -> int:
+        """Exact number of solutions, without listing them where that can be avoided."""
+        from .engine import count
+
+        return count(self, time_limit)
+
+    def solutions_array(self, *, dtype: Any = None) -> Any:
+        """All solutions as a 2-D numpy array, one column per variable (creation order)."""
+        from .vectorized import solutions_array
+
+        return solutions_array(self, dtype=dtype)
+
+
+def _is_custom(obj: Any) -> bool:
+    return (
+        not isinstance(obj, (Constraint, Expr))
+        and hasattr(obj, "evaluate")
+        and hasattr(obj, "propagate")
+        and hasattr(obj, "variables")
+    )
+
+
+__all__ = ["Model", "Result", "Status", "all_of"]
