@@ -1,0 +1,66 @@
+"""flashrnn_kernels: LSTM, GRU, sLSTM and Elman cells with a PyTorch reference and CUDA backends.
+
+Quick start::
+
+    import flashrnn_kernels as frk
+    states, last = frk.flashrnn(Wx, R, b, cell="lstm")        # Wx [B, T, G, N, D]
+    rnn = frk.LSTM(input_size=64, hidden_size=256, num_heads=4)
+    out, (h, c) = rnn(x)
+
+Importing this package loads no torch and compiles nothing: the names below that need torch
+are imported on first access (so ``flashrnn_kernels.tiling`` and ``.cells`` work without torch).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from .cells import CELLS, ELMAN, GRU as GRU_CELL, LSTM as LSTM_CELL, SLSTM as SLSTM_CELL, Cell, get_cell
+from .errors import BuildError, BuildLockTimeout, FlashRNNError, InputError, UnsupportedError
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+_LAZY = {
+    "flashrnn": ".api",
+    "explain": ".api",
+    "reference_forward": ".reference",
+    "LSTM": ".modules",
+    "GRU": ".modules",
+    "SLSTM": ".modules",
+    "Elman": ".modules",
+    "Backend": ".backends",
+    "Call": ".backends",
+    "register_backend": ".backends",
+    "registered_backends": ".backends",
+    "get_backend": ".backends",
+}
+
+__all__ = [
+    "CELLS",
+    "Cell",
+    "get_cell",
+    "LSTM_CELL",
+    "GRU_CELL",
+    "SLSTM_CELL",
+    "ELMAN",
+    "FlashRNNError",
+    "InputError",
+    "UnsupportedError",
+    "BuildError",
+    "BuildLockTimeout",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

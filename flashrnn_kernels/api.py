@@ -1,0 +1,124 @@
+"""The functional entry point :func:`flashrnn` and :func:`explain`."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .backends import Call, explain_call, select_backend
+from .cells import Cell, get_cell
+from .env import settings
+from .errors import InputError
+
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _shape(t: Tensor) -> str:
+    return "[" + ", ".join(str(s) for s in t.shape) + "]"
+
+
+def _expected(names: tuple[str, ...], sizes: tuple[int | None, ...]) -> str:
+    return "[" + ", ".join(n if s is None else f"{n}={s}" for n, s in zip(names, sizes)) + "]"
+
+
+def _check(name: str, t: object, names: tuple[str, ...], sizes: tuple[int | None, ...], cell: Cell) -> Tensor:
+    expected = _expected(names, sizes)
+    if not isinstance(t, Tensor):
+        raise InputError(f"{name} must be a torch.Tensor of shape {expected}, got {type(t).__name__}")
+    if t.dim() != len(names):
+        raise InputError(
+            f"{name} has shape {_shape(t)} (rank {t.dim()}); expected rank {len(names)}: "
+            f"{expected} for cell {cell.name!r}"
+        )
+    for axis, (label, size) in enumerate(zip(names, sizes)):
+        if size is not None and t.shape[axis] != size:
+            raise InputError(
+                f"{name} has shape {_shape(t)}; expected {expected} for cell {cell.name!r} "
+                f"(axis {axis}, {label}, is {t.shape[axis]})"
+            )
+    return t
+
+
+def validate(
+    Wx: Tensor, R: Tensor, b: Tensor | None, states: Tensor | None, cell: str | Cell
+) -> tuple[Cell, Call]:
+    """Check ranks, shapes, dtypes and devices; return the cell and the call description.
+
+    Raises :class:`~flashrnn_kernels.errors.InputError` (a ValueError) naming the tensor, its
+    shape and the expected shape.
+    """
+    cell = get_cell(cell)
+    G, S, Gb = cell.num_gates, cell.num_states, cell.num_bias
+    _check("Wx", Wx, ("B", "T", "G", "N", "D"), (None, None, G, None, None), cell)
+    B, T, _, N, D = Wx.shape
+    if min(B, T, N, D) < 1:
+        raise InputError(f"Wx has shape {_shape(Wx)}: B, T, N and D must all be at least 1")
+    if Wx.dtype not in _FLOAT_DTYPES:
+        raise InputError(f"Wx has dtype {Wx.dtype}; expected one of {[str(d) for d in _FLOAT_DTYPES]}")
+    _check("R", R, ("G", "N", "D_out", "D_in"), (G, N, D, D), cell)
+    if b is not None:
+        _check("b", b, ("Gb", "N", "D"), (Gb, N, D), cell)
+    if states is not None:
+        _check("states", states, ("S", "B", "1", "N", "D"), (S, B, 1, N, D), cell)
+    for name, t in (("R", R), ("b", b), ("states", states)):
+        if t is None:
+            continue
+        if t.dtype != Wx.dtype:
+            raise InputError(f"{name} has dtype {t.dtype}; expected {Wx.dtype} (the dtype of Wx)")
+        if t.device != Wx.device:
+            raise InputError(f"{name} is on device {t.device}; expected {Wx.device} (the device of Wx)")
+    requires_grad = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (Wx, R, b, states)
+    )
+    call = Call(cell.name, Wx.dtype, Wx.device, B, T, N, D, requires_grad)
+    return cell, call
+
+
+def _resolve_backend(backend: str) -> str:
+    if not isinstance(backend, str):
+        raise InputError(f"backend must be a string, got {type(backend).__name__}")
+    backend = backend.lower()
+    return settings().backend if backend == "auto" else backend
+
+
+def flashrnn(
+    Wx: Tensor,
+    R: Tensor,
+    b: Tensor | None = None,
+    states: Tensor | None = None,
+    cell: str | Cell = "lstm",
+    backend: str = "auto",
+) -> tuple[Tensor, Tensor]:
+    """Run a (multi-head) recurrent cell over a sequence of gate pre-activations.
+
+    Args:
+        Wx: ``[B, T, G, N, D]`` gate pre-activations from the input (G gates, N heads of D).
+        R: ``[G, N, D_out, D_in]`` recurrent matrices, one block per gate and head.
+        b: ``[Gb, N, D]`` biases (layout per cell: ``docs/rnn.md``) or None for zeros.
+        states: ``[S, B, 1, N, D]`` initial states (``h`` first) or None for zeros.
+        cell: ``"lstm"``, ``"gru"``, ``"slstm"``, ``"elman"`` or a :class:`~.cells.Cell`.
+        backend: ``"auto"`` (fastest supporting backend; ``FLASHRNN_BACKEND`` overrides),
+            ``"reference"``, ``"alternating"``, ``"fused"``, ...
+
+    Returns:
+        ``(states [S, B, T, N, D], last [S, B, 1, N, D])``; ``h`` is ``states[0]``.
+    """
+    cell, call = validate(Wx, R, b, states, cell)
+    chosen = select_backend(call, _resolve_backend(backend))
+    if states is None:
+        states = Wx.new_zeros(cell.num_states, call.B, 1, call.N, call.D)
+    if b is None:
+        b = Wx.new_zeros(cell.num_bias, call.N, call.D)
+    return chosen.run(Wx, R, b, states, cell)
+
+
+def explain(
+    Wx: Tensor,
+    R: Tensor,
+    b: Tensor | None = None,
+    states: Tensor | None = None,
+    cell: str | Cell = "lstm",
+    backend: str = "auto",
+) -> str:
+    """The text :func:`flashrnn` would act on: per backend, supported or why not, and the choice."""
+    _, call = validate(Wx, R, b, states, cell)
+    return explain_call(call, _resolve_backend(backend))

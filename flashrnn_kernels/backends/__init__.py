@@ -1,0 +1,379 @@
+"""Backend registry: each backend declares which calls it supports and says why it rejects others.
+
+A backend is an instance of a :class:`Backend` subclass, registered with
+:func:`register_backend`. For every call, ``backend="auto"`` picks the registered backend of
+highest :attr:`Backend.priority` whose :meth:`Backend.supports` returns None; a named backend
+is used if it supports the call; otherwise :class:`~flashrnn_kernels.errors.UnsupportedError`
+lists, per backend, why it was rejected (:func:`explain` gives the same as text).
+
+Writing a backend (as ``backends/fused.py`` does)::
+
+    from flashrnn_kernels.backends import Backend, Call, register_backend
+
+    class FusedBackend(Backend):
+        name = "fused"
+        priority = 20                     # reference 0, alternating 10
+
+        def supports(self, call: Call) -> str | None:
+            if call.device.type != "cuda":
+                return "needs CUDA tensors"
+            return None
+
+        def forward(self, Wx, R, b, states0, cell):
+            ...                           # no autograd here; inputs may be non-contiguous
+            return states, last, [aux1, aux2]   # fresh contiguous tensors
+
+        def backward(self, grad_states, grad_last, Wx, R, b, states0, states, aux, cell):
+            ...
+            return dWx, dR, db, dstates0       # fresh contiguous tensors, inputs' shapes/dtypes
+
+        def fake_aux(self, Wx, R, b, states0, cell):
+            return [Wx.new_empty(...), ...]    # same shapes/dtypes as forward's aux
+
+    register_backend(FusedBackend())
+
+The default :meth:`Backend.run` wraps ``forward``/``backward`` in two ``torch.library`` custom
+ops, ``flashrnn::<name>_forward`` and ``flashrnn::<name>_backward``, with fake implementations
+(so ``torch.compile`` treats a whole sequence as one opaque node) and autograd registered once
+per backend name. A backend that is differentiable by other means (the reference) overrides
+``run`` instead.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from ..cells import Cell, get_cell
+from ..errors import InputError, UnsupportedError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Backend",
+    "Call",
+    "register_backend",
+    "unregister_backend",
+    "get_backend",
+    "registered_backends",
+    "rejections",
+    "select_backend",
+    "explain_call",
+]
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a backend needs to know to accept or reject a call (sizes of ``Wx [B, T, G, N, D]``)."""
+
+    cell: str
+    dtype: torch.dtype
+    device: torch.device
+    B: int
+    T: int
+    N: int
+    D: int
+    requires_grad: bool
+
+    @property
+    def cell_def(self) -> Cell:
+        return get_cell(self.cell)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.N * self.D
+
+    def __str__(self) -> str:
+        dtype = str(self.dtype).replace("torch.", "")
+        return (
+            f"cell={self.cell} dtype={dtype} device={self.device} B={self.B} T={self.T} "
+            f"N={self.N} D={self.D} requires_grad={self.requires_grad}"
+        )
+
+
+class Backend:
+    """Base class of backends. Subclasses set :attr:`name` and :attr:`priority` and implement
+    :meth:`supports` and either :meth:`forward` / :meth:`backward` / :meth:`fake_aux` (the
+    custom-op path of the default :meth:`run`) or :meth:`run` itself.
+
+    Tensor layouts: ``Wx [B, T, G, N, D]``, ``R [G, N, D, D]`` (out, in), ``b [Gb, N, D]``
+    (always a tensor here: zeros when the user gave none), ``states0 [S, B, 1, N, D]``;
+    ``states [S, B, T, N, D]``, ``last [S, B, 1, N, D]``.
+    """
+
+    #: Unique name, used in ``backend=...`` and in the custom ops' names (``flashrnn::<name>_forward``).
+    name: str = ""
+    #: ``backend="auto"`` picks the supporting backend of highest priority.
+    priority: int = 0
+
+    def supports(self, call: Call) -> str | None:
+        """None if this backend can run ``call``, else a short reason (shown to the user)."""
+        raise NotImplementedError
+
+    def forward(
+        self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Run the recurrence without autograd: ``(states, last, aux)``, every tensor freshly
+        allocated and contiguous (not a view of an input or of another output). ``aux`` is
+        whatever :meth:`backward` needs beyond the inputs and ``states``."""
+        raise NotImplementedError(f"backend {self.name!r} has no forward")
+
+    def backward(
+        self,
+        grad_states: Tensor,
+        grad_last: Tensor,
+        Wx: Tensor,
+        R: Tensor,
+        b: Tensor,
+        states0: Tensor,
+        states: Tensor,
+        aux: list[Tensor],
+        cell: Cell,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Gradients ``(dWx, dR, db, dstates0)`` for the incoming gradients of ``states`` and
+        ``last``; each fresh, contiguous, with the shape and dtype of its input."""
+        raise NotImplementedError(f"backend {self.name!r} has no backward")
+
+    def fake_aux(self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell) -> list[Tensor]:
+        """Empty tensors shaped like :meth:`forward`'s ``aux`` (called on fake tensors)."""
+        return []
+
+    def run(self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell) -> tuple[Tensor, Tensor]:
+        """Differentiable ``(states, last)``; by default through this backend's custom ops."""
+        op = custom_ops(self.name)[0]
+        states, last, _aux = op(Wx, R, b, states0, cell.name)
+        return states, last
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} priority={self.priority}>"
+
+
+# ------------------------------------------------------------------------------------ registry
+
+_lock = threading.RLock()
+_REGISTRY: dict[str, Backend] = {}
+_IMPORT_FAILURES: dict[str, str] = {}
+_BUILTINS_LOADED = False
+_BUILTIN_MODULES = ("reference", "alternating", "fused")
+
+
+def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
+    """Add ``backend`` to the registry (``replace=True`` to swap one of the same name)."""
+    if not isinstance(backend, Backend):
+        raise InputError(f"register_backend expects a Backend instance, got {type(backend).__name__}")
+    if not backend.name or not backend.name.isidentifier():
+        raise InputError(f"backend name {backend.name!r} must be a non-empty identifier")
+    if backend.name == "auto":
+        raise InputError("'auto' is reserved and cannot name a backend")
+    with _lock:
+        if backend.name in _REGISTRY and not replace and _REGISTRY[backend.name] is not backend:
+            raise InputError(f"a backend named {backend.name!r} is already registered (pass replace=True)")
+        _REGISTRY[backend.name] = backend
+        _IMPORT_FAILURES.pop(backend.name, None)
+    log.debug("registered backend %r (priority %d)", backend.name, backend.priority)
+    return backend
+
+
+def unregister_backend(name: str) -> None:
+    """Remove a backend from the registry (its custom ops, if defined, stay defined)."""
+    with _lock:
+        _REGISTRY.pop(name, None)
+
+
+def _load_builtins() -> None:
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
+    with _lock:
+        if _BUILTINS_LOADED:
+            return
+        _BUILTINS_LOADED = True
+        for mod in _BUILTIN_MODULES:
+            full = f"{__name__}.{mod}"
+            try:
+                importlib.import_module(full)
+            except ModuleNotFoundError as exc:
+                if exc.name == full:
+                    continue  # not written (yet): simply absent
+                _IMPORT_FAILURES[mod] = f"failed to import: {exc}"
+                log.warning("backend module %s failed to import: %s", full, exc)
+            except Exception as exc:  # noqa: BLE001 - one broken backend must not break the others
+                _IMPORT_FAILURES[mod] = f"failed to import: {type(exc).__name__}: {exc}"
+                log.warning("backend module %s failed to import: %r", full, exc)
+
+
+def registered_backends() -> list[Backend]:
+    """All registered backends, highest priority first."""
+    _load_builtins()
+    with _lock:
+        return sorted(_REGISTRY.values(), key=lambda b: (-b.priority, b.name))
+
+
+def get_backend(name: str) -> Backend:
+    """The registered backend called ``name``."""
+    _load_builtins()
+    with _lock:
+        if name in _REGISTRY:
+            return _REGISTRY[name]
+        known = sorted(_REGISTRY)
+        failed = _IMPORT_FAILURES.get(name)
+    if failed:
+        raise UnsupportedError(f"backend {name!r} is unavailable: {failed}")
+    raise InputError(f"unknown backend {name!r}: registered backends are {known} (or 'auto')")
+
+
+def rejections(call: Call) -> dict[str, str | None]:
+    """Per backend (highest priority first), None if it supports ``call`` or why it does not."""
+    out: dict[str, str | None] = {}
+    for backend in registered_backends():
+        try:
+            out[backend.name] = backend.supports(call)
+        except Exception as exc:  # noqa: BLE001 - a crashing check is a rejection, with its reason
+            out[backend.name] = f"support check failed: {type(exc).__name__}: {exc}"
+    with _lock:
+        for name, why in _IMPORT_FAILURES.items():
+            out.setdefault(name, why)
+    return out
+
+
+def _format_reasons(reasons: dict[str, str | None]) -> str:
+    return "\n".join(f"  {name}: {why}" for name, why in reasons.items() if why is not None)
+
+
+def select_backend(call: Call, backend: str = "auto") -> Backend:
+    """The backend that runs ``call``: the named one, or for ``"auto"`` the supporting backend of
+    highest priority. Raises UnsupportedError with every backend's reason otherwise."""
+    if backend == "auto":
+        reasons = rejections(call)
+        for candidate in registered_backends():
+            if reasons.get(candidate.name) is None:
+                return candidate
+        raise UnsupportedError(f"no backend supports this call ({call}):\n{_format_reasons(reasons)}")
+    chosen = get_backend(backend)
+    try:
+        why = chosen.supports(call)
+    except Exception as exc:  # noqa: BLE001
+        why = f"support check failed: {type(exc).__name__}: {exc}"
+    if why is not None:
+        others = {k: v for k, v in rejections(call).items() if k != backend}
+        ok = [k for k, v in others.items() if v is None]
+        hint = f"; backends that would run it: {ok}" if ok else ""
+        raise UnsupportedError(
+            f"backend {backend!r} does not support this call ({call}): {why}{hint}\n"
+            f"{_format_reasons({backend: why, **others})}"
+        )
+    return chosen
+
+
+def explain_call(call: Call, backend: str = "auto") -> str:
+    """Text: the call, and per backend whether it supports it and which one would run."""
+    reasons = rejections(call)
+    try:
+        chosen: str | None = select_backend(call, backend).name
+    except (UnsupportedError, InputError) as exc:
+        chosen = None
+        failure = str(exc).splitlines()[0]
+    priorities = {b.name: b.priority for b in registered_backends()}
+    lines = [f"flashrnn call: {call}", f"requested backend: {backend}"]
+    for name, why in reasons.items():
+        prio = priorities.get(name)
+        head = f"  {name}" + (f" (priority {prio})" if prio is not None else "")
+        status = "supported" if why is None else f"rejected: {why}"
+        mark = "  <- runs this call" if name == chosen else ""
+        lines.append(f"{head}: {status}{mark}")
+    if chosen is None:
+        lines.append(f"result: {failure}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- custom ops (once)
+
+_OPS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {}
+
+
+def custom_ops(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The pair of ``torch.library`` custom ops ``(flashrnn::<name>_forward, flashrnn::<name>_backward)``
+    of a backend, defined (with fake implementations and autograd) on first use.
+
+    Forward: ``(Wx, R, b, states0, cell: str) -> (states, last, aux: list)``; backward:
+    ``(grad_states, grad_last, Wx, R, b, states0, states, aux, cell) -> (dWx, dR, db, dstates0)``.
+    The implementations look the backend up by name at call time.
+    """
+    with _lock:
+        if name in _OPS:
+            return _OPS[name]
+        ops = _define_ops(name)
+        _OPS[name] = ops
+        return ops
+
+
+def _define_ops(name: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    fwd_name = f"flashrnn::{name}_forward"
+    bwd_name = f"flashrnn::{name}_backward"
+
+    def forward(
+        Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: str
+    ) -> tuple[Tensor, Tensor, list[Tensor]]:
+        states, last, aux = get_backend(name).forward(Wx, R, b, states0, get_cell(cell))
+        return states, last, list(aux)
+
+    def forward_fake(Wx, R, b, states0, cell):
+        c = get_cell(cell)
+        B, T, _, N, D = Wx.shape
+        states = Wx.new_empty(c.num_states, B, T, N, D)
+        last = Wx.new_empty(c.num_states, B, 1, N, D)
+        return states, last, list(get_backend(name).fake_aux(Wx, R, b, states0, c))
+
+    def backward(
+        grad_states: Tensor,
+        grad_last: Tensor,
+        Wx: Tensor,
+        R: Tensor,
+        b: Tensor,
+        states0: Tensor,
+        states: Tensor,
+        aux: list[Tensor],
+        cell: str,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        grads = get_backend(name).backward(
+            grad_states, grad_last, Wx, R, b, states0, states, list(aux), get_cell(cell)
+        )
+        return tuple(grads)  # type: ignore[return-value]
+
+    def backward_fake(grad_states, grad_last, Wx, R, b, states0, states, aux, cell):
+        return (
+            torch.empty_like(Wx, memory_format=torch.contiguous_format),
+            torch.empty_like(R, memory_format=torch.contiguous_format),
+            torch.empty_like(b, memory_format=torch.contiguous_format),
+            torch.empty_like(states0, memory_format=torch.contiguous_format),
+        )
+
+    fwd_op = torch.library.custom_op(fwd_name, forward, mutates_args=())
+    fwd_op.register_fake(forward_fake)
+    bwd_op = torch.library.custom_op(bwd_name, backward, mutates_args=())
+    bwd_op.register_fake(backward_fake)
+
+    def setup_context(ctx, inputs, output):
+        Wx, R, b, states0, cell = inputs
+        states, _last, aux = output
+        ctx.cell = cell
+        ctx.n_aux = len(aux)
+        ctx.save_for_backward(Wx, R, b, states0, states, *aux)
+
+    def autograd_backward(ctx, grad_states, grad_last, _grad_aux):
+        Wx, R, b, states0, states, *aux = ctx.saved_tensors
+        if grad_states is None:
+            grad_states = torch.zeros_like(states)
+        if grad_last is None:
+            grad_last = torch.zeros_like(states0)
+        dWx, dR, db, ds0 = bwd_op(grad_states, grad_last, Wx, R, b, states0, states, aux, ctx.cell)
+        return dWx, dR, db, ds0, None
+
+    fwd_op.register_autograd(autograd_backward, setup_context=setup_context)
+    log.debug("defined custom ops %s and %s", fwd_name, bwd_name)
+    return fwd_op, bwd_op

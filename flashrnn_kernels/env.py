@@ -1,0 +1,116 @@
+"""Every environment variable that flashrnn_kernels reads, in one place, typed.
+
+Values are read when :func:`settings` is called (never cached at import), so tests and
+long-running programs see changes. Nothing else in the package touches ``os.environ``
+for reading, except the JIT builder, which *sets* ``MAX_JOBS`` for the duration of a build
+(``torch.utils.cpp_extension`` reads it from there).
+
+=========================== ============ ===============================================
+variable                    type         meaning
+=========================== ============ ===============================================
+``FLASHRNN_CACHE_DIR``      path         root of the JIT build cache (default: the user
+                                         cache dir from platformdirs, else
+                                         ``$XDG_CACHE_HOME/flashrnn_kernels`` or
+                                         ``~/.cache/flashrnn_kernels``)
+``FLASHRNN_BUILD_TIMEOUT``  float, s     how long to wait for another process's build
+                                         lock before giving up (default 1800)
+``FLASHRNN_CUDA_ARCH``      str          build target instead of the detected GPU, e.g.
+                                         ``90a``, ``80``, ``sm_89``
+``FLASHRNN_BUILD_VERBOSE``  bool         show compiler command lines and output
+``FLASHRNN_BACKEND``        str          backend used when a call says ``"auto"``
+                                         (default: ``auto``, the fastest that supports it)
+``MAX_JOBS``                int          parallel compiler jobs (default: sized to the
+                                         CPUs and memory of the machine)
+``XDG_CACHE_HOME``          path         used for the fallback cache dir only
+=========================== ============ ===============================================
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import InputError
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _get_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise InputError(f"environment variable {name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def _get_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise InputError(f"environment variable {name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise InputError(f"environment variable {name}={raw!r} must be positive")
+    return value
+
+
+def _get_int(name: str) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InputError(f"environment variable {name}={raw!r} is not an integer") from None
+    if value < 1:
+        raise InputError(f"environment variable {name}={raw!r} must be at least 1")
+    return value
+
+
+def _get_str(name: str) -> str | None:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip()
+
+
+def _default_cache_dir() -> Path:
+    try:
+        import platformdirs
+    except ImportError:  # optional: fall back to the XDG convention
+        base = _get_str("XDG_CACHE_HOME")
+        root = Path(base) if base else Path.home() / ".cache"
+        return root / "flashrnn_kernels"
+    return Path(platformdirs.user_cache_dir("flashrnn_kernels", appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A snapshot of the environment variables above."""
+
+    cache_dir: Path
+    build_timeout_s: float
+    cuda_arch: str | None
+    build_verbose: bool
+    backend: str
+    max_jobs: int | None
+
+
+def settings() -> Settings:
+    """Read every variable now and return them typed; a malformed value raises InputError."""
+    cache = _get_str("FLASHRNN_CACHE_DIR")
+    return Settings(
+        cache_dir=Path(cache).expanduser() if cache else _default_cache_dir(),
+        build_timeout_s=_get_float("FLASHRNN_BUILD_TIMEOUT", 1800.0),
+        cuda_arch=_get_str("FLASHRNN_CUDA_ARCH"),
+        build_verbose=_get_bool("FLASHRNN_BUILD_VERBOSE", False),
+        backend=(_get_str("FLASHRNN_BACKEND") or "auto").lower(),
+        max_jobs=_get_int("MAX_JOBS"),
+    )
