@@ -1,0 +1,478 @@
+"""Backend "fused": one persistent CUDA kernel launch for all T steps, R kept on chip.
+
+The kernels live in ``csrc/fused/fused_rnn.cu`` (nvcc alone builds them; README.md beside it
+lists every ``-D`` define and its constraints). This module
+
+* chooses the tiling defines with a small Python model (:func:`choose_config`) that predicts the
+  shared memory of both kernels exactly and the register cost of the on-chip slice of ``R``;
+* builds the kernel for the native architecture into a content-addressed cache directory as a
+  shared library (no torch headers: it exports C launchers, called here through ``ctypes``);
+* runs the forward and backward kernels and finishes the backward with two reductions in torch
+  (``dR`` as one batched GEMM over all steps, ``db`` as a sum).
+
+Layouts are the package's: ``Wx [B, T, G, N, D]``, ``R [G, N, D, D]``, ``b [Gb, N, D]``,
+``states0 [S, B, 1, N, D]`` -> ``(states [S, B, T, N, D], last [S, B, 1, N, D])``.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import functools
+import hashlib
+import logging
+import math
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..cells import Cell, get_cell
+from ..errors import BuildError, UnsupportedError
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+CSRC = Path(__file__).resolve().parent.parent / "csrc"
+KERNEL_SOURCE = CSRC / "fused" / "fused_rnn.cu"
+KERNEL_DEPS = (CSRC / "cells_generated.cuh", CSRC / "pointwise_math.cuh")
+
+DTYPE_CODES = {"bfloat16": 0, "float16": 1, "float32": 2}
+ELEM_SIZE = {0: 2, 1: 2, 2: 4}
+
+# register budget (32-bit registers per thread) for the on-chip slice of R, per kernel; the rest of
+# the 255 a thread may hold goes to accumulators, pointwise state and prefetched inputs
+A_REG_BUDGET = 112
+NWARPS = 8
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclasses.dataclass(frozen=True)
+class FusedConfig:
+    """The tiling of one fused kernel build; every field but the derived ones is a ``-D`` define."""
+
+    cell: int  # FLASHRNN_CELL
+    dtype: int  # FLASHRNN_DTYPE: 0 bf16, 1 fp16, 2 fp32 (tf32)
+    head_dim: int  # FLASHRNN_HEAD_DIM
+    units: int  # FLASHRNN_FUSED_UNITS: hidden units per block
+    nslice: int  # FLASHRNN_FUSED_NSLICE: blocks per (head, batch tile)
+    bt: int  # FLASHRNN_FUSED_BT: batch tile
+    fwd_wm: int  # FLASHRNN_FUSED_FWD_WM
+    fwd_wk: int  # FLASHRNN_FUSED_FWD_WK
+    bwd_wm: int  # FLASHRNN_FUSED_BWD_WM
+    bwd_wk: int  # FLASHRNN_FUSED_BWD_WK
+    num_gates: int  # from the cell (not a define of this kernel)
+
+    def defines(self) -> dict[str, int]:
+        return {
+            "FLASHRNN_CELL": self.cell,
+            "FLASHRNN_DTYPE": self.dtype,
+            "FLASHRNN_HEAD_DIM": self.head_dim,
+            "FLASHRNN_FUSED_UNITS": self.units,
+            "FLASHRNN_FUSED_NSLICE": self.nslice,
+            "FLASHRNN_FUSED_BT": self.bt,
+            "FLASHRNN_FUSED_FWD_WM": self.fwd_wm,
+            "FLASHRNN_FUSED_FWD_WK": self.fwd_wk,
+            "FLASHRNN_FUSED_BWD_WM": self.bwd_wm,
+            "FLASHRNN_FUSED_BWD_WK": self.bwd_wk,
+        }
+
+    # ---- derived quantities, the same formulas as fused_rnn.cu
+    @property
+    def nthreads(self) -> int:
+        return 32 * self.fwd_wm * self.fwd_wk
+
+    @property
+    def kw(self) -> int:
+        return 8 if self.dtype == 2 else 16
+
+    @property
+    def esize(self) -> int:
+        return ELEM_SIZE[self.dtype]
+
+    def _gemm(self, which: str) -> tuple[int, int, int, int]:
+        """(MTW, KSW, grows, srow) of the forward ('f') or backward ('b') GEMM."""
+        G, D, U, kw = self.num_gates, self.head_dim, self.units, self.kw
+        if which == "f":
+            m, k, wm, wk = G * U, D, self.fwd_wm, self.fwd_wk
+        else:
+            m, k, wm, wk = U, G * D, self.bwd_wm, self.bwd_wk
+        mt, ks = _cdiv(m, 16), _cdiv(k, kw)
+        mtw, ksw = _cdiv(mt, wm), _cdiv(ks, wk)
+        return mtw, ksw, mtw * wm * 16, ks * kw + 16 // self.esize
+
+    def a_regs(self, which: str) -> int:
+        """32-bit registers per thread holding the slice of R (A fragments)."""
+        mtw, ksw, _, _ = self._gemm(which)
+        return mtw * ksw * 4
+
+    def smem(self, which: str) -> int:
+        """Dynamic shared memory in bytes (exactly what the kernel requests)."""
+        _, _, grows, srow = self._gemm(which)
+        wk = self.fwd_wk if which == "f" else self.bwd_wk
+        return self.bt * srow * self.esize + wk * grows * (self.bt + 1) * 4
+
+    @property
+    def pairs_per_thread(self) -> int:
+        return _cdiv(self.units * self.bt, self.nthreads)
+
+    def blocks(self, batch: int, heads: int) -> int:
+        return self.nslice * heads * _cdiv(batch, self.bt)
+
+
+def _warp_split(m: int, k: int, kw: int, nwarps: int) -> tuple[int, int]:
+    """(WM, WK) with WM * WK = nwarps minimising the A registers, then the MMA chain length."""
+    mt, ks = _cdiv(m, 16), _cdiv(k, kw)
+    best = None
+    wm = 1
+    while wm <= nwarps:
+        wk = nwarps // wm
+        regs = _cdiv(mt, wm) * _cdiv(ks, wk) * 4
+        chain = _cdiv(ks, wk)
+        key = (regs, chain, wm)
+        if best is None or key < best[0]:
+            best = (key, (wm, wk))
+        wm *= 2
+    return best[1]
+
+
+def _make(cell: Cell, dtype: int, D: int, U: int, bt: int) -> FusedConfig:
+    kw = 8 if dtype == 2 else 16
+    G = cell.num_gates
+    fwm, fwk = _warp_split(G * U, D, kw, NWARPS)
+    bwm, bwk = _warp_split(U, G * D, kw, NWARPS)
+    return FusedConfig(cell.cuda_id, dtype, D, U, _cdiv(D, U), bt, fwm, fwk, bwm, bwk, G)
+
+
+def _step_cost_us(c: FusedConfig, batch: int, heads: int, sms: int) -> float:
+    """A rough time per step (forward + backward), only used to rank feasible configs."""
+    cost = 0.0
+    waves = _cdiv(c.blocks(batch, heads), sms)
+    for which in ("f", "b"):
+        mtw, ksw, _, srow = c._gemm(which)
+        mma = mtw * ksw * (c.bt // 8)  # per warp
+        t = mma * 2 * 0.004  # two warps per sub-partition, ~4 ns an MMA
+        t += c.pairs_per_thread * (0.06 if which == "f" else 0.1)
+        if c.nslice > 1:
+            t += 1.0  # group barrier through L2
+            t += c.bt * srow * c.esize / 40e3  # operand re-read from L2, ~40 B/ns per SM
+        else:
+            t += 0.15  # block barriers
+        cost += t * waves
+    return cost
+
+
+def choose_config(cell: str | Cell, dtype: str, batch: int, heads: int, head_dim: int,
+                  sms: int = 132, smem_max: int = 232448) -> FusedConfig:
+    """The fastest feasible tiling by :func:`_step_cost_us`, or UnsupportedError saying why none.
+
+    Feasible: the R slice fits the register budget in both kernels, both kernels' shared memory
+    fits ``smem_max``, and a head split over several blocks has all its blocks resident
+    (``blocks <= sms``, one block per SM).
+    """
+    cell = get_cell(cell)
+    if dtype not in DTYPE_CODES:
+        raise UnsupportedError(f"fused: dtype {dtype} not supported (bfloat16, float16, float32)")
+    dt = DTYPE_CODES[dtype]
+    D = head_dim
+    best = None
+    bt_max = min(64, _cdiv(batch, 8) * 8)
+    bts = sorted({bt for bt in (8, 16, 32, 64) if bt <= bt_max} | {bt_max})
+    units = sorted({_cdiv(D, ns) for ns in range(1, min(D, sms) + 1)}, reverse=True)
+    for bt in bts:
+        for U in units:
+            c = _make(cell, dt, D, U, bt)
+            if c.nslice * U - D >= U:  # an empty block
+                continue
+            if max(c.a_regs("f"), c.a_regs("b")) > A_REG_BUDGET:
+                continue
+            if max(c.smem("f"), c.smem("b")) > smem_max:
+                continue
+            if c.nslice > 1 and c.blocks(batch, heads) > sms:
+                continue
+            cost = _step_cost_us(c, batch, heads, sms)
+            if best is None or cost < best[0]:
+                best = (cost, c)
+    if best is None:
+        raise UnsupportedError(
+            f"fused: no tiling of a {cell.name} head of {head_dim} units ({dtype}, batch {batch}, "
+            f"{heads} heads) keeps R on {sms} SMs within {A_REG_BUDGET} registers/thread and "
+            f"{smem_max} B shared memory per block")
+    return best[1]
+
+
+# ------------------------------------------------------------------------------------------ build
+_LIBS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _arch_flag(capability: tuple[int, int]) -> tuple[str, str]:
+    major, minor = capability
+    arch = f"{major}{minor}"
+    if (major, minor) == (9, 0):
+        arch = "90a"
+    return arch, f"-gencode=arch=compute_{arch},code=sm_{arch}"
+
+
+def _nvcc() -> str:
+    path = shutil.which("nvcc")
+    if path is None:
+        for cand in ("/usr/local/cuda/bin/nvcc",):
+            if os.path.exists(cand):
+                return cand
+        raise BuildError("fused: nvcc not found on PATH (needed to build the fused kernels)")
+    return path
+
+
+def nvcc_command(config: FusedConfig, arch: str, out: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """The nvcc command line that builds the shared library for ``config``."""
+    defs = [f"-D{k}={v}" for k, v in config.defines().items()]
+    return [_nvcc(), "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC",
+            f"-gencode=arch=compute_{arch},code=sm_{arch}", *defs, *extra,
+            "-o", out, str(KERNEL_SOURCE)]
+
+
+def _cache_root() -> Path:
+    try:
+        from ..env import settings
+        return settings().cache_dir / "fused"
+    except Exception:  # pragma: no cover - env module missing
+        return Path(tempfile.gettempdir()) / "flashrnn_kernels_fused"
+
+
+def _build_key(config: FusedConfig, arch: str) -> str:
+    h = hashlib.sha256()
+    for p in (KERNEL_SOURCE, *KERNEL_DEPS):
+        h.update(p.read_bytes())
+    h.update(repr(sorted(config.defines().items())).encode())
+    h.update(arch.encode())
+    try:
+        h.update(subprocess.run([_nvcc(), "--version"], capture_output=True, text=True).stdout.encode())
+    except OSError:
+        pass
+    return h.hexdigest()[:24]
+
+
+def _native_arch() -> str:
+    import torch
+    return _arch_flag(torch.cuda.get_device_capability())[0]
+
+
+def ensure_built(config: FusedConfig, arch: str | None = None) -> Path:
+    """Build the kernel library for ``config`` unless the cache has it; returns its path.
+
+    Safe to call from several threads or processes at once (one file lock per build directory).
+    """
+    arch = arch or _native_arch()
+    root = _cache_root() / _build_key(config, arch)
+    lib_path = root / "fused_rnn.so"
+    if lib_path.exists():
+        return lib_path
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        from filelock import FileLock
+        lock = FileLock(str(root / "build.lock"), timeout=600)
+    except ImportError:  # pragma: no cover
+        lock = None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if not lib_path.exists():
+            tmp = root / f"fused_rnn.{os.getpid()}.{threading.get_ident()}.so"
+            cmd = nvcc_command(config, arch, str(tmp))
+            log.info("building fused kernel: %s", " ".join(cmd))
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                raise BuildError("fused: nvcc failed\n" + " ".join(cmd) + "\n" + res.stderr)
+            os.replace(tmp, lib_path)
+    finally:
+        if lock is not None:
+            lock.release()
+    return lib_path
+
+
+def load_library(config: FusedConfig, arch: str | None = None) -> Any:
+    """Build (once, cached on disk) and load the kernel library for ``config``."""
+    arch = arch or _native_arch()
+    lib_path = ensure_built(config, arch)
+    key = str(lib_path)
+    with _LOCK:
+        if key in _LIBS:
+            return _LIBS[key]
+        lib = ctypes.CDLL(str(lib_path))
+        vp, ci = ctypes.c_void_p, ctypes.c_int
+        lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
+        lib.frnn_fwd_launch.restype = ci
+        lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
+        lib.frnn_bwd_launch.restype = ci
+        for name in ("frnn_smem_fwd", "frnn_smem_bwd", "frnn_nthreads"):
+            getattr(lib, name).restype = ci
+        if lib.frnn_smem_fwd() != config.smem("f") or lib.frnn_smem_bwd() != config.smem("b"):
+            raise BuildError(
+                f"fused: shared memory model out of date: kernel {lib.frnn_smem_fwd()}/"
+                f"{lib.frnn_smem_bwd()} B, model {config.smem('f')}/{config.smem('b')} B")
+        _LIBS[key] = lib
+        return lib
+
+
+# ------------------------------------------------------------------------------------------ run
+# tests set this to fill every output with NaN before a launch (so unwritten elements show)
+POISON_OUTPUTS = False
+
+
+def _new(shape, like):
+    import torch
+    t = torch.empty(shape, dtype=like.dtype, device=like.device)
+    if POISON_OUTPUTS:
+        t.fill_(float("nan"))
+    return t
+
+def _dtype_name(t) -> str:
+    return str(t.dtype).replace("torch.", "")
+
+
+@functools.lru_cache(maxsize=None)
+def _device_facts(index: int) -> tuple[int, int, tuple[int, int]]:
+    import torch
+    p = torch.cuda.get_device_properties(index)
+    smem = getattr(p, "shared_memory_per_block_optin", 232448)
+    return p.multi_processor_count, smem, (p.major, p.minor)
+
+
+def config_for(cell: Cell, Wx) -> FusedConfig:
+    B, T, G, N, D = Wx.shape
+    sms, smem, _ = _device_facts(Wx.device.index or 0)
+    return choose_config(cell, _dtype_name(Wx), B, N, D, sms=sms, smem_max=smem)
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        raise RuntimeError(f"fused: {what} launch failed with CUDA error {rc}")
+
+
+def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
+                  config: FusedConfig | None = None):
+    """Run the forward kernel; returns (states, last, cache or None)."""
+    import torch
+    cell = get_cell(cell)
+    B, T, G, N, D = Wx.shape
+    S = cell.num_states
+    config = config or config_for(cell, Wx)
+    lib = load_library(config)
+    Wx, R = Wx.contiguous(), R.contiguous()
+    b = (b if b is not None else Wx.new_zeros(cell.num_bias, N, D)).contiguous()
+    s0 = (states0 if states0 is not None else Wx.new_zeros(S, B, 1, N, D)).contiguous()
+    states = _new((S, B, T, N, D), Wx)
+    last = _new((S, B, 1, N, D), Wx)
+    gc = 2 * G if cell.separate_gates else G
+    cache = _new((B, T, gc, N, D), Wx) if need_cache else None
+    counters = torch.zeros(config.blocks(B, N), dtype=torch.int32, device=Wx.device)
+    stream = torch.cuda.current_stream(Wx.device).cuda_stream
+    rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
+                             states.data_ptr(), last.data_ptr(),
+                             cache.data_ptr() if cache is not None else None,
+                             counters.data_ptr(), B, T, N, stream)
+    _check(rc, "forward")
+    return states, last, cache
+
+
+def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cell,
+                   config: FusedConfig):
+    """Gradients (dWx, dR, db, dstates0) from the forward's outputs and cache."""
+    import torch
+    cell = get_cell(cell)
+    S, B, T, N, D = states.shape
+    G = cell.num_gates
+    lib = load_library(config)
+    if dstates is None:
+        ds = torch.zeros_like(states)
+    else:
+        ds = dstates.contiguous().clone()
+    if dlast is not None:
+        ds[:, :, T - 1] += dlast[:, :, 0]
+    R = R.contiguous()
+    s0 = (states0 if states0 is not None else states.new_zeros(S, B, 1, N, D)).contiguous()
+    dgr = _new((B, T, G, N, D), states)
+    dwx = _new((B, T, G, N, D), states) if cell.separate_gates else dgr
+    ds0 = _new((S, B, 1, N, D), states)
+    counters = torch.zeros(config.blocks(B, N), dtype=torch.int32, device=states.device)
+    stream = torch.cuda.current_stream(states.device).cuda_stream
+    rc = lib.frnn_bwd_launch(R.data_ptr(), s0.data_ptr(), states.data_ptr(), cache.data_ptr(),
+                             ds.data_ptr(), dgr.data_ptr(),
+                             dwx.data_ptr() if cell.separate_gates else None,
+                             ds0.data_ptr(), counters.data_ptr(), B, T, N, stream)
+    _check(rc, "backward")
+    # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM
+    hprev = torch.cat([s0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]
+    a = dgr.permute(3, 2, 4, 0, 1).reshape(N, G * D, B * T)
+    h = hprev.permute(2, 0, 1, 3).reshape(N, B * T, D)
+    dR = torch.bmm(a, h).reshape(N, G, D, D).permute(1, 0, 2, 3).contiguous()
+    # db[j] = sum over (b, t) of the gradient of the side/gate that bias row j feeds
+    sx = dwx.float().sum(dim=(0, 1))  # [G, N, D]
+    sr = dgr.float().sum(dim=(0, 1)) if cell.separate_gates else sx
+    db = torch.stack([(sx if side == "x" else sr)[gate] for side, gate in cell.bias_rows])
+    return dwx, dR, db.to(states.dtype), ds0
+
+
+def _make_function():
+    import torch
+
+    class FusedRNNFunction(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, Wx, R, b, states0, cell_name):
+            cell = get_cell(cell_name)
+            config = config_for(cell, Wx)
+            need = torch.is_grad_enabled() or any(
+                t is not None and t.requires_grad for t in (Wx, R, b, states0))
+            states, last, cache = fused_forward(Wx, R, b, states0, cell, need, config)
+            ctx.cell, ctx.config = cell, config
+            ctx.has_b, ctx.has_s0 = b is not None, states0 is not None
+            ctx.save_for_backward(R, b, states0, states, cache)
+            return states, last
+
+        @staticmethod
+        def backward(ctx, dstates, dlast):
+            R, b, states0, states, cache = ctx.saved_tensors
+            if cache is None:
+                raise RuntimeError("fused: forward ran without the gradient cache")
+            dwx, dR, db, ds0 = fused_backward(R, b, states0, states, cache, dstates, dlast,
+                                              ctx.cell, ctx.config)
+            return dwx, dR, (db if ctx.has_b else None), (ds0 if ctx.has_s0 else None), None
+
+    return FusedRNNFunction
+
+
+@functools.lru_cache(maxsize=None)
+def _function():
+    return _make_function()
+
+
+def flashrnn_fused(Wx, R, b=None, states0=None, cell: str | Cell = "lstm"):
+    """Fused forward (and backward through autograd): ``(states, last)``."""
+    cell = get_cell(cell)
+    return _function().apply(Wx, R, b, states0, cell.name)
+
+
+def supports(cell: str | Cell, Wx, R, b=None, states0=None) -> str | None:
+    """None if the fused backend can run this call, else the reason it cannot."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return "torch is not installed"
+    if not Wx.is_cuda:
+        return "fused: needs CUDA tensors"
+    if Wx.dtype not in (torch.bfloat16, torch.float16, torch.float32):
+        return f"fused: dtype {Wx.dtype} not supported"
+    cap = torch.cuda.get_device_capability(Wx.device)
+    if cap < (8, 0):
+        return f"fused: needs compute capability 8.0 or newer (mma.sync bf16), got {cap}"
+    try:
+        config_for(get_cell(cell), Wx)
+    except UnsupportedError as e:
+        return str(e)
+    return None

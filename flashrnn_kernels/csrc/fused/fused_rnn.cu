@@ -1,0 +1,690 @@
+// Fused persistent RNN kernels (forward and backward) for LSTM, GRU, sLSTM and Elman cells.
+//
+// One launch runs all T steps. The recurrent matrix R of a head is split over FRNN_NSLICE thread
+// blocks; each block owns FRNN_U hidden units (all gates of them) and keeps its slice of R in
+// registers as tensor-core A fragments for the whole sequence. Per step a block multiplies its slice
+// with the previous hidden state (forward) or with the gate gradients of the later step (backward),
+// applies the cell's pointwise update for its units and publishes its part of the next operand.
+//   FRNN_NSLICE == 1: the operand stays in shared memory; only block barriers (__syncthreads).
+//   FRNN_NSLICE  > 1: the operand goes through global memory (L2); the blocks of one (head, batch
+//                     tile) group synchronise with one counter barrier per step (release add /
+//                     acquire poll). The launch is cooperative so that all blocks are resident.
+// Every tiling constant is a -D define; README.md beside this file lists them with their
+// constraints. This file needs only the CUDA toolkit (no torch headers); the host side calls the
+// extern "C" launchers at the end.
+#include <cuda_runtime.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+
+#include "../cells_generated.cuh"
+
+// ---- the -D interface (README.md lists each with its constraints)
+#ifndef FLASHRNN_CELL
+#define FLASHRNN_CELL 0  // 0 LSTM, 1 GRU, 2 sLSTM, 3 Elman (cells_generated.cuh)
+#endif
+#ifndef FLASHRNN_DTYPE
+#define FLASHRNN_DTYPE 0  // 0 bfloat16, 1 float16, 2 float32 (tf32 tensor cores)
+#endif
+#ifndef FLASHRNN_HEAD_DIM
+#define FLASHRNN_HEAD_DIM 64
+#endif
+#ifndef FLASHRNN_FUSED_UNITS
+#define FLASHRNN_FUSED_UNITS 64  // hidden units per block
+#endif
+#ifndef FLASHRNN_FUSED_NSLICE
+#define FLASHRNN_FUSED_NSLICE 1  // blocks per (head, batch tile)
+#endif
+#ifndef FLASHRNN_FUSED_BT
+#define FLASHRNN_FUSED_BT 16  // batch tile
+#endif
+#ifndef FLASHRNN_FUSED_FWD_WM
+#define FLASHRNN_FUSED_FWD_WM 8  // forward: warps along gate rows
+#endif
+#ifndef FLASHRNN_FUSED_FWD_WK
+#define FLASHRNN_FUSED_FWD_WK 1  // forward: warps along K (split-K)
+#endif
+#ifndef FLASHRNN_FUSED_BWD_WM
+#define FLASHRNN_FUSED_BWD_WM 1
+#endif
+#ifndef FLASHRNN_FUSED_BWD_WK
+#define FLASHRNN_FUSED_BWD_WK 8
+#endif
+#define FRNN_CELL FLASHRNN_CELL
+#define FRNN_DTYPE FLASHRNN_DTYPE
+#define FRNN_D FLASHRNN_HEAD_DIM
+#define FRNN_U FLASHRNN_FUSED_UNITS
+#define FRNN_NSLICE FLASHRNN_FUSED_NSLICE
+#define FRNN_BT FLASHRNN_FUSED_BT
+#define FRNN_FWD_WM FLASHRNN_FUSED_FWD_WM
+#define FRNN_FWD_WK FLASHRNN_FUSED_FWD_WK
+#define FRNN_BWD_WM FLASHRNN_FUSED_BWD_WM
+#define FRNN_BWD_WK FLASHRNN_FUSED_BWD_WK
+
+#define FRNN_NWARPS (FRNN_FWD_WM * FRNN_FWD_WK)
+#define FRNN_NTHREADS (FRNN_NWARPS * 32)
+
+#if FRNN_BWD_WM * FRNN_BWD_WK != FRNN_NWARPS
+#error "FRNN_BWD_WM * FRNN_BWD_WK must equal FRNN_FWD_WM * FRNN_FWD_WK"
+#endif
+#if FRNN_BT % 8 != 0
+#error "FRNN_BT must be a multiple of 8"
+#endif
+#if FRNN_U * FRNN_NSLICE < FRNN_D
+#error "FRNN_U * FRNN_NSLICE must cover FRNN_D"
+#endif
+
+// ---------------------------------------------------------------- element type
+#if FRNN_DTYPE == 0
+typedef __nv_bfloat16 elem_t;
+#define FRNN_KW 16
+#elif FRNN_DTYPE == 1
+typedef __half elem_t;
+#define FRNN_KW 16
+#else
+typedef float elem_t;
+#define FRNN_KW 8
+#endif
+
+__device__ __forceinline__ float to_f(elem_t x) {
+#if FRNN_DTYPE == 0
+  return __bfloat162float(x);
+#elif FRNN_DTYPE == 1
+  return __half2float(x);
+#else
+  return x;
+#endif
+}
+__device__ __forceinline__ elem_t from_f(float x) {
+#if FRNN_DTYPE == 0
+  return __float2bfloat16_rn(x);
+#elif FRNN_DTYPE == 1
+  return __float2half_rn(x);
+#else
+  return x;
+#endif
+}
+// value as the tensor core sees it, rounded to the storage type
+__device__ __forceinline__ float round_t(float x) { return to_f(from_f(x)); }
+
+// ---------------------------------------------------------------- cells (cells_generated.cuh)
+typedef flashrnn::CellDef<FRNN_CELL> Cell;
+#define FRNN_G (Cell::kGates)
+#define FRNN_S (Cell::kStates)
+#define FRNN_GB (Cell::kBias)
+// the forward stores the gate pre-activations for the backward: xg + rg per gate, or xg and rg
+// apart for cells whose recurrent part enters separately (GRU)
+#define FRNN_GC (Cell::kSeparateRecurrent ? 2 * Cell::kGates : Cell::kGates)
+
+// ---------------------------------------------------------------- derived tiling
+#define CDIV(a, b) (((a) + (b) - 1) / (b))
+#define FRNN_NT (FRNN_BT / 8)
+// forward GEMM: rows = G*U gate rows, K = D
+#define F_M (FRNN_G * FRNN_U)
+#define F_MT CDIV(F_M, 16)
+#define F_MTW CDIV(F_MT, FRNN_FWD_WM)
+#define F_KS CDIV(FRNN_D, FRNN_KW)
+#define F_KSW CDIV(F_KS, FRNN_FWD_WK)
+#define F_KPAD (F_KS * FRNN_KW)
+// backward GEMM: rows = U units, K = G*D
+#define B_M FRNN_U
+#define B_MT CDIV(B_M, 16)
+#define B_MTW CDIV(B_MT, FRNN_BWD_WM)
+#define B_KS CDIV(FRNN_G * FRNN_D, FRNN_KW)
+#define B_KSW CDIV(B_KS, FRNN_BWD_WK)
+#define B_KPAD (B_KS * FRNN_KW)
+// shared memory: operand tile [BT][KPAD + pad] of elem_t (the pad of 16 bytes keeps the fragment
+// loads free of bank conflicts), gate partial sums [WK][MTW*WM*16][BT+1] of float.
+#define FRNN_PADE (16 / (int)sizeof(elem_t))
+#define F_SROW (F_KPAD + FRNN_PADE)
+#define B_SROW (B_KPAD + FRNN_PADE)
+#define FRNN_GS (FRNN_BT + 1)
+#define F_GROWS (F_MTW * FRNN_FWD_WM * 16)
+#define B_GROWS (B_MTW * FRNN_BWD_WM * 16)
+#define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(elem_t))
+#define B_SMEM_X (FRNN_BT * B_SROW * (int)sizeof(elem_t))
+#define F_SMEM (F_SMEM_X + FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
+#define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
+// pointwise work: (unit, batch) pairs per thread
+#define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
+
+// exported so that the host (and tests) can read what the kernel was built with
+extern "C" __host__ int frnn_smem_fwd() { return F_SMEM; }
+extern "C" __host__ int frnn_smem_bwd() { return B_SMEM; }
+extern "C" __host__ int frnn_nthreads() { return FRNN_NTHREADS; }
+extern "C" __host__ int frnn_nslice() { return FRNN_NSLICE; }
+extern "C" __host__ int frnn_bt() { return FRNN_BT; }
+extern "C" __host__ int frnn_gc() { return FRNN_GC; }
+
+// ---------------------------------------------------------------- tensor-core helpers
+__device__ __forceinline__ uint32_t pack2(float lo, float hi) {
+#if FRNN_DTYPE == 0
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+#elif FRNN_DTYPE == 1
+  __half2 v = __floats2half2_rn(lo, hi);
+  return *reinterpret_cast<uint32_t*>(&v);
+#else
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(lo));
+  return r;
+#endif
+}
+
+__device__ __forceinline__ void mma(float* c, const uint32_t* a, const uint32_t* b) {
+#if FRNN_DTYPE == 0
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif FRNN_DTYPE == 1
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+      "{%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#endif
+}
+
+// A fragment of the 16 x KW tile at (row0, k0) of a matrix given by an element functor.
+template <class F>
+__device__ __forceinline__ void load_afrag(uint32_t* a, int row0, int k0, F elem) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+#if FRNN_DTYPE == 2
+  a[0] = pack2(elem(row0 + g, k0 + q), 0.f);
+  a[1] = pack2(elem(row0 + g + 8, k0 + q), 0.f);
+  a[2] = pack2(elem(row0 + g, k0 + q + 4), 0.f);
+  a[3] = pack2(elem(row0 + g + 8, k0 + q + 4), 0.f);
+#else
+  a[0] = pack2(elem(row0 + g, k0 + 2 * q), elem(row0 + g, k0 + 2 * q + 1));
+  a[1] = pack2(elem(row0 + g + 8, k0 + 2 * q), elem(row0 + g + 8, k0 + 2 * q + 1));
+  a[2] = pack2(elem(row0 + g, k0 + 2 * q + 8), elem(row0 + g, k0 + 2 * q + 9));
+  a[3] = pack2(elem(row0 + g + 8, k0 + 2 * q + 8), elem(row0 + g + 8, k0 + 2 * q + 9));
+#endif
+}
+
+// B fragment (KW x 8) at (k0, batch n0) from the operand tile xs[batch][k] (row stride srow).
+__device__ __forceinline__ void load_bfrag(uint32_t* b, const elem_t* xs, int srow, int n0, int k0) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const elem_t* p = xs + (n0 + g) * srow + k0;
+#if FRNN_DTYPE == 2
+  b[0] = pack2(p[q], 0.f);
+  b[1] = pack2(p[q + 4], 0.f);
+#else
+  b[0] = *reinterpret_cast<const uint32_t*>(p + 2 * q);
+  b[1] = *reinterpret_cast<const uint32_t*>(p + 2 * q + 8);
+#endif
+}
+
+// ---------------------------------------------------------------- group barrier (NSLICE > 1)
+__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void red_release(unsigned* p, unsigned v) {
+  asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+// call after __syncthreads(): all writes of the block are then published with the add
+__device__ __forceinline__ void group_arrive(unsigned* cnt) {
+  if (threadIdx.x == 0) {
+    __threadfence();
+    red_release(cnt, 1u);
+  }
+}
+__device__ __forceinline__ void group_wait(const unsigned* cnt, unsigned target) {
+  if (threadIdx.x == 0) {
+    while (ld_acquire(cnt) < target) {
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+// copy rows [b0, b0+BT) x cols [0, ncols) of a strided global matrix into the smem tile; rows
+// beyond nb are left as they are (zero from the prologue). Column blocks of length seg at stride
+// seg_stride in global memory, contiguous in smem (used for the backward's G gate blocks).
+template <int NSEG, int SEG>
+__device__ __forceinline__ void copy_tile(elem_t* xs, int srow, const elem_t* src, long row_stride,
+                                          long seg_stride, int nb) {
+  constexpr int VEC = 16 / (int)sizeof(elem_t);
+  if constexpr (SEG % VEC == 0) {
+    constexpr int NV = SEG / VEC;
+    constexpr int TOTAL = FRNN_BT * NSEG * NV;
+    for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
+      int v = idx % NV;
+      int rest = idx / NV;
+      int sgi = rest % NSEG;
+      int r = rest / NSEG;
+      if (r < nb) {
+        const uint4* gp =
+            reinterpret_cast<const uint4*>(src + r * row_stride + sgi * seg_stride) + v;
+        uint4 val = __ldcg(gp);
+        *reinterpret_cast<uint4*>(xs + r * srow + sgi * SEG + v * VEC) = val;
+      }
+    }
+  } else {
+    constexpr int TOTAL = FRNN_BT * NSEG * SEG;
+    for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
+      int v = idx % SEG;
+      int rest = idx / SEG;
+      int sgi = rest % NSEG;
+      int r = rest / NSEG;
+      if (r < nb) xs[r * srow + sgi * SEG + v] = __ldcg(src + r * row_stride + sgi * seg_stride + v);
+    }
+  }
+}
+
+// ---------------------------------------------------------------- parameters
+struct FwdParams {
+  const elem_t* wx;     // [B, T, G, N, D]
+  const elem_t* R;      // [G, N, D, D]  (D_out, D_in)
+  const elem_t* bias;   // [G, N, D]
+  const elem_t* s0;     // [S, B, 1, N, D]
+  elem_t* states;       // [S, B, T, N, D]
+  elem_t* last;         // [S, B, 1, N, D]
+  elem_t* cache;        // [B, T, GC, N, D] or null (inference)
+  unsigned* counters;   // [N * nbt], zero at launch
+  int B, T, N;
+};
+
+struct BwdParams {
+  const elem_t* R;        // [G, N, D, D]
+  const elem_t* s0;       // [S, B, 1, N, D]
+  const elem_t* states;   // [S, B, T, N, D]  forward output
+  const elem_t* cache;    // [B, T, GC, N, D]
+  const elem_t* dstates;  // [S, B, T, N, D]  (gradient of the last state already added at T-1)
+  elem_t* dgr;            // [B, T, G, N, D]  gradients of the recurrent-side pre-activations
+  elem_t* dwx;            // [B, T, G, N, D]  input-side ones (only when they differ: GRU)
+  elem_t* ds0;            // [S, B, 1, N, D]
+  unsigned* counters;     // [N * nbt], zero at launch
+  int B, T, N;
+};
+
+// ---------------------------------------------------------------- forward kernel
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  elem_t* xs = reinterpret_cast<elem_t*>(smem);
+  float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
+
+  const int slice = blockIdx.x % FRNN_NSLICE;
+  const int grp = blockIdx.x / FRNN_NSLICE;
+  const int n = grp % p.N;
+  const int bt = grp / p.N;
+  const int b0 = bt * FRNN_BT;
+  const int nb = min(FRNN_BT, p.B - b0);
+  const int u0 = slice * FRNN_U;
+  const int B = p.B, T = p.T, N = p.N;
+  const long ND = (long)N * FRNN_D;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = warp % FRNN_FWD_WM, wk = warp / FRNN_FWD_WM;
+  unsigned* cnt = p.counters + grp;
+
+  // R slice as A fragments: row r = g*U + u (gate g of unit u0+u), column k = input unit
+  uint32_t afr[F_MTW][F_KSW][4];
+  {
+    const elem_t* R = p.R;
+    auto elem = [&](int r, int k) -> float {
+      int g = r / FRNN_U, u = r % FRNN_U;
+      if (r >= F_M || u0 + u >= FRNN_D || k >= FRNN_D) return 0.f;
+      return to_f(R[(((long)g * N + n) * FRNN_D + (u0 + u)) * FRNN_D + k]);
+    };
+#pragma unroll
+    for (int mt = 0; mt < F_MTW; ++mt)
+#pragma unroll
+      for (int ks = 0; ks < F_KSW; ++ks)
+        load_afrag(afr[mt][ks], (wm * F_MTW + mt) * 16, (wk * F_KSW + ks) * FRNN_KW, elem);
+  }
+
+  // zero the operand tile (padding columns and missing batch rows stay zero)
+  for (int i = threadIdx.x; i < F_SMEM_X / 16; i += FRNN_NTHREADS)
+    reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
+
+  // pointwise ownership: pair = (unit u, batch row bl), unit fastest
+  float st[FRNN_PPT][FRNN_S];
+  float xb[FRNN_PPT][FRNN_G], rb[FRNN_PPT][FRNN_G];  // biases summed per gate and side
+  elem_t wxn[FRNN_PPT][FRNN_G];
+  bool valid[FRNN_PPT];
+  int pu[FRNN_PPT], pb[FRNN_PPT];
+#pragma unroll
+  for (int i = 0; i < FRNN_PPT; ++i) {
+    int pr = threadIdx.x + i * FRNN_NTHREADS;
+    pu[i] = pr % FRNN_U;
+    pb[i] = pr / FRNN_U;
+    valid[i] = pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
+    const int d = u0 + pu[i], b = b0 + pb[i];
+#pragma unroll
+    for (int s = 0; s < FRNN_S; ++s)
+      st[i][s] = valid[i] ? to_f(p.s0[((long)s * B + b) * ND + (long)n * FRNN_D + d]) : 0.f;
+#pragma unroll
+    for (int g = 0; g < FRNN_G; ++g) xb[i][g] = rb[i][g] = 0.f;
+#pragma unroll
+    for (int j = 0; j < FRNN_GB; ++j) {
+      float v = valid[i] ? to_f(p.bias[((long)j * N + n) * FRNN_D + d]) : 0.f;
+      if (Cell::bias_side(j) == 0) xb[i][Cell::bias_gate(j)] += v;
+      else rb[i][Cell::bias_gate(j)] += v;
+    }
+#pragma unroll
+    for (int g = 0; g < FRNN_G; ++g) {
+      wxn[i][g] = valid[i] ? p.wx[(((long)b * T + 0) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
+                           : from_f(0.f);
+    }
+  }
+  __syncthreads();
+  // h0 into the tile
+  copy_tile<1, FRNN_D>(xs, F_SROW, p.s0 + (long)b0 * ND + (long)n * FRNN_D, ND, 0, nb);
+  __syncthreads();
+
+  for (int t = 0; t < T; ++t) {
+#if FRNN_NSLICE > 1
+    if (t > 0) {
+      group_wait(cnt, (unsigned)(FRNN_NSLICE * t));
+      copy_tile<1, FRNN_D>(xs, F_SROW, p.states + ((long)b0 * T + (t - 1)) * ND + (long)n * FRNN_D,
+                           (long)T * ND, 0, nb);
+      __syncthreads();
+    }
+#endif
+    // ---- recurrent GEMM: gate rows x batch
+    {
+      float acc[F_MTW][FRNN_NT][4];
+#pragma unroll
+      for (int mt = 0; mt < F_MTW; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[mt][nt][j] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < F_KSW; ++ks) {
+        const int k0 = (wk * F_KSW + ks) * FRNN_KW;
+        if (F_KSW * FRNN_FWD_WK == F_KS || k0 < F_KPAD) {
+#pragma unroll
+          for (int nt = 0; nt < FRNN_NT; ++nt) {
+            uint32_t bf[2];
+            load_bfrag(bf, xs, F_SROW, nt * 8, k0);
+#pragma unroll
+            for (int mt = 0; mt < F_MTW; ++mt) mma(acc[mt][nt], afr[mt][ks], bf);
+          }
+        }
+      }
+      const int g = lane >> 2, q = lane & 3;
+      float* gw = gs + wk * F_GROWS * FRNN_GS;
+#pragma unroll
+      for (int mt = 0; mt < F_MTW; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < FRNN_NT; ++nt) {
+          const int r = (wm * F_MTW + mt) * 16 + g, c = nt * 8 + 2 * q;
+          gw[r * FRNN_GS + c] = acc[mt][nt][0];
+          gw[r * FRNN_GS + c + 1] = acc[mt][nt][1];
+          gw[(r + 8) * FRNN_GS + c] = acc[mt][nt][2];
+          gw[(r + 8) * FRNN_GS + c + 1] = acc[mt][nt][3];
+        }
+    }
+    __syncthreads();
+    // ---- pointwise cell update
+#pragma unroll
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (!valid[i]) continue;
+      const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
+      float xg[FRNN_G], rg[FRNN_G];
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g) {
+        float a = 0.f;
+#pragma unroll
+        for (int w = 0; w < FRNN_FWD_WK; ++w) a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
+        rg[g] = a + rb[i][g];
+        xg[g] = to_f(wxn[i][g]) + xb[i][g];
+      }
+      if (t + 1 < T) {  // prefetch the next step's input gates
+#pragma unroll
+        for (int g = 0; g < FRNN_G; ++g)
+          wxn[i][g] = p.wx[(((long)b * T + t + 1) * FRNN_G + g) * ND + (long)n * FRNN_D + d];
+      }
+      float sn[FRNN_S];
+      Cell::forward(xg, rg, st[i], sn);
+      // the state as stored (and fed back) is rounded to the storage type, as in the reference
+#pragma unroll
+      for (int s = 0; s < FRNN_S; ++s) {
+        elem_t v = from_f(sn[s]);
+        st[i][s] = to_f(v);
+        p.states[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
+#if FRNN_NSLICE == 1
+        if (s == 0) xs[bl * F_SROW + d] = v;
+#endif
+      }
+      if (p.cache != nullptr) {
+        elem_t* cp = p.cache + ((long)b * T + t) * FRNN_GC * ND + (long)n * FRNN_D + d;
+#pragma unroll
+        for (int g = 0; g < FRNN_G; ++g) {
+          if (Cell::kSeparateRecurrent) {
+            cp[g * ND] = from_f(xg[g]);
+            cp[(FRNN_G + g) * ND] = from_f(rg[g]);
+          } else {
+            cp[g * ND] = from_f(xg[g] + rg[g]);
+          }
+        }
+      }
+    }
+    __syncthreads();
+#if FRNN_NSLICE > 1
+    group_arrive(cnt);
+#endif
+  }
+  // last states
+#pragma unroll
+  for (int i = 0; i < FRNN_PPT; ++i) {
+    if (!valid[i]) continue;
+    const int d = u0 + pu[i], b = b0 + pb[i];
+#pragma unroll
+    for (int s = 0; s < FRNN_S; ++s)
+      p.last[((long)s * B + b) * ND + (long)n * FRNN_D + d] = from_f(st[i][s]);
+  }
+}
+
+// ---------------------------------------------------------------- backward kernel
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  elem_t* xs = reinterpret_cast<elem_t*>(smem);
+  float* gs = reinterpret_cast<float*>(smem + B_SMEM_X);
+
+  const int slice = blockIdx.x % FRNN_NSLICE;
+  const int grp = blockIdx.x / FRNN_NSLICE;
+  const int n = grp % p.N;
+  const int bt = grp / p.N;
+  const int b0 = bt * FRNN_BT;
+  const int nb = min(FRNN_BT, p.B - b0);
+  const int u0 = slice * FRNN_U;
+  const int B = p.B, T = p.T, N = p.N;
+  const long ND = (long)N * FRNN_D;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int wm = warp % FRNN_BWD_WM, wk = warp / FRNN_BWD_WM;
+  unsigned* cnt = p.counters + grp;
+
+  // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
+  uint32_t afr[B_MTW][B_KSW][4];
+  {
+    const elem_t* R = p.R;
+    auto elem = [&](int r, int k) -> float {
+      int g = k / FRNN_D, dout = k % FRNN_D;
+      if (r >= B_M || u0 + r >= FRNN_D || k >= FRNN_G * FRNN_D) return 0.f;
+      return to_f(R[(((long)g * N + n) * FRNN_D + dout) * FRNN_D + u0 + r]);
+    };
+#pragma unroll
+    for (int mt = 0; mt < B_MTW; ++mt)
+#pragma unroll
+      for (int ks = 0; ks < B_KSW; ++ks)
+        load_afrag(afr[mt][ks], (wm * B_MTW + mt) * 16, (wk * B_KSW + ks) * FRNN_KW, elem);
+  }
+  for (int i = threadIdx.x; i < B_SMEM_X / 16; i += FRNN_NTHREADS)
+    reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
+
+  float carry[FRNN_PPT][FRNN_S];
+  elem_t spn[FRNN_PPT][FRNN_S], dsn[FRNN_PPT][FRNN_S];
+  elem_t cn[FRNN_PPT][FRNN_GC];
+  bool valid[FRNN_PPT];
+  int pu[FRNN_PPT], pb[FRNN_PPT];
+  auto load_step = [&](int i, int t) {  // prefetch what step t needs (t >= 0)
+    const int d = u0 + pu[i], b = b0 + pb[i];
+#pragma unroll
+    for (int s = 0; s < FRNN_S; ++s) {
+      spn[i][s] = t > 0 ? p.states[(((long)s * B + b) * T + t - 1) * ND + (long)n * FRNN_D + d]
+                        : p.s0[((long)s * B + b) * ND + (long)n * FRNN_D + d];
+      dsn[i][s] = p.dstates[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d];
+    }
+#pragma unroll
+    for (int c = 0; c < FRNN_GC; ++c)
+      cn[i][c] = p.cache[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
+  };
+#pragma unroll
+  for (int i = 0; i < FRNN_PPT; ++i) {
+    int pr = threadIdx.x + i * FRNN_NTHREADS;
+    pu[i] = pr % FRNN_U;
+    pb[i] = pr / FRNN_U;
+    valid[i] = pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
+    const int d = u0 + pu[i], b = b0 + pb[i];
+#pragma unroll
+    for (int s = 0; s < FRNN_S; ++s) {
+      carry[i][s] = 0.f;
+    }
+    if (valid[i]) load_step(i, T - 1);
+  }
+  __syncthreads();
+
+  for (int t = T - 1; t >= -1; --t) {
+    // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
+    if (t < T - 1) {
+#if FRNN_NSLICE > 1
+      group_wait(cnt, (unsigned)(FRNN_NSLICE * (T - 1 - t)));
+      copy_tile<FRNN_G, FRNN_D>(xs, B_SROW,
+                                p.dgr + ((long)b0 * T + (t + 1)) * FRNN_G * ND + (long)n * FRNN_D,
+                                (long)T * FRNN_G * ND, ND, nb);
+      __syncthreads();
+#endif
+      float acc[B_MTW][FRNN_NT][4];
+#pragma unroll
+      for (int mt = 0; mt < B_MTW; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+          for (int j = 0; j < 4; ++j) acc[mt][nt][j] = 0.f;
+#pragma unroll
+      for (int ks = 0; ks < B_KSW; ++ks) {
+        const int k0 = (wk * B_KSW + ks) * FRNN_KW;
+        if (B_KSW * FRNN_BWD_WK == B_KS || k0 < B_KPAD) {
+#pragma unroll
+          for (int nt = 0; nt < FRNN_NT; ++nt) {
+            uint32_t bf[2];
+            load_bfrag(bf, xs, B_SROW, nt * 8, k0);
+#pragma unroll
+            for (int mt = 0; mt < B_MTW; ++mt) mma(acc[mt][nt], afr[mt][ks], bf);
+          }
+        }
+      }
+      const int g = lane >> 2, q = lane & 3;
+      float* gw = gs + wk * B_GROWS * FRNN_GS;
+#pragma unroll
+      for (int mt = 0; mt < B_MTW; ++mt)
+#pragma unroll
+        for (int nt = 0; nt < FRNN_NT; ++nt) {
+          const int r = (wm * B_MTW + mt) * 16 + g, c = nt * 8 + 2 * q;
+          gw[r * FRNN_GS + c] = acc[mt][nt][0];
+          gw[r * FRNN_GS + c + 1] = acc[mt][nt][1];
+          gw[(r + 8) * FRNN_GS + c] = acc[mt][nt][2];
+          gw[(r + 8) * FRNN_GS + c + 1] = acc[mt][nt][3];
+        }
+      __syncthreads();
+    }
+    // ---- pointwise backward of step t (t = -1: write the initial-state gradients)
+#pragma unroll
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (!valid[i]) continue;
+      const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
+      float dhrec = 0.f;
+      if (t < T - 1) {
+#pragma unroll
+        for (int w = 0; w < FRNN_BWD_WK; ++w) dhrec += gs[(w * B_GROWS + u) * FRNN_GS + bl];
+      }
+      if (t < 0) {
+#pragma unroll
+        for (int s = 0; s < FRNN_S; ++s)
+          p.ds0[((long)s * B + b) * ND + (long)n * FRNN_D + d] =
+              from_f(carry[i][s] + (s == 0 ? dhrec : 0.f));
+        continue;
+      }
+      float sp[FRNN_S], ds[FRNN_S], xg[FRNN_G], rg[FRNN_G], dxg[FRNN_G], drg[FRNN_G];
+#pragma unroll
+      for (int s = 0; s < FRNN_S; ++s) {
+        sp[s] = to_f(spn[i][s]);
+        ds[s] = to_f(dsn[i][s]) + carry[i][s] + (s == 0 ? dhrec : 0.f);
+      }
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g) {
+        xg[g] = to_f(cn[i][g]);
+        rg[g] = Cell::kSeparateRecurrent ? to_f(cn[i][Cell::kSeparateRecurrent ? FRNN_G + g : 0]) : 0.f;
+      }
+      if (t > 0) load_step(i, t - 1);
+      Cell::backward(xg, rg, sp, ds, dxg, drg, carry[i]);
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g) {
+        elem_t v = from_f(drg[g]);
+        p.dgr[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = v;
+#if FRNN_NSLICE == 1
+        xs[bl * B_SROW + g * FRNN_D + d] = v;
+#endif
+        if (Cell::kSeparateRecurrent)
+          p.dwx[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxg[g]);
+      }
+    }
+    if (t < 0) break;
+    __syncthreads();
+#if FRNN_NSLICE > 1
+    group_arrive(cnt);
+#endif
+  }
+}
+
+// ---------------------------------------------------------------- host launchers
+static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return (int)e;
+  void* args[] = {params};
+  if (FRNN_NSLICE > 1) {
+    e = cudaLaunchCooperativeKernel(fn, dim3(blocks), dim3(FRNN_NTHREADS), args, (size_t)smem,
+                                    stream);
+  } else {
+    e = cudaLaunchKernel(fn, dim3(blocks), dim3(FRNN_NTHREADS), args, (size_t)smem, stream);
+  }
+  if (e != cudaSuccess) return (int)e;
+  return (int)cudaGetLastError();
+}
+
+static int nblocks(int B, int N) { return FRNN_NSLICE * N * ((B + FRNN_BT - 1) / FRNN_BT); }
+
+extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
+                               void* states, void* last, void* cache, void* counters, int B,
+                               int T, int N, void* stream) {
+  FwdParams p;
+  p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
+  p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
+  p.cache = (elem_t*)cache; p.counters = (unsigned*)counters;
+  p.B = B; p.T = T; p.N = N;
+  return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
+}
+
+extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states,
+                               const void* cache, const void* dstates, void* dgr, void* dwx,
+                               void* ds0, void* counters, int B, int T, int N, void* stream) {
+  BwdParams p;
+  p.R = (const elem_t*)R; p.s0 = (const elem_t*)s0; p.states = (const elem_t*)states;
+  p.cache = (const elem_t*)cache; p.dstates = (const elem_t*)dstates; p.dgr = (elem_t*)dgr;
+  p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.counters = (unsigned*)counters;
+  p.B = B; p.T = T; p.N = N;
+  return launch((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
+}
