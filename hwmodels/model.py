@@ -65,6 +65,25 @@ def _parse_n(spec: str) -> tuple[int, ...]:
     return tuple(sorted(values))
 
 
+def _format_n(values: tuple[int, ...]) -> str:
+    """Compress sorted N values into ``start:stop:step`` runs (runs of 3 or more) and single values."""
+    items: list[str] = []
+    i = 0
+    while i < len(values):
+        j = i + 1
+        if j < len(values):
+            step = values[j] - values[i]
+            while j + 1 < len(values) and values[j + 1] - values[j] == step:
+                j += 1
+            if j - i >= 2:
+                items.append(f"{values[i]}:{values[j]}:{step}")
+                i = j + 1
+                continue
+        items.append(str(values[i]))
+        i += 1
+    return ",".join(items)
+
+
 @dataclass(frozen=True)
 class MmaShape:
     """Tile shapes of one tensor-core instruction for one input data type.
@@ -133,9 +152,10 @@ class MmaShape:
         return tuple((self.m, n, self.k) for n in self.n_values)
 
     def __str__(self) -> str:
+        """The shape in the data-file notation (parses back with :meth:`parse`)."""
         if len(self.n_values) == 1:
             return f"m{self.m}n{self.n}k{self.k}"
-        return f"m{self.m}n[{self.n_min}..{self.n}]k{self.k}"
+        return f"m{self.m}n[{_format_n(self.n_values)}]k{self.k}"
 
 
 # --------------------------------------------------------------------------------------------
