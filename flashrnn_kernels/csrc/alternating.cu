@@ -1,0 +1,175 @@
+// Alternating backend: one pointwise kernel per time step (forward and backward), for every cell
+// of cells_generated.cuh and float32 / float16 / bfloat16 storage (arithmetic in float32).
+// Compiles with nvcc alone: no torch headers, no defines needed (every cell and dtype is
+// instantiated); FLASHRNN_ALT_THREADS may override the block size (default 256).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include "alternating.h"
+#include "cells_generated.cuh"
+
+#ifndef FLASHRNN_ALT_THREADS
+#define FLASHRNN_ALT_THREADS 256
+#endif
+
+namespace flashrnn {
+namespace alternating {
+namespace {
+
+template <typename T> __device__ __forceinline__ float load(const T* p);
+template <> __device__ __forceinline__ float load<float>(const float* p) { return *p; }
+template <> __device__ __forceinline__ float load<__half>(const __half* p) { return __half2float(*p); }
+template <> __device__ __forceinline__ float load<__nv_bfloat16>(const __nv_bfloat16* p) {
+  return __bfloat162float(*p);
+}
+
+template <typename T> __device__ __forceinline__ void store(T* p, float v);
+template <> __device__ __forceinline__ void store<float>(float* p, float v) { *p = v; }
+template <> __device__ __forceinline__ void store<__half>(__half* p, float v) { *p = __float2half_rn(v); }
+template <> __device__ __forceinline__ void store<__nv_bfloat16>(__nv_bfloat16* p, float v) {
+  *p = __float2bfloat16_rn(v);
+}
+
+template <typename T>
+__device__ __forceinline__ T* at(const View& v, int64_t i0, int64_t i1, int64_t i2, int64_t i3 = 0) {
+  return static_cast<T*>(v.ptr) + i0 * v.st[0] + i1 * v.st[1] + i2 * v.st[2] + i3 * v.st[3];
+}
+
+// Gate pre-activations of element (b, n, d): input side xg (Wx + input biases) and recurrent side
+// rg (R h + recurrent biases), in float32.
+template <int CELL, typename T>
+__device__ __forceinline__ void gather_gates(const View& wx, const View& rh, const View& bias, int b, int n,
+                                             int d, float (&xg)[CellDef<CELL>::kGates],
+                                             float (&rg)[CellDef<CELL>::kGates]) {
+  using C = CellDef<CELL>;
+#pragma unroll
+  for (int g = 0; g < C::kGates; ++g) {
+    xg[g] = load(at<const T>(wx, b, g, n, d));
+    rg[g] = load(at<const T>(rh, n, b, g, d));
+  }
+#pragma unroll
+  for (int j = 0; j < C::kBias; ++j) {
+    const float v = load(at<const T>(bias, j, n, d));
+    if (C::bias_side(j) == 0) {
+      xg[C::bias_gate(j)] += v;
+    } else {
+      rg[C::bias_gate(j)] += v;
+    }
+  }
+}
+
+template <int CELL, typename T>
+__global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) forward_kernel(const ForwardStepArgs a) {
+  using C = CellDef<CELL>;
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<int64_t>(a.B) * a.N * a.D) return;
+  const int d = static_cast<int>(idx % a.D);
+  const int n = static_cast<int>((idx / a.D) % a.N);
+  const int b = static_cast<int>(idx / (static_cast<int64_t>(a.D) * a.N));
+
+  float xg[C::kGates], rg[C::kGates], s[C::kStates], s_new[C::kStates];
+  gather_gates<CELL, T>(a.wx, a.rh, a.bias, b, n, d, xg, rg);
+#pragma unroll
+  for (int k = 0; k < C::kStates; ++k) s[k] = load(at<const T>(a.s_prev, k, b, n, d));
+
+  C::template forward<float>(xg, rg, s, s_new);
+
+#pragma unroll
+  for (int k = 0; k < C::kStates; ++k) store(at<T>(a.s_out, k, b, n, d), s_new[k]);
+  store(at<T>(a.h_next, n, b, d), s_new[0]);
+}
+
+template <int CELL, typename T>
+__global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) backward_kernel(const BackwardStepArgs a) {
+  using C = CellDef<CELL>;
+  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (idx >= static_cast<int64_t>(a.B) * a.N * a.D) return;
+  const int d = static_cast<int>(idx % a.D);
+  const int n = static_cast<int>((idx / a.D) % a.N);
+  const int b = static_cast<int>(idx / (static_cast<int64_t>(a.D) * a.N));
+
+  float xg[C::kGates], rg[C::kGates], s[C::kStates], ds[C::kStates];
+  gather_gates<CELL, T>(a.wx, a.rh, a.bias, b, n, d, xg, rg);
+#pragma unroll
+  for (int k = 0; k < C::kStates; ++k) {
+    s[k] = load(at<const T>(a.s_prev, k, b, n, d));
+    ds[k] = load(at<const T>(a.grad_s, k, b, n, d)) + *at<const float>(a.carry, k, n, b, d);
+  }
+  if (a.dh_rec.ptr != nullptr) ds[0] += load(at<const T>(a.dh_rec, n, b, d));
+
+  float dxg[C::kGates], drg[C::kGates], ds_prev[C::kStates];
+  C::template backward<float>(xg, rg, s, ds, dxg, drg, ds_prev);
+
+#pragma unroll
+  for (int g = 0; g < C::kGates; ++g) {
+    store(at<T>(a.dwx, b, g, n, d), dxg[g]);
+    store(at<T>(a.dg, n, b, g, d), drg[g]);
+  }
+#pragma unroll
+  for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
+}
+
+inline unsigned blocks_for(int B, int N, int D) {
+  const int64_t total = static_cast<int64_t>(B) * N * D;
+  return static_cast<unsigned>((total + FLASHRNN_ALT_THREADS - 1) / FLASHRNN_ALT_THREADS);
+}
+
+template <int CELL, typename T>
+cudaError_t launch_forward(const ForwardStepArgs& a, cudaStream_t stream) {
+  forward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D), FLASHRNN_ALT_THREADS, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+template <int CELL, typename T>
+cudaError_t launch_backward(const BackwardStepArgs& a, cudaStream_t stream) {
+  backward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D), FLASHRNN_ALT_THREADS, 0, stream>>>(a);
+  return cudaGetLastError();
+}
+
+template <int CELL>
+cudaError_t forward_dtype(int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+  switch (dtype) {
+    case kFloat32: return launch_forward<CELL, float>(a, stream);
+    case kFloat16: return launch_forward<CELL, __half>(a, stream);
+    case kBFloat16: return launch_forward<CELL, __nv_bfloat16>(a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template <int CELL>
+cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+  switch (dtype) {
+    case kFloat32: return launch_backward<CELL, float>(a, stream);
+    case kFloat16: return launch_backward<CELL, __half>(a, stream);
+    case kBFloat16: return launch_backward<CELL, __nv_bfloat16>(a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
+  switch (cell) {
+    case FLASHRNN_CELL_LSTM: return forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_GRU: return forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
+    case FLASHRNN_CELL_SLSTM: return forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN: return forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
+  switch (cell) {
+    case FLASHRNN_CELL_LSTM: return backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_GRU: return backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
+    case FLASHRNN_CELL_SLSTM: return backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN: return backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace alternating
+}  // namespace flashrnn
