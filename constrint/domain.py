@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-from .numbers import (
+from .intmath import (
     first_multiple_at_least,
     is_smooth,
     last_multiple_at_most,

@@ -61,7 +61,7 @@ class Model:
     >>> y = m.int_var("y", values=[2, 4, 8])
     >>> m += ci.divides(y, x) & (x + y <= 20)
     >>> m.count()
-    15
+    14
     """
 
     def __init__(self) -> None:
@@ -213,13 +213,27 @@ class Model:
         return self._domains[v.index]
 
     def __repr__(self) -> str:
-        return f"<Model: {len(self._vars)} variables, {len(self._constraints)} constraints>"
+        lines = [f"var {v.name} in {d!r};" for v, d in zip(self._vars, self._domains)]
+        lines += [f"{c};" for c in self._constraints]
+        if self._objective is not None:
+            sense = "minimize" if self._sense > 0 else "maximize"
+            lines.append(f"{sense} {', '.join(str(e) for e in self._objective)};")
+        return "<Model\n  " + "\n  ".join(lines) + "\n>"
 
     def copy(self) -> Model:
         """A new model with the same variables, constraints and objective (trees are shared)."""
-        from .transform import copy_model
-
-        return copy_model(self)
+        other = Model()
+        for v, d in zip(self._vars, self._domains):
+            nv = Var(other, v.index, v.name)
+            other._vars.append(nv)
+            other._domains.append(d)
+            other._by_name[v.name] = nv
+        mapping = {v.index: nv for v, nv in zip(self._vars, other._vars)}
+        other._constraints = [_rebind(c, mapping) for c in self._constraints]
+        if self._objective is not None:
+            other._objective = tuple(_rebind(e, mapping) for e in self._objective)
+            other._sense = self._sense
+        return other
 
     def check(self, assignment: Mapping[str, int]) -> bool:
         """Whether a full assignment satisfies every constraint and lies in every domain."""
@@ -268,6 +282,13 @@ class Model:
         from .vectorized import solutions_array
 
         return solutions_array(self, dtype=dtype)
+
+
+def _rebind(node: Any, mapping: dict[int, Var]) -> Any:
+    """A copy of a tree with its variables replaced by ``mapping[index]``."""
+    from .expr import rebuild
+
+    return rebuild(node, lambda v: mapping[v.index])
 
 
 def _is_custom(obj: Any) -> bool:

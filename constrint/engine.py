@@ -1,0 +1,633 @@
+"""Search: compilation of a model, the propagation fixpoint, depth-first search, counting,
+enumeration and branch and bound.
+
+Every solution handed to a caller is checked against every constraint of the model first; a
+violation raises :class:`InternalSolverError` (it would be a propagator bug).
+"""
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import networkx as nx
+
+from .domain import Domain
+from .errors import InternalSolverError, ModelError
+from .expr import (
+    And,
+    BoolConst,
+    Compare,
+    Const,
+    Constraint,
+    Divides,
+    ExactDiv,
+    FloorDiv,
+    Mod,
+    Neg,
+    Not,
+    NotDivides,
+    Or,
+    Var,
+    walk,
+)
+from .propagators import ENTAILED, FAILED, OPEN, Store, register_revise, revise
+
+#: Opaque constraints are filtered by enumeration when their open variables span at most this
+#: many combinations.
+ENUM_LIMIT = 512
+#: Domains with at most this many values are branched on value by value (else bisected).
+BRANCH_VALUES = 64
+
+
+class Timeout(Exception):
+    """Internal: the time limit passed."""
+
+
+# ====================================================================== compiled form
+
+
+class Opaque(Constraint):
+    """Wrapper for a constraint reasoned about only by evaluation (true division, custom, not)."""
+
+    __slots__ = ("c", "idx", "names", "children")
+
+    def __init__(self, c: Constraint, idx: tuple[int, ...], names: tuple[str, ...]):
+        self.c = c
+        self.idx = idx
+        self.names = names
+        self.children = (c,)
+
+    def ev(self, a):
+        return self.c.ev(a)
+
+    def negate(self):
+        return Opaque(self.c.negate(), self.idx, self.names)
+
+    def fmt(self):
+        return self.c.fmt()
+
+
+def generic_revise(c: Opaque, store: Store) -> int:
+    """Evaluation-based revision: exact (all supports) when few combinations remain open."""
+    doms = store.doms
+    open_idx = [i for i in c.idx if not doms[i].is_fixed]
+    base = {n: doms[i].lo for i, n in zip(c.idx, c.names) if doms[i].is_fixed}
+    if not open_idx:
+        return ENTAILED if c.c.holds(base) else FAILED
+    total = 1
+    for i in open_idx:
+        total *= doms[i].size
+        if total > ENUM_LIMIT:
+            return OPEN
+    names = [c.names[c.idx.index(i)] for i in open_idx]
+    keep: list[set[int]] = [set() for _ in open_idx]
+    all_hold = True
+    for combo in itertools.product(*(list(doms[i]) for i in open_idx)):
+        a = dict(base)
+        a.update(zip(names, combo))
+        if c.c.holds(a):
+            for k, v in zip(keep, combo):
+                k.add(v)
+        else:
+            all_hold = False
+    for i, k in zip(open_idx, keep):
+        nd = Domain.from_values(k)
+        if nd is None:
+            return FAILED
+        if nd != doms[i]:
+            doms[i] = nd
+            store.changed.add(i)
+    return ENTAILED if all_hold else OPEN
+
+
+register_revise(Opaque, lambda c, store, memo: generic_revise(c, store))
+
+
+def _rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
+    """Normalise a constraint tree for propagation (divisibility patterns, opaque parts)."""
+    t = type(c)
+    if t is Compare and c.op in ("==", "!=") and c.a.integral and c.b.integral:
+        mod, zero = (c.a, c.b) if type(c.a) is Mod else (c.b, c.a)
+        if type(mod) is Mod and type(zero) is Const and zero.value == 0:
+            return (Divides if c.op == "==" else NotDivides)(mod.b, mod.a)
+    if t in (And, Or):
+        return t([_rewrite(p, names) for p in c.children])
+    integral = all(getattr(n, "integral", True) for n in walk(c))
+    if t in (Compare, Divides, NotDivides, BoolConst) and integral:
+        return c
+    idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+    return Opaque(c, idx, tuple(names[i] for i in idx))
+
+
+def _definedness(c: Constraint) -> list[Constraint]:
+    """Constraints saying every division in ``c`` is defined (each holds in every solution).
+
+    Under constrint's semantics a constraint containing an undefined division is false as a
+    whole, also when the division sits in one part of an ``or``. Posting these separately lets
+    the ``or`` itself be reasoned about with ordinary two-valued logic.
+    """
+    out: list[Constraint] = []
+    for n in walk(c):
+        t = type(n)
+        if t in (FloorDiv, Mod) and n.integral:
+            out.append(Compare("!=", n.b, Const(0)))
+        elif t is ExactDiv and n.integral:
+            out.append(Divides(n.b, n.a))
+        elif t in (Divides, NotDivides):
+            out.append(Compare("!=", n.a, Const(0)))
+    return out
+
+
+class Problem:
+    """A model compiled for search (internal)."""
+
+    def __init__(self, model: Any, extra: Iterable[Constraint] = ()):
+        self.model = model
+        self.names = [v.name for v in model._vars]
+        self.root = list(model._domains)
+        self.originals = list(model._constraints) + list(extra)
+        names = dict(enumerate(self.names))
+        cons: list[Constraint] = []
+        for c in self.originals:
+            if any(type(n) is Or for n in walk(c)):
+                cons.extend(_definedness(c))
+            c = _rewrite(c, names)
+            if isinstance(c, And):
+                cons.extend(c.children)
+            else:
+                cons.append(c)
+        self.cons = cons
+        self.cvars: list[tuple[int, ...]] = []
+        self.var_cons: list[list[int]] = [[] for _ in self.names]
+        for ci, c in enumerate(cons):
+            self._index(ci, c)
+        self.sticky: set[int] = set()
+
+    def _index(self, ci: int, c: Constraint) -> None:
+        idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+        if ci < len(self.cvars):
+            self.cvars[ci] = idx
+        else:
+            self.cvars.append(idx)
+        for v in idx:
+            if ci not in self.var_cons[v]:
+                self.var_cons[v].append(ci)
+
+    def add_sticky(self, c: Constraint) -> int:
+        """Add a constraint that is never dropped as entailed (an objective bound)."""
+        ci = len(self.cons)
+        self.cons.append(c)
+        self._index(ci, c)
+        self.sticky.add(ci)
+        return ci
+
+    def replace(self, ci: int, c: Constraint) -> None:
+        self.cons[ci] = c
+
+    def assignment(self, doms: list[Domain], idx: Iterable[int]) -> dict[str, int]:
+        return {self.names[i]: doms[i].lo for i in idx}
+
+
+class Context:
+    """Limits and statistics of one search."""
+
+    def __init__(self, time_limit: float | None):
+        self.start = time.monotonic()
+        self.deadline = None if time_limit is None else self.start + time_limit
+        self.nodes = 0
+
+    def tick(self) -> None:
+        self.nodes += 1
+        if self.deadline is not None and (self.nodes & 15) == 0 and time.monotonic() > self.deadline:
+            raise Timeout
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.start
+
+
+def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -> bool:
+    """Revise constraints until nothing changes (or a revision budget is spent); False on failure."""
+    pending = deque(ci for ci in queue if ci in active)
+    inq = set(pending)
+    budget = 64 * len(P.cons) + 256
+    cons, var_cons, sticky = P.cons, P.var_cons, P.sticky
+    while pending:
+        ci = pending.popleft()
+        inq.discard(ci)
+        if ci not in active:
+            continue
+        store.changed = set()
+        t = revise(cons[ci], store)
+        if t == FAILED:
+            return False
+        if t == ENTAILED and ci not in sticky:
+            active.discard(ci)
+        budget -= 1
+        if budget <= 0:
+            break
+        for v in store.changed:
+            for cj in var_cons[v]:
+                if cj not in inq and cj in active:
+                    pending.append(cj)
+                    inq.add(cj)
+    return True
+
+
+def root(P: Problem, ctx: Context | None = None) -> tuple[list[Domain], set[int]] | None:
+    """Propagate at the root; returns (domains, active constraints) or None if infeasible."""
+    store = Store(list(P.root))
+    active = set(range(len(P.cons)))
+    if not fixpoint(P, store, active, range(len(P.cons))):
+        return None
+    return store.doms, active
+
+
+# ====================================================================== search
+
+
+def _candidates(P: Problem, doms: list[Domain], active: set[int]) -> list[int]:
+    seen: set[int] = set()
+    out = []
+    for ci in active:
+        for v in P.cvars[ci]:
+            if v not in seen:
+                seen.add(v)
+                if not doms[v].is_fixed:
+                    out.append(v)
+    return out
+
+
+def _choose(P: Problem, doms, active, cands: list[int], order: list[int] | None) -> int:
+    if order:
+        cs = set(cands)
+        for v in order:
+            if v in cs:
+                return v
+    best, key = cands[0], None
+    for v in cands:
+        k = (doms[v].size, -len(P.var_cons[v]), v)
+        if key is None or k < key:
+            best, key = v, k
+    return best
+
+
+def _branches(d: Domain, descending: bool) -> list[Domain]:
+    if d.values is not None or d.size <= BRANCH_VALUES:
+        vals = list(d.descending()) if descending else list(d)
+        return [Domain.const(v) for v in vals]
+    a, b = d.split()
+    return [b, a] if descending else [a, b]
+
+
+def dfs(
+    P: Problem,
+    doms: list[Domain],
+    active: set[int],
+    ctx: Context,
+    order: list[int] | None = None,
+    descending: bool = False,
+) -> Iterator[tuple[list[Domain], set[int]]]:
+    """Yield leaves: every variable of an active constraint is fixed, or nothing is active."""
+    stack: list[Iterator[tuple[list[Domain], set[int]]]] = []
+
+    def expand(doms, active):
+        ctx.tick()
+        cands = _candidates(P, doms, active)
+        if not cands:
+            return None
+        v = _choose(P, doms, active, cands, order)
+        return _children(P, doms, active, v, descending)
+
+    it = expand(doms, active)
+    if it is None:
+        yield doms, active
+        return
+    stack.append(it)
+    while stack:
+        try:
+            cd, ca = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        sub = expand(cd, ca)
+        if sub is None:
+            yield cd, ca
+        else:
+            stack.append(sub)
+
+
+def _children(P, doms, active, v, descending):
+    queue_base = P.var_cons[v]
+    for child in _branches(doms[v], descending):
+        nd = list(doms)
+        nd[v] = child
+        st = Store(nd)
+        act = set(active)
+        q = list(queue_base)
+        q.extend(P.sticky)
+        if fixpoint(P, st, act, q):
+            yield st.doms, act
+
+
+def _leaf_holds(P: Problem, doms: list[Domain], active: set[int]) -> bool:
+    for ci in active:
+        idx = P.cvars[ci]
+        if any(not doms[i].is_fixed for i in idx):
+            continue  # cannot happen for leaves from dfs unless the constraint is entailed
+        if not P.cons[ci].holds(P.assignment(doms, idx)):
+            return False
+    return True
+
+
+def components(P: Problem, doms: list[Domain], active: set[int]) -> tuple[list[tuple[list[int], set[int]]], list[int]]:
+    """Independent parts: [(variables, constraints)] and the variables in no open constraint."""
+    g = nx.Graph()
+    constrained: set[int] = set()
+    for ci in active:
+        open_vars = [v for v in P.cvars[ci] if not doms[v].is_fixed]
+        if not open_vars:
+            continue
+        g.add_nodes_from(open_vars)
+        constrained.update(open_vars)
+        for a, b in zip(open_vars, open_vars[1:]):
+            g.add_edge(a, b)
+        g.nodes[open_vars[0]].setdefault("cons", set()).add(ci)
+    comps = []
+    for nodes in nx.connected_components(g):
+        cons: set[int] = set()
+        for n in nodes:
+            cons |= g.nodes[n].get("cons", set())
+        comps.append((sorted(nodes), cons))
+    comps.sort(key=lambda c: c[0][0])
+    free = [v for v in range(len(doms)) if v not in constrained]
+    return comps, free
+
+
+def _closed_ok(P: Problem, doms: list[Domain], active: set[int]) -> bool:
+    """Check the active constraints whose variables are all fixed at the root."""
+    for ci in list(active):
+        if all(doms[v].is_fixed for v in P.cvars[ci]):
+            if not P.cons[ci].holds(P.assignment(doms, P.cvars[ci])):
+                return False
+            active.discard(ci)
+    return True
+
+
+def prepare(model: Any) -> tuple[Problem, list[Domain], list[tuple[list[int], set[int]]], list[int]] | None:
+    """Compile, propagate at the root and decompose; None when infeasible at the root."""
+    P = Problem(model)
+    r = root(P)
+    if r is None:
+        return None
+    doms, active = r
+    if not _closed_ok(P, doms, active):
+        return None
+    comps, free = components(P, doms, active)
+    return P, doms, comps, free
+
+
+# ====================================================================== public operations
+
+
+def root_domains(model: Any) -> dict[str, Domain] | None:
+    """Domains after root propagation, by variable name."""
+    P = Problem(model)
+    r = root(P)
+    if r is None:
+        return None
+    return dict(zip(P.names, r[0]))
+
+
+def count(model: Any, time_limit: float | None = None) -> int:
+    """Exact number of solutions (see :meth:`constrint.Model.count`)."""
+    prep = prepare(model)
+    if prep is None:
+        return 0
+    P, doms, comps, free = prep
+    ctx = Context(time_limit)
+    total = 1
+    for v in free:
+        total *= doms[v].size
+    for vars_, cons in comps:
+        n = count_component(P, doms, vars_, cons, ctx)
+        if n == 0:
+            return 0
+        total *= n
+    return total
+
+
+def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int], ctx: Context) -> int:
+    """Number of solutions of one independent part."""
+    from .vectorized import count_component_vectorized
+
+    n = count_component_vectorized(P, doms, vars_, cons)
+    if n is not None:
+        return n
+    total = 0
+    try:
+        for leaf, act in dfs(P, doms, set(cons), ctx):
+            if act and not _leaf_holds(P, leaf, act):
+                continue
+            k = 1
+            for v in vars_:
+                k *= leaf[v].size
+            total += k
+    except Timeout:
+        raise TimeoutError(f"count stopped by the time limit after {ctx.nodes} nodes") from None
+    return total
+
+
+def _check(P: Problem, sol: dict[str, int]) -> dict[str, int]:
+    for c in P.originals:
+        if not c.holds(sol):
+            raise InternalSolverError(f"solver produced {sol} violating {c}")
+    for name, d in zip(P.names, P.root):
+        if sol[name] not in d:
+            raise InternalSolverError(f"solver produced {name}={sol[name]} outside its domain {d}")
+    return sol
+
+
+def _component_solutions(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int]) -> Iterator[dict[str, int]]:
+    ctx = Context(None)
+    for leaf, act in dfs(P, doms, set(cons), ctx):
+        if act and not _leaf_holds(P, leaf, act):
+            continue
+        open_vars = [v for v in vars_ if not leaf[v].is_fixed]
+        fixed = {P.names[v]: leaf[v].lo for v in vars_ if leaf[v].is_fixed}
+        if not open_vars:
+            yield fixed
+            continue
+        for combo in itertools.product(*(leaf[v] for v in open_vars)):
+            s = dict(fixed)
+            s.update(zip((P.names[v] for v in open_vars), combo))
+            yield s
+
+
+class _Replayable:
+    """Re-iterable view of a generator factory, caching the first ``cap`` items."""
+
+    def __init__(self, factory, cap: int = 200_000):
+        self.factory = factory
+        self.cap = cap
+        self.cache: list | None = None
+
+    def __iter__(self):
+        if self.cache is not None:
+            return iter(self.cache)
+        return self._first()
+
+    def _first(self):
+        items = []
+        complete = True
+        for x in self.factory():
+            if items is not None:
+                items.append(x)
+                if len(items) > self.cap:
+                    items = None
+                    complete = False
+            yield x
+        if complete and items is not None:
+            self.cache = items
+
+
+def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, int]]:
+    """Lazy iterator over all solutions (see :meth:`constrint.Model.solutions`)."""
+    if limit is not None and limit <= 0:
+        return
+    prep = prepare(model)
+    if prep is None:
+        return
+    P, doms, comps, free = prep
+    fixed_names = {}
+    in_comp = {v for vs, _ in comps for v in vs}
+    parts: list[_Replayable] = []
+    for vars_, cons in comps:
+        parts.append(_Replayable(lambda vars_=vars_, cons=cons: _component_solutions(P, doms, vars_, cons)))
+    for v in free:
+        if doms[v].is_fixed:
+            fixed_names[P.names[v]] = doms[v].lo
+        else:
+            name, d = P.names[v], doms[v]
+            parts.append(_Replayable(lambda name=name, d=d: ({name: x} for x in d), cap=0))
+    for v in range(len(doms)):
+        if v not in in_comp and doms[v].is_fixed:
+            fixed_names[P.names[v]] = doms[v].lo
+    produced = 0
+    for sol in _product(parts, 0, dict(fixed_names)):
+        yield _check(P, sol)
+        produced += 1
+        if limit is not None and produced >= limit:
+            return
+
+
+def _product(parts, i, partial):
+    if i == len(parts):
+        yield dict(partial)
+        return
+    for piece in parts[i]:
+        partial.update(piece)
+        yield from _product(parts, i + 1, partial)
+
+
+def _order_indices(P: Problem, var_order) -> list[int] | None:
+    if var_order is None:
+        return None
+    out = []
+    for v in var_order:
+        name = v.name if isinstance(v, Var) else v
+        if name not in P.names:
+            raise ModelError(f"var_order names unknown variable {name!r}")
+        out.append(P.names.index(name))
+    return out
+
+
+def _lex_less(keys: tuple, best: tuple) -> Constraint:
+    """keys <lex best."""
+    parts = []
+    for i in range(len(keys)):
+        eqs = [Compare("==", keys[j], Const(best[j])) for j in range(i)]
+        lt = Compare("<", keys[i], Const(best[i]))
+        parts.append(And(eqs + [lt]) if eqs else lt)
+    return parts[0] if len(parts) == 1 else Or(parts)
+
+
+def solve(model: Any, time_limit: float | None, var_order, value_order: str):
+    """Find a (best) solution (see :meth:`constrint.Model.solve`)."""
+    from .model import Result, Status
+
+    if value_order not in ("ascending", "descending"):
+        raise ModelError(f"value_order must be 'ascending' or 'descending', got {value_order!r}")
+    descending = value_order == "descending"
+    ctx = Context(time_limit)
+    P = Problem(model)
+    order = _order_indices(P, var_order)
+    objective = model._objective
+    if objective is not None:
+        from .vectorized import solve_vectorized
+
+        fast = solve_vectorized(model, P, ctx)
+        if fast is not None:
+            return fast
+    r = root(P)
+    if r is None:
+        return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
+    doms, active = r
+    if not _closed_ok(P, doms, active):
+        return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
+
+    def pick(doms):
+        return {n: (d.hi if descending else d.lo) for n, d in zip(P.names, doms)}
+
+    if objective is None:
+        comps, free = components(P, doms, active)
+        sol = pick(doms)
+        try:
+            for vars_, cons in comps:
+                found = None
+                for leaf, act in dfs(P, doms, set(cons), ctx, order, descending):
+                    if act and not _leaf_holds(P, leaf, act):
+                        continue
+                    found = leaf
+                    break
+                if found is None:
+                    return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
+                for v in vars_:
+                    sol[P.names[v]] = found[v].hi if descending else found[v].lo
+        except Timeout:
+            return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
+        return Result(Status.FEASIBLE, _check(P, sol), nodes=ctx.nodes, seconds=ctx.seconds)
+
+    keys = tuple(e if model._sense > 0 else Neg(e) for e in objective)
+    bi = P.add_sticky(And([Compare("==", k, k) for k in keys]))
+    active = set(active) | {bi}
+    best = None
+    best_key = None
+    status = Status.OPTIMAL
+    try:
+        for leaf, act in dfs(P, doms, active, ctx, order, descending):
+            if act and not _leaf_holds(P, leaf, act):
+                continue
+            sol = _check(P, pick(leaf))
+            k = tuple(e.evaluate(sol) for e in keys)
+            if best_key is None or k < best_key:
+                best, best_key = sol, k
+                P.replace(bi, _lex_less(keys, k))
+                P._index(bi, P.cons[bi])
+    except Timeout:
+        status = Status.FEASIBLE
+    if best is None:
+        return Result(
+            Status.UNKNOWN if status is Status.FEASIBLE else Status.INFEASIBLE,
+            nodes=ctx.nodes,
+            seconds=ctx.seconds,
+        )
+    obj = tuple(e.evaluate(best) for e in objective)
+    return Result(status, best, obj[0] if len(obj) == 1 else obj, nodes=ctx.nodes, seconds=ctx.seconds)
+
+
+

@@ -1,0 +1,899 @@
+"""Propagation: one forward rule and one backward (narrowing) rule per node kind.
+
+Forward rules compute, from the domains of a node's children, a domain holding every value the
+node can take where it is defined, plus a flag saying whether it may be undefined (a division by
+zero, an inexact exact division). Backward rules take a domain the node's value must lie in and
+narrow the children accordingly. Constraint rules combine both (the HC4 scheme) and report
+whether the constraint is now certainly true (ENTAILED), certainly false (FAILED) or open.
+
+Every rule over-approximates: it never removes a value that belongs to a solution. The rules
+are proven sound by reasoning in each function's comments and tested against brute force.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from .domain import Domain
+from .expr import (
+    Abs,
+    Add,
+    And,
+    BoolConst,
+    Compare,
+    Const,
+    Divides,
+    ExactDiv,
+    FloorDiv,
+    Max,
+    Min,
+    Mod,
+    Mul,
+    Neg,
+    Not,
+    NotDivides,
+    Or,
+    Pow,
+    Sub,
+    Trunc,
+    Undefined,
+    Var,
+)
+from .intmath import ceil_div, count_divisors, divisors, iroot_ceil, iroot_floor, root_factor
+
+#: Explicit pairwise reasoning for a binary node when |A| * |B| is at most this.
+PAIR_LIMIT = 1024
+#: Divisors of a fixed dividend are listed when there are at most this many.
+DIVISOR_LIMIT = 20000
+
+ENTAILED, FAILED, OPEN = 1, 0, 2
+
+
+class Store:
+    """The current domains (a list indexed by variable) and the indices that changed."""
+
+    __slots__ = ("doms", "changed")
+
+    def __init__(self, doms: list[Domain]):
+        self.doms = doms
+        self.changed: set[int] = set()
+
+
+class _Fail(Exception):
+    """Internal: a domain became empty."""
+
+
+# ====================================================================== forward rules
+# Each returns (domain or None, may_be_undefined). None means no defined value exists.
+
+Fwd = tuple[Any, bool]
+
+
+def forward(node, store: Store, memo: dict) -> Fwd:
+    """Domain of an integer expression node under the store (memoised per node)."""
+    if type(node) is Var:
+        return store.doms[node.index], False
+    key = id(node)
+    r = memo.get(key)
+    if r is None:
+        r = _FORWARD[type(node)](node, store, memo)
+        memo[key] = r
+    return r
+
+
+def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | None | bool:
+    """Explicit image of a binary function over small explicit domains (False if too big)."""
+    if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
+        return False
+    out = set()
+    for a in A.values:
+        for b in B.values:
+            try:
+                out.add(fn(a, b))
+            except (Undefined, ZeroDivisionError):
+                pass
+    return Domain.from_values(out)
+
+
+def _f_const(n: Const, store, memo) -> Fwd:
+    return Domain.const(n.value), False
+
+
+def _f_neg(n: Neg, store, memo) -> Fwd:
+    A, u = forward(n.a, store, memo)
+    if A is None:
+        return None, u
+    return _neg_dom(A), u
+
+
+def _neg_dom(A: Domain) -> Domain:
+    if A.values is not None:
+        return Domain.from_values(-v for v in A.values)  # type: ignore[return-value]
+    return Domain.interval(-A.hi, -A.lo, A.factor, A.primes)  # type: ignore[return-value]
+
+
+def _f_abs(n: Abs, store, memo) -> Fwd:
+    A, u = forward(n.a, store, memo)
+    if A is None:
+        return None, u
+    if A.values is not None:
+        return Domain.from_values(abs(v) for v in A.values), u
+    if A.lo >= 0:
+        return A, u
+    if A.hi <= 0:
+        return _neg_dom(A), u
+    return Domain.interval(0, max(-A.lo, A.hi), A.factor, None), u
+
+
+def _f_trunc(n: Trunc, store, memo) -> Fwd:
+    # Only integral children reach here (non-integral trees are handled opaquely): int(x) == x.
+    return forward(n.a, store, memo)
+
+
+def _f_add(n: Add, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    d = _pairs(int.__add__, A, B)
+    if d is not False:
+        return d, ua or ub
+    return Domain.interval(A.lo + B.lo, A.hi + B.hi, math.gcd(A.factor, B.factor)), ua or ub
+
+
+def _f_sub(n: Sub, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    d = _pairs(int.__sub__, A, B)
+    if d is not False:
+        return d, ua or ub
+    return Domain.interval(A.lo - B.hi, A.hi - B.lo, math.gcd(A.factor, B.factor)), ua or ub
+
+
+def _mul_dom(A: Domain, B: Domain) -> Domain | None:
+    d = _pairs(int.__mul__, A, B)
+    if d is not False:
+        return d  # type: ignore[return-value]
+    c = (A.lo * B.lo, A.lo * B.hi, A.hi * B.lo, A.hi * B.hi)
+    pa, pb = A.prime_support(), B.prime_support()
+    ps = pa | pb if pa is not None and pb is not None else None
+    return Domain.interval(min(c), max(c), A.factor * B.factor, ps)
+
+
+def _f_mul(n: Mul, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    return _mul_dom(A, B), ua or ub
+
+
+def _f_pow(n: Pow, store, memo) -> Fwd:
+    A, u = forward(n.a, store, memo)
+    if A is None:
+        return None, u
+    p = n.p
+    if p == 0:
+        return Domain.const(1), u
+    if A.values is not None and len(A.values) <= PAIR_LIMIT:
+        return Domain.from_values(v**p for v in A.values), u
+    lo, hi = A.lo, A.hi
+    if p % 2 == 1 or lo >= 0:
+        blo, bhi = lo**p, hi**p
+    elif hi <= 0:
+        blo, bhi = hi**p, lo**p
+    else:
+        blo, bhi = 0, max(lo**p, hi**p)
+    return Domain.interval(blo, bhi, A.factor**p, A.prime_support()), u
+
+
+def _pos_part(B: Domain) -> tuple[int, int] | None:
+    """(smallest positive value bound, largest value) of B's positive part, if any."""
+    if B.hi < 1:
+        return None
+    if B.values is not None:
+        for v in B.values:
+            if v >= 1:
+                return v, B.hi
+    return max(B.lo, B.factor), B.hi
+
+
+def _neg_part(B: Domain) -> tuple[int, int] | None:
+    """(smallest value, largest negative value bound) of B's negative part, if any."""
+    if B.lo > -1:
+        return None
+    if B.values is not None:
+        for v in reversed(B.values):
+            if v <= -1:
+                return B.lo, v
+    return B.lo, min(B.hi, -B.factor)
+
+
+def _divisor_parts(B: Domain) -> list[tuple[int, int]]:
+    return [p for p in (_neg_part(B), _pos_part(B)) if p is not None]
+
+
+def _floordiv_hull(A: Domain, B: Domain) -> tuple[int, int] | None:
+    # floor is monotone, and over a box whose divisor part excludes 0 the real quotient a/b is
+    # extremal at corners; so the floor quotient is bounded by the floors at the corners.
+    lo = hi = None
+    for c, d in _divisor_parts(B):
+        qs = (A.lo // c, A.lo // d, A.hi // c, A.hi // d)
+        lo = min(qs) if lo is None else min(lo, *qs)
+        hi = max(qs) if hi is None else max(hi, *qs)
+    if lo is None:
+        return None
+    return lo, hi
+
+
+def _f_floordiv(n: FloorDiv, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    u = ua or ub or (0 in B)
+    d = _pairs(int.__floordiv__, A, B)
+    if d is not False:
+        return d, u
+    h = _floordiv_hull(A, B)
+    if h is None:
+        return None, True
+    f = 1
+    if B.is_fixed and B.lo != 0 and A.factor % B.lo == 0:
+        f = A.factor // abs(B.lo)
+    return Domain.interval(h[0], h[1], f), u
+
+
+def _f_exactdiv(n: ExactDiv, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    exact = B.is_fixed and B.lo != 0 and A.factor % B.lo == 0
+    u = ua or ub or not exact
+    d = _pairs(_exact_div, A, B)
+    if d is not False:
+        return d, u
+    h = _floordiv_hull(A, B)
+    if h is None:
+        return None, True
+    f = A.factor // abs(B.lo) if exact else 1
+    return Domain.interval(h[0], h[1], f), u
+
+
+def _exact_div(a: int, b: int) -> int:
+    if b == 0 or a % b:
+        raise Undefined("inexact")
+    return a // b
+
+
+def _f_mod(n: Mod, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    u = ua or ub or (0 in B)
+    d = _pairs(int.__mod__, A, B)
+    if d is not False:
+        return d, u
+    lo = hi = None
+    pos, neg = _pos_part(B), _neg_part(B)
+    if pos is not None:
+        c, dmax = pos
+        if A.lo >= 0 and A.hi < c:  # a % b == a for 0 <= a < b
+            plo, phi = A.lo, A.hi
+        else:
+            plo, phi = 0, dmax - 1
+            if A.lo >= 0:
+                phi = min(phi, A.hi)
+        lo, hi = plo, phi
+    if neg is not None:
+        dmin, c = neg
+        if A.hi <= 0 and A.lo > c:  # a % b == a for b < a <= 0
+            nlo, nhi = A.lo, A.hi
+        else:
+            nlo, nhi = dmin + 1, 0
+            if A.hi <= 0:
+                nlo = max(nlo, A.lo)
+        lo = nlo if lo is None else min(lo, nlo)
+        hi = nhi if hi is None else max(hi, nhi)
+    if lo is None:
+        return None, True
+    # r = a - b*floor(a/b): a common factor of a and b divides r
+    return Domain.interval(lo, hi, math.gcd(A.factor, B.factor)), u
+
+
+def _f_min(n: Min, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    d = _pairs(min, A, B)
+    if d is not False:
+        return d, ua or ub
+    return Domain.interval(min(A.lo, B.lo), min(A.hi, B.hi), math.gcd(A.factor, B.factor)), ua or ub
+
+
+def _f_max(n: Max, store, memo) -> Fwd:
+    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
+    if A is None or B is None:
+        return None, True
+    d = _pairs(max, A, B)
+    if d is not False:
+        return d, ua or ub
+    return Domain.interval(max(A.lo, B.lo), max(A.hi, B.hi), math.gcd(A.factor, B.factor)), ua or ub
+
+
+_FORWARD: dict[type, Callable[..., Fwd]] = {
+    Const: _f_const,
+    Neg: _f_neg,
+    Abs: _f_abs,
+    Trunc: _f_trunc,
+    Add: _f_add,
+    Sub: _f_sub,
+    Mul: _f_mul,
+    Pow: _f_pow,
+    FloorDiv: _f_floordiv,
+    ExactDiv: _f_exactdiv,
+    Mod: _f_mod,
+    Min: _f_min,
+    Max: _f_max,
+}
+
+
+# ====================================================================== backward rules
+
+
+def narrow(node, req: Domain | None, store: Store, memo: dict) -> None:
+    """Restrict ``node``'s value to ``req``; narrows variables in the store or raises _Fail."""
+    if req is None:
+        raise _Fail
+    cur, _ = forward(node, store, memo)
+    if cur is None:
+        raise _Fail
+    new = cur.intersect(req)
+    if new is None:
+        raise _Fail
+    if new == cur:
+        return
+    if type(node) is Var:
+        store.doms[node.index] = new
+        store.changed.add(node.index)
+        return
+    memo[id(node)] = (new, memo[id(node)][1]) if id(node) in memo else (new, False)
+    rule = _BACKWARD.get(type(node))
+    if rule is not None:
+        rule(node, new, store, memo)
+
+
+def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
+    """Pairwise support filtering for small explicit children; True if it was applicable."""
+    A, _ = forward(node.a, store, memo)
+    B, _ = forward(node.b, store, memo)
+    if A is None or B is None:
+        raise _Fail
+    if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
+        return False
+    ka, kb = set(), set()
+    for a in A.values:
+        for b in B.values:
+            try:
+                v = fn(a, b)
+            except (Undefined, ZeroDivisionError):
+                continue
+            if v in new:
+                ka.add(a)
+                kb.add(b)
+    narrow(node.a, Domain.from_values(ka), store, memo)
+    narrow(node.b, Domain.from_values(kb), store, memo)
+    return True
+
+
+def _b_neg(n: Neg, new: Domain, store, memo):
+    narrow(n.a, _neg_dom(new), store, memo)
+
+
+def _b_abs(n: Abs, new: Domain, store, memo):
+    A, _ = forward(n.a, store, memo)
+    if A is None:
+        raise _Fail
+    if A.values is not None:
+        narrow(n.a, A.filter(lambda v: abs(v) in new), store, memo)
+        return
+    if A.lo >= 0:
+        req = Domain.interval(new.lo, new.hi, new.factor, new.primes)
+    elif A.hi <= 0:
+        req = Domain.interval(-new.hi, -new.lo, new.factor, new.primes)
+    else:
+        req = Domain.interval(-new.hi, new.hi, new.factor, new.primes)
+    narrow(n.a, req, store, memo)
+
+
+def _b_trunc(n: Trunc, new: Domain, store, memo):
+    narrow(n.a, new, store, memo)
+
+
+def _factor_through_sum(f: int, other: Domain) -> int:
+    # if z and the other operand are both multiples of f, so is this operand
+    return f if f > 1 and other.factor % f == 0 else 1
+
+
+def _b_add(n: Add, new: Domain, store, memo):
+    if _support(n, int.__add__, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    narrow(n.a, Domain.interval(new.lo - B.hi, new.hi - B.lo, _factor_through_sum(new.factor, B)), store, memo)
+    A, _ = forward(n.a, store, memo)
+    narrow(n.b, Domain.interval(new.lo - A.hi, new.hi - A.lo, _factor_through_sum(new.factor, A)), store, memo)
+
+
+def _b_sub(n: Sub, new: Domain, store, memo):
+    if _support(n, int.__sub__, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    # z = a - b  =>  a = z + b, b = a - z
+    narrow(n.a, Domain.interval(new.lo + B.lo, new.hi + B.hi, _factor_through_sum(new.factor, B)), store, memo)
+    A, _ = forward(n.a, store, memo)
+    narrow(n.b, Domain.interval(A.lo - new.hi, A.hi - new.lo, _factor_through_sum(new.factor, A)), store, memo)
+
+
+def _quotient_hull(Z: Domain, Y: Domain) -> tuple[int, int] | None:
+    """Integer hull of {z / y real : z in Z, y in Y, y != 0} (None if Y has no non-zero part)."""
+    lo = hi = None
+    for c, d in _divisor_parts(Y):
+        cands = []
+        for z in (Z.lo, Z.hi):
+            for y in (c, d):
+                cands.append((z, y))
+        qlo = min(_ceil_q(z, y) for z, y in cands)
+        qhi = max(z // y for z, y in cands)
+        lo = qlo if lo is None else min(lo, qlo)
+        hi = qhi if hi is None else max(hi, qhi)
+    if lo is None:
+        return None
+    return lo, hi
+
+
+def _ceil_q(z: int, y: int) -> int:
+    return ceil_div(z, y)
+
+
+def _signed_divisors(c: int, within: Domain) -> Domain | None | bool:
+    if count_divisors(c) > DIVISOR_LIMIT:
+        return False
+    ds = divisors(c)
+    vals = [d for d in ds if d in within] + [-d for d in ds if -d in within]
+    return Domain.from_values(vals)
+
+
+def _b_mul(n: Mul, new: Domain, store, memo):
+    if _support(n, int.__mul__, new, store, memo):
+        return
+    for this, other in ((n.a, n.b), (n.b, n.a)):
+        X, _ = forward(this, store, memo)
+        Y, _ = forward(other, store, memo)
+        if X is None or Y is None:
+            raise _Fail
+        req = X
+        if 0 not in new:
+            # z != 0 forces x != 0; and x = z / y with y != 0
+            req = req.remove(0)
+            if req is None:
+                raise _Fail
+            h = _quotient_hull(new, Y)
+            if h is None:
+                raise _Fail
+            req = req.clip(h[0], h[1])
+            if req is None:
+                raise _Fail
+            if new.is_fixed:
+                dv = _signed_divisors(new.lo, req)
+                if dv is not False:
+                    req = dv
+                    if req is None:
+                        raise _Fail
+            ps = new.prime_support()
+            if ps is not None:
+                req = req.require_primes(ps)
+                if req is None:
+                    raise _Fail
+        elif 0 not in Y:
+            h = _quotient_hull(new, Y)
+            if h is None:
+                raise _Fail
+            req = req.clip(h[0], h[1])
+            if req is None:
+                raise _Fail
+        f = new.factor
+        if f > 1:
+            # f | x*y  =>  f / gcd(f, G) | x, where G is a multiple of gcd(f, y) for every y
+            if Y.values is not None and len(Y.values) <= 256:
+                G = 1
+                for y in Y.values:
+                    g = math.gcd(f, y)
+                    G = G * g // math.gcd(G, g)
+            else:
+                G = f if not Y.is_fixed else math.gcd(f, Y.lo)
+            need = f // math.gcd(f, G)
+            if need > 1:
+                req = req.require_factor(need)
+                if req is None:
+                    raise _Fail
+        narrow(this, req, store, memo)
+
+
+def _b_pow(n: Pow, new: Domain, store, memo):
+    p = n.p
+    if p == 0:
+        return
+    A, _ = forward(n.a, store, memo)
+    if A is None:
+        raise _Fail
+    if A.values is not None and len(A.values) <= PAIR_LIMIT:
+        narrow(n.a, A.filter(lambda v: v**p in new), store, memo)
+        return
+    if p % 2 == 1:
+        lo = iroot_ceil(new.lo, p) if new.lo >= 0 else -iroot_floor(-new.lo, p)
+        hi = iroot_floor(new.hi, p) if new.hi >= 0 else -iroot_ceil(-new.hi, p)
+        req = A.clip(lo, hi)
+    else:
+        if new.hi < 0:
+            raise _Fail
+        r = iroot_floor(new.hi, p)
+        s = iroot_ceil(max(new.lo, 0), p)
+        if A.lo >= 0:
+            req = A.clip(s, r)
+        elif A.hi <= 0:
+            req = A.clip(-r, -s)
+        else:
+            req = A.clip(-r, r)
+    if req is None:
+        raise _Fail
+    if 0 not in new:
+        req = req.remove(0)
+        ps = new.prime_support()
+        if req is not None and ps is not None:
+            req = req.require_primes(ps)
+    if req is not None and new.factor > 1:
+        req = req.require_factor(root_factor(new.factor, p))
+    narrow(n.a, req, store, memo)
+
+
+def _nonzero(node, store, memo):
+    B, _ = forward(node, store, memo)
+    if B is None:
+        raise _Fail
+    if 0 in B:
+        narrow(node, B.remove(0), store, memo)
+
+
+def _b_floordiv(n: FloorDiv, new: Domain, store, memo):
+    _nonzero(n.b, store, memo)
+    if _support(n, int.__floordiv__, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    if B.is_fixed:
+        c = B.lo
+        if c > 0:  # q*c <= a <= q*c + c - 1
+            narrow(n.a, A.clip(new.lo * c, new.hi * c + c - 1), store, memo)
+        else:  # c < 0: (q+1)*c < a <= q*c
+            narrow(n.a, A.clip((new.hi + 1) * c + 1, new.lo * c), store, memo)
+        return
+    if A.lo >= 0 and B.lo >= 1 and new.lo >= 0:
+        # q*b <= a < (q+1)*b with a, b >= 0
+        narrow(n.a, A.clip(new.lo * B.lo, new.hi * B.hi + B.hi - 1), store, memo)
+        A, _ = forward(n.a, store, memo)
+        hi = A.hi // new.lo if new.lo >= 1 else None
+        lo = A.lo // (new.hi + 1) + 1
+        narrow(n.b, B.clip(lo, hi), store, memo)
+
+
+def _b_exactdiv(n: ExactDiv, new: Domain, store, memo):
+    _nonzero(n.b, store, memo)
+    if _support(n, _exact_div, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    # a = q * b exactly
+    req = _mul_dom(new, B)
+    if B.is_fixed and req is not None:
+        req = req.require_factor(B.lo)
+    narrow(n.a, req, store, memo)
+    if 0 not in new:
+        A, _ = forward(n.a, store, memo)
+        h = _quotient_hull(A, new)
+        if h is None:
+            raise _Fail
+        narrow(n.b, B.clip(h[0], h[1]), store, memo)
+
+
+def _b_mod(n: Mod, new: Domain, store, memo):
+    _nonzero(n.b, store, memo)
+    if _support(n, int.__mod__, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    if B.is_fixed:
+        c = abs(B.lo)
+        if new.is_fixed and new.lo == 0:
+            narrow(n.a, A.require_factor(c), store, memo)
+        elif new.factor > 1 and c % new.factor == 0:
+            # a = r + b*k with r and b multiples of f
+            narrow(n.a, A.require_factor(new.factor), store, memo)
+
+
+def _b_min(n: Min, new: Domain, store, memo):
+    if _support(n, min, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    narrow(n.a, A.clip(new.lo, None), store, memo)
+    narrow(n.b, B.clip(new.lo, None), store, memo)
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    if A.lo > new.hi:
+        narrow(n.b, B.clip(None, new.hi), store, memo)
+    elif B.lo > new.hi:
+        narrow(n.a, A.clip(None, new.hi), store, memo)
+
+
+def _b_max(n: Max, new: Domain, store, memo):
+    if _support(n, max, new, store, memo):
+        return
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    narrow(n.a, A.clip(None, new.hi), store, memo)
+    narrow(n.b, B.clip(None, new.hi), store, memo)
+    A, _ = forward(n.a, store, memo)
+    B, _ = forward(n.b, store, memo)
+    if A.hi < new.lo:
+        narrow(n.b, B.clip(new.lo, None), store, memo)
+    elif B.hi < new.lo:
+        narrow(n.a, A.clip(new.lo, None), store, memo)
+
+
+_BACKWARD: dict[type, Callable[..., None]] = {
+    Neg: _b_neg,
+    Abs: _b_abs,
+    Trunc: _b_trunc,
+    Add: _b_add,
+    Sub: _b_sub,
+    Mul: _b_mul,
+    Pow: _b_pow,
+    FloorDiv: _b_floordiv,
+    ExactDiv: _b_exactdiv,
+    Mod: _b_mod,
+    Min: _b_min,
+    Max: _b_max,
+}
+
+
+# ====================================================================== constraint rules
+
+
+def revise(c, store: Store) -> int:
+    """Narrow the store by constraint ``c``; returns ENTAILED, FAILED or OPEN."""
+    memo: dict = {}
+    try:
+        return _REVISE[type(c)](c, store, memo)
+    except _Fail:
+        return FAILED
+
+
+def _compare_truth(op: str, A: Domain, B: Domain, undefined: bool) -> int:
+    if op == "==":
+        if A.hi < B.lo or B.hi < A.lo:
+            return FAILED
+        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+            return OPEN if undefined else ENTAILED
+        return OPEN
+    if op == "!=":
+        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+            return FAILED
+        if (A.hi < B.lo or B.hi < A.lo) and not undefined:
+            return ENTAILED
+        return OPEN
+    if op in (">", ">="):
+        A, B = B, A
+        op = "<" if op == ">" else "<="
+    if op == "<=":
+        if A.lo > B.hi:
+            return FAILED
+        if A.hi <= B.lo and not undefined:
+            return ENTAILED
+        return OPEN
+    # "<"
+    if A.lo >= B.hi:
+        return FAILED
+    if A.hi < B.lo and not undefined:
+        return ENTAILED
+    return OPEN
+
+
+def _r_compare(c: Compare, store: Store, memo: dict) -> int:
+    A, ua = forward(c.a, store, memo)
+    B, ub = forward(c.b, store, memo)
+    if A is None or B is None:
+        return FAILED
+    op = c.op
+    t = _compare_truth(op, A, B, ua or ub)
+    if t != OPEN:
+        if t == ENTAILED:
+            return ENTAILED
+        return FAILED
+    if op == "==":
+        d = A.intersect(B)
+        narrow(c.a, d, store, memo)
+        narrow(c.b, d, store, memo)
+    elif op == "!=":
+        if A.is_fixed:
+            narrow(c.b, B.remove(A.lo), store, memo)
+        elif B.is_fixed:
+            narrow(c.a, A.remove(B.lo), store, memo)
+    else:
+        a, b = c.a, c.b
+        if op in (">", ">="):
+            a, b, A, B = b, a, B, A
+        strict = 1 if op in ("<", ">") else 0
+        narrow(a, A.clip(None, B.hi - strict), store, memo)
+        A, _ = forward(a, store, memo)
+        narrow(b, B.clip(A.lo + strict, None), store, memo)
+    return OPEN
+
+
+def _r_divides(c: Divides, store: Store, memo: dict) -> int:
+    _nonzero(c.a, store, memo)
+    A, ua = forward(c.a, store, memo)
+    B, ub = forward(c.b, store, memo)
+    if A is None or B is None:
+        return FAILED
+    if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
+        ka, kb = set(), set()
+        for a in A.values:
+            for b in B.values:
+                if a != 0 and b % a == 0:
+                    ka.add(a)
+                    kb.add(b)
+        narrow(c.a, Domain.from_values(ka), store, memo)
+        narrow(c.b, Domain.from_values(kb), store, memo)
+        if len(ka) == len(A.values) and len(kb) == len(B.values) and (len(ka) == 1 or len(kb) == 1):
+            # every pair divides when one side has a single value
+            return OPEN if (ua or ub) else ENTAILED
+        return OPEN
+    if A.is_fixed:
+        d = A.lo
+        if B.factor % d == 0:
+            return OPEN if (ua or ub) else ENTAILED
+        narrow(c.b, B.require_factor(d), store, memo)
+        return OPEN
+    # b is a multiple of some value of a, and all of those are multiples of A.factor
+    if A.factor > 1:
+        narrow(c.b, B.require_factor(A.factor), store, memo)
+        B, _ = forward(c.b, store, memo)
+    if B.is_fixed:
+        if B.lo == 0:
+            return OPEN if ua or ub else ENTAILED
+        dv = _signed_divisors(B.lo, A)
+        if dv is not False:
+            narrow(c.a, dv, store, memo)
+        return OPEN
+    if 0 not in B:
+        m = max(-B.lo, B.hi)
+        req = A.clip(-m, m)
+        ps = B.prime_support()
+        if req is not None and ps is not None:
+            req = req.require_primes(ps)
+        narrow(c.a, req, store, memo)
+    return OPEN
+
+
+def _r_notdivides(c: NotDivides, store: Store, memo: dict) -> int:
+    _nonzero(c.a, store, memo)
+    A, ua = forward(c.a, store, memo)
+    B, ub = forward(c.b, store, memo)
+    if A is None or B is None:
+        return FAILED
+    if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
+        ka, kb = set(), set()
+        for a in A.values:
+            for b in B.values:
+                if a != 0 and b % a != 0:
+                    ka.add(a)
+                    kb.add(b)
+        narrow(c.a, Domain.from_values(ka), store, memo)
+        narrow(c.b, Domain.from_values(kb), store, memo)
+        return OPEN
+    if A.is_fixed:
+        d = A.lo
+        if B.factor % d == 0:
+            return FAILED
+        if abs(d) == 1:
+            return FAILED
+    return OPEN
+
+
+def _r_and(c: And, store: Store, memo: dict) -> int:
+    all_true = True
+    for part in c.children:
+        t = revise(part, store)
+        if t == FAILED:
+            return FAILED
+        if t != ENTAILED:
+            all_true = False
+    return ENTAILED if all_true else OPEN
+
+
+def _r_or(c: Or, store: Store, memo: dict) -> int:
+    open_parts = []
+    for part in c.children:
+        t = truth(part, store)
+        if t == ENTAILED:
+            return ENTAILED
+        if t == OPEN:
+            open_parts.append(part)
+    if not open_parts:
+        return FAILED
+    if len(open_parts) == 1:
+        return revise(open_parts[0], store)
+    return OPEN
+
+
+def _r_bool(c: BoolConst, store: Store, memo: dict) -> int:
+    return ENTAILED if c.value else FAILED
+
+
+def truth(c, store: Store) -> int:
+    """Whether ``c`` is certainly true, certainly false or open, without narrowing."""
+    t = type(c)
+    if t is Compare:
+        memo: dict = {}
+        A, ua = forward(c.a, store, memo)
+        B, ub = forward(c.b, store, memo)
+        if A is None or B is None:
+            return FAILED
+        return _compare_truth(c.op, A, B, ua or ub)
+    if t is And:
+        res = ENTAILED
+        for part in c.children:
+            x = truth(part, store)
+            if x == FAILED:
+                return FAILED
+            if x == OPEN:
+                res = OPEN
+        return res
+    if t is Or:
+        res = FAILED
+        for part in c.children:
+            x = truth(part, store)
+            if x == ENTAILED:
+                return ENTAILED
+            if x == OPEN:
+                res = OPEN
+        return res
+    if t is BoolConst:
+        return ENTAILED if c.value else FAILED
+    # Other kinds: a trial revision on a scratch copy decides without changing the store.
+    scratch = Store(list(store.doms))
+    return revise(c, scratch)
+
+
+def _r_generic(c, store: Store, memo: dict) -> int:
+    """Revision by evaluation: for opaque constraints (true division, custom, ``not``)."""
+    from .engine import generic_revise
+
+    return generic_revise(c, store)
+
+
+_REVISE: dict[type, Callable[..., int]] = {
+    Compare: _r_compare,
+    Divides: _r_divides,
+    NotDivides: _r_notdivides,
+    And: _r_and,
+    Or: _r_or,
+    BoolConst: _r_bool,
+    Not: _r_generic,
+}
+
+
+def register_revise(kind: type, rule: Callable[[Any, Store, dict], int]) -> None:
+    """Install the revision rule for a constraint class (used by compiled/custom constraints)."""
+    _REVISE[kind] = rule

@@ -1,0 +1,494 @@
+"""Vectorised enumeration with numpy: the fast path for listing and counting solutions.
+
+A component's variables are placed one after another (an order that completes constraints
+early); partial solutions are numpy columns, extended by the next variable's values and
+filtered by every constraint whose variables are then all placed. Work proceeds in chunks,
+depth first, so memory stays near the size of the output. Every constraint of the component is
+evaluated on every emitted row: that evaluation is the final check of each solution.
+"""
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .domain import Domain
+from .errors import ModelError
+from .expr import (
+    Abs,
+    Add,
+    And,
+    BoolConst,
+    Compare,
+    Const,
+    Divides,
+    ExactDiv,
+    FloorDiv,
+    Max,
+    Min,
+    Mod,
+    Mul,
+    Neg,
+    Not,
+    NotDivides,
+    Or,
+    Pow,
+    Sub,
+    TrueDiv,
+    Trunc,
+    Var,
+    walk,
+)
+from .propagators import Store, forward
+
+#: Rows handled at once when extending partial solutions.
+CHUNK_ROWS = 1 << 16
+#: Components whose domains hold more values than this per variable go to the search instead.
+MAX_VALUES_PER_VAR = 1 << 16
+#: ... and whose Cartesian product exceeds this.
+MAX_CARTESIAN = 1 << 44
+#: Largest magnitude computed in int64 (else Python ints in object arrays).
+INT64_SAFE = 1 << 62
+#: Largest magnitude for which int-to-float conversion in true division is exact.
+FLOAT_SAFE = 1 << 53
+
+# ====================================================================== numpy evaluation
+
+
+class _Env:
+    __slots__ = ("cols", "dtype", "bad")
+
+    def __init__(self, cols: dict[int, Any], dtype: Any):
+        self.cols = cols
+        self.dtype = dtype
+        self.bad: list[Any] = []
+
+
+def _safe_divisor(d, env: _Env):
+    zero = d == 0
+    if np.ndim(zero) == 0:
+        if zero:
+            env.bad.append(True)
+            return 1
+        return d
+    if zero.any():
+        env.bad.append(zero)
+        d = np.where(zero, 1, d)
+        if env.dtype is object:
+            d = d.astype(object)
+    return d
+
+
+def _ev(node, env: _Env):
+    return _NP[type(node)](node, env)
+
+
+def _ev_floordiv(n, env):
+    d = _safe_divisor(_ev(n.b, env), env)
+    return _ev(n.a, env) // d
+
+
+def _ev_mod(n, env):
+    d = _safe_divisor(_ev(n.b, env), env)
+    return _ev(n.a, env) % d
+
+
+def _ev_exactdiv(n, env):
+    d = _safe_divisor(_ev(n.b, env), env)
+    a = _ev(n.a, env)
+    r = a % d
+    inexact = r != 0
+    if np.ndim(inexact) == 0:
+        if inexact:
+            env.bad.append(True)
+    elif inexact.any():
+        env.bad.append(inexact)
+    return a // d
+
+
+def _ev_truediv(n, env):
+    d = _safe_divisor(_ev(n.b, env), env)
+    a = _ev(n.a, env)
+    if env.dtype is object:
+        return _objmap(operator.truediv, a, d)
+    return np.true_divide(a, d)
+
+
+def _objmap(fn, a, b):
+    if np.ndim(a) == 0 and np.ndim(b) == 0:
+        return fn(a, b)
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    out = np.empty(a.shape, dtype=object)
+    for i in range(a.size):
+        out.flat[i] = fn(a.flat[i], b.flat[i])
+    return out
+
+
+def _ev_trunc(n, env):
+    v = _ev(n.a, env)
+    if n.a.integral:
+        return v
+    if env.dtype is object or np.ndim(v) == 0:
+        if np.ndim(v) == 0:
+            return int(v)
+        return np.array([int(x) for x in v], dtype=object)
+    return np.trunc(v).astype(np.int64)
+
+
+def _ev_pow(n, env):
+    v = _ev(n.a, env)
+    if n.p == 0:
+        return v * 0 + 1
+    return v**n.p
+
+
+def _cmp(op):
+    def f(n, env):
+        return op(_ev(n.a, env), _ev(n.b, env))
+
+    return f
+
+
+def _ev_divides(n, env):
+    d = _safe_divisor(_ev(n.a, env), env)
+    return _ev(n.b, env) % d == 0
+
+
+def _ev_notdivides(n, env):
+    d = _safe_divisor(_ev(n.a, env), env)
+    return _ev(n.b, env) % d != 0
+
+
+def _ev_and(n, env):
+    out = True
+    for c in n.children:
+        out = np.logical_and(out, _ev(c, env))
+    return out
+
+
+def _ev_or(n, env):
+    out = False
+    for c in n.children:
+        out = np.logical_or(out, _ev(c, env))
+    return out
+
+
+_NP: dict[type, Callable[..., Any]] = {
+    Const: lambda n, env: n.value,
+    Var: lambda n, env: env.cols[n.index],
+    Add: lambda n, env: _ev(n.a, env) + _ev(n.b, env),
+    Sub: lambda n, env: _ev(n.a, env) - _ev(n.b, env),
+    Mul: lambda n, env: _ev(n.a, env) * _ev(n.b, env),
+    Neg: lambda n, env: -_ev(n.a, env),
+    Abs: lambda n, env: abs(_ev(n.a, env)),
+    Min: lambda n, env: np.minimum(_ev(n.a, env), _ev(n.b, env)),
+    Max: lambda n, env: np.maximum(_ev(n.a, env), _ev(n.b, env)),
+    FloorDiv: _ev_floordiv,
+    Mod: _ev_mod,
+    ExactDiv: _ev_exactdiv,
+    TrueDiv: _ev_truediv,
+    Trunc: _ev_trunc,
+    Pow: _ev_pow,
+    Compare: None,  # filled below
+    Divides: _ev_divides,
+    NotDivides: _ev_notdivides,
+    And: _ev_and,
+    Or: _ev_or,
+    Not: lambda n, env: np.logical_not(_ev(n.c, env)),
+    BoolConst: lambda n, env: n.value,
+}
+_CMP_OPS = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
+    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+}
+
+
+def _ev_compare(n, env):
+    return _CMP_OPS[n.op](_ev(n.a, env), _ev(n.b, env))
+
+
+_NP[Compare] = _ev_compare
+
+
+def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarray:
+    """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
+    from .engine import Opaque
+
+    node = c.c if isinstance(c, Opaque) else c
+    env = _Env(cols, dtype)
+    m = _ev(node, env)
+    m = np.broadcast_to(np.asarray(m, dtype=bool), (nrows,))
+    for b in env.bad:
+        m = m & ~np.broadcast_to(np.asarray(b, dtype=bool), (nrows,))
+    return m
+
+
+def vectorizable(P, cons) -> bool:
+    """Whether every constraint can be evaluated with numpy (custom constraints cannot)."""
+    for ci in cons:
+        for n in walk(P.cons[ci]):
+            if type(n) not in _NP and type(n).__name__ != "Opaque":
+                return False
+    return True
+
+
+def _needs_object(P, cons, doms) -> bool:
+    """Whether some intermediate value may leave the int64 (or exact float) range."""
+    store = Store(list(doms))
+    memo: dict = {}
+    for ci in cons:
+        has_true_div = False
+        for n in walk(P.cons[ci]):
+            t = type(n)
+            if t is TrueDiv:
+                has_true_div = True
+            if t in (Var, Const) or not getattr(n, "integral", False) or not hasattr(n, "a"):
+                if t is Const and abs(n.value) >= INT64_SAFE:
+                    return True
+                continue
+            if any(not c.integral for c in n.children):
+                continue
+            d, _ = forward(n, store, memo)
+            if d is not None and max(-d.lo, d.hi) >= (FLOAT_SAFE if has_true_div else INT64_SAFE):
+                return True
+    for d in doms:
+        if max(-d.lo, d.hi) >= INT64_SAFE:
+            return True
+    return False
+
+
+# ====================================================================== the join
+
+
+def _join_order(P, vars_: list[int], cons: set[int], doms) -> list[int]:
+    placed: list[int] = []
+    placed_set: set[int] = set()
+    open_of = {ci: {v for v in P.cvars[ci] if v in set(vars_)} for ci in cons}
+    remaining = set(vars_)
+    while remaining:
+        best, key = None, None
+        for v in remaining:
+            done = 0
+            linked = 0
+            for ci in P.var_cons[v]:
+                if ci not in open_of:
+                    continue
+                rest = open_of[ci] - placed_set
+                if rest == {v}:
+                    done += 1
+                elif rest & placed_set or len(open_of[ci] & placed_set) > 0:
+                    linked += 1
+            k = (-done, -linked, doms[v].size, v)
+            if key is None or k < key:
+                best, key = v, k
+        placed.append(best)
+        placed_set.add(best)
+        remaining.discard(best)
+    return placed
+
+
+class _Join:
+    """Chunked, depth-first join of one component's variables."""
+
+    def __init__(self, P, doms, vars_: list[int], cons: set[int], emit):
+        self.P = P
+        self.emit = emit
+        self.order = _join_order(P, vars_, cons, doms)
+        pos = {v: i for i, v in enumerate(self.order)}
+        self.levels: list[list[int]] = [[] for _ in self.order]
+        self.closed: list[int] = []
+        for ci in cons:
+            open_vs = [pos[v] for v in P.cvars[ci] if v in pos]
+            if open_vs:
+                self.levels[max(open_vs)].append(ci)
+            else:
+                self.closed.append(ci)
+        self.dtype: Any = object if _needs_object(P, cons, doms) else np.int64
+        self.fixed = {
+            v: (doms[v].lo if self.dtype is object else np.int64(doms[v].lo))
+            for v in range(len(doms))
+            if doms[v].is_fixed
+        }
+        self.values = [np.array(list(doms[v]), dtype=self.dtype) for v in self.order]
+
+    def run(self) -> None:
+        for ci in self.closed:
+            if not constraint_mask(self.P.cons[ci], dict(self.fixed), self.dtype, 1)[0]:
+                return
+        self._extend([], 0)
+
+    def _extend(self, cols: list[np.ndarray], k: int) -> None:
+        if k == len(self.order):
+            if cols and len(cols[0]):
+                self.emit(self.order, cols)
+            return
+        vals = self.values[k]
+        m = len(vals)
+        n = len(cols[0]) if cols else 1
+        if n * m > CHUNK_ROWS and n > 1:
+            step = max(1, CHUNK_ROWS // m)
+            for s in range(0, n, step):
+                self._extend([c[s : s + step] for c in cols], k)
+            return
+        new_cols = [np.repeat(c, m) for c in cols]
+        new_cols.append(np.tile(vals, n))
+        rows = n * m
+        if self.levels[k]:
+            env = dict(self.fixed)
+            env.update({v: c for v, c in zip(self.order, new_cols)})
+            mask = None
+            for ci in self.levels[k]:
+                cm = constraint_mask(self.P.cons[ci], env, self.dtype, rows)
+                mask = cm if mask is None else (mask & cm)
+                if not mask.any():
+                    return
+            if not mask.all():
+                new_cols = [c[mask] for c in new_cols]
+        self._extend(new_cols, k + 1)
+
+
+def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
+    """Whether the numpy join is a good way to enumerate this component."""
+    if not vectorizable(P, cons):
+        return False
+    total = 1
+    for v in vars_:
+        s = doms[v].size
+        if s > MAX_VALUES_PER_VAR:
+            return False
+        total *= s
+    return total <= MAX_CARTESIAN
+
+
+def count_component_vectorized(P, doms, vars_: list[int], cons: set[int]) -> int | None:
+    """Number of solutions of a component by the numpy join, or None when it does not suit."""
+    if not component_suits(P, doms, vars_, cons):
+        return None
+    total = 0
+
+    def emit(order, cols):
+        nonlocal total
+        total += len(cols[0])
+
+    _Join(P, doms, vars_, cons, emit).run()
+    return total
+
+
+def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np.ndarray:
+    """All solutions of a component: one row each, columns in the order of ``vars_``."""
+    col = {v: i for i, v in enumerate(vars_)}
+    pieces: list[np.ndarray] = []
+    if component_suits(P, doms, vars_, cons):
+
+        def emit(order, cols):
+            block = np.empty((len(cols[0]), len(vars_)), dtype=dtype)
+            for v, c in zip(order, cols):
+                block[:, col[v]] = c
+            pieces.append(block)
+
+        _Join(P, doms, vars_, cons, emit).run()
+    else:
+        from .engine import _component_solutions
+
+        names = [P.names[v] for v in vars_]
+        rows = [[s[n] for n in names] for s in _component_solutions(P, doms, vars_, cons)]
+        if rows:
+            pieces.append(np.array(rows, dtype=dtype))
+    if not pieces:
+        return np.empty((0, len(vars_)), dtype=dtype)
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate(pieces)
+
+
+def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
+    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order)."""
+    from .engine import prepare
+
+    n = len(model._vars)
+    prep = prepare(model)
+    if prep is None:
+        return np.empty((0, n), dtype=dtype or np.int64)
+    P, doms, comps, free = prep
+    if dtype is None:
+        big = any(max(-d.lo, d.hi) >= INT64_SAFE for d in doms)
+        dtype = object if big else np.int64
+    parts: list[tuple[list[int], np.ndarray]] = []
+    total = 1
+    for v in free:
+        total *= doms[v].size
+    if total > max_rows:
+        raise ModelError(f"too many solutions to list ({total}); use count() or solutions()")
+    for vars_, cons in comps:
+        arr = component_array(P, doms, vars_, cons, dtype)
+        total *= len(arr)
+        if total > max_rows:
+            raise ModelError(f"too many solutions to list (over {max_rows}); use count() or solutions()")
+        parts.append((vars_, arr))
+    for v in free:
+        parts.append(([v], np.array(list(doms[v]), dtype=dtype).reshape(-1, 1)))
+    out = np.empty((total, n), dtype=dtype)
+    if total == 0:
+        return out
+    # Cartesian combination: earlier parts vary slowest.
+    reps_after = total
+    for vars_, arr in parts:
+        k = len(arr)
+        reps_after //= k
+        block = np.repeat(arr, reps_after, axis=0)
+        tiles = total // (k * reps_after)
+        for j, v in enumerate(vars_):
+            out[:, v] = np.tile(block[:, j], tiles)
+    return out
+
+
+def solve_vectorized(model: Any, P, ctx) -> Any:
+    """Optimise by listing all solutions when there are few; None when that does not suit."""
+    from .engine import _check, prepare
+    from .model import Result, Status
+
+    prep = prepare(model)
+    if prep is None:
+        return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
+    Pp, doms, comps, free = prep
+    estimate = 1
+    for v in free:
+        estimate *= doms[v].size
+    for vars_, cons in comps:
+        if not component_suits(Pp, doms, vars_, cons):
+            return None
+        for v in vars_:
+            estimate *= doms[v].size
+    if estimate > 4_000_000:
+        return None
+    arr = solutions_array(model)
+    if len(arr) == 0:
+        return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
+    objective = model._objective
+    cols = {v.index: arr[:, v.index] for v in model._vars}
+    keys = []
+    valid = np.ones(len(arr), dtype=bool)
+    for e in objective:
+        env = _Env(cols, arr.dtype if arr.dtype != object else object)
+        val = np.broadcast_to(np.asarray(_ev(e, env)), (len(arr),))
+        for b in env.bad:
+            valid &= ~np.broadcast_to(np.asarray(b, dtype=bool), (len(arr),))
+        keys.append(val if model._sense > 0 else -val)
+    idx = np.flatnonzero(valid)
+    if len(idx) == 0:
+        return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
+    if arr.dtype == object:
+        best = min(idx, key=lambda i: tuple(k[i] for k in keys))
+    else:
+        order = np.lexsort([k[idx] for k in reversed(keys)])
+        best = idx[order[0]]
+    sol = {v.name: int(arr[best, v.index]) for v in model._vars}
+    _check(P, sol)
+    obj = tuple(e.evaluate(sol) for e in objective)
+    return Result(Status.OPTIMAL, sol, obj[0] if len(obj) == 1 else obj, nodes=0, seconds=ctx.seconds)
+
+
+_ = (math, Domain)
