@@ -20,7 +20,7 @@ layered above it.
 from __future__ import annotations
 
 from .constants import constants
-from .detect import detect
+from .detection import detect
 from .errors import (
     DetectionError,
     HardwareMismatchWarning,

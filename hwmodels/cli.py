@@ -94,7 +94,7 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
 
 
 def _resolve(name: str) -> GPU:
-    from .detect import detect
+    from .detection import detect
     from .loader import load
     from .registry import get
 
