@@ -82,8 +82,6 @@ def test_device_argument_selects_the_index(fake_device):
 
 
 def test_differences_warn_naming_both_values(fake_device):
-    fake_device(props={**H100_PROPS, "multi_processor_count": 114, "L2_cache_size": 50_000_000},
-                driver={**H100_DRIVER, "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN": 200_000})
     props = {**H100_PROPS, "multi_processor_count": 114, "L2_cache_size": 50_000_000}
     del props["shared_memory_per_block_optin"]  # torch without it: the driver's value is used
     fake_device(props=props, driver={**H100_DRIVER, "CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN": 200_000})

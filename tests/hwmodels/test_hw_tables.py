@@ -170,3 +170,12 @@ def test_layering_no_torch_and_no_kernels_import():
         assert "flashrnn_kernels" not in text, source
         if source.name != "detection.py":
             assert "import torch" not in text, source
+
+
+def test_docs_mention_every_bundled_gpu_and_constant():
+    text = (Path(__file__).parents[2] / "docs" / "hardware.md").read_text()
+    for gpu in hwmodels.list_gpus():
+        assert f"| {gpu.name} |" in text, gpu.name
+    for name in hwmodels.constants("h100"):
+        if not name.startswith(("MMA_", "WMMA_", "WGMMA_", "PEAK_GFLOPS_")):
+            assert name in text, name
