@@ -93,8 +93,8 @@ def prebuild(cases):
     cfgs = {}
     for cell, dt, B, T, N, D in cases:
         try:
-            c = fused.choose_config(cell, dt, B, N, D)
-            cfgs[c] = 1
+            for k in "fb":
+                cfgs[fused.batch_plan(get_cell(cell), dt, B, N, D, k)[1]] = 1
         except Exception as e:
             print("no config", cell, dt, B, N, D, e)
     t0 = time.time()
@@ -137,7 +137,7 @@ def main():
             xs = make_inputs(cell, B, T, N, D, DT[dt], "cuda", 0)
             fused.POISON_OUTPUTS = False
             try:
-                cfg = fused.choose_config(cell, dt, B, N, D)
+                cfg = fused.batch_plan(get_cell(cell), dt, B, N, D, "f")[1]
                 with torch.no_grad():
                     tf = time_fn(lambda: fused.flashrnn_fused(*xs, cell=cell))
                 ins = [t.detach().clone().requires_grad_(True) for t in xs]

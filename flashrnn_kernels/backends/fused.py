@@ -95,6 +95,11 @@ class FusedConfig:
     def esize(self) -> int:
         return ELEM_SIZE[self.dtype]
 
+    @property
+    def word_bytes(self) -> int:
+        """Bytes of one tagged exchange word (value + step tag)."""
+        return 2 * self.esize
+
     def _gemm(self, which: str) -> tuple[int, int, int, int]:
         """(MTW, KSW, grows, srow) of the forward ('f') or backward ('b') GEMM."""
         G, D, U, kw = self.num_gates, self.head_dim, self.units, self.kw
@@ -104,7 +109,7 @@ class FusedConfig:
             m, k, wm, wk = U, G * D, self.bwd_wm, self.bwd_wk
         mt, ks = _cdiv(m, 16), _cdiv(k, kw)
         mtw, ksw = _cdiv(mt, wm), _cdiv(ks, wk)
-        return mtw, ksw, mtw * wm * 16, ks * kw + 16 // self.esize
+        return mtw, ksw, mtw * wm * 16, ks * kw + 32 // self.word_bytes
 
     def a_regs(self, which: str) -> int:
         """32-bit registers per thread holding the slice of R (A fragments)."""
@@ -115,7 +120,7 @@ class FusedConfig:
         """Dynamic shared memory in bytes (exactly what the kernel requests)."""
         _, _, grows, srow = self._gemm(which)
         wk = self.fwd_wk if which == "f" else self.bwd_wk
-        return self.bt * srow * self.esize + wk * grows * (self.bt + 1) * 4
+        return self.bt * srow * self.word_bytes + wk * grows * (self.bt + 1) * 4
 
     @property
     def pairs_per_thread(self) -> int:
@@ -149,29 +154,31 @@ def _make(cell: Cell, dtype: int, D: int, U: int, bt: int) -> FusedConfig:
     return FusedConfig(cell.cuda_id, dtype, D, U, _cdiv(D, U), bt, fwm, fwk, bwm, bwk, G)
 
 
-def _step_cost_us(c: FusedConfig, batch: int, heads: int, sms: int) -> float:
+def _step_cost_us(c: FusedConfig, batch: int, heads: int, sms: int, kernels=("f", "b")) -> float:
     """A rough time per step (forward + backward), only used to rank feasible configs."""
     cost = 0.0
     waves = _cdiv(c.blocks(batch, heads), sms)
-    for which in ("f", "b"):
+    for which in kernels:
         mtw, ksw, _, srow = c._gemm(which)
         mma = mtw * ksw * (c.bt // 8)  # per warp
         t = mma * 2 * 0.004  # two warps per sub-partition, ~4 ns an MMA
         t += c.pairs_per_thread * (0.06 if which == "f" else 0.1)
         if c.nslice > 1:
             t += 1.0  # group barrier through L2
-            t += c.bt * srow * c.esize / 40e3  # operand re-read from L2, ~40 B/ns per SM
+            t += c.bt * srow * c.word_bytes / 40e3  # operand re-read from L2, ~40 B/ns per SM
         else:
             t += 0.15  # block barriers
         cost += t * waves
     return cost
 
 
+@functools.lru_cache(maxsize=4096)
 def choose_config(cell: str | Cell, dtype: str, batch: int, heads: int, head_dim: int,
-                  sms: int = 132, smem_max: int = 232448) -> FusedConfig:
+                  sms: int = 132, smem_max: int = 232448, kernel: str = "fb") -> FusedConfig:
     """The fastest feasible tiling by :func:`_step_cost_us`, or UnsupportedError saying why none.
 
-    Feasible: the R slice fits the register budget in both kernels, both kernels' shared memory
+    ``kernel`` says which kernels must fit: "f" (forward), "b" (backward) or "fb" (both).
+    Feasible: the R slice fits the register budget in those kernels, their shared memory
     fits ``smem_max``, and a head split over several blocks has all its blocks resident
     (``blocks <= sms``, one block per SM).
     """
@@ -189,13 +196,15 @@ def choose_config(cell: str | Cell, dtype: str, batch: int, heads: int, head_dim
             c = _make(cell, dt, D, U, bt)
             if c.nslice * U - D >= U:  # an empty block
                 continue
-            if max(c.a_regs("f"), c.a_regs("b")) > A_REG_BUDGET:
+            if max(c.a_regs(k) for k in kernel) > A_REG_BUDGET:
                 continue
-            if max(c.smem("f"), c.smem("b")) > smem_max:
+            if max(c.smem(k) for k in kernel) > smem_max:
                 continue
             if c.nslice > 1 and c.blocks(batch, heads) > sms:
                 continue
-            cost = _step_cost_us(c, batch, heads, sms)
+            if c.nslice > 1 and D % (16 // c.word_bytes) != 0:
+                continue  # exchange rows move in 16-byte chunks
+            cost = _step_cost_us(c, batch, heads, sms, tuple(kernel))
             if best is None or cost < best[0]:
                 best = (cost, c)
     if best is None:
@@ -245,24 +254,32 @@ def _cache_root() -> Path:
         return Path(tempfile.gettempdir()) / "flashrnn_kernels_fused"
 
 
+@functools.lru_cache(maxsize=None)
+def _nvcc_version() -> str:
+    try:
+        return subprocess.run([_nvcc(), "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return ""
+
+
+@functools.lru_cache(maxsize=4096)
 def _build_key(config: FusedConfig, arch: str) -> str:
     h = hashlib.sha256()
     for p in (KERNEL_SOURCE, *KERNEL_DEPS):
         h.update(p.read_bytes())
     h.update(repr(sorted(config.defines().items())).encode())
     h.update(arch.encode())
-    try:
-        h.update(subprocess.run([_nvcc(), "--version"], capture_output=True, text=True).stdout.encode())
-    except OSError:
-        pass
+    h.update(_nvcc_version().encode())
     return h.hexdigest()[:24]
 
 
+@functools.lru_cache(maxsize=None)
 def _native_arch() -> str:
     import torch
     return _arch_flag(torch.cuda.get_device_capability())[0]
 
 
+@functools.lru_cache(maxsize=4096)
 def ensure_built(config: FusedConfig, arch: str | None = None) -> Path:
     """Build the kernel library for ``config`` unless the cache has it; returns its path.
 
@@ -299,8 +316,11 @@ def ensure_built(config: FusedConfig, arch: str | None = None) -> Path:
 def load_library(config: FusedConfig, arch: str | None = None) -> Any:
     """Build (once, cached on disk) and load the kernel library for ``config``."""
     arch = arch or _native_arch()
+    lib = _LIBS.get((config, arch))
+    if lib is not None:
+        return lib
     lib_path = ensure_built(config, arch)
-    key = str(lib_path)
+    key = (config, arch)
     with _LOCK:
         if key in _LIBS:
             return _LIBS[key]
@@ -344,10 +364,40 @@ def _device_facts(index: int) -> tuple[int, int, tuple[int, int]]:
     return p.multi_processor_count, smem, (p.major, p.minor)
 
 
-def config_for(cell: Cell, Wx) -> FusedConfig:
+def config_for(cell: Cell, Wx, kernel: str = "fb") -> FusedConfig:
     B, T, G, N, D = Wx.shape
     sms, smem, _ = _device_facts(Wx.device.index or 0)
-    return choose_config(cell, _dtype_name(Wx), B, N, D, sms=sms, smem_max=smem)
+    return choose_config(cell, _dtype_name(Wx), B, N, D, sms=sms, smem_max=smem, kernel=kernel)
+
+
+def batch_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, sms: int = 132,
+               smem_max: int = 232448) -> tuple[int, FusedConfig]:
+    """(chunk, config): the whole batch if a config fits, else the largest chunk (a multiple of
+    8) that fits, run one chunk after the other."""
+    try:
+        return B, choose_config(cell, dtype, B, N, D, sms=sms, smem_max=smem_max, kernel=kernel)
+    except UnsupportedError:
+        if B <= 8:
+            raise
+    chunk = (B // 2 + 7) // 8 * 8
+    while True:
+        try:
+            return chunk, choose_config(cell, dtype, chunk, N, D, sms=sms, smem_max=smem_max,
+                                        kernel=kernel)
+        except UnsupportedError:
+            if chunk <= 8:
+                raise
+            chunk = max(8, (chunk // 2 + 7) // 8 * 8)
+
+
+def _exchange(config: FusedConfig, B: int, N: int, kx: int, device):
+    """Zeroed buffer of tagged words [2, Bpad, N, kx] for a head split over several blocks."""
+    import torch
+    if config.nslice == 1:
+        return torch.empty(1, dtype=torch.int64, device=device)
+    bpad = _cdiv(B, config.bt) * config.bt
+    n_int32 = 2 * bpad * N * kx * config.word_bytes // 4
+    return torch.zeros(n_int32, dtype=torch.int32, device=device)
 
 
 def _check(rc: int, what: str) -> None:
@@ -362,7 +412,7 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     cell = get_cell(cell)
     B, T, G, N, D = Wx.shape
     S = cell.num_states
-    config = config or config_for(cell, Wx)
+    config = config or config_for(cell, Wx, "f")
     lib = load_library(config)
     Wx, R = Wx.contiguous(), R.contiguous()
     b = (b if b is not None else Wx.new_zeros(cell.num_bias, N, D)).contiguous()
@@ -371,7 +421,7 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     last = _new((S, B, 1, N, D), Wx)
     gc = 2 * G if cell.separate_gates else G
     cache = _new((B, T, gc, N, D), Wx) if need_cache else None
-    counters = torch.zeros(config.blocks(B, N), dtype=torch.int32, device=Wx.device)
+    counters = _exchange(config, B, N, D, Wx.device)
     stream = torch.cuda.current_stream(Wx.device).cuda_stream
     rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
                              states.data_ptr(), last.data_ptr(),
@@ -381,13 +431,37 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     return states, last, cache
 
 
+def forward_chunked(Wx, R, b, states0, cell: Cell, need_cache: bool):
+    """:func:`fused_forward` over batch chunks when the whole batch has no tiling."""
+    import torch
+    B, T, G, N, D = Wx.shape
+    sms, smem, _ = _device_facts(Wx.device.index or 0)
+    chunk, config = batch_plan(cell, _dtype_name(Wx), B, N, D, "f", sms, smem)
+    if chunk >= B:
+        return fused_forward(Wx, R, b, states0, cell, need_cache, config)
+    outs = []
+    for c0 in range(0, B, chunk):
+        c1 = min(B, c0 + chunk)
+        s0c = None if states0 is None else states0[:, c0:c1]
+        cfg = config if c1 - c0 == chunk else None
+        outs.append(fused_forward(Wx[c0:c1], R, b, s0c, cell, need_cache, cfg))
+    states = torch.cat([o[0] for o in outs], dim=1)
+    last = torch.cat([o[1] for o in outs], dim=1)
+    cache = torch.cat([o[2] for o in outs], dim=0) if need_cache else None
+    return states, last, cache
+
+
 def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cell,
-                   config: FusedConfig):
+                   plan: tuple[int, FusedConfig] | None = None):
     """Gradients (dWx, dR, db, dstates0) from the forward's outputs and cache."""
     import torch
     cell = get_cell(cell)
     S, B, T, N, D = states.shape
     G = cell.num_gates
+    if plan is None:
+        sms, smem, _ = _device_facts(states.device.index or 0)
+        plan = batch_plan(cell, _dtype_name(states), B, N, D, "b", sms, smem)
+    chunk, config = plan
     lib = load_library(config)
     if dstates is None:
         ds = torch.zeros_like(states)
@@ -400,13 +474,21 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     dgr = _new((B, T, G, N, D), states)
     dwx = _new((B, T, G, N, D), states) if cell.separate_gates else dgr
     ds0 = _new((S, B, 1, N, D), states)
-    counters = torch.zeros(config.blocks(B, N), dtype=torch.int32, device=states.device)
     stream = torch.cuda.current_stream(states.device).cuda_stream
-    rc = lib.frnn_bwd_launch(R.data_ptr(), s0.data_ptr(), states.data_ptr(), cache.data_ptr(),
-                             ds.data_ptr(), dgr.data_ptr(),
-                             dwx.data_ptr() if cell.separate_gates else None,
-                             ds0.data_ptr(), counters.data_ptr(), B, T, N, stream)
-    _check(rc, "backward")
+    for c0 in range(0, B, chunk):
+        c1 = min(B, c0 + chunk)
+        whole = c0 == 0 and c1 == B
+        part = (lambda t: t) if whole else (lambda t: t[:, c0:c1].contiguous())
+        s0c, stc, dsc = part(s0), part(states), part(ds)
+        ds0c = ds0 if whole else _new((S, c1 - c0, 1, N, D), states)
+        counters = _exchange(config, c1 - c0, N, G * D, states.device)
+        rc = lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(),
+                                 cache[c0:c1].data_ptr(), dsc.data_ptr(), dgr[c0:c1].data_ptr(),
+                                 dwx[c0:c1].data_ptr() if cell.separate_gates else None,
+                                 ds0c.data_ptr(), counters.data_ptr(), c1 - c0, T, N, stream)
+        _check(rc, "backward")
+        if not whole:
+            ds0[:, c0:c1] = ds0c
     # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM
     hprev = torch.cat([s0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]
     a = dgr.permute(3, 2, 4, 0, 1).reshape(N, G * D, B * T)
@@ -426,11 +508,9 @@ def _make_function():
         @staticmethod
         def forward(ctx, Wx, R, b, states0, cell_name):
             cell = get_cell(cell_name)
-            config = config_for(cell, Wx)
-            need = torch.is_grad_enabled() or any(
-                t is not None and t.requires_grad for t in (Wx, R, b, states0))
-            states, last, cache = fused_forward(Wx, R, b, states0, cell, need, config)
-            ctx.cell, ctx.config = cell, config
+            need = any(t is not None and t.requires_grad for t in (Wx, R, b, states0))
+            states, last, cache = forward_chunked(Wx, R, b, states0, cell, need)
+            ctx.cell, ctx.plan = cell, None
             ctx.has_b, ctx.has_s0 = b is not None, states0 is not None
             ctx.save_for_backward(R, b, states0, states, cache)
             return states, last
@@ -441,7 +521,7 @@ def _make_function():
             if cache is None:
                 raise RuntimeError("fused: forward ran without the gradient cache")
             dwx, dR, db, ds0 = fused_backward(R, b, states0, states, cache, dstates, dlast,
-                                              ctx.cell, ctx.config)
+                                              ctx.cell)
             return dwx, dR, (db if ctx.has_b else None), (ds0 if ctx.has_s0 else None), None
 
     return FusedRNNFunction
@@ -471,8 +551,11 @@ def supports(cell: str | Cell, Wx, R, b=None, states0=None) -> str | None:
     cap = torch.cuda.get_device_capability(Wx.device)
     if cap < (8, 0):
         return f"fused: needs compute capability 8.0 or newer (mma.sync bf16), got {cap}"
+    B, T, G, N, D = Wx.shape
+    sms, smem, _ = _device_facts(Wx.device.index or 0)
     try:
-        config_for(get_cell(cell), Wx)
+        batch_plan(get_cell(cell), _dtype_name(Wx), B, N, D, "f", sms, smem)
+        batch_plan(get_cell(cell), _dtype_name(Wx), B, N, D, "b", sms, smem)
     except UnsupportedError as e:
         return str(e)
     return None

@@ -87,6 +87,20 @@ typedef float elem_t;
 #define FRNN_KW 8
 #endif
 
+// ---------------------------------------------------------------- exchange words
+// Blocks of one head publish h (forward) or the gate gradients (backward) of a step as tagged
+// words: the value's bits in the low half, the step's tag in the high half, written with one
+// store. A reader polls the words themselves until every tag is the step's, so one round trip
+// through L2 both synchronises and moves the data (no separate barrier, no fence).
+#if FRNN_DTYPE == 2
+typedef unsigned long long xword_t;
+#define FRNN_TAGSHIFT 32
+#else
+typedef uint32_t xword_t;
+#define FRNN_TAGSHIFT 16
+#endif
+#define FRNN_TAGMASK ((1ull << FRNN_TAGSHIFT) - 1ull)
+
 __device__ __forceinline__ float to_f(elem_t x) {
 #if FRNN_DTYPE == 0
   return __bfloat162float(x);
@@ -105,8 +119,20 @@ __device__ __forceinline__ elem_t from_f(float x) {
   return x;
 #endif
 }
-// value as the tensor core sees it, rounded to the storage type
-__device__ __forceinline__ float round_t(float x) { return to_f(from_f(x)); }
+__device__ __forceinline__ xword_t make_word(elem_t v, unsigned tag) {
+#if FRNN_DTYPE == 2
+  return ((unsigned long long)tag << 32) | (unsigned long long)__float_as_uint(v);
+#else
+  return ((uint32_t)tag << 16) | (uint32_t)(*reinterpret_cast<unsigned short*>(&v));
+#endif
+}
+__device__ __forceinline__ void store_word(xword_t* p, xword_t w) {
+#if FRNN_DTYPE == 2
+  asm volatile("st.relaxed.gpu.global.b64 [%0], %1;" ::"l"(p), "l"(w) : "memory");
+#else
+  asm volatile("st.relaxed.gpu.global.b32 [%0], %1;" ::"l"(p), "r"(w) : "memory");
+#endif
+}
 
 // ---------------------------------------------------------------- cells (cells_generated.cuh)
 typedef flashrnn::CellDef<FRNN_CELL> Cell;
@@ -136,14 +162,16 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #define B_KPAD (B_KS * FRNN_KW)
 // shared memory: operand tile [BT][KPAD + pad] of elem_t (the pad of 16 bytes keeps the fragment
 // loads free of bank conflicts), gate partial sums [WK][MTW*WM*16][BT+1] of float.
-#define FRNN_PADE (16 / (int)sizeof(elem_t))
-#define F_SROW (F_KPAD + FRNN_PADE)
-#define B_SROW (B_KPAD + FRNN_PADE)
+// operand tiles hold tagged words (see "exchange" below); a row pad of 32 bytes keeps the
+// fragment loads free of bank conflicts
+#define FRNN_PADW (32 / (int)sizeof(xword_t))
+#define F_SROW (F_KPAD + FRNN_PADW)
+#define B_SROW (B_KPAD + FRNN_PADW)
 #define FRNN_GS (FRNN_BT + 1)
 #define F_GROWS (F_MTW * FRNN_FWD_WM * 16)
 #define B_GROWS (B_MTW * FRNN_BWD_WM * 16)
-#define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(elem_t))
-#define B_SMEM_X (FRNN_BT * B_SROW * (int)sizeof(elem_t))
+#define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(xword_t))
+#define B_SMEM_X (FRNN_BT * B_SROW * (int)sizeof(xword_t))
 #define F_SMEM (F_SMEM_X + FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
@@ -211,74 +239,63 @@ __device__ __forceinline__ void load_afrag(uint32_t* a, int row0, int k0, F elem
 #endif
 }
 
-// B fragment (KW x 8) at (k0, batch n0) from the operand tile xs[batch][k] (row stride srow).
-__device__ __forceinline__ void load_bfrag(uint32_t* b, const elem_t* xs, int srow, int n0, int k0) {
+// B fragment (KW x 8) at (k0, batch n0) from the operand tile xs[batch][k] of tagged words.
+__device__ __forceinline__ void load_bfrag(uint32_t* b, const xword_t* xs, int srow, int n0, int k0) {
   const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
-  const elem_t* p = xs + (n0 + g) * srow + k0;
+  const xword_t* p = xs + (n0 + g) * srow + k0;
 #if FRNN_DTYPE == 2
-  b[0] = pack2(p[q], 0.f);
-  b[1] = pack2(p[q + 4], 0.f);
+  b[0] = pack2(__uint_as_float((uint32_t)p[q]), 0.f);
+  b[1] = pack2(__uint_as_float((uint32_t)p[q + 4]), 0.f);
 #else
-  b[0] = *reinterpret_cast<const uint32_t*>(p + 2 * q);
-  b[1] = *reinterpret_cast<const uint32_t*>(p + 2 * q + 8);
+  uint2 lo = *reinterpret_cast<const uint2*>(p + 2 * q);
+  uint2 hi = *reinterpret_cast<const uint2*>(p + 2 * q + 8);
+  b[0] = __byte_perm(lo.x, lo.y, 0x5410);
+  b[1] = __byte_perm(hi.x, hi.y, 0x5410);
 #endif
 }
 
-// ---------------------------------------------------------------- group barrier (NSLICE > 1)
-__device__ __forceinline__ unsigned ld_acquire(const unsigned* p) {
-  unsigned v;
-  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-  return v;
-}
-__device__ __forceinline__ void red_release(unsigned* p, unsigned v) {
-  asm volatile("red.release.gpu.global.add.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
-}
-// call after __syncthreads(): all writes of the block are then published with the add
-__device__ __forceinline__ void group_arrive(unsigned* cnt) {
-  if (threadIdx.x == 0) {
-    __threadfence();
-    red_release(cnt, 1u);
-  }
-}
-__device__ __forceinline__ void group_wait(const unsigned* cnt, unsigned target) {
-  if (threadIdx.x == 0) {
-    while (ld_acquire(cnt) < target) {
-    }
-    __threadfence();
-  }
-  __syncthreads();
+// ---------------------------------------------------------------- tagged tile exchange
+__device__ __forceinline__ bool chunk_ok(uint4 c, unsigned tag) {
+#if FRNN_DTYPE == 2
+  return c.y == tag && c.w == tag;
+#else
+  return ((c.x ^ (tag << 16)) | (c.y ^ (tag << 16)) | (c.z ^ (tag << 16)) | (c.w ^ (tag << 16))) <
+         (1u << 16);
+#endif
 }
 
-// copy rows [b0, b0+BT) x cols [0, ncols) of a strided global matrix into the smem tile; rows
-// beyond nb are left as they are (zero from the prologue). Column blocks of length seg at stride
-// seg_stride in global memory, contiguous in smem (used for the backward's G gate blocks).
-template <int NSEG, int SEG>
-__device__ __forceinline__ void copy_tile(elem_t* xs, int srow, const elem_t* src, long row_stride,
-                                          long seg_stride, int nb) {
-  constexpr int VEC = 16 / (int)sizeof(elem_t);
-  if constexpr (SEG % VEC == 0) {
-    constexpr int NV = SEG / VEC;
-    constexpr int TOTAL = FRNN_BT * NSEG * NV;
-    for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
-      int v = idx % NV;
-      int rest = idx / NV;
-      int sgi = rest % NSEG;
-      int r = rest / NSEG;
-      if (r < nb) {
-        const uint4* gp =
-            reinterpret_cast<const uint4*>(src + r * row_stride + sgi * seg_stride) + v;
-        uint4 val = __ldcg(gp);
-        *reinterpret_cast<uint4*>(xs + r * srow + sgi * SEG + v * VEC) = val;
-      }
+// Copy rows [0, nb) x words [0, KX) of a global tile of tagged words into the smem tile,
+// waiting until every word carries `tag`. cp.async (L2 only) first, then a check of each chunk,
+// re-reading a chunk that was not ready yet with volatile loads until it is.
+template <int KX>
+__device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* src, long row_stride,
+                                          int nb, unsigned tag) {
+  constexpr int WPC = 16 / (int)sizeof(xword_t);  // words per 16-byte chunk
+  static_assert(KX % WPC == 0, "the head dimension must be a multiple of 16 bytes of words");
+  constexpr int NC = KX / WPC;
+  constexpr int TOTAL = FRNN_BT * NC;
+  for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
+    const int r = idx / NC, c = idx % NC;
+    if (r < nb) {
+      unsigned sa = (unsigned)__cvta_generic_to_shared(xs + r * srow + c * WPC);
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(sa),
+                   "l"(src + r * row_stride + c * WPC) : "memory");
     }
-  } else {
-    constexpr int TOTAL = FRNN_BT * NSEG * SEG;
-    for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
-      int v = idx % SEG;
-      int rest = idx / SEG;
-      int sgi = rest % NSEG;
-      int r = rest / NSEG;
-      if (r < nb) xs[r * srow + sgi * SEG + v] = __ldcg(src + r * row_stride + sgi * seg_stride + v);
+  }
+  asm volatile("cp.async.commit_group;\ncp.async.wait_all;" ::: "memory");
+  for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
+    const int r = idx / NC, c = idx % NC;
+    if (r < nb) {
+      uint4* sp = reinterpret_cast<uint4*>(xs + r * srow + c * WPC);
+      uint4 v = *sp;
+      if (!chunk_ok(v, tag)) {
+        const xword_t* gp = src + r * row_stride + c * WPC;
+        do {
+          asm volatile("ld.volatile.global.v4.u32 {%0,%1,%2,%3}, [%4];"
+                       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(gp) : "memory");
+        } while (!chunk_ok(v, tag));
+        *sp = v;
+      }
     }
   }
 }
@@ -292,7 +309,7 @@ struct FwdParams {
   elem_t* states;       // [S, B, T, N, D]
   elem_t* last;         // [S, B, 1, N, D]
   elem_t* cache;        // [B, T, GC, N, D] or null (inference)
-  unsigned* counters;   // [N * nbt], zero at launch
+  xword_t* xch;         // [2, Bpad, N, D] tagged words, zero at launch (NSLICE > 1)
   int B, T, N;
 };
 
@@ -305,14 +322,14 @@ struct BwdParams {
   elem_t* dgr;            // [B, T, G, N, D]  gradients of the recurrent-side pre-activations
   elem_t* dwx;            // [B, T, G, N, D]  input-side ones (only when they differ: GRU)
   elem_t* ds0;            // [S, B, 1, N, D]
-  unsigned* counters;     // [N * nbt], zero at launch
+  xword_t* xch;           // [2, Bpad, N, G*D] tagged words, zero at launch (NSLICE > 1)
   int B, T, N;
 };
 
 // ---------------------------------------------------------------- forward kernel
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
-  elem_t* xs = reinterpret_cast<elem_t*>(smem);
+  xword_t* xs = reinterpret_cast<xword_t*>(smem);
   float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
 
   const int slice = blockIdx.x % FRNN_NSLICE;
@@ -326,7 +343,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   const long ND = (long)N * FRNN_D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_FWD_WM, wk = warp / FRNN_FWD_WM;
-  unsigned* cnt = p.counters + grp;
+  const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
 
   // R slice as A fragments: row r = g*U + u (gate g of unit u0+u), column k = input unit
   uint32_t afr[F_MTW][F_KSW][4];
@@ -380,15 +397,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   }
   __syncthreads();
   // h0 into the tile
-  copy_tile<1, FRNN_D>(xs, F_SROW, p.s0 + (long)b0 * ND + (long)n * FRNN_D, ND, 0, nb);
+  for (int idx = threadIdx.x; idx < nb * FRNN_D; idx += FRNN_NTHREADS) {
+    const int r = idx / FRNN_D, k = idx % FRNN_D;
+    xs[r * F_SROW + k] = make_word(p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k], 0u);
+  }
   __syncthreads();
 
   for (int t = 0; t < T; ++t) {
 #if FRNN_NSLICE > 1
     if (t > 0) {
-      group_wait(cnt, (unsigned)(FRNN_NSLICE * t));
-      copy_tile<1, FRNN_D>(xs, F_SROW, p.states + ((long)b0 * T + (t - 1)) * ND + (long)n * FRNN_D,
-                           (long)T * ND, 0, nb);
+      // h_{t-1}: parity (t-1)&1, tag t
+      poll_tile<FRNN_D>(xs, F_SROW, p.xch + (((t - 1) & 1) * Bpad + b0) * ND + (long)n * FRNN_D, ND,
+                        nb, (unsigned)(t & FRNN_TAGMASK));
       __syncthreads();
     }
 #endif
@@ -455,9 +475,14 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         elem_t v = from_f(sn[s]);
         st[i][s] = to_f(v);
         p.states[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
+        if (s == 0) {
 #if FRNN_NSLICE == 1
-        if (s == 0) xs[bl * F_SROW + d] = v;
+          xs[bl * F_SROW + d] = make_word(v, 0u);
+#else
+          store_word(p.xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
+                     make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
+        }
       }
       if (p.cache != nullptr) {
         elem_t* cp = p.cache + ((long)b * T + t) * FRNN_GC * ND + (long)n * FRNN_D + d;
@@ -472,9 +497,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         }
       }
     }
+#if FRNN_NSLICE == 1
     __syncthreads();
-#if FRNN_NSLICE > 1
-    group_arrive(cnt);
 #endif
   }
   // last states
@@ -491,7 +515,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 // ---------------------------------------------------------------- backward kernel
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
-  elem_t* xs = reinterpret_cast<elem_t*>(smem);
+  xword_t* xs = reinterpret_cast<xword_t*>(smem);
   float* gs = reinterpret_cast<float*>(smem + B_SMEM_X);
 
   const int slice = blockIdx.x % FRNN_NSLICE;
@@ -505,7 +529,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   const long ND = (long)N * FRNN_D;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_BWD_WM, wk = warp / FRNN_BWD_WM;
-  unsigned* cnt = p.counters + grp;
+  const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
 
   // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
   uint32_t afr[B_MTW][B_KSW][4];
@@ -561,10 +585,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
     if (t < T - 1) {
 #if FRNN_NSLICE > 1
-      group_wait(cnt, (unsigned)(FRNN_NSLICE * (T - 1 - t)));
-      copy_tile<FRNN_G, FRNN_D>(xs, B_SROW,
-                                p.dgr + ((long)b0 * T + (t + 1)) * FRNN_G * ND + (long)n * FRNN_D,
-                                (long)T * FRNN_G * ND, ND, nb);
+      // dgr_{t+1}: parity (t+1)&1, tag T-1-t
+      poll_tile<FRNN_G * FRNN_D>(
+          xs, B_SROW, p.xch + (((t + 1) & 1) * Bpad + b0) * FRNN_G * ND + (long)n * FRNN_G * FRNN_D,
+          FRNN_G * ND, nb, (unsigned)((T - 1 - t) & FRNN_TAGMASK));
       __syncthreads();
 #endif
       float acc[B_MTW][FRNN_NT][4];
@@ -636,21 +660,26 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         elem_t v = from_f(drg[g]);
         p.dgr[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = v;
 #if FRNN_NSLICE == 1
-        xs[bl * B_SROW + g * FRNN_D + d] = v;
+        xs[bl * B_SROW + g * FRNN_D + d] = make_word(v, 0u);
+#else
+        store_word(p.xch + ((t & 1) * Bpad + b) * FRNN_G * ND + (long)n * FRNN_G * FRNN_D +
+                       g * FRNN_D + d,
+                   make_word(v, (unsigned)((T - t) & FRNN_TAGMASK)));
 #endif
         if (Cell::kSeparateRecurrent)
           p.dwx[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxg[g]);
       }
     }
     if (t < 0) break;
+#if FRNN_NSLICE == 1
     __syncthreads();
-#if FRNN_NSLICE > 1
-    group_arrive(cnt);
 #endif
   }
 }
 
 // ---------------------------------------------------------------- host launchers
+extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
+
 static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return (int)e;
@@ -673,7 +702,7 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
   FwdParams p;
   p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
   p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
-  p.cache = (elem_t*)cache; p.counters = (unsigned*)counters;
+  p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
   return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
 }
@@ -684,7 +713,7 @@ extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states
   BwdParams p;
   p.R = (const elem_t*)R; p.s0 = (const elem_t*)s0; p.states = (const elem_t*)states;
   p.cache = (const elem_t*)cache; p.dstates = (const elem_t*)dstates; p.dgr = (elem_t*)dgr;
-  p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.counters = (unsigned*)counters;
+  p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
   return launch((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
 }
