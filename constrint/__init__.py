@@ -8,7 +8,7 @@
 [16, 32]
 """
 from .domain import Domain
-from .errors import ConstrintError, InternalSolverError, ModelError
+from .errors import ConstraintSyntaxError, ConstrintError, InternalSolverError, ModelError, T1Error
 from .expr import (
     Constraint,
     Expr,
@@ -25,7 +25,9 @@ from .expr import (
     true_div,
     trunc,
 )
+from .language import dump, dumps, load, loads
 from .model import Model, Result, Status
+from .t1 import load_t1
 
 __version__ = "0.1.0"
 
@@ -33,4 +35,5 @@ __all__ = [
     "Model", "Result", "Status", "Domain", "Var", "Expr", "Constraint",
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "Undefined", "__version__",
+    "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
 ]

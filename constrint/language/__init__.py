@@ -1,0 +1,122 @@
+"""The ``.cint`` text language: read (:func:`loads`, :func:`load`) and write (:func:`dumps`,
+:func:`dump`) models; parse single expressions against a model (:func:`parse_expression`).
+
+>>> import constrint as ci
+>>> m = ci.loads("var t in [1, 2, 4, 8, 16]; 48 % t == 0; maximize t;")
+>>> ci.loads(ci.dumps(m)).count() == m.count()
+True
+
+See ``docs/language.md`` for the grammar and the semantics.
+"""
+from __future__ import annotations
+
+import os
+from typing import Union
+
+from ..errors import ConstraintSyntaxError
+from ..expr import Constraint, Expr
+from ..model import Model
+from .compiler import UNDECLARED_HI, UNDECLARED_LO, Compiler
+from .grammar import KEYWORDS
+from .printer import dumps
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def loads(text: str, filename: str = "<string>") -> Model:
+    """A :class:`~constrint.Model` from ``.cint`` text; :class:`ConstraintSyntaxError` if malformed.
+
+    ``filename`` is only used in error messages.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"loads() takes a str, got {type(text).__name__}")
+    comp = Compiler(text, filename)
+    tree = comp.parse("start")
+    try:
+        return comp.compile_program(tree)
+    except RecursionError:
+        raise ConstraintSyntaxError("expression nested too deeply", filename) from None
+
+
+def load(path: PathLike) -> Model:
+    """A :class:`~constrint.Model` from a ``.cint`` file (UTF-8)."""
+    name = os.fspath(path)
+    with open(name, "rb") as f:
+        data = f.read()
+    return loads(_decode(data, name), filename=name)
+
+
+def dump(model: Model, path: PathLike) -> None:
+    """Write ``model`` as ``.cint`` text to ``path``."""
+    text = dumps(model)
+    with open(os.fspath(path), "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def parse_expression(text: str, model: Model, filename: str = "<expression>") -> Expr | Constraint:
+    """One expression or constraint in ``.cint`` syntax over the variables of ``model``.
+
+    >>> import constrint as ci
+    >>> m = ci.loads("var x in 1..8;")
+    >>> str(parse_expression("2 * x <= 6", m))
+    '2 * x <= 6'
+    """
+    exprs = parse_expressions(text, model, filename)
+    if len(exprs) != 1:
+        raise ConstraintSyntaxError(
+            f"expected one expression, got {len(exprs)} separated by ','", filename, 1, 1, text
+        )
+    return exprs[0]
+
+
+def parse_expressions(text: str, model: Model, filename: str = "<expression>") -> list[Expr | Constraint]:
+    """Comma-separated expressions or constraints over the variables of ``model``."""
+    comp = Compiler(text, filename)
+    comp.model = model
+    comp.names = {v.name: v for v in model.variables}
+    tree = comp.parse("exprs")
+    out = []
+    try:
+        for node in tree.children:
+            e = comp.term(node)
+            if not isinstance(e, (Expr, Constraint)):
+                raise comp.error(
+                    "a value list [..] can only be used as 'E == [..]' or 'E in [..]'", node
+                )
+            out.append(e)
+    except RecursionError:
+        raise ConstraintSyntaxError("expression nested too deeply", filename) from None
+    return out
+
+
+def parse_objective(text: str, model: Model, filename: str = "<objective>") -> list[Expr]:
+    """Comma-separated integer expressions (a lexicographic objective) over ``model``'s variables."""
+    comp = Compiler(text, filename)
+    comp.model = model
+    comp.names = {v.name: v for v in model.variables}
+    tree = comp.parse("exprs")
+    out = []
+    for node in tree.children:
+        e = comp.integer(node, "an integer expression (an objective)")
+        if not e.integral:
+            raise comp.error("an objective must be integer-valued; truediv() gives fractions", node)
+        out.append(e)
+    return out
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise ConstraintSyntaxError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", name, line, col, None
+        ) from None
+
+
+__all__ = [
+    "loads", "load", "dumps", "dump", "parse_expression", "parse_expressions", "parse_objective",
+    "ConstraintSyntaxError", "KEYWORDS", "UNDECLARED_LO", "UNDECLARED_HI",
+]

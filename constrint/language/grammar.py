@@ -1,0 +1,140 @@
+"""The LALR(1) grammar of the ``.cint`` language (lark syntax) and the cached parser.
+
+The grammar is deliberately "Python-like": comparisons, ``and``/``or``/``not`` and arithmetic are
+all operators of one expression grammar; whether an expression is a constraint or an integer is
+checked afterwards (:mod:`constrint.language.compiler`), which gives clearer messages than a
+grammar that splits the two.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+GRAMMAR = r"""
+start: _stmt? (_SEMI _stmt?)*
+exprs: expr ("," expr)*
+
+_stmt: decl
+     | objective
+     | constraint
+constraint: expr
+
+decl: _VAR NAME ("," NAME)* (_IN domain)?
+?domain: value_list
+       | sum _DOTDOT sum                     -> range
+objective: (MINIMIZE | MAXIMIZE) expr ("," expr)*
+
+?expr: or_expr
+?or_expr: and_expr
+        | or_expr _OR and_expr               -> or_
+?and_expr: not_expr
+         | and_expr _AND not_expr            -> and_
+?not_expr: comparison
+         | _NOT not_expr                     -> not_
+?comparison: sum
+           | sum (CMP_OP sum)+               -> compare
+           | sum _IN domain                  -> in_
+           | sum _NOT _IN domain             -> not_in
+?sum: term
+    | sum PLUS term                          -> binop
+    | sum MINUS term                         -> binop
+?term: factor
+     | term STAR factor                      -> binop
+     | term SLASH2 factor                    -> binop
+     | term SLASH factor                     -> binop
+     | term PERCENT factor                   -> binop
+?factor: power
+       | MINUS factor                        -> neg
+       | PLUS factor                         -> pos
+?power: atom
+      | atom POW factor                      -> pow
+?atom: NAME                                  -> name
+     | INT                                   -> int
+     | TRUE                                  -> true
+     | FALSE                                 -> false
+     | LPAR expr RPAR                        -> paren
+     | NAME LPAR [expr ("," expr)*] RPAR     -> call
+     | value_list
+value_list: LSQB [expr ("," expr)* ","?] RSQB
+
+CMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
+POW: "^" | "**"
+STAR: "*"
+SLASH2: "//"
+SLASH: "/"
+PERCENT: "%"
+PLUS: "+"
+MINUS: "-"
+LPAR: "("
+RPAR: ")"
+LSQB: "["
+RSQB: "]"
+_SEMI: ";"
+_DOTDOT: ".."
+_OR: "or" | "||" | "|"
+_AND: "and" | "&&"
+_NOT: "not"
+_IN: "in"
+_VAR: "var"
+MINIMIZE: "minimize"
+MAXIMIZE: "maximize"
+TRUE: "true"
+FALSE: "false"
+NAME: /[A-Za-z_][A-Za-z0-9_]*/
+INT: /[0-9]+(_[0-9]+)*/
+
+COMMENT: /#[^\n]*/
+%ignore COMMENT
+%ignore /[ \t\f\r\n]+/
+"""
+
+#: Words that cannot name variables in ``.cint`` text.
+KEYWORDS = frozenset(
+    {"and", "or", "not", "in", "var", "minimize", "maximize", "true", "false"}
+)
+
+#: How terminals are named in error messages.
+TERMINAL_NAMES = {
+    "CMP_OP": "a comparison (==, !=, <, <=, >, >=)",
+    "POW": "'^'",
+    "STAR": "'*'",
+    "SLASH2": "'//'",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "LPAR": "'('",
+    "RPAR": "')'",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "_SEMI": "';'",
+    "SEMICOLON": "';'",
+    "_DOTDOT": "'..'",
+    "_OR": "'or'",
+    "_AND": "'and'",
+    "_NOT": "'not'",
+    "_IN": "'in'",
+    "_VAR": "'var'",
+    "MINIMIZE": "'minimize'",
+    "MAXIMIZE": "'maximize'",
+    "TRUE": "'true'",
+    "FALSE": "'false'",
+    "NAME": "a name",
+    "INT": "an integer",
+    "COMMA": "','",
+    "$END": "end of input",
+}
+
+
+@lru_cache(maxsize=None)
+def parser():
+    """The lark LALR parser (built once, on first use); start symbols ``start`` and ``exprs``."""
+    from lark import Lark
+
+    return Lark(
+        GRAMMAR,
+        parser="lalr",
+        lexer="contextual",
+        start=["start", "exprs"],
+        propagate_positions=True,
+        maybe_placeholders=True,
+    )

@@ -1,0 +1,1011 @@
+"""Import of auto-tuning search spaces in the Auto-Tuning Association's T1 JSON format.
+
+A T1 file lists tuning parameters (``ConfigurationSpace.TuningParameters``: ``Name``, ``Type``,
+``Values`` - a *string holding a Python list expression*) and conditions
+(``ConfigurationSpace.Conditions``: ``Expression`` - a *Python boolean expression string*).
+A configuration is valid when every condition holds under Python semantics.
+
+Nothing here runs ``eval``, ``exec`` or ``compile``: every string is parsed with :mod:`ast` and
+only a whitelisted subset is accepted.
+
+* ``Values``: number and string literals, lists and tuples, ``+ - * / // % **`` and unary minus on
+  numbers, ``+`` of lists, ``list * int``, ``range``, ``list``, ``min``, ``max``, ``abs``, ``int``,
+  and list comprehensions (with ``if`` filters) over those. They are evaluated by the small
+  interpreter :func:`evaluate_values`, with limits on sizes and numbers.
+* ``Expression``: parameter names, number literals, ``+ - * / // % **`` (constant, non-negative
+  integer exponents), unary ``-``/``+``, comparisons (chains too; ``in`` / ``not in`` a list or a
+  constant collection), ``and`` / ``or`` / ``not``, ``min``, ``max``, ``abs``, ``int``.
+  ``/`` becomes :func:`constrint.true_div` (a float, exactly as in Python).
+
+Anything else raises :class:`~constrint.T1Error` naming the construct and where it is.
+
+Semantics are Python's, with one difference: where Python would *raise* (a division by zero that
+is actually evaluated), the configuration is invalid. Divisions inside operands that Python may
+skip (right of ``or``, inside ``not``, later links of a chained comparison, ...) are guarded so
+that a zero divisor there cannot make the condition false when Python would not evaluate it.
+
+Parameters whose values are not all integers:
+
+* numbers with fractions (floats): the variable holds ``value * Q`` (``Q`` a power of two making
+  every value an integer, exactly) and conditions see ``true_div(var, Q)``, i.e. exactly the
+  float;
+* integral floats (``2.0``) and booleans become the equal integers;
+* strings (or other mixed values): the variable holds a code ``0..n-1``; conditions may only
+  compare such a parameter with literals (``==``, ``!=``, ``<``..., ``in``), which are decided
+  value by value at import time.
+
+:func:`read_t1` returns the model together with ``labels`` that map such variables' values back to
+the original values (:meth:`T1Space.decode`).
+"""
+from __future__ import annotations
+
+import ast
+import json
+import math
+import operator
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from .domain import Domain
+from .errors import ModelError, T1Error
+from .expr import (
+    Abs,
+    Add,
+    BoolConst,
+    Compare,
+    Const,
+    Constraint,
+    Expr,
+    FloorDiv,
+    Min,
+    Mod,
+    Mul,
+    Neg,
+    Not,
+    Pow,
+    Sub,
+    TrueDiv,
+    Trunc,
+    Undefined,
+    Var,
+    all_of,
+    any_of,
+    max_,
+    min_,
+)
+from .model import Model
+
+#: Largest number of values of one parameter (after evaluation).
+MAX_VALUES = 1_000_000
+#: Largest magnitude of an integer value or literal.
+MAX_INT = 2**63 - 1
+#: Largest number of interpreter steps for evaluating one ``Values`` string.
+MAX_STEPS = 5_000_000
+#: Largest exponent accepted in ``**`` inside conditions.
+MAX_EXPONENT = 64
+#: Divisors over at most this many variable combinations are checked for zero by enumeration.
+ZERO_CHECK_LIMIT = 20_000
+
+_NUM_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMP_OPS = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+}
+_PY_CMP = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_SYMBOL = {
+    ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+    ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
+    ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not",
+}
+
+
+def _describe(node: ast.AST) -> str:
+    """A short human name of an ast construct, for error messages."""
+    if isinstance(node, ast.Call):
+        f = node.func
+        if isinstance(f, ast.Name):
+            return f"call of {f.id!r}"
+        if isinstance(f, ast.Attribute):
+            return f"call of method/attribute {f.attr!r}"
+        return "call"
+    if isinstance(node, ast.Attribute):
+        return f"attribute access '.{node.attr}'"
+    if isinstance(node, ast.Name):
+        return f"name {node.id!r}"
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        sym = _SYMBOL.get(type(node.op))
+        return f"operator {sym!r}" if sym else type(node.op).__name__
+    if isinstance(node, ast.Constant):
+        return f"constant {node.value!r}"[:60]
+    names = {
+        ast.Subscript: "subscript [..]", ast.Lambda: "lambda", ast.IfExp: "conditional expression",
+        ast.Dict: "dict", ast.Set: "set", ast.DictComp: "dict comprehension",
+        ast.SetComp: "set comprehension", ast.GeneratorExp: "generator expression",
+        ast.Starred: "starred expression", ast.JoinedStr: "f-string", ast.NamedExpr: "':='",
+        ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield from", ast.Slice: "slice",
+    }
+    return names.get(type(node), type(node).__name__)
+
+
+# ====================================================================== errors with positions
+
+
+@dataclass
+class _Where:
+    filename: str
+    location: str
+    text: str
+    offset: int = 0  # characters stripped from the front of ``text`` before parsing
+
+    def error(self, message: str, node: ast.AST | None = None) -> T1Error:
+        line = col = None
+        if node is not None and hasattr(node, "col_offset"):
+            line, col = _char_position(self.text, self.offset, node.lineno, node.col_offset)
+        return T1Error(message, self.filename, self.location, col, self.text, line)
+
+
+def _char_position(text: str, offset: int, lineno: int, col_offset: int) -> tuple[int, int]:
+    """1-based (line, character column) in ``text`` of an ast position (UTF-8 byte offsets)."""
+    src = text[offset:]
+    lines = src.split("\n")
+    ln = max(1, min(lineno, len(lines)))
+    raw = lines[ln - 1].encode("utf-8")[:col_offset]
+    col = len(raw.decode("utf-8", errors="ignore")) + 1
+    if ln == 1:
+        # the stripped prefix lies on the first line of the original text
+        prefix = text[:offset]
+        line_of_prefix = prefix.count("\n")
+        col += len(prefix) - (prefix.rfind("\n") + 1)
+        return line_of_prefix + 1, col
+    return ln + text[:offset].count("\n"), col
+
+
+def _parse(where: _Where) -> ast.expr:
+    text = where.text
+    stripped = text.lstrip(" \t\r\n")
+    where.offset = len(text) - len(stripped)
+    if not stripped.strip():
+        raise where.error("empty expression")
+    try:
+        tree = ast.parse(stripped, mode="eval")
+    except SyntaxError as exc:
+        line, col = (None, None)
+        if exc.lineno is not None and exc.offset is not None:
+            line, col = _char_position(text, where.offset, exc.lineno, max(exc.offset - 1, 0))
+            # SyntaxError offsets are already character based in recent Pythons
+            if exc.lineno == 1:
+                col = where.offset - (text[: where.offset].rfind("\n") + 1) + exc.offset
+        raise T1Error(
+            f"not a valid Python expression: {exc.msg}", where.filename, where.location, col,
+            text, line,
+        ) from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise where.error(f"cannot parse expression: {exc}") from None
+    return tree.body
+
+
+# ====================================================================== Values interpreter
+
+
+class _Budget:
+    __slots__ = ("steps",)
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+
+def evaluate_values(text: str, where: _Where | None = None) -> list[Any]:
+    """Evaluate a T1 ``Values`` string (a Python list expression) without ``eval``.
+
+    >>> evaluate_values("[2**i for i in range(4)] + list(range(32, 65, 32))")
+    [1, 2, 4, 8, 32, 64]
+    """
+    where = where or _Where("<string>", "Values", text)
+    node = _parse(where)
+    try:
+        result = _Interp(where).eval(node, {})
+    except RecursionError:
+        raise where.error("expression nested too deeply") from None
+    if isinstance(result, range):
+        result = list(result)
+    if not isinstance(result, (list, tuple)):
+        raise where.error(
+            f"Values must give a list, got {type(result).__name__} {_short(result)}", node
+        )
+    return list(result)
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+class _Interp:
+    """Evaluates the whitelisted subset of Python expressions used in ``Values`` strings."""
+
+    def __init__(self, where: _Where):
+        self.where = where
+        self.budget = _Budget()
+
+    def err(self, msg: str, node: ast.AST) -> T1Error:
+        return self.where.error(msg, node)
+
+    def step(self, node: ast.AST, n: int = 1) -> None:
+        self.budget.steps += n
+        if self.budget.steps > MAX_STEPS:
+            raise self.err(f"evaluation takes too long (more than {MAX_STEPS} steps)", node)
+
+    def check_number(self, v: Any, node: ast.AST) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
+            raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise self.err(f"non-finite number {v!r}", node)
+        return v
+
+    def check_len(self, n: int, node: ast.AST) -> None:
+        if n > MAX_VALUES:
+            raise self.err(f"list too long ({n} items; at most {MAX_VALUES})", node)
+
+    def eval(self, node: ast.AST, env: dict[str, Any]) -> Any:  # noqa: C901 - one dispatch
+        self.step(node)
+        if isinstance(node, ast.Constant):
+            v = node.value
+            if isinstance(v, (bool, int, float, str)):
+                return self.check_number(v, node)
+            raise self.err(f"unsupported {_describe(node)}", node)
+        if isinstance(node, (ast.List, ast.Tuple)):
+            if any(isinstance(e, ast.Starred) for e in node.elts):
+                raise self.err("unsupported starred expression", node)
+            self.check_len(len(node.elts), node)
+            return [self.eval(e, env) for e in node.elts]
+        if isinstance(node, ast.Name):
+            if node.id in env:
+                return env[node.id]
+            raise self.err(f"unknown name {node.id!r} (Values may only use comprehension variables)", node)
+        if isinstance(node, ast.UnaryOp):
+            v = self.eval(node.operand, env)
+            if isinstance(node.op, ast.Not):
+                return not self.truth(v, node)
+            if not _is_number(v):
+                raise self.err(f"unary operator on {type(v).__name__}", node)
+            if isinstance(node.op, ast.USub):
+                return self.check_number(-v, node)
+            if isinstance(node.op, ast.UAdd):
+                return +v
+            raise self.err(f"unsupported {_describe(node)}", node)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node, env)
+        if isinstance(node, ast.BoolOp):
+            is_and = isinstance(node.op, ast.And)
+            v: Any = None
+            for sub in node.values:
+                v = self.eval(sub, env)
+                t = self.truth(v, sub)
+                if t != is_and:
+                    return v
+            return v
+        if isinstance(node, ast.Compare):
+            left = self.eval(node.left, env)
+            for op, comp in zip(node.ops, node.comparators):
+                right = self.eval(comp, env)
+                if type(op) in _CMP_OPS:
+                    try:
+                        ok = _PY_CMP[_CMP_OPS[type(op)]](left, right)
+                    except TypeError as exc:
+                        raise self.err(f"cannot compare: {exc}", node) from None
+                elif isinstance(op, (ast.In, ast.NotIn)):
+                    if not isinstance(right, (list, tuple, range, str)):
+                        raise self.err("'in' needs a list, tuple or range on its right", comp)
+                    try:
+                        ok = (left in right) == isinstance(op, ast.In)
+                    except TypeError as exc:
+                        raise self.err(f"cannot test membership: {exc}", node) from None
+                else:
+                    raise self.err(f"unsupported comparison {_describe(op)}", node)
+                if not ok:
+                    return False
+                left = right
+            return True
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.ListComp):
+            out: list[Any] = []
+            self.comprehension(node, node.generators, 0, dict(env), out)
+            return out
+        raise self.err(f"unsupported {_describe(node)}", node)
+
+    def truth(self, v: Any, node: ast.AST) -> bool:
+        if isinstance(v, (bool, int, float, str, list, tuple, range)):
+            return bool(v)
+        raise self.err(f"no truth value for {type(v).__name__}", node)  # pragma: no cover
+
+    def binop(self, node: ast.BinOp, env: dict[str, Any]) -> Any:
+        a = self.eval(node.left, env)
+        b = self.eval(node.right, env)
+        op = type(node.op)
+        if op not in _NUM_OPS:
+            raise self.err(f"unsupported {_describe(node)}", node)
+        if isinstance(a, range):
+            a = list(a)
+        if isinstance(b, range):
+            b = list(b)
+        if isinstance(a, (list, tuple)) or isinstance(b, (list, tuple)):
+            if op is ast.Add and isinstance(a, list) and isinstance(b, list):
+                self.check_len(len(a) + len(b), node)
+                self.step(node, len(a) + len(b))
+                return a + b
+            if op is ast.Add and isinstance(a, tuple) and isinstance(b, tuple):
+                self.check_len(len(a) + len(b), node)
+                self.step(node, len(a) + len(b))
+                return a + b
+            if op is ast.Mult:
+                seq, n = (a, b) if isinstance(a, (list, tuple)) else (b, a)
+                if isinstance(n, int) and isinstance(seq, (list, tuple)):
+                    self.check_len(len(seq) * max(n, 0), node)
+                    self.step(node, len(seq) * max(n, 0))
+                    return seq * n
+            raise self.err(
+                f"unsupported operand types for {_SYMBOL[op]!r}: {type(a).__name__} and {type(b).__name__}",
+                node,
+            )
+        if not (_is_number(a) and _is_number(b)):
+            if op is ast.Add and isinstance(a, str) and isinstance(b, str):
+                if len(a) + len(b) > 10_000:
+                    raise self.err("string too long", node)
+                return a + b
+            raise self.err(
+                f"unsupported operand types for {_SYMBOL[op]!r}: {type(a).__name__} and {type(b).__name__}",
+                node,
+            )
+        if op is ast.Pow:
+            if isinstance(a, int) and isinstance(b, int):
+                if b < 0:
+                    if a == 0:
+                        raise self.err("0 cannot be raised to a negative power", node)
+                elif abs(a) > 1 and b * max(a.bit_length(), 1) > 70:
+                    raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
+            elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
+                if a < 0 and isinstance(b, float) and not b.is_integer():
+                    raise self.err("fractional power of a negative number", node)
+                if a == 0 and b < 0:
+                    raise self.err("0 cannot be raised to a negative power", node)
+        try:
+            v = _NUM_OPS[op](a, b)
+        except ZeroDivisionError:
+            raise self.err("division by zero", node) from None
+        except OverflowError:
+            raise self.err("number too large", node) from None
+        return self.check_number(v, node)
+
+    def call(self, node: ast.Call, env: dict[str, Any]) -> Any:
+        if not isinstance(node.func, ast.Name):
+            raise self.err(f"unsupported {_describe(node)}", node)
+        name = node.func.id
+        if node.keywords:
+            raise self.err(f"keyword arguments to {name}() are not supported", node)
+        if name not in ("range", "list", "min", "max", "abs", "int"):
+            raise self.err(
+                f"unsupported {_describe(node)} (allowed: range, list, min, max, abs, int)", node
+            )
+        if any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.err("unsupported starred argument", node)
+        args = [self.eval(a, env) for a in node.args]
+        if name == "range":
+            if not 1 <= len(args) <= 3 or not all(
+                isinstance(a, int) and not isinstance(a, bool) for a in args
+            ):
+                raise self.err("range() takes 1 to 3 integer arguments", node)
+            try:
+                r = range(*args)
+            except ValueError as exc:
+                raise self.err(f"range(): {exc}", node) from None
+            self.check_len(len(r), node)
+            return r
+        if name == "list":
+            if len(args) != 1 or not isinstance(args[0], (list, tuple, range)):
+                raise self.err("list() takes one list, tuple or range", node)
+            self.step(node, len(args[0]))
+            return list(args[0])
+        if name in ("min", "max"):
+            items = args[0] if len(args) == 1 else args
+            if isinstance(items, range):
+                items = list(items)
+            if not isinstance(items, (list, tuple)) or not items:
+                raise self.err(f"{name}() needs a non-empty list or several arguments", node)
+            try:
+                return (min if name == "min" else max)(items)
+            except TypeError as exc:
+                raise self.err(f"{name}(): {exc}", node) from None
+        if len(args) != 1:
+            raise self.err(f"{name}() takes one argument", node)
+        (a,) = args
+        if name == "abs":
+            if not _is_number(a):
+                raise self.err(f"abs() of {type(a).__name__}", node)
+            return abs(a)
+        if isinstance(a, str):
+            try:
+                return self.check_number(int(a.strip()), node) if len(a) < 30 else int("x")
+            except ValueError:
+                raise self.err(f"int() of the string {_short(a)}", node) from None
+        if not _is_number(a):
+            raise self.err(f"int() of {type(a).__name__}", node)
+        return int(a)
+
+    def comprehension(self, node, gens, i, env, out) -> None:
+        if i == len(gens):
+            self.check_len(len(out) + 1, node)
+            out.append(self.eval(node.elt, env))
+            return
+        gen = gens[i]
+        if getattr(gen, "is_async", 0):
+            raise self.err("async comprehension", node)
+        if not isinstance(gen.target, ast.Name):
+            raise self.err("comprehension targets must be single names", gen.target)
+        it = self.eval(gen.iter, env)
+        if not isinstance(it, (list, tuple, range)):
+            raise self.err("a comprehension must loop over a list, tuple or range", gen.iter)
+        for v in it:
+            self.step(node)
+            env[gen.target.id] = v
+            if all(self.truth(self.eval(c, env), c) for c in gen.ifs):
+                self.comprehension(node, gens, i + 1, env, out)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float))  # bool is an int, as in Python
+
+
+# ====================================================================== parameters
+
+
+@dataclass
+class _Param:
+    name: str
+    kind: str  # "int", "scaled", "coded"
+    var: Var
+    scale: int = 1  # "scaled": the variable holds value * scale
+    values: list[Any] = field(default_factory=list)  # original values, in file order
+    codes: dict[int, Any] = field(default_factory=dict)  # variable value -> original value
+
+
+def _classify(name: str, values: list[Any], where: _Where) -> tuple[str, list[int], int, dict[int, Any]]:
+    """(kind, integer values of the variable, scale, labels) for a parameter's value list."""
+    if not values:
+        raise where.error(f"parameter {name!r} has no values")
+    if all(isinstance(v, (int, float)) for v in values):
+        labels: dict[int, Any] = {}
+        if all(isinstance(v, int) for v in values):  # int and bool
+            ints = [int(v) for v in values]
+            for v, i in zip(values, ints):
+                if isinstance(v, bool):
+                    labels[i] = v
+            return "int", ints, 1, labels
+        for v in values:
+            if isinstance(v, float) and not math.isfinite(v):
+                raise where.error(f"parameter {name!r} has the non-finite value {v!r}")
+        if all(float(v).is_integer() and abs(v) <= 2**53 for v in values):
+            ints = [int(v) for v in values]
+            for v, i in zip(values, ints):
+                if not (isinstance(v, int) and not isinstance(v, bool)):
+                    labels[i] = v
+            return "int", ints, 1, labels
+        scale = 1
+        for v in values:
+            scale = max(scale, float(v).as_integer_ratio()[1])
+        ints = []
+        for v in values:
+            p, q = float(v).as_integer_ratio() if isinstance(v, float) else (int(v), 1)
+            n = p * (scale // q)
+            if abs(n) > MAX_INT:
+                raise where.error(
+                    f"parameter {name!r}: the value {v!r} needs a scale of {scale} to become an "
+                    "integer, which makes it too large"
+                )
+            ints.append(n)
+            labels[n] = v
+        return "scaled", ints, scale, labels
+    for v in values:
+        if not isinstance(v, (int, float, str)):
+            raise where.error(
+                f"parameter {name!r}: unsupported value {_short(v)} of type {type(v).__name__}"
+            )
+    codes: dict[Any, int] = {}
+    labels = {}
+    ints = []
+    for v in values:
+        key = (type(v) is str, v)
+        if key not in codes:
+            codes[key] = len(codes)
+            labels[codes[key]] = v
+        ints.append(codes[key])
+    return "coded", ints, 1, labels
+
+
+# ====================================================================== conditions
+
+
+class _Cond:
+    """Translates one condition's ast into a constraint over the model's variables."""
+
+    def __init__(self, where: _Where, params: dict[str, _Param], model: Model):
+        self.where = where
+        self.params = params
+        self.model = model
+
+    def err(self, msg: str, node: ast.AST) -> T1Error:
+        return self.where.error(msg, node)
+
+    # ---- boolean context
+    def boolean(self, node: ast.AST, guard: bool, top: bool) -> Constraint:
+        if isinstance(node, ast.BoolOp):
+            is_and = isinstance(node.op, ast.And)
+            parts = []
+            for i, sub in enumerate(node.values):
+                inner_top = top and is_and
+                g = guard if (i == 0 or inner_top) else True
+                parts.append(self.boolean(sub, g, inner_top))
+            return all_of(parts) if is_and else any_of(parts)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return Not(self.boolean(node.operand, guard, False))
+        if isinstance(node, ast.Compare):
+            return self.compare(node, guard, top)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
+            return BoolConst(bool(node.value))
+        if isinstance(node, ast.Name) and node.id in self.params:
+            p = self.params[node.id]
+            if p.kind == "coded":
+                return self._coded_set(p, lambda v: bool(v), node)
+        e = self.number(node, guard)
+        return Compare("!=", e, Const(0))
+
+    def compare(self, node: ast.Compare, guard: bool, top: bool) -> Constraint:
+        operands = [node.left, *node.comparators]
+        parts = []
+        cache: dict[int, Any] = {}
+        for i, op in enumerate(node.ops):
+            g = guard if (i == 0 or top) else True
+            left, right = operands[i], operands[i + 1]
+            parts.append(self.compare_pair(left, op, right, g, cache, node))
+        return all_of(parts)
+
+    def _coded_name(self, node: ast.AST) -> _Param | None:
+        if isinstance(node, ast.Name) and node.id in self.params:
+            p = self.params[node.id]
+            if p.kind == "coded":
+                return p
+        return None
+
+    def _coded_set(self, p: _Param, pred, node: ast.AST) -> Constraint:
+        ok = []
+        for code, value in p.codes.items():
+            try:
+                if pred(value):
+                    ok.append(code)
+            except TypeError as exc:
+                raise self.err(
+                    f"parameter {p.name!r} (value {_short(value)}): {exc}", node
+                ) from None
+        if not ok:
+            return BoolConst(False)
+        if len(ok) == len(p.codes):
+            return BoolConst(True)
+        return any_of([Compare("==", p.var, Const(c)) for c in ok])
+
+    def compare_pair(self, left, op, right, guard, cache, node) -> Constraint:
+        if isinstance(op, (ast.In, ast.NotIn)):
+            return self.membership(left, right, isinstance(op, ast.NotIn), guard, cache)
+        if type(op) not in _CMP_OPS:
+            raise self.err(f"unsupported comparison {_describe(op)}", node)
+        sym = _CMP_OPS[type(op)]
+        pl, pr = self._coded_name(left), self._coded_name(right)
+        if pl is not None or pr is not None:
+            if pl is not None and pr is not None:
+                raise self.err(
+                    f"comparing two non-numeric parameters ({pl.name!r}, {pr.name!r}) is not supported",
+                    node,
+                )
+            p = pl or pr
+            other = right if pl is not None else left
+            lit = self.literal(other, p)
+            fn = _PY_CMP[sym]
+            if pl is not None:
+                return self._coded_set(p, lambda v: fn(v, lit), node)
+            return self._coded_set(p, lambda v: fn(lit, v), node)
+        a = self._num_cached(left, guard, cache)
+        b = self._num_cached(right, guard, cache)
+        return _compare_exact(sym, a, b)
+
+    def _num_cached(self, node, guard, cache) -> Expr:
+        key = id(node)
+        if key not in cache:
+            cache[key] = self.number(node, guard)
+        return cache[key]
+
+    def literal(self, node: ast.AST, p: _Param) -> Any:
+        if _names(node) & set(self.params):
+            raise self.err(
+                f"parameter {p.name!r} has non-numeric values and can only be compared with "
+                "literal values",
+                node,
+            )
+        return _Interp(self.where).eval(node, {})
+
+    def membership(self, left, right, negated, guard, cache) -> Constraint:
+        p = self._coded_name(left)
+        if p is not None:
+            container = self.literal(right, p)
+            if not isinstance(container, (list, tuple, range, str)):
+                raise self.err("'in' needs a list, tuple or range on its right", right)
+            return self._coded_set(p, lambda v: (v in container) != negated, right)
+        e = self._num_cached(left, guard, cache)
+        if isinstance(right, (ast.List, ast.Tuple)) and _names(right) & set(self.params):
+            items = [self.number(x, guard) for x in right.elts]
+        else:
+            if _names(right) & set(self.params):
+                raise self.err("'in' needs a list or a constant collection on its right", right)
+            container = _Interp(self.where).eval(right, {})
+            if isinstance(container, range):
+                if len(container) > 64 and container.step == 1:
+                    lo, hi = container.start, container.stop - 1
+                    c = all_of(Compare("<=", Const(lo), e), Compare("<=", e, Const(hi)))
+                    return c.negate() if negated else c
+                container = list(container)
+            if not isinstance(container, (list, tuple)):
+                raise self.err("'in' needs a list, tuple or range on its right", right)
+            items = [self.constant(v, right) for v in container if _is_number(v)]
+        if negated:
+            return all_of([_compare_exact("!=", e, v) for v in items]) if items else BoolConst(True)
+        return any_of([_compare_exact("==", e, v) for v in items]) if items else BoolConst(False)
+
+    # ---- numeric context
+    def constant(self, v: Any, node: ast.AST) -> Expr:
+        if isinstance(v, bool):
+            return Const(int(v))
+        if isinstance(v, int):
+            if abs(v) > MAX_INT:
+                raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
+            return Const(v)
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise self.err(f"non-finite number {v!r}", node)
+            p, q = v.as_integer_ratio()
+            return TrueDiv(Const(p), Const(q))
+        raise self.err(f"expected a number, got {type(v).__name__} {_short(v)}", node)
+
+    def number(self, node: ast.AST, guard: bool) -> Expr:  # noqa: C901 - one dispatch
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, (bool, int, float)):
+                return self.constant(node.value, node)
+            raise self.err(f"unsupported {_describe(node)} in arithmetic", node)
+        if isinstance(node, ast.Name):
+            p = self.params.get(node.id)
+            if p is None:
+                raise self.err(f"unknown name {node.id!r} (not a tuning parameter)", node)
+            if p.kind == "int":
+                return p.var
+            if p.kind == "scaled":
+                return TrueDiv(p.var, Const(p.scale))
+            raise self.err(
+                f"parameter {p.name!r} has non-numeric values; it can only be compared with "
+                "literal values (==, !=, <, ..., in)",
+                node,
+            )
+        if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.USub):
+                if isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
+                    return self.constant(-node.operand.value, node)
+                return Neg(self.number(node.operand, guard))
+            if isinstance(node.op, ast.UAdd):
+                return self.number(node.operand, guard)
+            if isinstance(node.op, ast.Not):
+                raise self.err("a 'not' used as a number is not supported", node)
+            raise self.err(f"unsupported {_describe(node)}", node)
+        if isinstance(node, ast.BinOp):
+            op = type(node.op)
+            if op not in _NUM_OPS:
+                raise self.err(f"unsupported {_describe(node)}", node)
+            a = self.number(node.left, guard)
+            if op is ast.Pow:
+                if _names(node.right) & set(self.params):
+                    raise self.err("the exponent of '**' must be a constant", node.right)
+                p = _Interp(self.where).eval(node.right, {})
+                if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_EXPONENT:
+                    raise self.err(
+                        f"the exponent of '**' must be an integer from 0 to {MAX_EXPONENT}, got {_short(p)}",
+                        node.right,
+                    )
+                return Pow(a, p)
+            b = self.number(node.right, guard)
+            if op is ast.Add:
+                return Add(a, b)
+            if op is ast.Sub:
+                return Sub(a, b)
+            if op is ast.Mult:
+                return Mul(a, b)
+            if guard:
+                b = self.guard_divisor(b)
+            if op is ast.Div:
+                return TrueDiv(a, b)
+            if op is ast.FloorDiv:
+                return FloorDiv(a, b)
+            return Mod(a, b)
+        if isinstance(node, ast.Call):
+            return self.call(node, guard)
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
+            raise self.err(
+                "a comparison or 'and'/'or' used as a number is not supported", node
+            )
+        raise self.err(f"unsupported {_describe(node)}", node)
+
+    def call(self, node: ast.Call, guard: bool) -> Expr:
+        if not isinstance(node.func, ast.Name) or node.func.id not in ("min", "max", "abs", "int"):
+            raise self.err(f"unsupported {_describe(node)} (allowed: min, max, abs, int)", node)
+        name = node.func.id
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            raise self.err(f"only plain positional arguments are supported in {name}()", node)
+        if not (_names(node) & set(self.params)):
+            return self.constant(_Interp(self.where).eval(node, {}), node)
+        args = node.args
+        if name in ("min", "max"):
+            if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
+                args = args[0].elts
+            if len(args) < 2:
+                raise self.err(f"{name}() needs several arguments or a list literal", node)
+            vals = [self.number(a, guard) for a in args]
+            return min_(vals) if name == "min" else max_(vals)
+        if len(args) != 1:
+            raise self.err(f"{name}() takes one argument", node)
+        v = self.number(args[0], guard)
+        return Abs(v) if name == "abs" else Trunc(v)
+
+    def guard_divisor(self, d: Expr) -> Expr:
+        """``d``, or an expression equal to it except that it is 1 where ``d`` is 0."""
+        if not self.may_be_zero(d):
+            return d
+        if d.integral:
+            return Add(d, Sub(Const(1), Min(Abs(d), Const(1))))
+        ceil_abs = Neg(FloorDiv(Neg(Abs(d)), Const(1)))
+        return Add(d, Sub(Const(1), Min(ceil_abs, Const(1))))
+
+    def may_be_zero(self, d: Expr) -> bool:
+        vs = list(d.variables().values())
+        total = 1
+        doms = []
+        for v in vs:
+            dom = self.model.domain(v)
+            total *= dom.size
+            if total > ZERO_CHECK_LIMIT:
+                return True
+            doms.append(list(dom))
+        import itertools
+
+        names = [v.name for v in vs]
+        for combo in itertools.product(*doms):
+            try:
+                if d.evaluate(dict(zip(names, combo))) == 0:
+                    return True
+            except (Undefined, ArithmeticError):
+                return True
+        return False
+
+
+def _compare_exact(op: str, a: Expr, b: Expr) -> Constraint:
+    """``a op b``; a float literal against an integer expression becomes an integer comparison."""
+    fa, fb = _float_literal(a), _float_literal(b)
+    if fb is not None and fa is None and a.integral:
+        return _int_vs_float(op, a, fb)
+    if fa is not None and fb is None and b.integral:
+        flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
+        return _int_vs_float(flipped, b, fa)
+    return Compare(op, a, b)
+
+
+def _float_literal(e: Expr) -> float | None:
+    if isinstance(e, TrueDiv) and isinstance(e.a, Const) and isinstance(e.b, Const) and e.b.value:
+        return e.a.value / e.b.value
+    return None
+
+
+def _int_vs_float(op: str, e: Expr, f: float) -> Constraint:
+    """``e op f`` for integer-valued ``e``, exactly as Python compares an int with a float."""
+    lo = math.floor(f)
+    hi = math.ceil(f)
+    integral = lo == hi
+    if op == "==":
+        return Compare("==", e, Const(lo)) if integral else BoolConst(False)
+    if op == "!=":
+        return Compare("!=", e, Const(lo)) if integral else BoolConst(True)
+    if op == "<":
+        return Compare("<", e, Const(hi))
+    if op == "<=":
+        return Compare("<=", e, Const(lo))
+    if op == ">":
+        return Compare(">", e, Const(lo))
+    return Compare(">=", e, Const(hi))
+
+
+def _names(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+# ====================================================================== files
+
+
+@dataclass
+class T1Space:
+    """A T1 search space read by :func:`read_t1`.
+
+    ``labels`` maps, for every parameter whose values are not plain integers, the variable's
+    integer values to the original values (strings, floats, booleans).
+    """
+
+    model: Model
+    labels: dict[str, dict[int, Any]]
+    name: str | None = None
+
+    def decode(self, solution: Mapping[str, int]) -> dict[str, Any]:
+        """A solution with every parameter's original value."""
+        out: dict[str, Any] = {}
+        for k, v in solution.items():
+            lab = self.labels.get(k)
+            out[k] = lab.get(v, v) if lab else v
+        return out
+
+
+T1Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
+
+
+def read_t1(source: T1Source, filename: str | None = None) -> T1Space:
+    """Read a T1 search space (a path to a JSON file, or the already-decoded JSON object)."""
+    if isinstance(source, Mapping):
+        data: Any = source
+        fname = filename or "<dict>"
+    elif isinstance(source, (str, os.PathLike)):
+        fname = filename or os.fspath(source)
+        with open(os.fspath(source), "rb") as f:
+            raw = f.read()
+        data = _decode_json(raw, fname)
+    else:
+        raise TypeError(f"read_t1() takes a path or a dict, got {type(source).__name__}")
+    return _build(data, fname)
+
+
+def load_t1(source: T1Source, filename: str | None = None) -> Model:
+    """A :class:`~constrint.Model` of a T1 search space (path or decoded JSON object).
+
+    >>> m = load_t1({"ConfigurationSpace": {
+    ...     "TuningParameters": [{"Name": "x", "Type": "int", "Values": "[2**i for i in range(6)]"}],
+    ...     "Conditions": [{"Parameters": ["x"], "Expression": "x % 4 == 0 or x < 2"}]}})
+    >>> sorted(v for v in m.domain("x"))
+    [1, 2, 4, 8, 16, 32]
+    """
+    return read_t1(source, filename).model
+
+
+def loads_t1(text: str, filename: str = "<string>") -> Model:
+    """Like :func:`load_t1`, from JSON text."""
+    return _build(_decode_json(text.encode("utf-8"), filename), filename).model
+
+
+def _decode_json(raw: bytes, fname: str) -> Any:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise T1Error(f"not UTF-8 text (byte {exc.start})", fname) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        lines = text.splitlines()
+        src = lines[exc.lineno - 1] if 1 <= exc.lineno <= len(lines) else None
+        raise T1Error(
+            f"invalid JSON: {exc.msg}", fname, f"line {exc.lineno}", exc.colno, src
+        ) from None
+    except (RecursionError, ValueError) as exc:
+        raise T1Error(f"invalid JSON: {exc}", fname) from None
+
+
+def _get(obj: Any, key: str, path: str, fname: str, kind: type | tuple, required: bool = True):
+    if not isinstance(obj, Mapping):
+        raise T1Error(f"expected a JSON object at {path or 'the top level'}", fname, path or None)
+    if key not in obj:
+        if required:
+            raise T1Error(f"missing key {key!r}", fname, path or None)
+        return None
+    v = obj[key]
+    if not isinstance(v, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        tn = {"dict": "object", "list": "array", "str": "string"}
+        raise T1Error(
+            f"{key!r} must be a JSON {tn.get(names, names)}, got {type(v).__name__}",
+            fname,
+            f"{path}.{key}" if path else key,
+        )
+    return v
+
+
+def _build(data: Any, fname: str) -> T1Space:
+    if not isinstance(data, Mapping):
+        raise T1Error("the top level must be a JSON object", fname)
+    cs = _get(data, "ConfigurationSpace", "", fname, dict)
+    tps = _get(cs, "TuningParameters", "ConfigurationSpace", fname, list)
+    conds = _get(cs, "Conditions", "ConfigurationSpace", fname, list, required=False) or []
+    if not tps:
+        raise T1Error("no tuning parameters", fname, "ConfigurationSpace.TuningParameters")
+    model = Model()
+    params: dict[str, _Param] = {}
+    labels: dict[str, dict[int, Any]] = {}
+    for i, tp in enumerate(tps):
+        path = f"ConfigurationSpace.TuningParameters[{i}]"
+        name = _get(tp, "Name", path, fname, str)
+        values_src = _get(tp, "Values", path, fname, (str, list))
+        if "Type" in tp and not isinstance(tp["Type"], str):
+            raise T1Error("'Type' must be a string", fname, f"{path}.Type")
+        if name in params:
+            raise T1Error(f"duplicate parameter name {name!r}", fname, f"{path}.Name")
+        vpath = f"{path}.Values ({name})"
+        if isinstance(values_src, str):
+            where = _Where(fname, vpath, values_src)
+            values = evaluate_values(values_src, where)
+        else:
+            where = _Where(fname, vpath, json.dumps(values_src)[:200])
+            values = list(values_src)
+            if len(values) > MAX_VALUES:
+                raise where.error(f"too many values ({len(values)}; at most {MAX_VALUES})")
+        kind, ints, scale, labs = _classify(name, values, where)
+        try:
+            var = model.int_var(name, values=ints)
+        except ModelError as exc:
+            raise T1Error(str(exc), fname, f"{path}.Name") from None
+        params[name] = _Param(name, kind, var, scale, values, labs)
+        if labs:
+            labels[name] = labs
+    for j, cond in enumerate(conds):
+        path = f"ConfigurationSpace.Conditions[{j}]"
+        expr = _get(cond, "Expression", path, fname, str)
+        if "Parameters" in cond and not isinstance(cond["Parameters"], list):
+            raise T1Error("'Parameters' must be a JSON array", fname, f"{path}.Parameters")
+        where = _Where(fname, f"{path}.Expression", expr)
+        node = _parse(where)
+        conv = _Cond(where, params, model)
+        try:
+            c = conv.boolean(node, guard=False, top=True)
+        except RecursionError:
+            raise where.error("expression nested too deeply") from None
+        # a top-level conjunction becomes separate constraints (same meaning, better propagation)
+        from .expr import And
+
+        for part in c.children if isinstance(c, And) else (c,):
+            model.add(part)
+    general = data.get("General") if isinstance(data, Mapping) else None
+    kname = None
+    ks = data.get("KernelSpecification") if isinstance(data, Mapping) else None
+    if isinstance(ks, Mapping) and isinstance(ks.get("KernelName"), str):
+        kname = ks["KernelName"]
+    elif isinstance(general, Mapping) and isinstance(general.get("BenchmarkName"), str):
+        kname = general["BenchmarkName"]
+    return T1Space(model, labels, kname)
+
+
+__all__ = ["load_t1", "loads_t1", "read_t1", "T1Space", "evaluate_values", "T1Error"]
