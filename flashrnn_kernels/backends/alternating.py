@@ -39,6 +39,16 @@ SOURCES = ("alternating.cu", "alternating_binding.cpp")
 CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _BY_ID = {c.cuda_id: c for c in CELLS.values()}
 
+#: Tests set this to fill every buffer the kernels write with NaN before a run, so that an
+#: element no kernel wrote shows up as NaN.
+poison_outputs = False
+
+
+def _empty(like: Tensor, *shape: int) -> Tensor:
+    if poison_outputs:
+        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
+    return like.new_empty(shape)
+
 
 class Steps(Protocol):
     """The two pointwise step functions (the compiled extension, or :class:`TorchSteps`)."""
@@ -113,8 +123,8 @@ def alternating_forward(steps: Steps, Wx: Tensor, R: Tensor, b: Tensor, states0:
     B, T, G, N, D = Wx.shape
     S = cell.num_states
     Rp = R.permute(1, 3, 0, 2).reshape(N, D, G * D)  # Rp[n, i, g*D + o] = R[g, n, o, i]
-    states = Wx.new_empty(S, B, T, N, D)
-    rh_all = Wx.new_empty(T, N, B, G * D)
+    states = _empty(Wx, S, B, T, N, D)
+    rh_all = _empty(Wx, T, N, B, G * D)
     h = states0[0, :, 0].permute(1, 0, 2).contiguous()  # [N, B, D]
     for t in range(T):
         torch.bmm(h, Rp, out=rh_all[t])
@@ -133,10 +143,10 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     grad_states = grad_states.to(Wx.dtype).contiguous()
     carry = grad_last[:, :, 0].permute(0, 2, 1, 3).to(acc).contiguous()  # [S, N, B, D]
     RpT = R.permute(1, 0, 2, 3).reshape(N, G * D, D)  # RpT[n, g*D + o, i] = R[g, n, o, i]
-    dWx = torch.empty_like(Wx)
-    dG = Wx.new_empty(N, T, B, G * D)
+    dWx = _empty(Wx, *Wx.shape)
+    dG = _empty(Wx, N, T, B, G * D)
     dh_rec: Tensor | None = None
-    dh_buf = Wx.new_empty(N, B, D)
+    dh_buf = _empty(Wx, N, B, D)
     for t in range(T - 1, -1, -1):
         steps.backward_step(cell.cuda_id, t, Wx, rh_all, b, states0, states, grad_states, carry, dh_rec,
                             dWx, dG)

@@ -1,0 +1,249 @@
+"""Public API: input validation, backend registry and selection, explain, nn.Modules."""
+import pytest
+import torch
+
+import flashrnn_kernels as frk
+from flashrnn_kernels.backends import (
+    Backend,
+    Call,
+    get_backend,
+    register_backend,
+    registered_backends,
+    select_backend,
+    unregister_backend,
+)
+from flashrnn_kernels.errors import FlashRNNError, InputError, UnsupportedError
+
+F64 = torch.float64
+
+
+def inputs(cell="lstm", B=2, T=3, N=2, D=4, dtype=F64):
+    c = frk.get_cell(cell)
+    return (
+        torch.randn(B, T, c.num_gates, N, D, dtype=dtype),
+        torch.randn(c.num_gates, N, D, D, dtype=dtype) / D,
+        torch.randn(c.num_bias, N, D, dtype=dtype),
+        torch.randn(c.num_states, B, 1, N, D, dtype=dtype),
+    )
+
+
+# ------------------------------------------------------------------------------ validation
+
+def test_error_hierarchy():
+    assert issubclass(InputError, FlashRNNError) and issubclass(InputError, ValueError)
+    assert issubclass(UnsupportedError, FlashRNNError) and issubclass(UnsupportedError, ValueError)
+    assert issubclass(frk.BuildError, FlashRNNError)
+
+
+@pytest.mark.parametrize(
+    "which, bad, pattern",
+    [
+        ("Wx", torch.zeros(2, 3, 4, 8), r"Wx has shape \[2, 3, 4, 8\] \(rank 4\); expected rank 5: \[B, T, G=4, N, D\]"),
+        ("Wx", torch.zeros(2, 3, 3, 2, 4), r"Wx has shape \[2, 3, 3, 2, 4\]; expected \[B, T, G=4, N, D\]"),
+        ("R", torch.zeros(4, 2, 4, 3), r"R has shape \[4, 2, 4, 3\]; expected \[G=4, N=2, D_out=4, D_in=4\]"),
+        ("b", torch.zeros(4, 8), r"b has shape \[4, 8\] \(rank 2\); expected rank 3: \[Gb=4, N=2, D=4\]"),
+        ("states", torch.zeros(2, 2, 3, 2, 4), r"states has shape \[2, 2, 3, 2, 4\]; expected \[S=2, B=2, 1=1, N=2, D=4\]"),
+    ],
+)
+def test_bad_shapes_name_tensor_and_expected_shape(which, bad, pattern):
+    Wx, R, b, s0 = inputs()
+    args = dict(Wx=Wx, R=R, b=b, states=s0)
+    args[which] = bad.to(F64)
+    with pytest.raises(InputError, match=pattern):
+        frk.flashrnn(**args)
+
+
+def test_bad_dtype_and_device():
+    Wx, R, b, s0 = inputs()
+    with pytest.raises(InputError, match="R has dtype torch.float32; expected torch.float64"):
+        frk.flashrnn(Wx, R.float(), b, s0)
+    with pytest.raises(InputError, match="Wx has dtype torch.int64"):
+        frk.flashrnn(Wx.long(), R, b, s0)
+    with pytest.raises(InputError, match="b is on device meta; expected cpu"):
+        frk.flashrnn(Wx, R, b.to("meta"), s0)
+    with pytest.raises(InputError, match="must be a torch.Tensor"):
+        frk.flashrnn(Wx.tolist(), R, b, s0)
+    with pytest.raises(InputError, match="unknown cell"):
+        frk.flashrnn(Wx, R, b, s0, cell="lstn")
+    with pytest.raises(InputError, match="unknown backend 'nope'"):
+        frk.flashrnn(Wx, R, b, s0, backend="nope")
+
+
+def test_non_contiguous_inputs_and_defaults():
+    Wx, R, b, s0 = inputs(B=3, T=4)
+    Wx_nc = Wx.transpose(0, 1).contiguous().transpose(0, 1)
+    R_nc = R.transpose(2, 3).contiguous().transpose(2, 3)
+    assert not Wx_nc.is_contiguous() and not R_nc.is_contiguous()
+    a, la = frk.flashrnn(Wx_nc, R_nc, b, s0)
+    c, lc = frk.flashrnn(Wx, R, b, s0)
+    torch.testing.assert_close(a, c, rtol=0, atol=0)
+    zeros, _ = frk.flashrnn(Wx, R, torch.zeros_like(b), torch.zeros_like(s0))
+    default, _ = frk.flashrnn(Wx, R)
+    torch.testing.assert_close(default, zeros, rtol=0, atol=0)
+    assert a.shape == (2, 3, 4, 2, 4) and la.shape == (2, 3, 1, 2, 4)
+
+
+# ------------------------------------------------------------------------------ registry
+
+class _Fake(Backend):
+    name = "fake_test"
+    priority = 1000
+
+    def __init__(self, reason=None):
+        self.reason = reason
+        self.calls = 0
+
+    def supports(self, call):
+        return self.reason
+
+    def run(self, Wx, R, b, states0, cell):
+        self.calls += 1
+        return frk.reference_forward(Wx, R, b, states0, cell)
+
+
+@pytest.fixture
+def fake_backend():
+    backend = register_backend(_Fake())
+    yield backend
+    unregister_backend(backend.name)
+
+
+def test_builtin_backends_registered():
+    names = [b.name for b in registered_backends()]
+    assert "reference" in names and "alternating" in names
+    prios = [b.priority for b in registered_backends()]
+    assert prios == sorted(prios, reverse=True)
+    assert get_backend("alternating").priority > get_backend("reference").priority
+
+
+def test_auto_picks_highest_priority_supporting(fake_backend):
+    Wx, R, b, s0 = inputs()
+    frk.flashrnn(Wx, R, b, s0)
+    assert fake_backend.calls == 1
+    fake_backend.reason = "not today"
+    frk.flashrnn(Wx, R, b, s0)
+    assert fake_backend.calls == 1  # fell back to the reference (alternating rejects the CPU)
+    text = frk.explain(Wx, R, b, s0)
+    assert "fake_test (priority 1000): rejected: not today" in text
+    assert "alternating (priority 10): rejected: needs CUDA tensors" in text
+    assert "reference (priority 0): supported  <- runs this call" in text
+
+
+def test_unsupported_request_lists_every_reason(fake_backend):
+    fake_backend.reason = "too cold"
+    Wx, R, b, s0 = inputs()
+    with pytest.raises(UnsupportedError) as info:
+        frk.flashrnn(Wx, R, b, s0, backend="fake_test")
+    msg = str(info.value)
+    assert "backend 'fake_test' does not support this call" in msg and "too cold" in msg
+    assert "alternating: needs CUDA tensors" in msg
+    assert "would run it: ['reference']" in msg
+
+
+def test_no_backend_at_all(monkeypatch):
+    from flashrnn_kernels import backends
+
+    monkeypatch.setattr(backends, "_REGISTRY", {"x": _Fake("nope")})
+    call = Call("lstm", F64, torch.device("cpu"), 1, 1, 1, 1, False)
+    with pytest.raises(UnsupportedError, match="no backend supports this call.*\n  fake_test: nope"):
+        select_backend(call)
+
+
+def test_register_checks(fake_backend):
+    with pytest.raises(InputError, match="already registered"):
+        register_backend(_Fake())
+    with pytest.raises(InputError, match="Backend instance"):
+        register_backend(object())
+    bad = _Fake()
+    bad.name = "auto"
+    with pytest.raises(InputError, match="reserved"):
+        register_backend(bad)
+    register_backend(_Fake(), replace=True)
+
+
+def test_env_backend_override(monkeypatch, fake_backend):
+    monkeypatch.setenv("FLASHRNN_BACKEND", "reference")
+    Wx, R, b, s0 = inputs()
+    frk.flashrnn(Wx, R, b, s0)
+    assert fake_backend.calls == 0
+
+
+def test_call_description():
+    Wx, R, b, s0 = inputs(B=5, T=6, N=2, D=4)
+    R.requires_grad_()
+    text = frk.explain(Wx, R, b, s0, cell="lstm")
+    assert "cell=lstm dtype=float64 device=cpu B=5 T=6 N=2 D=4 requires_grad=True" in text
+    with torch.no_grad():
+        assert "requires_grad=False" in frk.explain(Wx, R, b, s0)
+
+
+# ------------------------------------------------------------------------------ modules
+
+def test_lstm_module_from_torch_matches():
+    torch.manual_seed(0)
+    m = torch.nn.LSTM(5, 8, batch_first=False, dtype=F64)
+    x = torch.randn(7, 3, 5, dtype=F64)
+    h0, c0 = torch.randn(1, 3, 8, dtype=F64), torch.randn(1, 3, 8, dtype=F64)
+    out, (h, c) = m(x, (h0, c0))
+    ours = frk.LSTM.from_torch(m)
+    out2, (h2, c2) = ours(x, (h0, c0))
+    for a, e in ((out2, out), (h2, h), (c2, c)):
+        torch.testing.assert_close(a, e, rtol=0, atol=1e-12)
+    assert "batch_first=False" in repr(ours)
+
+
+def test_gru_module_from_torch_matches_with_grads():
+    torch.manual_seed(1)
+    m = torch.nn.GRU(4, 6, batch_first=True, dtype=F64)
+    x = torch.randn(2, 5, 4, dtype=F64, requires_grad=True)
+    out, h = m(x)
+    ours = frk.GRU.from_torch(m)
+    out2, h2 = ours(x)
+    torch.testing.assert_close(out2, out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(h2, h, rtol=0, atol=1e-12)
+    g = torch.randn_like(out)
+    (gx,) = torch.autograd.grad(out, x, g)
+    (gx2,) = torch.autograd.grad(out2, x, g)
+    torch.testing.assert_close(gx2, gx, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("cls, n_states", [(frk.LSTM, 2), (frk.GRU, 1), (frk.SLSTM, 4), (frk.Elman, 1)])
+def test_modules_shapes_heads_and_state_roundtrip(cls, n_states):
+    torch.manual_seed(2)
+    rnn = cls(6, 12, num_heads=3, dtype=F64)
+    assert rnn.weight_hh.shape == (rnn.cell.num_gates, 3, 4, 4)
+    x = torch.randn(2, 5, 6, dtype=F64)
+    out, last = rnn(x)
+    assert out.shape == (2, 5, 12)
+    parts = (last,) if n_states == 1 else last
+    assert len(parts) == n_states and all(p.shape == (1, 2, 12) for p in parts)
+    # running in two halves with the state carried equals one run
+    out_a, st = rnn(x[:, :2])
+    out_b, _ = rnn(x[:, 2:], st)
+    torch.testing.assert_close(torch.cat([out_a, out_b], 1), out, rtol=0, atol=1e-12)
+    out.sum().backward()
+    assert all(p.grad is not None for p in rnn.parameters())
+
+
+def test_module_bad_input():
+    with pytest.raises(InputError, match="num_heads=5 does not divide hidden_size=12"):
+        frk.LSTM(4, 12, num_heads=5)
+    rnn = frk.LSTM(4, 12, num_heads=2, bias=False)
+    assert rnn.bias is None
+    with pytest.raises(InputError, match=r"input x has shape \[2, 3\]; expected \[B, T, input_size\]"):
+        rnn(torch.zeros(2, 3))
+    with pytest.raises(InputError, match="expected last axis input_size=4"):
+        rnn(torch.zeros(2, 3, 5))
+    with pytest.raises(InputError, match=r"state c has shape \[1, 2, 11\]; expected \[1, B=2, H=12\]"):
+        rnn(torch.zeros(2, 3, 4), (torch.zeros(1, 2, 12), torch.zeros(1, 2, 11)))
+    with pytest.raises(InputError, match="expects a torch.nn.LSTM"):
+        frk.LSTM.from_torch(torch.nn.GRU(2, 2))
+    with pytest.raises(InputError, match="single-layer"):
+        frk.GRU.from_torch(torch.nn.GRU(2, 2, num_layers=2))
+
+
+def test_torch_compile_through_reference():
+    rnn = frk.GRU(3, 4, backend="reference")
+    x = torch.randn(2, 3, 3)
+    compiled = torch.compile(rnn, backend="eager")
+    torch.testing.assert_close(compiled(x)[0], rnn(x)[0])

@@ -1,0 +1,163 @@
+"""Reference against torch.nn (float64, 1e-10), gradcheck of every cell, and the alternating
+algorithm (run with its torch pointwise steps on the CPU) against the reference."""
+import pytest
+import torch
+
+import flashrnn_kernels as frk
+from flashrnn_kernels.backends import alternating as alt
+from flashrnn_kernels.backends import custom_ops
+from flashrnn_kernels.cells import CELLS
+from flashrnn_kernels.reference import reference_forward
+
+F64 = torch.float64
+
+
+def rnn_inputs(cell, B, T, N, D, dtype=F64, seed=0, requires_grad=True):
+    cell = frk.get_cell(cell)
+    g = torch.Generator().manual_seed(seed)
+    Wx = torch.randn(B, T, cell.num_gates, N, D, generator=g, dtype=F64)
+    R = torch.randn(cell.num_gates, N, D, D, generator=g, dtype=F64) / D**0.5
+    b = 0.5 * torch.randn(cell.num_bias, N, D, generator=g, dtype=F64)
+    s0 = torch.randn(cell.num_states, B, 1, N, D, generator=g, dtype=F64)
+    if cell.name == "slstm":
+        s0[2] = s0[2].abs() + 0.5
+    return [t.to(dtype).requires_grad_(requires_grad) for t in (Wx, R, b, s0)]
+
+
+def _torch_lstm_case(seed=0):
+    torch.manual_seed(seed)
+    B, T, I, H = 3, 6, 5, 7
+    m = torch.nn.LSTM(I, H, batch_first=True, dtype=F64)
+    x = torch.randn(B, T, I, dtype=F64, requires_grad=True)
+    h0 = torch.randn(1, B, H, dtype=F64, requires_grad=True)
+    c0 = torch.randn(1, B, H, dtype=F64, requires_grad=True)
+    return m, x, (h0, c0)
+
+
+def _grads(outputs, inputs, upstream):
+    return torch.autograd.grad(outputs, inputs, upstream)
+
+
+def test_lstm_equals_torch_lstm_float64():
+    m, x, (h0, c0) = _torch_lstm_case()
+    B, T, _ = x.shape
+    H = m.hidden_size
+    out, (hn, cn) = m(x, (h0, c0))
+
+    W = m.weight_ih_l0.detach().clone().requires_grad_()
+    R = m.weight_hh_l0.detach().view(4, 1, H, H).clone().requires_grad_()
+    b = (m.bias_ih_l0 + m.bias_hh_l0).detach().view(4, 1, H).clone().requires_grad_()
+    Wx = (x @ W.T).view(B, T, 4, 1, H)
+    s0 = torch.stack([h0, c0]).view(2, B, 1, 1, H)
+    states, last = frk.flashrnn(Wx, R, b, s0, cell="lstm", backend="reference")
+    ours = states[0].reshape(B, T, H)
+    torch.testing.assert_close(ours, out, rtol=0, atol=1e-10)
+    torch.testing.assert_close(last[0].reshape(1, B, H), hn, rtol=0, atol=1e-10)
+    torch.testing.assert_close(last[1].reshape(1, B, H), cn, rtol=0, atol=1e-10)
+
+    go, gh, gc = torch.randn_like(out), torch.randn_like(hn), torch.randn_like(cn)
+    ref = _grads([out, hn, cn], [x, h0, c0, m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0],
+                 [go, gh, gc])
+    mine = _grads([ours, last[0].reshape(1, B, H), last[1].reshape(1, B, H)], [x, h0, c0, W, R, b], [go, gh, gc])
+    for got, want in zip(mine[:3], ref[:3]):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[3], ref[3], rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[4].view(4 * H, H), ref[4], rtol=0, atol=1e-10)
+    # the folded bias gets the gradient of either torch bias
+    torch.testing.assert_close(mine[5].view(-1), ref[5], rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[5].view(-1), ref[6], rtol=0, atol=1e-10)
+
+
+def test_gru_equals_torch_gru_float64():
+    torch.manual_seed(1)
+    B, T, I, H = 2, 5, 4, 6
+    m = torch.nn.GRU(I, H, batch_first=True, dtype=F64)
+    x = torch.randn(B, T, I, dtype=F64, requires_grad=True)
+    h0 = torch.randn(1, B, H, dtype=F64, requires_grad=True)
+    out, hn = m(x, h0)
+
+    W = m.weight_ih_l0.detach().clone().requires_grad_()
+    R = m.weight_hh_l0.detach().view(3, 1, H, H).clone().requires_grad_()
+    bi, bh = m.bias_ih_l0.detach().view(3, H), m.bias_hh_l0.detach().view(3, H)
+    b = torch.stack([bi[0] + bh[0], bi[1] + bh[1], bi[2], bh[2]]).view(4, 1, H).clone().requires_grad_()
+    Wx = (x @ W.T).view(B, T, 3, 1, H)
+    states, last = frk.flashrnn(Wx, R, b, h0.view(1, B, 1, 1, H), cell="gru", backend="reference")
+    ours = states[0].reshape(B, T, H)
+    torch.testing.assert_close(ours, out, rtol=0, atol=1e-10)
+    torch.testing.assert_close(last[0].reshape(1, B, H), hn, rtol=0, atol=1e-10)
+
+    go, gh = torch.randn_like(out), torch.randn_like(hn)
+    ref = _grads([out, hn], [x, h0, m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0], [go, gh])
+    mine = _grads([ours, last[0].reshape(1, B, H)], [x, h0, W, R, b], [go, gh])
+    torch.testing.assert_close(mine[0], ref[0], rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[1], ref[1], rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[2], ref[2], rtol=0, atol=1e-10)
+    torch.testing.assert_close(mine[3].view(3 * H, H), ref[3], rtol=0, atol=1e-10)
+    db = mine[4].view(4, H)
+    dbi, dbh = ref[4].view(3, H), ref[5].view(3, H)
+    torch.testing.assert_close(db[0], dbi[0], rtol=0, atol=1e-10)
+    torch.testing.assert_close(db[0], dbh[0], rtol=0, atol=1e-10)
+    torch.testing.assert_close(db[1], dbi[1], rtol=0, atol=1e-10)
+    torch.testing.assert_close(db[2], dbi[2], rtol=0, atol=1e-10)
+    torch.testing.assert_close(db[3], dbh[2], rtol=0, atol=1e-10)
+
+
+def test_elman_equals_torch_rnn_float64():
+    torch.manual_seed(2)
+    m = torch.nn.RNN(3, 5, batch_first=True, dtype=F64)
+    x = torch.randn(2, 4, 3, dtype=F64)
+    out, hn = m(x)
+    ours = frk.Elman.from_torch(m, backend="reference")
+    out2, hn2 = ours(x)
+    torch.testing.assert_close(out2, out, rtol=0, atol=1e-12)
+    torch.testing.assert_close(hn2, hn, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_gradcheck_reference(name):
+    inputs = rnn_inputs(name, B=2, T=3, N=2, D=3, seed=3)
+
+    def fn(Wx, R, b, s0):
+        return frk.flashrnn(Wx, R, b, s0, cell=name, backend="reference")
+
+    assert torch.autograd.gradcheck(fn, inputs)
+
+
+def test_heads_are_independent_blocks():
+    Wx, R, b, s0 = rnn_inputs("lstm", B=2, T=4, N=3, D=2, requires_grad=False)
+    full, _ = reference_forward(Wx, R, b, s0, "lstm")
+    for n in range(3):
+        sl = slice(n, n + 1)
+        one, _ = reference_forward(Wx[:, :, :, sl], R[:, sl], b[:, sl], s0[:, :, :, sl], "lstm")
+        torch.testing.assert_close(full[:, :, :, sl], one, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------ alternating algorithm on the CPU
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_alternating_algorithm_matches_reference(name, monkeypatch):
+    monkeypatch.setattr(alt, "poison_outputs", True)
+    fwd, _ = custom_ops("alternating")
+    Wx, R, b, s0 = rnn_inputs(name, B=3, T=5, N=2, D=4, seed=11)
+    states, last, aux = fwd(Wx, R, b, s0, name)
+    ref_states, ref_last = reference_forward(Wx, R, b, s0, name)
+    torch.testing.assert_close(states, ref_states, rtol=0, atol=1e-12)
+    torch.testing.assert_close(last, ref_last, rtol=0, atol=1e-12)
+    gs, gl = torch.randn_like(states), torch.randn_like(last)
+    got = torch.autograd.grad([states, last], [Wx, R, b, s0], [gs, gl])
+    want = torch.autograd.grad([ref_states, ref_last], [Wx, R, b, s0], [gs, gl])
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_alternating_op_passes_opcheck_on_cpu(name):
+    fwd, _ = custom_ops("alternating")
+    Wx, R, b, s0 = rnn_inputs(name, B=2, T=3, N=2, D=3, dtype=torch.float32, seed=5)
+    torch.library.opcheck(fwd, (Wx, R, b, s0, name))
+
+
+def test_alternating_rejects_cpu_with_reason():
+    Wx, R, b, s0 = rnn_inputs("lstm", B=1, T=2, N=1, D=2, requires_grad=False)
+    with pytest.raises(frk.UnsupportedError, match="alternating.*needs CUDA tensors"):
+        frk.flashrnn(Wx, R, b, s0, backend="alternating")
