@@ -134,7 +134,8 @@ def describe(gpu: GPU, consts: dict[str, int] | None = None) -> str:
     product = [
         ("SMs", f"{gpu.sm_count}"),
         ("L2 cache", f"{gpu.l2_cache_bytes:,} B ({_mib(gpu.l2_cache_bytes)})"),
-        ("memory", f"{gpu.memory_bytes:,} B ({_gib(gpu.memory_bytes)}{' ' + gpu.memory_type if gpu.memory_type else ''})"),
+        ("memory", f"{gpu.memory_bytes:,} B ({_gib(gpu.memory_bytes)}"
+                   f"{' ' + gpu.memory_type if gpu.memory_type else ''})"),
         ("bandwidth", f"{gpu.memory_bandwidth_gbps:g} GB/s" if gpu.memory_bandwidth_gbps else "unknown"),
         ("boost clock", f"{gpu.boost_clock_mhz} MHz" if gpu.boost_clock_mhz else "unknown"),
         ("peak dense", ", ".join(f"{d} {v:g}" for d, v in gpu.peak_tflops.items()) + " TFLOP/s"

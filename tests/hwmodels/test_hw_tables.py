@@ -102,7 +102,8 @@ def test_unknown_architecture_names_what_is_missing(key, shown):
 def test_per_architecture_facts():
     a80, a86, a89, a90, a100 = (hwmodels.get_architecture(n) for n in ("sm_80", "sm_86", "sm_89", "sm_90", "sm_100"))
     assert (a80.max_warps_per_sm, a86.max_warps_per_sm, a89.max_warps_per_sm) == (64, 48, 48)
-    assert (a80.max_blocks_per_sm, a86.max_blocks_per_sm, a89.max_blocks_per_sm, a90.max_blocks_per_sm) == (32, 16, 24, 32)
+    blocks = (a80.max_blocks_per_sm, a86.max_blocks_per_sm, a89.max_blocks_per_sm, a90.max_blocks_per_sm)
+    assert blocks == (32, 16, 24, 32)
     assert a80.shared_memory_per_block_optin == 163 * 1024 and a86.shared_memory_per_block_optin == 99 * 1024
     assert a90.shared_memory_per_sm == a100.shared_memory_per_sm == 228 * 1024
     assert all(a.reserved_shared_memory_per_block == 1024 for a in (a80, a86, a89, a90, a100))
