@@ -264,9 +264,20 @@ __device__ __forceinline__ bool chunk_ok(uint4 c, unsigned tag) {
 #endif
 }
 
+__device__ __forceinline__ uint4 ld_volatile16(const xword_t* p) {
+  uint4 v;
+  asm volatile("ld.volatile.global.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p) : "memory");
+  return v;
+}
+
 // Copy rows [0, nb) x words [0, KX) of a global tile of tagged words into the smem tile,
-// waiting until every word carries `tag`. cp.async (L2 only) first, then a check of each chunk,
-// re-reading a chunk that was not ready yet with volatile loads until it is.
+// waiting until every word carries `tag`. Each thread owns a fixed set of 16-byte chunks and
+// polls them in groups of FRNN_POLL_GROUP with all loads of a group in flight together, so a
+// group costs one L2 round trip per poll, not one per chunk.
+#ifndef FRNN_POLL_GROUP
+#define FRNN_POLL_GROUP 8
+#endif
 template <int KX>
 __device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* src, long row_stride,
                                           int nb, unsigned tag) {
@@ -274,27 +285,39 @@ __device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* 
   static_assert(KX % WPC == 0, "the head dimension must be a multiple of 16 bytes of words");
   constexpr int NC = KX / WPC;
   constexpr int TOTAL = FRNN_BT * NC;
-  for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
-    const int r = idx / NC, c = idx % NC;
-    if (r < nb) {
-      unsigned sa = (unsigned)__cvta_generic_to_shared(xs + r * srow + c * WPC);
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(sa),
-                   "l"(src + r * row_stride + c * WPC) : "memory");
+  constexpr int CPT = (TOTAL + FRNN_NTHREADS - 1) / FRNN_NTHREADS;
+  constexpr int GRP = CPT < FRNN_POLL_GROUP ? CPT : FRNN_POLL_GROUP;
+#pragma unroll 1
+  for (int c0 = 0; c0 < CPT; c0 += GRP) {
+    uint4 v[GRP];
+    bool need[GRP];
+#pragma unroll
+    for (int j = 0; j < GRP; ++j) {
+      const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
+      need[j] = c0 + j < CPT && idx < TOTAL && idx / NC < nb;
+      v[j] = make_uint4(0, 0, 0, 0);
     }
-  }
-  asm volatile("cp.async.commit_group;\ncp.async.wait_all;" ::: "memory");
-  for (int idx = threadIdx.x; idx < TOTAL; idx += FRNN_NTHREADS) {
-    const int r = idx / NC, c = idx % NC;
-    if (r < nb) {
-      uint4* sp = reinterpret_cast<uint4*>(xs + r * srow + c * WPC);
-      uint4 v = *sp;
-      if (!chunk_ok(v, tag)) {
-        const xword_t* gp = src + r * row_stride + c * WPC;
-        do {
-          asm volatile("ld.volatile.global.v4.u32 {%0,%1,%2,%3}, [%4];"
-                       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(gp) : "memory");
-        } while (!chunk_ok(v, tag));
-        *sp = v;
+    bool pending = true;
+    while (pending) {
+#pragma unroll
+      for (int j = 0; j < GRP; ++j) {
+        if (need[j]) {
+          const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
+          v[j] = ld_volatile16(src + (idx / NC) * row_stride + (idx % NC) * WPC);
+        }
+      }
+      pending = false;
+#pragma unroll
+      for (int j = 0; j < GRP; ++j) {
+        if (need[j]) {
+          if (chunk_ok(v[j], tag)) {
+            const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
+            *reinterpret_cast<uint4*>(xs + (idx / NC) * srow + (idx % NC) * WPC) = v[j];
+            need[j] = false;
+          } else {
+            pending = true;
+          }
+        }
       }
     }
   }
