@@ -559,3 +559,62 @@ def supports(cell: str | Cell, Wx, R, b=None, states0=None) -> str | None:
     except UnsupportedError as e:
         return str(e)
     return None
+
+
+# ------------------------------------------------------------------------------------ registry
+def _register() -> None:
+    try:
+        from . import Backend, Call, register_backend
+    except ImportError:  # pragma: no cover - registry not importable (torch missing)
+        return
+    import torch
+
+    _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
+
+    class FusedBackend(Backend):
+        """One persistent kernel launch per sequence with R on chip (forward and backward)."""
+
+        name = "fused"
+        priority = 20
+
+        def supports(self, call: Call) -> str | None:
+            if call.device.type != "cuda":
+                return f"needs CUDA tensors (got device {call.device})"
+            if call.dtype not in _DTYPES:
+                return f"dtype {call.dtype} not supported (bfloat16, float16, float32)"
+            if not torch.cuda.is_available():
+                return "CUDA is not available"
+            idx = call.device.index if call.device.index is not None else torch.cuda.current_device()
+            sms, smem, cap = _device_facts(idx)
+            if cap < (8, 0):
+                return f"needs compute capability 8.0 or newer (mma.sync bf16), got {cap}"
+            if shutil.which("nvcc") is None and not os.path.exists("/usr/local/cuda/bin/nvcc"):
+                return "nvcc not found (needed to build the fused kernels)"
+            try:
+                batch_plan(call.cell_def, _DTYPES[call.dtype], call.B, call.N, call.D, "f", sms, smem)
+                if call.requires_grad:
+                    batch_plan(call.cell_def, _DTYPES[call.dtype], call.B, call.N, call.D, "b", sms,
+                               smem)
+            except UnsupportedError as e:
+                return str(e).removeprefix("fused: ")
+            return None
+
+        def forward(self, Wx, R, b, states0, cell):
+            states, last, cache = forward_chunked(Wx.contiguous(), R, b, states0, cell, True)
+            return states, last, [cache]
+
+        def backward(self, grad_states, grad_last, Wx, R, b, states0, states, aux, cell):
+            (cache,) = aux
+            dwx, dR, db, ds0 = fused_backward(R, b, states0, states, cache, grad_states, grad_last,
+                                              cell)
+            return dwx, dR.to(R.dtype), db.to(b.dtype), ds0
+
+        def fake_aux(self, Wx, R, b, states0, cell):
+            B, T, G, N, D = Wx.shape
+            gc = 2 * G if cell.separate_gates else G
+            return [Wx.new_empty(B, T, gc, N, D)]
+
+    register_backend(FusedBackend(), replace=True)
+
+
+_register()

@@ -1,0 +1,150 @@
+"""The fused backend: kernels vs the float64 reference on a GPU; builds and resources on the CPU.
+
+GPU tests (``cuda`` marker, skipped without a GPU) compare the forward states and every input
+gradient with the float64 reference: the fused error (relative norm) must be at most twice the
+error of the reference run in the same dtype, plus a small tolerance. Outputs are poisoned (NaN)
+before each launch, so an element the kernel forgets to write fails the test.
+"""
+import ctypes
+import re
+import shutil
+import subprocess
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from flashrnn_kernels.backends import fused  # noqa: E402
+from flashrnn_kernels.cells import get_cell  # noqa: E402
+from flashrnn_kernels.reference import reference_forward  # noqa: E402
+
+DT = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+TOL = {"bfloat16": 1e-2, "float16": 1e-3, "float32": 1e-4}
+CELLS = ("lstm", "gru", "slstm", "elman")
+SHAPES = [  # (B, T, N, D)
+    (1, 7, 1, 32), (3, 128, 2, 64), (16, 7, 1, 200), (33, 7, 1, 768), (16, 128, 12, 64),
+    (3, 1, 2, 64), (33, 128, 1, 32), (16, 7, 1, 768),
+]
+
+
+def _inputs(cell, B, T, N, D, dtype, seed):
+    g = torch.Generator().manual_seed(seed)
+    c = get_cell(cell)
+    Wx = torch.randn(B, T, c.num_gates, N, D, generator=g) * 0.5
+    R = torch.randn(c.num_gates, N, D, D, generator=g) / D**0.5
+    b = torch.randn(c.num_bias, N, D, generator=g) * 0.1
+    s0 = torch.randn(c.num_states, B, 1, N, D, generator=g) * 0.5
+    if c.name == "slstm":
+        s0[2] = s0[2].abs() + 0.5
+    dst = torch.randn(c.num_states, B, T, N, D, generator=g) * 0.1
+    dla = torch.randn(c.num_states, B, 1, N, D, generator=g) * 0.1
+    return [t.to(dtype).cuda() for t in (Wx, R, b, s0, dst, dla)]
+
+
+def _run(fn, xs, dst, dla):
+    ins = [t.detach().clone().requires_grad_(True) for t in xs]
+    st, la = fn(*ins)
+    (st.double() * dst.double()).sum().add((la.double() * dla.double()).sum()).backward()
+    return [st, la] + [t.grad for t in ins]
+
+
+def _rel(a, b):
+    a, b = a.double(), b.double()
+    assert torch.isfinite(a).all(), "non-finite values (unwritten output?)"
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def _compare(cell, dtname, B, T, N, D, seed=0):
+    *xs, dst, dla = _inputs(cell, B, T, N, D, DT[dtname], seed)
+    ref64 = _run(lambda *a: reference_forward(*a, cell=cell), [t.double() for t in xs], dst, dla)
+    old = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = dtname == "float32"  # the kernel uses tf32
+    try:
+        refdt = _run(lambda *a: reference_forward(*a, cell=cell), xs, dst, dla)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = old
+    fused.POISON_OUTPUTS = True
+    try:
+        out = _run(lambda *a: fused.flashrnn_fused(*a, cell=cell), xs, dst, dla)
+    finally:
+        fused.POISON_OUTPUTS = False
+    for name, o, r, r64 in zip(["states", "last", "dWx", "dR", "db", "dstates0"], out, refdt, ref64):
+        e_f, e_r = _rel(o, r64), _rel(r, r64)
+        assert e_f <= 2 * e_r + TOL[dtname], f"{name}: fused {e_f:.3g} vs reference {e_r:.3g}"
+
+
+def _supported(cell, dtname, B, N, D):
+    try:
+        for k in "fb":
+            fused.batch_plan(get_cell(cell), dtname, B, N, D, k)
+    except fused.UnsupportedError as e:
+        pytest.skip(str(e))
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}_{}x{}".format(*s))
+@pytest.mark.parametrize("dtname", list(DT))
+@pytest.mark.parametrize("cell", CELLS)
+def test_fused_matches_reference(cell, dtname, shape):
+    B, T, N, D = shape
+    _supported(cell, dtname, B, N, D)
+    _compare(cell, dtname, B, T, N, D)
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_fused_long_sequence():
+    _compare("lstm", "bfloat16", 3, 8192, 2, 64)
+
+
+@pytest.mark.cuda
+def test_fused_through_registry():
+    from flashrnn_kernels import flashrnn
+
+    *xs, dst, dla = _inputs("lstm", 4, 9, 2, 64, torch.bfloat16, 3)
+    a = flashrnn(*xs, cell="lstm", backend="fused")
+    r = reference_forward(*[t.double() for t in xs], cell="lstm")
+    assert _rel(a[0], r[0]) < 2e-2
+
+
+# ------------------------------------------------------------------------------ CPU: builds
+NVCC = shutil.which("nvcc")
+CONFIG_PROBLEMS = [("lstm", "bfloat16", 16, 1, 768, "f"), ("lstm", "bfloat16", 16, 1, 768, "b"),
+                   ("gru", "float16", 16, 12, 64, "f"), ("slstm", "bfloat16", 33, 1, 200, "b"),
+                   ("elman", "float32", 16, 2, 64, "f")]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
+@pytest.mark.parametrize("arch", ["80", "90a"])
+@pytest.mark.parametrize("problem", CONFIG_PROBLEMS, ids=lambda p: "-".join(map(str, p)))
+def test_fused_config_builds_without_spills(problem, arch, tmp_path):
+    cell, dt, B, N, D, kernel = problem
+    cfg = fused.choose_config(cell, dt, B, N, D, kernel=kernel)
+    cmd = fused.nvcc_command(cfg, arch, str(tmp_path / "k.cubin"))
+    cmd = [a for a in cmd if a not in ("-shared", "-Xcompiler", "-fPIC")]
+    cmd[cmd.index("-o"):cmd.index("-o")] = ["-cubin", "-Xptxas", "-v"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    name = {"f": "frnn_fwd", "b": "frnn_bwd"}[kernel]
+    block = proc.stderr.split(f"Compiling entry function '{name}'")[1].split("Compiling entry")[0]
+    assert re.search(r"\b0 bytes spill stores", block), block
+    assert re.search(r"\b0 bytes stack frame", block), block
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
+def test_fused_shared_memory_model_is_exact(tmp_path):
+    """The host library reports the dynamic shared memory it requests; the model must agree."""
+    for cell, dt, B, N, D, _ in CONFIG_PROBLEMS:
+        cfg = fused.choose_config(cell, dt, B, N, D, kernel="f")
+        out = tmp_path / f"{cell}{dt}{B}{N}{D}.so"
+        proc = subprocess.run(fused.nvcc_command(cfg, "80", str(out)), capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+        lib = ctypes.CDLL(str(out))
+        assert lib.frnn_smem_fwd() == cfg.smem("f")
+        assert lib.frnn_smem_bwd() == cfg.smem("b")
+        assert lib.frnn_nthreads() == cfg.nthreads
+
+
+def test_choose_config_rejects_with_reason():
+    with pytest.raises(fused.UnsupportedError, match="no tiling"):
+        fused.choose_config("lstm", "float32", 16, 1, 4096)
