@@ -102,13 +102,23 @@ def flashrnn(
     Returns:
         ``(states [S, B, T, N, D], last [S, B, 1, N, D])``; ``h`` is ``states[0]``.
     """
+    cell, chosen = _dispatch(Wx, R, b, states, cell, backend)
+    B, _, _, N, D = Wx.shape
+    if states is None:
+        states = Wx.new_zeros(cell.num_states, B, 1, N, D)
+    if b is None:
+        b = Wx.new_zeros(cell.num_bias, N, D)
+    return chosen.run(Wx, R, b, states, cell)
+
+
+@torch.compiler.disable
+def _dispatch(Wx, R, b, states, cell, backend):
+    """Validation and backend choice: host-side Python that ``torch.compile`` leaves to eager
+    mode (one graph break); the backend's custom op that follows is traced into the graph."""
     cell, call = validate(Wx, R, b, states, cell)
     chosen = select_backend(call, _resolve_backend(backend))
-    if states is None:
-        states = Wx.new_zeros(cell.num_states, call.B, 1, call.N, call.D)
-    if b is None:
-        b = Wx.new_zeros(cell.num_bias, call.N, call.D)
-    return chosen.run(Wx, R, b, states, cell)
+    chosen.prepare()
+    return cell, chosen
 
 
 def explain(

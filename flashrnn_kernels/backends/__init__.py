@@ -143,10 +143,18 @@ class Backend:
         """Empty tensors shaped like :meth:`forward`'s ``aux`` (called on fake tensors)."""
         return []
 
+    def prepare(self) -> None:
+        """Called (outside ``torch.compile`` tracing) before :meth:`run`; by default defines this
+        backend's custom ops. Must not compile kernels (that happens in the first ``forward``)."""
+        if getattr(self, "_ops", None) is None:
+            self._ops = custom_ops(self.name)
+
     def run(self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell) -> tuple[Tensor, Tensor]:
         """Differentiable ``(states, last)``; by default through this backend's custom ops."""
-        op = custom_ops(self.name)[0]
-        states, last, _aux = op(Wx, R, b, states0, cell.name)
+        ops = getattr(self, "_ops", None)
+        if ops is None:
+            ops = self._ops = custom_ops(self.name)
+        states, last, _aux = ops[0](Wx, R, b, states0, cell.name)
         return states, last
 
     def __repr__(self) -> str:

@@ -125,11 +125,12 @@ def alternating_forward(steps: Steps, Wx: Tensor, R: Tensor, b: Tensor, states0:
     Rp = R.permute(1, 3, 0, 2).reshape(N, D, G * D)  # Rp[n, i, g*D + o] = R[g, n, o, i]
     states = _empty(Wx, S, B, T, N, D)
     rh_all = _empty(Wx, T, N, B, G * D)
-    h = states0[0, :, 0].permute(1, 0, 2).contiguous()  # [N, B, D]
+    h = _empty(Wx, N, B, D)  # written by every step: must never be a view of states0
+    h.copy_(states0[0, :, 0].permute(1, 0, 2))
     for t in range(T):
         torch.bmm(h, Rp, out=rh_all[t])
         steps.forward_step(cell.cuda_id, t, Wx, rh_all, b, states0, states, h)
-    last = states[:, :, T - 1 : T].contiguous()
+    last = states[:, :, T - 1 : T].clone(memory_format=torch.contiguous_format)  # never a view
     return states, last, [rh_all]
 
 
@@ -141,7 +142,8 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     B, T, G, N, D = Wx.shape
     acc = _acc_dtype(Wx.dtype)
     grad_states = grad_states.to(Wx.dtype).contiguous()
-    carry = grad_last[:, :, 0].permute(0, 2, 1, 3).to(acc).contiguous()  # [S, N, B, D]
+    carry = torch.empty(cell.num_states, N, B, D, dtype=acc, device=Wx.device)  # [S, N, B, D], fresh
+    carry.copy_(grad_last[:, :, 0].permute(0, 2, 1, 3))
     RpT = R.permute(1, 0, 2, 3).reshape(N, G * D, D)  # RpT[n, g*D + o, i] = R[g, n, o, i]
     dWx = _empty(Wx, *Wx.shape)
     dG = _empty(Wx, N, T, B, G * D)
@@ -154,7 +156,8 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
         dh_rec = dh_buf
     assert dh_rec is not None
     carry[0] += dh_rec.to(acc)
-    dstates0 = carry.permute(0, 2, 1, 3).unsqueeze(2).to(states0.dtype).contiguous()
+    dstates0 = torch.empty_like(states0, memory_format=torch.contiguous_format)
+    dstates0.copy_(carry.permute(0, 2, 1, 3).unsqueeze(2))
 
     # dR: one GEMM per head over all (t, b) rows: dRp[n] = dG[n]^T @ H_prev[n]
     h_prev = torch.cat([states0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]

@@ -19,6 +19,9 @@ class ReferenceBackend(Backend):
     def supports(self, call: Call) -> str | None:
         return None
 
+    def prepare(self) -> None:
+        """Nothing to prepare: no custom op, autograd differentiates the loop."""
+
     def run(self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell) -> tuple[Tensor, Tensor]:
         return reference_forward(Wx, R, b, states0, cell)
 

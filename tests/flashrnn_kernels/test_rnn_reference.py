@@ -134,11 +134,13 @@ def test_heads_are_independent_blocks():
 
 # ------------------------------------------------------------ alternating algorithm on the CPU
 
+@pytest.mark.parametrize("size", [(3, 5, 2, 4), (1, 1, 1, 3)], ids=["B3-T5-2x4", "B1-T1-1x3"])
 @pytest.mark.parametrize("name", sorted(CELLS))
-def test_alternating_algorithm_matches_reference(name, monkeypatch):
+def test_alternating_algorithm_matches_reference(name, size, monkeypatch):
     monkeypatch.setattr(alt, "poison_outputs", True)
     fwd, _ = custom_ops("alternating")
-    Wx, R, b, s0 = rnn_inputs(name, B=3, T=5, N=2, D=4, seed=11)
+    B, T, N, D = size
+    Wx, R, b, s0 = rnn_inputs(name, B=B, T=T, N=N, D=D, seed=11)
     states, last, aux = fwd(Wx, R, b, s0, name)
     ref_states, ref_last = reference_forward(Wx, R, b, s0, name)
     torch.testing.assert_close(states, ref_states, rtol=0, atol=1e-12)
@@ -153,8 +155,39 @@ def test_alternating_algorithm_matches_reference(name, monkeypatch):
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_alternating_op_passes_opcheck_on_cpu(name):
     fwd, _ = custom_ops("alternating")
-    Wx, R, b, s0 = rnn_inputs(name, B=2, T=3, N=2, D=3, dtype=torch.float32, seed=5)
-    torch.library.opcheck(fwd, (Wx, R, b, s0, name))
+    for B, T, N in ((2, 3, 2), (1, 1, 1)):
+        Wx, R, b, s0 = rnn_inputs(name, B=B, T=T, N=N, D=3, dtype=torch.float32, seed=5)
+        torch.library.opcheck(fwd, (Wx, R, b, s0, name))
+
+
+class _CpuAlternating(alt.AlternatingBackend):
+    """The alternating backend's op and algorithm, accepted on the CPU (torch pointwise steps)."""
+
+    name = "alternating_cpu_test"
+    priority = 500
+
+    def supports(self, call):
+        return None
+
+
+def test_torch_compile_through_custom_op():
+    from flashrnn_kernels.backends import register_backend, unregister_backend
+
+    register_backend(_CpuAlternating(), replace=True)
+    try:
+        torch.manual_seed(0)
+        rnn = frk.LSTM(4, 6, num_heads=2)
+        compiled = torch.compile(rnn, backend="aot_eager")
+        for B, T in ((2, 5), (3, 4)):
+            x = torch.randn(B, T, 4, requires_grad=True)
+            y, (h, c) = compiled(x)
+            (gx,) = torch.autograd.grad(y.sum() + c.sum(), x)
+            y2, (h2, c2) = rnn(x)
+            (gx2,) = torch.autograd.grad(y2.sum() + c2.sum(), x)
+            torch.testing.assert_close(y, y2)
+            torch.testing.assert_close(gx, gx2)
+    finally:
+        unregister_backend(_CpuAlternating.name)
 
 
 def test_alternating_rejects_cpu_with_reason():

@@ -1,0 +1,50 @@
+"""Every kernel translation unit under csrc/ compiles with nvcc alone (no torch headers) for
+sm_80 and sm_90a; ptxas's resource report is read (no spills in the alternating kernels).
+
+A ``.cu`` file may list configurations to compile, one per line, as
+``// flashrnn-test-defines: -DNAME=VALUE ...``; without such a line it is compiled once as is.
+"""
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flashrnn_kernels import jit
+
+CU_FILES = sorted(jit.CSRC.rglob("*.cu"))
+DEFINES_RE = re.compile(r"^//\s*flashrnn-test-defines:(.*)$", re.MULTILINE)
+
+
+def _configs(path: Path) -> list[list[str]]:
+    found = [line.split() for line in DEFINES_RE.findall(path.read_text())]
+    return found or [[]]
+
+
+CASES = [
+    pytest.param(path, defines, arch, id=f"{path.relative_to(jit.CSRC)}-{'-'.join(defines) or 'default'}-sm_{arch}")
+    for path in CU_FILES
+    for defines in _configs(path)
+    for arch in ("80", "90a")
+]
+
+
+def test_there_are_kernels():
+    assert any(p.name == "alternating.cu" for p in CU_FILES)
+
+
+@pytest.mark.skipif(jit.nvcc_path() is None, reason="nvcc not found (CUDA toolkit not installed)")
+@pytest.mark.parametrize("path, defines, arch", CASES)
+def test_cu_file_compiles(path, defines, arch, tmp_path):
+    assert "torch/" not in path.read_text(), f"{path.name} must not include torch headers"
+    cmd = jit.nvcc_command([path], tmp_path / "out.cubin", arch=arch, mode="-cubin",
+                           extra_flags=["-Xptxas", "-v", *defines])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(cmd)}\n{proc.stderr[-6000:]}"
+    report = proc.stderr
+    assert "Used" in report, report
+    if path.name == "alternating.cu":
+        spills = [int(n) for n in re.findall(r"(\d+) bytes spill stores", report)]
+        assert spills and max(spills) == 0, report
+        stacks = [int(n) for n in re.findall(r"(\d+) bytes stack frame", report)]
+        assert max(stacks) == 0, report

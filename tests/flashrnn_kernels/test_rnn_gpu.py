@@ -1,0 +1,128 @@
+"""GPU tests of the alternating backend against the float64 reference.
+
+For every cell x dtype x size: forward states, last states and the gradients of all inputs.
+The kernel's error (RMS against the float64 reference) must be at most twice the error of the
+PyTorch reference run in the same dtype, plus a small tolerance relative to the values' size.
+Outputs are poisoned (NaN) before each run; inputs are fresh random numbers per case.
+"""
+import itertools
+import math
+
+import pytest
+import torch
+
+import flashrnn_kernels as frk
+from flashrnn_kernels.backends import alternating as alt
+from flashrnn_kernels.backends import custom_ops
+from flashrnn_kernels.cells import CELLS
+from flashrnn_kernels.reference import reference_forward
+
+pytestmark = pytest.mark.cuda
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+TOL = {torch.float32: 1e-5, torch.float16: 1e-3, torch.bfloat16: 5e-3}
+SIZES = list(itertools.product((1, 3, 16), (1, 7, 128), ((1, 32), (2, 64), (1, 200))))
+NAMES = ("states", "last", "dWx", "dR", "db", "dstates0")
+
+
+def _inputs(cell, B, T, N, D, seed):
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    kw = dict(generator=g, device="cuda", dtype=torch.float64)
+    Wx = torch.randn(B, T, cell.num_gates, N, D, **kw)
+    R = torch.randn(cell.num_gates, N, D, D, **kw) / math.sqrt(D)
+    b = 0.5 * torch.randn(cell.num_bias, N, D, **kw)
+    s0 = torch.randn(cell.num_states, B, 1, N, D, **kw)
+    if cell.name == "slstm":
+        s0[2] = s0[2].abs() + 0.5
+    return [Wx, R, b, s0]
+
+
+def _run(fn, inputs, dtype, gs, gl):
+    leaves = [t.to(dtype).requires_grad_() for t in inputs]
+    states, last = fn(*leaves)
+    grads = torch.autograd.grad([states, last], leaves, [gs.to(dtype), gl.to(dtype)])
+    return [t.detach().double() for t in (states, last, *grads)]
+
+
+def _rms(x):
+    return x.pow(2).mean().sqrt().item()
+
+
+@pytest.mark.parametrize("B, T, ND", SIZES, ids=[f"B{b}-T{t}-{n}x{d}" for b, t, (n, d) in SIZES])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("cell_name", sorted(CELLS))
+def test_alternating_matches_float64_reference(cell_name, dtype_name, B, T, ND, monkeypatch):
+    monkeypatch.setattr(alt, "poison_outputs", True)
+    cell, dtype = CELLS[cell_name], DTYPES[dtype_name]
+    N, D = ND
+    seed = hash((cell_name, dtype_name, B, T, N, D)) % 2**31
+    inputs = _inputs(cell, B, T, N, D, seed)
+    ref_states, ref_last = reference_forward(*inputs, cell_name)
+    gs = torch.randn_like(ref_states)
+    gl = torch.randn_like(ref_last)
+
+    def reference(*args):
+        return reference_forward(*args, cell_name)
+
+    def kernel(*args):
+        return frk.flashrnn(*args, cell=cell_name, backend="alternating")
+
+    exact = _run(reference, inputs, torch.float64, gs, gl)
+    low = _run(reference, inputs, dtype, gs, gl)
+    ours = _run(kernel, inputs, dtype, gs, gl)
+    failures = []
+    for name, e, r, k in zip(NAMES, exact, low, ours):
+        assert k.shape == e.shape, name
+        if not torch.isfinite(k).all():
+            failures.append(f"{name}: {int((~torch.isfinite(k)).sum())} non-finite values (unwritten?)")
+            continue
+        err_k, err_r = _rms(k - e), _rms(r - e)
+        bound = 2 * err_r + TOL[dtype] * max(_rms(e), 1.0)
+        if not err_k <= bound:
+            failures.append(f"{name}: kernel error {err_k:.3g} > bound {bound:.3g} (reference {dtype_name} {err_r:.3g})")
+    assert not failures, f"seed {seed}:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("cell_name", sorted(CELLS))
+def test_opcheck_cuda(cell_name):
+    fwd, _ = custom_ops("alternating")
+    cell = CELLS[cell_name]
+    args = [t.float().requires_grad_() for t in _inputs(cell, 3, 5, 2, 32, seed=1)]
+    torch.library.opcheck(fwd, (*args, cell_name))
+
+
+def test_auto_picks_alternating_and_modules_run():
+    Wx, R, b, s0 = (t.bfloat16() for t in _inputs(CELLS["lstm"], 2, 4, 1, 32, seed=2))
+    text = frk.explain(Wx, R, b, s0)
+    assert "alternating (priority 10): supported" in text
+    lstm = torch.nn.LSTM(16, 64, batch_first=True, device="cuda")
+    x = torch.randn(4, 9, 16, device="cuda")
+    ours = frk.LSTM.from_torch(lstm)
+    out, (h, c) = lstm(x)
+    out2, (h2, c2) = ours(x)
+    torch.testing.assert_close(out2, out, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(c2, c, rtol=1e-4, atol=1e-4)
+    for cls in (frk.GRU, frk.SLSTM, frk.Elman):
+        rnn = cls(16, 64, num_heads=2, device="cuda", dtype=torch.bfloat16)
+        y, _ = rnn(x.bfloat16())
+        y.float().sum().backward()
+        assert torch.isfinite(y).all() and rnn.weight_hh.grad is not None
+
+
+def test_non_contiguous_cuda_inputs():
+    cell = CELLS["gru"]
+    Wx, R, b, s0 = _inputs(cell, 3, 6, 2, 32, seed=4)
+    Wx_nc = Wx.float().transpose(0, 1).contiguous().transpose(0, 1)
+    R_nc = R.float().transpose(2, 3).contiguous().transpose(2, 3)
+    a, _ = frk.flashrnn(Wx_nc, R_nc, b.float(), s0.float(), cell="gru", backend="alternating")
+    e, _ = reference_forward(Wx, R, b, s0, "gru")
+    torch.testing.assert_close(a.double(), e, rtol=1e-4, atol=1e-4)
+
+
+def test_torch_compile_with_alternating_op():
+    rnn = frk.LSTM(8, 32, device="cuda")
+    x = torch.randn(2, 5, 8, device="cuda")
+    compiled = torch.compile(rnn, backend="aot_eager")
+    y, _ = compiled(x)
+    y.sum().backward()
+    torch.testing.assert_close(y, rnn(x)[0], rtol=1e-5, atol=1e-5)
