@@ -234,9 +234,10 @@ class Compiler:
                     self._note(prog, tok)
         return prog
 
-    @staticmethod
-    def _note(prog: _Program, tok) -> None:
+    def _note(self, prog: _Program, tok) -> None:
         name = str(tok)
+        if name in KEYWORDS:
+            raise self.error(f"{name!r} is a keyword and cannot name a variable", tok)
         if name not in prog.first_use:
             prog.first_use[name] = tok
             prog.order.append(name)
@@ -335,6 +336,8 @@ class Compiler:
         if kind == "name":
             tok = node.children[0]
             var = self.names.get(str(tok))
+            if str(tok) in KEYWORDS:
+                raise self.error(f"{str(tok)!r} is a keyword and cannot name a variable", tok)
             if var is None:
                 raise self.error(f"unknown variable {str(tok)!r}", tok)
             return var
@@ -352,7 +355,9 @@ class Compiler:
         if kind == "neg":
             operand = node.children[1]
             if operand.data == "int":
-                return Const(-self._int_literal(operand.children[0]))
+                v = self._int_literal(operand.children[0])
+                if v:  # '-0' stays a negation, so that printing gives the same text back
+                    return Const(-v)
             return Neg(self.integer(operand, "an integer after '-'", d))
         if kind == "pos":
             return self.integer(node.children[1], "an integer after '+'", d)
