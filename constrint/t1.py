@@ -117,6 +117,7 @@ _SYMBOL = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
     ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^",
     ast.LShift: "<<", ast.RShift: ">>", ast.Invert: "~", ast.Is: "is", ast.IsNot: "is not",
+    ast.Not: "not", ast.USub: "-", ast.UAdd: "+",
 }
 
 
@@ -136,6 +137,8 @@ def _describe(node: ast.AST) -> str:
     if isinstance(node, (ast.BinOp, ast.UnaryOp)):
         sym = _SYMBOL.get(type(node.op))
         return f"operator {sym!r}" if sym else type(node.op).__name__
+    if type(node) in _SYMBOL:
+        return f"operator {_SYMBOL[type(node)]!r}"
     if isinstance(node, ast.Constant):
         return f"constant {node.value!r}"[:60]
     names = {
@@ -546,8 +549,39 @@ def _classify(name: str, values: list[Any], where: _Where) -> tuple[str, list[in
 # ====================================================================== conditions
 
 
+_TRUE = BoolConst(True)
+
+
+def _and(*cs: Constraint) -> Constraint:
+    parts = [c for c in cs if not (isinstance(c, BoolConst) and c.value)]
+    if any(isinstance(c, BoolConst) for c in parts):
+        return BoolConst(False)
+    return _TRUE if not parts else all_of(parts)
+
+
+def _or(*cs: Constraint) -> Constraint:
+    parts = [c for c in cs if not (isinstance(c, BoolConst) and not c.value)]
+    if any(isinstance(c, BoolConst) for c in parts):
+        return _TRUE
+    return BoolConst(False) if not parts else any_of(parts)
+
+
+def _not(c: Constraint) -> Constraint:
+    return BoolConst(not c.value) if isinstance(c, BoolConst) else Not(c)
+
+
 class _Cond:
-    """Translates one condition's ast into a constraint over the model's variables."""
+    """Translates one condition's ast into a constraint over the model's variables.
+
+    Every translation returns a pair ``(value, defined)``: ``defined`` is a constraint that holds
+    where Python's evaluation would not raise. Divisions that Python evaluates on every path keep
+    their plain form (a zero divisor makes the whole constraint false, as a raise would make the
+    configuration invalid). Divisions in operands that Python may skip (``conditional``: right of
+    ``or``/``and``, later links of a chain, unless at the top-level conjunction where a skipped
+    operand cannot matter) get a divisor that is never zero, and ``defined`` then says
+    "where this operand is evaluated, its divisor is not zero". The condition is
+    ``defined and value``: exactly Python's verdict, with a raise counting as invalid.
+    """
 
     def __init__(self, where: _Where, params: dict[str, _Param], model: Model):
         self.where = where
@@ -557,38 +591,72 @@ class _Cond:
     def err(self, msg: str, node: ast.AST) -> T1Error:
         return self.where.error(msg, node)
 
+    def condition(self, node: ast.AST) -> list[Constraint]:
+        """The constraints (a conjunction) of one condition."""
+        val, d = self.boolean(node, cond=False, top=True)
+        from .expr import And
+
+        parts = list(val.children) if isinstance(val, And) else [val]
+        if not (isinstance(d, BoolConst) and d.value):
+            parts.insert(0, d)
+        return parts
+
     # ---- boolean context
-    def boolean(self, node: ast.AST, guard: bool, top: bool) -> Constraint:
+    def boolean(self, node: ast.AST, cond: bool, top: bool) -> tuple[Constraint, Constraint]:
         if isinstance(node, ast.BoolOp):
             is_and = isinstance(node.op, ast.And)
-            parts = []
+            inner_top = top and is_and
+            vals, defs = [], []
             for i, sub in enumerate(node.values):
-                inner_top = top and is_and
-                g = guard if (i == 0 or inner_top) else True
-                parts.append(self.boolean(sub, g, inner_top))
-            return all_of(parts) if is_and else any_of(parts)
+                c = cond if (i == 0 or inner_top) else True
+                v, d = self.boolean(sub, c, inner_top)
+                vals.append(v)
+                defs.append(d)
+            acc = defs[-1]
+            for v, d in zip(reversed(vals[:-1]), reversed(defs[:-1])):
+                acc = _and(d, _or(_not(v) if is_and else v, acc))
+            return (all_of(vals) if is_and else any_of(vals)), acc
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return Not(self.boolean(node.operand, guard, False))
+            v, d = self.boolean(node.operand, cond, False)
+            return Not(v), d
         if isinstance(node, ast.Compare):
-            return self.compare(node, guard, top)
+            return self.compare(node, cond, top)
         if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
-            return BoolConst(bool(node.value))
+            return BoolConst(bool(node.value)), _TRUE
         if isinstance(node, ast.Name) and node.id in self.params:
             p = self.params[node.id]
             if p.kind == "coded":
-                return self._coded_set(p, lambda v: bool(v), node)
-        e = self.number(node, guard)
-        return Compare("!=", e, Const(0))
+                return self._coded_set(p, lambda v: bool(v), node), _TRUE
+        e, d = self.number(node, cond)
+        return Compare("!=", e, Const(0)), d
 
-    def compare(self, node: ast.Compare, guard: bool, top: bool) -> Constraint:
+    def compare(self, node: ast.Compare, cond: bool, top: bool) -> tuple[Constraint, Constraint]:
         operands = [node.left, *node.comparators]
-        parts = []
-        cache: dict[int, Any] = {}
+        done: dict[int, tuple[Any, Constraint]] = {}
+
+        def cond_of(j: int) -> bool:
+            return cond if (j <= 1 or top) else True
+
+        def operand(j: int):
+            if j not in done:
+                done[j] = self.number(operands[j], cond_of(j))
+            return done[j]
+
+        operand.cond_of = cond_of  # type: ignore[attr-defined]
+
+        links = []
+        defs: list[Constraint] = []
         for i, op in enumerate(node.ops):
-            g = guard if (i == 0 or top) else True
-            left, right = operands[i], operands[i + 1]
-            parts.append(self.compare_pair(left, op, right, g, cache, node))
-        return all_of(parts)
+            link, d_left, d_right = self.compare_pair(operands, i, op, operand, node)
+            links.append(link)
+            if i == 0:
+                defs.append(d_left)
+            defs.append(d_right)
+        # operand j >= 2 is evaluated only where links 1 .. j-1 hold
+        acc: Constraint = _TRUE
+        for j in range(len(operands) - 1, 1, -1):
+            acc = _or(_not(links[j - 2]), _and(defs[j], acc))
+        return all_of(links), _and(defs[0], defs[1], acc)
 
     def _coded_name(self, node: ast.AST) -> _Param | None:
         if isinstance(node, ast.Name) and node.id in self.params:
@@ -613,9 +681,11 @@ class _Cond:
             return BoolConst(True)
         return any_of([Compare("==", p.var, Const(c)) for c in ok])
 
-    def compare_pair(self, left, op, right, guard, cache, node) -> Constraint:
+    def compare_pair(self, operands, i, op, operand, node) -> tuple[Constraint, Constraint, Constraint]:
+        """``(link, defined(left), defined(right))`` of the i-th link of a comparison chain."""
+        left, right = operands[i], operands[i + 1]
         if isinstance(op, (ast.In, ast.NotIn)):
-            return self.membership(left, right, isinstance(op, ast.NotIn), guard, cache)
+            return self.membership(operands, i, isinstance(op, ast.NotIn), operand)
         if type(op) not in _CMP_OPS:
             raise self.err(f"unsupported comparison {_describe(op)}", node)
         sym = _CMP_OPS[type(op)]
@@ -631,17 +701,11 @@ class _Cond:
             lit = self.literal(other, p)
             fn = _PY_CMP[sym]
             if pl is not None:
-                return self._coded_set(p, lambda v: fn(v, lit), node)
-            return self._coded_set(p, lambda v: fn(lit, v), node)
-        a = self._num_cached(left, guard, cache)
-        b = self._num_cached(right, guard, cache)
-        return _compare_exact(sym, a, b)
-
-    def _num_cached(self, node, guard, cache) -> Expr:
-        key = id(node)
-        if key not in cache:
-            cache[key] = self.number(node, guard)
-        return cache[key]
+                return self._coded_set(p, lambda v: fn(v, lit), node), _TRUE, _TRUE
+            return self._coded_set(p, lambda v: fn(lit, v), node), _TRUE, _TRUE
+        a, da = operand(i)
+        b, db = operand(i + 1)
+        return _compare_exact(sym, a, b), da, db
 
     def literal(self, node: ast.AST, p: _Param) -> Any:
         if _names(node) & set(self.params):
@@ -652,32 +716,39 @@ class _Cond:
             )
         return _Interp(self.where).eval(node, {})
 
-    def membership(self, left, right, negated, guard, cache) -> Constraint:
+    def membership(self, operands, i, negated, operand) -> tuple[Constraint, Constraint, Constraint]:
+        left, right = operands[i], operands[i + 1]
         p = self._coded_name(left)
         if p is not None:
             container = self.literal(right, p)
             if not isinstance(container, (list, tuple, range, str)):
                 raise self.err("'in' needs a list, tuple or range on its right", right)
-            return self._coded_set(p, lambda v: (v in container) != negated, right)
-        e = self._num_cached(left, guard, cache)
-        if isinstance(right, (ast.List, ast.Tuple)) and _names(right) & set(self.params):
-            items = [self.number(x, guard) for x in right.elts]
-        else:
-            if _names(right) & set(self.params):
+            return self._coded_set(p, lambda v: (v in container) != negated, right), _TRUE, _TRUE
+        e, de = operand(i)
+        if _names(right) & set(self.params):
+            if not isinstance(right, (ast.List, ast.Tuple)):
                 raise self.err("'in' needs a list or a constant collection on its right", right)
+            c = operand.cond_of(i + 1)
+            pairs = [self.number(x, c) for x in right.elts]
+            items = [v for v, _ in pairs]
+            d_right = _and(*[d for _, d in pairs])
+        else:
             container = _Interp(self.where).eval(right, {})
+            d_right = _TRUE
             if isinstance(container, range):
                 if len(container) > 64 and container.step == 1:
                     lo, hi = container.start, container.stop - 1
                     c = all_of(Compare("<=", Const(lo), e), Compare("<=", e, Const(hi)))
-                    return c.negate() if negated else c
+                    return (c.negate() if negated else c), de, d_right
                 container = list(container)
             if not isinstance(container, (list, tuple)):
                 raise self.err("'in' needs a list, tuple or range on its right", right)
             items = [self.constant(v, right) for v in container if _is_number(v)]
         if negated:
-            return all_of([_compare_exact("!=", e, v) for v in items]) if items else BoolConst(True)
-        return any_of([_compare_exact("==", e, v) for v in items]) if items else BoolConst(False)
+            link = all_of([_compare_exact("!=", e, v) for v in items]) if items else BoolConst(True)
+        else:
+            link = any_of([_compare_exact("==", e, v) for v in items]) if items else BoolConst(False)
+        return link, de, d_right
 
     # ---- numeric context
     def constant(self, v: Any, node: ast.AST) -> Expr:
@@ -694,19 +765,22 @@ class _Cond:
             return TrueDiv(Const(p), Const(q))
         raise self.err(f"expected a number, got {type(v).__name__} {_short(v)}", node)
 
-    def number(self, node: ast.AST, guard: bool) -> Expr:  # noqa: C901 - one dispatch
+    def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:  # noqa: C901
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)) and not _names(node):
+            # a constant sub-expression: computed now, exactly as Python would
+            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (bool, int, float)):
-                return self.constant(node.value, node)
+                return self.constant(node.value, node), _TRUE
             raise self.err(f"unsupported {_describe(node)} in arithmetic", node)
         if isinstance(node, ast.Name):
             p = self.params.get(node.id)
             if p is None:
                 raise self.err(f"unknown name {node.id!r} (not a tuning parameter)", node)
             if p.kind == "int":
-                return p.var
+                return p.var, _TRUE
             if p.kind == "scaled":
-                return TrueDiv(p.var, Const(p.scale))
+                return TrueDiv(p.var, Const(p.scale)), _TRUE
             raise self.err(
                 f"parameter {p.name!r} has non-numeric values; it can only be compared with "
                 "literal values (==, !=, <, ..., in)",
@@ -715,10 +789,11 @@ class _Cond:
         if isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):
                 if isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
-                    return self.constant(-node.operand.value, node)
-                return Neg(self.number(node.operand, guard))
+                    return self.constant(-node.operand.value, node), _TRUE
+                v, d = self.number(node.operand, cond)
+                return Neg(v), d
             if isinstance(node.op, ast.UAdd):
-                return self.number(node.operand, guard)
+                return self.number(node.operand, cond)
             if isinstance(node.op, ast.Not):
                 raise self.err("a 'not' used as a number is not supported", node)
             raise self.err(f"unsupported {_describe(node)}", node)
@@ -726,7 +801,7 @@ class _Cond:
             op = type(node.op)
             if op not in _NUM_OPS:
                 raise self.err(f"unsupported {_describe(node)}", node)
-            a = self.number(node.left, guard)
+            a, da = self.number(node.left, cond)
             if op is ast.Pow:
                 if _names(node.right) & set(self.params):
                     raise self.err("the exponent of '**' must be a constant", node.right)
@@ -736,60 +811,63 @@ class _Cond:
                         f"the exponent of '**' must be an integer from 0 to {MAX_EXPONENT}, got {_short(p)}",
                         node.right,
                     )
-                return Pow(a, p)
-            b = self.number(node.right, guard)
+                return Pow(a, p), da
+            b, db = self.number(node.right, cond)
+            d = _and(da, db)
             if op is ast.Add:
-                return Add(a, b)
+                return Add(a, b), d
             if op is ast.Sub:
-                return Sub(a, b)
+                return Sub(a, b), d
             if op is ast.Mult:
-                return Mul(a, b)
-            if guard:
+                return Mul(a, b), d
+            if cond and self.may_be_zero(b):
+                d = _and(d, Compare("!=", b, Const(0)))
                 b = self.guard_divisor(b)
             if op is ast.Div:
-                return TrueDiv(a, b)
+                return TrueDiv(a, b), d
             if op is ast.FloorDiv:
-                return FloorDiv(a, b)
-            return Mod(a, b)
+                return FloorDiv(a, b), d
+            return Mod(a, b), d
         if isinstance(node, ast.Call):
-            return self.call(node, guard)
+            return self.call(node, cond)
         if isinstance(node, (ast.Compare, ast.BoolOp)):
             raise self.err(
                 "a comparison or 'and'/'or' used as a number is not supported", node
             )
         raise self.err(f"unsupported {_describe(node)}", node)
 
-    def call(self, node: ast.Call, guard: bool) -> Expr:
+    def call(self, node: ast.Call, cond: bool) -> tuple[Expr, Constraint]:
         if not isinstance(node.func, ast.Name) or node.func.id not in ("min", "max", "abs", "int"):
             raise self.err(f"unsupported {_describe(node)} (allowed: min, max, abs, int)", node)
         name = node.func.id
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.err(f"only plain positional arguments are supported in {name}()", node)
         if not (_names(node) & set(self.params)):
-            return self.constant(_Interp(self.where).eval(node, {}), node)
+            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
         args = node.args
         if name in ("min", "max"):
             if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
                 args = args[0].elts
             if len(args) < 2:
                 raise self.err(f"{name}() needs several arguments or a list literal", node)
-            vals = [self.number(a, guard) for a in args]
-            return min_(vals) if name == "min" else max_(vals)
+            pairs = [self.number(a, cond) for a in args]
+            vals = [v for v, _ in pairs]
+            d = _and(*[d for _, d in pairs])
+            return (min_(vals) if name == "min" else max_(vals)), d
         if len(args) != 1:
             raise self.err(f"{name}() takes one argument", node)
-        v = self.number(args[0], guard)
-        return Abs(v) if name == "abs" else Trunc(v)
+        v, d = self.number(args[0], cond)
+        return (Abs(v) if name == "abs" else Trunc(v)), d
 
     def guard_divisor(self, d: Expr) -> Expr:
-        """``d``, or an expression equal to it except that it is 1 where ``d`` is 0."""
-        if not self.may_be_zero(d):
-            return d
+        """An expression equal to ``d`` except that it is 1 where ``d`` is 0."""
         if d.integral:
             return Add(d, Sub(Const(1), Min(Abs(d), Const(1))))
         ceil_abs = Neg(FloorDiv(Neg(Abs(d)), Const(1)))
         return Add(d, Sub(Const(1), Min(ceil_abs, Const(1))))
 
     def may_be_zero(self, d: Expr) -> bool:
+        """Whether ``d`` can be 0 (or undefined) over the declared domains (True if unsure)."""
         vs = list(d.variables().values())
         total = 1
         doms = []
@@ -879,16 +957,14 @@ T1Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 def read_t1(source: T1Source, filename: str | None = None) -> T1Space:
     """Read a T1 search space (a path to a JSON file, or the already-decoded JSON object)."""
-    if isinstance(source, Mapping):
-        data: Any = source
-        fname = filename or "<dict>"
-    elif isinstance(source, (str, os.PathLike)):
+    if isinstance(source, (str, os.PathLike)):
         fname = filename or os.fspath(source)
         with open(os.fspath(source), "rb") as f:
             raw = f.read()
-        data = _decode_json(raw, fname)
+        data: Any = _decode_json(raw, fname)
     else:
-        raise TypeError(f"read_t1() takes a path or a dict, got {type(source).__name__}")
+        data = source
+        fname = filename or "<dict>"
     return _build(data, fname)
 
 
@@ -935,10 +1011,12 @@ def _get(obj: Any, key: str, path: str, fname: str, kind: type | tuple, required
         return None
     v = obj[key]
     if not isinstance(v, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        tn = {"dict": "object", "list": "array", "str": "string"}
+        tn = {dict: "object", list: "array", str: "string"}
+        kinds = (kind,) if isinstance(kind, type) else kind
+        names = " or ".join(tn.get(k, k.__name__) for k in kinds)
+        got = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
         raise T1Error(
-            f"{key!r} must be a JSON {tn.get(names, names)}, got {type(v).__name__}",
+            f"{key!r} must be a JSON {names}, got {got.get(type(v), 'number')}",
             fname,
             f"{path}.{key}" if path else key,
         )
@@ -990,14 +1068,10 @@ def _build(data: Any, fname: str) -> T1Space:
         node = _parse(where)
         conv = _Cond(where, params, model)
         try:
-            c = conv.boolean(node, guard=False, top=True)
+            # a top-level conjunction becomes separate constraints (same meaning, better propagation)
+            model.add(conv.condition(node))
         except RecursionError:
             raise where.error("expression nested too deeply") from None
-        # a top-level conjunction becomes separate constraints (same meaning, better propagation)
-        from .expr import And
-
-        for part in c.children if isinstance(c, And) else (c,):
-            model.add(part)
     general = data.get("General") if isinstance(data, Mapping) else None
     kname = None
     ks = data.get("KernelSpecification") if isinstance(data, Mapping) else None

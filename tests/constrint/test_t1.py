@@ -1,0 +1,400 @@
+"""T1 import: the visible search spaces, the Values interpreter, the condition whitelist."""
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+import constrint as ci
+from constrint.t1 import evaluate_values, loads_t1, read_t1
+from constrint.testing import brute_force_solutions
+
+SPACES = Path(__file__).resolve().parents[2].parent / "shared" / "searchspaces"
+needs_spaces = pytest.mark.skipif(
+    not (SPACES / "expected.json").is_file(),
+    reason=f"the T1 search spaces are not at {SPACES} (../shared next to the repository)",
+)
+
+
+def _expected() -> dict[str, int]:
+    if not (SPACES / "expected.json").is_file():
+        return {}
+    return json.loads((SPACES / "expected.json").read_text())
+
+
+@needs_spaces
+@pytest.mark.parametrize("name", sorted(_expected()) or ["(none)"])
+def test_visible_search_spaces_count_exactly(name):
+    model = ci.load_t1(SPACES / name)
+    assert model.count() == _expected()[name]
+
+
+@needs_spaces
+def test_conditions_take_variables_from_the_expression():
+    # the 4th condition of this file lists five parameters but also uses filter_width/height
+    raw = json.loads((SPACES / "hub_convolution_milo.json").read_text())
+    cond = raw["ConfigurationSpace"]["Conditions"][3]
+    assert "filter_width" not in cond["Parameters"]
+    m = ci.load_t1(raw)
+    assert "filter_width" in m.constraints[-1].variables()
+
+
+def space(params: dict[str, str], conditions: list[str] = ()) -> dict:
+    return {
+        "ConfigurationSpace": {
+            "TuningParameters": [
+                {"Name": k, "Type": "int", "Values": v} for k, v in params.items()
+            ],
+            "Conditions": [{"Parameters": [], "Expression": c} for c in conditions],
+        }
+    }
+
+
+def python_count(params: dict[str, list], predicate) -> int:
+    """Reference count: the predicate is plain Python code written in the test."""
+    names = list(params)
+    n = 0
+    for combo in itertools.product(*params.values()):
+        try:
+            n += bool(predicate(**dict(zip(names, combo))))
+        except ZeroDivisionError:
+            pass
+    return n
+
+
+# ---------------------------------------------------------------------------- Values
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("[1, 2, 4]", [1, 2, 4]),
+        ("[2**i for i in range(0, 6)]", [1, 2, 4, 8, 16, 32]),
+        ("[1] + [2*i for i in range(1,4)]", [1, 2, 4, 6]),
+        ("[1, 2] + list(range(32, 96+1, 32))", [1, 2, 32, 64, 96]),
+        ("list(range(32, 129, 32))", [32, 64, 96, 128]),
+        ("list(range(3))", [0, 1, 2]),
+        ("[i for i in range(10) if i % 3 == 0 and i > 0]", [3, 6, 9]),
+        ("[i * j for i in range(1, 3) for j in [10, 20]]", [10, 20, 20, 40]),
+        ("[-1, +2, 3 // 2, 7 % 4, abs(-5), int(2.9), min(3, 4), max([5, 6])]", [-1, 2, 1, 3, 5, 2, 3, 6]),
+        ("[0.5, 1.0, 3/2]", [0.5, 1.0, 1.5]),
+        ("['a', 'b'] + ['c']", ["a", "b", "c"]),
+        ("[True, False]", [True, False]),
+        ("(1, 2)", [1, 2]),
+        ("[0] * 3", [0, 0, 0]),
+        ("  [1]", [1]),
+    ],
+)
+def test_values_interpreter(text, expected):
+    assert evaluate_values(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("__import__('os').system('echo hi')", "call of method/attribute 'system'"),
+        ("__import__('os')", "call of '__import__'"),
+        ("[x for x in range(3)] + open('f').read()", "call of method/attribute 'read'"),
+        ("eval('1')", "call of 'eval'"),
+        ("(lambda: 1)()", "call"),
+        ("[1, 2][0]", "subscript"),
+        ("{1, 2}", "set"),
+        ("[i for i in 'abc'.upper()]", "call of method/attribute"),
+        ("2**10**10", "too large"),
+        ("[10**100]", "too large"),
+        ("list(range(10**9))", "too long"),
+        ("[0] * 10**8", "too long"),
+        ("[i for i in range(10**6) for j in range(10**6)]", "too"),
+        ("x", "unknown name 'x'"),
+        ("1 / 0", "division by zero"),
+        ("[1e400]", "non-finite"),
+        ("[None]", "unsupported constant None"),
+        ("5", "must give a list"),
+        ("[1, 2", "not a valid Python expression"),
+        ("", "empty expression"),
+        ("[1 if True else 2]", "conditional expression"),
+        ("[*range(3)]", "starred"),
+        ("[1] + 1", "unsupported operand types"),
+        ("[1 << 3]", "'<<'"),
+        ("range(1, 2, 0)", "range()"),
+    ],
+)
+def test_values_rejections(text, fragment):
+    with pytest.raises(ci.T1Error) as info:
+        evaluate_values(text)
+    assert fragment in str(info.value)
+
+
+def test_values_error_names_the_parameter_and_column():
+    data = space({"a": "[1, 2]", "b": "[1, 2] + foo(3)"})
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(data)
+    e = info.value
+    assert e.location == "ConfigurationSpace.TuningParameters[1].Values (b)"
+    assert e.column == 10 and "call of 'foo'" in e.message
+    text = str(e).splitlines()
+    assert text[0].startswith("<dict>: ConfigurationSpace.TuningParameters[1].Values (b), column 10:")
+    assert text[2].index("^") - text[1].index("[") == 9
+
+
+# ---------------------------------------------------------------------------- conditions
+
+
+@pytest.mark.parametrize(
+    "params, conditions, predicate",
+    [
+        # true division inside a modulo, as in hub_gemm_milo.json
+        (
+            {"k": [16, 24, 32, 48], "m": [8, 16, 32], "n": [8, 16, 32], "a": [8, 16, 32, 64]},
+            ["k % ((m * n)/a) == 0"],
+            lambda k, m, n, a: k % ((m * n) / a) == 0,
+        ),
+        (
+            {"x": [1, 2, 3, 4, 5, 6, 7], "y": [2, 3, 4]},
+            ["x / y < 1.5", "x / y != 2"],
+            lambda x, y: x / y < 1.5 and x / y != 2,
+        ),
+        (
+            {"x": list(range(-4, 9)), "y": [-3, -2, 1, 2, 3]},
+            ["x // y >= -1", "x % y != 1"],
+            lambda x, y: x // y >= -1 and x % y != 1,
+        ),
+        (
+            {"x": list(range(1, 40)), "y": list(range(1, 12))},
+            ["32 <= x * y <= 64 < 100", "not (x > 30 and y == 2)"],
+            lambda x, y: 32 <= x * y <= 64 < 100 and not (x > 30 and y == 2),
+        ),
+        (
+            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            ["y == 0 or x % y == 0"],  # Python short-circuits the division by zero away
+            lambda x, y: y == 0 or x % y == 0,
+        ),
+        (
+            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            ["not (y != 0 and x % y == 0) or x > 9"],
+            lambda x, y: not (y != 0 and x % y == 0) or x > 9,
+        ),
+        (
+            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            ["y == 0 or 2 < x / y < 3 or x / y > 5.5"],
+            lambda x, y: y == 0 or 2 < x / y < 3 or x / y > 5.5,
+        ),
+        (
+            {"x": list(range(0, 8)), "y": [0, 1, 2]},
+            ["x < 2 or x < 5 < 10 // y"],  # a later link of a chain is skipped by Python
+            lambda x, y: x < 2 or x < 5 < 10 // y,
+        ),
+        (
+            {"x": list(range(0, 10)), "y": [1, 2, 3]},
+            ["x ** 2 - 3 * x * y + abs(x - 5) > min(x, y, 2) * max([y, 2])", "int(x / y) != 1"],
+            lambda x, y: x**2 - 3 * x * y + abs(x - 5) > min(x, y, 2) * max([y, 2]) and int(x / y) != 1,
+        ),
+        (
+            {"x": list(range(0, 10)), "y": [1, 2, 3]},
+            ["x in [1, 2, y * 3]", "y not in range(2, 3)", "x"],
+            lambda x, y: x in [1, 2, y * 3] and y not in range(2, 3) and x,
+        ),
+        (
+            {"x": list(range(0, 200))},
+            ["x in range(10, 150)", "x not in [2**i for i in range(8)]", "x < 1e2", "x >= 12.5"],
+            lambda x: x in range(10, 150) and x not in [2**i for i in range(8)] and x < 1e2 and x >= 12.5,
+        ),
+        (
+            {"x": list(range(0, 6)), "y": [0, 1]},
+            ["x and y or not x", "True", "1"],
+            lambda x, y: (x and y or not x) and True and 1,
+        ),
+        (
+            {"x": [1, 2, 3]},
+            ["x * 0.5 <= 1.0", "x + 0.1 > 1.15"],
+            lambda x: x * 0.5 <= 1.0 and x + 0.1 > 1.15,
+        ),
+    ],
+)
+def test_conditions_have_python_semantics(params, conditions, predicate):
+    data = space({k: repr(v) for k, v in params.items()}, conditions)
+    m = ci.load_t1(data)
+    expected = python_count(params, predicate)
+    assert len(brute_force_solutions(m)) == expected
+    assert m.count() == expected
+
+
+def test_float_string_and_bool_parameters():
+    data = {
+        "ConfigurationSpace": {
+            "TuningParameters": [
+                {"Name": "f", "Type": "float", "Values": "[0.25, 0.5, 1.0, 1.5]"},
+                {"Name": "g", "Type": "float", "Values": "[1.0, 2.0]"},
+                {"Name": "s", "Type": "string", "Values": "['float', 'half', 'double']"},
+                {"Name": "b", "Type": "bool", "Values": "[True, False]"},
+                {"Name": "n", "Type": "int", "Values": "[1, 2, 3, 4]"},
+            ],
+            "Conditions": [
+                {"Expression": "f * n <= 2 * g"},
+                {"Expression": "s != 'double' or n % 2 == 0"},
+                {"Expression": "s in ['float', 'double'] or b"},
+                {"Expression": "s < 'g' or f > 0.3"},
+                {"Expression": "b + n >= 2"},
+            ],
+        }
+    }
+    sp = read_t1(data)
+    values = {
+        "f": [0.25, 0.5, 1.0, 1.5], "g": [1.0, 2.0], "s": ["float", "half", "double"],
+        "b": [True, False], "n": [1, 2, 3, 4],
+    }
+
+    def pred(f, g, s, b, n):
+        return (
+            f * n <= 2 * g and (s != "double" or n % 2 == 0) and (s in ["float", "double"] or b)
+            and (s < "g" or f > 0.3) and b + n >= 2
+        )
+
+    expected = python_count(values, pred)
+    sols = brute_force_solutions(sp.model)
+    assert len(sols) == expected == sp.model.count()
+    decoded = [sp.decode(s) for s in sols]
+    assert all(pred(**d) for d in decoded)
+    assert {d["s"] for d in decoded} <= {"float", "half", "double"}
+    assert {type(d["f"]) for d in decoded} == {float}
+    assert set(sp.labels) == {"f", "g", "s", "b"}
+
+
+def test_string_parameters_only_compare_with_literals():
+    data = {
+        "ConfigurationSpace": {
+            "TuningParameters": [
+                {"Name": "s", "Type": "string", "Values": "['a', 'b']"},
+                {"Name": "n", "Type": "int", "Values": "[1, 2]"},
+            ],
+            "Conditions": [{"Expression": "s * n == 'aa'"}],
+        }
+    }
+    with pytest.raises(ci.T1Error, match="non-numeric values"):
+        ci.load_t1(data)
+    data["ConfigurationSpace"]["Conditions"] = [{"Expression": "s < n"}]
+    with pytest.raises(ci.T1Error, match="literal values"):
+        ci.load_t1(data)
+    data["ConfigurationSpace"]["Conditions"] = [{"Expression": "s < 3"}]
+    with pytest.raises(ci.T1Error, match="not supported between"):
+        ci.load_t1(data)
+
+
+@pytest.mark.parametrize(
+    "expr, column, fragment",
+    [
+        ("__import__('os').system('echo hi') == 0", 1, "call of method/attribute 'system'"),
+        ("x == 1 and open('/etc/passwd')", 12, "call of 'open'"),
+        ("x.real > 0", 1, "attribute access"),
+        ("y > 1", 1, "unknown name 'y'"),
+        ("x > 1 if x else 2", 1, "conditional expression"),
+        ("x == [1, 2][0]", 6, "subscript"),
+        ("x ** x > 2", 6, "exponent"),
+        ("x ** -1 > 0", 6, "exponent"),
+        ("(x > 1) + 1 == 2", 2, "used as a number"),
+        ("x & 1 == 0", 1, "'&'"),
+        ("x is 1", 1, "'is'"),
+        ("x > 'a' + 1", 5, "unsupported operand types"),
+        ("x > 'a'", 5, "in arithmetic"),
+        ("x == 1)", 7, "not a valid Python expression"),
+        ("   x >> 1 == 0", 4, "'>>'"),
+        ("x == 10**30", 6, "too large"),
+        ("lambda: 1", 1, "lambda"),
+        ("", None, "empty expression"),
+    ],
+)
+def test_condition_rejections(expr, column, fragment):
+    data = space({"x": "[1, 2, 3]"}, ["x > 0", expr])
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(data, filename="space.json")
+    e = info.value
+    assert fragment in e.message, str(e)
+    assert e.filename == "space.json"
+    assert e.location == "ConfigurationSpace.Conditions[1].Expression"
+    assert e.column == column, str(e)
+    assert len(str(e).splitlines()) <= 3
+
+
+@pytest.mark.parametrize(
+    "data, fragment",
+    [
+        ([], "top level must be a JSON object"),
+        ({}, "missing key 'ConfigurationSpace'"),
+        ({"ConfigurationSpace": {}}, "missing key 'TuningParameters'"),
+        ({"ConfigurationSpace": {"TuningParameters": {}}}, "must be a JSON array"),
+        ({"ConfigurationSpace": {"TuningParameters": []}}, "no tuning parameters"),
+        ({"ConfigurationSpace": {"TuningParameters": [{"Name": "x"}]}}, "missing key 'Values'"),
+        ({"ConfigurationSpace": {"TuningParameters": [{"Values": "[1]"}]}}, "missing key 'Name'"),
+        ({"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": 3}]}}, "must be a JSON string or array"),
+        ({"ConfigurationSpace": {"TuningParameters": [{"Name": "x y", "Values": "[1]"}]}}, "identifier"),
+        ({"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[]"}]}}, "no values"),
+        (
+            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[1]"}] * 2}},
+            "duplicate parameter name 'x'",
+        ),
+        (
+            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[1]"}], "Conditions": [{}]}},
+            "missing key 'Expression'",
+        ),
+        (
+            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[1]"}], "Conditions": [{"Expression": 1}]}},
+            "must be a JSON string",
+        ),
+        (
+            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[None, 1]"}]}},
+            "unsupported constant None",
+        ),
+    ],
+)
+def test_structure_errors(data, fragment):
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(data)
+    assert fragment in str(info.value)
+
+
+def test_json_text_errors_have_line_and_column(tmp_path):
+    p = tmp_path / "bad.json"
+    p.write_text('{\n  "ConfigurationSpace": {\n    "TuningParameters": [,]\n  }\n}\n')
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(p)
+    e = info.value
+    assert e.location == "line 3" and e.column == 26 and "invalid JSON" in e.message
+    with pytest.raises(ci.T1Error, match="invalid JSON"):
+        loads_t1("{" * 100_000)
+
+
+def test_values_as_a_json_list_and_multiline_expressions():
+    data = {
+        "ConfigurationSpace": {
+            "TuningParameters": [{"Name": "x", "Values": [1, 2, 3, 4]}],
+            "Conditions": [{"Expression": "(x > 1 and\n x < 4)"}],
+        }
+    }
+    assert ci.load_t1(data).count() == 2
+    data["ConfigurationSpace"]["Conditions"] = [{"Expression": "(x > 1 and\n x.y < 4)"}]
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(data)
+    assert (info.value.line, info.value.column) == (2, 2)
+    assert "line 2, column 2" in str(info.value)
+    assert str(info.value).splitlines()[1].strip() == "x.y < 4)"
+
+
+def test_error_pickles():
+    import pickle
+
+    with pytest.raises(ci.T1Error) as info:
+        ci.load_t1(space({"x": "[1]"}, ["x.y"]))
+    e = pickle.loads(pickle.dumps(info.value))
+    assert str(e) == str(info.value)
+    assert isinstance(e, ci.ConstrintError)
+
+
+def test_imported_model_round_trips_through_cint():
+    data = space({"x": "[1, 2, 4, 8]", "y": "list(range(1, 9))"}, ["x % y == 0 or x / y > 1.5"])
+    m = ci.load_t1(data)
+    m2 = ci.loads(ci.dumps(m))
+    assert m2.count() == m.count() == python_count(
+        {"x": [1, 2, 4, 8], "y": list(range(1, 9))}, lambda x, y: x % y == 0 or x / y > 1.5
+    )
