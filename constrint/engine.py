@@ -462,10 +462,21 @@ def _component_solutions(P: Problem, doms: list[Domain], vars_: list[int], cons:
         if not open_vars:
             yield fixed
             continue
-        for combo in itertools.product(*(leaf[v] for v in open_vars)):
+        for combo in lazy_product([leaf[v] for v in open_vars]):
             s = dict(fixed)
             s.update(zip((P.names[v] for v in open_vars), combo))
             yield s
+
+
+def lazy_product(domains: list[Domain]) -> Iterator[tuple[int, ...]]:
+    """Cartesian product of re-iterable domains without materialising any of them."""
+    if not domains:
+        yield ()
+        return
+    head, rest = domains[0], domains[1:]
+    for v in head:
+        for tail in lazy_product(rest):
+            yield (v, *tail)
 
 
 class _Replayable:

@@ -66,7 +66,7 @@ def expressions(
         }
         for op, fn in binary.items():
             if op in ops:
-                options.append(st.tuples(children, children).map(lambda t, fn=fn: _expr(fn(*t))))
+                options.append(st.tuples(children, children).map(lambda t, fn=fn: fn(_expr(t[0]), _expr(t[1]))))
         if "neg" in ops:
             options.append(children.map(lambda a: -_expr(a)))
         if "abs" in ops:
@@ -96,7 +96,7 @@ def constraints(
     atoms = []
     for k in ("==", "!=", "<", "<=", ">", ">="):
         if k in kinds:
-            atoms.append(st.tuples(ex, ex).map(lambda t, k=k: _compare(k, *t)))
+            atoms.append(st.tuples(ex, ex).map(lambda t, k=k: _compare(k, _expr(t[0]), t[1])))
     if "divides" in kinds:
         atoms.append(st.tuples(ex, ex).map(lambda t: divides(*t)))
     if not atoms:
