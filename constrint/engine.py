@@ -110,6 +110,8 @@ register_revise(Opaque, lambda c, store, memo: generic_revise(c, store))
 def _rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
     """Normalise a constraint tree for propagation (divisibility patterns, opaque parts)."""
     t = type(c)
+    if getattr(c, "has_own_revise", False):
+        return c  # e.g. user-defined constraints: revised by their registered rule
     if t is Compare and c.op in ("==", "!=") and c.a.integral and c.b.integral:
         mod, zero = (c.a, c.b) if type(c.a) is Mod else (c.b, c.a)
         if type(mod) is Mod and type(zero) is Const and zero.value == 0:
