@@ -60,6 +60,13 @@ def test_alternating_matches_float64_reference(cell_name, dtype_name, B, T, ND, 
     ref_states, ref_last = reference_forward(*inputs, cell_name)
     gs = torch.randn_like(ref_states)
     gl = torch.randn_like(ref_last)
+    if cell_name == "slstm":
+        # Gradients flow into h only: the stabilised states c, n, m are not differentiable where
+        # the stabiliser's max ties (lf + m == i~), and a rounding-level difference picks the
+        # other side there. A loss on h is smooth (h does not depend on m), so its gradient is
+        # well defined; the c, n, m paths are still exercised through the recurrence.
+        gs[1:] = 0
+        gl[1:] = 0
 
     def reference(*args):
         return reference_forward(*args, cell_name)
