@@ -164,13 +164,21 @@ def load_file(path: str) -> tuple[Any, dict[str, dict[int, Any]]]:
     if is_json:
         space = _build(_decode_json(raw, path), path)
         return space.model, space.labels
-    return loads(decode_text(raw, path), filename=path), {}
+    model = loads(decode_text(raw, path), filename=path)
+    if not model.variables:
+        raise _UsageError(f"{path}: no variables and no constraints (an empty model)")
+    return model, {}
 
 
-def _decode(sol: dict[str, int], labels: dict[str, dict[int, Any]]) -> dict[str, Any]:
-    if not labels:
-        return dict(sol)
-    return {k: (labels[k].get(v, v) if k in labels else v) for k, v in sol.items()}
+def _decode(sol: dict[str, int], labels: dict[str, dict[int, Any]], names: list[str]) -> dict[str, Any]:
+    """The solution in variable order, non-integer parameters shown with their original values."""
+    if not sol:
+        return {}
+    out = {n: sol[n] for n in names if n in sol}
+    for k, v in out.items():
+        if k in labels:
+            out[k] = labels[k].get(v, v)
+    return out
 
 
 def _value_text(v: Any) -> str:
@@ -214,7 +222,7 @@ def cmd_solve(args) -> int:
     from .model import Status
 
     with _Progress("solving") as prog, _alarm(
-        None if args.time_limit is None else args.time_limit + 1.0
+        None if args.time_limit is None else args.time_limit + 0.5
     ):
         try:
             res = model.solve(time_limit=args.time_limit)
@@ -224,7 +232,7 @@ def cmd_solve(args) -> int:
         res_status, values, objective, seconds = Status.UNKNOWN, {}, None, args.time_limit
     else:
         res_status, values, objective, seconds = res.status, res.values, res.objective, res.seconds
-    values = _decode(values, labels)
+    values = _decode(values, labels, [v.name for v in model.variables])
     has_obj = model.objective is not None
     if args.json:
         out = {"status": res_status.value, "solution": values or None, "seconds": seconds}
@@ -253,6 +261,7 @@ def _enumerate(model, labels, args) -> int:
     if model.objective is not None:
         _note("listing solutions: the objective is ignored")
     limit = args.limit
+    names = [v.name for v in model.variables]
     n = 0
     stopped = None
     start = time.monotonic()
@@ -263,7 +272,7 @@ def _enumerate(model, labels, args) -> int:
         try:
             with _alarm(args.time_limit):
                 for sol in model.solutions(limit=limit):
-                    sol = _decode(sol, labels)
+                    sol = _decode(sol, labels, names)
                     if args.json:
                         prog.write(("" if first else ",") + "\n  " + json.dumps(sol))
                     else:
@@ -303,9 +312,7 @@ def cmd_count(args) -> int:
     model, _ = load_file(args.file)
     start = time.monotonic()
     n = None
-    with _Progress("counting") as prog, _alarm(
-        None if args.time_limit is None else args.time_limit + 1.0
-    ):
+    with _Progress("counting") as prog, _alarm(args.time_limit):
         try:
             n = model.count(time_limit=args.time_limit)
         except (Timeout, _TimeUp):
