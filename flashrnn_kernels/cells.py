@@ -23,8 +23,8 @@ gradients of the input-side and recurrent-side pre-activations and the *pointwis
 gradient of the previous states (the recurrent path ``R^T drg`` into ``h`` is added by the
 caller; an entry may be the Python float ``0.0``). ``ops`` supplies ``sigmoid, tanh, exp,
 logsigmoid, maximum, ge`` (``ge(a, b)`` is 1 where ``a >= b`` else 0; ``maximum(a, b)`` is
-``a`` where ``a >= b`` else ``b``, and its derivative routes to the same side); values support ``+ - * /`` with each other and with
-Python floats.
+``a`` where ``a >= b`` else ``b``, and its derivative routes to the same side); values support
+``+ - * /`` with each other and with Python floats.
 """
 from __future__ import annotations
 
