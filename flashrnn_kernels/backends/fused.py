@@ -117,10 +117,16 @@ class FusedConfig:
         return mtw * ksw * 4
 
     def smem(self, which: str) -> int:
-        """Dynamic shared memory in bytes (exactly what the kernel requests)."""
-        _, _, grows, srow = self._gemm(which)
-        wk = self.fwd_wk if which == "f" else self.bwd_wk
-        return self.bt * srow * self.word_bytes + wk * grows * (self.bt + 1) * 4
+        """Dynamic shared memory in bytes (exactly what the kernel requests).
+
+        Forward: operand tile of tagged words ``BT * SROW * w``; backward: operand tile of plain
+        elements ``BT * (KS*KW*e + 16)``; both: gate partial sums ``WK * GROWS * (BT+1) * 4``.
+        """
+        mtw, ksw, grows, srow = self._gemm(which)
+        if which == "f":
+            return self.bt * srow * self.word_bytes + self.fwd_wk * grows * (self.bt + 1) * 4
+        kpad = _cdiv(self.num_gates * self.head_dim, self.kw) * self.kw
+        return self.bt * (kpad * self.esize + 16) + self.bwd_wk * grows * (self.bt + 1) * 4
 
     @property
     def pairs_per_thread(self) -> int:
@@ -332,6 +338,8 @@ def load_library(config: FusedConfig, arch: str | None = None) -> Any:
         lib.frnn_bwd_launch.restype = ci
         for name in ("frnn_smem_fwd", "frnn_smem_bwd", "frnn_nthreads"):
             getattr(lib, name).restype = ci
+        lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
+        lib.frnn_xch_bytes.restype = ctypes.c_long
         if lib.frnn_smem_fwd() != config.smem("f") or lib.frnn_smem_bwd() != config.smem("b"):
             raise BuildError(
                 f"fused: shared memory model out of date: kernel {lib.frnn_smem_fwd()}/"
@@ -390,14 +398,14 @@ def batch_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, sms:
             chunk = max(8, (chunk // 2 + 7) // 8 * 8)
 
 
-def _exchange(config: FusedConfig, B: int, N: int, kx: int, device):
-    """Zeroed buffer of tagged words [2, Bpad, N, kx] for a head split over several blocks."""
+def _exchange(lib, B: int, N: int, backward: bool, device):
+    """Zeroed exchange buffer for a head split over several blocks (its size from the kernel
+    library: forward tagged words, backward plain elements + step flags)."""
     import torch
-    if config.nslice == 1:
+    nbytes = lib.frnn_xch_bytes(B, N, int(backward))
+    if nbytes <= 0:
         return torch.empty(1, dtype=torch.int64, device=device)
-    bpad = _cdiv(B, config.bt) * config.bt
-    n_int32 = 2 * bpad * N * kx * config.word_bytes // 4
-    return torch.zeros(n_int32, dtype=torch.int32, device=device)
+    return torch.zeros(_cdiv(nbytes, 16) * 4, dtype=torch.int32, device=device)
 
 
 def _check(rc: int, what: str) -> None:
@@ -421,7 +429,7 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     last = _new((S, B, 1, N, D), Wx)
     gc = 2 * G if cell.separate_gates else G
     cache = _new((B, T, gc, N, D), Wx) if need_cache else None
-    counters = _exchange(config, B, N, D, Wx.device)
+    counters = _exchange(lib, B, N, False, Wx.device)
     stream = torch.cuda.current_stream(Wx.device).cuda_stream
     rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
                              states.data_ptr(), last.data_ptr(),
@@ -481,7 +489,7 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
         part = (lambda t: t) if whole else (lambda t: t[:, c0:c1].contiguous())
         s0c, stc, dsc = part(s0), part(states), part(ds)
         ds0c = ds0 if whole else _new((S, c1 - c0, 1, N, D), states)
-        counters = _exchange(config, c1 - c0, N, G * D, states.device)
+        counters = _exchange(lib, c1 - c0, N, True, states.device)
         rc = lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(),
                                  cache[c0:c1].data_ptr(), dsc.data_ptr(), dgr[c0:c1].data_ptr(),
                                  dwx[c0:c1].data_ptr() if cell.separate_gates else None,

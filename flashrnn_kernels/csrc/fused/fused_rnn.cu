@@ -143,6 +143,77 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // apart for cells whose recurrent part enters separately (GRU)
 #define FRNN_GC (Cell::kSeparateRecurrent ? 2 * Cell::kGates : Cell::kGates)
 
+// ---------------------------------------------------------------- fast pointwise math
+// FRNN_FAST_MATH (default 1): the cell code is instantiated with a float wrapper whose fr_exp,
+// fr_sigmoid, fr_tanh and fr_logsigmoid (found by argument-dependent lookup) use ex2.approx /
+// rcp.approx: a few instructions instead of ~20-40, absolute errors ~1e-7 (tanh as
+// 1 - 2/(1 + e^2x), sigmoid as 1/(1 + e^-x)), far below bf16/fp16 rounding and tf32 products.
+#ifndef FRNN_FAST_MATH
+#define FRNN_FAST_MATH 1
+#endif
+namespace frnn_fm {
+struct F {
+  float v;
+  F() = default;
+  __device__ __forceinline__ F(float x) : v(x) {}
+  __device__ __forceinline__ F(double x) : v((float)x) {}
+};
+__device__ __forceinline__ F operator+(F a, F b) { return F(a.v + b.v); }
+__device__ __forceinline__ F operator-(F a, F b) { return F(a.v - b.v); }
+__device__ __forceinline__ F operator*(F a, F b) { return F(a.v * b.v); }
+__device__ __forceinline__ F operator/(F a, F b) { return F(a.v / b.v); }
+__device__ __forceinline__ F operator-(F a) { return F(-a.v); }
+__device__ __forceinline__ bool operator>=(F a, F b) { return a.v >= b.v; }
+__device__ __forceinline__ bool operator<=(F a, F b) { return a.v <= b.v; }
+__device__ __forceinline__ bool operator>(F a, F b) { return a.v > b.v; }
+__device__ __forceinline__ bool operator<(F a, F b) { return a.v < b.v; }
+__device__ __forceinline__ F fr_exp(F x) { return F(__expf(x.v)); }
+__device__ __forceinline__ F fr_sigmoid(F x) { return F(__fdividef(1.f, 1.f + __expf(-x.v))); }
+__device__ __forceinline__ F fr_tanh(F x) {
+  return F(1.f - __fdividef(2.f, 1.f + __expf(2.f * x.v)));
+}
+__device__ __forceinline__ F fr_logsigmoid(F x) {
+  return F(fminf(x.v, 0.f) - __logf(1.f + __expf(-fabsf(x.v))));
+}
+}  // namespace frnn_fm
+
+template <int N>
+__device__ __forceinline__ void fm_in(frnn_fm::F (&d)[N], const float (&s)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) d[i] = frnn_fm::F(s[i]);
+}
+template <int N>
+__device__ __forceinline__ void fm_out(float (&d)[N], const frnn_fm::F (&s)[N]) {
+#pragma unroll
+  for (int i = 0; i < N; ++i) d[i] = s[i].v;
+}
+
+__device__ __forceinline__ void cell_forward(const float (&xg)[FRNN_G], const float (&rg)[FRNN_G],
+                                             const float (&s)[FRNN_S], float (&sn)[FRNN_S]) {
+#if FRNN_FAST_MATH
+  frnn_fm::F a[FRNN_G], b[FRNN_G], c[FRNN_S], d[FRNN_S];
+  fm_in(a, xg); fm_in(b, rg); fm_in(c, s);
+  Cell::forward(a, b, c, d);
+  fm_out(sn, d);
+#else
+  Cell::forward(xg, rg, s, sn);
+#endif
+}
+
+__device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const float (&rg)[FRNN_G],
+                                              const float (&s)[FRNN_S], const float (&ds)[FRNN_S],
+                                              float (&dxg)[FRNN_G], float (&drg)[FRNN_G],
+                                              float (&dsp)[FRNN_S]) {
+#if FRNN_FAST_MATH
+  frnn_fm::F a[FRNN_G], b[FRNN_G], c[FRNN_S], e[FRNN_S], f[FRNN_G], g[FRNN_G], h[FRNN_S];
+  fm_in(a, xg); fm_in(b, rg); fm_in(c, s); fm_in(e, ds);
+  Cell::backward(a, b, c, e, f, g, h);
+  fm_out(dxg, f); fm_out(drg, g); fm_out(dsp, h);
+#else
+  Cell::backward(xg, rg, s, ds, dxg, drg, dsp);
+#endif
+}
+
 // ---------------------------------------------------------------- derived tiling
 #define CDIV(a, b) (((a) + (b) - 1) / (b))
 #define FRNN_NT (FRNN_BT / 8)
@@ -166,16 +237,22 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // fragment loads free of bank conflicts
 #define FRNN_PADW (32 / (int)sizeof(xword_t))
 #define F_SROW (F_KPAD + FRNN_PADW)
-#define B_SROW (B_KPAD + FRNN_PADW)
+// the backward's operand tile holds plain elements (its exchange synchronises with flags, see
+// frnn_bwd), rows padded by 16 bytes against bank conflicts
+#define B_XROW (B_KPAD + 16 / (int)sizeof(elem_t))
 #define FRNN_GS (FRNN_BT + 1)
 #define F_GROWS (F_MTW * FRNN_FWD_WM * 16)
 #define B_GROWS (B_MTW * FRNN_BWD_WM * 16)
 #define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(xword_t))
-#define B_SMEM_X (FRNN_BT * B_SROW * (int)sizeof(xword_t))
+#define B_SMEM_X (FRNN_BT * B_XROW * (int)sizeof(elem_t))
 #define F_SMEM (F_SMEM_X + FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
+// independent MMA accumulator chains per warp (split of its K steps), up to 8 tiles in flight
+#define FRNN_NCH(mtw) ((mtw) * FRNN_NT >= 8 ? 1 : ((mtw) * FRNN_NT >= 4 ? 2 : 4))
+#define F_NCH (F_KSW >= 2 * FRNN_NCH(F_MTW) ? FRNN_NCH(F_MTW) : 1)
+#define B_NCH (B_KSW >= 2 * FRNN_NCH(B_MTW) ? FRNN_NCH(B_MTW) : 1)
 
 // exported so that the host (and tests) can read what the kernel was built with
 extern "C" __host__ int frnn_smem_fwd() { return F_SMEM; }
@@ -252,6 +329,40 @@ __device__ __forceinline__ void load_bfrag(uint32_t* b, const xword_t* xs, int s
   b[0] = __byte_perm(lo.x, lo.y, 0x5410);
   b[1] = __byte_perm(hi.x, hi.y, 0x5410);
 #endif
+}
+
+// B fragment (KW x 8) at (k0, batch n0) from a tile xs[batch][k] of plain elements.
+__device__ __forceinline__ void load_bfrag_plain(uint32_t* b, const elem_t* xs, int srow, int n0,
+                                                 int k0) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, q = lane & 3;
+  const elem_t* p = xs + (n0 + g) * srow + k0;
+#if FRNN_DTYPE == 2
+  b[0] = pack2(p[q], 0.f);
+  b[1] = pack2(p[q + 4], 0.f);
+#else
+  b[0] = *reinterpret_cast<const uint32_t*>(p + 2 * q);
+  b[1] = *reinterpret_cast<const uint32_t*>(p + 2 * q + 8);
+#endif
+}
+
+// ---------------------------------------------------------------- flag exchange (backward)
+__device__ __forceinline__ void cp_async16(void* smem_dst, const void* gsrc) {
+  const unsigned d = (unsigned)__cvta_generic_to_shared(smem_dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(gsrc) : "memory");
+}
+__device__ __forceinline__ void cp_async_wait_all() {
+  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
+}
+__device__ __forceinline__ unsigned ld_relaxed_u32(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ void st_relaxed_u32(unsigned* p, unsigned v) {
+  asm volatile("st.relaxed.gpu.global.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+__device__ __forceinline__ void fence_acq_rel_gpu() {
+  asm volatile("fence.acq_rel.gpu;" ::: "memory");
 }
 
 // ---------------------------------------------------------------- tagged tile exchange
@@ -345,7 +456,7 @@ struct BwdParams {
   elem_t* dgr;            // [B, T, G, N, D]  gradients of the recurrent-side pre-activations
   elem_t* dwx;            // [B, T, G, N, D]  input-side ones (only when they differ: GRU)
   elem_t* ds0;            // [S, B, 1, N, D]
-  xword_t* xch;           // [2, Bpad, N, G*D] tagged words, zero at launch (NSLICE > 1)
+  xword_t* xch;           // plain elements + flags (frnn_xch_bytes), zero at launch (NSLICE > 1)
   int B, T, N;
 };
 
@@ -367,6 +478,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_FWD_WM, wk = warp / FRNN_FWD_WM;
   const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
+  const elem_t* __restrict__ wxp = p.wx;
+  elem_t* __restrict__ statesp = p.states;
+  elem_t* __restrict__ cachep = p.cache;
 
   // R slice as A fragments: row r = g*U + u (gate g of unit u0+u), column k = input unit
   uint32_t afr[F_MTW][F_KSW][4];
@@ -414,7 +528,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     }
 #pragma unroll
     for (int g = 0; g < FRNN_G; ++g) {
-      wxn[i][g] = valid[i] ? p.wx[(((long)b * T + 0) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
+      wxn[i][g] = valid[i] ? wxp[(((long)b * T + 0) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
                            : from_f(0.f);
     }
   }
@@ -435,15 +549,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       __syncthreads();
     }
 #endif
-    // ---- recurrent GEMM: gate rows x batch
+    // ---- recurrent GEMM: gate rows x batch (F_NCH independent accumulator chains over K)
     {
-      float acc[F_MTW][FRNN_NT][4];
+      float acc[F_NCH][F_MTW][FRNN_NT][4];
 #pragma unroll
-      for (int mt = 0; mt < F_MTW; ++mt)
+      for (int c = 0; c < F_NCH; ++c)
 #pragma unroll
-        for (int nt = 0; nt < FRNN_NT; ++nt)
+        for (int mt = 0; mt < F_MTW; ++mt)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) acc[mt][nt][j] = 0.f;
+          for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[c][mt][nt][j] = 0.f;
 #pragma unroll
       for (int ks = 0; ks < F_KSW; ++ks) {
         const int k0 = (wk * F_KSW + ks) * FRNN_KW;
@@ -453,10 +569,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
             uint32_t bf[2];
             load_bfrag(bf, xs, F_SROW, nt * 8, k0);
 #pragma unroll
-            for (int mt = 0; mt < F_MTW; ++mt) mma(acc[mt][nt], afr[mt][ks], bf);
+            for (int mt = 0; mt < F_MTW; ++mt) mma(acc[ks % F_NCH][mt][nt], afr[mt][ks], bf);
           }
         }
       }
+#pragma unroll
+      for (int c = 1; c < F_NCH; ++c)
+#pragma unroll
+        for (int mt = 0; mt < F_MTW; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[0][mt][nt][j] += acc[c][mt][nt][j];
       const int g = lane >> 2, q = lane & 3;
       float* gw = gs + wk * F_GROWS * FRNN_GS;
 #pragma unroll
@@ -464,40 +588,45 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #pragma unroll
         for (int nt = 0; nt < FRNN_NT; ++nt) {
           const int r = (wm * F_MTW + mt) * 16 + g, c = nt * 8 + 2 * q;
-          gw[r * FRNN_GS + c] = acc[mt][nt][0];
-          gw[r * FRNN_GS + c + 1] = acc[mt][nt][1];
-          gw[(r + 8) * FRNN_GS + c] = acc[mt][nt][2];
-          gw[(r + 8) * FRNN_GS + c + 1] = acc[mt][nt][3];
+          gw[r * FRNN_GS + c] = acc[0][mt][nt][0];
+          gw[r * FRNN_GS + c + 1] = acc[0][mt][nt][1];
+          gw[(r + 8) * FRNN_GS + c] = acc[0][mt][nt][2];
+          gw[(r + 8) * FRNN_GS + c + 1] = acc[0][mt][nt][3];
         }
     }
     __syncthreads();
-    // ---- pointwise cell update
+    // ---- pointwise cell update: first every pair's math (independent chains), then the stores
+    float sn[FRNN_PPT][FRNN_S], xga[FRNN_PPT][FRNN_G], rga[FRNN_PPT][FRNN_G];
+#pragma unroll
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (valid[i]) {
+        const int u = pu[i], bl = pb[i];
+#pragma unroll
+        for (int g = 0; g < FRNN_G; ++g) {
+          float a = 0.f;
+#pragma unroll
+          for (int w = 0; w < FRNN_FWD_WK; ++w)
+            a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
+          rga[i][g] = a + rb[i][g];
+          xga[i][g] = to_f(wxn[i][g]) + xb[i][g];
+        }
+        cell_forward(xga[i], rga[i], st[i], sn[i]);
+      }
+    }
 #pragma unroll
     for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
       const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
-      float xg[FRNN_G], rg[FRNN_G];
-#pragma unroll
-      for (int g = 0; g < FRNN_G; ++g) {
-        float a = 0.f;
-#pragma unroll
-        for (int w = 0; w < FRNN_FWD_WK; ++w) a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
-        rg[g] = a + rb[i][g];
-        xg[g] = to_f(wxn[i][g]) + xb[i][g];
-      }
       if (t + 1 < T) {  // prefetch the next step's input gates
 #pragma unroll
         for (int g = 0; g < FRNN_G; ++g)
-          wxn[i][g] = p.wx[(((long)b * T + t + 1) * FRNN_G + g) * ND + (long)n * FRNN_D + d];
+          wxn[i][g] = wxp[(((long)b * T + t + 1) * FRNN_G + g) * ND + (long)n * FRNN_D + d];
       }
-      float sn[FRNN_S];
-      Cell::forward(xg, rg, st[i], sn);
       // the state as stored (and fed back) is rounded to the storage type, as in the reference
 #pragma unroll
       for (int s = 0; s < FRNN_S; ++s) {
-        elem_t v = from_f(sn[s]);
+        elem_t v = from_f(sn[i][s]);
         st[i][s] = to_f(v);
-        p.states[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
         if (s == 0) {
 #if FRNN_NSLICE == 1
           xs[bl * F_SROW + d] = make_word(v, 0u);
@@ -506,16 +635,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
                      make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
         }
+        statesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
       }
-      if (p.cache != nullptr) {
-        elem_t* cp = p.cache + ((long)b * T + t) * FRNN_GC * ND + (long)n * FRNN_D + d;
+      if (cachep != nullptr) {
+        elem_t* cp = cachep + ((long)b * T + t) * FRNN_GC * ND + (long)n * FRNN_D + d;
 #pragma unroll
         for (int g = 0; g < FRNN_G; ++g) {
           if (Cell::kSeparateRecurrent) {
-            cp[g * ND] = from_f(xg[g]);
-            cp[(FRNN_G + g) * ND] = from_f(rg[g]);
+            cp[g * ND] = from_f(xga[i][g]);
+            cp[(FRNN_G + g) * ND] = from_f(rga[i][g]);
           } else {
-            cp[g * ND] = from_f(xg[g] + rg[g]);
+            cp[g * ND] = from_f(xga[i][g] + rga[i][g]);
           }
         }
       }
@@ -536,9 +666,16 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 }
 
 // ---------------------------------------------------------------- backward kernel
+// Exchange (FRNN_NSLICE > 1): the gate gradients of a step are G*D wide per batch row (4x h for
+// an LSTM), so moving bytes, not latency, dominates. Blocks write plain elements (no tags: half
+// the bytes) to xdat [2 parity][Bpad][N][B_KPAD], then, after a block barrier, one thread
+// publishes the step in its flag (fence.acq_rel + relaxed store). A reader's warp 0 polls the
+// NSLICE flags of its (head, batch tile) group (a few words, not the data), then each group of
+// warps sharing a K range copies just that range with cp.async (16-byte chunks, bypassing L1)
+// and synchronises only among itself (named barrier).
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
-  xword_t* xs = reinterpret_cast<xword_t*>(smem);
+  elem_t* xs = reinterpret_cast<elem_t*>(smem);
   float* gs = reinterpret_cast<float*>(smem + B_SMEM_X);
 
   const int slice = blockIdx.x % FRNN_NSLICE;
@@ -553,6 +690,16 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_BWD_WM, wk = warp / FRNN_BWD_WM;
   const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
+  const elem_t* __restrict__ statesp = p.states;
+  const elem_t* __restrict__ dstatesp = p.dstates;
+  const elem_t* __restrict__ cachep = p.cache;
+  elem_t* __restrict__ dgrp = p.dgr;
+  elem_t* __restrict__ dwxp = p.dwx;
+#if FRNN_NSLICE > 1
+  elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
+  unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * B_KPAD) +
+                    ((long)bt * N + n) * FRNN_NSLICE;
+#endif
 
   // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
   uint32_t afr[B_MTW][B_KSW][4];
@@ -581,13 +728,13 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s) {
-      spn[i][s] = t > 0 ? p.states[(((long)s * B + b) * T + t - 1) * ND + (long)n * FRNN_D + d]
+      spn[i][s] = t > 0 ? statesp[(((long)s * B + b) * T + t - 1) * ND + (long)n * FRNN_D + d]
                         : p.s0[((long)s * B + b) * ND + (long)n * FRNN_D + d];
-      dsn[i][s] = p.dstates[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d];
+      dsn[i][s] = dstatesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d];
     }
 #pragma unroll
     for (int c = 0; c < FRNN_GC; ++c)
-      cn[i][c] = p.cache[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
+      cn[i][c] = cachep[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
   };
 #pragma unroll
   for (int i = 0; i < FRNN_PPT; ++i) {
@@ -595,7 +742,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     pu[i] = pr % FRNN_U;
     pb[i] = pr / FRNN_U;
     valid[i] = pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
-    const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s) {
       carry[i][s] = 0.f;
@@ -608,19 +754,47 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
     if (t < T - 1) {
 #if FRNN_NSLICE > 1
-      // dgr_{t+1}: parity (t+1)&1, tag T-1-t
-      poll_tile<FRNN_G * FRNN_D>(
-          xs, B_SROW, p.xch + (((t + 1) & 1) * Bpad + b0) * FRNN_G * ND + (long)n * FRNN_G * FRNN_D,
-          FRNN_G * ND, nb, (unsigned)((T - 1 - t) & FRNN_TAGMASK));
+      // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t
+      if (warp == 0) {
+        const unsigned tag = (unsigned)(T - 1 - t);
+        bool ok;
+        do {
+          ok = true;
+#pragma unroll 1
+          for (int s = lane; s < FRNN_NSLICE; s += 32) ok &= ld_relaxed_u32(flags + s) >= tag;
+        } while (!__all_sync(0xffffffffu, ok));
+        fence_acq_rel_gpu();
+      }
       __syncthreads();
+      {
+        // this warp group's K range, in 16-byte chunks
+        constexpr int CH = 16 / (int)sizeof(elem_t);
+        constexpr int NCHUNK = B_KPAD / CH;
+        const int c_lo = wk * B_KSW * (FRNN_KW / CH);
+        const int c_hi = min(c_lo + B_KSW * (FRNN_KW / CH), NCHUNK);
+        const int ncol = c_hi - c_lo;
+        const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
+        for (int i = wm * 32 + lane; i < nb * ncol; i += 32 * FRNN_BWD_WM) {
+          const int r = i / ncol, c = c_lo + i % ncol;
+          cp_async16(xs + r * B_XROW + c * CH, src + (long)r * N * B_KPAD + c * CH);
+        }
+        cp_async_wait_all();
+        if (FRNN_BWD_WM == 1) {
+          __syncwarp();
+        } else {
+          asm volatile("bar.sync %0, %1;" ::"r"(1 + wk), "r"(32 * FRNN_BWD_WM) : "memory");
+        }
+      }
 #endif
-      float acc[B_MTW][FRNN_NT][4];
+      float acc[B_NCH][B_MTW][FRNN_NT][4];
 #pragma unroll
-      for (int mt = 0; mt < B_MTW; ++mt)
+      for (int c = 0; c < B_NCH; ++c)
 #pragma unroll
-        for (int nt = 0; nt < FRNN_NT; ++nt)
+        for (int mt = 0; mt < B_MTW; ++mt)
 #pragma unroll
-          for (int j = 0; j < 4; ++j) acc[mt][nt][j] = 0.f;
+          for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[c][mt][nt][j] = 0.f;
 #pragma unroll
       for (int ks = 0; ks < B_KSW; ++ks) {
         const int k0 = (wk * B_KSW + ks) * FRNN_KW;
@@ -628,12 +802,20 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #pragma unroll
           for (int nt = 0; nt < FRNN_NT; ++nt) {
             uint32_t bf[2];
-            load_bfrag(bf, xs, B_SROW, nt * 8, k0);
+            load_bfrag_plain(bf, xs, B_XROW, nt * 8, k0);
 #pragma unroll
-            for (int mt = 0; mt < B_MTW; ++mt) mma(acc[mt][nt], afr[mt][ks], bf);
+            for (int mt = 0; mt < B_MTW; ++mt) mma(acc[ks % B_NCH][mt][nt], afr[mt][ks], bf);
           }
         }
       }
+#pragma unroll
+      for (int c = 1; c < B_NCH; ++c)
+#pragma unroll
+        for (int mt = 0; mt < B_MTW; ++mt)
+#pragma unroll
+          for (int nt = 0; nt < FRNN_NT; ++nt)
+#pragma unroll
+            for (int j = 0; j < 4; ++j) acc[0][mt][nt][j] += acc[c][mt][nt][j];
       const int g = lane >> 2, q = lane & 3;
       float* gw = gs + wk * B_GROWS * FRNN_GS;
 #pragma unroll
@@ -641,67 +823,94 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #pragma unroll
         for (int nt = 0; nt < FRNN_NT; ++nt) {
           const int r = (wm * B_MTW + mt) * 16 + g, c = nt * 8 + 2 * q;
-          gw[r * FRNN_GS + c] = acc[mt][nt][0];
-          gw[r * FRNN_GS + c + 1] = acc[mt][nt][1];
-          gw[(r + 8) * FRNN_GS + c] = acc[mt][nt][2];
-          gw[(r + 8) * FRNN_GS + c + 1] = acc[mt][nt][3];
+          gw[r * FRNN_GS + c] = acc[0][mt][nt][0];
+          gw[r * FRNN_GS + c + 1] = acc[0][mt][nt][1];
+          gw[(r + 8) * FRNN_GS + c] = acc[0][mt][nt][2];
+          gw[(r + 8) * FRNN_GS + c + 1] = acc[0][mt][nt][3];
         }
       __syncthreads();
     }
     // ---- pointwise backward of step t (t = -1: write the initial-state gradients)
+    if (t < 0) {
 #pragma unroll
-    for (int i = 0; i < FRNN_PPT; ++i) {
-      if (!valid[i]) continue;
-      const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
-      float dhrec = 0.f;
-      if (t < T - 1) {
+      for (int i = 0; i < FRNN_PPT; ++i) {
+        if (!valid[i]) continue;
+        const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
+        float dhrec = 0.f;  // t = -1 < T-1 always ran the GEMM
 #pragma unroll
         for (int w = 0; w < FRNN_BWD_WK; ++w) dhrec += gs[(w * B_GROWS + u) * FRNN_GS + bl];
-      }
-      if (t < 0) {
 #pragma unroll
         for (int s = 0; s < FRNN_S; ++s)
           p.ds0[((long)s * B + b) * ND + (long)n * FRNN_D + d] =
               from_f(carry[i][s] + (s == 0 ? dhrec : 0.f));
-        continue;
       }
-      float sp[FRNN_S], ds[FRNN_S], xg[FRNN_G], rg[FRNN_G], dxg[FRNN_G], drg[FRNN_G];
+      break;
+    }
+    float dxa[FRNN_PPT][FRNN_G], dra[FRNN_PPT][FRNN_G];
 #pragma unroll
-      for (int s = 0; s < FRNN_S; ++s) {
-        sp[s] = to_f(spn[i][s]);
-        ds[s] = to_f(dsn[i][s]) + carry[i][s] + (s == 0 ? dhrec : 0.f);
-      }
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (valid[i]) {
+        const int u = pu[i], bl = pb[i];
+        float dhrec = 0.f;
+        if (t < T - 1) {
 #pragma unroll
-      for (int g = 0; g < FRNN_G; ++g) {
-        xg[g] = to_f(cn[i][g]);
-        rg[g] = Cell::kSeparateRecurrent ? to_f(cn[i][Cell::kSeparateRecurrent ? FRNN_G + g : 0]) : 0.f;
-      }
-      if (t > 0) load_step(i, t - 1);
-      Cell::backward(xg, rg, sp, ds, dxg, drg, carry[i]);
+          for (int w = 0; w < FRNN_BWD_WK; ++w) dhrec += gs[(w * B_GROWS + u) * FRNN_GS + bl];
+        }
+        float sp[FRNN_S], ds[FRNN_S], xg[FRNN_G], rg[FRNN_G];
 #pragma unroll
-      for (int g = 0; g < FRNN_G; ++g) {
-        elem_t v = from_f(drg[g]);
-        p.dgr[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = v;
-#if FRNN_NSLICE == 1
-        xs[bl * B_SROW + g * FRNN_D + d] = make_word(v, 0u);
-#else
-        store_word(p.xch + ((t & 1) * Bpad + b) * FRNN_G * ND + (long)n * FRNN_G * FRNN_D +
-                       g * FRNN_D + d,
-                   make_word(v, (unsigned)((T - t) & FRNN_TAGMASK)));
-#endif
-        if (Cell::kSeparateRecurrent)
-          p.dwx[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxg[g]);
+        for (int s = 0; s < FRNN_S; ++s) {
+          sp[s] = to_f(spn[i][s]);
+          ds[s] = to_f(dsn[i][s]) + carry[i][s] + (s == 0 ? dhrec : 0.f);
+        }
+#pragma unroll
+        for (int g = 0; g < FRNN_G; ++g) {
+          xg[g] = to_f(cn[i][g]);
+          rg[g] = Cell::kSeparateRecurrent ? to_f(cn[i][Cell::kSeparateRecurrent ? FRNN_G + g : 0])
+                                           : 0.f;
+        }
+        if (t > 0) load_step(i, t - 1);
+        cell_backward(xg, rg, sp, ds, dxa[i], dra[i], carry[i]);
       }
     }
-    if (t < 0) break;
+#pragma unroll
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (!valid[i]) continue;
+      const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g) {
+        elem_t v = from_f(dra[i][g]);
+        dgrp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = v;
 #if FRNN_NSLICE == 1
+        xs[bl * B_XROW + g * FRNN_D + d] = v;
+#else
+        xdat[(((t & 1) * Bpad + b) * N + n) * B_KPAD + g * FRNN_D + d] = v;
+#endif
+        if (Cell::kSeparateRecurrent)
+          dwxp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxa[i][g]);
+      }
+    }
     __syncthreads();
+#if FRNN_NSLICE > 1
+    if (threadIdx.x == 0) {
+      fence_acq_rel_gpu();
+      st_relaxed_u32(flags + slice, (unsigned)(T - t));
+    }
 #endif
   }
 }
 
 // ---------------------------------------------------------------- host launchers
 extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
+
+// Bytes of the zeroed exchange buffer a launch needs (0: none) for batch B and N heads:
+// forward [2][Bpad][N][D] tagged words; backward [2][Bpad][N][B_KPAD] elements, then
+// [Bpad/BT][N][NSLICE] uint32 flags.
+extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
+  if (FRNN_NSLICE == 1) return 0;
+  const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
+  if (!backward) return 2 * bpad * N * FRNN_D * (long)sizeof(xword_t);
+  return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
+}
 
 static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
