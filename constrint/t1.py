@@ -74,6 +74,7 @@ from .expr import (
     any_of,
     max_,
     min_,
+    walk,
 )
 from .model import Model
 
@@ -744,10 +745,12 @@ class _Cond:
             if not isinstance(container, (list, tuple)):
                 raise self.err("'in' needs a list, tuple or range on its right", right)
             items = [self.constant(v, right) for v in container if _is_number(v)]
+        if not items:
+            return _constant_where_defined(negated, e), de, d_right
         if negated:
-            link = all_of([_compare_exact("!=", e, v) for v in items]) if items else BoolConst(True)
+            link = all_of([_compare_exact("!=", e, v) for v in items])
         else:
-            link = any_of([_compare_exact("==", e, v) for v in items]) if items else BoolConst(False)
+            link = any_of([_compare_exact("==", e, v) for v in items])
         return link, de, d_right
 
     # ---- numeric context
@@ -900,6 +903,13 @@ def _compare_exact(op: str, a: Expr, b: Expr) -> Constraint:
     return Compare(op, a, b)
 
 
+def _constant_where_defined(value: bool, e: Expr) -> Constraint:
+    """``value``, but still false where ``e`` is undefined (a division by zero stays invalid)."""
+    if any(isinstance(n, (FloorDiv, Mod, TrueDiv)) for n in walk(e)):
+        return Compare("==" if value else "!=", e, e)
+    return BoolConst(value)
+
+
 def _float_literal(e: Expr) -> float | None:
     if isinstance(e, TrueDiv) and isinstance(e.a, Const) and isinstance(e.b, Const) and e.b.value:
         return e.a.value / e.b.value
@@ -911,10 +921,12 @@ def _int_vs_float(op: str, e: Expr, f: float) -> Constraint:
     lo = math.floor(f)
     hi = math.ceil(f)
     integral = lo == hi
+    if not integral and op in ("==", "!="):
+        return _constant_where_defined(op == "!=", e)
     if op == "==":
-        return Compare("==", e, Const(lo)) if integral else BoolConst(False)
+        return Compare("==", e, Const(lo))
     if op == "!=":
-        return Compare("!=", e, Const(lo)) if integral else BoolConst(True)
+        return Compare("!=", e, Const(lo))
     if op == "<":
         return Compare("<", e, Const(hi))
     if op == "<=":

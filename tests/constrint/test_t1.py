@@ -398,3 +398,114 @@ def test_imported_model_round_trips_through_cint():
     assert m2.count() == m.count() == python_count(
         {"x": [1, 2, 4, 8], "y": list(range(1, 9))}, lambda x, y: x % y == 0 or x / y > 1.5
     )
+
+
+# ---------------------------------------------------------------------------- property: Python semantics
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_VARS = {"x": [-2, 0, 1, 3, 4], "y": [0, 2, 5], "z": [1, 6]}
+
+
+def _num_exprs():
+    """(source, function) pairs of Python arithmetic over x, y, z (no eval needed)."""
+    leaves = st.one_of(
+        st.sampled_from(sorted(_VARS)).map(lambda n: (n, lambda a, n=n: a[n])),
+        st.integers(-3, 7).map(lambda c: (repr(c), lambda a, c=c: c)),
+        st.sampled_from([0.5, 2.0, 1.25]).map(lambda c: (repr(c), lambda a, c=c: c)),
+    )
+
+    def extend(children):
+        ops = {
+            "+": lambda p, q: p + q, "-": lambda p, q: p - q, "*": lambda p, q: p * q,
+            "/": lambda p, q: p / q, "//": lambda p, q: p // q, "%": lambda p, q: p % q,
+        }
+        binary = st.tuples(st.sampled_from(sorted(ops)), children, children).map(
+            lambda t: (f"({t[1][0]} {t[0]} {t[2][0]})", lambda a, t=t: ops[t[0]](t[1][1](a), t[2][1](a)))
+        )
+        power = st.tuples(children, st.integers(0, 2)).map(
+            lambda t: (f"({t[0][0]}) ** {t[1]}", lambda a, t=t: t[0][1](a) ** t[1])
+        )
+        calls = st.tuples(st.sampled_from(["min", "max"]), children, children).map(
+            lambda t: (f"{t[0]}({t[1][0]}, {t[2][0]})",
+                       lambda a, t=t: (min if t[0] == "min" else max)(t[1][1](a), t[2][1](a)))
+        )
+        unary = st.tuples(st.sampled_from(["-", "abs", "int"]), children).map(
+            lambda t: (f"-({t[1][0]})" if t[0] == "-" else f"{t[0]}({t[1][0]})",
+                       lambda a, t=t: {"-": lambda v: -v, "abs": abs, "int": int}[t[0]](t[1][1](a)))
+        )
+        return st.one_of(binary, power, calls, unary)
+
+    return st.recursive(leaves, extend, max_leaves=4)
+
+
+def _bool_exprs():
+    nums = _num_exprs()
+    cmp_ops = {"==": lambda p, q: p == q, "!=": lambda p, q: p != q, "<": lambda p, q: p < q,
+               "<=": lambda p, q: p <= q, ">": lambda p, q: p > q, ">=": lambda p, q: p >= q}
+
+    def chain(t):
+        first, rest = t
+
+        def fn(a, first=first, rest=rest):
+            left = first[1](a)
+            for op, right in rest:
+                r = right[1](a)
+                if not cmp_ops[op](left, r):
+                    return False
+                left = r
+            return True
+
+        src = first[0] + "".join(f" {op} {right[0]}" for op, right in rest)
+        return src, fn
+
+    comparisons = st.tuples(
+        nums, st.lists(st.tuples(st.sampled_from(sorted(cmp_ops)), nums), min_size=1, max_size=3)
+    ).map(chain)
+    truthy = nums.map(lambda n: (n[0], lambda a, n=n: n[1](a)))
+
+    def extend(children):
+        boolop = st.tuples(st.sampled_from(["and", "or"]), st.lists(children, min_size=2, max_size=3)).map(
+            lambda t: (
+                "(" + f" {t[0]} ".join(c[0] for c in t[1]) + ")",
+                (lambda a, cs=t[1]: all_sc(cs, a)) if t[0] == "and" else (lambda a, cs=t[1]: any_sc(cs, a)),
+            )
+        )
+        negation = children.map(lambda c: (f"not ({c[0]})", lambda a, c=c: not c[1](a)))
+        return st.one_of(boolop, negation)
+
+    return st.recursive(st.one_of(comparisons, truthy), extend, max_leaves=4)
+
+
+def all_sc(cs, a):
+    for c in cs:  # Python's 'and': stops at the first falsy operand
+        if not c[1](a):
+            return False
+    return True
+
+
+def any_sc(cs, a):
+    for c in cs:
+        if c[1](a):
+            return True
+    return False
+
+
+@given(st.lists(_bool_exprs(), min_size=1, max_size=2))
+def test_random_conditions_count_like_python(conds):
+    data = space({k: repr(v) for k, v in _VARS.items()}, [c[0] for c in conds])
+    try:
+        m = ci.load_t1(data)
+    except ci.T1Error as exc:
+        # only constant sub-expressions that Python could not evaluate either are refused
+        assert "division by zero" in exc.message or "0 cannot be raised" in exc.message, str(exc)
+        return
+
+    def valid(**a):
+        try:
+            return all(bool(c[1](a)) for c in conds)
+        except ZeroDivisionError:
+            return False  # Python would raise: invalid
+
+    assert len(brute_force_solutions(m)) == python_count(_VARS, valid)
