@@ -149,7 +149,25 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // rcp.approx: a few instructions instead of ~20-40, absolute errors ~1e-7 (tanh as
 // 1 - 2/(1 + e^2x), sigmoid as 1/(1 + e^-x)), far below bf16/fp16 rounding and tf32 products.
 #ifndef FRNN_FAST_MATH
-#define FRNN_FAST_MATH 1
+#define FRNN_FAST_MATH (FRNN_CELL != 2)
+#endif
+// prefetch distance (steps) of the per-step global inputs (forward: Wx; backward: states, their
+// gradients, the cache): a step is shorter than a DRAM round trip, so one step ahead stalls
+// (defaults: as deep as a register allowance of ~150 minus R's fragments and the accumulators
+// allows, at most 4 / 3)
+#define FRNN_CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : ((x) > (hi) ? (hi) : (x)))
+#ifndef FRNN_FWD_PF
+#define FRNN_FWD_PF \
+  FRNN_CLAMP((150 - 4 * F_MTW * F_KSW - 4 * F_NCH * F_MTW * FRNN_NT) / (FRNN_PPT * FRNN_G), 1, 4)
+#endif
+#ifndef FRNN_BWD_PF
+#define FRNN_BWD_PF                                                                     \
+  FRNN_CLAMP((150 - 4 * B_MTW * B_KSW - 4 * B_NCH * B_MTW * FRNN_NT) /                  \
+                 (FRNN_PPT * (2 * FRNN_S + FRNN_GC)), 1, 3)
+#endif
+// optional back-off (ns) between failed polls of the forward's tagged exchange
+#ifndef FRNN_POLL_SLEEP
+#define FRNN_POLL_SLEEP 0
 #endif
 namespace frnn_fm {
 struct F {
@@ -430,6 +448,9 @@ __device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* 
           }
         }
       }
+#if FRNN_POLL_SLEEP > 0
+      if (pending) __nanosleep(FRNN_POLL_SLEEP);
+#endif
     }
   }
 }
@@ -505,7 +526,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   // pointwise ownership: pair = (unit u, batch row bl), unit fastest
   float st[FRNN_PPT][FRNN_S];
   float xb[FRNN_PPT][FRNN_G], rb[FRNN_PPT][FRNN_G];  // biases summed per gate and side
-  elem_t wxn[FRNN_PPT][FRNN_G];
+  elem_t wxn[FRNN_FWD_PF][FRNN_PPT][FRNN_G];  // ring: slot t % PF holds step t
   bool valid[FRNN_PPT];
   int pu[FRNN_PPT], pb[FRNN_PPT];
 #pragma unroll
@@ -527,10 +548,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       else rb[i][Cell::bias_gate(j)] += v;
     }
 #pragma unroll
-    for (int g = 0; g < FRNN_G; ++g) {
-      wxn[i][g] = valid[i] ? wxp[(((long)b * T + 0) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
+    for (int j = 0; j < FRNN_FWD_PF; ++j)
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g)
+        wxn[j][i][g] = valid[i] && j < T
+                           ? wxp[(((long)b * T + j) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
                            : from_f(0.f);
-    }
   }
   __syncthreads();
   // h0 into the tile
@@ -540,7 +563,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   }
   __syncthreads();
 
-  for (int t = 0; t < T; ++t) {
+  for (int t0 = 0; t0 < T; t0 += FRNN_FWD_PF) {
+#pragma unroll
+  for (int j = 0; j < FRNN_FWD_PF; ++j) {  // unrolled so that the ring slot j is a constant
+    const int t = t0 + j;
+    if (t >= T) break;
 #if FRNN_NSLICE > 1
     if (t > 0) {
       // h_{t-1}: parity (t-1)&1, tag t
@@ -608,7 +635,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
           for (int w = 0; w < FRNN_FWD_WK; ++w)
             a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
           rga[i][g] = a + rb[i][g];
-          xga[i][g] = to_f(wxn[i][g]) + xb[i][g];
+          xga[i][g] = to_f(wxn[j][i][g]) + xb[i][g];
         }
         cell_forward(xga[i], rga[i], st[i], sn[i]);
       }
@@ -617,10 +644,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
       const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
-      if (t + 1 < T) {  // prefetch the next step's input gates
+      if (t + FRNN_FWD_PF < T) {  // prefetch the input gates PF steps ahead into this slot
 #pragma unroll
         for (int g = 0; g < FRNN_G; ++g)
-          wxn[i][g] = wxp[(((long)b * T + t + 1) * FRNN_G + g) * ND + (long)n * FRNN_D + d];
+          wxn[j][i][g] =
+              wxp[(((long)b * T + t + FRNN_FWD_PF) * FRNN_G + g) * ND + (long)n * FRNN_D + d];
       }
       // the state as stored (and fed back) is rounded to the storage type, as in the reference
 #pragma unroll
@@ -653,6 +681,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE == 1
     __syncthreads();
 #endif
+  }
   }
   // last states
 #pragma unroll
@@ -720,21 +749,22 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 
   float carry[FRNN_PPT][FRNN_S];
-  elem_t spn[FRNN_PPT][FRNN_S], dsn[FRNN_PPT][FRNN_S];
-  elem_t cn[FRNN_PPT][FRNN_GC];
+  // ring of prefetched inputs: slot (T-1-t) % PF holds step t
+  elem_t spn[FRNN_BWD_PF][FRNN_PPT][FRNN_S], dsn[FRNN_BWD_PF][FRNN_PPT][FRNN_S];
+  elem_t cn[FRNN_BWD_PF][FRNN_PPT][FRNN_GC];
   bool valid[FRNN_PPT];
   int pu[FRNN_PPT], pb[FRNN_PPT];
-  auto load_step = [&](int i, int t) {  // prefetch what step t needs (t >= 0)
+  auto load_step = [&](int j, int i, int t) {  // prefetch what step t needs (t >= 0) into slot j
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s) {
-      spn[i][s] = t > 0 ? statesp[(((long)s * B + b) * T + t - 1) * ND + (long)n * FRNN_D + d]
+      spn[j][i][s] = t > 0 ? statesp[(((long)s * B + b) * T + t - 1) * ND + (long)n * FRNN_D + d]
                         : p.s0[((long)s * B + b) * ND + (long)n * FRNN_D + d];
-      dsn[i][s] = dstatesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d];
+      dsn[j][i][s] = dstatesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d];
     }
 #pragma unroll
     for (int c = 0; c < FRNN_GC; ++c)
-      cn[i][c] = cachep[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
+      cn[j][i][c] = cachep[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
   };
 #pragma unroll
   for (int i = 0; i < FRNN_PPT; ++i) {
@@ -746,11 +776,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     for (int s = 0; s < FRNN_S; ++s) {
       carry[i][s] = 0.f;
     }
-    if (valid[i]) load_step(i, T - 1);
+#pragma unroll
+    for (int j = 0; j < FRNN_BWD_PF; ++j)
+      if (valid[i] && T - 1 - j >= 0) load_step(j, i, T - 1 - j);
   }
   __syncthreads();
 
-  for (int t = T - 1; t >= -1; --t) {
+  for (int k0 = 0; k0 <= T; k0 += FRNN_BWD_PF) {
+#pragma unroll
+  for (int j = 0; j < FRNN_BWD_PF; ++j) {  // unrolled so that the ring slot j is a constant
+    const int t = T - 1 - (k0 + j);
+    if (t < -1) break;
     // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
     if (t < T - 1) {
 #if FRNN_NSLICE > 1
@@ -859,16 +895,16 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         float sp[FRNN_S], ds[FRNN_S], xg[FRNN_G], rg[FRNN_G];
 #pragma unroll
         for (int s = 0; s < FRNN_S; ++s) {
-          sp[s] = to_f(spn[i][s]);
-          ds[s] = to_f(dsn[i][s]) + carry[i][s] + (s == 0 ? dhrec : 0.f);
+          sp[s] = to_f(spn[j][i][s]);
+          ds[s] = to_f(dsn[j][i][s]) + carry[i][s] + (s == 0 ? dhrec : 0.f);
         }
 #pragma unroll
         for (int g = 0; g < FRNN_G; ++g) {
-          xg[g] = to_f(cn[i][g]);
-          rg[g] = Cell::kSeparateRecurrent ? to_f(cn[i][Cell::kSeparateRecurrent ? FRNN_G + g : 0])
+          xg[g] = to_f(cn[j][i][g]);
+          rg[g] = Cell::kSeparateRecurrent ? to_f(cn[j][i][Cell::kSeparateRecurrent ? FRNN_G + g : 0])
                                            : 0.f;
         }
-        if (t > 0) load_step(i, t - 1);
+        if (t - FRNN_BWD_PF >= 0) load_step(j, i, t - FRNN_BWD_PF);
         cell_backward(xg, rg, sp, ds, dxa[i], dra[i], carry[i]);
       }
     }
@@ -896,6 +932,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
     }
 #endif
+  }
   }
 }
 

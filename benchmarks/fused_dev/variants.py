@@ -1,0 +1,116 @@
+"""Time fused-kernel variants (explicit tilings and extra -D defines) on a GPU, one table.
+
+python benchmarks/fused_dev/variants.py
+Each row: a problem, a tiling (U, BT) forced instead of the chooser's, extra defines; the forward
+(no cache) and the backward kernel + torch reductions timed apart (CUDA events, median).
+"""
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check import make_inputs, time_fn  # noqa: E402
+
+from flashrnn_kernels.backends import fused  # noqa: E402
+from flashrnn_kernels.cells import get_cell  # noqa: E402
+
+import ctypes  # noqa: E402
+
+# (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
+ROWS = [
+    ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_PF=1",)),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_POLL_SLEEP=100",)),
+    ("lstm", 16, 1, 768, "f", 16, 8, ()),
+    ("lstm", 16, 1, 768, "f", 12, 16, ()),
+    ("lstm", 16, 1, 768, "f", 16, 16, ()),
+    ("lstm", 16, 12, 64, "f", None, None, ()),
+    ("lstm", 16, 12, 64, "f", None, None, ("FRNN_FWD_PF=1",)),
+    ("lstm", 16, 12, 64, "f", 32, 8, ()),
+    ("lstm", 16, 12, 64, "f", 64, 16, ()),
+    ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", 24, 8, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_PF=1",)),
+    ("lstm", 16, 1, 768, "b", 16, 16, ()),
+    ("lstm", 16, 12, 64, "b", None, None, ()),
+    ("lstm", 16, 12, 64, "b", None, None, ("FRNN_BWD_PF=1",)),
+]
+
+
+def config_of(row):
+    cell, B, N, D, which, U, bt, extra = row
+    c = get_cell(cell)
+    if U is None:
+        return fused.batch_plan(c, "bfloat16", B, N, D, which)[1]
+    return fused._make(c, 0, D, U, bt)
+
+
+def build(row):
+    cfg = config_of(row)
+    out = Path("/tmp/frnn_var") / ("_".join(map(str, row[:7])) + "_" + "_".join(row[7]) + ".so")
+    out.parent.mkdir(exist_ok=True, parents=True)
+    cmd = fused.nvcc_command(cfg, fused._native_arch(), str(out),
+                             tuple(f"-D{e}" for e in row[7]))
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:
+        return row, cfg, None, r.stderr[-1500:]
+    return row, cfg, out, ""
+
+
+def load(path):
+    lib = ctypes.CDLL(str(path))
+    vp, ci = ctypes.c_void_p, ctypes.c_int
+    lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
+    lib.frnn_fwd_launch.restype = ci
+    lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
+    lib.frnn_bwd_launch.restype = ci
+    lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
+    lib.frnn_xch_bytes.restype = ctypes.c_long
+    return lib
+
+
+def main():
+    t0 = time.time()
+    with ThreadPoolExecutor(16) as ex:
+        built = list(ex.map(build, ROWS))
+    print(f"built {len(built)} variants in {time.time() - t0:.1f}s", flush=True)
+    lines = []
+    for row, cfg, path, err in built:
+        cell, B, N, D, which, U, bt, extra = row
+        name = f"{cell} B{B} {N}x{D} {which} U={cfg.units} bt={cfg.bt} ns={cfg.nslice} {' '.join(extra)}"
+        if path is None:
+            lines.append(f"{name}: BUILD FAILED {err}")
+            continue
+        lib = load(path)
+        orig = fused.load_library
+        fused.load_library = lambda config, arch=None, _l=lib: _l
+        try:
+            Wx, R, b, s0 = make_inputs(cell, B, 1024, N, D, torch.bfloat16, "cuda", 0)
+            if which == "f":
+                with torch.no_grad():
+                    ms = time_fn(lambda: fused.fused_forward(Wx, R, b, s0, cell, False, cfg))
+            else:
+                fused.load_library = orig
+                states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
+                fused.load_library = lambda config, arch=None, _l=lib: _l
+                ds = torch.randn_like(states)
+                ms = time_fn(lambda: fused.fused_backward(R, b, s0, states, cache, ds, None, cell,
+                                                          (B, cfg)), reps=10)
+            torch.cuda.synchronize()
+            lines.append(f"{name}: {ms:.3f} ms")
+        except Exception as e:
+            lines.append(f"{name}: ERROR {type(e).__name__}: {str(e)[:200]}")
+        finally:
+            fused.load_library = orig
+        print(lines[-1], flush=True)
+    print("\n== variants (T=1024, bf16) ==")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
