@@ -426,3 +426,23 @@ def test_str_of_each_constraint_parses_back(m):
         for combo in itertools.product(*doms):
             a = dict(zip(names, combo))
             assert c2.holds(a) == c.holds(a)
+
+
+_PIECES = [
+    "var ", "x", "y", "in", " ", "..", "1", "0", "-", "+", "*", "/", "//", "%", "^", "**", "(", ")",
+    "[", "]", ",", ";", "==", "!=", "<=", ">=", "<", ">", "and", "or", "not", "|", "||", "&&",
+    "minimize", "maximize", "min(", "max(", "abs(", "int(", "truediv(", "true", "false", "#", "\n",
+    "=", "!", "&", ".", "@", "99999999999999999999", "é", "\t",
+]
+
+
+@given(st.lists(st.sampled_from(_PIECES), max_size=30).map("".join))
+def test_any_text_gives_a_model_or_a_syntax_error(text):
+    try:
+        m = ci.loads(text)
+    except ci.ConstraintSyntaxError as exc:
+        assert exc.line is None or exc.line >= 1
+        assert len(str(exc).splitlines()) <= 3
+        return
+    assert isinstance(m, ci.Model)
+    ci.loads(ci.dumps(m))

@@ -509,3 +509,30 @@ def test_random_conditions_count_like_python(conds):
             return False  # Python would raise: invalid
 
     assert len(brute_force_solutions(m)) == python_count(_VARS, valid)
+
+
+_PY_PIECES = [
+    "x", "y", "z", " ", "0", "1", "2.5", "'a'", "+", "-", "*", "/", "//", "%", "**", "(", ")",
+    "[", "]", ",", "==", "!=", "<", "<=", ">", ">=", " and ", " or ", "not ", " in ", " is ",
+    "min(", "max(", "abs(", "int(", "range(", "lambda", ".", "__import__", "True", "None", ":",
+    " if ", " else ", " for ", "{", "}", "@", "~", "<<", "\n",
+]
+
+
+@given(st.lists(st.sampled_from(_PY_PIECES), max_size=25).map("".join))
+def test_any_condition_gives_a_model_or_a_t1_error(expr):
+    try:
+        m = ci.load_t1(space({k: repr(v) for k, v in _VARS.items()}, [expr]))
+    except ci.T1Error as exc:
+        assert exc.location == "ConfigurationSpace.Conditions[0].Expression"
+        assert len(str(exc).splitlines()) <= 3
+        return
+    assert isinstance(m, ci.Model)
+
+
+@given(st.lists(st.sampled_from(_PY_PIECES), max_size=25).map("".join))
+def test_any_values_string_gives_values_or_a_t1_error(text):
+    try:
+        evaluate_values(text)
+    except ci.T1Error as exc:
+        assert len(str(exc).splitlines()) <= 3
