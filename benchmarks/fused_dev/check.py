@@ -108,7 +108,22 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--time", action="store_true")
     ap.add_argument("--cells", default="lstm,gru,slstm,elman")
+    ap.add_argument("--prebuild-only", action="store_true",
+                    help="only build (in parallel) the configs of tests/flashrnn_kernels/test_fused.py "
+                         "and benchmarks/rnn_speed.py into the cache, then exit")
     a = ap.parse_args()
+    if a.prebuild_only:
+        sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "tests", "flashrnn_kernels"))
+        from test_fused import CELLS, DT as TDT, SHAPES
+        cases = [(c, dt, B, T, N, D) for c in CELLS for dt in TDT for (B, T, N, D) in SHAPES]
+        cases += [("lstm", "bfloat16", 4, 9, 2, 64), ("lstm", "bfloat16", 3, 8192, 2, 64)]
+        for c in CELLS:
+            for N, D in ((1, 768), (3, 256), (12, 64), (24, 32)):
+                cases.append((c, "bfloat16", 16, 1024, N, D))
+        for B in (2, 16, 64, 256):
+            cases.append(("lstm", "bfloat16", B, 1024, 1, 768))
+        prebuild(cases)
+        return
     cells = a.cells.split(",")
     cases = []
     for cell in cells:
