@@ -129,9 +129,16 @@ def main():
     bf16, fp16 = torch.bfloat16, torch.float16
     rows = []
 
+    def write_csv():
+        with open(out / "rnn_speed.csv", "w", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+
     def add(sweep, impl, cell, dtype, B, T, N, D, f, fb):
         rows.append(dict(sweep=sweep, impl=impl, cell=cell, dtype=str(dtype).replace("torch.", ""),
                          B=B, T=T, heads=N, head_dim=D, fwd_ms=f, fwdbwd_ms=fb))
+        write_csv()  # after every point, so that an interrupted run keeps what it measured
         print(f"{sweep:6s} {impl:12s} {cell:5s} {rows[-1]['dtype']:8s} B={B:<3d} T={T:<4d} "
               f"{N}x{D:<4d} fwd {f:8.3f} ms  fwd+bwd {fb:8.3f} ms", flush=True)
 
@@ -169,10 +176,7 @@ def main():
         for impl in ["fused", "cudnn_fp16"]:
             run("T", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, T, 1, 768)
 
-    with open(out / "rnn_speed.csv", "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv()
 
     # latency of the first call (fresh cache, new process) and of a cached one
     cache = tempfile.mkdtemp(prefix="frnn_cache_")

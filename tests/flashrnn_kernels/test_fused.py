@@ -19,7 +19,9 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 from flashrnn_kernels.reference import reference_forward  # noqa: E402
 
 DT = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
-TOL = {"bfloat16": 1e-2, "float16": 1e-3, "float32": 1e-4}
+# float32 runs on tf32 tensor cores (relative error ~1e-4..3e-4 per product), while the float32
+# reference only sometimes takes a tf32 path (allow_tf32 does not reach every shape): 5e-4
+TOL = {"bfloat16": 1e-2, "float16": 1e-3, "float32": 5e-4}
 CELLS = ("lstm", "gru", "slstm", "elman")
 SHAPES = [  # (B, T, N, D)
     (1, 7, 1, 32), (3, 128, 2, 64), (16, 7, 1, 200), (33, 7, 1, 768), (16, 128, 12, 64),
