@@ -740,12 +740,36 @@ def _r_compare(c: Compare, store: Store, memo: dict) -> int:
     return OPEN
 
 
+def _divides_truth(A: Domain, B: Domain, undefined: bool) -> int:
+    """Truth of ``a | b`` from forward domains (guaranteed supersets of the values)."""
+    if A.is_fixed and A.lo == 0:
+        return FAILED
+    if A.is_fixed and B.is_fixed:
+        if B.lo % A.lo:
+            return FAILED
+        return OPEN if undefined else ENTAILED
+    if undefined or 0 in A:
+        return OPEN
+    if A.is_fixed and B.factor % A.lo == 0:
+        return ENTAILED
+    if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
+        if all(b % a == 0 for a in A.values for b in B.values):
+            return ENTAILED
+    return OPEN
+
+
 def _r_divides(c: Divides, store: Store, memo: dict) -> int:
-    _nonzero(c.a, store, memo)
     A, ua = forward(c.a, store, memo)
     B, ub = forward(c.b, store, memo)
     if A is None or B is None:
         return FAILED
+    t = _divides_truth(A, B, ua or ub)
+    if t != OPEN:
+        return t
+    # From here on the memo may hold narrowed (required, not guaranteed) domains: only narrow.
+    _nonzero(c.a, store, memo)
+    A, _ = forward(c.a, store, memo)
+    B, _ = forward(c.b, store, memo)
     if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
         ka, kb = set(), set()
         for a in A.values:
@@ -755,26 +779,19 @@ def _r_divides(c: Divides, store: Store, memo: dict) -> int:
                     kb.add(b)
         narrow(c.a, Domain.from_values(ka), store, memo)
         narrow(c.b, Domain.from_values(kb), store, memo)
-        if len(ka) == len(A.values) and len(kb) == len(B.values) and (len(ka) == 1 or len(kb) == 1):
-            # every pair divides when one side has a single value
-            return OPEN if (ua or ub) else ENTAILED
         return OPEN
     if A.is_fixed:
-        d = A.lo
-        if B.factor % d == 0:
-            return OPEN if (ua or ub) else ENTAILED
-        narrow(c.b, B.require_factor(d), store, memo)
+        narrow(c.b, B.require_factor(A.lo), store, memo)
         return OPEN
     # b is a multiple of some value of a, and all of those are multiples of A.factor
     if A.factor > 1:
         narrow(c.b, B.require_factor(A.factor), store, memo)
         B, _ = forward(c.b, store, memo)
     if B.is_fixed:
-        if B.lo == 0:
-            return OPEN if ua or ub else ENTAILED
-        dv = _signed_divisors(B.lo, A)
-        if dv is not False:
-            narrow(c.a, dv, store, memo)
+        if B.lo != 0:
+            dv = _signed_divisors(B.lo, A)
+            if dv is not False:
+                narrow(c.a, dv, store, memo)
         return OPEN
     if 0 not in B:
         m = max(-B.lo, B.hi)
@@ -787,11 +804,18 @@ def _r_divides(c: Divides, store: Store, memo: dict) -> int:
 
 
 def _r_notdivides(c: NotDivides, store: Store, memo: dict) -> int:
-    _nonzero(c.a, store, memo)
     A, ua = forward(c.a, store, memo)
     B, ub = forward(c.b, store, memo)
     if A is None or B is None:
         return FAILED
+    if A.is_fixed and B.is_fixed:
+        if A.lo == 0 or B.lo % A.lo == 0:
+            return FAILED
+        if not (ua or ub):
+            return ENTAILED
+    _nonzero(c.a, store, memo)
+    A, _ = forward(c.a, store, memo)
+    B, _ = forward(c.b, store, memo)
     if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
         ka, kb = set(), set()
         for a in A.values:
