@@ -44,8 +44,10 @@ from .expr import (
 )
 from .propagators import Store, forward
 
-#: Rows handled at once when extending partial solutions.
-CHUNK_ROWS = 1 << 16
+#: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
+#: int64 columns of this length, about 1 MiB in all); 2**14 was as fast as 2**16 on the T1 search
+#: spaces (benchmarks/searchspaces.py) and keeps the peak near the output's size.
+CHUNK_ROWS = 1 << 14
 #: Components whose domains hold more values than this per variable go to the search instead.
 MAX_VALUES_PER_VAR = 1 << 16
 #: ... and whose Cartesian product exceeds this.
@@ -291,19 +293,27 @@ def _join_order(P, vars_: list[int], cons: set[int], doms) -> list[int]:
 
 
 class _Join:
-    """Chunked, depth-first join of one component's variables."""
+    """Chunked, depth-first join of one component's variables.
+
+    Consecutive variables are joined as one *step* (their Cartesian product, at most
+    ``CHUNK_ROWS`` combinations) up to and including the next variable that completes a
+    constraint, so no partial rows are materialised for levels that filter nothing. At a step,
+    the completed constraints are evaluated on the columns they read only; then every column is
+    gathered for the surviving rows. Rows keep the order of the plain nested loop (earlier
+    variables vary slowest).
+    """
 
     def __init__(self, P, doms, vars_: list[int], cons: set[int], emit):
         self.P = P
         self.emit = emit
         self.order = _join_order(P, vars_, cons, doms)
         pos = {v: i for i, v in enumerate(self.order)}
-        self.levels: list[list[int]] = [[] for _ in self.order]
+        levels: list[list[int]] = [[] for _ in self.order]
         self.closed: list[int] = []
         for ci in cons:
             open_vs = [pos[v] for v in P.cvars[ci] if v in pos]
             if open_vs:
-                self.levels[max(open_vs)].append(ci)
+                levels[max(open_vs)].append(ci)
             else:
                 self.closed.append(ci)
         self.dtype: Any = object if _needs_object(P, cons, doms) else np.int64
@@ -313,6 +323,29 @@ class _Join:
             if doms[v].is_fixed
         }
         self.values = [np.array(list(doms[v]), dtype=self.dtype) for v in self.order]
+        # steps: (first position, stop position, constraints completed at the last position)
+        self.steps: list[tuple[int, int, list[int]]] = []
+        start, prod = 0, 1
+        for k, vals in enumerate(self.values):
+            if k > start and prod * len(vals) > CHUNK_ROWS:
+                self.steps.append((start, k, []))
+                start, prod = k, 1
+            prod *= len(vals)
+            if levels[k]:
+                self.steps.append((start, k + 1, levels[k]))
+                start, prod = k + 1, 1
+        if start < len(self.order):
+            self.steps.append((start, len(self.order), []))
+        # positions read by each step's constraints
+        self.reads: list[list[int]] = []
+        for _a, _b, cis in self.steps:
+            used = {
+                pos[n.index]
+                for ci in cis
+                for n in walk(P.cons[ci])
+                if isinstance(n, Var) and n.index in pos
+            }
+            self.reads.append(sorted(used))
 
     def run(self) -> None:
         for ci in self.closed:
@@ -320,34 +353,69 @@ class _Join:
                 return
         self._extend([], 0)
 
-    def _extend(self, cols: list[np.ndarray], k: int) -> None:
-        if k == len(self.order):
+    def _step_column(self, j: int, a: int, b: int, n: int) -> np.ndarray:
+        """Column of step variable ``j`` (a <= j < b) over all n * M rows of the step."""
+        vals = self.values[j]
+        inner = 1
+        for i in range(j + 1, b):
+            inner *= len(self.values[i])
+        outer = n
+        for i in range(a, j):
+            outer *= len(self.values[i])
+        col = np.repeat(vals, inner) if inner > 1 else vals
+        return np.tile(col, outer)
+
+    def _extend(self, cols: list[np.ndarray], s: int) -> None:
+        if s == len(self.steps):
             if cols and len(cols[0]):
                 self.emit(self.order, cols)
             return
-        vals = self.values[k]
-        m = len(vals)
+        a, b, cis = self.steps[s]
+        M = 1
+        for i in range(a, b):
+            M *= len(self.values[i])
         n = len(cols[0]) if cols else 1
-        if n * m > CHUNK_ROWS and n > 1:
-            step = max(1, CHUNK_ROWS // m)
-            for s in range(0, n, step):
-                self._extend([c[s : s + step] for c in cols], k)
+        if n * M > CHUNK_ROWS and n > 1:
+            step = max(1, CHUNK_ROWS // M)
+            for lo in range(0, n, step):
+                self._extend([c[lo : lo + step] for c in cols], s)
             return
-        new_cols = [np.repeat(c, m) for c in cols]
-        new_cols.append(np.tile(vals, n))
-        rows = n * m
-        if self.levels[k]:
-            env = dict(self.fixed)
-            env.update({v: c for v, c in zip(self.order, new_cols)})
-            mask = None
-            for ci in self.levels[k]:
-                cm = constraint_mask(self.P.cons[ci], env, self.dtype, rows)
-                mask = cm if mask is None else (mask & cm)
-                if not mask.any():
-                    return
-            if not mask.all():
-                new_cols = [c[mask] for c in new_cols]
-        self._extend(new_cols, k + 1)
+        rows = n * M
+        if not cis:
+            new_cols = [np.repeat(c, M) for c in cols]
+            new_cols.extend(self._step_column(j, a, b, n) for j in range(a, b))
+            self._extend(new_cols, s + 1)
+            return
+        env = dict(self.fixed)
+        for j in self.reads[s]:
+            env[self.order[j]] = np.repeat(cols[j], M) if j < a else self._step_column(j, a, b, n)
+        mask = None
+        for ci in cis:
+            cm = constraint_mask(self.P.cons[ci], env, self.dtype, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return
+        del env
+        if mask.all():
+            new_cols = [np.repeat(c, M) for c in cols]
+            new_cols.extend(self._step_column(j, a, b, n) for j in range(a, b))
+        else:
+            idx = np.flatnonzero(mask)
+            del mask
+            parent, child = np.divmod(idx, M)
+            del idx
+            new_cols = [c[parent] for c in cols]
+            del parent
+            for j in range(b - 1, a - 1, -1):
+                m = len(self.values[j])
+                if j > a:
+                    child, digit = np.divmod(child, m)
+                else:
+                    digit = child
+                new_cols.append(self.values[j][digit])
+            # the loop above appended the step's columns last-first
+            new_cols[len(cols):] = new_cols[len(cols):][::-1]
+        self._extend(new_cols, s + 1)
 
 
 def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
@@ -377,8 +445,8 @@ def count_component_vectorized(P, doms, vars_: list[int], cons: set[int]) -> int
     return total
 
 
-def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np.ndarray:
-    """All solutions of a component: one row each, columns in the order of ``vars_``."""
+def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> list[np.ndarray]:
+    """All solutions of a component as consecutive row blocks, columns in the order of ``vars_``."""
     col = {v: i for i, v in enumerate(vars_)}
     pieces: list[np.ndarray] = []
     if component_suits(P, doms, vars_, cons):
@@ -397,6 +465,12 @@ def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np
         rows = [[s[n] for n in names] for s in _component_solutions(P, doms, vars_, cons)]
         if rows:
             pieces.append(np.array(rows, dtype=dtype))
+    return pieces
+
+
+def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np.ndarray:
+    """All solutions of a component: one row each, columns in the order of ``vars_``."""
+    pieces = _component_blocks(P, doms, vars_, cons, dtype)
     if not pieces:
         return np.empty((0, len(vars_)), dtype=dtype)
     if len(pieces) == 1:
@@ -405,7 +479,11 @@ def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np
 
 
 def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
-    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order)."""
+    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
+
+    Peak memory is about the output plus the components' own solutions (never more than the
+    output again) plus the join's working chunks: blocks are written straight into the output.
+    """
     from .engine import prepare
 
     n = len(model._vars)
@@ -416,32 +494,42 @@ def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> n
     if dtype is None:
         big = any(max(-d.lo, d.hi) >= INT64_SAFE for d in doms)
         dtype = object if big else np.int64
-    parts: list[tuple[list[int], np.ndarray]] = []
+    parts: list[tuple[list[int], list[np.ndarray], int]] = []
     total = 1
     for v in free:
         total *= doms[v].size
     if total > max_rows:
         raise ModelError(f"too many solutions to list ({total}); use count() or solutions()")
     for vars_, cons in comps:
-        arr = component_array(P, doms, vars_, cons, dtype)
-        total *= len(arr)
+        blocks = _component_blocks(P, doms, vars_, cons, dtype)
+        rows = sum(len(b) for b in blocks)
+        total *= rows
         if total > max_rows:
             raise ModelError(f"too many solutions to list (over {max_rows}); use count() or solutions()")
-        parts.append((vars_, arr))
+        parts.append((vars_, blocks, rows))
+        if total == 0:
+            return np.empty((0, n), dtype=dtype)
     for v in free:
-        parts.append(([v], np.array(list(doms[v]), dtype=dtype).reshape(-1, 1)))
+        parts.append(([v], [np.array(list(doms[v]), dtype=dtype).reshape(-1, 1)], doms[v].size))
     out = np.empty((total, n), dtype=dtype)
     if total == 0:
         return out
-    # Cartesian combination: earlier parts vary slowest.
+    # Cartesian combination: earlier parts vary slowest. Seen as (tiles, k, reps_after, n), the
+    # output takes row i of a part at [:, i, :] for that part's columns.
     reps_after = total
-    for vars_, arr in parts:
-        k = len(arr)
+    for vars_, blocks, k in parts:
         reps_after //= k
-        block = np.repeat(arr, reps_after, axis=0)
         tiles = total // (k * reps_after)
-        for j, v in enumerate(vars_):
-            out[:, v] = np.tile(block[:, j], tiles)
+        view = out.reshape(tiles, k, reps_after, n)
+        lo = 0
+        blocks.reverse()
+        while blocks:
+            block = blocks.pop()
+            hi = lo + len(block)
+            for j, v in enumerate(vars_):
+                view[:, lo:hi, :, v] = block[:, j].reshape(1, -1, 1)
+            lo = hi
+            del block
     return out
 
 
