@@ -570,6 +570,27 @@ def supports(cell: str | Cell, Wx, R, b=None, states0=None) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ registry
+@functools.lru_cache(maxsize=None)
+def _inference_op():
+    """``flashrnn::fused_inference(Wx, R, b, states0, cell) -> (states, last)``: the forward
+    without the backward cache, for calls through which no gradient flows."""
+    import torch
+
+    def impl(Wx: torch.Tensor, R: torch.Tensor, b: torch.Tensor, states0: torch.Tensor,
+             cell: str) -> tuple[torch.Tensor, torch.Tensor]:
+        states, last, _ = forward_chunked(Wx.contiguous(), R, b, states0, get_cell(cell), False)
+        return states, last
+
+    def fake(Wx, R, b, states0, cell):
+        c = get_cell(cell)
+        B, T, _, N, D = Wx.shape
+        return (Wx.new_empty(c.num_states, B, T, N, D), Wx.new_empty(c.num_states, B, 1, N, D))
+
+    op = torch.library.custom_op("flashrnn::fused_inference", impl, mutates_args=())
+    op.register_fake(fake)
+    return op
+
+
 def _register() -> None:
     try:
         from . import Backend, Call, register_backend
@@ -606,6 +627,18 @@ def _register() -> None:
             except UnsupportedError as e:
                 return str(e).removeprefix("fused: ")
             return None
+
+        def prepare(self) -> None:
+            super().prepare()
+            _inference_op()
+
+        def run(self, Wx, R, b, states0, cell):
+            # no gradient can flow: the inference op skips the backward cache (B*T*G*N*D
+            # elements written per call, ~100 MB at B=16, T=1024, 1x768)
+            if torch.is_grad_enabled() and any(
+                    t is not None and t.requires_grad for t in (Wx, R, b, states0)):
+                return super().run(Wx, R, b, states0, cell)
+            return _inference_op()(Wx, R, b, states0, cell.name)
 
         def forward(self, Wx, R, b, states0, cell):
             states, last, cache = forward_chunked(Wx.contiguous(), R, b, states0, cell, True)

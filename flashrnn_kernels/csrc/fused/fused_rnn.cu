@@ -175,6 +175,23 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_POLL_SLEEP
 #define FRNN_POLL_SLEEP 0
 #endif
+// forward exchange format (NSLICE > 1):
+//   0: one value per tagged word (32-bit words for 16-bit types, 64-bit for float32), rows in
+//      unit order [D] words;
+//   1: three 16-bit values + a 16-bit tag per 64-bit word (16-bit types, U even): each block
+//      publishes its U units as cdiv(U,6) 16-byte chunks, rows [NSLICE][2*cdiv(U,6)] words
+//      (4/3 of the plain bytes at U % 6 == 0 instead of 2x)
+#define FRNN_XCH1_OK (FRNN_DTYPE != 2 && FRNN_U % 2 == 0)
+#ifndef FRNN_FWD_XCH
+#define FRNN_FWD_XCH FRNN_XCH1_OK
+#endif
+#if FRNN_FWD_XCH == 1 && !FRNN_XCH1_OK
+#error "FRNN_FWD_XCH=1 needs a 16-bit dtype and an even FRNN_FUSED_UNITS"
+#endif
+// load used to poll the forward exchange: 0 ld.volatile, 1 ld.relaxed.gpu
+#ifndef FRNN_POLL_LD
+#define FRNN_POLL_LD 0
+#endif
 namespace frnn_fm {
 struct F {
   float v;
@@ -261,6 +278,10 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 // fragment loads free of bank conflicts
 #define FRNN_PADW (32 / (int)sizeof(xword_t))
 #define F_SROW (F_KPAD + FRNN_PADW)
+// the forward's tile now holds plain elements, rows padded by 16 bytes (the request keeps the
+// tagged-word size above, F_SMEM_X >= BT * F_XROW * e, so the shared-memory formula is unchanged)
+#define F_XROW (F_KPAD + 16 / (int)sizeof(elem_t))
+#define F_SMEM_XPLAIN (FRNN_BT * F_XROW * (int)sizeof(elem_t))
 // the backward's operand tile holds plain elements (its exchange synchronises with flags, see
 // frnn_bwd), rows padded by 16 bytes against bank conflicts
 #define B_XROW (B_KPAD + 16 / (int)sizeof(elem_t))
@@ -279,6 +300,7 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define B_NCH (B_KSW >= 2 * FRNN_NCH(B_MTW) ? FRNN_NCH(B_MTW) : 1)
 
 // exported so that the host (and tests) can read what the kernel was built with
+static_assert(F_SMEM_XPLAIN <= F_SMEM_X, "the plain forward tile fits the requested bytes");
 extern "C" __host__ int frnn_smem_fwd() { return F_SMEM; }
 extern "C" __host__ int frnn_smem_bwd() { return B_SMEM; }
 extern "C" __host__ int frnn_nthreads() { return FRNN_NTHREADS; }
@@ -399,26 +421,71 @@ __device__ __forceinline__ bool chunk_ok(uint4 c, unsigned tag) {
 #endif
 }
 
-__device__ __forceinline__ uint4 ld_volatile16(const xword_t* p) {
+__device__ __forceinline__ uint4 ld_poll16(const void* p) {
   uint4 v;
+#if FRNN_POLL_LD == 1
+  asm volatile("ld.relaxed.gpu.global.v4.u32 {%0,%1,%2,%3}, [%4];"
+               : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p) : "memory");
+#else
   asm volatile("ld.volatile.global.v4.u32 {%0,%1,%2,%3}, [%4];"
                : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p) : "memory");
+#endif
   return v;
 }
 
-// Copy rows [0, nb) x words [0, KX) of a global tile of tagged words into the smem tile,
-// waiting until every word carries `tag`. Each thread owns a fixed set of 16-byte chunks and
-// polls them in groups of FRNN_POLL_GROUP with all loads of a group in flight together, so a
-// group costs one L2 round trip per poll, not one per chunk.
+// forward exchange geometry (see FRNN_FWD_XCH)
+#if FRNN_FWD_XCH == 1
+typedef unsigned long long fxword_t;
+#define FX_CPS CDIV(FRNN_U, 6)              // 16-byte chunks per slice and row
+#define FX_RW (FRNN_NSLICE * 2 * FX_CPS)    // words per row
+#else
+typedef xword_t fxword_t;
+#define FX_RW FRNN_D
+#endif
+#define FX_NC (FX_RW * (int)sizeof(fxword_t) / 16)  // 16-byte chunks per row
+
+__device__ __forceinline__ bool fx_chunk_ok(uint4 c, unsigned tag) {
+#if FRNN_FWD_XCH == 1
+  return ((c.y ^ (tag << 16)) | (c.w ^ (tag << 16))) < (1u << 16);
+#else
+  return chunk_ok(c, tag);
+#endif
+}
+
+// Unpack a chunk of exchange words into the plain tile row xr (elements).
+__device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v) {
+#if FRNN_FWD_XCH == 1
+  const int s = cc / FX_CPS, c = cc % FX_CPS;
+  const int u = 6 * c, d0 = s * FRNN_U + u;
+  int nv = FRNN_U - u < 6 ? FRNN_U - u : 6;
+  nv = FRNN_D - d0 < nv ? FRNN_D - d0 : nv;
+  const uint32_t w[3] = {v.x, __byte_perm(v.y, v.z, 0x5410), __byte_perm(v.z, v.w, 0x5432)};
+  uint32_t* o = reinterpret_cast<uint32_t*>(xr + d0);  // d0 even: 4-byte aligned
+#pragma unroll
+  for (int k = 0; k < 3; ++k) {
+    if (2 * k + 1 < nv) o[k] = w[k];
+    else if (2 * k < nv) reinterpret_cast<unsigned short*>(o + k)[0] = (unsigned short)w[k];
+  }
+#elif FRNN_DTYPE == 2
+  *reinterpret_cast<float2*>(xr + 2 * cc) = make_float2(__uint_as_float(v.x), __uint_as_float(v.z));
+#else
+  *reinterpret_cast<uint2*>(xr + 4 * cc) =
+      make_uint2(__byte_perm(v.x, v.y, 0x5410), __byte_perm(v.z, v.w, 0x5410));
+#endif
+}
+
+// Copy rows [0, nb) of a global tile of exchange words (row stride row_stride words) into the
+// plain smem tile, waiting until every word carries `tag`. Each thread owns a fixed set of
+// 16-byte chunks and polls them in groups of FRNN_POLL_GROUP with all loads of a group in flight
+// together, so a group costs one L2 round trip per poll, not one per chunk.
 #ifndef FRNN_POLL_GROUP
 #define FRNN_POLL_GROUP 8
 #endif
-template <int KX>
-__device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* src, long row_stride,
-                                          int nb, unsigned tag) {
-  constexpr int WPC = 16 / (int)sizeof(xword_t);  // words per 16-byte chunk
-  static_assert(KX % WPC == 0, "the head dimension must be a multiple of 16 bytes of words");
-  constexpr int NC = KX / WPC;
+__device__ __forceinline__ void poll_tile(elem_t* xs, const fxword_t* src, long row_stride, int nb,
+                                          unsigned tag) {
+  constexpr int WPC = 16 / (int)sizeof(fxword_t);  // words per 16-byte chunk
+  static_assert(FX_RW % WPC == 0, "exchange rows must be whole 16-byte chunks");
+  constexpr int NC = FX_NC;
   constexpr int TOTAL = FRNN_BT * NC;
   constexpr int CPT = (TOTAL + FRNN_NTHREADS - 1) / FRNN_NTHREADS;
   constexpr int GRP = CPT < FRNN_POLL_GROUP ? CPT : FRNN_POLL_GROUP;
@@ -438,16 +505,16 @@ __device__ __forceinline__ void poll_tile(xword_t* xs, int srow, const xword_t* 
       for (int j = 0; j < GRP; ++j) {
         if (need[j]) {
           const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
-          v[j] = ld_volatile16(src + (idx / NC) * row_stride + (idx % NC) * WPC);
+          v[j] = ld_poll16(src + (idx / NC) * row_stride + (idx % NC) * WPC);
         }
       }
       pending = false;
 #pragma unroll
       for (int j = 0; j < GRP; ++j) {
         if (need[j]) {
-          if (chunk_ok(v[j], tag)) {
+          if (fx_chunk_ok(v[j], tag)) {
             const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
-            *reinterpret_cast<uint4*>(xs + (idx / NC) * srow + (idx % NC) * WPC) = v[j];
+            fx_chunk_store(xs + (idx / NC) * F_XROW, idx % NC, v[j]);
             need[j] = false;
           } else {
             pending = true;
@@ -490,8 +557,9 @@ struct BwdParams {
 // ---------------------------------------------------------------- forward kernel
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
-  xword_t* xs = reinterpret_cast<xword_t*>(smem);
+  elem_t* xs = reinterpret_cast<elem_t*>(smem);  // [BT][F_XROW] plain elements
   float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
+  fxword_t* xch = reinterpret_cast<fxword_t*>(p.xch);  // [2][Bpad][N][FX_RW] (NSLICE > 1)
 
   const int slice = blockIdx.x % FRNN_NSLICE;
   const int grp = blockIdx.x / FRNN_NSLICE;
@@ -565,7 +633,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   // h0 into the tile
   for (int idx = threadIdx.x; idx < nb * FRNN_D; idx += FRNN_NTHREADS) {
     const int r = idx / FRNN_D, k = idx % FRNN_D;
-    xs[r * F_SROW + k] = make_word(p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k], 0u);
+    xs[r * F_XROW + k] = p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k];
   }
   __syncthreads();
 
@@ -577,8 +645,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE > 1
     if (t > 0) {
       // h_{t-1}: parity (t-1)&1, tag t
-      poll_tile<FRNN_D>(xs, F_SROW, p.xch + (((t - 1) & 1) * Bpad + b0) * ND + (long)n * FRNN_D, ND,
-                        nb, (unsigned)(t & FRNN_TAGMASK));
+      poll_tile(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW, nb,
+                (unsigned)(t & FRNN_TAGMASK));
       __syncthreads();
     }
 #endif
@@ -600,7 +668,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #pragma unroll
           for (int nt = 0; nt < FRNN_NT; ++nt) {
             uint32_t bf[2];
-            load_bfrag(bf, xs, F_SROW, nt * 8, k0);
+            load_bfrag_plain(bf, xs, F_XROW, nt * 8, k0);
 #pragma unroll
             for (int mt = 0; mt < F_MTW; ++mt) mma(acc[ks % F_NCH][mt][nt], afr[mt][ks], bf);
           }
@@ -662,10 +730,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         elem_t v = from_f(sn[i][s]);
         st[i][s] = to_f(v);
         if (s == 0) {
-#if FRNN_NSLICE == 1
-          xs[bl * F_SROW + d] = make_word(v, 0u);
+#if FRNN_NSLICE == 1 || FRNN_FWD_XCH == 1
+          xs[bl * F_XROW + d] = v;  // (XCH 1: staged here, packed below)
 #else
-          store_word(p.xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
+          store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
                      make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
         }
@@ -686,6 +754,31 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     }
 #if FRNN_NSLICE == 1
     __syncthreads();
+#elif FRNN_FWD_XCH == 1
+    // publish h_t of this block's units: 3 values + tag per 64-bit word, one 16-byte store per
+    // chunk (each word single-copy atomic, carrying its own tag)
+    __syncthreads();
+    {
+      const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
+      for (int idx = threadIdx.x; idx < nb * FX_CPS; idx += FRNN_NTHREADS) {
+        const int r = idx / FX_CPS, c = idx % FX_CPS;
+        const unsigned short* xr = reinterpret_cast<const unsigned short*>(xs + r * F_XROW);
+        unsigned long long w[2];
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          unsigned long long a = tg;
+#pragma unroll
+          for (int k = 0; k < 3; ++k) {
+            const int u = 6 * c + 3 * h + k;
+            if (u < FRNN_U && u0 + u < FRNN_D) a |= (unsigned long long)xr[u0 + u] << (16 * k);
+          }
+          w[h] = a;
+        }
+        fxword_t* dst = xch + (((t & 1) * Bpad + b0 + r) * N + n) * (long)FX_RW + slice * 2 * FX_CPS + 2 * c;
+        asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst), "l"(w[0]), "l"(w[1])
+                     : "memory");
+      }
+    }
 #endif
   }
   }
@@ -951,7 +1044,7 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
   if (FRNN_NSLICE == 1) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
-  if (!backward) return 2 * bpad * N * FRNN_D * (long)sizeof(xword_t);
+  if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
 }
 
