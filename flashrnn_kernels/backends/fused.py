@@ -576,8 +576,7 @@ def _inference_op():
     without the backward cache, for calls through which no gradient flows."""
     import torch
 
-    def impl(Wx: torch.Tensor, R: torch.Tensor, b: torch.Tensor, states0: torch.Tensor,
-             cell: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def impl(Wx, R, b, states0, cell):
         states, last, _ = forward_chunked(Wx.contiguous(), R, b, states0, get_cell(cell), False)
         return states, last
 
@@ -586,7 +585,9 @@ def _inference_op():
         B, T, _, N, D = Wx.shape
         return (Wx.new_empty(c.num_states, B, T, N, D), Wx.new_empty(c.num_states, B, 1, N, D))
 
-    op = torch.library.custom_op("flashrnn::fused_inference", impl, mutates_args=())
+    op = torch.library.custom_op(
+        "flashrnn::fused_inference", impl, mutates_args=(),
+        schema="(Tensor Wx, Tensor R, Tensor b, Tensor states0, str cell) -> (Tensor, Tensor)")
     op.register_fake(fake)
     return op
 
