@@ -48,7 +48,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .domain import Domain
 from .errors import ModelError, T1Error
 from .expr import (
     Abs,

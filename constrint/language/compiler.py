@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..domain import Domain
 from ..errors import ConstraintSyntaxError, ModelError
 from ..expr import (
     Abs,
