@@ -8,7 +8,14 @@
 [16, 32]
 """
 from .domain import Domain
-from .errors import ConstraintSyntaxError, ConstrintError, InternalSolverError, ModelError, T1Error
+from .errors import (
+    ConstraintSyntaxError,
+    ConstrintError,
+    InternalSolverError,
+    LimitReached,
+    ModelError,
+    T1Error,
+)
 from .expr import (
     Constraint,
     Expr,
@@ -34,6 +41,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Model", "Result", "Status", "Domain", "Var", "Expr", "Constraint",
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
-    "trunc", "ConstrintError", "ModelError", "InternalSolverError", "Undefined", "__version__",
+    "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 import networkx as nx
 
 from .domain import Domain
-from .errors import InternalSolverError, ModelError
+from .errors import InternalSolverError, LimitReached, ModelError
 from .expr import (
     And,
     BoolConst,
@@ -440,7 +440,7 @@ def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[
                 k *= leaf[v].size
             total += k
     except Timeout:
-        raise TimeoutError(f"count stopped by the time limit after {ctx.nodes} nodes") from None
+        raise LimitReached(f"count stopped by the time limit after {ctx.nodes} nodes") from None
     return total
 
 

@@ -115,3 +115,7 @@ class T1Error(ConstrintError, ValueError):
             type(self),
             (self.message, self.filename, self.location, self.column, self.text, self.line),
         )
+
+
+class LimitReached(ConstrintError, TimeoutError):
+    """A time limit stopped an operation that has no status to report it (e.g. ``count``)."""

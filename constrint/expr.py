@@ -171,9 +171,13 @@ def _collect_vars(node, out: dict[str, Var]) -> None:
             stack.extend(reversed(n.children))
 
 
-def _paren(e: Expr, prec: int) -> str:
+def _paren(e: Expr, prec: int, arith: bool = True) -> str:
     s = e.fmt()
-    return f"({s})" if e._prec < prec else s
+    # a '%' operand of another arithmetic operator is always bracketed: the original text
+    # format read '%' with the lowest precedence, so the language refuses the bare form
+    if e._prec < prec or (arith and type(e) is Mod and _P_ADD <= prec):
+        return f"({s})"
+    return s
 
 
 class Const(Expr):
@@ -534,7 +538,7 @@ class Compare(Constraint):
         return Compare(_NEGATE_OP[self.op], self.a, self.b)
 
     def fmt(self):
-        return f"{_paren(self.a, _P_ADD)} {self.op} {_paren(self.b, _P_ADD)}"
+        return f"{_paren(self.a, _P_ADD, False)} {self.op} {_paren(self.b, _P_ADD, False)}"
 
 
 class Divides(Constraint):

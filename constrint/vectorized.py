@@ -215,6 +215,15 @@ def _ev_compare(n, env):
 _NP[Compare] = _ev_compare
 
 
+def _register_opaque() -> None:
+    from .engine import Opaque
+
+    _NP[Opaque] = lambda n, env: _ev(n.c, env)
+
+
+_register_opaque()
+
+
 def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarray:
     """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
     from .engine import Opaque
