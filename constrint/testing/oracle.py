@@ -1,4 +1,8 @@
-"""A brute-force oracle for small models: enumerate the Cartesian product and evaluate."""
+"""A brute-force oracle for small models: enumerate the Cartesian product and evaluate.
+
+It uses nothing of the solver but :meth:`Constraint.holds` (each node evaluating itself, custom
+constraints through their ``evaluate``), so it is the reference the solver is tested against.
+"""
 from __future__ import annotations
 
 import itertools
@@ -6,6 +10,7 @@ import math
 from typing import Any
 
 from ..errors import ModelError
+from ..expr import Undefined
 
 #: Models with a larger Cartesian product are refused by the oracle.
 ORACLE_LIMIT = 2_000_000
@@ -32,15 +37,26 @@ def brute_force_solutions(model: Any, limit: int = ORACLE_LIMIT) -> list[dict[st
     return out
 
 
-def brute_force_optimum(model: Any) -> Any:
-    """The optimal objective value (tuple if lexicographic) by brute force, or None if infeasible."""
+def brute_force_count(model: Any, limit: int = ORACLE_LIMIT) -> int:
+    """Number of solutions of a small model, by brute force."""
+    return len(brute_force_solutions(model, limit))
+
+
+def brute_force_optimum(model: Any, limit: int = ORACLE_LIMIT) -> Any:
+    """The optimal objective value (tuple if lexicographic) by brute force, or None if infeasible.
+
+    Solutions at which the objective is undefined (a division by zero) are skipped.
+    """
     obj = model.objective
     if obj is None:
         raise ModelError("the model has no objective")
     exprs, sense = obj
     best = None
-    for s in brute_force_solutions(model):
-        k = tuple(e.evaluate(s) for e in exprs)
+    for s in brute_force_solutions(model, limit):
+        try:
+            k = tuple(e.evaluate(s) for e in exprs)
+        except Undefined:
+            continue
         if best is None or (k < best if sense == "minimize" else k > best):
             best = k
     if best is None:
