@@ -1,3 +1,4 @@
+# requires: hypothesis
 """Custom constraint kinds: "x is a power of two" and "all different", used like built-in ones.
 
 A custom constraint is any object with three attributes (see ``docs/testing.md``):
