@@ -17,7 +17,14 @@ ObjectiveLike = Union[Expr, int, "list[Expr | int]", "tuple[Expr | int, ...]"]
 
 
 class Status(enum.Enum):
-    """Outcome of :meth:`Model.solve`."""
+    """Outcome of :meth:`Model.solve`.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 3)
+    >>> m += x > 5
+    >>> m.solve().status
+    <Status.INFEASIBLE: 'infeasible'>
+    """
 
     OPTIMAL = "optimal"  #: an objective's optimum was found and proven
     FEASIBLE = "feasible"  #: a solution was found (no objective, or optimality not proven)
@@ -32,6 +39,14 @@ class Result:
     ``values`` maps variable names to ints (empty unless a solution was found); ``result[x]``
     accepts a variable or its name. ``objective`` is the objective's value (a tuple for a
     lexicographic objective) when one was set and a solution found.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 10)
+    >>> m += ci.divides(3, x)
+    >>> m.maximize(x)
+    >>> r = m.solve()
+    >>> r.status.name, r.values, r.objective, r[x], r["x"], r.ok
+    ('OPTIMAL', {'x': 9}, 9, 9, 9, True)
     """
 
     status: Status
@@ -42,7 +57,13 @@ class Result:
 
     @property
     def ok(self) -> bool:
-        """Whether a solution was found."""
+        """Whether a solution was found (status ``OPTIMAL`` or ``FEASIBLE``).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 3)
+        >>> m.solve().ok
+        True
+        """
         return self.status in (Status.OPTIMAL, Status.FEASIBLE)
 
     def __getitem__(self, key: Var | str) -> int:
@@ -83,7 +104,11 @@ class Model:
     ) -> Var:
         """A new integer variable with inclusive bounds ``lo..hi`` or an explicit value list.
 
-        >>> m = Model(); t = m.int_var("t", values=[1, 2, 4, 8])
+        >>> m = Model()
+        >>> bk = m.int_var("bk", 8, 128)                  # 8, 9, ..., 128
+        >>> t = m.int_var("t", values=[1, 2, 4, 8])       # an explicit value list
+        >>> m.domain(t).size, m.domain(bk).size
+        (4, 121)
         """
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ModelError(
@@ -116,7 +141,17 @@ class Model:
         return var
 
     def add(self, constraint: Constraint | bool | Iterable[Constraint]) -> Model:
-        """Add a constraint (or several); returns the model so calls can chain."""
+        """Add a constraint (or several); returns the model so calls can chain.
+
+        ``m += c`` is the same as ``m.add(c)``. A list (or any iterable) of constraints adds
+        each; ``True``/``False`` are accepted as constant constraints; objects following the
+        custom-constraint protocol (:mod:`constrint.custom`) are wrapped.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 20); y = m.int_var("y", 1, 20)
+        >>> m.add(x < y).add([ci.divides(4, x), ci.divides(x, y)]).count()
+        5
+        """
         if isinstance(constraint, (Constraint, bool)):
             items = [constraint]
         elif _is_custom(constraint):
@@ -145,15 +180,37 @@ class Model:
         return self.add(constraint)
 
     def minimize(self, objective: ObjectiveLike) -> None:
-        """Minimise an expression, or a list of expressions lexicographically."""
+        """Minimise an expression, or a list of expressions lexicographically.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); a = m.int_var("a", 1, 8); b = m.int_var("b", 1, 8)
+        >>> m += a * b == 8
+        >>> m.minimize([a + b, a])        # smallest sum first, then smallest a
+        >>> m.solve().values
+        {'a': 2, 'b': 4}
+        """
         self._set_objective(objective, +1)
 
     def maximize(self, objective: ObjectiveLike) -> None:
-        """Maximise an expression, or a list of expressions lexicographically."""
+        """Maximise an expression, or a list of expressions lexicographically.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); bm = m.int_var("bm", values=[16, 32, 64, 128])
+        >>> m += bm * 2 * 128 <= 16 * 1024
+        >>> m.maximize(bm)
+        >>> m.solve().values
+        {'bm': 64}
+        """
         self._set_objective(objective, -1)
 
     def clear_objective(self) -> None:
-        """Remove the objective."""
+        """Remove the objective.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 5)
+        >>> m.maximize(x); m.clear_objective(); m.objective is None
+        True
+        """
         self._objective = None
         self._sense = 0
 
@@ -185,30 +242,64 @@ class Model:
     # ------------------------------------------------------------------ inspection
     @property
     def variables(self) -> list[Var]:
-        """The variables in creation order."""
+        """The variables in creation order.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); _ = m.int_var("b", 1, 2); _ = m.int_var("a", 1, 2)
+        >>> [v.name for v in m.variables]
+        ['b', 'a']
+        """
         return list(self._vars)
 
     @property
     def constraints(self) -> list[Constraint]:
-        """The constraints in the order they were added."""
+        """The constraints in the order they were added.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 9)
+        >>> m += x >= 2; m += ci.divides(x, 12)
+        >>> [str(c) for c in m.constraints]
+        ['x >= 2', '12 % x == 0']
+        """
         return list(self._constraints)
 
     @property
     def objective(self) -> tuple[tuple[Expr, ...], str] | None:
-        """``(expressions, "minimize" | "maximize")`` or ``None``."""
+        """``(expressions, "minimize" | "maximize")`` or ``None``.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 5)
+        >>> m.maximize(x * 2)
+        >>> exprs, sense = m.objective
+        >>> [str(e) for e in exprs], sense
+        (['x * 2'], 'maximize')
+        """
         if self._objective is None:
             return None
         return self._objective, ("minimize" if self._sense > 0 else "maximize")
 
     def var(self, name: str) -> Var:
-        """The variable called ``name``."""
+        """The variable called ``name`` (:class:`~constrint.ModelError` if there is none).
+
+        >>> import constrint as ci
+        >>> m = ci.loads("var x in 1..4; x != 2;")
+        >>> m.var("x").name
+        'x'
+        """
         try:
             return self._by_name[name]
         except KeyError:
             raise ModelError(f"no variable named {name!r}") from None
 
     def domain(self, var: Var | str) -> Domain:
-        """The declared domain of a variable."""
+        """The declared domain of a variable (before propagation; see :meth:`propagate`).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 100)
+        >>> m += ci.divides(8, x)
+        >>> m.domain("x").size, m.propagate()["x"].size
+        (100, 12)
+        """
         v = self.var(var) if isinstance(var, str) else var
         return self._domains[v.index]
 
@@ -221,7 +312,16 @@ class Model:
         return "<Model\n  " + "\n  ".join(lines) + "\n>"
 
     def copy(self) -> Model:
-        """A new model with the same variables, constraints and objective (trees are shared)."""
+        """A new model with the same variables, constraints and objective (trees are shared).
+
+        Adding to the copy leaves the original unchanged:
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 10)
+        >>> c = m.copy(); c += c.var("x") > 5
+        >>> m.count(), c.count()
+        (10, 5)
+        """
         other = Model()
         for v, d in zip(self._vars, self._domains):
             nv = Var(other, v.index, v.name)
@@ -236,7 +336,14 @@ class Model:
         return other
 
     def check(self, assignment: Mapping[str, int]) -> bool:
-        """Whether a full assignment satisfies every constraint and lies in every domain."""
+        """Whether a full assignment satisfies every constraint and lies in every domain.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 10); y = m.int_var("y", 1, 10)
+        >>> m += ci.divides(x, y)
+        >>> m.check({"x": 3, "y": 9}), m.check({"x": 3, "y": 8}), m.check({"x": 3})
+        (True, False, False)
+        """
         for v, d in zip(self._vars, self._domains):
             if v.name not in assignment or assignment[v.name] not in d:
                 return False
@@ -244,7 +351,17 @@ class Model:
 
     # ------------------------------------------------------------------ solving
     def propagate(self) -> dict[str, Domain] | None:
-        """Domains after propagation at the root (``None`` if that proves infeasibility)."""
+        """Domains after propagation at the root (``None`` if that proves infeasibility).
+
+        Propagation never removes a value that belongs to a solution, but may keep values that
+        belong to none.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); bk = m.int_var("bk", 8, 128)
+        >>> m += ci.divides(bk, 1024)
+        >>> m.propagate()["bk"]
+        {8, 16, 32, 64, 128}
+        """
         from .engine import root_domains
 
         return root_domains(self)
@@ -260,25 +377,59 @@ class Model:
 
         ``time_limit`` is in seconds; ``var_order`` lists variables to branch on first (default:
         smallest domain first); ``value_order`` is ``"ascending"`` or ``"descending"``.
+        Infeasibility is a :class:`Status`, not an exception; a time limit that stops the search
+        gives ``FEASIBLE`` (best so far) or ``UNKNOWN`` (none found).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 100)
+        >>> m += ci.divides(7, x)
+        >>> m.solve().values, m.solve(value_order="descending").values
+        ({'x': 7}, {'x': 98})
         """
         from .engine import solve
 
         return solve(self, time_limit, var_order, value_order)
 
     def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
-        """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them)."""
+        """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 64)
+        >>> m += ci.divides(x, 64)
+        >>> sorted(s["x"] for s in m.solutions())
+        [1, 2, 4, 8, 16, 32, 64]
+        >>> len(list(m.solutions(limit=3)))
+        3
+        """
         from .engine import iter_solutions
 
         return iter_solutions(self, limit)
 
     def count(self, time_limit: float | None = None) -> int:
-        """Exact number of solutions, without listing them where that can be avoided."""
+        """Exact number of solutions, without listing them where that can be avoided.
+
+        Independent parts of a model are counted apart and multiplied:
+
+        >>> import constrint as ci
+        >>> m = ci.Model()
+        >>> xs = [m.int_var(f"x{i}", 1, 10**6) for i in range(3)]
+        >>> m += [ci.divides(x, 720720) for x in xs]
+        >>> m.count()                     # 240 divisors each
+        13824000
+        """
         from .engine import count
 
         return count(self, time_limit)
 
     def solutions_array(self, *, dtype: Any = None) -> Any:
-        """All solutions as a 2-D numpy array, one column per variable (creation order)."""
+        """All solutions as a 2-D numpy array, one column per variable (creation order).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); a = m.int_var("a", 1, 4); b = m.int_var("b", 1, 4)
+        >>> m += a * b == 4
+        >>> m.solutions_array().tolist()
+        [[1, 4], [2, 2], [4, 1]]
+        """
         from .vectorized import solutions_array
 
         return solutions_array(self, dtype=dtype)
