@@ -20,7 +20,20 @@ from .errors import ModelError
 
 
 class Undefined(ArithmeticError):
-    """Evaluation hit a division by zero or an inexact exact division."""
+    """Evaluation hit a division by zero or an inexact exact division.
+
+    :meth:`Expr.evaluate` raises it; :meth:`Constraint.holds` turns it into ``False``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9)
+    >>> try:
+    ...     ci.exact_div(x, 2).evaluate({"x": 7})
+    ... except ci.Undefined as exc:
+    ...     print("undefined:", exc)
+    undefined: exact division that does not divide
+    >>> (ci.exact_div(x, 2) == 3).holds({"x": 7})
+    False
+    """
 
 
 # Precedence levels used when printing (higher binds tighter).
@@ -42,7 +55,20 @@ def _coerce(v: Any) -> Expr:
 
 
 class Expr:
-    """Base class of integer-valued expression nodes."""
+    """Base class of integer-valued expression nodes.
+
+    Built from variables and ints with ``+ - * // % **``, unary ``-`` and ``abs()``;
+    comparisons (``== != < <= > >=``) give a :class:`Constraint`. ``str()`` prints ``.cint``
+    syntax.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 20); y = m.int_var("y", 1, 20)
+    >>> e = (x + 2 * y) // 3
+    >>> str(e), e.evaluate({"x": 4, "y": 5})
+    ('(x + 2 * y) // 3', 4)
+    >>> str(e >= 2)
+    '(x + 2 * y) // 3 >= 2'
+    """
 
     __slots__ = ()
     #: Whether every value of the node is an integer (false below a true division).
@@ -139,14 +165,26 @@ class Expr:
 
     # ---- evaluation and structure
     def evaluate(self, assignment: Mapping[str, int]) -> int | float:
-        """Value under ``assignment`` (name -> int); raises :class:`Undefined` on division by 0."""
+        """Value under ``assignment`` (name -> int); raises :class:`Undefined` on division by 0.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", -9, 9)
+        >>> (x ** 2 - 3 * x).evaluate({"x": -2}), (x % 4).evaluate({"x": -7})
+        (10, 1)
+        """
         return self.ev(assignment)
 
     def ev(self, a: Mapping[str, int]) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def variables(self) -> dict[str, Var]:
-        """The variables in the expression, by name, in order of first appearance."""
+        """The variables in the expression, by name, in order of first appearance.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); a = m.int_var("a", 1, 9); b = m.int_var("b", 1, 9)
+        >>> list((b * a + b).variables())
+        ['b', 'a']
+        """
         out: dict[str, Var] = {}
         _collect_vars(self, out)
         return out
@@ -197,7 +235,13 @@ class Const(Expr):
 
 
 class Var(Expr):
-    """A decision variable; create it with :meth:`constrint.Model.int_var`."""
+    """A decision variable; create it with :meth:`constrint.Model.int_var`.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 8)
+    >>> x.name, x.index, x is m.var("x")
+    ('x', 0, True)
+    """
 
     __slots__ = ("model", "index", "name")
 
@@ -435,7 +479,20 @@ _PY_OP = {
 
 
 class Constraint:
-    """Base class of constraint nodes (boolean-valued)."""
+    """Base class of constraint nodes (boolean-valued).
+
+    Constraints combine with ``&`` (and), ``|`` (or) and ``~`` (not). They have no Python
+    truth value: ``bool(c)`` (and so ``and``, ``or``, ``not``, ``if c``) raises ``TypeError``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 20); y = m.int_var("y", 1, 20)
+    >>> c = (x * y == 12) & (x < y)
+    >>> str(c), c.holds({"x": 3, "y": 4})
+    ('x * y == 12 and x < y', True)
+    >>> m += c
+    >>> sorted((s["x"], s["y"]) for s in m.solutions())
+    [(1, 12), (2, 6), (3, 4)]
+    """
 
     __slots__ = ()
     children: tuple = ()
@@ -463,7 +520,13 @@ class Constraint:
         )
 
     def holds(self, assignment: Mapping[str, int]) -> bool:
-        """Whether the constraint is satisfied (false wherever a division is undefined)."""
+        """Whether the constraint is satisfied (false wherever a division is undefined).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 0, 9)
+        >>> (12 % x == 0).holds({"x": 4}), (12 % x == 0).holds({"x": 0})
+        (True, False)
+        """
         try:
             return bool(self.ev(assignment))
         except Undefined:
@@ -476,7 +539,13 @@ class Constraint:
         raise NotImplementedError
 
     def variables(self) -> dict[str, Var]:
-        """The variables in the constraint, by name."""
+        """The variables in the constraint, by name.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 9); y = m.int_var("y", 1, 9)
+        >>> list((x < 3) .variables()), list((y * x == 6).variables())
+        (['x'], ['y', 'x'])
+        """
         out: dict[str, Var] = {}
         _collect_vars(self, out)
         return out
@@ -659,17 +728,34 @@ def divides(a: ExprLike, b: ExprLike) -> Constraint:
     >>> import constrint as ci
     >>> m = ci.Model(); t = m.int_var("t", 1, 64)
     >>> m += ci.divides(t, 48)
+    >>> sorted(s["t"] for s in m.solutions())
+    [1, 2, 3, 4, 6, 8, 12, 16, 24, 48]
     """
     return Divides(_coerce(a), _coerce(b))
 
 
 def implies(a: Constraint, b: Constraint) -> Constraint:
-    """``a`` implies ``b`` (``~a | b``)."""
+    """``a`` implies ``b`` (``~a | b``).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 4); y = m.int_var("y", 1, 4)
+    >>> c = ci.implies(x > 2, y == 1)
+    >>> str(c)
+    'x <= 2 or y == 1'
+    >>> m += c; m.count()
+    10
+    """
     return any_of(_coerce_c(a).negate(), _coerce_c(b))
 
 
 def all_of(*cs: Constraint | Iterable[Constraint]) -> Constraint:
-    """Conjunction of the given constraints (flattened)."""
+    """Conjunction of the given constraints (flattened); ``a & b`` is ``all_of(a, b)``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); xs = [m.int_var(f"x{i}", 1, 9) for i in range(3)]
+    >>> str(ci.all_of(x >= 2 for x in xs))
+    'x0 >= 2 and x1 >= 2 and x2 >= 2'
+    """
     parts: list[Constraint] = []
     for c in _flatten(cs):
         if isinstance(c, And):
@@ -680,7 +766,14 @@ def all_of(*cs: Constraint | Iterable[Constraint]) -> Constraint:
 
 
 def any_of(*cs: Constraint | Iterable[Constraint]) -> Constraint:
-    """Disjunction of the given constraints (flattened)."""
+    """Disjunction of the given constraints (flattened); ``a | b`` is ``any_of(a, b)``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 100)
+    >>> m += ci.any_of(x == 1, ci.divides(32, x))
+    >>> sorted(s["x"] for s in m.solutions())
+    [1, 32, 64, 96]
+    """
     parts: list[Constraint] = []
     for c in _flatten(cs):
         if isinstance(c, Or):
@@ -700,7 +793,13 @@ def _flatten(cs) -> Iterable[Constraint]:
 
 
 def min_(*args: ExprLike | Iterable[ExprLike]) -> Expr:
-    """Minimum of expressions: ``min_(a, b, c)`` or ``min_([a, b, c])``."""
+    """Minimum of expressions: ``min_(a, b, c)`` or ``min_([a, b, c])``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9); y = m.int_var("y", 1, 9)
+    >>> ci.min_(x, y, 5).evaluate({"x": 7, "y": 6})
+    5
+    """
     items = _expr_args(args, "min_")
     out = items[0]
     for e in items[1:]:
@@ -709,7 +808,13 @@ def min_(*args: ExprLike | Iterable[ExprLike]) -> Expr:
 
 
 def max_(*args: ExprLike | Iterable[ExprLike]) -> Expr:
-    """Maximum of expressions: ``max_(a, b, c)`` or ``max_([a, b, c])``."""
+    """Maximum of expressions: ``max_(a, b, c)`` or ``max_([a, b, c])``.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9); y = m.int_var("y", 1, 9)
+    >>> str(ci.max_([x, y])), ci.max_([x, y]).evaluate({"x": 7, "y": 6})
+    ('max(x, y)', 7)
+    """
     items = _expr_args(args, "max_")
     out = items[0]
     for e in items[1:]:
@@ -726,22 +831,54 @@ def _expr_args(args, name) -> list[Expr]:
 
 
 def exact_div(a: ExprLike, b: ExprLike) -> Expr:
-    """Exact division ``a / b``: defined (and equal to ``a // b``) only where ``b`` divides ``a``."""
+    """Exact division ``a / b``: defined (and equal to ``a // b``) only where ``b`` divides ``a``.
+
+    A constraint containing it is false wherever the division is not exact:
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); n = m.int_var("n", 1, 20)
+    >>> m += ci.exact_div(n, 4) >= 3
+    >>> sorted(s["n"] for s in m.solutions())
+    [12, 16, 20]
+    """
     return ExactDiv(_coerce(a), _coerce(b))
 
 
 def true_div(a: ExprLike, b: ExprLike) -> Expr:
-    """Python's true division ``a / b`` (float valued), for conditions imported from Python."""
+    """Python's true division ``a / b`` (float valued), for conditions imported from Python.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9)
+    >>> ci.true_div(x, 4).evaluate({"x": 7})
+    1.75
+    >>> m += ci.true_div(x, 4) > 1              # x / 4 > 1 in Python: 5, 6, 7, 8, 9
+    >>> m.count()
+    5
+    """
     return TrueDiv(_coerce(a), _coerce(b))
 
 
 def trunc(a: ExprLike) -> Expr:
-    """``int(a)``: truncation towards zero (useful after :func:`true_div`)."""
+    """``int(a)``: truncation towards zero (useful after :func:`true_div`).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", -9, 9)
+    >>> ci.trunc(ci.true_div(x, 4)).evaluate({"x": -7}), (x // 4).evaluate({"x": -7})
+    (-1, -2)
+    """
     return Trunc(_coerce(a))
 
 
 def sum_(items: Iterable[ExprLike]) -> Expr:
-    """Sum of expressions (0 for none)."""
+    """Sum of expressions (0 for none).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); xs = [m.int_var(f"x{i}", 0, 3) for i in range(3)]
+    >>> str(ci.sum_(xs)), str(ci.sum_([]))
+    ('x0 + x1 + x2', '0')
+    >>> m += ci.sum_(xs) == 9; m.count()
+    1
+    """
     out: Expr | None = None
     for e in items:
         out = _coerce(e) if out is None else Add(out, _coerce(e))
