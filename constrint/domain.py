@@ -56,12 +56,20 @@ class Domain:
     # ------------------------------------------------------------------ constructors
     @staticmethod
     def const(v: int) -> Domain:
-        """The domain ``{v}``."""
+        """The domain ``{v}``.
+
+        >>> Domain.const(5), Domain.const(5).is_fixed
+        ({5}, True)
+        """
         return Domain(v, v, (v,), abs(v) or 1, None, 1)
 
     @staticmethod
     def from_values(values: Iterable[int]) -> Domain | None:
-        """The domain of the given integers (``None`` if there are none)."""
+        """The domain of the given integers (``None`` if there are none).
+
+        >>> Domain.from_values([3, 1, 2, 3]), Domain.from_values([])
+        ({1, 2, 3}, None)
+        """
         vals = tuple(sorted(set(values)))
         if not vals:
             return None
@@ -80,7 +88,15 @@ class Domain:
     def interval(
         lo: int, hi: int, factor: int = 1, primes: Iterable[int] | None = None
     ) -> Domain | None:
-        """The integers in ``[lo, hi]`` that are multiples of ``factor`` (and ``primes``-smooth)."""
+        """The integers in ``[lo, hi]`` that are multiples of ``factor`` (and ``primes``-smooth).
+
+        Huge intervals are never expanded; their size is still exact:
+
+        >>> Domain.interval(1, 100, factor=8)
+        {8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96}
+        >>> Domain.interval(1, 10**12, primes=frozenset({2})).size     # powers of two
+        40
+        """
         factor = abs(factor) or 1
         lo = first_multiple_at_least(lo, factor)
         hi = last_multiple_at_most(hi, factor)
@@ -100,19 +116,31 @@ class Domain:
     # ------------------------------------------------------------------ queries
     @property
     def size(self) -> int:
-        """Exact number of values."""
+        """Exact number of values.
+
+        >>> Domain.interval(0, 10**18).size
+        1000000000000000001
+        """
         if self._size is None:
             self._size = sum(1 for _ in self)
         return self._size
 
     @property
     def is_fixed(self) -> bool:
-        """Whether exactly one value remains."""
+        """Whether exactly one value remains.
+
+        >>> Domain.const(3).is_fixed, Domain.interval(3, 4).is_fixed
+        (True, False)
+        """
         return self.lo == self.hi
 
     @property
     def is_explicit(self) -> bool:
-        """Whether the values are stored as an explicit set."""
+        """Whether the values are stored as an explicit set.
+
+        >>> Domain.from_values([1, 5]).is_explicit, Domain.interval(1, 10**9).is_explicit
+        (True, False)
+        """
         return self.values is not None
 
     def __contains__(self, v: int) -> bool:
@@ -132,7 +160,11 @@ class Domain:
         return iter(sorted(_smooth_iter(self.primes, self.lo, self.hi, self.factor)))
 
     def descending(self) -> Iterator[int]:
-        """The values from largest to smallest."""
+        """The values from largest to smallest.
+
+        >>> list(Domain.from_values([1, 5, 3]).descending())
+        [5, 3, 1]
+        """
         if self.values is not None:
             return reversed(self.values)
         if self.primes is None:
@@ -140,7 +172,11 @@ class Domain:
         return reversed(list(self))
 
     def prime_support(self) -> frozenset[int] | None:
-        """Primes that may divide a value, or ``None`` when unknown (or 0 is a value)."""
+        """Primes that may divide a value, or ``None`` when unknown (or 0 is a value).
+
+        >>> sorted(Domain.from_values([12, 18]).prime_support())
+        [2, 3]
+        """
         if self.primes is not None:
             return self.primes
         if self.values is not None and len(self.values) <= 64 and 0 not in self:
@@ -179,7 +215,11 @@ class Domain:
 
     # ------------------------------------------------------------------ narrowing
     def clip(self, lo: int | None, hi: int | None) -> Domain | None:
-        """Intersection with ``[lo, hi]`` (``None`` = unbounded on that side)."""
+        """Intersection with ``[lo, hi]`` (``None`` = unbounded on that side).
+
+        >>> Domain.interval(1, 64).clip(10, 14), Domain.interval(1, 64).clip(None, 0)
+        ({10, 11, 12, 13, 14}, None)
+        """
         nlo = self.lo if lo is None or lo <= self.lo else lo
         nhi = self.hi if hi is None or hi >= self.hi else hi
         if nlo == self.lo and nhi == self.hi:
@@ -196,7 +236,11 @@ class Domain:
         return Domain.interval(nlo, nhi, self.factor, self.primes)
 
     def require_factor(self, f: int) -> Domain | None:
-        """Keep only multiples of ``f``."""
+        """Keep only multiples of ``f``.
+
+        >>> Domain.interval(1, 64).require_factor(16)
+        {16, 32, 48, 64}
+        """
         f = abs(f)
         if f <= 1 or self.factor % f == 0:
             return self
@@ -205,7 +249,11 @@ class Domain:
         return Domain.interval(self.lo, self.hi, self.factor * f // math.gcd(self.factor, f), self.primes)
 
     def require_primes(self, primes: frozenset[int]) -> Domain | None:
-        """Keep only non-zero values whose prime factors lie in ``primes``."""
+        """Keep only non-zero values whose prime factors lie in ``primes``.
+
+        >>> Domain.interval(0, 64).require_primes(frozenset({3}))
+        {1, 3, 9, 27}
+        """
         if self.primes is not None and self.primes <= primes:
             return self
         if self.values is not None:
@@ -216,7 +264,11 @@ class Domain:
         return Domain.interval(self.lo, self.hi, self.factor, ps)
 
     def remove(self, v: int) -> Domain | None:
-        """Remove one value (a no-op for a large interval when ``v`` is inside)."""
+        """Remove one value (a no-op for a large interval when ``v`` is inside).
+
+        >>> Domain.from_values([1, 2, 3]).remove(2), Domain.const(2).remove(2)
+        ({1, 3}, None)
+        """
         if v not in self:
             return self
         if self.values is not None:
@@ -228,7 +280,11 @@ class Domain:
         return self
 
     def filter(self, keep) -> Domain | None:
-        """Keep the values for which ``keep(v)`` is true (explicit domains only; else unchanged)."""
+        """Keep the values for which ``keep(v)`` is true (explicit domains only; else unchanged).
+
+        >>> Domain.interval(1, 30).filter(lambda v: v % 7 == 0)
+        {7, 14, 21, 28}
+        """
         if self.values is None:
             return self
         vals = tuple(v for v in self.values if keep(v))
@@ -237,7 +293,11 @@ class Domain:
         return Domain._explicit(vals) if vals else None
 
     def intersect(self, other: Domain) -> Domain | None:
-        """Set intersection."""
+        """Set intersection (``None`` if empty).
+
+        >>> Domain.interval(1, 64).intersect(Domain.from_values([0, 5, 70]))
+        {5}
+        """
         if other is self:
             return self
         if self.values is not None and other.values is not None:
@@ -271,7 +331,11 @@ class Domain:
         return Domain.interval(lo, hi, f, ps)
 
     def union(self, other: Domain) -> Domain:
-        """Smallest representable domain holding both (an over-approximation of the union)."""
+        """Smallest representable domain holding both (an over-approximation of the union).
+
+        >>> Domain.from_values([1, 2]).union(Domain.from_values([9]))
+        {1, 2, 9}
+        """
         if self.values is not None and other.values is not None:
             return Domain.from_values(self.values + other.values)  # type: ignore[return-value]
         f = math.gcd(self.factor, other.factor)
@@ -282,7 +346,11 @@ class Domain:
         return Domain.interval(min(self.lo, other.lo), max(self.hi, other.hi), f, ps)  # type: ignore[return-value]
 
     def split(self) -> tuple[Domain, Domain]:
-        """Two non-empty halves (the domain must hold at least two values)."""
+        """Two non-empty halves (the domain must hold at least two values).
+
+        >>> Domain.interval(1, 4).split()
+        ({1, 2}, {3, 4})
+        """
         if self.values is not None:
             k = len(self.values) // 2
             return Domain._explicit(self.values[:k]), Domain._explicit(self.values[k:])
