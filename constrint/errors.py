@@ -3,15 +3,42 @@ from __future__ import annotations
 
 
 class ConstrintError(Exception):
-    """Root of every exception raised by constrint for misuse or bad input."""
+    """Root of every exception raised by constrint for misuse or bad input.
+
+    An infeasible model is not an error (it is a :class:`~constrint.Status`); one ``except``
+    catches every misuse:
+
+    >>> import constrint as ci
+    >>> try:
+    ...     ci.loads("var x in 1..;")
+    ... except ci.ConstrintError as exc:
+    ...     print(type(exc).__name__)
+    ConstraintSyntaxError
+    """
 
 
 class ModelError(ConstrintError, ValueError):
-    """A model was built wrongly (bad bounds, duplicate names, foreign variables, ...)."""
+    """A model was built wrongly (bad bounds, duplicate names, foreign variables, ...).
+
+    >>> import constrint as ci
+    >>> try:
+    ...     ci.Model().int_var("x", 5, 1)
+    ... except ci.ModelError as exc:
+    ...     print(exc)
+    variable 'x': lower bound 5 > upper bound 1
+    """
 
 
 class InternalSolverError(ConstrintError, AssertionError):
-    """A solver bug: a propagator let through an assignment that violates a constraint."""
+    """A solver bug: a propagator let through an assignment that violates a constraint.
+
+    Every solution is checked against every constraint before it is returned, so a wrong
+    propagator shows up as this error rather than as a wrong answer. It is an ``AssertionError``:
+
+    >>> import constrint as ci
+    >>> issubclass(ci.InternalSolverError, AssertionError)
+    True
+    """
 
 
 def _caret_block(text: str, column: int | None, indent: str = "    ", width: int = 160) -> str:
@@ -38,6 +65,17 @@ class ConstraintSyntaxError(ConstrintError, ValueError):
 
     Carries ``filename``, ``line`` and ``column`` (both 1-based), the bare ``message`` and the
     offending source line ``text``; ``str()`` gives ``file:line:col: message``, the line and a caret.
+
+    >>> import constrint as ci
+    >>> try:
+    ...     ci.loads("var x in 1..8;\\nx <= (3 + x;", filename="model.cint")
+    ... except ci.ConstraintSyntaxError as exc:
+    ...     print(exc)
+    ...     print(exc.line, exc.column)
+    model.cint:2:6: '(' is never closed (the statement ends at line 2, column 12)
+        x <= (3 + x;
+             ^
+    2 6
     """
 
     def __init__(
@@ -76,6 +114,16 @@ class T1Error(ConstrintError, ValueError):
     Carries ``filename``, ``location`` (a JSON path such as
     ``ConfigurationSpace.Conditions[3].Expression``), ``column`` (1-based, inside that string, or
     ``None``), the bare ``message`` and the offending string ``text``.
+
+    >>> import constrint as ci
+    >>> space = {"ConfigurationSpace": {
+    ...     "TuningParameters": [{"Name": "x", "Values": "[1, 2, 4]"}],
+    ...     "Conditions": [{"Expression": "x.bit_length() == 1"}]}}
+    >>> try:
+    ...     ci.load_t1(space)
+    ... except ci.T1Error as exc:
+    ...     print(exc.location, exc.column)
+    ConfigurationSpace.Conditions[0].Expression 1
     """
 
     def __init__(
@@ -118,4 +166,15 @@ class T1Error(ConstrintError, ValueError):
 
 
 class LimitReached(ConstrintError, TimeoutError):
-    """A time limit stopped an operation that has no status to report it (e.g. ``count``)."""
+    """A time limit stopped an operation that has no status to report it (e.g. ``count``).
+
+    >>> import constrint as ci
+    >>> from constrint.errors import LimitReached
+    >>> m = ci.Model(); xs = [m.int_var(f"x{i}", 1, 10**6) for i in range(3)]
+    >>> m += xs[0] + xs[1] + xs[2] != 5
+    >>> try:
+    ...     m.count(time_limit=1e-9)
+    ... except LimitReached:
+    ...     print("stopped")
+    stopped
+    """
