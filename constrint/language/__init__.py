@@ -27,6 +27,11 @@ def loads(text: str, filename: str = "<string>") -> Model:
     """A :class:`~constrint.Model` from ``.cint`` text; :class:`ConstraintSyntaxError` if malformed.
 
     ``filename`` is only used in error messages.
+
+    >>> import constrint as ci
+    >>> m = ci.loads("var BM in [32, 64, 128]; var BK in 8..64; 4096 % BM == 0; BM * BK <= 4096;")
+    >>> m.count()
+    139
     """
     if not isinstance(text, str):
         raise TypeError(f"loads() takes a str, got {type(text).__name__}")
@@ -39,7 +44,13 @@ def loads(text: str, filename: str = "<string>") -> Model:
 
 
 def load(path: PathLike) -> Model:
-    """A :class:`~constrint.Model` from a ``.cint`` file (UTF-8)."""
+    """A :class:`~constrint.Model` from a ``.cint`` file (UTF-8).
+
+    >>> import constrint as ci
+    >>> m = ci.load("examples/matmul_tiling.cint")      # run from the repository root
+    >>> m.solve().values["BM"]
+    256
+    """
     name = os.fspath(path)
     with open(name, "rb") as f:
         data = f.read()
@@ -47,7 +58,15 @@ def load(path: PathLike) -> Model:
 
 
 def dump(model: Model, path: PathLike) -> None:
-    """Write ``model`` as ``.cint`` text to ``path``."""
+    """Write ``model`` as ``.cint`` text to ``path`` (UTF-8); :func:`load` reads it back.
+
+    >>> import constrint as ci, os, tempfile
+    >>> m = ci.Model(); t = m.int_var("t", values=[1, 2, 4, 8]); m += ci.divides(t, 12)
+    >>> path = os.path.join(tempfile.mkdtemp(), "tiles.cint")
+    >>> ci.dump(m, path)
+    >>> ci.load(path).count()
+    3
+    """
     text = dumps(model)
     with open(os.fspath(path), "w", encoding="utf-8") as f:
         f.write(text)
@@ -70,7 +89,13 @@ def parse_expression(text: str, model: Model, filename: str = "<expression>") ->
 
 
 def parse_expressions(text: str, model: Model, filename: str = "<expression>") -> list[Expr | Constraint]:
-    """Comma-separated expressions or constraints over the variables of ``model``."""
+    """Comma-separated expressions or constraints over the variables of ``model``.
+
+    >>> import constrint as ci
+    >>> m = ci.loads("var x in 1..8;")
+    >>> [str(e) for e in parse_expressions("x + 1, x < 3", m)]
+    ['x + 1', 'x < 3']
+    """
     comp = Compiler(text, filename)
     comp.model = model
     comp.names = {v.name: v for v in model.variables}
@@ -90,7 +115,14 @@ def parse_expressions(text: str, model: Model, filename: str = "<expression>") -
 
 
 def parse_objective(text: str, model: Model, filename: str = "<objective>") -> list[Expr]:
-    """Comma-separated integer expressions (a lexicographic objective) over ``model``'s variables."""
+    """Comma-separated integer expressions (a lexicographic objective) over ``model``'s variables.
+
+    >>> import constrint as ci
+    >>> m = ci.loads("var x, y in 1..8; x * y <= 12;")
+    >>> m.maximize(parse_objective("x * y, -x", m))
+    >>> m.solve().values
+    {'x': 2, 'y': 6}
+    """
     comp = Compiler(text, filename)
     comp.model = model
     comp.names = {v.name: v for v in model.variables}

@@ -119,7 +119,20 @@ def domain_text(dom) -> str:
 
 
 def dumps(model) -> str:
-    """The model as ``.cint`` text: declarations, one constraint per line, the objective."""
+    """The model as ``.cint`` text: declarations, one constraint per line, the objective.
+
+    ``loads(dumps(m))`` has the same solutions as ``m``. Models with custom constraints, or with
+    variables named like keywords, are refused (:class:`~constrint.ModelError`).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); t = m.int_var("t", values=[1, 2, 4, 8, 16])
+    >>> m += ci.divides(t, 48); m.maximize(t)
+    >>> print(ci.dumps(m), end="")
+    # constrint model
+    var t in [1, 2, 4, 8, 16];
+    48 % t == 0;
+    maximize t;
+    """
     lines = ["# constrint model"]
     for v in model.variables:
         if v.name in KEYWORDS:
