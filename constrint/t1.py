@@ -948,6 +948,15 @@ class T1Space:
 
     ``labels`` maps, for every parameter whose values are not plain integers, the variable's
     integer values to the original values (strings, floats, booleans).
+
+    >>> space = read_t1({"ConfigurationSpace": {
+    ...     "TuningParameters": [{"Name": "prec", "Values": "['half', 'single']"},
+    ...                          {"Name": "v", "Values": "[1, 2, 4]"}],
+    ...     "Conditions": [{"Expression": "prec == 'half' or v < 4"}]}})
+    >>> space.labels
+    {'prec': {0: 'half', 1: 'single'}}
+    >>> space.model.count()
+    5
     """
 
     model: Model
@@ -955,7 +964,13 @@ class T1Space:
     name: str | None = None
 
     def decode(self, solution: Mapping[str, int]) -> dict[str, Any]:
-        """A solution with every parameter's original value."""
+        """A solution with every parameter's original value.
+
+        >>> space = read_t1({"ConfigurationSpace": {"TuningParameters": [
+        ...     {"Name": "layout", "Values": "['row', 'col']"}, {"Name": "w", "Values": "[0.5, 1]"}]}})
+        >>> [space.decode(s) for s in space.model.solutions()][:2]
+        [{'layout': 'row', 'w': 0.5}, {'layout': 'row', 'w': 1}]
+        """
         out: dict[str, Any] = {}
         for k, v in solution.items():
             lab = self.labels.get(k)
@@ -967,7 +982,15 @@ T1Source = Union[str, "os.PathLike[str]", Mapping[str, Any]]
 
 
 def read_t1(source: T1Source, filename: str | None = None) -> T1Space:
-    """Read a T1 search space (a path to a JSON file, or the already-decoded JSON object)."""
+    """Read a T1 search space (a path to a JSON file, or the already-decoded JSON object).
+
+    Returns the model together with the labels of non-integer parameters (:class:`T1Space`).
+
+    >>> space = read_t1({"ConfigurationSpace": {"TuningParameters": [
+    ...     {"Name": "unroll", "Values": "[True, False]"}, {"Name": "n", "Values": "range(1, 4)"}]}})
+    >>> space.model.count(), space.labels
+    (6, {'unroll': {1: True, 0: False}})
+    """
     if isinstance(source, (str, os.PathLike)):
         fname = filename or os.fspath(source)
         with open(os.fspath(source), "rb") as f:
@@ -992,7 +1015,12 @@ def load_t1(source: T1Source, filename: str | None = None) -> Model:
 
 
 def loads_t1(text: str, filename: str = "<string>") -> Model:
-    """Like :func:`load_t1`, from JSON text."""
+    """Like :func:`load_t1`, from JSON text.
+
+    >>> text = '{"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": [1, 2, 3]}]}}'
+    >>> loads_t1(text).count()
+    3
+    """
     return _build(_decode_json(text.encode("utf-8"), filename), filename).model
 
 
