@@ -147,7 +147,15 @@ def _isatty(stream) -> bool:
 
 
 def load_file(path: str) -> tuple[Any, dict[str, dict[int, Any]]]:
-    """``(model, labels)`` from a ``.cint`` file or a T1 ``.json`` file."""
+    """``(model, labels)`` from a ``.cint`` file or a T1 ``.json`` file.
+
+    ``labels`` maps the variables of T1 parameters with non-integer values to those values (see
+    :class:`constrint.t1.T1Space`); it is empty for ``.cint`` files.
+
+    >>> model, labels = load_file("examples/matmul_tiling.cint")   # from the repository root
+    >>> model.count(), labels
+    (1123, {})
+    """
     from .language import loads
     from .language import _decode as decode_text
     from .t1 import _build, _decode_json
@@ -442,7 +450,15 @@ def _add_builtin(subparsers: argparse._SubParsersAction) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every built-in and plug-in sub-command."""
+    """The argument parser with every built-in and plug-in sub-command.
+
+    Plug-ins come from the ``constrint.commands`` entry-point group (``gpus``, ``gpu`` and
+    ``kernel-config`` when hwmodels and flashrnn_kernels are installed).
+
+    >>> args = build_parser().parse_args(["solve", "model.cint", "--limit", "5"])
+    >>> args.command, args.file, args.limit
+    ('solve', 'model.cint', 5)
+    """
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="constrint", description="Integer constraint solver.")
@@ -461,7 +477,15 @@ def _short_message(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the console script; returns the process exit code."""
+    """Entry point of the console script; returns the process exit code.
+
+    ``constrint ARGS`` runs ``main(ARGS)``; exit codes are listed in ``docs/cli.md``
+    (0 found, 1 infeasible, 2 bad input, 3 time limit, 130 interrupted).
+
+    >>> main(["count", "examples/legacy_flashrnn.cint"])   # from the repository root
+    144
+    0
+    """
     from .errors import ConstrintError
 
     parser = build_parser()
