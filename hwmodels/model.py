@@ -124,7 +124,12 @@ class MmaShape:
     @classmethod
     def parse(cls, spec: str, *, instruction: str, dtype: str, target: str = "") -> MmaShape:
         """Parse ``"m16n8k16"`` or ``"m64n[8:256:8]k16"`` (N from 8 to 256 in steps of 8) or a union
-        such as ``"m64n[8,16,24,32:256:16]k32"``."""
+        such as ``"m64n[8,16,24,32:256:16]k32"``.
+
+        >>> s = MmaShape.parse("m64n[8,16,24,32:256:16]k32", instruction="wgmma", dtype="int8")
+        >>> s.n_values[:6], str(s)
+        ((8, 16, 24, 32, 48, 64), 'm64n[8:32:8,48:256:16]k32')
+        """
         match = _SHAPE_RE.match(spec.replace(" ", "")) if isinstance(spec, str) else None
         if match is None:
             raise ModelError([Problem(f"{instruction}.{dtype}", f"cannot read shape {spec!r}",
@@ -138,17 +143,29 @@ class MmaShape:
 
     @property
     def n(self) -> int:
-        """The largest allowed N."""
+        """The largest allowed N.
+
+        >>> MmaShape.parse("m64n[8:256:8]k16", instruction="wgmma", dtype="bf16").n
+        256
+        """
         return max(self.n_values)
 
     @property
     def n_min(self) -> int:
-        """The smallest allowed N."""
+        """The smallest allowed N.
+
+        >>> MmaShape.parse("m64n[8:256:8]k16", instruction="wgmma", dtype="bf16").n_min
+        8
+        """
         return min(self.n_values)
 
     @property
     def shapes(self) -> tuple[tuple[int, int, int], ...]:
-        """Every allowed ``(m, n, k)``."""
+        """Every allowed ``(m, n, k)``.
+
+        >>> MmaShape.parse("m64n[8:256:8]k16", instruction="wgmma", dtype="bf16").shapes[:2]
+        ((64, 8, 16), (64, 16, 16))
+        """
         return tuple((self.m, n, self.k) for n in self.n_values)
 
     def __str__(self) -> str:
@@ -243,13 +260,23 @@ class Architecture:
     # -- derived facts ------------------------------------------------------------------------
     @property
     def sm_version(self) -> int:
-        """``10 * major + minor`` (90 for sm_90)."""
+        """``10 * major + minor`` (90 for sm_90).
+
+        >>> import hwmodels
+        >>> hwmodels.get_architecture("8.6").sm_version
+        86
+        """
         major, minor = self.compute_capability
         return 10 * major + minor
 
     @property
     def instructions(self) -> tuple[str, ...]:
-        """Tensor-core instruction families available, e.g. ``("mma_sync", "wmma", "wgmma")``."""
+        """Tensor-core instruction families available, e.g. ``("mma_sync", "wmma", "wgmma")``.
+
+        >>> import hwmodels
+        >>> hwmodels.get_architecture("sm_90").instructions
+        ('mma_sync', 'wmma', 'wgmma')
+        """
         present = {s.instruction for s in self.tensor_cores}
         return tuple(i for i in INSTRUCTIONS if i in present)
 
@@ -264,11 +291,23 @@ class Architecture:
                      if (dtype is None or s.dtype == dtype) and (instruction is None or s.instruction == instruction))
 
     def source_of(self, field_name: str) -> str:
-        """Where the value of ``field_name`` comes from."""
+        """Where the value of ``field_name`` comes from.
+
+        >>> import hwmodels
+        >>> hwmodels.get_architecture("sm_90").source_of("registers_per_sm")[:24]
+        'CUDA C++ Programming Gui'
+        """
         return self.sources.get(field_name, self.source)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of every fact (tensor-core shapes as strings)."""
+        """A JSON-serialisable dict of every fact (tensor-core shapes as strings).
+
+        >>> import hwmodels, json
+        >>> d = hwmodels.get_architecture("sm_90").to_dict()
+        >>> d["compute_capability"], d["tensor_cores"]["wgmma"]["bf16"]
+        ([9, 0], ['m64n[8:256:8]k16'])
+        >>> _ = json.dumps(d)
+        """
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -286,7 +325,15 @@ class Architecture:
 
 
 def architecture_problems(arch: Architecture) -> list[Problem]:
-    """Every invalid or inconsistent field of ``arch`` (empty when it is valid)."""
+    """Every invalid or inconsistent field of ``arch`` (empty when it is valid).
+
+    Constructing an :class:`Architecture` runs this and raises :class:`~hwmodels.ModelError` with
+    the problems it finds.
+
+    >>> import hwmodels
+    >>> architecture_problems(hwmodels.get_architecture("sm_90"))
+    []
+    """
     problems: list[Problem] = []
     if not isinstance(arch.name, str) or not arch.name:
         problems.append(Problem("name", f"{arch.name!r} is not a non-empty string", 'a name such as "sm_90"'))
@@ -372,6 +419,11 @@ class PeakTflops:
     ``None`` where the product has no such path or the vendor gives no number. fp32 and fp64 are
     the non-tensor-core rates; the others are tensor-core rates with fp32 accumulation where the
     vendor distinguishes.
+
+    >>> import hwmodels
+    >>> peak = hwmodels.get("h100").peak_tflops
+    >>> peak.bf16, peak.fp8, peak.fp4
+    (989.5, 1979.0, None)
     """
 
     fp64: float | None = None
@@ -394,13 +446,21 @@ class PeakTflops:
             raise ModelError(problems, context="peak_tflops")
 
     def get(self, dtype: str) -> float | None:
-        """Peak for ``dtype`` (``None`` if unknown)."""
+        """Peak for ``dtype`` (``None`` if unknown; an unknown data type raises ModelError).
+
+        >>> PeakTflops(bf16=312.0).get("bf16"), PeakTflops(bf16=312.0).get("fp8")
+        (312.0, None)
+        """
         if dtype not in DTYPES:
             raise ModelError([Problem("dtype", f"unknown data type {dtype!r}", "one of " + ", ".join(DTYPES))])
         return getattr(self, dtype)
 
     def items(self) -> tuple[tuple[str, float], ...]:
-        """``(dtype, TFLOP/s)`` pairs of the known values."""
+        """``(dtype, TFLOP/s)`` pairs of the known values.
+
+        >>> PeakTflops(fp32=19.5, bf16=312.0).items()
+        (('fp32', 19.5), ('bf16', 312.0))
+        """
         return tuple((f.name, getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None)
 
 
@@ -475,28 +535,55 @@ class GPU:
 
     @property
     def compute_capability(self) -> tuple[int, int]:
-        """``(major, minor)`` of the architecture."""
+        """``(major, minor)`` of the architecture.
+
+        >>> import hwmodels
+        >>> hwmodels.get("a100").compute_capability
+        (8, 0)
+        """
         return self.architecture.compute_capability
 
     def peak(self, dtype: str) -> float | None:
-        """Dense peak TFLOP/s for ``dtype`` (``None`` when unknown)."""
+        """Dense peak TFLOP/s for ``dtype`` (``None`` when unknown).
+
+        >>> import hwmodels
+        >>> hwmodels.get("h100").peak("bf16")
+        989.5
+        """
         return self.peak_tflops.get(dtype)
 
     def source_of(self, field_name: str) -> str:
-        """Where the value of ``field_name`` comes from (architecture fields included)."""
+        """Where the value of ``field_name`` comes from (architecture fields included).
+
+        >>> import hwmodels
+        >>> hwmodels.get("h100").source_of("sm_count")[:40]
+        'NVIDIA H100 Tensor Core GPU Architecture'
+        """
         if field_name in ARCHITECTURE_INT_FIELDS or field_name in {"cluster_launch", "tensor_cores",
                                                                    "compute_capability"}:
             return self.architecture.source_of(field_name)
         return self.sources.get(field_name, self.source)
 
     def constants(self) -> dict[str, int]:
-        """Named integers for constraint models; see :func:`hwmodels.constants`."""
+        """Named integers for constraint models; see :func:`hwmodels.constants`.
+
+        >>> import hwmodels
+        >>> c = hwmodels.get("h100").constants()
+        >>> c["NUM_SMS"], c["SMEM_PER_BLOCK_OPTIN"], c["MMA_K_BF16"]
+        (132, 232448, 16)
+        """
         from .constants import constants
 
         return constants(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict of the product and its architecture."""
+        """A JSON-serialisable dict of the product and its architecture.
+
+        >>> import hwmodels
+        >>> d = hwmodels.get("h100").to_dict()
+        >>> d["name"], d["sm_count"], d["architecture"]["name"]
+        ('H100 SXM', 132, 'sm_90')
+        """
         return {
             "name": self.name,
             "aliases": list(self.aliases),
