@@ -45,7 +45,13 @@ _PREFIX = {"mma_sync": "MMA", "wmma": "WMMA", "wgmma": "WGMMA", "tcgen05": "TCGE
 
 
 def architecture_constants(arch: Architecture) -> dict[str, int]:
-    """The architecture constants of ``arch`` (see the module documentation)."""
+    """The architecture constants of ``arch`` (see the module documentation).
+
+    >>> import hwmodels
+    >>> c = architecture_constants(hwmodels.get_architecture("sm_80"))
+    >>> c["MAX_WARPS_PER_SM"], c["MMA_K_BF16"], "WGMMA_K_BF16" in c
+    (64, 16, False)
+    """
     major, minor = arch.compute_capability
     out: dict[str, int] = {
         "COMPUTE_CAPABILITY": arch.sm_version,

@@ -36,6 +36,13 @@ class Occupancy:
     ``limits`` maps each resource to the number of blocks it alone would allow (``None``: that
     resource sets no limit, e.g. a kernel using no registers). ``limited_by`` lists every resource
     whose limit equals ``blocks_per_sm``; ``limiting_resource`` is the first of them.
+
+    >>> import hwmodels
+    >>> r = hwmodels.occupancy("h100", 128, 32, 100 * 1024)
+    >>> r.blocks_per_sm, r.warps_per_sm, r.occupancy, r.limited_by
+    (2, 8, 0.125, ('shared_memory',))
+    >>> dict(r.limits)
+    {'warps': 16, 'registers': 16, 'shared_memory': 2, 'blocks': 32}
     """
 
     blocks_per_sm: int
@@ -51,11 +58,21 @@ class Occupancy:
 
     @property
     def limiting_resource(self) -> str:
-        """The first limiting resource: ``"warps"``, ``"registers"``, ``"shared_memory"`` or ``"blocks"``."""
+        """The first limiting resource: ``"warps"``, ``"registers"``, ``"shared_memory"`` or ``"blocks"``.
+
+        >>> import hwmodels
+        >>> hwmodels.occupancy("a100", 1024, 64).limiting_resource
+        'registers'
+        """
         return self.limited_by[0]
 
     def limit(self, resource: str) -> int | None:
-        """Blocks per SM allowed by ``resource`` alone."""
+        """Blocks per SM allowed by ``resource`` alone.
+
+        >>> import hwmodels
+        >>> hwmodels.occupancy("h100", 128, 32, 100 * 1024).limit("registers")
+        16
+        """
         return dict(self.limits)[resource]
 
 
