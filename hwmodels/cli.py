@@ -25,7 +25,14 @@ EXIT_USAGE = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``gpus`` and ``gpu`` sub-commands (entry point of group ``constrint.commands``)."""
+    """Add the ``gpus`` and ``gpu`` sub-commands (entry point of group ``constrint.commands``).
+
+    >>> import argparse
+    >>> parser = argparse.ArgumentParser(prog="constrint")
+    >>> register(parser.add_subparsers())
+    >>> parser.parse_args(["gpu", "h100", "--json"]).name
+    'h100'
+    """
     p_list = subparsers.add_parser("gpus", help="list the bundled GPU models",
                                    description="List the bundled GPU hardware models.")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -56,7 +63,12 @@ def _mib(n: int) -> str:
 
 
 def cmd_gpus(args: argparse.Namespace) -> int:
-    """List the bundled GPUs."""
+    """List the bundled GPUs (``constrint gpus [--json]``); returns the exit code.
+
+    ```console
+    $ constrint gpus
+    ```
+    """
     from .registry import list_gpus
 
     try:
@@ -111,7 +123,12 @@ def _resolve(name: str) -> GPU:
 
 
 def cmd_gpu(args: argparse.Namespace) -> int:
-    """Show one GPU model and its constants."""
+    """Show one GPU model and its constants (``constrint gpu NAME|FILE|detect [--json]``).
+
+    ```console
+    $ constrint gpu examples/my_gpu.toml
+    ```
+    """
     try:
         gpu = _resolve(args.name)
         consts = constants(gpu)
@@ -125,7 +142,12 @@ def cmd_gpu(args: argparse.Namespace) -> int:
 
 
 def describe(gpu: GPU, consts: dict[str, int] | None = None) -> str:
-    """A human-readable description of ``gpu`` (product, architecture, tensor cores, constants)."""
+    """A human-readable description of ``gpu`` (product, architecture, tensor cores, constants).
+
+    >>> import hwmodels
+    >>> print(describe(hwmodels.get("a100")).splitlines()[0])
+    A100 80GB  (sm_80, Ampere (GA100) 8.0, PTX target sm_80)
+    """
     a = gpu.architecture
     lines = [f"{gpu.name}  ({a.name}, {a.family or 'compute capability'} "
              f"{a.compute_capability[0]}.{a.compute_capability[1]}, PTX target {a.ptx_target})"]

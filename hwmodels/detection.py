@@ -141,7 +141,12 @@ def _ctypes_reader(index: int) -> AttributeReader | None:
 
 def driver_attribute_reader(index: int) -> AttributeReader | None:
     """A function reading CUDA driver attributes of device ``index``, or ``None`` if no driver
-    binding is usable (cuda-python first, then ctypes on libcuda)."""
+    binding is usable (cuda-python first, then ctypes on libcuda).
+
+    ```python
+    read = driver_attribute_reader(0)     # None on a machine without the CUDA driver
+    ```
+    """
     return _cuda_python_reader(index) or _ctypes_reader(index)
 
 
@@ -161,7 +166,15 @@ def _device_index(torch: Any, device: Any) -> int:
 
 
 def read_live(device: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Raw facts of the live device and where each came from (``"torch"`` or ``"driver"``)."""
+    """Raw facts of the live device and where each came from (``"torch"`` or ``"driver"``).
+
+    :func:`detect` is ``gpu_from_live(*read_live(device))``:
+
+    ```python
+    live, origin = read_live("cuda:0")    # DetectionError without PyTorch or a visible GPU
+    gpu = gpu_from_live(live, origin)
+    ```
+    """
     try:
         import torch
     except ImportError:
@@ -222,6 +235,11 @@ def gpu_from_live(live: Mapping[str, Any], origin: Mapping[str, str] | None = No
     Matches the architecture table by compute capability (:class:`UnknownArchitectureError` if
     there is none), cross-checks the bundled product of the same name and warns
     (:class:`HardwareMismatchWarning`, naming both values) where they differ. Live values win.
+
+    ```python
+    live, origin = read_live()
+    gpu = gpu_from_live(live, origin)     # the same as hwmodels.detect()
+    ```
     """
     origin = dict(origin or {})
     name = str(live.get("name") or "unknown CUDA device")

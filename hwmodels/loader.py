@@ -316,7 +316,11 @@ def _bundled_raw() -> tuple[dict[str, Any], dict[str, Any]]:
 
 @functools.cache
 def bundled_architectures() -> dict[str, Architecture]:
-    """Bundled architectures by name (``"sm_90"``), built once and cached."""
+    """Bundled architectures by name (``"sm_90"``), built once and cached.
+
+    >>> sorted(bundled_architectures())
+    ['sm_100', 'sm_80', 'sm_86', 'sm_89', 'sm_90']
+    """
     raw, _ = _bundled_raw()
     path = "hwmodels/data/architectures.toml"
     problems: list[Problem] = []
@@ -387,7 +391,12 @@ def get_architecture(key: object) -> Architecture:
 
 
 def list_architectures() -> tuple[Architecture, ...]:
-    """Every bundled architecture, oldest first."""
+    """Every bundled architecture, oldest first.
+
+    >>> import hwmodels
+    >>> [a.name for a in hwmodels.list_architectures()]
+    ['sm_80', 'sm_86', 'sm_89', 'sm_90', 'sm_100']
+    """
     return tuple(sorted(bundled_architectures().values(), key=lambda a: a.sm_version))
 
 
@@ -424,7 +433,11 @@ def _arch_resolver(expand, user_source: str, unknown: list[str]):
 
 @functools.cache
 def bundled_gpus() -> tuple[GPU, ...]:
-    """Bundled GPU products in file order, built once and cached."""
+    """Bundled GPU products in file order, built once and cached.
+
+    >>> [g.name for g in bundled_gpus()][:3]
+    ['A100 40GB', 'A100 80GB', 'A10']
+    """
     _, raw = _bundled_raw()
     path = "hwmodels/data/gpus.toml"
     problems: list[Problem] = []
