@@ -45,6 +45,11 @@ def validate(
 
     Raises :class:`~flashrnn_kernels.errors.InputError` (a ValueError) naming the tensor, its
     shape and the expected shape.
+
+    >>> import torch
+    >>> cell, call = validate(torch.zeros(2, 5, 4, 3, 8), torch.zeros(4, 3, 8, 8), None, None, "lstm")
+    >>> cell.name, call.B, call.T, call.N, call.D
+    ('lstm', 2, 5, 3, 8)
     """
     cell = get_cell(cell)
     G, S, Gb = cell.num_gates, cell.num_states, cell.num_bias
@@ -101,6 +106,19 @@ def flashrnn(
 
     Returns:
         ``(states [S, B, T, N, D], last [S, B, 1, N, D])``; ``h`` is ``states[0]``.
+
+    Example:
+        ```pycon
+        >>> import torch, flashrnn_kernels as frk
+        >>> B, T, N, D = 2, 5, 3, 8                      # batch, steps, heads, head size
+        >>> Wx = torch.randn(B, T, 4, N, D)               # 4 gates: i, f, z, o
+        >>> R = 0.1 * torch.randn(4, N, D, D)
+        >>> states, last = frk.flashrnn(Wx, R, cell="lstm", backend="reference")
+        >>> states.shape, last.shape                      # S = 2 states: h, c
+        (torch.Size([2, 2, 5, 3, 8]), torch.Size([2, 2, 1, 3, 8]))
+        >>> h = states[0]                                 # [B, T, N, D]
+
+        ```
     """
     cell, chosen = _dispatch(Wx, R, b, states, cell, backend)
     B, _, _, N, D = Wx.shape
@@ -129,6 +147,17 @@ def explain(
     cell: str | Cell = "lstm",
     backend: str = "auto",
 ) -> str:
-    """The text :func:`flashrnn` would act on: per backend, supported or why not, and the choice."""
+    """The text :func:`flashrnn` would act on: per backend, supported or why not, and the choice.
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> text = frk.explain(torch.zeros(2, 5, 4, 3, 8), torch.zeros(4, 3, 8, 8), cell="lstm")
+    >>> print(text.splitlines()[0])
+    flashrnn call: cell=lstm dtype=float32 device=cpu B=2 T=5 N=3 D=8 requires_grad=False
+    >>> print([line for line in text.splitlines() if "runs this call" in line][0])
+      reference (priority 0): supported  <- runs this call
+
+    On a GPU the same call with CUDA tensors lists the fused and alternating backends as
+    supported (or says why not: dtype, compute capability, no nvcc, sizes that fit no tiling).
+    """
     _, call = validate(Wx, R, b, states, cell)
     return explain_call(call, _resolve_backend(backend))
