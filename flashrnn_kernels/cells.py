@@ -44,6 +44,11 @@ class Cell:
     is added: ``side`` is ``"x"`` (input side, ``xg``) or ``"r"`` (recurrent side, ``rg``).
     ``separate_gates`` lists the gates whose input and recurrent parts enter the cell
     separately (their ``dxg`` and ``drg`` differ); empty for all cells but the GRU.
+
+    >>> from flashrnn_kernels import get_cell
+    >>> gru = get_cell("gru")
+    >>> gru.gate_names, gru.state_names, gru.bias_rows
+    (('r', 'z', 'n'), ('h',), (('x', 0), ('x', 1), ('x', 2), ('r', 2)))
     """
 
     name: str
@@ -58,21 +63,41 @@ class Cell:
 
     @property
     def num_gates(self) -> int:
-        """G: rows of ``Wx`` and ``R`` (gate pre-activations)."""
+        """G: rows of ``Wx`` and ``R`` (gate pre-activations).
+
+        >>> from flashrnn_kernels import get_cell
+        >>> [get_cell(c).num_gates for c in ("lstm", "gru", "slstm", "elman")]
+        [4, 3, 4, 1]
+        """
         return len(self.gate_names)
 
     @property
     def num_states(self) -> int:
-        """S: states carried from step to step; state 0 is always ``h``."""
+        """S: states carried from step to step; state 0 is always ``h``.
+
+        >>> from flashrnn_kernels import get_cell
+        >>> get_cell("slstm").num_states, get_cell("slstm").state_names
+        (4, ('h', 'c', 'n', 'm'))
+        """
         return len(self.state_names)
 
     @property
     def num_bias(self) -> int:
-        """Gb: rows of the bias ``b``."""
+        """Gb: rows of the bias ``b``.
+
+        >>> from flashrnn_kernels import get_cell
+        >>> get_cell("gru").num_bias, get_cell("lstm").num_bias
+        (4, 4)
+        """
         return len(self.bias_rows)
 
     def cuda_defines(self) -> dict[str, int]:
-        """The ``-D`` defines that describe this cell to a kernel specialised for one cell."""
+        """The ``-D`` defines that describe this cell to a kernel specialised for one cell.
+
+        >>> from flashrnn_kernels import get_cell
+        >>> get_cell("lstm").cuda_defines()
+        {'FLASHRNN_CELL': 0, 'FLASHRNN_NUM_GATES': 4, 'FLASHRNN_NUM_STATES': 2, 'FLASHRNN_NUM_BIAS': 4}
+        """
         return {
             "FLASHRNN_CELL": self.cuda_id,
             "FLASHRNN_NUM_GATES": self.num_gates,
@@ -256,7 +281,14 @@ CELLS: dict[str, Cell] = {c.name: c for c in (LSTM, GRU, SLSTM, ELMAN)}
 
 
 def get_cell(cell: str | Cell) -> Cell:
-    """The :class:`Cell` named ``cell`` (case-insensitive), or ``cell`` itself."""
+    """The :class:`Cell` named ``cell`` (case-insensitive), or ``cell`` itself.
+
+    An unknown name raises :class:`~flashrnn_kernels.InputError`.
+
+    >>> from flashrnn_kernels import get_cell, LSTM_CELL
+    >>> get_cell("LSTM") is LSTM_CELL, get_cell(LSTM_CELL) is LSTM_CELL
+    (True, True)
+    """
     if isinstance(cell, Cell):
         return cell
     if isinstance(cell, str) and cell.lower() in CELLS:
