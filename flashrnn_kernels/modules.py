@@ -108,6 +108,18 @@ class _RNNBase(nn.Module):
         return parts[0] if S == 1 else parts
 
     def forward(self, x: Tensor, state=None):
+        """``(output, last_state)`` for the input ``x [B, T, input_size]`` (``[T, B, ...]`` if
+        not batch-first), starting from ``state`` (zeros if None; the form of ``last_state``).
+
+        Continuing a sequence in chunks gives the same outputs as one call:
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> rnn = frk.GRU(4, 8, num_heads=2).double(); x = torch.randn(2, 10, 4, dtype=torch.float64)
+        >>> out, h = rnn(x)
+        >>> out1, h1 = rnn(x[:, :6]); out2, h2 = rnn(x[:, 6:], h1)
+        >>> torch.allclose(torch.cat([out1, out2], 1), out), torch.allclose(h2, h)
+        (True, True)
+        """
         if not isinstance(x, Tensor) or x.dim() != 3:
             order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
             shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
@@ -150,45 +162,101 @@ class _RNNBase(nn.Module):
 
 
 class LSTM(_RNNBase):
-    """LSTM with ``num_heads`` block-diagonal heads (one head: ``torch.nn.LSTM``'s function)."""
+    """LSTM with ``num_heads`` block-diagonal heads (one head: ``torch.nn.LSTM``'s function).
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> rnn = frk.LSTM(input_size=8, hidden_size=16, num_heads=4)     # 4 heads of 4 units
+    >>> out, (h, c) = rnn(torch.randn(3, 7, 8))                        # [B, T, input_size]
+    >>> out.shape, h.shape, c.shape
+    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]), torch.Size([1, 3, 16]))
+    >>> rnn.weight_hh.shape                                            # [G, N, D, D]
+    torch.Size([4, 4, 4, 4])
+
+    On a GPU, ``frk.LSTM(..., device="cuda", dtype=torch.bfloat16)`` runs the fastest backend
+    that supports the call (``backend="auto"``); ``backend="fused"`` asks for one.
+    """
 
     cell_name = "lstm"
 
     @classmethod
     def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> "LSTM":
-        """Copy the weights of a single-layer ``torch.nn.LSTM`` (same outputs, one head)."""
+        """Copy the weights of a single-layer ``torch.nn.LSTM`` (same outputs, one head).
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> ref = torch.nn.LSTM(8, 16, batch_first=True)
+        >>> rnn = frk.LSTM.from_torch(ref); x = torch.randn(2, 5, 8)
+        >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
+        True
+        """
         if not isinstance(module, nn.LSTM):
             raise InputError(f"LSTM.from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
         return cls._from_torch(module, backend, lambda bi, bh: [bi[g] + bh[g] for g in range(4)])
 
 
 class GRU(_RNNBase):
-    """GRU with ``num_heads`` block-diagonal heads (one head: ``torch.nn.GRU``'s function)."""
+    """GRU with ``num_heads`` block-diagonal heads (one head: ``torch.nn.GRU``'s function).
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> rnn = frk.GRU(8, 16, num_heads=2)
+    >>> out, h = rnn(torch.randn(3, 7, 8))
+    >>> out.shape, h.shape, rnn.bias.shape        # bias rows: r, z, n (input side), n (recurrent)
+    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]), torch.Size([4, 2, 8]))
+    """
 
     cell_name = "gru"
 
     @classmethod
     def from_torch(cls, module: nn.GRU, backend: str = "auto") -> "GRU":
-        """Copy the weights of a single-layer ``torch.nn.GRU`` (same outputs, one head)."""
+        """Copy the weights of a single-layer ``torch.nn.GRU`` (same outputs, one head).
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> ref = torch.nn.GRU(8, 16, batch_first=True)
+        >>> rnn = frk.GRU.from_torch(ref); x = torch.randn(2, 5, 8)
+        >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
+        True
+        """
         if not isinstance(module, nn.GRU):
             raise InputError(f"GRU.from_torch expects a torch.nn.GRU, got {type(module).__name__}")
         return cls._from_torch(module, backend, lambda bi, bh: [bi[0] + bh[0], bi[1] + bh[1], bi[2], bh[2]])
 
 
 class SLSTM(_RNNBase):
-    """sLSTM (xLSTM) with ``num_heads`` block-diagonal heads."""
+    """sLSTM (xLSTM) with ``num_heads`` block-diagonal heads.
+
+    Four states: ``h``, the cell ``c``, the normaliser ``n`` and the stabiliser ``m``.
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> rnn = frk.SLSTM(8, 16, num_heads=2)
+    >>> out, (h, c, n, m) = rnn(torch.randn(3, 7, 8))
+    >>> out.shape, n.shape
+    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]))
+    """
 
     cell_name = "slstm"
 
 
 class Elman(_RNNBase):
-    """Elman RNN (tanh) with ``num_heads`` block-diagonal heads (one head: ``torch.nn.RNN``)."""
+    """Elman RNN (tanh) with ``num_heads`` block-diagonal heads (one head: ``torch.nn.RNN``).
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> rnn = frk.Elman(8, 16, batch_first=False)
+    >>> out, h = rnn(torch.randn(7, 3, 8))            # [T, B, input_size]
+    >>> out.shape, h.shape
+    (torch.Size([7, 3, 16]), torch.Size([1, 3, 16]))
+    """
 
     cell_name = "elman"
 
     @classmethod
     def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "Elman":
-        """Copy the weights of a single-layer tanh ``torch.nn.RNN``."""
+        """Copy the weights of a single-layer tanh ``torch.nn.RNN``.
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> ref = torch.nn.RNN(8, 16, batch_first=True)
+        >>> rnn = frk.Elman.from_torch(ref); x = torch.randn(2, 5, 8)
+        >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
+        True
+        """
         if not isinstance(module, nn.RNN) or module.nonlinearity != "tanh":
             raise InputError("Elman.from_torch expects a torch.nn.RNN with nonlinearity='tanh'")
         return cls._from_torch(module, backend, lambda bi, bh: [bi[0] + bh[0]])
