@@ -5,24 +5,23 @@ long-running programs see changes. Nothing else in the package touches ``os.envi
 for reading, except the JIT builder, which *sets* ``MAX_JOBS`` for the duration of a build
 (``torch.utils.cpp_extension`` reads it from there).
 
-=========================== ============ ===============================================
-variable                    type         meaning
-=========================== ============ ===============================================
-``FLASHRNN_CACHE_DIR``      path         root of the JIT build cache (default: the user
-                                         cache dir from platformdirs, else
-                                         ``$XDG_CACHE_HOME/flashrnn_kernels`` or
-                                         ``~/.cache/flashrnn_kernels``)
-``FLASHRNN_BUILD_TIMEOUT``  float, s     how long to wait for another process's build
-                                         lock before giving up (default 1800)
-``FLASHRNN_CUDA_ARCH``      str          build target instead of the detected GPU, e.g.
-                                         ``90a``, ``80``, ``sm_89``
-``FLASHRNN_BUILD_VERBOSE``  bool         show compiler command lines and output
-``FLASHRNN_BACKEND``        str          backend used when a call says ``"auto"``
-                                         (default: ``auto``, the fastest that supports it)
-``MAX_JOBS``                int          parallel compiler jobs (default: sized to the
-                                         CPUs and memory of the machine)
-``XDG_CACHE_HOME``          path         used for the fallback cache dir only
-=========================== ============ ===============================================
+| variable | type | meaning |
+| --- | --- | --- |
+| ``FLASHRNN_CACHE_DIR`` | path | root of the JIT build cache (default: the user cache dir from platformdirs, else ``$XDG_CACHE_HOME/flashrnn_kernels`` or ``~/.cache/flashrnn_kernels``) |
+| ``FLASHRNN_BUILD_TIMEOUT`` | float, s | how long to wait for another process's build lock before giving up (default 1800) |
+| ``FLASHRNN_CUDA_ARCH`` | str | build target instead of the detected GPU, e.g. ``90a``, ``80``, ``sm_89`` |
+| ``FLASHRNN_BUILD_VERBOSE`` | bool | show compiler command lines and output (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``) |
+| ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
+| ``MAX_JOBS`` | int | parallel compiler jobs (default: sized to the CPUs and memory of the machine) |
+| ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
+
+>>> import os
+>>> from unittest import mock
+>>> from flashrnn_kernels.env import settings
+>>> with mock.patch.dict(os.environ, {"FLASHRNN_BUILD_TIMEOUT": "60", "FLASHRNN_BACKEND": "Reference"}):
+...     s = settings()
+>>> s.build_timeout_s, s.backend
+(60.0, 'reference')
 """
 from __future__ import annotations
 
@@ -93,7 +92,11 @@ def _default_cache_dir() -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """A snapshot of the environment variables above."""
+    """A snapshot of the environment variables above (what :func:`settings` returns).
+
+    >>> sorted(vars(settings()))
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'max_jobs']
+    """
 
     cache_dir: Path
     build_timeout_s: float
@@ -104,7 +107,20 @@ class Settings:
 
 
 def settings() -> Settings:
-    """Read every variable now and return them typed; a malformed value raises InputError."""
+    """Read every variable now and return them typed; a malformed value raises InputError.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"FLASHRNN_CACHE_DIR": "/tmp/frnn-cache"}):
+    ...     settings().cache_dir
+    PosixPath('/tmp/frnn-cache')
+    >>> try:
+    ...     with mock.patch.dict(os.environ, {"FLASHRNN_BUILD_VERBOSE": "maybe"}):
+    ...         settings()
+    ... except ValueError as exc:             # flashrnn_kernels.InputError
+    ...     print(exc)
+    environment variable FLASHRNN_BUILD_VERBOSE='maybe' is not a boolean (use 1/0, true/false)
+    """
     cache = _get_str("FLASHRNN_CACHE_DIR")
     return Settings(
         cache_dir=Path(cache).expanduser() if cache else _default_cache_dir(),
