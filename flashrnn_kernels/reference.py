@@ -14,7 +14,12 @@ from .cells import Cell, get_cell
 
 
 class TorchOps:
-    """The ``ops`` namespace of :mod:`.cells` for torch tensors (autograd-differentiable)."""
+    """The ``ops`` namespace of :mod:`.cells` for torch tensors (autograd-differentiable).
+
+    >>> import torch
+    >>> TORCH_OPS.maximum(torch.tensor([1.0, 5.0]), torch.tensor([3.0, 2.0]))
+    tensor([3., 5.])
+    """
 
     sigmoid = staticmethod(torch.sigmoid)
     tanh = staticmethod(torch.tanh)
@@ -37,6 +42,15 @@ def split_bias(b: torch.Tensor, cell: Cell) -> tuple[torch.Tensor, torch.Tensor 
     """Sum the bias rows per side: ``(xb [G, N, D], rb [G, N, D] or None)``.
 
     ``rb`` is None when the cell has no recurrent-side bias (every cell but the GRU).
+
+    >>> import torch
+    >>> from flashrnn_kernels import get_cell
+    >>> b = torch.arange(4.0).view(4, 1, 1)                 # GRU rows: r, z, n (x side), n (r side)
+    >>> xb, rb = split_bias(b, get_cell("gru"))
+    >>> xb.flatten().tolist(), rb.flatten().tolist()
+    ([0.0, 1.0, 2.0], [0.0, 0.0, 3.0])
+    >>> split_bias(b, get_cell("lstm"))[1] is None
+    True
     """
     sides: dict[str, list[list[int]]] = {"x": [[] for _ in range(cell.num_gates)],
                                           "r": [[] for _ in range(cell.num_gates)]}
@@ -61,7 +75,14 @@ def split_bias(b: torch.Tensor, cell: Cell) -> tuple[torch.Tensor, torch.Tensor 
 
 
 def recurrent_preactivation(R: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """``rh[b, g, n, o] = sum_i R[g, n, o, i] h[b, n, i]`` (block-diagonal over heads)."""
+    """``rh[b, g, n, o] = sum_i R[g, n, o, i] h[b, n, i]`` (block-diagonal over heads).
+
+    >>> import torch
+    >>> R = torch.eye(3).expand(4, 2, 3, 3)                 # G=4 gates, N=2 heads, D=3
+    >>> h = torch.arange(6.0).view(1, 2, 3)                 # [B=1, N, D]
+    >>> recurrent_preactivation(R, h)[0, 0].tolist()         # gate 0: each head's own h
+    [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    """
     return torch.einsum("gnoi,bni->bgno", R, h)
 
 
@@ -76,6 +97,14 @@ def reference_forward(
 
     Inputs are assumed validated (see :func:`flashrnn_kernels.flashrnn`); ``b`` and
     ``states0`` may be None (zeros).
+
+    >>> import torch
+    >>> Wx = torch.randn(2, 6, 1, 1, 4, dtype=torch.float64)      # Elman: G = 1 gate
+    >>> R = torch.randn(1, 1, 4, 4, dtype=torch.float64)
+    >>> states, last = reference_forward(Wx, R, None, None, "elman")
+    >>> h_prev = states[0, :, 0, 0]                                # h after step 0
+    >>> torch.allclose(states[0, :, 1, 0], torch.tanh(Wx[:, 1, 0, 0] + h_prev @ R[0, 0].T))
+    True
     """
     cell = get_cell(cell)
     B, T, G, N, D = Wx.shape
