@@ -61,7 +61,11 @@ _memo_lock = threading.Lock()
 # ------------------------------------------------------------------------------ architecture
 
 def normalize_arch(arch: str) -> str:
-    """``"sm_90a"``, ``"compute_90a"``, ``"9.0a"`` or ``"90a"`` -> ``"90a"``."""
+    """``"sm_90a"``, ``"compute_90a"``, ``"9.0a"`` or ``"90a"`` -> ``"90a"``.
+
+    >>> normalize_arch("sm_90a"), normalize_arch("8.6"), normalize_arch("compute_100a")
+    ('90a', '86', '100a')
+    """
     a = arch.strip().lower()
     for prefix in ("sm_", "compute_"):
         if a.startswith(prefix):
@@ -74,12 +78,25 @@ def normalize_arch(arch: str) -> str:
 
 
 def arch_for_capability(major: int, minor: int) -> str:
-    """Native target of a compute capability: arch-specific (``a``) features from Hopper on."""
+    """Native target of a compute capability: arch-specific (``a``) features from Hopper on.
+
+    >>> arch_for_capability(9, 0), arch_for_capability(8, 0)
+    ('90a', '80')
+    """
     return f"{major}{minor}" + ("a" if major >= 9 else "")
 
 
 def target_arch(device: Any = None) -> str:
-    """The architecture to build for: ``FLASHRNN_CUDA_ARCH``, else the (current) GPU's."""
+    """The architecture to build for: ``FLASHRNN_CUDA_ARCH``, else the (current) GPU's.
+
+    Without a GPU and without the variable it raises :class:`~flashrnn_kernels.BuildError`.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"FLASHRNN_CUDA_ARCH": "sm_89"}):
+    ...     target_arch()
+    '89'
+    """
     override = settings().cuda_arch
     if override:
         return normalize_arch(override)
@@ -92,7 +109,11 @@ def target_arch(device: Any = None) -> str:
 
 
 def arch_flags(arch: str) -> list[str]:
-    """nvcc flags that produce native code for ``arch`` only (e.g. ``90a``)."""
+    """nvcc flags that produce native code for ``arch`` only (e.g. ``90a``).
+
+    >>> arch_flags("sm_90a")
+    ['-gencode=arch=compute_90a,code=sm_90a']
+    """
     a = normalize_arch(arch)
     return [f"-gencode=arch=compute_{a},code=sm_{a}"]
 
@@ -101,7 +122,14 @@ def arch_flags(arch: str) -> list[str]:
 
 @functools.cache
 def nvcc_path() -> str | None:
-    """The nvcc that torch's extension builder uses (``CUDA_HOME/bin/nvcc``), else the one on PATH."""
+    """The nvcc that torch's extension builder uses (``CUDA_HOME/bin/nvcc``), else the one on PATH.
+
+    ``None`` when there is none; the result is cached for the process.
+
+    ```python
+    jit.nvcc_path()        # e.g. '/usr/local/cuda/bin/nvcc'
+    ```
+    """
     try:
         from torch.utils.cpp_extension import CUDA_HOME
     except Exception:  # noqa: BLE001 - torch missing or broken: fall back to PATH
@@ -115,7 +143,14 @@ def nvcc_path() -> str | None:
 
 @functools.cache
 def nvcc_version() -> str | None:
-    """The last line of ``nvcc --version`` (e.g. ``Build cuda_13.0.r13.0/compiler.36424714_0``)."""
+    """The last line of ``nvcc --version`` (e.g. ``Build cuda_13.0.r13.0/compiler.36424714_0``).
+
+    ``None`` without nvcc. It enters every build key, so a new toolkit gets new builds.
+
+    ```python
+    jit.nvcc_version()     # e.g. 'Build cuda_13.0.r13.0/compiler.36424714_0'
+    ```
+    """
     nvcc = nvcc_path()
     if nvcc is None:
         return None
@@ -129,7 +164,15 @@ def nvcc_version() -> str | None:
 
 
 def toolchain_problem() -> str | None:
-    """None if CUDA extensions can be built here, else why not (used by backends' ``supports``)."""
+    """None if CUDA extensions can be built here, else why not (used by backends' ``supports``).
+
+    ```python
+    jit.toolchain_problem()
+    # None, or e.g. 'this PyTorch build has no CUDA',
+    # 'no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)',
+    # 'ninja not found (pip install ninja)'
+    ```
+    """
     try:
         import torch
     except ImportError:
@@ -148,7 +191,11 @@ def toolchain_problem() -> str | None:
 
 
 def toolchain_id() -> dict[str, Any]:
-    """The versions that enter every build key."""
+    """The versions that enter every build key.
+
+    >>> {"python", "nvcc", "torch"} <= set(toolchain_id())
+    True
+    """
     info: dict[str, Any] = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "nvcc": nvcc_version()}
     try:
         import torch
@@ -162,7 +209,13 @@ def toolchain_id() -> dict[str, Any]:
 
 
 def default_max_jobs() -> int:
-    """Parallel compile jobs: the CPUs we may use, at most one per 2 GiB of memory."""
+    """Parallel compile jobs: the CPUs we may use, at most one per 2 GiB of memory.
+
+    ``MAX_JOBS`` overrides it for a build.
+
+    >>> default_max_jobs() >= 1
+    True
+    """
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -192,11 +245,20 @@ def _max_jobs_env():
 # ------------------------------------------------------------------------------ cache + lock
 
 def file_digest(path: Path) -> str:
+    """SHA-256 (hex) of a file's contents.
+
+    >>> len(file_digest(CSRC / "alternating.cu"))
+    64
+    """
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def header_digests(include_dirs: Iterable[Path]) -> dict[str, str]:
-    """Digest of every header below the include directories (their contents enter the key)."""
+    """Digest of every header below the include directories (their contents enter the key).
+
+    >>> "csrc/pointwise_math.cuh" in header_digests([CSRC])
+    True
+    """
     out: dict[str, str] = {}
     for root in include_dirs:
         root = Path(root)
@@ -207,7 +269,15 @@ def header_digests(include_dirs: Iterable[Path]) -> dict[str, str]:
 
 
 def build_key(parts: Mapping[str, Any]) -> str:
-    """SHA-256 of the canonical JSON of ``parts`` (plus the cache format version)."""
+    """SHA-256 of the canonical JSON of ``parts`` (plus the cache format version).
+
+    The order of keys does not matter; any changed value gives a new key:
+
+    >>> build_key({"a": 1, "b": [2]}) == build_key({"b": [2], "a": 1})
+    True
+    >>> build_key({"a": 1}) == build_key({"a": 2})
+    False
+    """
     blob = json.dumps({"format": CACHE_FORMAT, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -215,7 +285,13 @@ def build_key(parts: Mapping[str, Any]) -> str:
 @dataclass(frozen=True)
 class Built:
     """Result of :func:`cached_build`: the build directory, the builder's return value when this
-    call ran it (None when the build came from the cache), and whether it ran."""
+    call ran it (None when the build came from the cache), and whether it ran.
+
+    >>> import tempfile
+    >>> res = cached_build("demo", {"v": 1}, lambda d: "made", cache_dir=tempfile.mkdtemp())
+    >>> res.directory.name, res.value, res.built
+    ('demo', 'made', True)
+    """
 
     directory: Path
     value: Any
@@ -260,6 +336,20 @@ def cached_build(
     Otherwise the lock is taken (waiting at most ``timeout`` seconds, default
     ``FLASHRNN_BUILD_TIMEOUT``), a leftover incomplete directory is wiped, ``build`` runs in a
     fresh directory and the marker is written. A failing ``build`` leaves no marker.
+
+    >>> import tempfile
+    >>> cache = tempfile.mkdtemp()
+    >>> def build(directory):
+    ...     (directory / "out.txt").write_text("result")
+    ...     return "built now"
+    >>> parts = {"source": "v1"}
+    >>> name = f"demo-{build_key(parts)[:20]}"
+    >>> first = cached_build(name, parts, build, cache_dir=cache)
+    >>> again = cached_build(name, parts, build, cache_dir=cache)   # found: build does not run
+    >>> first.built, first.value, again.built, again.value
+    (True, 'built now', False, None)
+    >>> (again.directory / "out.txt").read_text()
+    'result'
     """
     from filelock import FileLock, Timeout
 
@@ -372,6 +462,14 @@ def load(
     binding ``.cpp`` that defines ``PYBIND11_MODULE(TORCH_EXTENSION_NAME, m)``. ``defines`` become
     ``-D`` flags of both compilers. ``csrc/`` and ``include_dirs`` are include paths, and every
     header below them enters the key. ``arch`` defaults to :func:`target_arch`.
+
+    ```python
+    from flashrnn_kernels import jit
+
+    mod = jit.load("flashrnn_alternating", ["alternating.cu", "alternating_binding.cpp"],
+                   defines={"FLASHRNN_ALT_THREADS": 256})
+    mod.forward_step(...)
+    ```
     """
     problem = toolchain_problem()
     if problem:
@@ -437,7 +535,15 @@ def nvcc_command(
     extra_flags: Sequence[str] = (),
 ) -> list[str]:
     """The nvcc command line used by :func:`load_library` (``mode="-shared"``) and by the CI
-    compile checks (``mode="-cubin"``)."""
+    compile checks (``mode="-cubin"``).
+
+    ```python
+    cmd = jit.nvcc_command([jit.CSRC / "alternating.cu"], Path("alt.cubin"), arch="90a",
+                           mode="-cubin", extra_flags=["-Xptxas", "-v"])
+    # [nvcc, '-cubin', '-O3', '-std=c++17', '-lineinfo',
+    #  '-gencode=arch=compute_90a,code=sm_90a', '-I.../csrc', ..., '-o', 'alt.cubin']
+    ```
+    """
     nvcc = nvcc_path()
     if nvcc is None:
         raise BuildError("no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)")
@@ -459,7 +565,13 @@ def load_library(
     arch: str | None = None,
 ) -> ctypes.CDLL:
     """Build ``.cu`` sources with nvcc alone into ``lib<name>.so`` (cached like :func:`load`)
-    and return it opened with :mod:`ctypes`."""
+    and return it opened with :mod:`ctypes`.
+
+    ```python
+    lib = jit.load_library("my_kernels", ["my_kernels.cu"], defines={"TILE": 64})
+    lib.my_launch.restype = ctypes.c_int        # launchers with a C interface
+    ```
+    """
     arch = normalize_arch(arch) if arch else target_arch()
     srcs = _resolve_sources(sources)
     incs = [CSRC, *(Path(i) for i in include_dirs)]
