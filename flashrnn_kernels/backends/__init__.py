@@ -69,7 +69,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Call:
-    """What a backend needs to know to accept or reject a call (sizes of ``Wx [B, T, G, N, D]``)."""
+    """What a backend needs to know to accept or reject a call (sizes of ``Wx [B, T, G, N, D]``).
+
+    >>> import torch
+    >>> call = Call("lstm", torch.bfloat16, torch.device("cuda", 0), B=16, T=1024, N=4, D=192,
+    ...             requires_grad=True)
+    >>> call.hidden_size, call.cell_def.num_gates
+    (768, 4)
+    >>> print(call)
+    cell=lstm dtype=bfloat16 device=cuda:0 B=16 T=1024 N=4 D=192 requires_grad=True
+    """
 
     cell: str
     dtype: torch.dtype
@@ -104,6 +113,28 @@ class Backend:
     Tensor layouts: ``Wx [B, T, G, N, D]``, ``R [G, N, D, D]`` (out, in), ``b [Gb, N, D]``
     (always a tensor here: zeros when the user gave none), ``states0 [S, B, 1, N, D]``;
     ``states [S, B, T, N, D]``, ``last [S, B, 1, N, D]``.
+
+    A backend differentiable by other means overrides :meth:`run` and :meth:`prepare` (a
+    backend with kernels of its own implements :meth:`forward`, :meth:`backward` and
+    :meth:`fake_aux` instead; see the module docstring):
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> from flashrnn_kernels.backends import Backend, register_backend, unregister_backend
+    >>> from flashrnn_kernels.reference import reference_forward
+    >>> class Float64Loop(Backend):
+    ...     name, priority = "float64_loop", 5
+    ...     def supports(self, call):
+    ...         return None if call.dtype == torch.float64 else "float64 only"
+    ...     def prepare(self):
+    ...         pass
+    ...     def run(self, Wx, R, b, states0, cell):
+    ...         return reference_forward(Wx, R, b, states0, cell)
+    >>> _ = register_backend(Float64Loop())
+    >>> Wx, R = torch.zeros(1, 3, 4, 1, 2), torch.zeros(4, 1, 2, 2)
+    >>> print([line for line in frk.explain(Wx, R).splitlines() if "float64_loop" in line][0])
+      float64_loop (priority 5): rejected: float64 only
+    >>> states, last = frk.flashrnn(Wx.double(), R.double(), backend="float64_loop")
+    >>> unregister_backend("float64_loop")
     """
 
     #: Unique name, used in ``backend=...`` and in the custom ops' names (``flashrnn::<name>_forward``).
@@ -171,7 +202,15 @@ _BUILTIN_MODULES = ("reference", "alternating", "fused")
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
-    """Add ``backend`` to the registry (``replace=True`` to swap one of the same name)."""
+    """Add ``backend`` to the registry (``replace=True`` to swap one of the same name).
+
+    Returns ``backend``; see :class:`Backend` for a complete example.
+
+    >>> from flashrnn_kernels.backends import get_backend
+    >>> ref = get_backend("reference")
+    >>> register_backend(ref) is ref                      # the same object again: no error
+    True
+    """
     if not isinstance(backend, Backend):
         raise InputError(f"register_backend expects a Backend instance, got {type(backend).__name__}")
     if not backend.name or not backend.name.isidentifier():
@@ -188,7 +227,12 @@ def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
 
 
 def unregister_backend(name: str) -> None:
-    """Remove a backend from the registry (its custom ops, if defined, stay defined)."""
+    """Remove a backend from the registry (its custom ops, if defined, stay defined).
+
+    Removing a name that is not registered does nothing.
+
+    >>> unregister_backend("no_such_backend")
+    """
     with _lock:
         _REGISTRY.pop(name, None)
 
@@ -216,14 +260,25 @@ def _load_builtins() -> None:
 
 
 def registered_backends() -> list[Backend]:
-    """All registered backends, highest priority first."""
+    """All registered backends, highest priority first.
+
+    >>> [b.name for b in registered_backends()][-1]
+    'reference'
+    """
     _load_builtins()
     with _lock:
         return sorted(_REGISTRY.values(), key=lambda b: (-b.priority, b.name))
 
 
 def get_backend(name: str) -> Backend:
-    """The registered backend called ``name``."""
+    """The registered backend called ``name``.
+
+    An unknown name raises :class:`~flashrnn_kernels.InputError`, a built-in backend whose
+    module failed to import :class:`~flashrnn_kernels.UnsupportedError` (with the import error).
+
+    >>> get_backend("reference")
+    <ReferenceBackend name='reference' priority=0>
+    """
     _load_builtins()
     with _lock:
         if name in _REGISTRY:
@@ -236,7 +291,13 @@ def get_backend(name: str) -> Backend:
 
 
 def rejections(call: Call) -> dict[str, str | None]:
-    """Per backend (highest priority first), None if it supports ``call`` or why it does not."""
+    """Per backend (highest priority first), None if it supports ``call`` or why it does not.
+
+    >>> import torch
+    >>> call = Call("gru", torch.float64, torch.device("cpu"), 2, 8, 1, 16, False)
+    >>> rejections(call)["reference"] is None, rejections(call)["alternating"]
+    (True, 'needs CUDA tensors (got device cpu)')
+    """
     out: dict[str, str | None] = {}
     for backend in registered_backends():
         try:
@@ -255,7 +316,13 @@ def _format_reasons(reasons: dict[str, str | None]) -> str:
 
 def select_backend(call: Call, backend: str = "auto") -> Backend:
     """The backend that runs ``call``: the named one, or for ``"auto"`` the supporting backend of
-    highest priority. Raises UnsupportedError with every backend's reason otherwise."""
+    highest priority. Raises UnsupportedError with every backend's reason otherwise.
+
+    >>> import torch
+    >>> call = Call("lstm", torch.float32, torch.device("cpu"), 2, 8, 1, 16, True)
+    >>> select_backend(call).name
+    'reference'
+    """
     if backend == "auto":
         reasons = rejections(call)
         for candidate in registered_backends():
@@ -279,7 +346,15 @@ def select_backend(call: Call, backend: str = "auto") -> Backend:
 
 
 def explain_call(call: Call, backend: str = "auto") -> str:
-    """Text: the call, and per backend whether it supports it and which one would run."""
+    """Text: the call, and per backend whether it supports it and which one would run.
+
+    :func:`flashrnn_kernels.explain` builds the call from tensors and returns this text.
+
+    >>> import torch
+    >>> call = Call("elman", torch.float64, torch.device("cpu"), 1, 4, 1, 8, False)
+    >>> print(explain_call(call).splitlines()[0])
+    flashrnn call: cell=elman dtype=float64 device=cpu B=1 T=4 N=1 D=8 requires_grad=False
+    """
     reasons = rejections(call)
     try:
         chosen: str | None = select_backend(call, backend).name
