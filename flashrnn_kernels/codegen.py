@@ -147,7 +147,14 @@ def _ternary(values: Sequence[int]) -> str:
 
 
 def cell_struct(cell: Cell) -> str:
-    """The C++ specialisation ``CellDef<cell.cuda_id>`` of one cell."""
+    """The C++ specialisation ``CellDef<cell.cuda_id>`` of one cell.
+
+    >>> from flashrnn_kernels import get_cell
+    >>> print("\\n".join(cell_struct(get_cell("elman")).splitlines()[1:4]))
+    template <>
+    struct CellDef<3> {
+      static constexpr int kGates = 1;
+    """
     G, S, Gb = cell.num_gates, cell.num_states, cell.num_bias
     ops = SymOps()
 
@@ -196,7 +203,11 @@ struct CellDef<{cell.cuda_id}> {{
 
 
 def generate_header(cells: Sequence[Cell] | None = None) -> str:
-    """The full text of ``cells_generated.cuh``."""
+    """The full text of ``cells_generated.cuh``.
+
+    >>> generate_header() == HEADER_PATH.read_text()      # the checked-in header is current
+    True
+    """
     cells = list(CELLS.values()) if cells is None else list(cells)
     ids = "\n".join(f"#define FLASHRNN_CELL_{c.name.upper()} {c.cuda_id}" for c in cells)
     structs = "\n".join(cell_struct(c) for c in cells)
@@ -221,6 +232,11 @@ struct CellDef;
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m flashrnn_kernels.codegen [--check] [--output PATH]``; returns the exit code.
+
+    >>> main(["--check"])                                  # 0: the header matches cells.py
+    0
+    """
     parser = argparse.ArgumentParser(prog="python -m flashrnn_kernels.codegen", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="only check that the header is up to date")
     parser.add_argument("--output", type=Path, default=HEADER_PATH)
