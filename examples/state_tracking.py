@@ -131,7 +131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=400, help="most training steps")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--check-every", type=int, default=25, help="steps between validation checks")
-    p.add_argument("--test-size", type=int, default=1000, help="test sequences per length")
+    p.add_argument("--test-size", type=int, default=1024, help="test sequences per length")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads of torch (the tensors are tiny: more threads only add waiting)")
