@@ -5,7 +5,9 @@ far modulo ``--modulus`` (2: parity). Solving it needs a state that is updated a
 that is where recurrent cells with nonlinear state transitions (LSTM, sLSTM) differ from
 Transformers and from linear-recurrent models (diagonal state-space models, linear attention):
 those are known to fit parity at the training length and to fail on longer sequences (Deletang et
-al., "Neural Networks and the Chomsky Hierarchy", 2023; Beck et al., "xLSTM", 2024, Table 1).
+al., "Neural Networks and the Chomsky Hierarchy", ICLR 2023; Grazzi et al., "Unlocking
+State-Tracking in Linear RNNs Through Negative Eigenvalues", 2024; Beck et al., "xLSTM", 2024,
+formal-language experiments).
 
 The models are trained on sequences of ``--length`` bits and tested on the training length and on
 sequences four times longer. Tiny sizes by default, so that the run takes well under a minute on
