@@ -181,44 +181,29 @@ def _step_cost_us(c: FusedConfig, batch: int, heads: int, sms: int, kernels=("f"
 @functools.lru_cache(maxsize=4096)
 def choose_config(cell: str | Cell, dtype: str, batch: int, heads: int, head_dim: int,
                   sms: int = 132, smem_max: int = 232448, kernel: str = "fb") -> FusedConfig:
-    """The fastest feasible tiling by :func:`_step_cost_us`, or UnsupportedError saying why none.
+    """The best tiling by the constraint model ``tiling/fused.cint``, or UnsupportedError saying why
+    none fits (:class:`flashrnn_kernels.tiling.InfeasibleConfigError`: which resource, what works).
 
-    ``kernel`` says which kernels must fit: "f" (forward), "b" (backward) or "fb" (both).
-    Feasible: the R slice fits the register budget in those kernels, their shared memory
-    fits ``smem_max``, and a head split over several blocks has all its blocks resident
-    (``blocks <= sms``, one block per SM).
+    ``kernel`` says which kernels must fit: "f" (forward), "b" (backward) or "fb" (both). The
+    GPU is the one with ``sms`` SMs and ``smem_max`` bytes of opt-in shared memory per block
+    (:func:`flashrnn_kernels.tiling.gpu_for_facts`); the model is solved by
+    :func:`flashrnn_kernels.tiling.kernel_config` (cached on disk).
     """
+    from ..tiling import Problem, gpu_for_facts, kernel_config
+
     cell = get_cell(cell)
     if dtype not in DTYPE_CODES:
         raise UnsupportedError(f"fused: dtype {dtype} not supported (bfloat16, float16, float32)")
-    dt = DTYPE_CODES[dtype]
-    D = head_dim
-    best = None
-    bt_max = min(64, _cdiv(batch, 8) * 8)
-    bts = sorted({bt for bt in (8, 16, 32, 64) if bt <= bt_max} | {bt_max})
-    units = sorted({_cdiv(D, ns) for ns in range(1, min(D, sms) + 1)}, reverse=True)
-    for bt in bts:
-        for U in units:
-            c = _make(cell, dt, D, U, bt)
-            if c.nslice * U - D >= U:  # an empty block
-                continue
-            if max(c.a_regs(k) for k in kernel) > A_REG_BUDGET:
-                continue
-            if max(c.smem(k) for k in kernel) > smem_max:
-                continue
-            if c.nslice > 1 and c.blocks(batch, heads) > sms:
-                continue
-            if c.nslice > 1 and D % (16 // c.word_bytes) != 0:
-                continue  # exchange rows move in 16-byte chunks
-            cost = _step_cost_us(c, batch, heads, sms, tuple(kernel))
-            if best is None or cost < best[0]:
-                best = (cost, c)
-    if best is None:
-        raise UnsupportedError(
-            f"fused: no tiling of a {cell.name} head of {head_dim} units ({dtype}, batch {batch}, "
-            f"{heads} heads) keeps R on {sms} SMs within {A_REG_BUDGET} registers/thread and "
-            f"{smem_max} B shared memory per block")
-    return best[1]
+    passes = {"f": "forward", "b": "backward", "fb": "both", "bf": "both"}
+    if kernel not in passes:
+        raise UnsupportedError(f"fused: kernel must be 'f', 'b' or 'fb', got {kernel!r}")
+    cfg = kernel_config(Problem(cell.name, batch, heads, head_dim, dtype, passes[kernel]),
+                        gpu_for_facts(sms, smem_max))
+    d = cfg.defines()
+    return FusedConfig(cell.cuda_id, DTYPE_CODES[dtype], head_dim, d["FLASHRNN_FUSED_UNITS"],
+                       d["FLASHRNN_FUSED_NSLICE"], d["FLASHRNN_FUSED_BT"], d["FLASHRNN_FUSED_FWD_WM"],
+                       d["FLASHRNN_FUSED_FWD_WK"], d["FLASHRNN_FUSED_BWD_WM"], d["FLASHRNN_FUSED_BWD_WK"],
+                       cell.num_gates)
 
 
 # ------------------------------------------------------------------------------------------ build

@@ -1,0 +1,160 @@
+"""Why a problem has no configuration, and what would work (only on the error path).
+
+Which resources bind is found by re-solving the model with one budget lifted at a time (then all
+together); every suggestion (batch chunks, more heads of the same hidden size, a 16-bit dtype,
+separate forward and backward builds, the other backend) is checked by solving it.
+"""
+from __future__ import annotations
+
+import hwmodels
+
+from constrint import max_
+
+from ..cells import get_cell
+from .models import SPECS, ModelSpec, model_inputs, relaxed, resource_kinds
+from .problem import Problem
+from .solve import InfeasibleConfigError, on_chip_bytes, r_bytes, solve_inputs
+from .template import Reduced
+
+
+def mb(n: float) -> str:
+    """Bytes as MB (10^6) with one decimal, or kB below 1 MB."""
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+
+
+def _feasible(problem: Problem, gpu: hwmodels.GPU) -> bool:
+    spec = SPECS[problem.backend]
+    return solve_inputs(spec, model_inputs(spec, problem, hwmodels.constants(gpu)))[1] is not None
+
+
+def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
+             reduced: Reduced) -> InfeasibleConfigError:
+    """The :class:`InfeasibleConfigError` for a problem whose model has no solution."""
+    cell = get_cell(problem.cell)
+    heads = f"{problem.num_heads} head{'s' if problem.num_heads != 1 else ''}"
+    passes = {"forward": "forward pass", "backward": "backward pass", "both": "forward and backward pass"}
+    article = "a" if cell.name == "gru" else "an"  # an LSTM, an sLSTM, an Elman RNN, a GRU
+    what = (f"{spec.backend}: no tiling of {article} {cell.name} head of "
+            f"{problem.head_dim} units ({problem.dtype}, batch {problem.batch_size}, {heads}, "
+            f"{passes[problem.pass_]}) fits the {gpu.name}")
+    reasons: list[str] = []
+    binding: list[str] = []
+    for kind in resource_kinds(spec):
+        red, dec = solve_inputs(spec, inputs, relaxed(spec, kind, inputs))
+        if dec is not None:
+            binding.append(kind)
+            reasons.append(_reason(spec, kind, problem, gpu, inputs, red, reduced))
+    if not binding and reduced.violated:
+        binding.append("requirement")
+        for st in reduced.violated:
+            why = f" ({st.comment})" if st.comment else ""
+            reasons.append(f"the kernel's requirement '{st.text}' fails{why}")
+    elif not binding:
+        kinds = resource_kinds(spec)
+        pairs = []
+        for i, a in enumerate(kinds):
+            for b in kinds[i + 1:]:
+                if solve_inputs(spec, inputs, {**relaxed(spec, a, inputs), **relaxed(spec, b, inputs)})[1]:
+                    pairs.append(f"{a} and {b}")
+        if pairs:
+            binding.extend(k for k in kinds if any(k in p for p in pairs))
+            reasons.append("no single budget is the obstacle, but lifting " + ", or ".join(pairs)
+                           + " together would do")
+        else:
+            binding.extend(kinds)
+            reasons.append("no single budget and no pair of them is the obstacle")
+    if spec.backend == "fused":
+        total = r_bytes(problem) * problem.num_heads
+        chip = on_chip_bytes(gpu)
+        if total > chip:
+            reasons.insert(0, f"R of {heads} is {mb(total)} ({cell.num_gates} x {problem.head_dim}^2 x "
+                              f"{r_bytes(problem) // (cell.num_gates * problem.head_dim ** 2)} B per head) "
+                              f"and all registers and shared memory of the {gpu.name} hold about {mb(chip)}")
+    suggestions = _suggestions(problem, gpu)
+    msg = what + ": " + "; ".join(reasons) + "."
+    if suggestions:
+        msg += " What would work: " + "; or ".join(suggestions) + "."
+    return InfeasibleConfigError(msg, problem, gpu.name, tuple(binding), tuple(suggestions))
+
+
+_NEEDS = {  # (backend, kind) -> (quantity to minimise with that budget lifted, its limit, wording)
+    ("fused", "registers"): ("A", "A_REG_BUDGET", "registers of R per thread"),
+    ("fused", "SMs"): ("BLOCKS", "NUM_SMS", "blocks resident at once (one per SM)"),
+    ("fused", "shared memory"): ("SMEM", "SMEM_PER_BLOCK_OPTIN", "B of shared memory per block"),
+    ("fused", "threads"): ("NT", "MAX_THREADS_PER_BLOCK", "threads per block"),
+    ("alternating", "registers"): ("BLOCK_REGS", "REGS_PER_BLOCK", "registers per block"),
+    ("alternating", "warps"): ("SM_WARPS", "MAX_WARPS_PER_SM", "warps per SM"),
+    ("alternating", "SMs"): ("BLOCKS", "NUM_SMS", "blocks"),
+    ("alternating", "threads"): ("THREADS", "MAX_THREADS_PER_BLOCK", "threads per block"),
+}
+
+
+def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
+            red: Reduced, base: Reduced) -> str:
+    """How much of ``kind`` the problem needs at least (the model solved with that budget lifted,
+    minimising its use) against what the GPU or the kernel allows."""
+    name, limit_name, words = _NEEDS[(spec.backend, kind)]
+    if spec.backend == "fused" and kind == "registers":
+        return _registers_reason(problem, inputs, red, base)
+    expr = red.expression(name)
+    dec = red.minimize(expr)
+    limit = inputs.get(limit_name)
+    if limit is None:  # a fact of the kernel (a constant definition of the model)
+        limit = int(base.expression(limit_name).evaluate({}))
+    if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
+        return f"{kind}: the budget is too small"
+    need = int(expr.evaluate(dec))
+    where = f"the {gpu.name} has {limit:,}" if kind in ("SMs", "shared memory", "threads", "warps") else \
+        f"at most {limit:,}"
+    return f"{kind}: it needs at least {need:,} {words}; {where}"
+
+
+def _registers_reason(problem: Problem, inputs: dict[str, int], red: Reduced, base: Reduced) -> str:
+    """The fused kernel's registers: the split that overshoots its register budgets least."""
+    budget_a = int(base.expression("A_REG_BUDGET").evaluate({}))
+    over = []
+    for k, on in (("F", problem.forward), ("B", problem.backward)):
+        if on:
+            over.append(red.expression(f"A_{k}") - budget_a)
+            over.append(red.expression(f"REGS_{k}") - red.expression("REG_LIMIT"))
+    dec = red.minimize(max_(over))
+    if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
+        return "registers: the budget is too small"
+    d = {**dec, **base.template.evaluate({**inputs, **dec})}  # the real budgets of this split
+    k = max((k for k, on in (("F", problem.forward), ("B", problem.backward)) if on),
+            key=lambda k: max(d[f"A_{k}"] - budget_a, d[f"REGS_{k}"] - d["REG_BUDGET"]))
+    which = "forward" if k == "F" else "backward"
+    return (f"registers: the kernel keeps R in registers only, and the best split ({d['NSLICE']} "
+            f"block{'s' if d['NSLICE'] != 1 else ''} per head of {d['NT']} threads) still needs "
+            f"{d[f'A_{k}']} registers per thread for R in the {which} kernel (at most {budget_a}) and about "
+            f"{d[f'REGS_{k}']} in all (at most {d['REG_BUDGET']})")
+
+
+def _suggestions(problem: Problem, gpu: hwmodels.GPU) -> list[str]:
+    out: list[str] = []
+    # batch chunks (the fused backend runs chunks one after the other on its own)
+    if problem.batch_size > 8:
+        chunk = problem.batch_size
+        while chunk > 8:
+            chunk = max(8, (chunk // 2 + 7) // 8 * 8)
+            if _feasible(problem.replace(batch_size=chunk), gpu):
+                out.append(f"batch chunks of {chunk}")
+                break
+    # the same hidden size in more heads
+    d = problem.head_dim
+    for h in range(2, min(d, 256) + 1):
+        if d % h or d // h < 8:
+            continue
+        if _feasible(problem.replace(num_heads=problem.num_heads * h, head_dim=d // h), gpu):
+            out.append(f"{h}+ heads of {d // h} (the same hidden size, {problem.hidden_size})")
+            break
+    if problem.dtype == "float32" and _feasible(problem.replace(dtype="bfloat16"), gpu):
+        out.append("bfloat16 or float16 (half the bytes of R)")
+    if problem.pass_ == "both" and all(_feasible(problem.replace(pass_=p), gpu) for p in ("forward", "backward")):
+        out.append("separate builds for the forward and the backward pass (as the fused backend does)")
+    if problem.backend == "fused" and _feasible(problem.replace(backend="alternating"), gpu):
+        out.insert(0, "the alternating backend (R stays in global memory; any head size)")
+    return out
+
+
+__all__ = ["diagnose", "mb"]

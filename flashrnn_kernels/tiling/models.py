@@ -1,0 +1,163 @@
+"""The tiling models shipped with the package and how the Python side fills their inputs.
+
+Each :class:`ModelSpec` names a ``.cint`` file beside this module, its decision variables, the
+``-D`` defines it produces (from which model quantity), the GPU constants it reads from
+:func:`hwmodels.constants`, the resources :meth:`KernelConfig.explain` reports and the
+relaxations used to tell which of them bind.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from ..cells import get_cell
+from .problem import DTYPE_CODES, ELEMENT_BYTES, MMA_DTYPES, Problem
+from .template import CintTemplate, load_template
+
+HERE = Path(__file__).resolve().parent
+
+#: Bumped when the Python side changes what a cached result means.
+TILING_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A budget a configuration uses: ``used`` of ``limit`` (model quantities by name)."""
+
+    label: str
+    kind: str  # registers | shared memory | SMs | threads | warps
+    used: str
+    limit: str
+    unit: str
+    kernel: str = ""  # "forward" / "backward": only when that kernel must fit
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    backend: str
+    file: str
+    decisions: tuple[str, ...]
+    defines: tuple[tuple[str, str], ...]  # (define, model quantity); problem defines are added
+    gpu_inputs: tuple[str, ...]
+    resources: tuple[Resource, ...]
+    #: resource kind -> overrides that lift that budget (to tell whether it binds)
+    relaxations: tuple[tuple[str, tuple[tuple[str, str], ...]], ...]
+
+    @property
+    def path(self) -> Path:
+        return HERE / self.file
+
+    def sha256(self) -> str:
+        """Hash of the model's text (read again when the file changes)."""
+        st = self.path.stat()
+        return _text_sha(str(self.path), st.st_mtime_ns, st.st_size)
+
+    def template(self) -> CintTemplate:
+        """The parsed model (parsed once per process and content)."""
+        return load_template(str(self.path), self.decisions, self.sha256())
+
+
+@lru_cache(maxsize=64)
+def _text_sha(path: str, mtime_ns: int, size: int) -> str:
+    return hashlib.sha256(Path(path).read_text(encoding="utf-8").encode()).hexdigest()
+
+
+_GPU_COMMON = ("NUM_SMS", "WARP_SIZE", "MAX_THREADS_PER_BLOCK", "REGS_PER_SM", "MAX_REGS_PER_THREAD",
+               "REG_ALLOC_UNIT", "REG_PARTITIONS")
+
+FUSED = ModelSpec(
+    backend="fused",
+    file="fused.cint",
+    decisions=("NSLICE", "BT", "FWD_WM", "FWD_WK", "BWD_WM", "BWD_WK"),
+    defines=(("FLASHRNN_FUSED_UNITS", "U"), ("FLASHRNN_FUSED_NSLICE", "NSLICE"),
+             ("FLASHRNN_FUSED_BT", "BT"), ("FLASHRNN_FUSED_FWD_WM", "FWD_WM"),
+             ("FLASHRNN_FUSED_FWD_WK", "FWD_WK"), ("FLASHRNN_FUSED_BWD_WM", "BWD_WM"),
+             ("FLASHRNN_FUSED_BWD_WK", "BWD_WK")),
+    gpu_inputs=_GPU_COMMON + ("SMEM_PER_BLOCK_OPTIN",),
+    resources=(
+        Resource("registers holding R", "registers", "A_F", "A_REG_BUDGET", "per thread", "forward"),
+        Resource("registers in all (estimate)", "registers", "REGS_F", "REG_BUDGET", "per thread", "forward"),
+        Resource("shared memory", "shared memory", "SMEM_F", "SMEM_PER_BLOCK_OPTIN", "B per block", "forward"),
+        Resource("registers holding R", "registers", "A_B", "A_REG_BUDGET", "per thread", "backward"),
+        Resource("registers in all (estimate)", "registers", "REGS_B", "REG_BUDGET", "per thread", "backward"),
+        Resource("shared memory", "shared memory", "SMEM_B", "SMEM_PER_BLOCK_OPTIN", "B per block", "backward"),
+        Resource("blocks of the grid", "SMs", "BLOCKS", "NUM_SMS", "blocks (one per SM)"),
+        Resource("threads per block", "threads", "NT", "MAX_THREADS_PER_BLOCK", "threads"),
+    ),
+    relaxations=(
+        ("registers", (("A_REG_BUDGET", "=100000"), ("REG_BUDGET", "=100000"))),
+        ("shared memory", (("SMEM_PER_BLOCK_OPTIN", "*64"),)),
+        ("SMs", (("NUM_SMS", "*16"),)),
+        ("threads", (("MAX_THREADS_PER_BLOCK", "*16"),)),
+    ),
+)
+
+ALTERNATING = ModelSpec(
+    backend="alternating",
+    file="alternating.cint",
+    decisions=("THREADS",),
+    defines=(("FLASHRNN_ALT_THREADS", "THREADS"),),
+    gpu_inputs=_GPU_COMMON + ("MAX_WARPS_PER_SM", "MAX_BLOCKS_PER_SM", "REGS_PER_BLOCK"),
+    resources=(
+        Resource("registers per block", "registers", "BLOCK_REGS", "REGS_PER_BLOCK", "registers"),
+        Resource("resident warps per SM", "warps", "SM_WARPS", "MAX_WARPS_PER_SM", "warps"),
+        Resource("SMs with a block", "SMs", "BUSY_SMS", "NUM_SMS", "SMs"),
+        Resource("threads per block", "threads", "THREADS", "MAX_THREADS_PER_BLOCK", "threads"),
+    ),
+    relaxations=(
+        ("registers", (("REGS_PER_BLOCK", "*16"), ("REGS_PER_SM", "*16"))),
+        ("warps", (("MAX_WARPS_PER_SM", "*16"), ("MAX_BLOCKS_PER_SM", "*16"))),
+        ("SMs", (("NUM_SMS", "*16"),)),
+        ("threads", (("MAX_THREADS_PER_BLOCK", "*16"),)),
+    ),
+)
+
+SPECS = {s.backend: s for s in (FUSED, ALTERNATING)}
+
+
+def model_inputs(spec: ModelSpec, problem: Problem, consts: dict[str, int]) -> dict[str, int]:
+    """The values of every input of ``spec``'s model for ``problem`` on a GPU with ``consts``."""
+    cell = get_cell(problem.cell)
+    values = {k: consts[k] for k in spec.gpu_inputs}
+    values.update(D=problem.head_dim, N=problem.num_heads, B=problem.batch_size)
+    if spec.backend == "fused":
+        dt = MMA_DTYPES[problem.dtype]
+        values.update(
+            MMA_M=consts.get(f"MMA_M_{dt}", 0), MMA_N=consts.get(f"MMA_N_{dt}", 0),
+            MMA_K=consts.get(f"MMA_K_{dt}", 0),
+            G=cell.num_gates, S=cell.num_states,
+            GC=2 * cell.num_gates if cell.separate_gates else cell.num_gates,
+            ESIZE=ELEMENT_BYTES[problem.dtype],
+            FWD=int(problem.forward), BWD=int(problem.backward),
+        )
+    return values
+
+
+def problem_defines(spec: ModelSpec, problem: Problem) -> dict[str, int]:
+    """The defines that come from the problem itself (cell, dtype, head dimension)."""
+    if spec.backend != "fused":
+        return {}
+    return {"FLASHRNN_CELL": get_cell(problem.cell).cuda_id,
+            "FLASHRNN_DTYPE": DTYPE_CODES[problem.dtype],
+            "FLASHRNN_HEAD_DIM": problem.head_dim}
+
+
+def relaxed(spec: ModelSpec, kind: str, values: dict[str, int]) -> dict[str, int]:
+    """Overrides that lift the budgets of resource ``kind``: ``*k`` multiplies an input's value,
+    ``=v`` sets a quantity (an input or a definition) to ``v``."""
+    out: dict[str, int] = {}
+    for k, rule in dict(spec.relaxations)[kind]:
+        out[k] = values[k] * int(rule[1:]) if rule[0] == "*" else int(rule[1:])
+    return out
+
+
+def resource_kinds(spec: ModelSpec) -> list[str]:
+    return [k for k, _ in spec.relaxations]
+
+
+_ = Any
+__all__ = ["ModelSpec", "Resource", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION", "model_inputs",
+           "problem_defines", "relaxed"]

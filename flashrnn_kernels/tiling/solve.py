@@ -1,0 +1,281 @@
+"""``kernel_config(problem, gpu)``: fill a model's inputs, solve it, cache the result.
+
+Results are kept in memory and on disk (JSON, one file per key) under the JIT cache directory
+(``FLASHRNN_CACHE_DIR`` overrides it, see :mod:`flashrnn_kernels.env`) in ``tiling/``. The key
+hashes the problem, the GPU's name and every GPU fact the model reads, the model text and the
+version of this module, so a changed model or GPU file never reuses an old answer. Infeasible
+problems are cached too (their message).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Union
+
+import hwmodels
+
+from ..errors import InputError, UnsupportedError
+from .config import KernelConfig
+from .models import SPECS, TILING_VERSION, ModelSpec, model_inputs, relaxed
+from .problem import ELEMENT_BYTES, Problem
+from .template import Reduced
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
+
+GPULike = Union["hwmodels.GPU", str]
+
+_MEMO: OrderedDict[str, Any] = OrderedDict()
+_MEMO_SIZE = 4096
+_LOCK = threading.Lock()
+
+
+class InfeasibleConfigError(UnsupportedError):
+    """No configuration of the kernel fits the problem on the GPU.
+
+    A :class:`~flashrnn_kernels.UnsupportedError` (so a :class:`FlashRNNError` and a
+    ``ValueError``). ``binding`` lists the resources that cannot be met (registers, shared
+    memory, SMs, threads, or a requirement of the kernel), ``suggestions`` what would work.
+    """
+
+    def __init__(self, message: str, problem: Problem | None = None, gpu: str = "",
+                 binding: tuple[str, ...] = (), suggestions: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.problem = problem
+        self.gpu = gpu
+        self.binding = tuple(binding)
+        self.suggestions = tuple(suggestions)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"message": str(self), "problem": self.problem.to_dict() if self.problem else None,
+                "gpu": self.gpu, "binding": list(self.binding), "suggestions": list(self.suggestions)}
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions))
+
+
+# ====================================================================== GPU
+
+
+def resolve_gpu(gpu: GPULike) -> hwmodels.GPU:
+    """A :class:`hwmodels.GPU` from a GPU, a bundled name or alias, or a ``.toml`` model file."""
+    if isinstance(gpu, hwmodels.GPU):
+        return gpu
+    if isinstance(gpu, (str, os.PathLike)):
+        name = os.fspath(gpu)
+        try:
+            if name.lower().endswith(".toml") or (os.sep in name and Path(name).is_file()):
+                return hwmodels.load(name)
+            return hwmodels.get(name)
+        except hwmodels.HwModelsError as exc:
+            raise InputError(str(exc)) from None
+    raise InputError(f"gpu must be a hwmodels.GPU, a GPU name or a model file, got {type(gpu).__name__}")
+
+
+def gpu_for_facts(sm_count: int, smem_optin: int, capability: tuple[int, int] | None = None) -> hwmodels.GPU:
+    """A GPU model with ``sm_count`` SMs and ``smem_optin`` bytes of shared memory per block.
+
+    For callers that know only these facts (the fused backend's device query): a bundled GPU
+    when one matches, else the bundled architecture of ``capability`` (or the one with that
+    much shared memory, else sm_90) with the two facts replaced.
+    """
+    archs = {a.compute_capability: a for a in hwmodels.list_architectures()}
+    for g in hwmodels.list_gpus():
+        a = g.architecture
+        if (g.sm_count == sm_count and a.shared_memory_per_block_optin == smem_optin
+                and (capability is None or a.compute_capability == tuple(capability))):
+            return g
+    arch = archs.get(tuple(capability)) if capability is not None else None
+    if arch is None:
+        arch = next((a for a in archs.values() if a.shared_memory_per_block_optin == smem_optin), archs[(9, 0)])
+    if arch.shared_memory_per_block_optin != smem_optin:
+        arch = dataclasses.replace(
+            arch, shared_memory_per_block_optin=smem_optin,
+            shared_memory_per_sm=max(arch.shared_memory_per_sm, smem_optin + arch.reserved_shared_memory_per_block))
+    base = next((g for g in hwmodels.list_gpus() if g.architecture.compute_capability == arch.compute_capability),
+                hwmodels.get("h100"))
+    return dataclasses.replace(base, name=f"{arch.name} GPU with {sm_count} SMs", aliases=(), architecture=arch,
+                               sm_count=sm_count, source="flashrnn_kernels.tiling.gpu_for_facts")
+
+
+# ====================================================================== solving
+
+
+def _key(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int], sha: str) -> str:
+    payload = {"version": TILING_VERSION, "model": spec.file, "sha256": sha, "problem": problem.to_dict(),
+               "gpu": gpu.name, "inputs": sorted(inputs.items())}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _cache_dir() -> Path | None:
+    try:
+        from ..env import settings
+
+        return settings().cache_dir / "tiling"
+    except Exception as exc:  # pragma: no cover - a malformed environment variable
+        log.debug("no tiling cache directory: %s", exc)
+        return None
+
+
+def cache_path(key: str) -> Path | None:
+    root = _cache_dir()
+    return None if root is None else root / f"{key}.json"
+
+
+def _read_disk(key: str) -> Any:
+    path = cache_path(key)
+    if path is None:
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if "config" in data:
+            return KernelConfig.from_dict(data["config"])
+        if "infeasible" in data:
+            d = data["infeasible"]
+            return InfeasibleConfigError(d["message"], Problem.from_dict(d["problem"]), d["gpu"],
+                                         tuple(d["binding"]), tuple(d["suggestions"]))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("ignoring unreadable tiling cache entry %s: %s", path, exc)
+    return None
+
+
+def _write_disk(key: str, result: Any) -> None:
+    path = cache_path(key)
+    if path is None:
+        return
+    data = ({"config": result.to_dict()} if isinstance(result, KernelConfig)
+            else {"infeasible": result.to_dict()})
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only cache is not an error
+        log.debug("could not write the tiling cache entry %s: %s", path, exc)
+
+
+def _remember(key: str, result: Any) -> None:
+    with _LOCK:
+        _MEMO[key] = result
+        _MEMO.move_to_end(key)
+        while len(_MEMO) > _MEMO_SIZE:
+            _MEMO.popitem(last=False)
+
+
+def clear_cache(disk: bool = False) -> None:
+    """Forget the in-process results (and, with ``disk=True``, the files of the disk cache)."""
+    with _LOCK:
+        _MEMO.clear()
+    if disk:
+        root = _cache_dir()
+        if root is not None and root.is_dir():
+            for p in root.glob("*.json"):
+                try:
+                    p.unlink()
+                except OSError:
+                    pass
+
+
+def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True) -> KernelConfig:
+    """The best configuration of ``problem``'s kernel on ``gpu`` (solved, or from the cache).
+
+    ``gpu`` is a :class:`hwmodels.GPU`, a bundled name or alias (``"h100"``), or the path of a
+    ``.toml`` model file. Raises :class:`InfeasibleConfigError` when no configuration fits
+    (the message names the resource and what would work), :class:`InputError` on bad input.
+    ``cache=False`` solves afresh and stores nothing.
+    """
+    if not isinstance(problem, Problem):
+        raise InputError(f"problem must be a flashrnn_kernels.tiling.Problem, got {type(problem).__name__}")
+    g = resolve_gpu(gpu)
+    spec = SPECS[problem.backend]
+    inputs = model_inputs(spec, problem, hwmodels.constants(g))
+    key = _key(spec, problem, g, inputs, spec.sha256())
+    if cache:
+        hit = _MEMO.get(key)
+        if hit is None:
+            hit = _read_disk(key)
+            if hit is not None:
+                _remember(key, hit)
+        if hit is not None:
+            if isinstance(hit, InfeasibleConfigError):
+                raise hit
+            return hit
+    start = time.perf_counter()
+    reduced = spec.template().reduce(inputs)
+    decisions = reduced.solve()
+    if decisions is None:
+        from .diagnose import diagnose
+
+        result: Any = diagnose(spec, problem, g, inputs, reduced)
+    else:
+        result = _config(spec, problem, g, reduced, decisions, (time.perf_counter() - start) * 1e3)
+    if cache:
+        _remember(key, result)
+        _write_disk(key, result)
+    if isinstance(result, InfeasibleConfigError):
+        raise result
+    return result
+
+
+def _config(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, reduced: Reduced,
+            decisions: dict[str, int], ms: float) -> KernelConfig:
+    t = reduced.template
+    derived = reduced.derive(decisions)
+    full = {**reduced.values, **decisions, **derived}
+    values = tuple((n, int(full[n])) for n in (*t.decisions, *t.definitions))
+    names = tuple(str(e) for e in t.objective)
+    objective = tuple(int(e.evaluate(full)) for e in t.objective)
+    inputs = tuple((n, int(reduced.values[n])) for n in t.inputs)
+    return KernelConfig(problem, gpu.name, values, inputs, objective, names, spec.file, t.sha256, ms)
+
+
+def solve_inputs(spec: ModelSpec, inputs: dict[str, int], overrides: dict[str, int] | None = None
+                 ) -> tuple[Reduced, dict[str, int] | None]:
+    """Solve ``spec``'s model for these inputs (and overrides); ``(reduced, decisions or None)``."""
+    reduced = spec.template().reduce(inputs, overrides)
+    return reduced, reduced.solve()
+
+
+def objective_of(spec: ModelSpec, reduced: Reduced, decisions: dict[str, int]) -> tuple[int, ...]:
+    t = reduced.template
+    full = {**reduced.values, **decisions, **reduced.derive(decisions)}
+    return tuple(int(e.evaluate(full)) for e in t.objective)
+
+
+def binding_resources(cfg: KernelConfig) -> dict[str, bool]:
+    """Per kind of resource: whether lifting its budget alone gives a better objective."""
+    spec = cfg.spec
+    inputs = dict(cfg.inputs)
+    out: dict[str, bool] = {}
+    for kind, _ in spec.relaxations:
+        reduced, dec = solve_inputs(spec, inputs, relaxed(spec, kind, inputs))
+        out[kind] = dec is not None and objective_of(spec, reduced, dec) < cfg.objective
+    return out
+
+
+def on_chip_bytes(gpu: hwmodels.GPU) -> int:
+    """Registers and shared memory of all SMs, in bytes."""
+    a = gpu.architecture
+    return gpu.sm_count * (a.registers_per_sm * 4 + a.shared_memory_per_sm)
+
+
+def r_bytes(problem: Problem) -> int:
+    """Bytes of one head's recurrent matrix R."""
+    from ..cells import get_cell
+
+    return get_cell(problem.cell).num_gates * problem.head_dim ** 2 * ELEMENT_BYTES[problem.dtype]
+
+
+__all__ = ["kernel_config", "InfeasibleConfigError", "clear_cache", "resolve_gpu", "gpu_for_facts",
+           "binding_resources", "cache_path"]

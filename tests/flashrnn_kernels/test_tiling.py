@@ -1,0 +1,480 @@
+"""flashrnn_kernels.tiling: kernel configurations solved from the .cint models (no GPU needed).
+
+* every configuration, for every bundled GPU, satisfies every constraint of
+  ``csrc/fused/README.md`` re-checked here in plain Python (an implementation independent of the
+  model's text);
+* the objective does what it says (one block per head when it fits, heads spread otherwise);
+* infeasible problems raise InfeasibleConfigError naming the resource and what would work;
+* JSON round trip, in-process and disk cache, the command line (in a subprocess);
+* fidelity: a handful of configurations compiled with nvcc (skipped without it): ptxas reports no
+  spills, registers within the model's limit, and the kernel requests exactly the shared memory
+  the model predicts.
+
+Solve times are not tested here (see docs/kernel-configs.md for the measurement).
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import hwmodels
+import pytest
+
+from flashrnn_kernels.cells import get_cell
+from flashrnn_kernels.errors import FlashRNNError, InputError, UnsupportedError
+from flashrnn_kernels.tiling import (
+    InfeasibleConfigError,
+    KernelConfig,
+    Problem,
+    clear_cache,
+    gpu_for_facts,
+    kernel_config,
+    render_model,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+FUSED_SRC = REPO / "flashrnn_kernels" / "csrc" / "fused" / "fused_rnn.cu"
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    """Every test gets an empty cache directory and an empty in-process memo."""
+    monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(tmp_path / "cache"))
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+# --------------------------------------------------------------------- README constraints
+
+
+def readme_check(cfg: KernelConfig, gpu: hwmodels.GPU) -> list[str]:
+    """The constraints of csrc/fused/README.md (and what fused_rnn.cu asserts), in Python."""
+    p = cfg.problem
+    cell = get_cell(p.cell)
+    d = cfg.defines()
+    G, D = cell.num_gates, p.head_dim
+    U, NS, BT = d["FLASHRNN_FUSED_UNITS"], d["FLASHRNN_FUSED_NSLICE"], d["FLASHRNN_FUSED_BT"]
+    fwm, fwk, bwm, bwk = (d[f"FLASHRNN_FUSED_{k}"] for k in ("FWD_WM", "FWD_WK", "BWD_WM", "BWD_WK"))
+    e = 4 if p.dtype == "float32" else 2
+    kw = 8 if p.dtype == "float32" else 16
+    w = 2 * e
+    nt = 32 * fwm * fwk
+    bad = []
+
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            bad.append(what)
+
+    need(d["FLASHRNN_CELL"] == cell.cuda_id and d["FLASHRNN_HEAD_DIM"] == D, "problem defines")
+    need(d["FLASHRNN_DTYPE"] == {"bfloat16": 0, "float16": 1, "float32": 2}[p.dtype], "dtype define")
+    need(fwm * fwk == bwm * bwk, "one block size")
+    need(BT % 8 == 0, "BT % 8")
+    need(U * NS >= D and U * (NS - 1) < D, "units cover D, no empty block")
+    need(nt <= gpu.architecture.max_threads_per_block, "threads per block")
+    smem_max = gpu.architecture.shared_memory_per_block_optin
+    for kernel, on in (("f", p.forward), ("b", p.backward)):
+        if not on:
+            continue
+        m, k, wm, wk = (G * U, D, fwm, fwk) if kernel == "f" else (U, G * D, bwm, bwk)
+        mt, ks = cdiv(m, 16), cdiv(k, kw)
+        mtw, ksw = cdiv(mt, wm), cdiv(ks, wk)
+        need(4 * mtw * ksw <= 112, f"{kernel}: A_regs <= 112")
+        grows = mtw * wm * 16
+        if kernel == "f":
+            smem = BT * (ks * kw + 32 // w) * w + wk * grows * (BT + 1) * 4
+        else:  # fused_rnn.cu v4: the backward's operand tile holds plain elements, rows + 16 B
+            smem = BT * (ks * kw * e + 16) + wk * grows * (BT + 1) * 4
+        need(smem <= smem_max, f"{kernel}: shared memory")
+        need(cfg[f"SMEM_{kernel.upper()}"] == smem, f"{kernel}: model's shared memory {cfg[f'SMEM_{kernel.upper()}']} "
+                                                     f"!= {smem}")
+    if NS > 1:
+        need(NS * p.num_heads * cdiv(p.batch_size, BT) <= gpu.sm_count, "all blocks resident")
+        need(D % (16 // w) == 0, "exchange rows in 16-byte chunks")
+        need(bwm == 1 or bwk < 16, "named barriers")
+    return bad
+
+
+GRID = [  # (batch, heads, head_dim, dtype, pass)
+    (16, 1, 768, "bfloat16", "forward"), (16, 1, 768, "float16", "backward"),
+    (16, 12, 64, "float32", "forward"), (3, 2, 64, "bfloat16", "both"), (33, 1, 200, "bfloat16", "backward"),
+    (64, 4, 256, "float16", "forward"), (8, 1, 1024, "bfloat16", "backward"), (64, 24, 32, "float32", "both"),
+]
+
+
+@pytest.mark.parametrize("gpu_name", [g.name for g in hwmodels.list_gpus()])
+def test_configs_satisfy_readme_constraints_on_every_gpu(gpu_name):
+    gpu = hwmodels.get(gpu_name)
+    solved = 0
+    for cell in ("lstm", "gru", "slstm", "elman"):
+        for b, n, d, dtype, ps in GRID:
+            try:
+                cfg = kernel_config(Problem(cell, b, n, d, dtype, ps), gpu)
+            except InfeasibleConfigError as exc:
+                assert exc.binding, str(exc)
+                continue
+            solved += 1
+            assert readme_check(cfg, gpu) == [], (cfg.problem, cfg.defines())
+            assert cfg["REGS_F" if cfg.problem.forward else "REGS_B"] <= cfg["REG_BUDGET"] <= cfg["REG_LIMIT"]
+    assert solved >= 16
+
+
+def test_alternating_configs():
+    for gpu in hwmodels.list_gpus():
+        for b, n, d in ((16, 1, 768), (64, 1, 2048), (1, 1, 32), (256, 8, 1024)):
+            cfg = kernel_config(Problem("lstm", b, n, d, backend="alternating"), gpu)
+            t = cfg.defines()["FLASHRNN_ALT_THREADS"]
+            assert t % 32 == 0 and t <= gpu.architecture.max_threads_per_block
+            assert cfg["BLOCKS"] == cdiv(b * n * d, t)
+    # a small step spreads over every SM (smaller blocks), a large one uses large blocks
+    small = kernel_config(Problem("lstm", 16, 1, 768, backend="alternating"), "h100")
+    assert small["BLOCKS"] >= 132
+    big = kernel_config(Problem("lstm", 256, 8, 1024, backend="alternating"), "h100")
+    assert big["THREADS"] >= small["THREADS"]
+
+
+# --------------------------------------------------------------------- objective
+
+
+def test_heads_that_fit_one_block_need_no_exchange():
+    cfg = kernel_config(Problem("lstm", 16, 12, 64, "bfloat16", "forward"), "h100")
+    assert cfg["NSLICE"] == 1 and cfg["EXCHANGE"] == 0 and cfg["WAVES"] == 1
+    assert cfg["BLOCKS"] <= 132
+    explained = cfg.explain()
+    assert "synchronises only inside the block" in explained
+
+
+def test_a_large_head_spreads_over_blocks():
+    for ps in ("forward", "backward"):
+        cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", ps), "h100")
+        assert cfg["NSLICE"] > 1 and cfg["EXCHANGE"] == 1
+        assert cfg["BLOCKS"] <= 132  # cooperative: every block resident
+        assert cfg["A_F" if ps == "forward" else "A_B"] <= 112
+
+
+def test_the_answer_is_the_optimum_of_the_model_text():
+    """Brute force over the decisions with the template's own statements (no reduction, no
+    solver): the configuration is feasible and no feasible one has a smaller objective."""
+    import itertools
+
+    from flashrnn_kernels.tiling import FUSED
+    from flashrnn_kernels.tiling.models import model_inputs
+
+    p = Problem("gru", 8, 24, 32, "bfloat16", "both")
+    cfg = kernel_config(p, "h100")
+    t = FUSED.template()
+    inputs = model_inputs(FUSED, p, hwmodels.constants(hwmodels.get("h100")))
+    warps = t.domain("FWD_WM").values
+    best, count = None, 0
+    for ns, bt, fwm, fwk, bwm, bwk in itertools.product(range(1, 40), (8, 16), *[warps] * 4):
+        if fwm * fwk != bwm * bwk:  # (a statement of the model; skipped early for speed)
+            continue
+        dec = dict(NSLICE=ns, BT=bt, FWD_WM=fwm, FWD_WK=fwk, BWD_WM=bwm, BWD_WK=bwk)
+        env = {**inputs, **dec}
+        try:
+            env.update(t.evaluate(env))
+        except ZeroDivisionError:
+            continue
+        if not all(st.constraint.holds(env) for st in t.constraints):
+            continue
+        if not all(env[n] in t.domain(n) for n in t.definitions):
+            continue
+        count += 1
+        key = tuple(e.evaluate(env) for e in t.objective)
+        if best is None or key < best[0]:
+            best = (key, dec)
+    assert count > 100
+    assert best[0] == cfg.objective
+    assert all(cfg[k] == v for k, v in best[1].items())
+
+
+def test_spare_sms_split_the_batch():
+    cfg = kernel_config(Problem("lstm", 64, 1, 64, "bfloat16", "forward"), "h100")
+    assert cfg["NSLICE"] == 1 and cfg["BT"] == 8 and cfg["BLOCKS"] == 8
+
+
+def test_more_sms_never_make_it_worse():
+    p = Problem("gru", 32, 2, 512, "bfloat16", "forward")
+    small = kernel_config(p, gpu_for_facts(66, 232448))
+    big = kernel_config(p, gpu_for_facts(132, 232448))
+    assert big.objective <= small.objective
+
+
+# --------------------------------------------------------------------- infeasible problems
+
+
+def test_infeasible_message_names_the_resource_and_what_works():
+    with pytest.raises(InfeasibleConfigError) as info:
+        kernel_config(Problem("lstm", 16, 1, 4096, "bfloat16", "forward"), "h100")
+    exc = info.value
+    assert isinstance(exc, UnsupportedError) and isinstance(exc, FlashRNNError) and isinstance(exc, ValueError)
+    msg = str(exc)
+    assert "no tiling" in msg and "H100 SXM" in msg
+    assert "134.2 MB" in msg and "65.4 MB" in msg  # R of the head vs. all on-chip storage
+    assert "registers" in exc.binding and "registers" in msg
+    assert "alternating backend" in msg
+    assert any("heads of" in s for s in exc.suggestions)
+
+
+def test_infeasible_batch_suggests_chunks():
+    with pytest.raises(InfeasibleConfigError) as info:
+        kernel_config(Problem("gru", 256, 4, 512, "bfloat16", "forward"), "h100")
+    assert "SMs" in info.value.binding
+    assert any(s.startswith("batch chunks of") for s in info.value.suggestions)
+
+
+def test_missing_tensor_core_shape_is_a_requirement():
+    h100 = hwmodels.get("h100")
+    arch = dataclasses.replace(h100.architecture,
+                               tensor_cores=tuple(s for s in h100.architecture.tensor_cores if s.dtype != "bf16"))
+    gpu = dataclasses.replace(h100, name="H100 without bf16", architecture=arch)
+    with pytest.raises(InfeasibleConfigError) as info:
+        kernel_config(Problem("lstm", 16, 1, 64, "bfloat16", "forward"), gpu)
+    assert info.value.binding == ("requirement",)
+    assert "MMA_M == 16" in str(info.value)
+
+
+def test_bad_input():
+    with pytest.raises(InputError):
+        Problem("lstmx", 16, 1, 64)
+    with pytest.raises(InputError):
+        Problem("lstm", 0, 1, 64)
+    with pytest.raises(InputError):
+        Problem("lstm", 16, 1, 64, dtype="int8")
+    with pytest.raises(InputError):
+        Problem("lstm", 16, 1, 64, pass_="sideways")
+    with pytest.raises(InputError):
+        kernel_config(Problem("lstm", 16, 1, 64), "h999")
+    with pytest.raises(InputError):
+        kernel_config(("lstm", 16, 1, 64), "h100")
+
+
+# --------------------------------------------------------------------- JSON and caches
+
+
+def test_json_round_trip():
+    cfg = kernel_config(Problem("slstm", 33, 3, 200, "float16", "both"), "a100")
+    back = KernelConfig.from_json(cfg.to_json())
+    assert back == cfg
+    assert back.defines() == cfg.defines()
+    assert json.loads(cfg.to_json())["defines"] == cfg.defines()
+    with pytest.raises(InputError):
+        KernelConfig.from_json("{}")
+    with pytest.raises(InputError):
+        KernelConfig.from_json("not json")
+
+
+def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
+    from flashrnn_kernels.tiling import FUSED, template
+
+    p = Problem("lstm", 16, 1, 512, "bfloat16", "forward")
+    first = kernel_config(p, "h100")
+    assert kernel_config(p, "h100") is first  # in-process memo
+    files = list((tmp_path / "cache" / "tiling").glob("*.json"))
+    assert len(files) == 1
+    clear_cache()  # memo gone, disk kept: no solve may happen now
+
+    def no_solve(*a, **k):
+        raise AssertionError("solved although the disk cache holds the answer")
+
+    monkeypatch.setattr(template.CintTemplate, "reduce", no_solve)
+    again = kernel_config(p, "h100")
+    assert again == first and again is not first
+    with pytest.raises(AssertionError):
+        kernel_config(p, "h100", cache=False)
+    # another GPU (other facts) is another key
+    with pytest.raises(AssertionError):
+        kernel_config(p, "a100")
+    monkeypatch.undo()
+    # infeasible answers are cached too
+    bad = Problem("lstm", 16, 1, 4096, "bfloat16", "forward")
+    with pytest.raises(InfeasibleConfigError) as one:
+        kernel_config(bad, "h100")
+    clear_cache()
+    monkeypatch.setattr(template.CintTemplate, "reduce", no_solve)
+    with pytest.raises(InfeasibleConfigError) as two:
+        kernel_config(bad, "h100")
+    assert str(one.value) == str(two.value)
+    assert FUSED.sha256() in json.dumps(json.loads(files[0].read_text()))
+
+
+def test_corrupt_cache_entry_is_ignored(tmp_path):
+    p = Problem("elman", 8, 1, 32, "bfloat16", "forward")
+    cfg = kernel_config(p, "h100")
+    (f,) = (tmp_path / "cache" / "tiling").glob("*.json")
+    f.write_text("{broken")
+    clear_cache()
+    assert kernel_config(p, "h100") == cfg
+
+
+def test_gpu_for_facts():
+    assert gpu_for_facts(132, 232448).name == "H100 SXM"
+    assert gpu_for_facts(108, 166912).name.startswith("A100")
+    odd = gpu_for_facts(100, 100000)
+    assert odd.sm_count == 100 and odd.architecture.shared_memory_per_block_optin == 100000
+
+
+def test_rendered_model_solves_to_the_same_config():
+    import constrint
+
+    p = Problem("elman", 16, 4, 64, "bfloat16", "forward")
+    cfg = kernel_config(p, "h100")
+    model = constrint.loads(render_model(p, "h100"))
+    res = model.solve(time_limit=120)
+    assert res.ok
+    assert {k: res[k] for k in ("NSLICE", "BT", "FWD_WM", "FWD_WK")} == \
+        {k: cfg[k] for k in ("NSLICE", "BT", "FWD_WM", "FWD_WK")}
+
+
+def test_explain_lists_resources_with_slack_and_binding():
+    cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", "forward"), "h100")
+    uses = {(u.label, u.kernel): u for u in cfg.resources(binding=True)}
+    a = uses[("registers holding R", "forward")]
+    assert a.used == cfg["A_F"] and a.limit == 112 and a.slack == 112 - cfg["A_F"]
+    assert a.binds is True  # more registers for R would let fewer blocks hold a head
+    assert uses[("threads per block", "")].binds is False
+    text = cfg.explain()
+    for word in ("registers holding R", "shared memory", "blocks of the grid", "threads per block", "slack",
+                 "binds", "FLASHRNN_FUSED_NSLICE="):
+        assert word in text
+
+
+# --------------------------------------------------------------------- no torch, command line
+
+
+def test_importable_and_usable_without_torch():
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["torch"] = None          # any 'import torch' now raises ImportError
+        from flashrnn_kernels.tiling import Problem, kernel_config
+        import flashrnn_kernels.cli
+        cfg = kernel_config(Problem("lstm", 16, 12, 64), "h100", cache=False)
+        print(cfg.defines()["FLASHRNN_FUSED_NSLICE"])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "1"
+
+
+CLI = textwrap.dedent("""
+    import argparse, sys
+    from flashrnn_kernels.cli import register
+    parser = argparse.ArgumentParser(prog="constrint")
+    register(parser.add_subparsers())
+    args = parser.parse_args(sys.argv[1:])
+    sys.exit(args.func(args))
+""")
+
+
+def run_cli(*argv: str, env_cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, FLASHRNN_CACHE_DIR=str(env_cache))
+    return subprocess.run([sys.executable, "-c", CLI, "kernel-config", *argv], capture_output=True, text=True,
+                          cwd=REPO, env=env)
+
+
+def test_cli(tmp_path):
+    base = ["--gpu", "h100", "--cell", "lstm", "--num-heads", "1", "--batch-size", "16", "--dtype", "bfloat16"]
+    ok = run_cli(*base, "--hidden-size", "768", "--pass", "forward", env_cache=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "FLASHRNN_FUSED_NSLICE=" in ok.stdout and "binds" in ok.stdout
+    js = run_cli(*base, "--hidden-size", "768", "--pass", "backward", "--json", env_cache=tmp_path)
+    assert js.returncode == 0, js.stderr
+    data = json.loads(js.stdout)
+    assert data["problem"]["pass"] == "backward" and data["defines"]["FLASHRNN_FUSED_NSLICE"] > 1
+    assert {r["kind"] for r in data["resources"]} >= {"registers", "shared memory", "SMs", "threads"}
+    bad = run_cli(*base, "--hidden-size", "4096", env_cache=tmp_path)
+    assert bad.returncode == 1 and "no tiling" in bad.stderr and "Traceback" not in bad.stderr
+    for argv in (["--gpu", "h999", "--cell", "lstm", "--hidden-size", "64", "--batch-size", "8"],
+                 ["--gpu", "h100", "--cell", "lstm", "--hidden-size", "100", "--num-heads", "3", "--batch-size", "8"],
+                 ["--gpu", "h100", "--cell", "nope", "--hidden-size", "64", "--batch-size", "8"],
+                 ["--gpu-file", str(tmp_path / "missing.toml"), "--cell", "lstm", "--hidden-size", "64",
+                  "--batch-size", "8"]):
+        r = run_cli(*argv, env_cache=tmp_path)
+        assert r.returncode == 2, (argv, r.stdout, r.stderr)
+        assert "Traceback" not in r.stderr and "error" in r.stderr
+    custom = run_cli("--gpu-file", str(REPO / "examples" / "my_gpu.toml"), "--cell", "gru", "--hidden-size", "512",
+                     "--num-heads", "4", "--batch-size", "8", "--json", env_cache=tmp_path)
+    assert custom.returncode == 0, custom.stderr
+    assert json.loads(custom.stdout)["gpu"] == "H100 NVL"
+
+
+def test_cli_through_constrint_entry_point(tmp_path):
+    from importlib.metadata import entry_points
+
+    if not any(ep.name == "kernel-config" for ep in entry_points(group="constrint.commands")):
+        pytest.skip("the constrint.commands entry points are not installed (pip install -e . --no-deps)")
+    env = dict(os.environ, FLASHRNN_CACHE_DIR=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", "import sys; from constrint.cli import main; sys.exit(main())",
+                        "kernel-config", "--gpu", "a100", "--cell", "elman", "--head-dim", "256", "--batch-size", "8"],
+                       capture_output=True, text=True, cwd=REPO, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "A100" in r.stdout
+
+
+# --------------------------------------------------------------------- fidelity (nvcc, no GPU)
+
+NVCC = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None)
+FIDELITY = [  # (gpu, arch, problem): a handful of compiles; each builds both kernels
+    ("h100", "90a", Problem("lstm", 16, 1, 768, "bfloat16", "forward")),
+    ("h100", "90a", Problem("gru", 33, 1, 200, "bfloat16", "both")),
+    ("a100", "80", Problem("slstm", 64, 3, 256, "float16", "backward")),
+    ("a100", "80", Problem("elman", 16, 12, 64, "float32", "both")),
+]
+
+
+def _ptxas(stderr: str, kernel: str) -> tuple[int, int, int]:
+    block = stderr.split(f"Compiling entry function '{kernel}'")[1].split("Compiling entry")[0]
+    regs = int(re.search(r"Used (\d+) registers", block).group(1))
+    spills = int(re.search(r"(\d+) bytes spill stores", block).group(1))
+    stack = int(re.search(r"(\d+) bytes stack frame", block).group(1))
+    return regs, spills, stack
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
+@pytest.mark.parametrize("gpu,arch,problem", FIDELITY, ids=lambda x: x if isinstance(x, str) else
+                         f"{x.cell}-{x.head_dim}-{x.pass_}")
+def test_fidelity_against_the_compiler(gpu, arch, problem, tmp_path):
+    """Build the kernel library with the chosen defines (one nvcc call: ptxas -v reports the
+    registers and spills; the host function frnn_smem_* the shared memory the launch requests)."""
+    cfg = kernel_config(problem, gpu)
+    out = tmp_path / "fused.so"
+    cmd = [NVCC, "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC", "-Xptxas", "-v",
+           f"-gencode=arch=compute_{arch},code=sm_{arch}",
+           *(f"-D{k}={v}" for k, v in cfg.defines().items()), "-o", str(out), str(FUSED_SRC)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    lib = ctypes.CDLL(str(out))
+    assert lib.frnn_nthreads() == cfg["NT"]
+    for kernel, name, on in (("F", "frnn_fwd", problem.forward), ("B", "frnn_bwd", problem.backward)):
+        smem = getattr(lib, f"frnn_smem_{'fwd' if kernel == 'F' else 'bwd'}")()
+        assert smem == cfg[f"SMEM_{kernel}"], f"{name}: kernel requests {smem} B, model says {cfg[f'SMEM_{kernel}']}"
+        if not on:
+            continue
+        regs, spills, stack = _ptxas(proc.stderr, name)
+        assert spills == 0 and stack == 0, f"{name}: {spills} bytes spilled (model estimate {cfg[f'REGS_{kernel}']})"
+        assert regs <= cfg["REG_LIMIT"], f"{name}: {regs} registers > the model's limit {cfg['REG_LIMIT']}"
+
+
+def test_fused_backend_uses_the_model():
+    torch = pytest.importorskip("torch")  # noqa: F841 - the backends package imports torch
+    from flashrnn_kernels.backends import fused
+
+    fused.choose_config.cache_clear()
+    fc = fused.choose_config("lstm", "bfloat16", 16, 1, 768, kernel="f")
+    cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", "forward"), "h100")
+    assert fc.defines() == cfg.defines()
+    assert fc.smem("f") == cfg["SMEM_F"] and fc.smem("b") == cfg["SMEM_B"] and fc.nthreads == cfg["NT"]
+    with pytest.raises(UnsupportedError, match="no tiling"):
+        fused.choose_config("lstm", "float32", 16, 1, 4096)
