@@ -319,6 +319,22 @@ def test_corrupt_cache_entry_is_ignored(tmp_path):
     assert kernel_config(p, "h100") == cfg
 
 
+def test_table_generator(tmp_path, monkeypatch):
+    from flashrnn_kernels.tiling import table
+
+    monkeypatch.setattr(table, "CELLS", ("lstm",))
+    monkeypatch.setattr(table, "HEAD_DIMS", (64, 4096))
+    monkeypatch.setattr(table, "BATCHES", (8,))
+    doc = tmp_path / "doc.md"
+    doc.write_text(f"intro\n{table.BEGIN}\nold\n{table.END}\nend\n")
+    assert table.main(["--gpu", "h100", "--update", str(doc)]) == 0
+    text = doc.read_text()
+    assert text.startswith("intro\n") and text.endswith("end\n") and "old" not in text
+    assert "| lstm | 64 | 1×64 b8" in text and "| lstm | 4096 | ✗ registers" in text
+    (tmp_path / "bad.md").write_text("no markers")
+    assert table.main(["--gpu", "h100", "--update", str(tmp_path / "bad.md")]) == 2
+
+
 def test_gpu_for_facts():
     assert gpu_for_facts(132, 232448).name == "H100 SXM"
     assert gpu_for_facts(108, 166912).name.startswith("A100")
