@@ -11,7 +11,6 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 from ..cells import get_cell
 from .problem import DTYPE_CODES, ELEMENT_BYTES, MMA_DTYPES, Problem
@@ -158,6 +157,5 @@ def resource_kinds(spec: ModelSpec) -> list[str]:
     return [k for k, _ in spec.relaxations]
 
 
-_ = Any
 __all__ = ["ModelSpec", "Resource", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION", "model_inputs",
            "problem_defines", "relaxed"]
