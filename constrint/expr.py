@@ -468,7 +468,8 @@ class Trunc(_Unary):
 ExprLike = Union[Expr, int]
 
 _NEGATE_OP = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
-_PY_OP = {
+#: The Python function of each comparison operator.
+COMPARISON_FUNCTIONS = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -593,7 +594,7 @@ class Compare(Constraint):
     _prec = _P_CMP
 
     def __init__(self, op: str, a: Expr, b: Expr):
-        if op not in _PY_OP:
+        if op not in COMPARISON_FUNCTIONS:
             raise ValueError(f"unknown comparison {op!r}")
         self.op = op
         self.a = a
@@ -601,7 +602,7 @@ class Compare(Constraint):
         self.children = (a, b)
 
     def ev(self, a):
-        return _PY_OP[self.op](self.a.ev(a), self.b.ev(a))
+        return COMPARISON_FUNCTIONS[self.op](self.a.ev(a), self.b.ev(a))
 
     def negate(self):
         return Compare(_NEGATE_OP[self.op], self.a, self.b)

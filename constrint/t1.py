@@ -50,6 +50,7 @@ from typing import Any, Union
 
 from .errors import ModelError, T1Error
 from .expr import (
+    COMPARISON_FUNCTIONS,
     Abs,
     Add,
     BoolConst,
@@ -104,14 +105,6 @@ _CMP_OPS = {
     ast.LtE: "<=",
     ast.Gt: ">",
     ast.GtE: ">=",
-}
-_PY_CMP = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
 }
 _SYMBOL = {
     ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
@@ -314,7 +307,7 @@ class _Interp:
                 right = self.eval(comp, env)
                 if type(op) in _CMP_OPS:
                     try:
-                        ok = _PY_CMP[_CMP_OPS[type(op)]](left, right)
+                        ok = COMPARISON_FUNCTIONS[_CMP_OPS[type(op)]](left, right)
                     except TypeError as exc:
                         raise self.err(f"cannot compare: {exc}", node) from None
                 elif isinstance(op, (ast.In, ast.NotIn)):
@@ -699,7 +692,7 @@ class _Cond:
             p = pl or pr
             other = right if pl is not None else left
             lit = self.literal(other, p)
-            fn = _PY_CMP[sym]
+            fn = COMPARISON_FUNCTIONS[sym]
             if pl is not None:
                 return self._coded_set(p, lambda v: fn(v, lit), node), _TRUE, _TRUE
             return self._coded_set(p, lambda v: fn(lit, v), node), _TRUE, _TRUE

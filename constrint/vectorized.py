@@ -18,6 +18,7 @@ import numpy as np
 from .domain import Domain
 from .errors import ModelError
 from .expr import (
+    COMPARISON_FUNCTIONS,
     Abs,
     Add,
     And,
@@ -202,14 +203,10 @@ _NP: dict[type, Callable[..., Any]] = {
     Not: lambda n, env: np.logical_not(_ev(n.c, env)),
     BoolConst: lambda n, env: n.value,
 }
-_CMP_OPS = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
-}
 
 
 def _ev_compare(n, env):
-    return _CMP_OPS[n.op](_ev(n.a, env), _ev(n.b, env))
+    return COMPARISON_FUNCTIONS[n.op](_ev(n.a, env), _ev(n.b, env))
 
 
 _NP[Compare] = _ev_compare
