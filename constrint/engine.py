@@ -7,7 +7,6 @@ violation raises :class:`InternalSolverError` (it would be a propagator bug).
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -28,7 +27,6 @@ from .expr import (
     FloorDiv,
     Mod,
     Neg,
-    Not,
     NotDivides,
     Or,
     Var,

@@ -8,14 +8,12 @@ evaluated on every emitted row: that evaluation is the final check of each solut
 """
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .domain import Domain
 from .errors import ModelError
 from .expr import (
     COMPARISON_FUNCTIONS,
@@ -584,5 +582,3 @@ def solve_vectorized(model: Any, P, ctx) -> Any:
     obj = tuple(e.evaluate(sol) for e in objective)
     return Result(Status.OPTIMAL, sol, obj[0] if len(obj) == 1 else obj, nodes=0, seconds=ctx.seconds)
 
-
-_ = (math, Domain)
