@@ -357,6 +357,11 @@ def _device_facts(index: int) -> tuple[int, int, tuple[int, int]]:
     return p.multi_processor_count, smem, (p.major, p.minor)
 
 
+def _device_arch(device) -> str:
+    """Build target of the GPU holding the tensors (not of the current device)."""
+    return _arch_flag(_device_facts(device.index or 0)[2])[0]
+
+
 def config_for(cell: Cell, Wx, kernel: str = "fb") -> FusedConfig:
     B, T, G, N, D = Wx.shape
     sms, smem, _ = _device_facts(Wx.device.index or 0)
@@ -406,7 +411,7 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     B, T, G, N, D = Wx.shape
     S = cell.num_states
     config = config or config_for(cell, Wx, "f")
-    lib = load_library(config)
+    lib = load_library(config, _device_arch(Wx.device))
     Wx, R = Wx.contiguous(), R.contiguous()
     b = (b if b is not None else Wx.new_zeros(cell.num_bias, N, D)).contiguous()
     s0 = (states0 if states0 is not None else Wx.new_zeros(S, B, 1, N, D)).contiguous()
@@ -416,10 +421,13 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     cache = _new((B, T, gc, N, D), Wx) if need_cache else None
     counters = _exchange(lib, B, N, False, Wx.device)
     stream = torch.cuda.current_stream(Wx.device).cuda_stream
-    rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
-                             states.data_ptr(), last.data_ptr(),
-                             cache.data_ptr() if cache is not None else None,
-                             counters.data_ptr(), B, T, N, stream)
+    # the runtime launches on the *current* device: make it the tensors' device (a stream of
+    # another device, or the legacy default stream 0, would fail or run on the wrong GPU)
+    with torch.cuda.device(Wx.device):
+        rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
+                                 states.data_ptr(), last.data_ptr(),
+                                 cache.data_ptr() if cache is not None else None,
+                                 counters.data_ptr(), B, T, N, stream)
     _check(rc, "forward")
     return states, last, cache
 
@@ -455,7 +463,7 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
         sms, smem, _ = _device_facts(states.device.index or 0)
         plan = batch_plan(cell, _dtype_name(states), B, N, D, "b", sms, smem)
     chunk, config = plan
-    lib = load_library(config)
+    lib = load_library(config, _device_arch(states.device))
     if dstates is None:
         ds = torch.zeros_like(states)
     else:
@@ -475,10 +483,12 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
         s0c, stc, dsc = part(s0), part(states), part(ds)
         ds0c = ds0 if whole else _new((S, c1 - c0, 1, N, D), states)
         counters = _exchange(lib, c1 - c0, N, True, states.device)
-        rc = lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(),
-                                 cache[c0:c1].data_ptr(), dsc.data_ptr(), dgr[c0:c1].data_ptr(),
-                                 dwx[c0:c1].data_ptr() if cell.separate_gates else None,
-                                 ds0c.data_ptr(), counters.data_ptr(), c1 - c0, T, N, stream)
+        with torch.cuda.device(states.device):  # launch on the tensors' device (see forward)
+            rc = lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(),
+                                     cache[c0:c1].data_ptr(), dsc.data_ptr(),
+                                     dgr[c0:c1].data_ptr(),
+                                     dwx[c0:c1].data_ptr() if cell.separate_gates else None,
+                                     ds0c.data_ptr(), counters.data_ptr(), c1 - c0, T, N, stream)
         _check(rc, "backward")
         if not whole:
             ds0[:, c0:c1] = ds0c
