@@ -20,7 +20,6 @@ import dataclasses
 import functools
 import hashlib
 import logging
-import math
 import os
 import shutil
 import subprocess
