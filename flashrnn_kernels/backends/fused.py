@@ -152,29 +152,12 @@ def _warp_split(m: int, k: int, kw: int, nwarps: int) -> tuple[int, int]:
 
 
 def _make(cell: Cell, dtype: int, D: int, U: int, bt: int) -> FusedConfig:
+    """A config with a forced (U, BT) and an even warp split (for development timings)."""
     kw = 8 if dtype == 2 else 16
     G = cell.num_gates
     fwm, fwk = _warp_split(G * U, D, kw, NWARPS)
     bwm, bwk = _warp_split(U, G * D, kw, NWARPS)
     return FusedConfig(cell.cuda_id, dtype, D, U, _cdiv(D, U), bt, fwm, fwk, bwm, bwk, G)
-
-
-def _step_cost_us(c: FusedConfig, batch: int, heads: int, sms: int, kernels=("f", "b")) -> float:
-    """A rough time per step (forward + backward), only used to rank feasible configs."""
-    cost = 0.0
-    waves = _cdiv(c.blocks(batch, heads), sms)
-    for which in kernels:
-        mtw, ksw, _, srow = c._gemm(which)
-        mma = mtw * ksw * (c.bt // 8)  # per warp
-        t = mma * 2 * 0.004  # two warps per sub-partition, ~4 ns an MMA
-        t += c.pairs_per_thread * (0.06 if which == "f" else 0.1)
-        if c.nslice > 1:
-            t += 1.0  # group barrier through L2
-            t += c.bt * srow * c.word_bytes / 40e3  # operand re-read from L2, ~40 B/ns per SM
-        else:
-            t += 0.15  # block barriers
-        cost += t * waves
-    return cost
 
 
 @functools.lru_cache(maxsize=4096)
