@@ -56,7 +56,7 @@ from constrint.t1 import evaluate_values  # noqa: E402
 
 DEFAULT_SPACES = ROOT.parent / "shared" / "searchspaces"
 
-#: Targets of issue 4 (checked and reported, never enforced by the exit status).
+#: Speed and memory targets (checked and reported, never enforced by the exit status).
 TARGET_TOTAL_RATIO = 0.5
 TARGET_MAX_RATIO = 1.5
 TARGET_MEMORY_RATIO = 2.0
