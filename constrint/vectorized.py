@@ -490,8 +490,11 @@ def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> n
     """
     from .engine import prepare
 
-    n = len(model._vars)
-    prep = prepare(model)
+    return _array_of(prepare(model), len(model._vars), dtype, max_rows)
+
+
+def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
+    """:func:`solutions_array` of an already prepared problem (see ``engine.prepare``)."""
     if prep is None:
         return np.empty((0, n), dtype=dtype or np.int64)
     P, doms, comps, free = prep
@@ -556,7 +559,7 @@ def solve_vectorized(model: Any, P, ctx) -> Any:
             estimate *= doms[v].size
     if estimate > 4_000_000:
         return None
-    arr = solutions_array(model)
+    arr = _array_of(prep, len(model._vars), None, 1 << 31)
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective
