@@ -515,7 +515,6 @@ def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, i
         return
     P, doms, comps, free = prep
     fixed_names = {}
-    in_comp = {v for vs, _ in comps for v in vs}
     parts: list[_Replayable] = []
     for vars_, cons in comps:
         parts.append(_Replayable(lambda vars_=vars_, cons=cons: _component_solutions(P, doms, vars_, cons)))
@@ -525,9 +524,6 @@ def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, i
         else:
             name, d = P.names[v], doms[v]
             parts.append(_Replayable(lambda name=name, d=d: ({name: x} for x in d), cap=0))
-    for v in range(len(doms)):
-        if v not in in_comp and doms[v].is_fixed:
-            fixed_names[P.names[v]] = doms[v].lo
     produced = 0
     for sol in _product(parts, 0, dict(fixed_names)):
         yield _check(P, sol)

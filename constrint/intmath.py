@@ -61,11 +61,6 @@ def root_factor(f: int, p: int) -> int:
     return g
 
 
-def floor_div(a: int, b: int) -> int:
-    """Python floor division (named for readability next to :func:`ceil_div`)."""
-    return a // b
-
-
 def ceil_div(a: int, b: int) -> int:
     """Ceiling of ``a / b`` for integers (``b != 0``)."""
     return -((-a) // b)

@@ -443,17 +443,13 @@ def _quotient_hull(Z: Domain, Y: Domain) -> tuple[int, int] | None:
         for z in (Z.lo, Z.hi):
             for y in (c, d):
                 cands.append((z, y))
-        qlo = min(_ceil_q(z, y) for z, y in cands)
+        qlo = min(ceil_div(z, y) for z, y in cands)
         qhi = max(z // y for z, y in cands)
         lo = qlo if lo is None else min(lo, qlo)
         hi = qhi if hi is None else max(hi, qhi)
     if lo is None:
         return None
     return lo, hi
-
-
-def _ceil_q(z: int, y: int) -> int:
-    return ceil_div(z, y)
 
 
 def _signed_divisors(c: int, within: Domain) -> Domain | None | bool:

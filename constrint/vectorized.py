@@ -472,16 +472,6 @@ def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> 
     return pieces
 
 
-def component_array(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> np.ndarray:
-    """All solutions of a component: one row each, columns in the order of ``vars_``."""
-    pieces = _component_blocks(P, doms, vars_, cons, dtype)
-    if not pieces:
-        return np.empty((0, len(vars_)), dtype=dtype)
-    if len(pieces) == 1:
-        return pieces[0]
-    return np.concatenate(pieces)
-
-
 def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
     """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
 
