@@ -18,7 +18,6 @@ from check import make_inputs, time_fn  # noqa: E402
 from flashrnn_kernels.backends import fused  # noqa: E402
 from flashrnn_kernels.cells import get_cell  # noqa: E402
 
-import ctypes  # noqa: E402
 
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
@@ -58,18 +57,6 @@ def build(row):
     return row, cfg, out, ""
 
 
-def load(path):
-    lib = ctypes.CDLL(str(path))
-    vp, ci = ctypes.c_void_p, ctypes.c_int
-    lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
-    lib.frnn_fwd_launch.restype = ci
-    lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
-    lib.frnn_bwd_launch.restype = ci
-    lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
-    lib.frnn_xch_bytes.restype = ctypes.c_long
-    return lib
-
-
 _REF = {}
 
 
@@ -107,7 +94,7 @@ def main():
         if path is None:
             lines.append(f"{name}: BUILD FAILED {err}")
             continue
-        lib = load(path)
+        lib = fused.open_library(path)
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:

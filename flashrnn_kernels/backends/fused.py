@@ -286,6 +286,21 @@ def ensure_built(config: FusedConfig, arch: str | None = None) -> Path:
     return lib_path
 
 
+def open_library(path: str | Path) -> Any:
+    """Open a built kernel library with :mod:`ctypes` and declare its C launchers."""
+    lib = ctypes.CDLL(str(path))
+    vp, ci = ctypes.c_void_p, ctypes.c_int
+    lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
+    lib.frnn_fwd_launch.restype = ci
+    lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
+    lib.frnn_bwd_launch.restype = ci
+    for name in ("frnn_smem_fwd", "frnn_smem_bwd", "frnn_nthreads"):
+        getattr(lib, name).restype = ci
+    lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
+    lib.frnn_xch_bytes.restype = ctypes.c_long
+    return lib
+
+
 def load_library(config: FusedConfig, arch: str | None = None) -> Any:
     """Build (once, cached on disk) and load the kernel library for ``config``."""
     arch = arch or _native_arch()
@@ -297,16 +312,7 @@ def load_library(config: FusedConfig, arch: str | None = None) -> Any:
     with _LOCK:
         if key in _LIBS:
             return _LIBS[key]
-        lib = ctypes.CDLL(str(lib_path))
-        vp, ci = ctypes.c_void_p, ctypes.c_int
-        lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
-        lib.frnn_fwd_launch.restype = ci
-        lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
-        lib.frnn_bwd_launch.restype = ci
-        for name in ("frnn_smem_fwd", "frnn_smem_bwd", "frnn_nthreads"):
-            getattr(lib, name).restype = ci
-        lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
-        lib.frnn_xch_bytes.restype = ctypes.c_long
+        lib = open_library(lib_path)
         if lib.frnn_smem_fwd() != config.smem("f") or lib.frnn_smem_bwd() != config.smem("b"):
             raise BuildError(
                 f"fused: shared memory model out of date: kernel {lib.frnn_smem_fwd()}/"
