@@ -571,27 +571,27 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
         raise ModelError(f"value_order must be 'ascending' or 'descending', got {value_order!r}")
     descending = value_order == "descending"
     ctx = Context(time_limit)
-    P = Problem(model)
+    prep = prepare(model)
+    if prep is None:
+        _order_indices(Problem(model), var_order)  # still report a bad var_order
+        return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
+    P, doms, comps, free = prep
     order = _order_indices(P, var_order)
     objective = model._objective
     if objective is not None:
         from .vectorized import solve_vectorized
 
-        fast = solve_vectorized(model, P, ctx)
+        fast = solve_vectorized(model, prep, ctx)
         if fast is not None:
             return fast
-    r = root(P)
-    if r is None:
-        return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
-    doms, active = r
-    if not _closed_ok(P, doms, active):
-        return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
+    active: set[int] = set()
+    for _, cons in comps:
+        active |= cons
 
     def pick(doms):
         return {n: (d.hi if descending else d.lo) for n, d in zip(P.names, doms)}
 
     if objective is None:
-        comps, free = components(P, doms, active)
         sol = pick(doms)
         try:
             for vars_, cons in comps:

@@ -530,20 +530,20 @@ def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
     return out
 
 
-def solve_vectorized(model: Any, P, ctx) -> Any:
-    """Optimise by listing all solutions when there are few; None when that does not suit."""
-    from .engine import _check, prepare
+def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
+    """Optimise by listing all solutions when there are few; None when that does not suit.
+
+    ``prep`` is the problem as ``engine.prepare`` returns it (not None).
+    """
+    from .engine import _check
     from .model import Result, Status
 
-    prep = prepare(model)
-    if prep is None:
-        return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
-    Pp, doms, comps, free = prep
+    P, doms, comps, free = prep
     estimate = 1
     for v in free:
         estimate *= doms[v].size
     for vars_, cons in comps:
-        if not component_suits(Pp, doms, vars_, cons):
+        if not component_suits(P, doms, vars_, cons):
             return None
         for v in vars_:
             estimate *= doms[v].size
