@@ -22,18 +22,22 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", 12, 8, ("FRNN_FWD_XCH=0",)),
-    ("lstm", 16, 1, 768, "f", 12, 8, ("FRNN_FWD_XCH=0", "FRNN_POLL_LD=1")),
-    ("lstm", 16, 1, 768, "f", 12, 8, ("FRNN_FWD_XCH=1",)),
-    ("lstm", 16, 1, 768, "f", 12, 8, ("FRNN_FWD_XCH=1", "FRNN_POLL_LD=1")),
-    ("lstm", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_XCH=0",)),
-    ("lstm", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_XCH=1",)),
-    ("lstm", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_XCH=1",)),
     ("lstm", 16, 12, 64, "f", None, None, ()),
-    ("lstm", 16, 12, 64, "f", 64, 8, ()),
-    ("lstm", 16, 12, 64, "f", 32, 8, ()),
-    ("gru", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_XCH=0",)),
-    ("gru", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_XCH=1",)),
+    ("lstm", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("lstm", 16, 24, 32, "f", None, None, ()),
+    ("lstm", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("gru", 16, 12, 64, "f", None, None, ()),
+    ("gru", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("gru", 16, 24, 32, "f", None, None, ()),
+    ("gru", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("slstm", 16, 12, 64, "f", None, None, ()),
+    ("slstm", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("slstm", 16, 24, 32, "f", None, None, ()),
+    ("slstm", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("elman", 16, 12, 64, "f", None, None, ()),
+    ("elman", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("elman", 16, 24, 32, "f", None, None, ()),
+    ("elman", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
 ]
 
 

@@ -45,6 +45,7 @@ ELEM_SIZE = {0: 2, 1: 2, 2: 4}
 # the 255 a thread may hold goes to accumulators, pointwise state and prefetched inputs
 A_REG_BUDGET = 112
 NWARPS = 8
+WX_STAGES = 4  # fused_rnn.cu FRNN_WX_STAGES: steps held by the forward's input-gate ring
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -118,14 +119,23 @@ class FusedConfig:
     def smem(self, which: str) -> int:
         """Dynamic shared memory in bytes (exactly what the kernel requests).
 
-        Forward: operand tile of tagged words ``BT * SROW * w``; backward: operand tile of plain
-        elements ``BT * (KS*KW*e + 16)``; both: gate partial sums ``WK * GROWS * (BT+1) * 4``.
+        Forward: operand tile of tagged words ``BT * SROW * w``, and with one block per head and
+        head rows of whole 16-byte chunks the input-gate ring ``WX_STAGES * BT * G * U * e``;
+        backward: operand tile of plain elements ``BT * (KS*KW*e + 16)``; both: gate partial sums
+        ``WK * GROWS * (BT+1) * 4``.
         """
         mtw, ksw, grows, srow = self._gemm(which)
         if which == "f":
-            return self.bt * srow * self.word_bytes + self.fwd_wk * grows * (self.bt + 1) * 4
+            ring = WX_STAGES * self.bt * self.num_gates * self.units * self.esize if self.wx_ring else 0
+            return (self.bt * srow * self.word_bytes + self.fwd_wk * grows * (self.bt + 1) * 4
+                    + ring)
         kpad = _cdiv(self.num_gates * self.head_dim, self.kw) * self.kw
         return self.bt * (kpad * self.esize + 16) + self.bwd_wk * grows * (self.bt + 1) * 4
+
+    @property
+    def wx_ring(self) -> bool:
+        """Whether the forward stages its input gates in a shared-memory ring (FRNN_WX_RING)."""
+        return self.nslice == 1 and self.head_dim * self.esize % 16 == 0
 
     @property
     def pairs_per_thread(self) -> int:
@@ -401,6 +411,8 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     config = config or config_for(cell, Wx, "f")
     lib = load_library(config, _device_arch(Wx.device))
     Wx, R = Wx.contiguous(), R.contiguous()
+    if Wx.data_ptr() % 16:  # the input-gate ring copies 16-byte chunks (an offset view: copy)
+        Wx = Wx.clone()
     b = (b if b is not None else Wx.new_zeros(cell.num_bias, N, D)).contiguous()
     s0 = (states0 if states0 is not None else Wx.new_zeros(S, B, 1, N, D)).contiguous()
     states = _new((S, B, T, N, D), Wx)

@@ -79,12 +79,15 @@
 #if FRNN_DTYPE == 0
 typedef __nv_bfloat16 elem_t;
 #define FRNN_KW 16
+#define FRNN_ESIZE 2
 #elif FRNN_DTYPE == 1
 typedef __half elem_t;
 #define FRNN_KW 16
+#define FRNN_ESIZE 2
 #else
 typedef float elem_t;
 #define FRNN_KW 8
+#define FRNN_ESIZE 4
 #endif
 
 // ---------------------------------------------------------------- exchange words
@@ -170,6 +173,24 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #define FRNN_BWD_PF                                                                     \
   FRNN_CLAMP((150 - 4 * B_MTW * B_KSW - 4 * B_NCH * B_MTW * FRNN_NT) /                  \
                  (FRNN_PPT * (2 * FRNN_S + FRNN_GC)), 1, 3)
+#endif
+// forward, one block per head: the input gates of the next FRNN_WX_STAGES - 1 steps are copied
+// into a shared-memory ring with cp.async (16-byte chunks of a row's U units, so U * e % 16 == 0)
+// instead of the register ring (measured on H100, LSTM 12x64 B16 bf16: one step ahead in
+// registers, ~14% of the step stalled on that load; four steps ahead in registers was slower
+// still). Default on where allowed; the host passes Wx 16-byte aligned.
+#define FRNN_WX_RING_OK (FRNN_NSLICE == 1 && (FRNN_D * FRNN_ESIZE) % 16 == 0)
+#ifndef FRNN_WX_RING
+#define FRNN_WX_RING FRNN_WX_RING_OK
+#endif
+#if FRNN_WX_RING && !FRNN_WX_RING_OK
+#error "FRNN_WX_RING needs FRNN_FUSED_NSLICE == 1 and head rows of whole 16-byte chunks"
+#endif
+#ifndef FRNN_WX_STAGES
+#define FRNN_WX_STAGES 4
+#endif
+#if FRNN_WX_STAGES < 2
+#error "FRNN_WX_STAGES must be at least 2"
 #endif
 // optional back-off (ns) between failed polls of the forward's tagged exchange
 #ifndef FRNN_POLL_SLEEP
@@ -293,7 +314,10 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define B_GROWS (B_MTW * FRNN_BWD_WM * 16)
 #define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(xword_t))
 #define B_SMEM_X (FRNN_BT * B_XROW * (int)sizeof(elem_t))
-#define F_SMEM (F_SMEM_X + FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
+#define F_SMEM_GS (FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
+// the input-gate ring (FRNN_WX_RING): [STAGES][BT][G][U] elements after the partial sums
+#define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
+#define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
@@ -398,6 +422,13 @@ __device__ __forceinline__ void load_bfrag_plain(uint32_t* b, const elem_t* xs, 
 __device__ __forceinline__ void cp_async16(void* smem_dst, const void* gsrc) {
   const unsigned d = (unsigned)__cvta_generic_to_shared(smem_dst);
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(d), "l"(gsrc) : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() {
+  asm volatile("cp.async.commit_group;" ::: "memory");
+}
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
 }
 __device__ __forceinline__ void cp_async_wait_all() {
   asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;" ::: "memory");
@@ -563,6 +594,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   elem_t* xs = reinterpret_cast<elem_t*>(smem);  // [BT][F_XROW] plain elements
   float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
   fxword_t* xch = reinterpret_cast<fxword_t*>(p.xch);  // [2][Bpad][N][FX_RW] (NSLICE > 1)
+#if FRNN_WX_RING
+  elem_t* wxr = reinterpret_cast<elem_t*>(smem + F_SMEM_X + F_SMEM_GS);  // [STAGES][BT][G][U]
+#endif
 
   const int slice = blockIdx.x % FRNN_NSLICE;
   const int grp = blockIdx.x / FRNN_NSLICE;
@@ -579,6 +613,38 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   const elem_t* __restrict__ wxp = p.wx;
   elem_t* __restrict__ statesp = p.states;
   elem_t* __restrict__ cachep = p.cache;
+#if FRNN_WX_RING
+  // the ring's copies: this thread's 16-byte chunks (row bl, gate g, chunk k of the U units), their
+  // source at step 0 and their place in a slot, fixed for the whole sequence
+  constexpr int WX_CPR = FRNN_U * FRNN_ESIZE / 16;         // chunks per (row, gate)
+  constexpr int WX_NCHUNK = FRNN_BT * FRNN_G * WX_CPR;
+  constexpr int WX_CPT = CDIV(WX_NCHUNK, FRNN_NTHREADS);   // chunks per thread
+  constexpr int WX_SLOT = FRNN_BT * FRNN_G * FRNN_U;       // elements per slot
+  const elem_t* wx_src[WX_CPT];
+  int wx_dst[WX_CPT];  // element offset in a slot, -1: no chunk
+#pragma unroll
+  for (int j = 0; j < WX_CPT; ++j) {
+    const int c = threadIdx.x + j * FRNN_NTHREADS;
+    const int bl = c / (FRNN_G * WX_CPR), g = (c / WX_CPR) % FRNN_G, k = c % WX_CPR;
+    const int e0 = k * (16 / FRNN_ESIZE);
+    const bool on = c < WX_NCHUNK && bl < nb;
+    wx_dst[j] = on ? (bl * FRNN_G + g) * FRNN_U + e0 : -1;
+    wx_src[j] = wxp + (on ? ((long)(b0 + bl) * T * FRNN_G + g) * ND + (long)n * FRNN_D + u0 + e0 : 0);
+  }
+  const long wx_step = (long)FRNN_G * ND;  // elements between the steps of one row
+  // issue the copies of step ts into its slot, then commit one group (empty past the end, so that
+  // every step commits exactly one)
+  auto wx_issue = [&](int ts) {
+    if (ts < T) {
+      elem_t* slot = wxr + (ts % FRNN_WX_STAGES) * WX_SLOT;
+      const long off = ts * wx_step;
+#pragma unroll
+      for (int j = 0; j < WX_CPT; ++j)
+        if (wx_dst[j] >= 0) cp_async16(slot + wx_dst[j], wx_src[j] + off);
+    }
+    cp_async_commit();
+  };
+#endif
 
   // R slice as A fragments: row r = g*U + u (gate g of unit u0+u), column k = input unit
   uint32_t afr[F_MTW][F_KSW][4];
@@ -628,7 +694,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     for (int j = 0; j < FRNN_FWD_PF; ++j)
 #pragma unroll
       for (int g = 0; g < FRNN_G; ++g)
-        wxn[j][i][g] = valid[i] && j < T
+        wxn[j][i][g] = !FRNN_WX_RING && valid[i] && j < T
                            ? wxp[(((long)b * T + j) * FRNN_G + g) * ND + (long)n * FRNN_D + d]
                            : from_f(0.f);
   }
@@ -638,6 +704,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     const int r = idx / FRNN_D, k = idx % FRNN_D;
     xs[r * F_XROW + k] = p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k];
   }
+#if FRNN_WX_RING
+  for (int ts = 0; ts < FRNN_WX_STAGES - 1; ++ts) wx_issue(ts);
+#endif
   __syncthreads();
 
   for (int t0 = 0; t0 < T; t0 += FRNN_FWD_PF) {
@@ -652,6 +721,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
                 (unsigned)(t & FRNN_TAGMASK));
       __syncthreads();
     }
+#endif
+#if FRNN_WX_RING
+    // the slot of step t - 1 is free (its readers passed the barrier that ended that step)
+    wx_issue(t + FRNN_WX_STAGES - 1);
 #endif
     // ---- recurrent GEMM: gate rows x batch (F_NCH independent accumulator chains over K)
     {
@@ -698,6 +771,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
           gw[(r + 8) * FRNN_GS + c + 1] = acc[0][mt][nt][3];
         }
     }
+#if FRNN_WX_RING
+    cp_async_wait<FRNN_WX_STAGES - 1>();  // this thread's copies of step t have landed
+#endif
     __syncthreads();
     // ---- pointwise cell update: first every pair's math (independent chains), then the stores
     float sn[FRNN_PPT][FRNN_S], xga[FRNN_PPT][FRNN_G], rga[FRNN_PPT][FRNN_G];
@@ -712,7 +788,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
           for (int w = 0; w < FRNN_FWD_WK; ++w)
             a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
           rga[i][g] = a + rb[i][g];
+#if FRNN_WX_RING
+          xga[i][g] = to_f(wxr[(((t % FRNN_WX_STAGES) * FRNN_BT + bl) * FRNN_G + g) * FRNN_U + u]) +
+                      xb[i][g];
+#else
           xga[i][g] = to_f(wxn[j][i][g]) + xb[i][g];
+#endif
         }
         cell_forward(xga[i], rga[i], st[i], sn[i]);
       }
@@ -721,7 +802,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
       const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
-      if (t + FRNN_FWD_PF < T) {  // prefetch the input gates PF steps ahead into this slot
+      if (!FRNN_WX_RING && t + FRNN_FWD_PF < T) {  // prefetch the input gates PF steps ahead
 #pragma unroll
         for (int g = 0; g < FRNN_G; ++g)
           wxn[j][i][g] =
