@@ -7,5 +7,5 @@ t0=$(date +%s)
 timeout 150 python3 benchmarks/fused_dev/check.py --prebuild-only 2>&1 | tail -1
 timeout 60 python3 benchmarks/fused_dev/overhead.py 2>&1 | head -45
 echo "== rnn_speed ($(( $(date +%s) - t0 )) s)"
-timeout $(( 570 - ($(date +%s) - t0) )) python3 benchmarks/rnn_speed.py --out "$OUT/bench" "$@" 2>&1 | sed -n '/== summary/,$p'
+timeout $(( 570 - ($(date +%s) - t0) )) python3 benchmarks/rnn_speed.py --out "$OUT/bench" "$@" 2>&1 | tee "$OUT/bench/rnn_speed_h100.log" | sed -n '/== summary/,$p'
 echo "== done ($(( $(date +%s) - t0 )) s)"
