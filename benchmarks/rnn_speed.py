@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import os
 import subprocess
 import sys
@@ -110,7 +111,8 @@ def first_call_latency(cache_dir: str) -> float:
         "t1=time.time(); flashrnn(x,R,cell='lstm',backend='fused'); torch.cuda.synchronize(); "
         "print(time.time()-t1)"
     )
-    env = dict(os.environ, FLASHRNN_CACHE_DIR=cache_dir, PYTHONPATH=str(ROOT))
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, FLASHRNN_CACHE_DIR=cache_dir, PYTHONPATH=path)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     if out.returncode != 0:
         print(out.stderr[-2000:])
@@ -123,6 +125,8 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-alternating", action="store_true")
+    ap.add_argument("--sweeps", default="heads,batch,T",
+                    help="comma-separated subset of: heads, batch, T")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -140,7 +144,8 @@ def main():
                          B=B, T=T, heads=N, head_dim=D, fwd_ms=f, fwdbwd_ms=fb))
         write_csv()  # after every point, so that an interrupted run keeps what it measured
         print(f"{sweep:6s} {impl:12s} {cell:5s} {rows[-1]['dtype']:8s} B={B:<3d} T={T:<4d} "
-              f"{N}x{D:<4d} fwd {f:8.3f} ms  fwd+bwd {fb:8.3f} ms", flush=True)
+              f"{N}x{D:<4d} fwd {f:8.3f} ms  fwd+bwd {fb:8.3f} ms  "
+              f"(GPU memory held after: {torch.cuda.memory_allocated() / 2**30:.2f} GiB)", flush=True)
 
     def run(sweep, impl, cell, dtype, B, T, N, D):
         try:
@@ -153,13 +158,15 @@ def main():
         except Exception as e:  # a point that cannot run is recorded as missing
             print(f"{sweep} {impl} {cell} B={B} T={T} {N}x{D}: {type(e).__name__}: {str(e)[:200]}")
             f = fb = float("nan")
-        add(sweep, impl, cell, dtype, B, T, N, D, f, fb)
+        gc.collect()  # tensors kept alive by reference cycles (exception tracebacks, closures)
         torch.cuda.empty_cache()
+        add(sweep, impl, cell, dtype, B, T, N, D, f, fb)
 
     impls = ["fused"] + ([] if a.no_alternating else ["alternating"])
     heads = [(1, 768), (3, 256), (12, 64), (24, 32)]
+    sweeps = set(a.sweeps.split(","))
     # 1) heads sweep, B=16, T=1024, all cells
-    for cell in ("lstm", "gru", "slstm", "elman"):
+    for cell in ("lstm", "gru", "slstm", "elman") if "heads" in sweeps else ():
         for N, D in heads if not a.quick else heads[:1] + heads[2:3]:
             for impl in impls:
                 run("heads", impl, cell, bf16, 16, 1024, N, D)
@@ -168,11 +175,11 @@ def main():
             run("heads", "cudnn_bf16", cell, bf16, 16, 1024, 1, 768)
         run("heads", "reference", cell, bf16, 16, 1024 if cell == "lstm" else 256, 1, 768)
     # 2) batch sweep, LSTM 1x768, T=1024
-    for B in (2, 16, 64, 256) if not a.quick else (64,):
+    for B in ((2, 16, 64, 256) if not a.quick else (64,)) if "batch" in sweeps else ():
         for impl in ["fused", "cudnn_fp16"]:
             run("batch", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, B, 1024, 1, 768)
     # 3) sequence-length sweep, LSTM 1x768, B=16
-    for T in (256, 4096) if not a.quick else ():
+    for T in ((256, 4096) if not a.quick else ()) if "T" in sweeps else ():
         for impl in ["fused", "cudnn_fp16"]:
             run("T", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, T, 1, 768)
 
