@@ -1,9 +1,11 @@
 """GPU memory of the fused LSTM at a large batch: peak per stage, and on failure the largest live
-allocations with the Python lines that made them.
+allocations with the Python lines that made them; then the same point through
+benchmarks/rnn_speed.py's timing function.
 
 python benchmarks/fused_dev/memprobe.py [B] [T]
 """
 import sys
+from pathlib import Path
 
 import torch
 
@@ -21,7 +23,8 @@ def largest_live(n=12):
         for blk in seg["blocks"]:
             if blk["state"] == "active_allocated":
                 frames = [f"{f['filename'].split('/')[-1]}:{f['line']} {f['name']}"
-                          for f in blk.get("frames", []) if "flashrnn" in f["filename"] or "bench" in f["filename"]]
+                          for f in blk.get("frames", [])
+                          if any(k in f["filename"] for k in ("flashrnn", "bench", "rnn_speed"))]
                 blocks.append((blk["size"], frames[:4]))
     blocks.sort(key=lambda x: -x[0])
     for size, frames in blocks[:n]:
@@ -55,6 +58,17 @@ def main():
               f"held {gib(torch.cuda.memory_allocated())}", flush=True)
     except torch.OutOfMemoryError as e:
         print("OOM:", str(e)[:160])
+        largest_live()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    import rnn_speed
+    Wx = R = st = la = None  # noqa: F841 - free the first part's tensors
+    torch.cuda.empty_cache()
+    try:
+        f, fb = rnn_speed.time_backend("fused", "lstm", B, T, 1, 768, torch.bfloat16)
+        print(f"rnn_speed.time_backend: fwd {f:.3f} ms, fwd+bwd {fb:.3f} ms, "
+              f"held {gib(torch.cuda.memory_allocated())}")
+    except torch.OutOfMemoryError as e:
+        print("rnn_speed.time_backend OOM:", str(e)[:300])
         largest_live()
 
 
