@@ -61,6 +61,12 @@ class InfeasibleConfigError(UnsupportedError):
     def __reduce__(self):
         return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions))
 
+    def fresh(self) -> InfeasibleConfigError:
+        """A new instance with the same content and no traceback. The cache keeps one instance
+        and raises fresh ones: re-raising the cached object itself would grow its traceback with
+        every raise and keep every caller's frame (and its tensors) alive."""
+        return type(self)(str(self), self.problem, self.gpu, self.binding, self.suggestions)
+
 
 # ====================================================================== GPU
 
@@ -209,7 +215,7 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
                 _remember(key, hit)
         if hit is not None:
             if isinstance(hit, InfeasibleConfigError):
-                raise hit
+                raise hit.fresh()
             return hit
     start = time.perf_counter()
     reduced = spec.template().reduce(inputs)
@@ -224,7 +230,7 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
         _remember(key, result)
         _write_disk(key, result)
     if isinstance(result, InfeasibleConfigError):
-        raise result
+        raise result.fresh() if cache else result
     return result
 
 

@@ -312,6 +312,34 @@ def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
     assert FUSED.sha256() in json.dumps(json.loads(files[0].read_text()))
 
 
+def test_cached_failure_keeps_no_caller_alive():
+    """A cached infeasible answer is raised as a fresh exception each time: re-raising one stored
+    object would chain every raise's frames onto its traceback and keep the callers' locals
+    (on a GPU: gigabytes of tensors per call) alive for good."""
+    import gc
+    import weakref
+
+    class Payload:
+        pass
+
+    bad = Problem("lstm", 16, 1, 4096, "bfloat16", "forward")
+    refs = []
+
+    def caller():
+        payload = Payload()  # noqa: F841 - held by this frame only
+        refs.append(weakref.ref(payload))
+        try:
+            kernel_config(bad, "h100")
+        except InfeasibleConfigError as exc:
+            return str(exc)
+        raise AssertionError("expected InfeasibleConfigError")
+
+    messages = {caller() for _ in range(3)}
+    gc.collect()
+    assert len(messages) == 1
+    assert all(r() is None for r in refs), "a caller's frame outlived its call"
+
+
 def test_corrupt_cache_entry_is_ignored(tmp_path):
     p = Problem("elman", 8, 1, 32, "bfloat16", "forward")
     cfg = kernel_config(p, "h100")
