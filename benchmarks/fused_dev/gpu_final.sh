@@ -1,8 +1,7 @@
 #!/bin/bash
 # One device call: the GPU tests of flashrnn_kernels, the host-overhead probe, the full benchmark.
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/bench"
+source "$(dirname "$0")/gpu_env.sh"
+mkdir -p "$OUT/bench"
 t0=$(date +%s)
 timeout 150 python3 benchmarks/fused_dev/check.py --prebuild-only 2>&1 | tail -1
 timeout 60 python3 benchmarks/fused_dev/overhead.py 2>&1 | head -7

@@ -1,9 +1,7 @@
 #!/bin/bash
 # One device call for a kernel change: variant timings, the fused GPU tests, one stall profile.
 # Usage (repo root, wheels in .whl): bash benchmarks/fused_dev/gpu_iter.sh [ncu case args]
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source "$(dirname "$0")/gpu_env.sh"
 t0=$(date +%s)
 (timeout 150 python3 benchmarks/fused_dev/check.py --prebuild-only > "$OUT/prebuild.log" 2>&1) &
 timeout 240 python3 benchmarks/fused_dev/variants.py 2>&1 | grep -v "^built" | tail -30

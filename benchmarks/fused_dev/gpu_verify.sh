@@ -1,9 +1,7 @@
 #!/bin/bash
 # One device call: GPU tests, Nsight Compute stall profiles of two forwards, the state-tracking demo.
 # Usage (repo root, wheels for lark/platformdirs in .whl): bash benchmarks/fused_dev/gpu_verify.sh
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:. PYTHONUNBUFFERED=1
-OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+source "$(dirname "$0")/gpu_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv
 t0=$(date +%s)
 echo "== hwmodels"; timeout 60 python3 -m pytest -q -m cuda tests/hwmodels -p no:cacheprovider 2>&1 | tail -3

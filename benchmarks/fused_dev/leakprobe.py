@@ -1,8 +1,13 @@
 """Held GPU memory after repeated forward+backward calls of the fused LSTM (registry and
 autograd.Function paths); then the live CUDA tensors over 256 MiB and what refers to them."""
-import gc, sys, torch
+import gc
+
+import torch
+
 from flashrnn_kernels import flashrnn
 from flashrnn_kernels.backends import fused
+
+
 def gib(): return f"{torch.cuda.memory_allocated()/2**30:.2f}"
 for B in (16, 256):
     for path in ("registry", "function"):

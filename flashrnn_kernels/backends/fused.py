@@ -565,6 +565,12 @@ def supports(cell: str | Cell, Wx, R, b=None, states0=None) -> str | None:
 
 
 # ------------------------------------------------------------------------------------ registry
+def _forward_no_cache(Wx, R, b, states0, cell: Cell):
+    """``(states, last)`` of the forward without the backward cache (no gradient can flow)."""
+    states, last, _ = forward_chunked(Wx, R, b, states0, cell, False)
+    return states, last
+
+
 @functools.lru_cache(maxsize=None)
 def _nvcc_available() -> bool:
     return shutil.which("nvcc") is not None or os.path.exists("/usr/local/cuda/bin/nvcc")
@@ -577,8 +583,7 @@ def _inference_op():
     import torch
 
     def impl(Wx, R, b, states0, cell):
-        states, last, _ = forward_chunked(Wx.contiguous(), R, b, states0, get_cell(cell), False)
-        return states, last
+        return _forward_no_cache(Wx, R, b, states0, get_cell(cell))
 
     def fake(Wx, R, b, states0, cell):
         c = get_cell(cell)
@@ -641,8 +646,7 @@ def _register() -> None:
                 # call on the H100 host, a tenth of a 12x64 forward); graphs keep the ops
                 if grad:
                     return _function().apply(Wx, R, b, states0, cell.name)
-                states, last, _ = forward_chunked(Wx.contiguous(), R, b, states0, cell, False)
-                return states, last
+                return _forward_no_cache(Wx, R, b, states0, cell)
             if grad:
                 return super().run(Wx, R, b, states0, cell)
             # no gradient can flow: the inference op skips the backward cache (B*T*G*N*D
