@@ -11,7 +11,7 @@ timeout 240 python3 -m pytest -q -m cuda -p no:cacheprovider tests/flashrnn_kern
   tests/flashrnn_kernels/test_streams.py 2>&1 | tail -8
 if [ $# -gt 0 ]; then
   echo "== profile $* ($(( $(date +%s) - t0 )) s)"
-  timeout 90 ncu --section WarpStateStats --section SourceCounters -k regex:frnn_fwd -s 2 -c 1 -f \
+  timeout 90 ncu --section WarpStateStats --section SourceCounters -k regex:frnn_$([ "$5" = b ] && echo bwd || echo fwd) -s 2 -c 1 -f \
     -o "$OUT/prof" python3 benchmarks/fused_dev/ncu_case.py "$@" > "$OUT/ncu.log" 2>&1
   ncu -i "$OUT/prof.ncu-rep" --page source --csv --print-source sass > "$OUT/src_prof.csv" 2>>"$OUT/ncu.log"
   ncu -i "$OUT/prof.ncu-rep" --page details 2>&1 | grep -E "Duration|Warp Cycles Per Issued" | head -4

@@ -22,23 +22,22 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ("PREV",)),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_XCH=0",)),
+    ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", None, None, ("PREV",)),
+    ("lstm", 64, 1, 768, "f", None, None, ()),
+    ("lstm", 64, 1, 768, "f", None, None, ("PREV",)),
+    ("lstm", 16, 3, 256, "f", None, None, ()),
+    ("lstm", 16, 3, 256, "f", None, None, ("PREV",)),
     ("lstm", 16, 12, 64, "f", None, None, ()),
-    ("lstm", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("lstm", 16, 24, 32, "f", None, None, ()),
-    ("lstm", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("gru", 16, 12, 64, "f", None, None, ()),
-    ("gru", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("gru", 16, 24, 32, "f", None, None, ()),
-    ("gru", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("slstm", 16, 12, 64, "f", None, None, ()),
-    ("slstm", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("slstm", 16, 24, 32, "f", None, None, ()),
-    ("slstm", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("elman", 16, 12, 64, "f", None, None, ()),
-    ("elman", 16, 12, 64, "f", None, None, ("FRNN_WX_RING=0",)),
-    ("elman", 16, 24, 32, "f", None, None, ()),
-    ("elman", 16, 24, 32, "f", None, None, ("FRNN_WX_RING=0",)),
+    ("lstm", 16, 1, 768, "b", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
+    ("gru", 16, 1, 768, "b", None, None, ()),
+    ("gru", 16, 1, 768, "b", None, None, ("PREV",)),
 ]
+# an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
+PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
 
 
 def config_of(row):
@@ -54,7 +53,9 @@ def build(row):
     out = Path("/tmp/frnn_var") / ("_".join(map(str, row[:7])) + "_" + "_".join(row[7]) + ".so")
     out.parent.mkdir(exist_ok=True, parents=True)
     cmd = fused.nvcc_command(cfg, fused._native_arch(), str(out),
-                             tuple(f"-D{e}" for e in row[7]))
+                             tuple(f"-D{e}" for e in row[7] if e != "PREV"))
+    if "PREV" in row[7]:
+        cmd[-1] = str(PREV_SOURCE)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         return row, cfg, None, r.stderr[-1500:]

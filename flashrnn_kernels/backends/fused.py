@@ -122,13 +122,13 @@ class FusedConfig:
         Forward: operand tile of tagged words ``BT * SROW * w``, and with one block per head and
         head rows of whole 16-byte chunks the input-gate ring ``WX_STAGES * BT * G * U * e``;
         backward: operand tile of plain elements ``BT * (KS*KW*e + 16)``; both: gate partial sums
-        ``WK * GROWS * (BT+1) * 4``.
+        ``WK * GROWS * (BT+1) * 4``, twice (by step parity) in a forward with ``NSLICE > 1``.
         """
         mtw, ksw, grows, srow = self._gemm(which)
         if which == "f":
             ring = WX_STAGES * self.bt * self.num_gates * self.units * self.esize if self.wx_ring else 0
-            return (self.bt * srow * self.word_bytes + self.fwd_wk * grows * (self.bt + 1) * 4
-                    + ring)
+            sums = (2 if self.nslice > 1 else 1) * self.fwd_wk * grows * (self.bt + 1) * 4
+            return self.bt * srow * self.word_bytes + sums + ring
         kpad = _cdiv(self.num_gates * self.head_dim, self.kw) * self.kw
         return self.bt * (kpad * self.esize + 16) + self.bwd_wk * grows * (self.bt + 1) * 4
 

@@ -95,6 +95,8 @@ def readme_check(cfg: KernelConfig, gpu: hwmodels.GPU) -> list[str]:
         grows = mtw * wm * 16
         if kernel == "f":
             smem = BT * (ks * kw + 32 // w) * w + wk * grows * (BT + 1) * 4
+            if NS > 1:  # fused_rnn.cu: the partial sums twice, by step parity
+                smem += wk * grows * (BT + 1) * 4
             if NS == 1 and D * e % 16 == 0:  # the input-gate ring of 4 steps (fused_rnn.cu)
                 smem += 4 * BT * G * U * e
         else:  # fused_rnn.cu v4: the backward's operand tile holds plain elements, rows + 16 B

@@ -166,7 +166,7 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #define FRNN_FWD_PF 1
 #else
 #define FRNN_FWD_PF \
-  FRNN_CLAMP((150 - 4 * F_MTW * F_KSW - 4 * F_NCH * F_MTW * FRNN_NT) / (FRNN_PPT * FRNN_G), 1, 4)
+  FRNN_CLAMP((150 - 4 * F_MTW * F_KSW - 4 * F_NCH * F_MTW * FRNN_NT) / (F_PPT * FRNN_G), 1, 4)
 #endif
 #endif
 #ifndef FRNN_BWD_PF
@@ -199,18 +199,18 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // forward exchange format (NSLICE > 1):
 //   0: one value per tagged word (32-bit words for 16-bit types, 64-bit for float32), rows in
 //      unit order [D] words;
-//   1: three 16-bit values + a 16-bit tag per 64-bit word (16-bit types, U even): each block
-//      publishes its U units as cdiv(U,6) 16-byte chunks, rows [NSLICE][2*cdiv(U,6)] words
-//      (4/3 of the plain bytes at U % 6 == 0 instead of 2x)
-// default: 1 where U % 6 == 0 (measured on H100, LSTM 1x768 B16 bf16, bt 8: U 12 1.87 ms vs
-// 2.08 with 0; but U 16, whose last chunk per slice is a third empty, 2.40 vs 2.05 with 0, and
-// GRU U 16 2.32 vs 1.94: not understood)
-#define FRNN_XCH1_OK (FRNN_DTYPE != 2 && FRNN_U % 2 == 0)
+//   1: three 16-bit values + a 16-bit tag per 64-bit word (16-bit types, U % 6 == 0): each block
+//      publishes its U units as U/6 16-byte chunks, rows [NSLICE][U/3] words (4/3 of the plain
+//      bytes instead of 2x); the six values of a chunk are gathered from six lanes of one warp
+//      with shuffles (the pointwise pairs then use 30 lanes of each warp, see F_LANES)
+// default: 1 where allowed (measured on H100, LSTM 1x768 B16 bf16, bt 8: U 12 1.87 ms vs 2.08
+// with 0; U 16, whose last chunk per slice was a third empty, lost: 2.40 vs 2.05)
+#define FRNN_XCH1_OK (FRNN_DTYPE != 2 && FRNN_U % 6 == 0)
 #ifndef FRNN_FWD_XCH
-#define FRNN_FWD_XCH (FRNN_XCH1_OK && FRNN_U % 6 == 0)
+#define FRNN_FWD_XCH FRNN_XCH1_OK
 #endif
 #if FRNN_FWD_XCH == 1 && !FRNN_XCH1_OK
-#error "FRNN_FWD_XCH=1 needs a 16-bit dtype and an even FRNN_FUSED_UNITS"
+#error "FRNN_FWD_XCH=1 needs a 16-bit dtype and FRNN_FUSED_UNITS % 6 == 0"
 #endif
 // load used to poll the forward exchange: 0 ld.volatile, 1 ld.relaxed.gpu
 #ifndef FRNN_POLL_LD
@@ -314,20 +314,31 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define B_GROWS (B_MTW * FRNN_BWD_WM * 16)
 #define F_SMEM_X (FRNN_BT * F_SROW * (int)sizeof(xword_t))
 #define B_SMEM_X (FRNN_BT * B_XROW * (int)sizeof(elem_t))
-#define F_SMEM_GS (FRNN_FWD_WK * F_GROWS * FRNN_GS * 4)
+// gate partial sums of one step: [WK][GROWS][BT+1] floats; with NSLICE > 1 two of them, by step
+// parity (a warp may run the next step's GEMM while slower warps still read this step's sums)
+#define F_GSBUF (FRNN_FWD_WK * F_GROWS * FRNN_GS)
+#define F_SMEM_GS ((FRNN_NSLICE > 1 ? 2 : 1) * F_GSBUF * 4)
 // the input-gate ring (FRNN_WX_RING): [STAGES][BT][G][U] elements after the partial sums
 #define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
 #define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
+// the forward's pairs: lanes 0..F_LANES-1 of each warp, pair = warp*F_LANES + lane (+ rounds of
+// F_LANES*NWARPS); with the packed exchange 30 lanes, so that every 6-unit chunk sits in one warp
+#define F_PACK (FRNN_NSLICE > 1 && FRNN_FWD_XCH == 1)
+#define F_LANES (F_PACK ? 30 : 32)
+#define F_PPT CDIV(FRNN_U * FRNN_BT, F_LANES * FRNN_NWARPS)
 // independent MMA accumulator chains per warp (split of its K steps), up to 8 tiles in flight
 #define FRNN_NCH(mtw) ((mtw) * FRNN_NT >= 8 ? 1 : ((mtw) * FRNN_NT >= 4 ? 2 : 4))
 #define F_NCH (F_KSW >= 2 * FRNN_NCH(F_MTW) ? FRNN_NCH(F_MTW) : 1)
 #define B_NCH (B_KSW >= 2 * FRNN_NCH(B_MTW) ? FRNN_NCH(B_MTW) : 1)
+// flags a lane of the backward polls (one per slice of the head)
+#define B_FLG CDIV(FRNN_NSLICE, 32)
 
 // exported so that the host (and tests) can read what the kernel was built with
 static_assert(F_SMEM_XPLAIN <= F_SMEM_X, "the plain forward tile fits the requested bytes");
+static_assert(FRNN_FWD_WM == 1 || FRNN_FWD_WK < 16, "named barriers 1..FWD_WK (ids 0..15)");
 extern "C" __host__ int frnn_smem_fwd() { return F_SMEM; }
 extern "C" __host__ int frnn_smem_bwd() { return B_SMEM; }
 extern "C" __host__ int frnn_nthreads() { return FRNN_NTHREADS; }
@@ -470,13 +481,41 @@ __device__ __forceinline__ uint4 ld_poll16(const void* p) {
 // forward exchange geometry (see FRNN_FWD_XCH)
 #if FRNN_FWD_XCH == 1
 typedef unsigned long long fxword_t;
-#define FX_CPS CDIV(FRNN_U, 6)              // 16-byte chunks per slice and row
+#define FX_CPS (FRNN_U / 6)                 // 16-byte chunks per slice and row
 #define FX_RW (FRNN_NSLICE * 2 * FX_CPS)    // words per row
 #else
 typedef xword_t fxword_t;
 #define FX_RW FRNN_D
 #endif
-#define FX_NC (FX_RW * (int)sizeof(fxword_t) / 16)  // 16-byte chunks per row
+#define FX_WPC (16 / (int)sizeof(fxword_t))  // words per 16-byte chunk
+static_assert(FX_RW % FX_WPC == 0, "exchange rows must be whole 16-byte chunks");
+
+// The forward's warps of one column wk (FWD_WM of them) multiply the K range [f_klo, f_khi) of
+// the operand; they poll and unpack just the exchange chunks [fx_clo, fx_chi) of each row that
+// cover it, so a column starts its MMAs as soon as its producers have published.
+__host__ __device__ constexpr int f_klo(int wk) { return wk * F_KSW * FRNN_KW; }
+__host__ __device__ constexpr int f_khi(int wk) {
+  return f_klo(wk + 1) < FRNN_D ? f_klo(wk + 1) : FRNN_D;
+}
+__host__ __device__ constexpr int fx_clo(int wk) {
+#if FRNN_FWD_XCH == 1
+  return f_klo(wk) / FRNN_U * FX_CPS;
+#else
+  return f_klo(wk) / FX_WPC;  // one value per word; f_klo(wk) % FX_WPC == 0 (KW is)
+#endif
+}
+__host__ __device__ constexpr int fx_chi(int wk) {
+#if FRNN_FWD_XCH == 1
+  return f_khi(wk) <= f_klo(wk) ? fx_clo(wk) : ((f_khi(wk) - 1) / FRNN_U + 1) * FX_CPS;
+#else
+  return f_khi(wk) <= f_klo(wk) ? fx_clo(wk) : f_khi(wk) / FX_WPC;  // D % FX_WPC == 0
+#endif
+}
+__host__ __device__ constexpr int fx_max_chunks() {
+  int m = 0;
+  for (int w = 0; w < FRNN_FWD_WK; ++w) m = fx_chi(w) - fx_clo(w) > m ? fx_chi(w) - fx_clo(w) : m;
+  return m;
+}
 
 __device__ __forceinline__ bool fx_chunk_ok(uint4 c, unsigned tag) {
 #if FRNN_FWD_XCH == 1
@@ -486,20 +525,16 @@ __device__ __forceinline__ bool fx_chunk_ok(uint4 c, unsigned tag) {
 #endif
 }
 
-// Unpack a chunk of exchange words into the plain tile row xr (elements).
-__device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v) {
+// Unpack chunk cc of an exchange row into the plain tile row xr (elements), only the units in
+// [klo, khi) (a chunk of the packed format may reach into the next warp column's range).
+__device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v, int klo, int khi) {
 #if FRNN_FWD_XCH == 1
-  const int s = cc / FX_CPS, c = cc % FX_CPS;
-  const int u = 6 * c, d0 = s * FRNN_U + u;
-  int nv = FRNN_U - u < 6 ? FRNN_U - u : 6;
-  nv = FRNN_D - d0 < nv ? FRNN_D - d0 : nv;
+  const int d0 = cc / FX_CPS * FRNN_U + 6 * (cc % FX_CPS);  // even, as are klo, khi and D
   const uint32_t w[3] = {v.x, __byte_perm(v.y, v.z, 0x5410), __byte_perm(v.z, v.w, 0x5432)};
-  uint32_t* o = reinterpret_cast<uint32_t*>(xr + d0);  // d0 even: 4-byte aligned
+  uint32_t* o = reinterpret_cast<uint32_t*>(xr + d0);  // 4-byte aligned
 #pragma unroll
-  for (int k = 0; k < 3; ++k) {
-    if (2 * k + 1 < nv) o[k] = w[k];
-    else if (2 * k < nv) reinterpret_cast<unsigned short*>(o + k)[0] = (unsigned short)w[k];
-  }
+  for (int k = 0; k < 3; ++k)
+    if (d0 + 2 * k >= klo && d0 + 2 * k < khi) o[k] = w[k];
 #elif FRNN_DTYPE == 2
   *reinterpret_cast<float2*>(xr + 2 * cc) = make_float2(__uint_as_float(v.x), __uint_as_float(v.z));
 #else
@@ -508,47 +543,45 @@ __device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v) {
 #endif
 }
 
-// Copy rows [0, nb) of a global tile of exchange words (row stride row_stride words) into the
-// plain smem tile, waiting until every word carries `tag`. Each thread owns a fixed set of
-// 16-byte chunks and polls them in groups of FRNN_POLL_GROUP with all loads of a group in flight
-// together, so a group costs one L2 round trip per poll, not one per chunk.
+// Copy warp column wk's chunks of rows [0, nb) of a global tile of exchange words (row stride
+// row_stride words) into the plain smem tile, waiting until every word carries `tag`. The
+// column's 32*FWD_WM threads (gt: index among them) each own fixed chunks and poll them in
+// groups of FRNN_POLL_GROUP with all loads of a group in flight together (one L2 round trip per
+// poll of a group, not one per chunk).
 #ifndef FRNN_POLL_GROUP
 #define FRNN_POLL_GROUP 8
 #endif
-__device__ __forceinline__ void poll_tile(elem_t* xs, const fxword_t* src, long row_stride, int nb,
-                                          unsigned tag) {
-  constexpr int WPC = 16 / (int)sizeof(fxword_t);  // words per 16-byte chunk
-  static_assert(FX_RW % WPC == 0, "exchange rows must be whole 16-byte chunks");
-  constexpr int NC = FX_NC;
-  constexpr int TOTAL = FRNN_BT * NC;
-  constexpr int CPT = (TOTAL + FRNN_NTHREADS - 1) / FRNN_NTHREADS;
+__device__ __forceinline__ void poll_range(elem_t* xs, const fxword_t* src, long row_stride,
+                                           int nb, unsigned tag, int wk, int gt) {
+  constexpr int GT = 32 * FRNN_FWD_WM;
+  constexpr int CPT = CDIV(FRNN_BT * (fx_max_chunks() > 0 ? fx_max_chunks() : 1), GT);
   constexpr int GRP = CPT < FRNN_POLL_GROUP ? CPT : FRNN_POLL_GROUP;
+  const int clo = fx_clo(wk), nc = fx_chi(wk) - clo, klo = f_klo(wk), khi = f_khi(wk);
+  const int total = nb * nc;
 #pragma unroll 1
   for (int c0 = 0; c0 < CPT; c0 += GRP) {
     uint4 v[GRP];
+    int row[GRP], cc[GRP];
     bool need[GRP];
 #pragma unroll
     for (int j = 0; j < GRP; ++j) {
-      const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
-      need[j] = c0 + j < CPT && idx < TOTAL && idx / NC < nb;
+      const int idx = gt + (c0 + j) * GT;
+      need[j] = c0 + j < CPT && idx < total;
+      row[j] = need[j] ? idx / nc : 0;
+      cc[j] = need[j] ? clo + idx % nc : 0;
       v[j] = make_uint4(0, 0, 0, 0);
     }
     bool pending = true;
     while (pending) {
 #pragma unroll
-      for (int j = 0; j < GRP; ++j) {
-        if (need[j]) {
-          const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
-          v[j] = ld_poll16(src + (idx / NC) * row_stride + (idx % NC) * WPC);
-        }
-      }
+      for (int j = 0; j < GRP; ++j)
+        if (need[j]) v[j] = ld_poll16(src + row[j] * row_stride + cc[j] * FX_WPC);
       pending = false;
 #pragma unroll
       for (int j = 0; j < GRP; ++j) {
         if (need[j]) {
           if (fx_chunk_ok(v[j], tag)) {
-            const int idx = threadIdx.x + (c0 + j) * FRNN_NTHREADS;
-            fx_chunk_store(xs + (idx / NC) * F_XROW, idx % NC, v[j]);
+            fx_chunk_store(xs + row[j] * F_XROW, cc[j], v[j], klo, khi);
             need[j] = false;
           } else {
             pending = true;
@@ -666,18 +699,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   for (int i = threadIdx.x; i < F_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 
-  // pointwise ownership: pair = (unit u, batch row bl), unit fastest
-  float st[FRNN_PPT][FRNN_S];
-  float xb[FRNN_PPT][FRNN_G], rb[FRNN_PPT][FRNN_G];  // biases summed per gate and side
-  elem_t wxn[FRNN_FWD_PF][FRNN_PPT][FRNN_G];  // ring: slot t % PF holds step t
-  bool valid[FRNN_PPT];
-  int pu[FRNN_PPT], pb[FRNN_PPT];
+  // pointwise ownership: pair = (unit u, batch row bl), unit fastest, on lanes 0..F_LANES-1
+  float st[F_PPT][FRNN_S];
+  float xb[F_PPT][FRNN_G], rb[F_PPT][FRNN_G];  // biases summed per gate and side
+  elem_t wxn[FRNN_FWD_PF][F_PPT][FRNN_G];  // ring: slot t % PF holds step t
+  bool valid[F_PPT];
+  int pu[F_PPT], pb[F_PPT];
 #pragma unroll
-  for (int i = 0; i < FRNN_PPT; ++i) {
-    int pr = threadIdx.x + i * FRNN_NTHREADS;
+  for (int i = 0; i < F_PPT; ++i) {
+    const int pr = warp * F_LANES + lane + i * F_LANES * FRNN_NWARPS;
     pu[i] = pr % FRNN_U;
     pb[i] = pr / FRNN_U;
-    valid[i] = pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
+    valid[i] = lane < F_LANES && pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s)
@@ -716,11 +749,19 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     if (t >= T) break;
 #if FRNN_NSLICE > 1
     if (t > 0) {
-      // h_{t-1}: parity (t-1)&1, tag t
-      poll_tile(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW, nb,
-                (unsigned)(t & FRNN_TAGMASK));
-      __syncthreads();
+      // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
+      // synchronises (the tile's other ranges belong to other columns)
+      poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
+                 nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane);
+      if (FRNN_FWD_WM == 1) {
+        __syncwarp();
+      } else {
+        asm volatile("bar.sync %0, %1;" ::"r"(1 + wk), "r"(32 * FRNN_FWD_WM) : "memory");
+      }
     }
+    float* gst = gs + (t & 1) * F_GSBUF;  // this step's partial sums
+#else
+    float* gst = gs;
 #endif
 #if FRNN_WX_RING
     // the slot of step t - 1 is free (its readers passed the barrier that ended that step)
@@ -759,7 +800,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #pragma unroll
             for (int j = 0; j < 4; ++j) acc[0][mt][nt][j] += acc[c][mt][nt][j];
       const int g = lane >> 2, q = lane & 3;
-      float* gw = gs + wk * F_GROWS * FRNN_GS;
+      float* gw = gst + wk * F_GROWS * FRNN_GS;
 #pragma unroll
       for (int mt = 0; mt < F_MTW; ++mt)
 #pragma unroll
@@ -776,9 +817,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #endif
     __syncthreads();
     // ---- pointwise cell update: first every pair's math (independent chains), then the stores
-    float sn[FRNN_PPT][FRNN_S], xga[FRNN_PPT][FRNN_G], rga[FRNN_PPT][FRNN_G];
+    float sn[F_PPT][FRNN_S], xga[F_PPT][FRNN_G], rga[F_PPT][FRNN_G];
 #pragma unroll
-    for (int i = 0; i < FRNN_PPT; ++i) {
+    for (int i = 0; i < F_PPT; ++i) {
       if (valid[i]) {
         const int u = pu[i], bl = pb[i];
 #pragma unroll
@@ -786,7 +827,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
           float a = 0.f;
 #pragma unroll
           for (int w = 0; w < FRNN_FWD_WK; ++w)
-            a += gs[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
+            a += gst[(w * F_GROWS + g * FRNN_U + u) * FRNN_GS + bl];
           rga[i][g] = a + rb[i][g];
 #if FRNN_WX_RING
           xga[i][g] = to_f(wxr[(((t % FRNN_WX_STAGES) * FRNN_BT + bl) * FRNN_G + g) * FRNN_U + u]) +
@@ -798,8 +839,36 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         cell_forward(xga[i], rga[i], st[i], sn[i]);
       }
     }
+#if F_PACK
+    // publish h_t of this block's units before anything else (every block of the head waits for
+    // it): lane 6c of a warp gathers the values of lanes 6c..6c+5 (one 6-unit chunk of a row) and
+    // stores them as two words of 3 values + tag, one 16-byte store (each word single-copy atomic)
+    {
+      const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
 #pragma unroll
-    for (int i = 0; i < FRNN_PPT; ++i) {
+      for (int i = 0; i < F_PPT; ++i) {
+        unsigned x[6];
+        x[0] = 0;
+        if (valid[i]) {
+          const elem_t v = from_f(sn[i][0]);
+          x[0] = *reinterpret_cast<const unsigned short*>(&v);
+        }
+#pragma unroll
+        for (int k = 1; k < 6; ++k) x[k] = __shfl_down_sync(0xffffffffu, x[0], k);
+        const int pr = warp * F_LANES + lane + i * F_LANES * FRNN_NWARPS;
+        if (lane < F_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb) {
+          const unsigned long long w0 = tg | x[0] | (x[1] << 16) | ((unsigned long long)x[2] << 32);
+          const unsigned long long w1 = tg | x[3] | (x[4] << 16) | ((unsigned long long)x[5] << 32);
+          fxword_t* dst = xch + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)FX_RW +
+                          slice * 2 * FX_CPS + 2 * (pu[i] / 6);
+          asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst), "l"(w0), "l"(w1)
+                       : "memory");
+        }
+      }
+    }
+#endif
+#pragma unroll
+    for (int i = 0; i < F_PPT; ++i) {
       if (!valid[i]) continue;
       const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
       if (!FRNN_WX_RING && t + FRNN_FWD_PF < T) {  // prefetch the input gates PF steps ahead
@@ -814,9 +883,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         elem_t v = from_f(sn[i][s]);
         st[i][s] = to_f(v);
         if (s == 0) {
-#if FRNN_NSLICE == 1 || FRNN_FWD_XCH == 1
-          xs[bl * F_XROW + d] = v;  // (XCH 1: staged here, packed below)
-#else
+#if FRNN_NSLICE == 1
+          xs[bl * F_XROW + d] = v;
+#elif !F_PACK
           store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
                      make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
@@ -838,37 +907,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     }
 #if FRNN_NSLICE == 1
     __syncthreads();
-#elif FRNN_FWD_XCH == 1
-    // publish h_t of this block's units: 3 values + tag per 64-bit word, one 16-byte store per
-    // chunk (each word single-copy atomic, carrying its own tag)
-    __syncthreads();
-    {
-      const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
-      for (int idx = threadIdx.x; idx < nb * FX_CPS; idx += FRNN_NTHREADS) {
-        const int r = idx / FX_CPS, c = idx % FX_CPS;
-        const unsigned short* xr = reinterpret_cast<const unsigned short*>(xs + r * F_XROW);
-        unsigned long long w[2];
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-          unsigned long long a = tg;
-#pragma unroll
-          for (int k = 0; k < 3; ++k) {
-            const int u = 6 * c + 3 * h + k;
-            if (u < FRNN_U && u0 + u < FRNN_D) a |= (unsigned long long)xr[u0 + u] << (16 * k);
-          }
-          w[h] = a;
-        }
-        fxword_t* dst = xch + (((t & 1) * Bpad + b0 + r) * N + n) * (long)FX_RW + slice * 2 * FX_CPS + 2 * c;
-        asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst), "l"(w[0]), "l"(w[1])
-                     : "memory");
-      }
-    }
 #endif
   }
   }
   // last states
 #pragma unroll
-  for (int i = 0; i < FRNN_PPT; ++i) {
+  for (int i = 0; i < F_PPT; ++i) {
     if (!valid[i]) continue;
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
@@ -911,6 +955,25 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
   unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * B_KPAD) +
                     ((long)bt * N + n) * FRNN_NSLICE;
+  // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol), and which
+  // of the flags lane + 32j belong to slices that produce a column of it
+  constexpr int CH = 16 / (int)sizeof(elem_t);
+  const int c_lo = wk * B_KSW * (FRNN_KW / CH);
+  const int ncol = max(0, min(c_lo + B_KSW * (FRNN_KW / CH), B_KPAD / CH) - c_lo);
+  bool fneed[B_FLG];
+  {
+    const int klo = c_lo * CH, khi = min((c_lo + ncol) * CH, FRNN_G * FRNN_D);
+#pragma unroll
+    for (int j = 0; j < B_FLG; ++j) {
+      const int sl = lane + 32 * j;
+      bool any = false;
+      for (int g = 0; g < FRNN_G && sl < FRNN_NSLICE; ++g) {
+        const int lo = g * FRNN_D + sl * FRNN_U, hi = g * FRNN_D + min(sl * FRNN_U + FRNN_U, FRNN_D);
+        any |= lo < khi && klo < hi;
+      }
+      fneed[j] = any;
+    }
+  }
 #endif
 
   // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
@@ -973,25 +1036,22 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
     if (t < T - 1) {
 #if FRNN_NSLICE > 1
-      // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t
-      if (warp == 0) {
+      // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t. Each warp polls the flags of
+      // the slices that produce its column's K range (all loads in flight at once), then the
+      // column copies that range and synchronises only among itself.
+      {
         const unsigned tag = (unsigned)(T - 1 - t);
         bool ok;
         do {
+          unsigned f[B_FLG];
+#pragma unroll
+          for (int j = 0; j < B_FLG; ++j)
+            f[j] = fneed[j] ? ld_relaxed_u32(flags + lane + 32 * j) : tag;
           ok = true;
-#pragma unroll 1
-          for (int s = lane; s < FRNN_NSLICE; s += 32) ok &= ld_relaxed_u32(flags + s) >= tag;
+#pragma unroll
+          for (int j = 0; j < B_FLG; ++j) ok &= f[j] >= tag;
         } while (!__all_sync(0xffffffffu, ok));
         fence_acq_rel_gpu();
-      }
-      __syncthreads();
-      {
-        // this warp group's K range, in 16-byte chunks
-        constexpr int CH = 16 / (int)sizeof(elem_t);
-        constexpr int NCHUNK = B_KPAD / CH;
-        const int c_lo = wk * B_KSW * (FRNN_KW / CH);
-        const int c_hi = min(c_lo + B_KSW * (FRNN_KW / CH), NCHUNK);
-        const int ncol = c_hi - c_lo;
         const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
         for (int i = wm * 32 + lane; i < nb * ncol; i += 32 * FRNN_BWD_WM) {
           const int r = i / ncol, c = c_lo + i % ncol;
