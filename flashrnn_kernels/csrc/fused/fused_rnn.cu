@@ -212,6 +212,12 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #if FRNN_FWD_XCH == 1 && !FRNN_XCH1_OK
 #error "FRNN_FWD_XCH=1 needs a 16-bit dtype and FRNN_FUSED_UNITS % 6 == 0"
 #endif
+#ifndef FRNN_BWD_COLPOLL
+#define FRNN_BWD_COLPOLL 0
+#endif
+#ifndef FRNN_FWD_POLL_BAR
+#define FRNN_FWD_POLL_BAR 1
+#endif
 // load used to poll the forward exchange: 0 ld.volatile, 1 ld.relaxed.gpu
 #ifndef FRNN_POLL_LD
 #define FRNN_POLL_LD 0
@@ -749,6 +755,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     if (t >= T) break;
 #if FRNN_NSLICE > 1
     if (t > 0) {
+      if (FRNN_FWD_POLL_BAR) __syncthreads();
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
       // synchronises (the tile's other ranges belong to other columns)
       poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
@@ -971,7 +978,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         const int lo = g * FRNN_D + sl * FRNN_U, hi = g * FRNN_D + min(sl * FRNN_U + FRNN_U, FRNN_D);
         any |= lo < khi && klo < hi;
       }
-      fneed[j] = any;
+      fneed[j] = FRNN_BWD_COLPOLL ? any : sl < FRNN_NSLICE;
     }
   }
 #endif
@@ -1042,7 +1049,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       {
         const unsigned tag = (unsigned)(T - 1 - t);
         bool ok;
-        do {
+        if (FRNN_BWD_COLPOLL || warp == 0) do {
           unsigned f[B_FLG];
 #pragma unroll
           for (int j = 0; j < B_FLG; ++j)
@@ -1051,7 +1058,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #pragma unroll
           for (int j = 0; j < B_FLG; ++j) ok &= f[j] >= tag;
         } while (!__all_sync(0xffffffffu, ok));
-        fence_acq_rel_gpu();
+        if (FRNN_BWD_COLPOLL || warp == 0) fence_acq_rel_gpu();
+        if (!FRNN_BWD_COLPOLL) __syncthreads();
         const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
         for (int i = wm * 32 + lane; i < nb * ncol; i += 32 * FRNN_BWD_WM) {
           const int r = i / ncol, c = c_lo + i % ncol;
