@@ -4,7 +4,7 @@
 source "$(dirname "$0")/gpu_env.sh"
 t0=$(date +%s)
 (timeout 150 python3 benchmarks/fused_dev/check.py --prebuild-only > "$OUT/prebuild.log" 2>&1) &
-timeout 240 python3 benchmarks/fused_dev/variants.py 2>&1 | grep -v "^built" | tail -30
+timeout 240 python3 benchmarks/fused_dev/variants.py 2>&1 | tee "$OUT/variants.log" | sed -n "/^== variants/,\$p"
 wait
 echo "== tests ($(( $(date +%s) - t0 )) s)"
 timeout 240 python3 -m pytest -q -m cuda -p no:cacheprovider tests/flashrnn_kernels/test_fused.py \

@@ -25,17 +25,14 @@ ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_POLL_BAR=0",)),
     ("lstm", 16, 1, 768, "f", None, None, ("PREV",)),
     ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", None, None, ("FRNN_FWD_POLL_BAR=0",)),
     ("gru", 16, 1, 768, "f", None, None, ("PREV",)),
     ("lstm", 64, 1, 768, "f", None, None, ()),
     ("lstm", 64, 1, 768, "f", None, None, ("PREV",)),
     ("lstm", 16, 3, 256, "f", None, None, ()),
-    ("lstm", 16, 3, 256, "f", None, None, ("FRNN_FWD_POLL_BAR=0",)),
     ("lstm", 16, 3, 256, "f", None, None, ("PREV",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_COLPOLL=1",)),
     ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
-    ("gru", 16, 1, 768, "b", None, None, ()),
-    ("gru", 16, 1, 768, "b", None, None, ("PREV",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
