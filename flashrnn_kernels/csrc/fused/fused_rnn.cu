@@ -6,9 +6,10 @@
 // with the previous hidden state (forward) or with the gate gradients of the later step (backward),
 // applies the cell's pointwise update for its units and publishes its part of the next operand.
 //   FRNN_NSLICE == 1: the operand stays in shared memory; only block barriers (__syncthreads).
-//   FRNN_NSLICE  > 1: the operand goes through global memory (L2); the blocks of one (head, batch
-//                     tile) group synchronise with one counter barrier per step (release add /
-//                     acquire poll). The launch is cooperative so that all blocks are resident.
+//   FRNN_NSLICE  > 1: the operand goes through global memory (L2): the forward as tagged words that
+//                     readers poll until they carry the step's tag, the backward as plain data
+//                     behind per-block step flags. The launch is cooperative so that all blocks
+//                     are resident.
 // Every tiling constant is a -D define; README.md beside this file lists them with their
 // constraints. This file needs only the CUDA toolkit (no torch headers); the host side calls the
 // extern "C" launchers at the end.
