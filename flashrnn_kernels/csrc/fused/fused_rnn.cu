@@ -965,10 +965,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
   unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * B_KPAD) +
                     ((long)bt * N + n) * FRNN_NSLICE;
-  // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol)
-  constexpr int CH = 16 / (int)sizeof(elem_t);
-  const int c_lo = wk * B_KSW * (FRNN_KW / CH);
-  const int ncol = max(0, min(c_lo + B_KSW * (FRNN_KW / CH), B_KPAD / CH) - c_lo);
 #endif
 
   // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
@@ -1051,6 +1047,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           fence_acq_rel_gpu();
         }
         __syncthreads();
+        // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol)
+        constexpr int CH = 16 / (int)sizeof(elem_t);
+        const int c_lo = wk * B_KSW * (FRNN_KW / CH);
+        const int ncol = max(0, min(c_lo + B_KSW * (FRNN_KW / CH), B_KPAD / CH) - c_lo);
         const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
         for (int i = wm * 32 + lane; i < nb * ncol; i += 32 * FRNN_BWD_WM) {
           const int r = i / ncol, c = c_lo + i % ncol;
