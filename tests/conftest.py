@@ -1,5 +1,6 @@
-"""Shared test configuration: hypothesis profiles and the ``cuda`` marker."""
+"""Shared test configuration: hypothesis profiles, the ``cuda`` marker, a polling helper."""
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -31,3 +32,16 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def wait_for():
+    """``wait_for(predicate, seconds)``: poll ``predicate`` every 50 ms; fail if it stays false."""
+    def wait(predicate, seconds: float = 30.0) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError("condition not reached in time")
+    return wait

@@ -299,15 +299,6 @@ def _build_procs(tmp_path: Path, n: int, sleep: float, **popen) -> list[subproce
             for _ in range(n)]
 
 
-def _wait_for(predicate, seconds=60.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_fused_build_cache_one_build_for_several_processes(tmp_path):
     """Four processes ask ``fused.ensure_built`` for the same build at once (as the ranks of a
     job do on their first call): the compiler runs once, all get the same finished library."""
@@ -344,7 +335,7 @@ def _fake_fused(monkeypatch, tmp_path, script: str):
     return fused, cfg
 
 
-def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch):
+def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_for):
     """A build killed midway (lock released by the OS, no library) and a failing compiler leave
     no library behind; the next call builds it."""
     from flashrnn_kernels.errors import BuildError
@@ -352,7 +343,8 @@ def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch):
     # a process killed while its compiler runs
     victim = _build_procs(tmp_path, 1, sleep=60.0, start_new_session=True)[0]
     try:
-        _wait_for(lambda: (tmp_path / "log").exists() and "start" in (tmp_path / "log").read_text())
+        wait_for(lambda: (tmp_path / "log").exists() and "start" in (tmp_path / "log").read_text(),
+                 seconds=60.0)
     finally:
         os.killpg(victim.pid, signal.SIGKILL)  # the child and its fake compiler
         victim.communicate(timeout=30)

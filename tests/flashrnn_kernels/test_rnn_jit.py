@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -51,15 +50,6 @@ def _spawn(tmp_path, sleep, timeout=60.0):
     )
 
 
-def _wait_for(predicate, seconds=30.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_two_processes_build_once(tmp_path):
     procs = [_spawn(tmp_path, sleep=1.0) for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
@@ -72,9 +62,9 @@ def test_two_processes_build_once(tmp_path):
     assert marker["key_parts"] == {"k": 1}
 
 
-def test_killed_build_is_recovered(tmp_path):
+def test_killed_build_is_recovered(tmp_path, wait_for):
     victim = _spawn(tmp_path, sleep=60.0)
-    _wait_for(lambda: (tmp_path / "log").exists() and "start" in (tmp_path / "log").read_text())
+    wait_for(lambda: (tmp_path / "log").exists() and "start" in (tmp_path / "log").read_text())
     directory = tmp_path / "cache" / "demo-abc"
     (directory / "half-written.o").write_text("garbage")
     victim.send_signal(signal.SIGKILL)
@@ -95,10 +85,10 @@ def test_killed_build_is_recovered(tmp_path):
     assert not again.built and again.value is None and len(calls) == 1
 
 
-def test_lock_timeout_names_the_holder(tmp_path):
+def test_lock_timeout_names_the_holder(tmp_path, wait_for):
     holder = _spawn(tmp_path, sleep=30.0)
     try:
-        _wait_for(lambda: (tmp_path / "log").exists())
+        wait_for(lambda: (tmp_path / "log").exists())
         with pytest.raises(BuildLockTimeout, match=r"waited 0 s for the build lock .*demo-abc\.lock.*'pid': %d" % holder.pid):
             jit.cached_build("demo-abc", {}, lambda d: None, cache_dir=tmp_path / "cache", timeout=0.3)
     finally:
