@@ -98,17 +98,21 @@ def cartesian_size(values: list[list[Any]]) -> int:
 # ====================================================================== the two solvers
 
 
-def run_constrint(data: dict) -> tuple[float, float, int]:
-    """(load_t1 seconds, solutions_array seconds, number of rows) of one fresh build."""
+def _load_then(data: dict, work: Callable[[Any], Any]) -> tuple[float, float, Any]:
+    """(load_t1 seconds, seconds of ``work(model)``, its result) of one fresh build."""
     gc.collect()
     t0 = time.perf_counter()
     model = constrint.load_t1(data)
     t1 = time.perf_counter()
-    arr = model.solutions_array()
+    result = work(model)
     t2 = time.perf_counter()
-    n = int(arr.shape[0])
-    del arr, model
-    return t1 - t0, t2 - t1, n
+    return t1 - t0, t2 - t1, result
+
+
+def run_constrint(data: dict) -> tuple[float, float, int]:
+    """(load_t1 seconds, solutions_array seconds, number of rows) of one fresh build."""
+    load_s, solve_s, arr = _load_then(data, lambda model: model.solutions_array())
+    return load_s, solve_s, int(arr.shape[0])
 
 
 def run_pc2(names: list[str], values: list[list[Any]], conds: list[str]) -> tuple[float, int]:
@@ -212,13 +216,7 @@ def synthetic_spaces() -> list[dict[str, Any]]:
 
 def run_count(data: dict) -> tuple[float, float, int]:
     """(load_t1 seconds, count seconds, count) of one fresh build."""
-    gc.collect()
-    t0 = time.perf_counter()
-    model = constrint.load_t1(data)
-    t1 = time.perf_counter()
-    n = model.count()
-    t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, n
+    return _load_then(data, lambda model: model.count())
 
 
 # ====================================================================== reporting
