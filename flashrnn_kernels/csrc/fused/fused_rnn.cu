@@ -223,6 +223,11 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_POLL_LD
 #define FRNN_POLL_LD 0
 #endif
+// backward, NSLICE > 1: how the reader's poll of the step flags acquires the producers' data:
+// 1 ld.acquire.gpu, 0 ld.relaxed.gpu and then one fence.acq_rel.gpu
+#ifndef FRNN_BWD_ACQ
+#define FRNN_BWD_ACQ 1
+#endif
 namespace frnn_fm {
 struct F {
   float v;
@@ -454,6 +459,11 @@ __device__ __forceinline__ void cp_async_wait_all() {
 __device__ __forceinline__ unsigned ld_relaxed_u32(const unsigned* p) {
   unsigned v;
   asm volatile("ld.relaxed.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+  return v;
+}
+__device__ __forceinline__ unsigned ld_acquire_u32(const unsigned* p) {
+  unsigned v;
+  asm volatile("ld.acquire.gpu.global.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
   return v;
 }
 __device__ __forceinline__ void st_relaxed_u32(unsigned* p, unsigned v) {
@@ -1039,22 +1049,33 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
             unsigned f[B_FLG];
 #pragma unroll
             for (int j = 0; j < B_FLG; ++j)
-              f[j] = lane + 32 * j < FRNN_NSLICE ? ld_relaxed_u32(flags + lane + 32 * j) : tag;
+              f[j] = lane + 32 * j < FRNN_NSLICE
+                         ? (FRNN_BWD_ACQ ? ld_acquire_u32(flags + lane + 32 * j)
+                                         : ld_relaxed_u32(flags + lane + 32 * j))
+                         : tag;
             ok = true;
 #pragma unroll
             for (int j = 0; j < B_FLG; ++j) ok &= f[j] >= tag;
           } while (!__all_sync(0xffffffffu, ok));
-          fence_acq_rel_gpu();
+          if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
         }
         __syncthreads();
-        // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol)
+        // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol): the
+        // chunk loop has a compile-time trip count and divisor (a runtime divisor measured ~460
+        // instructions per warp and step on H100, LSTM 1x768)
         constexpr int CH = 16 / (int)sizeof(elem_t);
-        const int c_lo = wk * B_KSW * (FRNN_KW / CH);
-        const int ncol = max(0, min(c_lo + B_KSW * (FRNN_KW / CH), B_KPAD / CH) - c_lo);
+        constexpr int NCOL = B_KSW * (FRNN_KW / CH);
+        constexpr int NCHUNK = FRNN_BT * NCOL, CSTEP = 32 * FRNN_BWD_WM;
+        const int c_lo = wk * NCOL;
+        const int ncol = min(NCOL, B_KPAD / CH - c_lo);
         const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
-        for (int i = wm * 32 + lane; i < nb * ncol; i += 32 * FRNN_BWD_WM) {
-          const int r = i / ncol, c = c_lo + i % ncol;
-          cp_async16(xs + r * B_XROW + c * CH, src + (long)r * N * B_KPAD + c * CH);
+#pragma unroll 4
+        for (int m = 0; m < CDIV(NCHUNK, CSTEP); ++m) {
+          const int i = wm * 32 + lane + m * CSTEP;
+          const int r = i / NCOL, c = i % NCOL;
+          if ((NCHUNK % CSTEP == 0 || i < NCHUNK) && r < nb && c < ncol)
+            cp_async16(xs + r * B_XROW + (c_lo + c) * CH,
+                       src + (long)r * N * B_KPAD + (c_lo + c) * CH);
         }
         cp_async_wait_all();
         if (FRNN_BWD_WM == 1) {
@@ -1150,21 +1171,20 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         cell_backward(xg, rg, sp, ds, dxa[i], dra[i], carry[i]);
       }
     }
+    // the operand of the next GEMM first (with NSLICE > 1: exchange, barrier, flag), then the
+    // gradient outputs, so that the producer's fence does not wait for them
 #pragma unroll
     for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
-      const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
+      const int bl = pb[i], d = u0 + pu[i];
 #pragma unroll
       for (int g = 0; g < FRNN_G; ++g) {
-        elem_t v = from_f(dra[i][g]);
-        dgrp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = v;
+        const elem_t v = from_f(dra[i][g]);
 #if FRNN_NSLICE == 1
         xs[bl * B_XROW + g * FRNN_D + d] = v;
 #else
-        xdat[(((t & 1) * Bpad + b) * N + n) * B_KPAD + g * FRNN_D + d] = v;
+        xdat[(((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
 #endif
-        if (Cell::kSeparateRecurrent)
-          dwxp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxa[i][g]);
       }
     }
     __syncthreads();
@@ -1174,6 +1194,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
     }
 #endif
+#pragma unroll
+    for (int i = 0; i < FRNN_PPT; ++i) {
+      if (!valid[i]) continue;
+      const int d = u0 + pu[i], b = b0 + pb[i];
+#pragma unroll
+      for (int g = 0; g < FRNN_G; ++g) {
+        dgrp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dra[i][g]);
+        if (Cell::kSeparateRecurrent)
+          dwxp[(((long)b * T + t) * FRNN_G + g) * ND + (long)n * FRNN_D + d] = from_f(dxa[i][g]);
+      }
+    }
   }
   }
 }
