@@ -21,15 +21,20 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
+    ("lstm", 16, 1, 768, "b", 12, 8, ()),
+    ("lstm", 16, 1, 768, "b", 12, 8, ("FRNN_BWD_XCH=0",)),
+    ("lstm", 16, 1, 768, "b", 12, 8, ("FRNN_BWD_POLL_BAR=1",)),
+    ("lstm", 16, 1, 768, "b", 12, 8, ("FRNN_POLL_GROUP=16",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
     ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_ACQ=0",)),
+    ("gru", 16, 1, 768, "b", 12, 8, ()),
     ("gru", 16, 1, 768, "b", None, None, ()),
-    ("gru", 16, 1, 768, "b", None, None, ("PREV",)),
+    ("lstm", 64, 1, 768, "b", 12, 32, ()),
     ("lstm", 64, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "b", None, None, ("PREV",)),
+    ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ("PREV",)),
+    ("lstm", 16, 1, 768, "b", 12, 8, ()),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -82,6 +87,28 @@ def fwd_error(row, cfg):
     return ((st.double() - r64).norm() / r64.norm()).item(), e_ref
 
 
+def bwd_error(row, cfg, lib, orig):
+    """Relative error of the variant's dWx vs float64 autograd (and of the bf16 reference)."""
+    from flashrnn_kernels.reference import reference_forward
+    cell, B, N, D = row[:4]
+    Wx, R, b, s0 = make_inputs(cell, B, 64, N, D, torch.bfloat16, "cuda", 7)
+    fused.load_library = orig
+    states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
+    fused.load_library = lambda config, arch=None, _l=lib: _l
+    g = torch.Generator(device="cpu").manual_seed(3)
+    ds = (torch.randn(states.shape, generator=g) * 0.1).to(states)
+    dwx = fused.fused_backward(R, b, s0, states, cache, ds, None, cell, (B, cfg))[0]
+    errs = []
+    for dt in (torch.float64, torch.bfloat16):
+        x = Wx.to(dt).requires_grad_(True)
+        st = reference_forward(x, R.to(dt), b.to(dt), s0.to(dt), cell=cell)[0]
+        (st.double() * ds.double()).sum().backward()
+        errs.append(x.grad)
+    r64 = errs[0]
+    rel = lambda a: ((a.double() - r64).norm() / r64.norm()).item()
+    return rel(dwx) if torch.isfinite(dwx).all() else float("nan"), rel(errs[1])
+
+
 def main():
     t0 = time.time()
     with ThreadPoolExecutor(16) as ex:
@@ -110,6 +137,10 @@ def main():
                 states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
                 fused.load_library = lambda config, arch=None, _l=lib: _l
                 ds = torch.randn_like(states)
+                e, e_ref = bwd_error(row, cfg, lib, orig)
+                flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
+                name += f" [{flag} dWx err {e:.1e} ref {e_ref:.1e}]"
+                fused.load_library = lambda config, arch=None, _l=lib: _l
                 ms = time_fn(lambda: fused.fused_backward(R, b, s0, states, cache, ds, None, cell,
                                                           (B, cfg)), reps=10)
             torch.cuda.synchronize()
