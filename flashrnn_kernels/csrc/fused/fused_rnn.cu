@@ -240,6 +240,12 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_BWD_ACQ
 #define FRNN_BWD_ACQ 1
 #endif
+// copies of the exchange data (NSLICE > 1, forward and backward format 0): producers write each
+// value FRNN_XCH_REPL times, block `slice` reads copy slice % FRNN_XCH_REPL, so that fewer
+// blocks read the same L2 lines at the same moment
+#ifndef FRNN_XCH_REPL
+#define FRNN_XCH_REPL 1
+#endif
 // backward, format 1: a block barrier before the poll (as FRNN_FWD_POLL_BAR)
 #ifndef FRNN_BWD_POLL_BAR
 #define FRNN_BWD_POLL_BAR 0
@@ -651,7 +657,8 @@ __device__ __forceinline__ void poll_range(elem_t* xs, const fxword_t* src, long
 // bits x; lane 6c gathers those of lanes 6c..6c+5 with shuffles (all lanes must call) and, where
 // `store`, writes them as two words with the tag bits tg (already shifted to bits 48..63), one
 // 16-byte store (each word single-copy atomic).
-__device__ __forceinline__ void publish6(unsigned x0, bool store, unsigned long long tg, void* dst) {
+__device__ __forceinline__ void publish6(unsigned x0, bool store, unsigned long long tg,
+                                         unsigned long long* dst, long rep_stride = 0) {
   unsigned x[6];
   x[0] = x0;
 #pragma unroll
@@ -659,8 +666,11 @@ __device__ __forceinline__ void publish6(unsigned x0, bool store, unsigned long 
   if (store) {
     const unsigned long long w0 = tg | x[0] | (x[1] << 16) | ((unsigned long long)x[2] << 32);
     const unsigned long long w1 = tg | x[3] | (x[4] << 16) | ((unsigned long long)x[5] << 32);
-    asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst), "l"(w0), "l"(w1)
-                 : "memory");
+#pragma unroll
+    for (int r = 0; r < (rep_stride ? FRNN_XCH_REPL : 1); ++r)
+      asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst + r * rep_stride),
+                   "l"(w0), "l"(w1)
+                   : "memory");
   }
 }
 // the six values of a format-1 chunk as three 32-bit pairs (plain element order)
@@ -719,6 +729,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_FWD_WM, wk = warp / FRNN_FWD_WM;
   const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
+  const long xrep = 2 * Bpad * N * (long)FX_RW;  // words per copy of the exchange data
   const elem_t* __restrict__ wxp = p.wx;
   elem_t* __restrict__ statesp = p.states;
   elem_t* __restrict__ cachep = p.cache;
@@ -828,7 +839,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       if (FRNN_FWD_POLL_BAR) __syncthreads();
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
       // synchronises (the tile's other ranges belong to other columns)
-      poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
+      poll_range(xs,
+                 xch + (slice % FRNN_XCH_REPL) * xrep +
+                     ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW,
+                 (long)N * FX_RW,
                  nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane);
       if (FRNN_FWD_WM == 1) {
         __syncwarp();
@@ -929,7 +943,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         publish6(*reinterpret_cast<const unsigned short*>(&v),
                  lane < F_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb, tg,
                  xch + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)FX_RW +
-                     slice * 2 * FX_CPS + 2 * (pu[i] / 6));
+                     slice * 2 * FX_CPS + 2 * (pu[i] / 6),
+                 xrep);
       }
     }
 #endif
@@ -952,8 +967,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE == 1
           xs[bl * F_XROW + d] = v;
 #elif !F_PACK
-          store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
-                     make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
+#pragma unroll
+          for (int r = 0; r < FRNN_XCH_REPL; ++r)
+            store_word(xch + r * xrep + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
+                       make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
         }
         statesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
@@ -1021,7 +1038,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   unsigned long long* bx = reinterpret_cast<unsigned long long*>(p.xch);
 #elif FRNN_NSLICE > 1
   elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
-  unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * B_KPAD) +
+  const long xrep = 2 * Bpad * N * B_KPAD;  // elements per copy of the exchange data
+  unsigned* flags = reinterpret_cast<unsigned*>(xdat + FRNN_XCH_REPL * xrep) +
                     ((long)bt * N + n) * FRNN_NSLICE;
 #endif
 
@@ -1130,7 +1148,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         constexpr int NCHUNK = FRNN_BT * NCOL, CSTEP = 32 * FRNN_BWD_WM;
         const int c_lo = wk * NCOL;
         const int ncol = min(NCOL, B_KPAD / CH - c_lo);
-        const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
+        const elem_t* src = xdat + (slice % FRNN_XCH_REPL) * xrep +
+                            (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
 #pragma unroll 4
         for (int m = 0; m < CDIV(NCHUNK, CSTEP); ++m) {
           const int i = wm * 32 + lane + m * CSTEP;
@@ -1263,7 +1282,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_NSLICE == 1
         xs[bl * B_XROW + g * FRNN_D + d] = v;
 #else
-        xdat[(((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
+#pragma unroll
+        for (int r = 0; r < FRNN_XCH_REPL; ++r)
+          xdat[r * xrep + (((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
 #endif
       }
     }
@@ -1299,9 +1320,10 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
   if (FRNN_NSLICE == 1) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
-  if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
+  if (!backward) return FRNN_XCH_REPL * 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   if (B_PACK) return 2 * bpad * N * (long)BX_RC * 16;
-  return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
+  return FRNN_XCH_REPL * 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) +
+         4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
 }
 
 static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
