@@ -173,7 +173,7 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_BWD_PF
 #define FRNN_BWD_PF                                                                     \
   FRNN_CLAMP((150 - 4 * B_MTW * B_KSW - 4 * B_NCH * B_MTW * FRNN_NT) /                  \
-                 (B_PPT * (2 * FRNN_S + FRNN_GC)), 1, 3)
+                 (FRNN_PPT * (2 * FRNN_S + FRNN_GC)), 1, 3)
 #endif
 // forward, one block per head: the input gates of the next FRNN_WX_STAGES - 1 steps are copied
 // into a shared-memory ring with cp.async (16-byte chunks of a row's U units, so U * e % 16 == 0)
@@ -223,32 +223,10 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_POLL_LD
 #define FRNN_POLL_LD 0
 #endif
-// backward exchange format (NSLICE > 1):
-//   0: plain elements, rows [G*D] padded to whole K steps, behind one step flag per block;
-//   1: the forward's format 1 (three 16-bit values + a 16-bit tag per 64-bit word) for 16-bit
-//      types with U % 6 == 0 and D % 6 == 0: rows of G*D/6 16-byte chunks, chunk (g*D + d)/6
-//      holding units d..d+5 of gate g (no flag, no fence: the tags carry the step)
-#define FRNN_BXCH1_OK (FRNN_DTYPE != 2 && FRNN_U % 6 == 0 && FRNN_D % 6 == 0)
-#ifndef FRNN_BWD_XCH
-#define FRNN_BWD_XCH FRNN_BXCH1_OK
-#endif
-#if FRNN_BWD_XCH == 1 && !FRNN_BXCH1_OK
-#error "FRNN_BWD_XCH=1 needs a 16-bit dtype, FRNN_FUSED_UNITS % 6 == 0 and FRNN_HEAD_DIM % 6 == 0"
-#endif
-// backward, format 0: how the reader's poll of the step flags acquires the producers' data:
+// backward, NSLICE > 1: how the reader's poll of the step flags acquires the producers' data:
 // 1 ld.acquire.gpu, 0 ld.relaxed.gpu and then one fence.acq_rel.gpu
 #ifndef FRNN_BWD_ACQ
 #define FRNN_BWD_ACQ 1
-#endif
-// copies of the exchange data (NSLICE > 1, forward and backward format 0): producers write each
-// value FRNN_XCH_REPL times, block `slice` reads copy slice % FRNN_XCH_REPL, so that fewer
-// blocks read the same L2 lines at the same moment
-#ifndef FRNN_XCH_REPL
-#define FRNN_XCH_REPL 1
-#endif
-// backward, format 1: a block barrier before the poll (as FRNN_FWD_POLL_BAR)
-#ifndef FRNN_BWD_POLL_BAR
-#define FRNN_BWD_POLL_BAR 0
 #endif
 namespace frnn_fm {
 struct F {
@@ -356,12 +334,8 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
 #define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
-// the backward's pairs: lanes 0..B_LANES-1 of each warp, as the forward's (30 with format 1)
-#define B_PACK (FRNN_NSLICE > 1 && FRNN_BWD_XCH == 1)
-#define B_LANES (B_PACK ? 30 : 32)
-#define B_PPT CDIV(FRNN_U * FRNN_BT, B_LANES * FRNN_NWARPS)
-// backward, format 1: 16-byte chunks per operand row
-#define BX_RC (FRNN_G * FRNN_D / 6)
+// pointwise work: (unit, batch) pairs per thread
+#define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
 // the forward's pairs: lanes 0..F_LANES-1 of each warp, pair = warp*F_LANES + lane (+ rounds of
 // F_LANES*NWARPS); with the packed exchange 30 lanes, so that every 6-unit chunk sits in one warp
 #define F_PACK (FRNN_NSLICE > 1 && FRNN_FWD_XCH == 1)
@@ -560,13 +534,9 @@ __host__ __device__ constexpr int fx_max_chunks() {
   return m;
 }
 
-// a chunk of format 1 (two words of three 16-bit values + tag) carries `tag` in both words
-__device__ __forceinline__ bool chunk6_ok(uint4 c, unsigned tag) {
-  return ((c.y ^ (tag << 16)) | (c.w ^ (tag << 16))) < (1u << 16);
-}
 __device__ __forceinline__ bool fx_chunk_ok(uint4 c, unsigned tag) {
 #if FRNN_FWD_XCH == 1
-  return chunk6_ok(c, tag);
+  return ((c.y ^ (tag << 16)) | (c.w ^ (tag << 16))) < (1u << 16);
 #else
   return chunk_ok(c, tag);
 #endif
@@ -590,19 +560,23 @@ __device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v, int 
 #endif
 }
 
-// Poll chunks (row, c), row < nb, c < nc, of a global tile of exchange words until each carries
-// the step's tag (ok), handing each to store once it does. Chunks are numbered row * NCM + c
-// with a compile-time NCM >= nc (a runtime divisor cost ~90 instructions per step, measured with
-// ncu); the GT threads (gt: index among them) each own fixed chunks and poll them in groups of
-// FRNN_POLL_GROUP with all loads of a group in flight together (one L2 round trip per poll of a
-// group, not one per chunk).
+// Copy warp column wk's chunks of rows [0, nb) of a global tile of exchange words (row stride
+// row_stride words) into the plain smem tile, waiting until every word carries `tag`. The
+// column's 32*FWD_WM threads (gt: index among them) each own fixed chunks and poll them in
+// groups of FRNN_POLL_GROUP with all loads of a group in flight together (one L2 round trip per
+// poll of a group, not one per chunk).
 #ifndef FRNN_POLL_GROUP
 #define FRNN_POLL_GROUP 8
 #endif
-template <int NCM, int GT, class Addr, class Ok, class Store>
-__device__ __forceinline__ void poll_chunks(int gt, int nb, int nc, Addr addr, Ok ok, Store store) {
+__device__ __forceinline__ void poll_range(elem_t* xs, const fxword_t* src, long row_stride,
+                                           int nb, unsigned tag, int wk, int gt) {
+  constexpr int GT = 32 * FRNN_FWD_WM;
+  // chunks are numbered row * NCM + c with the largest column's count NCM (a compile-time divisor:
+  // a division by the column's own count cost ~90 instructions per step, measured with ncu)
+  constexpr int NCM = fx_max_chunks() > 0 ? fx_max_chunks() : 1;
   constexpr int CPT = CDIV(FRNN_BT * NCM, GT);
   constexpr int GRP = CPT < FRNN_POLL_GROUP ? CPT : FRNN_POLL_GROUP;
+  const int clo = fx_clo(wk), nc = fx_chi(wk) - clo, klo = f_klo(wk), khi = f_khi(wk);
 #pragma unroll 1
   for (int c0 = 0; c0 < CPT; c0 += GRP) {
     uint4 v[GRP];
@@ -612,21 +586,21 @@ __device__ __forceinline__ void poll_chunks(int gt, int nb, int nc, Addr addr, O
     for (int j = 0; j < GRP; ++j) {
       const int idx = gt + (c0 + j) * GT;
       row[j] = idx / NCM;
-      cc[j] = idx % NCM;
-      need[j] = c0 + j < CPT && row[j] < nb && cc[j] < nc;
+      cc[j] = clo + idx % NCM;
+      need[j] = c0 + j < CPT && row[j] < nb && cc[j] < clo + nc;
       v[j] = make_uint4(0, 0, 0, 0);
     }
     bool pending = true;
     while (pending) {
 #pragma unroll
       for (int j = 0; j < GRP; ++j)
-        if (need[j]) v[j] = ld_poll16(addr(row[j], cc[j]));
+        if (need[j]) v[j] = ld_poll16(src + row[j] * row_stride + cc[j] * FX_WPC);
       pending = false;
 #pragma unroll
       for (int j = 0; j < GRP; ++j) {
         if (need[j]) {
-          if (ok(v[j])) {
-            store(row[j], cc[j], v[j]);
+          if (fx_chunk_ok(v[j], tag)) {
+            fx_chunk_store(xs + row[j] * F_XROW, cc[j], v[j], klo, khi);
             need[j] = false;
           } else {
             pending = true;
@@ -638,47 +612,6 @@ __device__ __forceinline__ void poll_chunks(int gt, int nb, int nc, Addr addr, O
 #endif
     }
   }
-}
-
-// Copy warp column wk's chunks of rows [0, nb) of the forward's exchange tile (row stride
-// row_stride words) into the plain smem tile once they carry `tag`.
-__device__ __forceinline__ void poll_range(elem_t* xs, const fxword_t* src, long row_stride,
-                                           int nb, unsigned tag, int wk, int gt) {
-  constexpr int NCM = fx_max_chunks() > 0 ? fx_max_chunks() : 1;
-  const int clo = fx_clo(wk), klo = f_klo(wk), khi = f_khi(wk);
-  poll_chunks<NCM, 32 * FRNN_FWD_WM>(
-      gt, nb, fx_chi(wk) - clo,
-      [&](int row, int c) { return src + row * row_stride + (clo + c) * FX_WPC; },
-      [&](uint4 v) { return fx_chunk_ok(v, tag); },
-      [&](int row, int c, uint4 v) { fx_chunk_store(xs + row * F_XROW, clo + c, v, klo, khi); });
-}
-
-// Format 1 (three 16-bit values + a 16-bit tag per 64-bit word): every lane passes its value's
-// bits x; lane 6c gathers those of lanes 6c..6c+5 with shuffles (all lanes must call) and, where
-// `store`, writes them as two words with the tag bits tg (already shifted to bits 48..63), one
-// 16-byte store (each word single-copy atomic).
-__device__ __forceinline__ void publish6(unsigned x0, bool store, unsigned long long tg,
-                                         unsigned long long* dst, long rep_stride = 0) {
-  unsigned x[6];
-  x[0] = x0;
-#pragma unroll
-  for (int k = 1; k < 6; ++k) x[k] = __shfl_down_sync(0xffffffffu, x0, k);
-  if (store) {
-    const unsigned long long w0 = tg | x[0] | (x[1] << 16) | ((unsigned long long)x[2] << 32);
-    const unsigned long long w1 = tg | x[3] | (x[4] << 16) | ((unsigned long long)x[5] << 32);
-#pragma unroll
-    for (int r = 0; r < (rep_stride ? FRNN_XCH_REPL : 1); ++r)
-      asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst + r * rep_stride),
-                   "l"(w0), "l"(w1)
-                   : "memory");
-  }
-}
-// the six values of a format-1 chunk as three 32-bit pairs (plain element order)
-__device__ __forceinline__ void chunk6_store(elem_t* dst, uint4 v) {
-  uint32_t* o = reinterpret_cast<uint32_t*>(dst);  // 4-byte aligned
-  o[0] = v.x;
-  o[1] = __byte_perm(v.y, v.z, 0x5410);
-  o[2] = __byte_perm(v.z, v.w, 0x5432);
 }
 
 // ---------------------------------------------------------------- parameters
@@ -729,7 +662,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int wm = warp % FRNN_FWD_WM, wk = warp / FRNN_FWD_WM;
   const long Bpad = (long)gridDim.x / (FRNN_NSLICE * N) * FRNN_BT;
-  const long xrep = 2 * Bpad * N * (long)FX_RW;  // words per copy of the exchange data
   const elem_t* __restrict__ wxp = p.wx;
   elem_t* __restrict__ statesp = p.states;
   elem_t* __restrict__ cachep = p.cache;
@@ -839,10 +771,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       if (FRNN_FWD_POLL_BAR) __syncthreads();
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
       // synchronises (the tile's other ranges belong to other columns)
-      poll_range(xs,
-                 xch + (slice % FRNN_XCH_REPL) * xrep +
-                     ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW,
-                 (long)N * FX_RW,
+      poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
                  nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane);
       if (FRNN_FWD_WM == 1) {
         __syncwarp();
@@ -938,13 +867,23 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
 #pragma unroll
       for (int i = 0; i < F_PPT; ++i) {
-        const elem_t v = from_f(valid[i] ? sn[i][0] : 0.f);
+        unsigned x[6];
+        x[0] = 0;
+        if (valid[i]) {
+          const elem_t v = from_f(sn[i][0]);
+          x[0] = *reinterpret_cast<const unsigned short*>(&v);
+        }
+#pragma unroll
+        for (int k = 1; k < 6; ++k) x[k] = __shfl_down_sync(0xffffffffu, x[0], k);
         const int pr = warp * F_LANES + lane + i * F_LANES * FRNN_NWARPS;
-        publish6(*reinterpret_cast<const unsigned short*>(&v),
-                 lane < F_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb, tg,
-                 xch + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)FX_RW +
-                     slice * 2 * FX_CPS + 2 * (pu[i] / 6),
-                 xrep);
+        if (lane < F_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb) {
+          const unsigned long long w0 = tg | x[0] | (x[1] << 16) | ((unsigned long long)x[2] << 32);
+          const unsigned long long w1 = tg | x[3] | (x[4] << 16) | ((unsigned long long)x[5] << 32);
+          fxword_t* dst = xch + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)FX_RW +
+                          slice * 2 * FX_CPS + 2 * (pu[i] / 6);
+          asm volatile("st.relaxed.gpu.global.v2.u64 [%0], {%1, %2};" ::"l"(dst), "l"(w0), "l"(w1)
+                       : "memory");
+        }
       }
     }
 #endif
@@ -967,10 +906,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE == 1
           xs[bl * F_XROW + d] = v;
 #elif !F_PACK
-#pragma unroll
-          for (int r = 0; r < FRNN_XCH_REPL; ++r)
-            store_word(xch + r * xrep + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
-                       make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
+          store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
+                     make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
         }
         statesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
@@ -1034,12 +971,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   const elem_t* __restrict__ cachep = p.cache;
   elem_t* __restrict__ dgrp = p.dgr;
   elem_t* __restrict__ dwxp = p.dwx;
-#if B_PACK
-  unsigned long long* bx = reinterpret_cast<unsigned long long*>(p.xch);
-#elif FRNN_NSLICE > 1
+#if FRNN_NSLICE > 1
   elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
-  const long xrep = 2 * Bpad * N * B_KPAD;  // elements per copy of the exchange data
-  unsigned* flags = reinterpret_cast<unsigned*>(xdat + FRNN_XCH_REPL * xrep) +
+  unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * B_KPAD) +
                     ((long)bt * N + n) * FRNN_NSLICE;
 #endif
 
@@ -1061,12 +995,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   for (int i = threadIdx.x; i < B_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 
-  float carry[B_PPT][FRNN_S];
+  float carry[FRNN_PPT][FRNN_S];
   // ring of prefetched inputs: slot (T-1-t) % PF holds step t
-  elem_t spn[FRNN_BWD_PF][B_PPT][FRNN_S], dsn[FRNN_BWD_PF][B_PPT][FRNN_S];
-  elem_t cn[FRNN_BWD_PF][B_PPT][FRNN_GC];
-  bool valid[B_PPT];
-  int pu[B_PPT], pb[B_PPT];
+  elem_t spn[FRNN_BWD_PF][FRNN_PPT][FRNN_S], dsn[FRNN_BWD_PF][FRNN_PPT][FRNN_S];
+  elem_t cn[FRNN_BWD_PF][FRNN_PPT][FRNN_GC];
+  bool valid[FRNN_PPT];
+  int pu[FRNN_PPT], pb[FRNN_PPT];
   auto load_step = [&](int j, int i, int t) {  // prefetch what step t needs (t >= 0) into slot j
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
@@ -1080,11 +1014,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       cn[j][i][c] = cachep[(((long)b * T + t) * FRNN_GC + c) * ND + (long)n * FRNN_D + d];
   };
 #pragma unroll
-  for (int i = 0; i < B_PPT; ++i) {
-    const int pr = warp * B_LANES + lane + i * B_LANES * FRNN_NWARPS;
+  for (int i = 0; i < FRNN_PPT; ++i) {
+    int pr = threadIdx.x + i * FRNN_NTHREADS;
     pu[i] = pr % FRNN_U;
     pb[i] = pr / FRNN_U;
-    valid[i] = lane < B_LANES && pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
+    valid[i] = pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s) {
       carry[i][s] = 0.f;
@@ -1102,21 +1036,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     if (t < -1) break;
     // ---- recurrent gradient R^T dgr_{t+1} for this block's units (not at t = T-1)
     if (t < T - 1) {
-#if B_PACK
-      // dgr_{t+1}: parity (t+1)&1, tag T-1-t; every thread polls its chunks of the whole tile
-      {
-        if (FRNN_BWD_POLL_BAR) __syncthreads();
-        const unsigned tag = (unsigned)((T - 1 - t) & FRNN_TAGMASK);
-        const unsigned long long* src =
-            bx + ((((t + 1) & 1) * Bpad + b0) * N + n) * (long)(2 * BX_RC);
-        poll_chunks<BX_RC, FRNN_NTHREADS>(
-            threadIdx.x, nb, BX_RC,
-            [&](int row, int c) { return src + (long)row * N * (2 * BX_RC) + 2 * c; },
-            [&](uint4 v) { return chunk6_ok(v, tag); },
-            [&](int row, int c, uint4 v) { chunk6_store(xs + row * B_XROW + 6 * c, v); });
-        __syncthreads();
-      }
-#elif FRNN_NSLICE > 1
+#if FRNN_NSLICE > 1
       // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t. Warp 0 polls the NSLICE flags
       // (all loads in flight at once; polling them from every warp measured 17% slower: the
       // fences and the traffic on two L2 lines), then each column copies its K range and
@@ -1148,8 +1068,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         constexpr int NCHUNK = FRNN_BT * NCOL, CSTEP = 32 * FRNN_BWD_WM;
         const int c_lo = wk * NCOL;
         const int ncol = min(NCOL, B_KPAD / CH - c_lo);
-        const elem_t* src = xdat + (slice % FRNN_XCH_REPL) * xrep +
-                            (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
+        const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
 #pragma unroll 4
         for (int m = 0; m < CDIV(NCHUNK, CSTEP); ++m) {
           const int i = wm * 32 + lane + m * CSTEP;
@@ -1213,7 +1132,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     // ---- pointwise backward of step t (t = -1: write the initial-state gradients)
     if (t < 0) {
 #pragma unroll
-      for (int i = 0; i < B_PPT; ++i) {
+      for (int i = 0; i < FRNN_PPT; ++i) {
         if (!valid[i]) continue;
         const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
         float dhrec = 0.f;  // t = -1 < T-1 always ran the GEMM
@@ -1226,9 +1145,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       }
       break;
     }
-    float dxa[B_PPT][FRNN_G], dra[B_PPT][FRNN_G];
+    float dxa[FRNN_PPT][FRNN_G], dra[FRNN_PPT][FRNN_G];
 #pragma unroll
-    for (int i = 0; i < B_PPT; ++i) {
+    for (int i = 0; i < FRNN_PPT; ++i) {
       if (valid[i]) {
         const int u = pu[i], bl = pb[i];
         float dhrec = 0.f;
@@ -1252,28 +1171,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         cell_backward(xg, rg, sp, ds, dxa[i], dra[i], carry[i]);
       }
     }
-    // the operand of the next GEMM first (format 0: exchange, barrier, flag), then the gradient
-    // outputs, so that the producer's fence does not wait for them
-#if B_PACK
-    {
-      const unsigned long long tg = (unsigned long long)((T - t) & FRNN_TAGMASK) << 48;
+    // the operand of the next GEMM first (with NSLICE > 1: exchange, barrier, flag), then the
+    // gradient outputs, so that the producer's fence does not wait for them
 #pragma unroll
-      for (int i = 0; i < B_PPT; ++i) {
-        const int pr = warp * B_LANES + lane + i * B_LANES * FRNN_NWARPS;
-        const bool lead = lane < B_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT &&
-                          pb[i] < nb && u0 + pu[i] < FRNN_D;
-        unsigned long long* row = bx + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)(2 * BX_RC);
-#pragma unroll
-        for (int g = 0; g < FRNN_G; ++g) {
-          const elem_t v = from_f(valid[i] ? dra[i][g] : 0.f);
-          publish6(*reinterpret_cast<const unsigned short*>(&v), lead, tg,
-                   row + 2 * ((g * FRNN_D + u0 + pu[i]) / 6));
-        }
-      }
-    }
-#else
-#pragma unroll
-    for (int i = 0; i < B_PPT; ++i) {
+    for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
       const int bl = pb[i], d = u0 + pu[i];
 #pragma unroll
@@ -1282,9 +1183,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_NSLICE == 1
         xs[bl * B_XROW + g * FRNN_D + d] = v;
 #else
-#pragma unroll
-        for (int r = 0; r < FRNN_XCH_REPL; ++r)
-          xdat[r * xrep + (((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
+        xdat[(((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
 #endif
       }
     }
@@ -1295,9 +1194,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
     }
 #endif
-#endif
 #pragma unroll
-    for (int i = 0; i < B_PPT; ++i) {
+    for (int i = 0; i < FRNN_PPT; ++i) {
       if (!valid[i]) continue;
       const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
@@ -1320,10 +1218,8 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
   if (FRNN_NSLICE == 1) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
-  if (!backward) return FRNN_XCH_REPL * 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
-  if (B_PACK) return 2 * bpad * N * (long)BX_RC * 16;
-  return FRNN_XCH_REPL * 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) +
-         4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
+  if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
+  return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
 }
 
 static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
