@@ -466,6 +466,8 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     lib = load_library(config, _device_arch(states.device))
     if dstates is None:
         ds = torch.zeros_like(states)
+    elif dlast is None:
+        ds = dstates.contiguous()  # read only
     else:
         ds = dstates.contiguous().clone()
     if dlast is not None:
@@ -494,9 +496,12 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
             ds0[:, c0:c1] = ds0c
     # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM
     hprev = torch.cat([s0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]
-    a = dgr.permute(3, 2, 4, 0, 1).reshape(N, G * D, B * T)
-    h = hprev.permute(2, 0, 1, 3).reshape(N, B * T, D)
-    dR = torch.bmm(a, h).reshape(N, G, D, D).permute(1, 0, 2, 3).contiguous()
+    if N == 1:  # transposed views, no copies: [G*D, B*T] @ [B*T, D]
+        dR = torch.mm(dgr.view(B * T, G * D).t(), hprev.view(B * T, D)).view(G, 1, D, D)
+    else:
+        a = dgr.permute(3, 2, 4, 0, 1).reshape(N, G * D, B * T)
+        h = hprev.permute(2, 0, 1, 3).reshape(N, B * T, D)
+        dR = torch.bmm(a, h).reshape(N, G, D, D).permute(1, 0, 2, 3).contiguous()
     # db[j] = sum over (b, t) of the gradient of the side/gate that bias row j feeds
     sx = dwx.float().sum(dim=(0, 1))  # [G, N, D]
     sr = dgr.float().sum(dim=(0, 1)) if cell.separate_gates else sx
