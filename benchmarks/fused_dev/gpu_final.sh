@@ -8,6 +8,7 @@ timeout 60 python3 benchmarks/fused_dev/overhead.py 2>&1 | head -7
 echo "== tests ($(( $(date +%s) - t0 )) s)"
 timeout 220 python3 -m pytest -q -m cuda -p no:cacheprovider tests/flashrnn_kernels/test_fused.py \
   tests/flashrnn_kernels/test_streams.py tests/flashrnn_kernels/test_rnn_gpu.py 2>&1 | tail -3
+timeout 60 python3 benchmarks/fused_dev/breakdown.py lstm 16 1 768 2>&1 | tail -8
 echo "== rnn_speed ($(( $(date +%s) - t0 )) s)"
 timeout $(( 580 - ($(date +%s) - t0) )) python3 benchmarks/rnn_speed.py --out "$OUT/bench" "$@" 2>&1 \
   | tee "$OUT/bench/rnn_speed_h100.log" | sed -n '/== summary/,$p'
