@@ -945,8 +945,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 // Exchange (FRNN_NSLICE > 1): the gate gradients of a step are G*D wide per batch row (4x h for
 // an LSTM), so moving bytes, not latency, dominates. Blocks write plain elements (no tags: half
 // the bytes) to xdat [2 parity][Bpad][N][B_KPAD], then, after a block barrier, one thread
-// publishes the step in its flag (fence.acq_rel + relaxed store). A reader's warp 0 polls the
-// NSLICE flags of its (head, batch tile) group (a few words, not the data), then each group of
+// publishes the step in its flag (fence.acq_rel + relaxed store; the gradient outputs are stored
+// after it). A reader's warp 0 polls the NSLICE flags of its (head, batch tile) group with acquire
+// loads (a few words, not the data), then each group of
 // warps sharing a K range copies just that range with cp.async (16-byte chunks, bypassing L1)
 // and synchronises only among itself (named barrier).
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
