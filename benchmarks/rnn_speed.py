@@ -7,6 +7,7 @@ torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like t
 (B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096).
 Writes rnn_speed.csv and PNG plots to --out, prints a table with ratios to cuDNN float16, and
 measures the first-call latency (config + compile in a fresh process) and the cached one.
+A run of some sweeps only (--sweeps) keeps the rows of the other sweeps already in the CSV.
 """
 from __future__ import annotations
 
@@ -120,24 +121,48 @@ def first_call_latency(cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+SWEEPS = ("heads", "batch", "T")
+FIELDS = ["sweep", "impl", "cell", "dtype", "B", "T", "heads", "head_dim", "fwd_ms", "fwdbwd_ms"]
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of an existing rnn_speed.csv (numbers parsed), or none."""
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for r in rows:
+        for k in ("B", "T", "heads", "head_dim"):
+            r[k] = int(r[k])
+        for k in ("fwd_ms", "fwdbwd_ms"):
+            r[k] = float(r[k])
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-alternating", action="store_true")
     ap.add_argument("--sweeps", default="heads,batch,T",
-                    help="comma-separated subset of: heads, batch, T")
+                    help="comma-separated subset of: heads, batch, T (the CSV keeps the rows of "
+                         "the others)")
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     bf16, fp16 = torch.bfloat16, torch.float16
+    sweeps = set(a.sweeps.split(","))
+    unknown = sweeps - set(SWEEPS)
+    if unknown:
+        ap.error(f"unknown sweeps {sorted(unknown)}; choose from {', '.join(SWEEPS)}")
+    kept = [r for r in read_rows(out / "rnn_speed.csv") if r["sweep"] not in sweeps]
     rows = []
 
     def write_csv():
         with open(out / "rnn_speed.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            w = csv.DictWriter(fh, fieldnames=FIELDS)
             w.writeheader()
-            w.writerows(rows)
+            w.writerows(kept + rows)
 
     def add(sweep, impl, cell, dtype, B, T, N, D, f, fb):
         rows.append(dict(sweep=sweep, impl=impl, cell=cell, dtype=str(dtype).replace("torch.", ""),
@@ -164,7 +189,6 @@ def main():
 
     impls = ["fused"] + ([] if a.no_alternating else ["alternating"])
     heads = [(1, 768), (3, 256), (12, 64), (24, 32)]
-    sweeps = set(a.sweeps.split(","))
     # 1) heads sweep, B=16, T=1024, all cells
     for cell in ("lstm", "gru", "slstm", "elman") if "heads" in sweeps else ():
         for N, D in heads if not a.quick else heads[:1] + heads[2:3]:
@@ -193,7 +217,7 @@ def main():
         fh.write("case,seconds\nfirst_call_new_cache,%.3f\ncached_new_process,%.3f\n" % (lat1, lat2))
 
     try:
-        plot(rows, out)
+        plot(kept + rows, out)
     except Exception as e:  # matplotlib missing or headless trouble: the CSV is what matters
         print("plot failed:", e)
 

@@ -1,0 +1,41 @@
+"""The RNN benchmark's CSV handling (no GPU): rows read back with numbers, bad sweeps refused."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def rnn_speed():
+    spec = importlib.util.spec_from_file_location("rnn_speed", ROOT / "benchmarks" / "rnn_speed.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_read_rows_parses_numbers(rnn_speed, tmp_path):
+    path = tmp_path / "rnn_speed.csv"
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=rnn_speed.FIELDS)
+        w.writeheader()
+        w.writerow(dict(sweep="batch", impl="fused", cell="lstm", dtype="bfloat16", B=64, T=1024,
+                        heads=1, head_dim=768, fwd_ms=5.25, fwdbwd_ms="nan"))
+    (row,) = rnn_speed.read_rows(path)
+    assert row["B"] == 64 and row["head_dim"] == 768 and row["fwd_ms"] == 5.25
+    assert row["fwdbwd_ms"] != row["fwdbwd_ms"]  # a point that could not run stays NaN
+    assert rnn_speed.read_rows(tmp_path / "missing.csv") == []
+
+
+def test_unknown_sweep_is_refused_before_anything_runs(rnn_speed, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["rnn_speed.py", "--out", str(tmp_path), "--sweeps", "heads,B"])
+    with pytest.raises(SystemExit) as e:
+        rnn_speed.main()
+    assert e.value.code == 2
+    assert "unknown sweeps ['B']" in capsys.readouterr().err
+    assert not (tmp_path / "rnn_speed.csv").exists()
