@@ -1,4 +1,8 @@
-source benchmarks/fused_dev/gpu_env.sh
+#!/bin/bash
+# One device call for the backward: variant timings, the per-kernel breakdown and a stall profile
+# of the LSTM 1x768 B16 backward (Nsight Compute source counters to $OUT/src_prof.csv).
+# Usage (repo root, wheels in .whl): bash benchmarks/fused_dev/gpu_prof_bwd.sh
+source "$(dirname "$0")/gpu_env.sh"
 t0=$(date +%s)
 timeout 200 python3 benchmarks/fused_dev/variants.py 2>&1 | tee "$OUT/variants.log" | sed -n "/^== variants/,\$p"
 timeout 100 python3 benchmarks/fused_dev/breakdown.py lstm 16 1 768 2>&1 | tail -16

@@ -943,8 +943,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 
 // ---------------------------------------------------------------- backward kernel
 // Exchange (FRNN_NSLICE > 1): the gate gradients of a step are G*D wide per batch row (4x h for
-// an LSTM), so moving bytes, not latency, dominates. Blocks write plain elements (no tags: half
-// the bytes) to xdat [2 parity][Bpad][N][B_KPAD], then, after a block barrier, one thread
+// an LSTM), so the bytes each block reads count (the forward's packed tagged words, 4/3 of them,
+// measured slower here). Blocks write plain elements to xdat [2 parity][Bpad][N][B_KPAD], then, after a block barrier, one thread
 // publishes the step in its flag (fence.acq_rel + relaxed store; the gradient outputs are stored
 // after it). A reader's warp 0 polls the NSLICE flags of its (head, batch tile) group with acquire
 // loads (a few words, not the data), then each group of
@@ -1062,8 +1062,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         }
         __syncthreads();
         // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol): the
-        // chunk loop has a compile-time trip count and divisor (a runtime divisor measured ~460
-        // instructions per warp and step on H100, LSTM 1x768)
+        // chunk loop has a compile-time trip count and divisor (with a runtime divisor the copy
+        // took ~480 instructions per warp and step, ~390 now: ncu on H100, LSTM 1x768)
         constexpr int CH = 16 / (int)sizeof(elem_t);
         constexpr int NCOL = B_KSW * (FRNN_KW / CH);
         constexpr int NCHUNK = FRNN_BT * NCOL, CSTEP = 32 * FRNN_BWD_WM;
