@@ -22,23 +22,14 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_XCH_REPL=2",)),
-    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_XCH_REPL=4",)),
-    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_XCH_REPL=8",)),
+    ("lstm", 16, 1, 768, "f", None, None, ("PREV",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_XCH_REPL=2",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_XCH_REPL=4",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_XCH_REPL=8",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_ACQ=0",)),
     ("gru", 16, 1, 768, "f", None, None, ()),
-    ("gru", 16, 1, 768, "f", None, None, ("FRNN_XCH_REPL=4",)),
+    ("gru", 16, 1, 768, "b", None, None, ()),
     ("lstm", 64, 1, 768, "f", None, None, ()),
-    ("lstm", 64, 1, 768, "f", None, None, ("FRNN_XCH_REPL=4",)),
     ("lstm", 64, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_XCH_REPL=4",)),
-    ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_XCH_REPL=4",)),
-    ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_XCH_REPL=4",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
