@@ -1061,20 +1061,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
         }
         __syncthreads();
-        // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol): the
-        // chunk loop has a compile-time trip count and divisor (with a runtime divisor the copy
-        // took ~480 instructions per warp and step, ~390 now: ncu on H100, LSTM 1x768)
+        // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol), rows
+        // numbered with the compile-time count NCOL (a runtime divisor took ~480 instructions per
+        // warp and step for the copy, ~390 with this one: ncu on H100, LSTM 1x768; a compile-time
+        // trip count as well made ptxas spill 72 bytes in the A100 sLSTM 256 fidelity build)
         constexpr int CH = 16 / (int)sizeof(elem_t);
         constexpr int NCOL = B_KSW * (FRNN_KW / CH);
-        constexpr int NCHUNK = FRNN_BT * NCOL, CSTEP = 32 * FRNN_BWD_WM;
         const int c_lo = wk * NCOL;
         const int ncol = min(NCOL, B_KPAD / CH - c_lo);
         const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
-#pragma unroll 4
-        for (int m = 0; m < CDIV(NCHUNK, CSTEP); ++m) {
-          const int i = wm * 32 + lane + m * CSTEP;
+        for (int i = wm * 32 + lane; i < nb * NCOL; i += 32 * FRNN_BWD_WM) {
           const int r = i / NCOL, c = i % NCOL;
-          if ((NCHUNK % CSTEP == 0 || i < NCHUNK) && r < nb && c < ncol)
+          if (c < ncol)
             cp_async16(xs + r * B_XROW + (c_lo + c) * CH,
                        src + (long)r * N * B_KPAD + (c_lo + c) * CH);
         }
