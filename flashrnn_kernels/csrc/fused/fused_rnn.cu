@@ -1063,7 +1063,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         __syncthreads();
         // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol), rows
         // numbered with the compile-time count NCOL (a runtime divisor took ~480 instructions per
-        // warp and step for the copy, ~390 with this one: ncu on H100, LSTM 1x768; a compile-time
+        // warp and step for the copy, ~380 with this one: ncu on H100, LSTM 1x768; a compile-time
         // trip count as well made ptxas spill 72 bytes in the A100 sLSTM 256 fidelity build)
         constexpr int CH = 16 / (int)sizeof(elem_t);
         constexpr int NCOL = B_KSW * (FRNN_KW / CH);
