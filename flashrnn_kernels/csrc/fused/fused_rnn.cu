@@ -944,10 +944,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 // ---------------------------------------------------------------- backward kernel
 // Exchange (FRNN_NSLICE > 1): the gate gradients of a step are G*D wide per batch row (4x h for
 // an LSTM), so the bytes each block reads count (the forward's packed tagged words, 4/3 of them,
-// measured slower here). Blocks write plain elements to xdat [2 parity][Bpad][N][B_KPAD], then, after a block barrier, one thread
-// publishes the step in its flag (fence.acq_rel + relaxed store; the gradient outputs are stored
-// after it). A reader's warp 0 polls the NSLICE flags of its (head, batch tile) group with acquire
-// loads (a few words, not the data), then each group of
+// measured slower here). Blocks write plain elements to xdat [2 parity][Bpad][N][B_KPAD], then,
+// after a block barrier, one thread publishes the step in its flag (fence.acq_rel + relaxed
+// store; the gradient outputs are stored after it). A reader's warp 0 polls the NSLICE flags of
+// its (head, batch tile) group with acquire loads (a few words, not the data), then each group of
 // warps sharing a K range copies just that range with cp.async (16-byte chunks, bypassing L1)
 // and synchronises only among itself (named barrier).
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
