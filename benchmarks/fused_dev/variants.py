@@ -83,7 +83,8 @@ def fwd_error(row, cfg):
 
 
 def bwd_error(row, cfg, lib, orig):
-    """Relative error of the variant's dWx vs float64 autograd (and of the bf16 reference)."""
+    """Relative error of the variant's dWx vs float64 autograd (and of the bf16 reference); the
+    forward runs on the default library `orig`, the backward on the variant's `lib`."""
     from flashrnn_kernels.reference import reference_forward
     cell, B, N, D = row[:4]
     Wx, R, b, s0 = make_inputs(cell, B, 64, N, D, torch.bfloat16, "cuda", 7)
@@ -128,14 +129,13 @@ def main():
                 with torch.no_grad():
                     ms = time_fn(lambda: fused.fused_forward(Wx, R, b, s0, cell, False, cfg))
             else:
+                e, e_ref = bwd_error(row, cfg, lib, orig)
+                flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
+                name += f" [{flag} dWx err {e:.1e} ref {e_ref:.1e}]"
                 fused.load_library = orig
                 states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
                 fused.load_library = lambda config, arch=None, _l=lib: _l
                 ds = torch.randn_like(states)
-                e, e_ref = bwd_error(row, cfg, lib, orig)
-                flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
-                name += f" [{flag} dWx err {e:.1e} ref {e_ref:.1e}]"
-                fused.load_library = lambda config, arch=None, _l=lib: _l
                 ms = time_fn(lambda: fused.fused_backward(R, b, s0, states, cache, ds, None, cell,
                                                           (B, cfg)), reps=10)
             torch.cuda.synchronize()
