@@ -137,10 +137,6 @@ class FusedConfig:
         """Whether the forward stages its input gates in a shared-memory ring (FRNN_WX_RING)."""
         return self.nslice == 1 and self.head_dim * self.esize % 16 == 0
 
-    @property
-    def pairs_per_thread(self) -> int:
-        return _cdiv(self.units * self.bt, self.nthreads)
-
     def blocks(self, batch: int, heads: int) -> int:
         return self.nslice * heads * _cdiv(batch, self.bt)
 
