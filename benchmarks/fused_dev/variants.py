@@ -22,14 +22,15 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", None, None, ("PREV",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("PREV",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_ACQ=0",)),
-    ("gru", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_CLUSTER=4",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_CLUSTER=1",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
     ("gru", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
     ("lstm", 64, 1, 768, "b", None, None, ()),
+    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
+    ("lstm", 16, 1, 768, "b", None, None, ()),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -129,6 +130,8 @@ def main():
                 with torch.no_grad():
                     ms = time_fn(lambda: fused.fused_forward(Wx, R, b, s0, cell, False, cfg))
             else:
+                if hasattr(lib, "frnn_bwd_cluster"):
+                    name += f" C={lib.frnn_bwd_cluster(B, N)}"
                 e, e_ref = bwd_error(row, cfg, lib, orig)
                 flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
                 name += f" [{flag} dWx err {e:.1e} ref {e_ref:.1e}]"

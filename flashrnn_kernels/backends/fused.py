@@ -220,6 +220,8 @@ def _nvcc() -> str:
 def nvcc_command(config: FusedConfig, arch: str, out: str, extra: tuple[str, ...] = ()) -> list[str]:
     """The nvcc command line that builds the shared library for ``config``."""
     defs = [f"-D{k}={v}" for k, v in config.defines().items()]
+    if arch == "90a":
+        defs.append("-DFRNN_SM90A=1")  # bulk copies and cluster multicast in the backward
     return [_nvcc(), "-O3", "-std=c++17", "-shared", "-Xcompiler", "-fPIC",
             f"-gencode=arch=compute_{arch},code=sm_{arch}", *defs, *extra,
             "-o", out, str(KERNEL_SOURCE)]

@@ -228,6 +228,22 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_BWD_ACQ
 #define FRNN_BWD_ACQ 1
 #endif
+// backward, NSLICE > 1, on sm_90a (the build defines FRNN_SM90A): the operand rows are fetched by
+// the bulk copy engine (cp.async.bulk, completing on an mbarrier) instead of per-thread cp.async;
+// the launch groups up to FRNN_BWD_CLUSTER blocks of a head into a thread-block cluster and each
+// block of a cluster fetches 1/C of the rows, multicast into the shared memory of all C blocks.
+#ifndef FRNN_SM90A
+#define FRNN_SM90A 0
+#endif
+#ifndef FRNN_BWD_BULK
+#define FRNN_BWD_BULK (FRNN_SM90A && FRNN_NSLICE > 1)
+#endif
+#if FRNN_BWD_BULK && !FRNN_SM90A
+#error "FRNN_BWD_BULK needs an sm_90a build (FRNN_SM90A)"
+#endif
+#ifndef FRNN_BWD_CLUSTER
+#define FRNN_BWD_CLUSTER 8
+#endif
 namespace frnn_fm {
 struct F {
   float v;
@@ -472,6 +488,59 @@ __device__ __forceinline__ void st_relaxed_u32(unsigned* p, unsigned v) {
 __device__ __forceinline__ void fence_acq_rel_gpu() {
   asm volatile("fence.acq_rel.gpu;" ::: "memory");
 }
+
+#if FRNN_BWD_BULK
+// ---------------------------------------------------------------- bulk copies and clusters (sm_90a)
+__device__ __forceinline__ unsigned smem_addr(const void* p) {
+  return (unsigned)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ unsigned cluster_rank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ unsigned cluster_size() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_nctarank;" : "=r"(r));
+  return r;
+}
+__device__ __forceinline__ void cluster_sync_all() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" :::
+                   "memory");
+}
+__device__ __forceinline__ void mbar_init(unsigned bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\nfence.mbarrier_init.release.cluster;" ::"r"(bar),
+               "r"(count)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive_expect_tx(unsigned bar, unsigned bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(bar), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_wait(unsigned bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nFRNN_MBAR_WAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n@!p bra FRNN_MBAR_WAIT;\n}" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
+// global -> shared copy of `bytes` (a multiple of 16, both ends 16-byte aligned) completing on the
+// mbarrier `bar`; with mask != 0 into the same offsets of every cluster block in the mask
+__device__ __forceinline__ void bulk_copy(unsigned dst, const void* src, unsigned bytes,
+                                          unsigned bar, unsigned short mask) {
+  if (mask == 0) {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::
+            "r"(dst), "l"(src), "r"(bytes), "r"(bar)
+        : "memory");
+  } else {
+    asm volatile(
+        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+        " [%0], [%1], %2, [%3], %4;" ::"r"(dst), "l"(src), "r"(bytes), "r"(bar), "h"(mask)
+        : "memory");
+  }
+}
+#endif
 
 // ---------------------------------------------------------------- tagged tile exchange
 __device__ __forceinline__ bool chunk_ok(uint4 c, unsigned tag) {
@@ -995,6 +1064,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   }
   for (int i = threadIdx.x; i < B_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
+#if FRNN_BWD_BULK
+  // the mbarrier lives in the 16-byte pad of operand row 0 (no copy or GEMM touches the pads)
+  const unsigned xbar = smem_addr(xs + B_KPAD);
+  const unsigned crank = cluster_rank(), csize = cluster_size();
+  const unsigned short cmask = csize > 1 ? (unsigned short)((1u << csize) - 1u) : 0;
+  unsigned xphase = 0;
+  __syncthreads();
+  if (threadIdx.x == 0) mbar_init(xbar, 1);
+  __syncthreads();
+  cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
+#endif
 
   float carry[FRNN_PPT][FRNN_S];
   // ring of prefetched inputs: slot (T-1-t) % PF holds step t
@@ -1044,6 +1124,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       // synchronises only among itself.
       {
         const unsigned tag = (unsigned)(T - 1 - t);
+#if FRNN_BWD_BULK
+        // one phase of the mbarrier per step: lane 0 of warp 0 expects all nb rows (its own and
+        // the cluster peers' multicasts may land before or after), polls, then fetches its share
+        if (warp == 0 && lane == 0) mbar_arrive_expect_tx(xbar, nb * (B_KPAD * (int)sizeof(elem_t)));
+#endif
         if (warp == 0) {
           bool ok;
           do {
@@ -1059,7 +1144,22 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
             for (int j = 0; j < B_FLG; ++j) ok &= f[j] >= tag;
           } while (!__all_sync(0xffffffffu, ok));
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
+#if FRNN_BWD_BULK
+          if (lane == 0) {
+            // the rows were written by other blocks' ordinary stores; the copy engine reads them
+            asm volatile("fence.proxy.async.global;" ::: "memory");
+            const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
+            for (int r = (int)crank; r < nb; r += (int)csize)
+              bulk_copy(smem_addr(xs + r * B_XROW), src + (long)r * N * B_KPAD,
+                        B_KPAD * (unsigned)sizeof(elem_t), xbar, cmask);
+          }
+#endif
         }
+#if FRNN_BWD_BULK
+        mbar_wait(xbar, xphase);
+        xphase ^= 1u;
+      }
+#else
         __syncthreads();
         // this warp column's K range of the operand in 16-byte chunks [c_lo, c_lo + ncol), rows
         // numbered with the compile-time count NCOL (a runtime divisor took ~480 instructions per
@@ -1083,6 +1183,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           asm volatile("bar.sync %0, %1;" ::"r"(1 + wk), "r"(32 * FRNN_BWD_WM) : "memory");
         }
       }
+#endif  // FRNN_BWD_BULK
 #endif
       float acc[B_NCH][B_MTW][FRNN_NT][4];
 #pragma unroll
@@ -1206,6 +1307,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     }
   }
   }
+#if FRNN_BWD_BULK
+  cluster_sync_all();  // no block leaves while a peer's multicast may still target it
+#endif
 }
 
 // ---------------------------------------------------------------- host launchers
@@ -1248,6 +1352,71 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
   return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
 }
 
+#if FRNN_BWD_BULK
+// The backward in clusters of C blocks (C <= FRNN_BWD_CLUSTER, dividing NSLICE, so that a cluster
+// never spans two heads or batch tiles), the largest C for which the whole grid is co-resident;
+// C = 1 (no cluster) when none is. Cooperative as well, so that residency is guaranteed.
+static int cluster_size_for(const void* fn, int blocks, int smem) {
+  for (int c = FRNN_BWD_CLUSTER; c > 1; c /= 2) {
+    if (FRNN_NSLICE % c != 0 || blocks % c != 0) continue;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeClusterDimension;
+    at[0].val.clusterDim.x = c;
+    at[0].val.clusterDim.y = 1;
+    at[0].val.clusterDim.z = 1;
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(FRNN_NTHREADS);
+    cfg.dynamicSmemBytes = (size_t)smem;
+    cfg.attrs = at;
+    cfg.numAttrs = 1;
+    int clusters = 0;
+    if (cudaOccupancyMaxActiveClusters(&clusters, fn, &cfg) != cudaSuccess) {
+      (void)cudaGetLastError();
+      continue;
+    }
+    if ((long)clusters * c >= blocks) return c;
+  }
+  return 1;
+}
+
+static int launch_clustered(const void* fn, void* params, int blocks, int smem,
+                            cudaStream_t stream) {
+  cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (e != cudaSuccess) return (int)e;
+  const int csize = cluster_size_for(fn, blocks, smem);
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute at[2];
+  at[0].id = cudaLaunchAttributeCooperative;
+  at[0].val.cooperative = 1;
+  at[1].id = cudaLaunchAttributeClusterDimension;
+  at[1].val.clusterDim.x = csize;
+  at[1].val.clusterDim.y = 1;
+  at[1].val.clusterDim.z = 1;
+  cfg.gridDim = dim3(blocks);
+  cfg.blockDim = dim3(FRNN_NTHREADS);
+  cfg.dynamicSmemBytes = (size_t)smem;
+  cfg.stream = stream;
+  cfg.attrs = at;
+  cfg.numAttrs = csize > 1 ? 2 : 1;
+  e = cudaLaunchKernelExC(&cfg, fn, &params);
+  if (e != cudaSuccess) return (int)e;
+  return (int)cudaGetLastError();
+}
+#endif
+
+// Blocks per cluster the backward launches with for batch B and N heads (1: no cluster).
+extern "C" int frnn_bwd_cluster(int B, int N) {
+#if FRNN_BWD_BULK
+  if (cudaFuncSetAttribute((const void*)frnn_bwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           B_SMEM) != cudaSuccess)
+    return -1;
+  return cluster_size_for((const void*)frnn_bwd, nblocks(B, N), B_SMEM);
+#else
+  return 1;
+#endif
+}
+
 extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states,
                                const void* cache, const void* dstates, void* dgr, void* dwx,
                                void* ds0, void* counters, int B, int T, int N, void* stream) {
@@ -1256,5 +1425,9 @@ extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states
   p.cache = (const elem_t*)cache; p.dstates = (const elem_t*)dstates; p.dgr = (elem_t*)dgr;
   p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
+#if FRNN_BWD_BULK
+  return launch_clustered((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
+#else
   return launch((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
+#endif
 }
