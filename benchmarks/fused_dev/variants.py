@@ -22,15 +22,19 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_XCH=2",)),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_XCH=2", "FRNN_CLUSTER=16")),
+    ("lstm", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_XCH=2",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_CLUSTER=4",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_CLUSTER=1",)),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
-    ("gru", 16, 1, 768, "b", None, None, ()),
-    ("gru", 16, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
-    ("lstm", 64, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_BWD_BULK=0",)),
-    ("lstm", 16, 1, 768, "b", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", None, None, ("FRNN_FWD_XCH=2",)),
+    ("lstm", 64, 1, 768, "f", None, None, ()),
+    ("lstm", 64, 1, 768, "f", None, None, ("FRNN_FWD_XCH=2",)),
+    ("lstm", 16, 12, 64, "f", None, None, ()),
+    ("lstm", 16, 3, 256, "f", None, None, ("FRNN_FWD_XCH=2",)),
+    ("lstm", 16, 3, 256, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ("FRNN_FWD_XCH=2",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -119,6 +123,8 @@ def main():
             lines.append(f"{name}: BUILD FAILED {err}")
             continue
         lib = fused.open_library(path)
+        if hasattr(lib, "frnn_cluster"):
+            name += f" C={lib.frnn_cluster(B, N, int(which == 'b'))}"
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:
@@ -130,8 +136,6 @@ def main():
                 with torch.no_grad():
                     ms = time_fn(lambda: fused.fused_forward(Wx, R, b, s0, cell, False, cfg))
             else:
-                if hasattr(lib, "frnn_bwd_cluster"):
-                    name += f" C={lib.frnn_bwd_cluster(B, N)}"
                 e, e_ref = bwd_error(row, cfg, lib, orig)
                 flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
                 name += f" [{flag} dWx err {e:.1e} ref {e_ref:.1e}]"
