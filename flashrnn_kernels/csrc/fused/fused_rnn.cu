@@ -197,9 +197,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_POLL_SLEEP
 #define FRNN_POLL_SLEEP 0
 #endif
-#ifndef FRNN_SM90A
-#define FRNN_SM90A 0
-#endif
 // forward exchange format (NSLICE > 1):
 //   0: one value per tagged word (32-bit words for 16-bit types, 64-bit for float32), rows in
 //      unit order [D] words;
@@ -212,9 +209,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #define FRNN_XCH1_OK (FRNN_DTYPE != 2 && FRNN_U % 6 == 0)
 #ifndef FRNN_FWD_XCH
 #define FRNN_FWD_XCH FRNN_XCH1_OK
-#endif
-#if FRNN_FWD_XCH == 2 && !FRNN_SM90A
-#error "FRNN_FWD_XCH=2 needs an sm_90a build (FRNN_SM90A)"
 #endif
 #if FRNN_FWD_XCH == 1 && !FRNN_XCH1_OK
 #error "FRNN_FWD_XCH=1 needs a 16-bit dtype and FRNN_FUSED_UNITS % 6 == 0"
@@ -238,7 +232,9 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // the bulk copy engine (cp.async.bulk, completing on an mbarrier) instead of per-thread cp.async;
 // the launch groups up to FRNN_CLUSTER blocks of a head into a thread-block cluster and each
 // block of a cluster fetches 1/C of the rows, multicast into the shared memory of all C blocks.
-// FRNN_FWD_XCH=2 does the same in the forward (plain h rows behind step flags).
+#ifndef FRNN_SM90A
+#define FRNN_SM90A 0
+#endif
 #ifndef FRNN_BWD_BULK
 #define FRNN_BWD_BULK (FRNN_SM90A && FRNN_NSLICE > 1)
 #endif
@@ -248,8 +244,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 8
 #endif
-#define F_BULK (FRNN_NSLICE > 1 && FRNN_FWD_XCH == 2)
-#define FRNN_CLUSTERED (FRNN_BWD_BULK || F_BULK)
 namespace frnn_fm {
 struct F {
   float v;
@@ -367,7 +361,6 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define FRNN_NCH(mtw) ((mtw) * FRNN_NT >= 8 ? 1 : ((mtw) * FRNN_NT >= 4 ? 2 : 4))
 #define F_NCH (F_KSW >= 2 * FRNN_NCH(F_MTW) ? FRNN_NCH(F_MTW) : 1)
 #define B_NCH (B_KSW >= 2 * FRNN_NCH(B_MTW) ? FRNN_NCH(B_MTW) : 1)
-// flags a lane of the backward polls (one per slice of the head)
 
 // exported so that the host (and tests) can read what the kernel was built with
 static_assert(F_SMEM_XPLAIN <= F_SMEM_X, "the plain forward tile fits the requested bytes");
@@ -493,7 +486,8 @@ __device__ __forceinline__ void st_relaxed_u32(unsigned* p, unsigned v) {
 __device__ __forceinline__ void fence_acq_rel_gpu() {
   asm volatile("fence.acq_rel.gpu;" ::: "memory");
 }
-// one warp: spin until all NSLICE step flags of the group are >= tag (all loads in flight at once)
+// backward, one warp: spin until all NSLICE step flags of the group are >= tag (all loads in
+// flight at once)
 __device__ __forceinline__ void poll_flags(const unsigned* flags, unsigned tag, int lane) {
   constexpr int NF = (FRNN_NSLICE + 31) / 32;
   bool ok;
@@ -819,21 +813,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   // zero the operand tile (padding columns and missing batch rows stay zero)
   for (int i = threadIdx.x; i < F_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
-#if F_BULK
-  // plain h rows [2 parity][Bpad][N][F_KPAD], then the step flags [Bpad/BT][N][NSLICE]; the
-  // mbarrier lives in the 16-byte pad of tile row 0
-  elem_t* xdat = reinterpret_cast<elem_t*>(p.xch);
-  unsigned* flags = reinterpret_cast<unsigned*>(xdat + 2 * Bpad * N * F_KPAD) +
-                    ((long)bt * N + n) * FRNN_NSLICE;
-  const unsigned xbar = smem_addr(xs + F_KPAD);
-  const unsigned crank = cluster_rank(), csize = cluster_size();
-  const unsigned short cmask = csize > 1 ? (unsigned short)((1u << csize) - 1u) : 0;
-  unsigned xphase = 0;
-  __syncthreads();
-  if (threadIdx.x == 0) mbar_init(xbar, 1);
-  __syncthreads();
-  cluster_sync_all();
-#endif
 
   // pointwise ownership: pair = (unit u, batch row bl), unit fastest, on lanes 0..F_LANES-1
   float st[F_PPT][FRNN_S];
@@ -883,21 +862,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   for (int j = 0; j < FRNN_FWD_PF; ++j) {  // unrolled so that the ring slot j is a constant
     const int t = t0 + j;
     if (t >= T) break;
-#if F_BULK
-    if (t > 0) {  // h_{t-1}: parity (t-1)&1, flags >= t
-      if (warp == 0) {
-        if (lane == 0) mbar_arrive_expect_tx(xbar, nb * (F_KPAD * (int)sizeof(elem_t)));
-        poll_flags(flags, (unsigned)t, lane);
-        if (lane == 0)
-          fetch_rows(xs, F_XROW, xdat + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)F_KPAD,
-                     (long)N * F_KPAD, nb, F_KPAD * (unsigned)sizeof(elem_t), xbar, crank, csize,
-                     cmask);
-      }
-      mbar_wait(xbar, xphase);
-      xphase ^= 1u;
-    }
-    float* gst = gs + (t & 1) * F_GSBUF;
-#elif FRNN_NSLICE > 1
+#if FRNN_NSLICE > 1
     if (t > 0) {
       if (FRNN_FWD_POLL_BAR) __syncthreads();
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
@@ -990,18 +955,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         cell_forward(xga[i], rga[i], st[i], sn[i]);
       }
     }
-#if F_BULK
-    // publish h_t of this block's units before anything else: plain rows, a barrier, the flag
-#pragma unroll
-    for (int i = 0; i < F_PPT; ++i)
-      if (valid[i])
-        xdat[(((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)F_KPAD + u0 + pu[i]] = from_f(sn[i][0]);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      fence_acq_rel_gpu();
-      st_relaxed_u32(flags + slice, (unsigned)(t + 1));
-    }
-#endif
 #if F_PACK
     // publish h_t of this block's units before anything else (every block of the head waits for
     // it): lane 6c of a warp gathers the values of lanes 6c..6c+5 (one 6-unit chunk of a row) and
@@ -1048,7 +1001,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         if (s == 0) {
 #if FRNN_NSLICE == 1
           xs[bl * F_XROW + d] = v;
-#elif !F_PACK && !F_BULK
+#elif !F_PACK
           store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
                      make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
@@ -1082,9 +1035,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     for (int s = 0; s < FRNN_S; ++s)
       p.last[((long)s * B + b) * ND + (long)n * FRNN_D + d] = from_f(st[i][s]);
   }
-#if F_BULK
-  cluster_sync_all();  // no block leaves while a peer's multicast may still target it
-#endif
 }
 
 // ---------------------------------------------------------------- backward kernel
@@ -1382,13 +1332,11 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
   if (FRNN_NSLICE == 1) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
-  if (!backward && F_BULK)
-    return 2 * bpad * N * F_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
   if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
 }
 
-static inline int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
+static int launch(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return (int)e;
   void* args[] = {params};
@@ -1404,7 +1352,18 @@ static inline int launch(const void* fn, void* params, int blocks, int smem, cud
 
 static int nblocks(int B, int N) { return FRNN_NSLICE * N * ((B + FRNN_BT - 1) / FRNN_BT); }
 
-#if FRNN_CLUSTERED
+extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
+                               void* states, void* last, void* cache, void* counters, int B,
+                               int T, int N, void* stream) {
+  FwdParams p;
+  p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
+  p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
+  p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
+  p.B = B; p.T = T; p.N = N;
+  return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
+}
+
+#if FRNN_BWD_BULK
 // Launches in clusters of C blocks (C <= FRNN_CLUSTER, dividing NSLICE, so that a cluster never
 // spans two heads or batch tiles), the largest C for which the whole grid is co-resident; C = 1
 // (no cluster) when none is. Cooperative as well, so that residency is guaranteed.
@@ -1460,32 +1419,14 @@ static int launch_clustered(const void* fn, void* params, int blocks, int smem,
 }
 #endif
 
-extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
-                               void* states, void* last, void* cache, void* counters, int B,
-                               int T, int N, void* stream) {
-  FwdParams p;
-  p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
-  p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
-  p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
-  p.B = B; p.T = T; p.N = N;
-#if F_BULK
-  return launch_clustered((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
-#else
-  return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
-#endif
-}
-
-
-// Blocks per cluster a launch of the forward (backward = 0) or backward kernel uses for batch B
-// and N heads (1: no cluster; -1: the kernel's shared memory request failed).
-extern "C" int frnn_cluster(int B, int N, int backward) {
-#if FRNN_CLUSTERED
-  const void* fn = backward ? (const void*)frnn_bwd : (const void*)frnn_fwd;
-  const int smem = backward ? B_SMEM : F_SMEM;
-  if ((backward ? !FRNN_BWD_BULK : !F_BULK) ||
-      cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) != cudaSuccess)
-    return (backward ? !FRNN_BWD_BULK : !F_BULK) ? 1 : -1;
-  return cluster_size_for(fn, nblocks(B, N), smem);
+// Blocks per cluster the backward kernel launches with for batch B and N heads (1: no cluster;
+// -1: its shared memory request failed).
+extern "C" int frnn_bwd_cluster(int B, int N) {
+#if FRNN_BWD_BULK
+  if (cudaFuncSetAttribute((const void*)frnn_bwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           B_SMEM) != cudaSuccess)
+    return -1;
+  return cluster_size_for((const void*)frnn_bwd, nblocks(B, N), B_SMEM);
 #else
   return 1;
 #endif
