@@ -172,6 +172,43 @@ def test_fused_inference_matches_training_forward():
         assert torch.equal(u.detach(), v) and torch.equal(v, w)
 
 
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("B", [16, 33])
+def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypatch):
+    """On sm_90a the backward of a head split over blocks fetches its operand by bulk copies,
+    multicast within thread-block clusters. The data movement must not change one bit of the
+    gradients: builds with at most 1, 2 and 16 blocks per cluster, and the per-thread copy
+    (FRNN_BWD_BULK=0), against each other. B=33 leaves one row in the last batch tile (fewer
+    rows than blocks in a cluster)."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the bulk-copy backward is built for sm_90a only")
+    cell, N, D, T = "lstm", 1, 768, 33
+    plan = fused.batch_plan(get_cell(cell), "bfloat16", B, N, D, "b")
+    cfg = plan[1]
+    assert cfg.nslice % 16 == 0, cfg  # so that a 16-block cluster fits the head
+    *xs, dst, _ = _inputs(cell, B, T, N, D, torch.bfloat16, 5)
+    Wx, R, b, s0 = xs
+    states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
+    results, clusters = {}, {}
+    for extra in ("FRNN_CLUSTER=1", "FRNN_CLUSTER=2", "FRNN_CLUSTER=16", "FRNN_BWD_BULK=0"):
+        out = tmp_path / (extra.replace("=", "_") + ".so")
+        proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), (f"-D{extra}",)),
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lib = fused.open_library(out)
+        clusters[extra] = lib.frnn_bwd_cluster(B, N)
+        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
+        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, plan)
+        monkeypatch.undo()
+    assert clusters["FRNN_CLUSTER=1"] == 1 and clusters["FRNN_CLUSTER=2"] == 2
+    assert clusters["FRNN_CLUSTER=16"] in (8, 16), clusters  # 16 where the GPU can co-schedule it
+    base = results["FRNN_BWD_BULK=0"]
+    for extra, res in results.items():
+        for name, a, c in zip(["dWx", "dR", "db", "dstates0"], res, base):
+            assert torch.isfinite(a).all(), (extra, name)
+            assert torch.equal(a, c), f"{extra}: {name} differs from the per-thread copy"
+
 def test_round_tf32():
     x = torch.tensor([1.0, 1.0 + 2**-11, 1.0 + 2**-12, -(1.0 + 2**-11), 3.0e-3])
     y = _round_tf32(x)

@@ -242,7 +242,7 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #error "FRNN_BWD_BULK needs an sm_90a build (FRNN_SM90A)"
 #endif
 #ifndef FRNN_CLUSTER
-#define FRNN_CLUSTER 8
+#define FRNN_CLUSTER 16
 #endif
 namespace frnn_fm {
 struct F {
