@@ -244,17 +244,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
 #endif
-// backward, NSLICE > 1: 1 = each warp publishes its own part of the step (red.release.gpu.add on
-// the block's flag, which counts warps), no block barrier or single-thread fence; 0 = barrier,
-// then one thread's fence.acq_rel.gpu and flag store
-#ifndef FRNN_BWD_WREL
-#define FRNN_BWD_WREL 0
-#endif
-// backward with bulk copies: split each operand row into up to this many pieces so that more
-// blocks of a cluster share the fetching when the tile has fewer rows than the cluster blocks
-#ifndef FRNN_BWD_SPLIT
-#define FRNN_BWD_SPLIT 1
-#endif
 namespace frnn_fm {
 struct F {
   float v;
@@ -575,16 +564,8 @@ __device__ __forceinline__ void fetch_rows(elem_t* xs, int dst_row, const elem_t
                                           unsigned csize, unsigned short mask) {
   // the rows were written by other blocks' ordinary stores; the copy engine reads them
   asm volatile("fence.proxy.async.global;" ::: "memory");
-  int parts = 1;  // pieces per row: whole 16-byte multiples, while rows * parts < cluster blocks
-  while (parts < FRNN_BWD_SPLIT && nb * parts < (int)csize && row_bytes % (32u * parts) == 0)
-    parts *= 2;
-  const unsigned pbytes = row_bytes / parts;
-  const int pel = (int)pbytes / (int)sizeof(elem_t);
-  for (int i = (int)crank; i < nb * parts; i += (int)csize) {
-    const int r = i / parts, q = i % parts;
-    bulk_copy(smem_addr(xs + (long)r * dst_row + q * pel), src + r * src_row + q * pel, pbytes,
-              bar, mask);
-  }
+  for (int r = (int)crank; r < nb; r += (int)csize)
+    bulk_copy(smem_addr(xs + (long)r * dst_row), src + r * src_row, row_bytes, bar, mask);
 }
 #endif
 
@@ -1176,7 +1157,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
         if (warp == 0 && lane == 0) mbar_arrive_expect_tx(xbar, nb * (B_KPAD * (int)sizeof(elem_t)));
 #endif
         if (warp == 0) {
-          poll_flags(flags, FRNN_BWD_WREL ? tag * FRNN_NWARPS : tag, lane);
+          poll_flags(flags, tag, lane);
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
 #if FRNN_BWD_BULK
           if (lane == 0)
@@ -1317,20 +1298,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #endif
       }
     }
-#if FRNN_NSLICE > 1 && FRNN_BWD_WREL
-    // the flag counts the warps that published (T - t) * NWARPS after step t; no block barrier:
-    // this block's next GEMM waits for every block's flag, this one's included
-    __syncwarp();
-    if (lane == 0)
-      asm volatile("red.release.gpu.global.add.u32 [%0], 1;" ::"l"(flags + slice) : "memory");
-#else
     __syncthreads();
 #if FRNN_NSLICE > 1
     if (threadIdx.x == 0) {
       fence_acq_rel_gpu();
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
     }
-#endif
 #endif
 #pragma unroll
     for (int i = 0; i < FRNN_PPT; ++i) {
