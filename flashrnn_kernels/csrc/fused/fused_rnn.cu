@@ -17,6 +17,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#if defined(FRNN_BWD_TIMING) && FRNN_BWD_TIMING
+#include <cstdio>
+#endif
 
 
 #include "../cells_generated.cuh"
@@ -243,6 +246,12 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #endif
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
+#endif
+// development: thread 0 of every 16th block of the backward (NSLICE > 1, bulk copies) prints the
+// mean SM cycles per step from its flag publish to seeing all flags, from there to the data in
+// shared memory, and from there to its next publish
+#ifndef FRNN_BWD_TIMING
+#define FRNN_BWD_TIMING 0
 #endif
 namespace frnn_fm {
 struct F {
@@ -1103,6 +1112,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
 #endif
 
+#if FRNN_BWD_TIMING
+  long long tm_pub = 0, tm_poll = 0, tm_data = 0, tm_wait = 0, tm_copy = 0, tm_comp = 0;
+#endif
   float carry[FRNN_PPT][FRNN_S];
   // ring of prefetched inputs: slot (T-1-t) % PF holds step t
   elem_t spn[FRNN_BWD_PF][FRNN_PPT][FRNN_S], dsn[FRNN_BWD_PF][FRNN_PPT][FRNN_S];
@@ -1158,6 +1170,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #endif
         if (warp == 0) {
           poll_flags(flags, tag, lane);
+#if FRNN_BWD_TIMING
+          tm_poll = clock64();
+          tm_wait += tm_poll - tm_pub;
+#endif
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
 #if FRNN_BWD_BULK
           if (lane == 0)
@@ -1169,6 +1185,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_BWD_BULK
         mbar_wait(xbar, xphase);
         xphase ^= 1u;
+#if FRNN_BWD_TIMING
+        tm_data = clock64();
+        tm_copy += tm_data - tm_poll;
+#endif
       }
 #else
         __syncthreads();
@@ -1303,6 +1323,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     if (threadIdx.x == 0) {
       fence_acq_rel_gpu();
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
+#if FRNN_BWD_TIMING
+      const long long now = clock64();
+      if (t < T - 1) tm_comp += now - tm_data;
+      tm_pub = now;
+#endif
     }
 #endif
 #pragma unroll
@@ -1318,6 +1343,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     }
   }
   }
+#if FRNN_BWD_TIMING
+  if (threadIdx.x == 0 && blockIdx.x % 16 == 0)
+    printf("frnn_bwd block %d: cycles per step: flags %lld, copy %lld, compute %lld\n", blockIdx.x,
+           tm_wait / T, tm_copy / T, tm_comp / T);
+#endif
 #if FRNN_BWD_BULK
   cluster_sync_all();  // no block leaves while a peer's multicast may still target it
 #endif
