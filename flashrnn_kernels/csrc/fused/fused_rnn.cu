@@ -1114,6 +1114,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 
 #if FRNN_BWD_TIMING
   long long tm_pub = 0, tm_poll = 0, tm_data = 0, tm_wait = 0, tm_copy = 0, tm_comp = 0;
+  long long tm_mark = 0, tm_gemm = 0, tm_pw = 0, tm_bar = 0;
 #endif
   float carry[FRNN_PPT][FRNN_S];
   // ring of prefetched inputs: slot (T-1-t) % PF holds step t
@@ -1259,6 +1260,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           gw[(r + 8) * FRNN_GS + c + 1] = acc[0][mt][nt][3];
         }
       __syncthreads();
+#if FRNN_BWD_TIMING
+      tm_mark = clock64();
+      tm_gemm += tm_mark - tm_data;
+#endif
     }
     // ---- pointwise backward of step t (t = -1: write the initial-state gradients)
     if (t < 0) {
@@ -1318,7 +1323,14 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #endif
       }
     }
+#if FRNN_BWD_TIMING
+    long long tm_pw_end = clock64();
+    if (t < T - 1) tm_pw += tm_pw_end - tm_mark;
+#endif
     __syncthreads();
+#if FRNN_BWD_TIMING
+    if (t < T - 1) tm_bar += clock64() - tm_pw_end;
+#endif
 #if FRNN_NSLICE > 1
     if (threadIdx.x == 0) {
       fence_acq_rel_gpu();
@@ -1345,8 +1357,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   }
 #if FRNN_BWD_TIMING
   if (threadIdx.x == 0 && blockIdx.x % 16 == 0)
-    printf("frnn_bwd block %d: cycles per step: flags %lld, copy %lld, compute %lld\n", blockIdx.x,
-           tm_wait / T, tm_copy / T, tm_comp / T);
+    printf("frnn_bwd block %d: cycles per step: flags %lld, copy %lld, compute %lld (GEMM %lld, "
+           "pointwise and stores %lld, barrier %lld, fence and flag %lld)\n",
+           blockIdx.x, tm_wait / T, tm_copy / T, tm_comp / T, tm_gemm / T, tm_pw / T, tm_bar / T,
+           (tm_comp - tm_gemm - tm_pw - tm_bar) / T);
 #endif
 #if FRNN_BWD_BULK
   cluster_sync_all();  // no block leaves while a peer's multicast may still target it
