@@ -1408,6 +1408,27 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
 }
 
 #if FRNN_BWD_BULK
+// The launch configuration of `blocks` blocks in clusters of c (attribute at[1]; none for c = 1),
+// cooperative when asked (at[0]).
+struct ClusterLaunch {
+  cudaLaunchConfig_t cfg = {};
+  cudaLaunchAttribute at[2];
+  ClusterLaunch(int blocks, int smem, int c, bool cooperative, cudaStream_t stream) {
+    at[0].id = cudaLaunchAttributeCooperative;
+    at[0].val.cooperative = 1;
+    at[1].id = cudaLaunchAttributeClusterDimension;
+    at[1].val.clusterDim.x = c;
+    at[1].val.clusterDim.y = 1;
+    at[1].val.clusterDim.z = 1;
+    cfg.gridDim = dim3(blocks);
+    cfg.blockDim = dim3(FRNN_NTHREADS);
+    cfg.dynamicSmemBytes = (size_t)smem;
+    cfg.stream = stream;
+    cfg.attrs = cooperative ? at : at + 1;
+    cfg.numAttrs = (cooperative ? 1 : 0) + (c > 1 ? 1 : 0);
+  }
+};
+
 // Launches in clusters of C blocks (C <= FRNN_CLUSTER, dividing NSLICE, so that a cluster never
 // spans two heads or batch tiles), the largest C for which the whole grid is co-resident; C = 1
 // (no cluster) when none is. Cooperative as well, so that residency is guaranteed.
@@ -1417,19 +1438,9 @@ static int cluster_size_for(const void* fn, int blocks, int smem) {
     (void)cudaGetLastError();
   for (int c = FRNN_CLUSTER; c > 1; c /= 2) {
     if (FRNN_NSLICE % c != 0 || blocks % c != 0) continue;
-    cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[1];
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = c;
-    at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = 1;
-    cfg.gridDim = dim3(blocks);
-    cfg.blockDim = dim3(FRNN_NTHREADS);
-    cfg.dynamicSmemBytes = (size_t)smem;
-    cfg.attrs = at;
-    cfg.numAttrs = 1;
+    ClusterLaunch l(blocks, smem, c, false, nullptr);
     int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, fn, &cfg) != cudaSuccess) {
+    if (cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) != cudaSuccess) {
       (void)cudaGetLastError();
       continue;
     }
@@ -1442,22 +1453,8 @@ static int launch_clustered(const void* fn, void* params, int blocks, int smem,
                             cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return (int)e;
-  const int csize = cluster_size_for(fn, blocks, smem);
-  cudaLaunchConfig_t cfg = {};
-  cudaLaunchAttribute at[2];
-  at[0].id = cudaLaunchAttributeCooperative;
-  at[0].val.cooperative = 1;
-  at[1].id = cudaLaunchAttributeClusterDimension;
-  at[1].val.clusterDim.x = csize;
-  at[1].val.clusterDim.y = 1;
-  at[1].val.clusterDim.z = 1;
-  cfg.gridDim = dim3(blocks);
-  cfg.blockDim = dim3(FRNN_NTHREADS);
-  cfg.dynamicSmemBytes = (size_t)smem;
-  cfg.stream = stream;
-  cfg.attrs = at;
-  cfg.numAttrs = csize > 1 ? 2 : 1;
-  e = cudaLaunchKernelExC(&cfg, fn, &params);
+  ClusterLaunch l(blocks, smem, cluster_size_for(fn, blocks, smem), true, stream);
+  e = cudaLaunchKernelExC(&l.cfg, fn, &params);
   if (e != cudaSuccess) return (int)e;
   return (int)cudaGetLastError();
 }
