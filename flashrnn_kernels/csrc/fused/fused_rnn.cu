@@ -1054,7 +1054,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 // store; the gradient outputs are stored after it). A reader's warp 0 polls the NSLICE flags of
 // its (head, batch tile) group with acquire loads (a few words, not the data), then each group of
 // warps sharing a K range copies just that range with cp.async (16-byte chunks, bypassing L1)
-// and synchronises only among itself (named barrier).
+// and synchronises only among itself (named barrier). On sm_90a (FRNN_BWD_BULK) the blocks of a
+// head run in thread-block clusters instead, and after the poll each fetches 1/C of the rows with
+// bulk copies multicast into all C blocks' tiles, on an mbarrier every warp waits for.
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   elem_t* xs = reinterpret_cast<elem_t*>(smem);
@@ -1177,6 +1179,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #endif
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
 #if FRNN_BWD_BULK
+          __syncwarp();  // every lane's acquired flag is ordered before lane 0's copy
           if (lane == 0)
             fetch_rows(xs, B_XROW, xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD,
                        (long)N * B_KPAD, nb, B_KPAD * (unsigned)sizeof(elem_t), xbar, crank, csize,
