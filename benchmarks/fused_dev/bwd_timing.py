@@ -20,7 +20,7 @@ from flashrnn_kernels.backends import fused  # noqa: E402
 def main():
     extra = tuple(["FRNN_BWD_TIMING=1", *sys.argv[1:]])
     cell, B, N, D, T = "lstm", 16, 1, 768, 1024
-    row, cfg, path, err = build((cell, B, N, D, "b", None, None, extra))
+    _, cfg, path, err = build((cell, B, N, D, "b", None, None, extra))
     if path is None:
         raise SystemExit(err)
     Wx, R, b, s0 = make_inputs(cell, B, T, N, D, torch.bfloat16, "cuda", 0)

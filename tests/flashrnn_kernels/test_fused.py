@@ -172,7 +172,6 @@ def test_fused_inference_matches_training_forward():
         assert torch.equal(u.detach(), v) and torch.equal(v, w)
 
 
-
 @pytest.mark.cuda
 @pytest.mark.parametrize("B", [16, 33])
 def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypatch):
@@ -208,6 +207,7 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
         for name, a, c in zip(["dWx", "dR", "db", "dstates0"], res, base):
             assert torch.isfinite(a).all(), (extra, name)
             assert torch.equal(a, c), f"{extra}: {name} differs from the per-thread copy"
+
 
 def test_round_tf32():
     x = torch.tensor([1.0, 1.0 + 2**-11, 1.0 + 2**-12, -(1.0 + 2**-11), 3.0e-3])
