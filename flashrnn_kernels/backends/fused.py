@@ -576,7 +576,11 @@ def _forward_no_cache(Wx, R, b, states0, cell: Cell):
 
 @functools.lru_cache(maxsize=None)
 def _nvcc_available() -> bool:
-    return shutil.which("nvcc") is not None or os.path.exists("/usr/local/cuda/bin/nvcc")
+    try:
+        _nvcc()
+    except BuildError:
+        return False
+    return True
 
 
 @functools.lru_cache(maxsize=None)
