@@ -17,7 +17,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
-#if defined(FRNN_BWD_TIMING) && FRNN_BWD_TIMING
+#if (defined(FRNN_BWD_TIMING) && FRNN_BWD_TIMING) || (defined(FRNN_FWD_TIMING) && FRNN_FWD_TIMING)
 #include <cstdio>
 #endif
 
@@ -252,6 +252,23 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // shared memory, and from there to its next publish
 #ifndef FRNN_BWD_TIMING
 #define FRNN_BWD_TIMING 0
+#endif
+// development: threads 0 and 32*(NWARPS-1) of every 16th block of the forward print the mean SM
+// cycles per step of each part of a step (TM_MARK(i) adds the time since the last mark to part i)
+#ifndef FRNN_FWD_TIMING
+#define FRNN_FWD_TIMING 0
+#endif
+#if FRNN_FWD_TIMING
+#define TM_MARK(i)                        \
+  do {                                    \
+    const long long tm_now_ = clock64();  \
+    tm_part[i] += tm_now_ - tm_last;      \
+    tm_last = tm_now_;                    \
+  } while (0)
+#else
+#define TM_MARK(i) \
+  do {             \
+  } while (0)
 #endif
 namespace frnn_fm {
 struct F {
@@ -865,6 +882,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   for (int ts = 0; ts < FRNN_WX_STAGES - 1; ++ts) wx_issue(ts);
 #endif
   __syncthreads();
+#if FRNN_FWD_TIMING
+  long long tm_part[7] = {0, 0, 0, 0, 0, 0, 0}, tm_last = clock64();
+#endif
 
   for (int t0 = 0; t0 < T; t0 += FRNN_FWD_PF) {
 #pragma unroll
@@ -874,6 +894,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE > 1
     if (t > 0) {
       if (FRNN_FWD_POLL_BAR) __syncthreads();
+      TM_MARK(0);
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
       // synchronises (the tile's other ranges belong to other columns)
       poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
@@ -883,6 +904,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       } else {
         asm volatile("bar.sync %0, %1;" ::"r"(1 + wk), "r"(32 * FRNN_FWD_WM) : "memory");
       }
+      TM_MARK(1);
     }
     float* gst = gs + (t & 1) * F_GSBUF;  // this step's partial sums
 #else
@@ -937,10 +959,12 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
           gw[(r + 8) * FRNN_GS + c + 1] = acc[0][mt][nt][3];
         }
     }
+    TM_MARK(2);
 #if FRNN_WX_RING
     cp_async_wait<FRNN_WX_STAGES - 1>();  // this thread's copies of step t have landed
 #endif
     __syncthreads();
+    TM_MARK(3);
     // ---- pointwise cell update: first every pair's math (independent chains), then the stores
     float sn[F_PPT][FRNN_S], xga[F_PPT][FRNN_G], rga[F_PPT][FRNN_G];
 #pragma unroll
@@ -964,6 +988,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         cell_forward(xga[i], rga[i], st[i], sn[i]);
       }
     }
+    TM_MARK(4);
 #if F_PACK
     // publish h_t of this block's units before anything else (every block of the head waits for
     // it): lane 6c of a warp gathers the values of lanes 6c..6c+5 (one 6-unit chunk of a row) and
@@ -992,6 +1017,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       }
     }
 #endif
+    TM_MARK(5);
 #pragma unroll
     for (int i = 0; i < F_PPT; ++i) {
       if (!valid[i]) continue;
@@ -1033,8 +1059,16 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE == 1
     __syncthreads();
 #endif
+    TM_MARK(6);
   }
   }
+#if FRNN_FWD_TIMING
+  if ((threadIdx.x == 0 || threadIdx.x == 32 * (FRNN_NWARPS - 1)) && blockIdx.x % 16 == 0)
+    printf("frnn_fwd block %d thread %d: cycles per step: barrier %lld, poll %lld, GEMM %lld, "
+           "barrier %lld, pointwise %lld, publish %lld, stores %lld\n",
+           blockIdx.x, threadIdx.x, tm_part[0] / T, tm_part[1] / T, tm_part[2] / T, tm_part[3] / T,
+           tm_part[4] / T, tm_part[5] / T, tm_part[6] / T);
+#endif
   // last states
 #pragma unroll
   for (int i = 0; i < F_PPT; ++i) {
