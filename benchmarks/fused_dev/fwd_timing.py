@@ -31,8 +31,7 @@ def main():
     Wx, R, b, s0 = make_inputs(cell, B, T, N, D, torch.bfloat16, "cuda", 0)
     lib = fused.open_library(path)
     fused.load_library = lambda config, arch=None: lib
-    print(f"== {cell} B{B} {N}x{D}", cfg, " ".join(extra), "cluster", lib.frnn_fwd_cluster(B, N),
-          flush=True)
+    print(f"== {cell} B{B} {N}x{D}", cfg, " ".join(extra), flush=True)
     fused.fused_forward(Wx, R, b, s0, cell, False, cfg)
     torch.cuda.synchronize()
 

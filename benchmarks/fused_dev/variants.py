@@ -21,18 +21,18 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
-    ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", 12, 16, ()),
-    ("lstm", 16, 1, 768, "f", 12, 8, ("FRNN_FWD_MC=1",)),
-    ("lstm", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_MC=1",)),
-    ("lstm", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_MC=1", "FRNN_FWD_PF=2")),
-    ("lstm", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_MC=1", "FRNN_CLUSTER=8")),
-    ("lstm", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_MC=1", "FRNN_FWD_POLL_BAR=0")),
-    ("gru", 16, 1, 768, "f", None, None, ()),
-    ("gru", 16, 1, 768, "f", 12, 16, ("FRNN_FWD_MC=1",)),
-    ("lstm", 64, 1, 768, "f", None, None, ()),
-    ("lstm", 64, 1, 768, "f", 12, 32, ("FRNN_FWD_MC=1",)),
-    ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 1, 768, "b", 16, 16, ()),
+    ("lstm", 16, 1, 768, "b", 16, 16, ("FRNN_CLUSTER=16",)),
+    ("gru", 16, 1, 768, "b", None, None, ()),
+    ("gru", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 64, 1, 768, "b", None, None, ()),
+    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 3, 256, "b", None, None, ()),
+    ("lstm", 16, 3, 256, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 1, 768, "b", None, None, ()),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -123,8 +123,6 @@ def main():
         lib = fused.open_library(path)
         if which == "b" and hasattr(lib, "frnn_bwd_cluster"):
             name += f" C={lib.frnn_bwd_cluster(B, N)}"
-        if which == "f" and hasattr(lib, "frnn_fwd_cluster"):
-            name += f" C={lib.frnn_fwd_cluster(B, N)}"
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:

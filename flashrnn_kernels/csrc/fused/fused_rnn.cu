@@ -244,18 +244,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #if FRNN_BWD_BULK && !FRNN_SM90A
 #error "FRNN_BWD_BULK needs an sm_90a build (FRNN_SM90A)"
 #endif
-// forward, packed exchange (FRNN_FWD_XCH 1), on sm_90a: the blocks of a head run in clusters of
-// up to FRNN_CLUSTER; block r of a cluster polls only rows r, r + C, ... of the step's tagged
-// exchange rows, then multicasts them (as they are, tags included) into a staging area of all C
-// blocks, on an mbarrier; each warp column unpacks its K range from there (checking the tags, and
-// polling global memory for any chunk that does not carry them). Without a cluster (C = 1) the
-// blocks poll global memory as before.
-#ifndef FRNN_FWD_MC
-#define FRNN_FWD_MC 0
-#endif
-#if FRNN_FWD_MC && !FRNN_SM90A
-#error "FRNN_FWD_MC needs an sm_90a build (FRNN_SM90A)"
-#endif
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
 #endif
@@ -266,7 +254,10 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #define FRNN_BWD_TIMING 0
 #endif
 // development: lane 0 of each warp of blocks 0, 1, 16, 17, ... of the forward prints the mean SM
-// cycles per step of each part of a step and the poll's load rounds (TM_MARK(i) adds the time since the last mark to part i)
+// cycles per step of each part of a step (TM_MARK(i) adds the time since the last mark to part i)
+// and the poll's load rounds. ptxas may move a clock read across a barrier, so a barrier's wait
+// can show in the next part (ncu placed 15% of the LSTM 1x768 B16 warp samples at the barrier after
+// the GEMM, where this showed ~12 cycles and a ~900-cycle pointwise part).
 #ifndef FRNN_FWD_TIMING
 #define FRNN_FWD_TIMING 0
 #endif
@@ -386,10 +377,7 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define F_SMEM_GS ((FRNN_NSLICE > 1 ? 2 : 1) * F_GSBUF * 4)
 // the input-gate ring (FRNN_WX_RING): [STAGES][BT][G][U] elements after the partial sums
 #define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
-// the staging area of FRNN_FWD_MC: BT packed rows (NSLICE * U/6 16-byte chunks each), then the
-// mbarrier (16 bytes)
-#define F_SMEM_MC (FRNN_FWD_MC ? FRNN_BT * FRNN_NSLICE * (FRNN_U / 6) * 16 + 16 : 0)
-#define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX + F_SMEM_MC)
+#define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
@@ -405,8 +393,6 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 
 // exported so that the host (and tests) can read what the kernel was built with
 static_assert(F_SMEM_XPLAIN <= F_SMEM_X, "the plain forward tile fits the requested bytes");
-static_assert(!FRNN_FWD_MC || F_PACK, "FRNN_FWD_MC needs the packed exchange (FRNN_FWD_XCH 1)");
-static_assert((F_SMEM_X + F_SMEM_GS + F_SMEM_WX) % 16 == 0, "the staging rows are 16-byte aligned");
 static_assert(FRNN_FWD_WM == 1 || FRNN_FWD_WK < 16, "named barriers 1..FWD_WK (ids 0..15)");
 extern "C" __host__ int frnn_smem_fwd() { return F_SMEM; }
 extern "C" __host__ int frnn_smem_bwd() { return B_SMEM; }
@@ -703,15 +689,12 @@ __device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v, int 
 // row_stride words) into the plain smem tile, waiting until every word carries `tag`. The
 // column's 32*FWD_WM threads (gt: index among them) each own fixed chunks and poll them in
 // groups of FRNN_POLL_GROUP with all loads of a group in flight together (one L2 round trip per
-// poll of a group, not one per chunk). With `stage` (FRNN_FWD_MC) the first round reads the
-// staged copy of the rows in shared memory (row stride FX_RW words) instead. Returns the number of
-// load rounds.
+// poll of a group, not one per chunk). Returns the number of load rounds.
 #ifndef FRNN_POLL_GROUP
 #define FRNN_POLL_GROUP 8
 #endif
 __device__ __forceinline__ int poll_range(elem_t* xs, const fxword_t* src, long row_stride,
-                                           int nb, unsigned tag, int wk, int gt,
-                                           const fxword_t* stage = nullptr) {
+                                           int nb, unsigned tag, int wk, int gt) {
   constexpr int GT = 32 * FRNN_FWD_WM;
   // chunks are numbered row * NCM + c with the largest column's count NCM (a compile-time divisor:
   // a division by the column's own count cost ~90 instructions per step, measured with ncu)
@@ -733,15 +716,12 @@ __device__ __forceinline__ int poll_range(elem_t* xs, const fxword_t* src, long 
       need[j] = c0 + j < CPT && row[j] < nb && cc[j] < clo + nc;
       v[j] = make_uint4(0, 0, 0, 0);
     }
-    bool pending = true, staged = stage != nullptr;
+    bool pending = true;
     while (pending) {
       ++rounds;
 #pragma unroll
       for (int j = 0; j < GRP; ++j)
-        if (need[j])
-          v[j] = staged ? *reinterpret_cast<const uint4*>(stage + row[j] * FX_RW + cc[j] * FX_WPC)
-                        : ld_poll16(src + row[j] * row_stride + cc[j] * FX_WPC);
-      staged = false;
+        if (need[j]) v[j] = ld_poll16(src + row[j] * row_stride + cc[j] * FX_WPC);
       pending = false;
 #pragma unroll
       for (int j = 0; j < GRP; ++j) {
@@ -761,47 +741,6 @@ __device__ __forceinline__ int poll_range(elem_t* xs, const fxword_t* src, long 
   }
   return rounds;
 }
-
-#if FRNN_FWD_MC
-// FRNN_FWD_MC: the block's threads poll rows crank, crank + csize, ... (< nb) of the step's tagged
-// exchange rows until every chunk carries `tag` (FRNN_POLL_GROUP loads per thread in flight);
-// returns the number of load rounds
-__device__ __forceinline__ int poll_share(const fxword_t* src, long row_stride, int nb,
-                                          unsigned tag, int crank, int csize) {
-  constexpr int CPR = FX_RW / FX_WPC;  // 16-byte chunks per row
-  // at most the chunks of BT/2 rows per block (csize >= 2) in flight per round
-  constexpr int MAXC = CDIV(CDIV(FRNN_BT, 2) * CPR, FRNN_NTHREADS);
-  constexpr int GRP = MAXC < FRNN_POLL_GROUP ? MAXC : FRNN_POLL_GROUP;
-  const int total = (nb > crank ? (nb - crank + csize - 1) / csize : 0) * CPR;
-  int rounds = 0;
-#pragma unroll 1
-  for (int base = threadIdx.x; base < total; base += GRP * FRNN_NTHREADS) {
-    bool need[GRP];
-#pragma unroll
-    for (int j = 0; j < GRP; ++j) need[j] = base + j * FRNN_NTHREADS < total;
-    bool pending = true;
-    while (pending) {
-      ++rounds;
-      uint4 v[GRP];
-#pragma unroll
-      for (int j = 0; j < GRP; ++j) {
-        const int idx = base + j * FRNN_NTHREADS;
-        if (need[j])
-          v[j] = ld_poll16(src + (crank + csize * (idx / CPR)) * row_stride + (idx % CPR) * FX_WPC);
-      }
-      pending = false;
-#pragma unroll
-      for (int j = 0; j < GRP; ++j) {
-        if (need[j]) {
-          need[j] = !fx_chunk_ok(v[j], tag);
-          pending |= need[j];
-        }
-      }
-    }
-  }
-  return rounds;
-}
-#endif
 
 // ---------------------------------------------------------------- parameters
 struct FwdParams {
@@ -949,19 +888,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   for (int ts = 0; ts < FRNN_WX_STAGES - 1; ++ts) wx_issue(ts);
 #endif
   __syncthreads();
-#if FRNN_FWD_MC
-  // staging rows and their mbarrier after the other areas (F_SMEM_MC)
-  const fxword_t* stage =
-      reinterpret_cast<const fxword_t*>(smem + F_SMEM_X + F_SMEM_GS + F_SMEM_WX);
-  const unsigned xbar = smem_addr(smem + F_SMEM - 16);
-  const int crank = (int)cluster_rank(), csize = (int)cluster_size();
-  const unsigned short cmask = (unsigned short)((1u << csize) - 1u);
-  constexpr unsigned ROWB = FX_RW * (unsigned)sizeof(fxword_t);
-  unsigned xphase = 0;
-  if (threadIdx.x == 0) mbar_init(xbar, 1);
-  __syncthreads();
-  cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
-#endif
 #if FRNN_FWD_TIMING
   long long tm_part[7] = {0, 0, 0, 0, 0, 0, 0}, tm_last = clock64(), tm_rounds = 0;
 #endif
@@ -977,33 +903,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       TM_MARK(0);
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
       // synchronises (the tile's other ranges belong to other columns)
-      const fxword_t* hsrc = xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW;
-      const unsigned htag = (unsigned)(t & FRNN_TAGMASK);
-      const fxword_t* hstage = nullptr;
-#if FRNN_FWD_MC
-      if (csize > 1) {
-        // one mbarrier phase per step: thread 0 expects all nb rows (the peers' multicasts may land
-        // before or after); the block polls its share, then thread 0 multicasts it
-        if (threadIdx.x == 0) mbar_arrive_expect_tx(xbar, nb * ROWB);
-#if FRNN_FWD_TIMING
-        tm_rounds +=
-#endif
-        poll_share(hsrc, (long)N * FX_RW, nb, htag, crank, csize);
-        __syncthreads();  // every thread's chunks carry the tag
-        if (threadIdx.x == 0) {
-          asm volatile("fence.proxy.async.global;" ::: "memory");  // other blocks' stores, read by the copy engine
-          for (int r = crank; r < nb; r += csize)
-            bulk_copy(smem_addr(stage + r * FX_RW), hsrc + r * (long)N * FX_RW, ROWB, xbar, cmask);
-        }
-        mbar_wait(xbar, xphase);
-        xphase ^= 1u;
-        hstage = stage;
-      }
-#endif
 #if FRNN_FWD_TIMING
       tm_rounds +=
 #endif
-      poll_range(xs, hsrc, (long)N * FX_RW, nb, htag, wk, wm * 32 + lane, hstage);
+      poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
+                 nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane);
       if (FRNN_FWD_WM == 1) {
         __syncwarp();
       } else {
@@ -1171,13 +1075,10 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   unsigned smid;
   asm volatile("mov.u32 %0, %%smid;" : "=r"(smid));
   if (lane == 0 && blockIdx.x % 16 < 2)
-    printf("frnn_fwd block %3d sm %3u warp %d: cycles per step: barrier %4lld poll %4lld (rounds %.2f) GEMM "
-           "%4lld barrier %4lld pointwise %4lld publish %4lld stores %4lld\n",
-           blockIdx.x, smid, warp, tm_part[0] / T, tm_part[1] / T, (double)tm_rounds / T, tm_part[2] / T,
-           tm_part[3] / T, tm_part[4] / T, tm_part[5] / T, tm_part[6] / T);
-#endif
-#if FRNN_FWD_MC
-  cluster_sync_all();  // no block leaves while a peer's multicast may still target it
+    printf("frnn_fwd block %3d sm %3u warp %d: cycles per step: barrier %4lld poll %4lld (rounds %.2f) "
+           "GEMM %4lld barrier %4lld pointwise %4lld publish %4lld stores %4lld\n",
+           blockIdx.x, smid, warp, tm_part[0] / T, tm_part[1] / T, (double)tm_rounds / T,
+           tm_part[2] / T, tm_part[3] / T, tm_part[4] / T, tm_part[5] / T, tm_part[6] / T);
 #endif
   // last states
 #pragma unroll
@@ -1542,10 +1443,6 @@ static int launch(const void* fn, void* params, int blocks, int smem, cudaStream
 }
 
 static int nblocks(int B, int N) { return FRNN_NSLICE * N * ((B + FRNN_BT - 1) / FRNN_BT); }
-#if FRNN_BWD_BULK || FRNN_FWD_MC
-static int launch_clustered(const void* fn, void* params, int blocks, int smem,
-                            cudaStream_t stream);
-#endif
 
 extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
                                void* states, void* last, void* cache, void* counters, int B,
@@ -1555,14 +1452,10 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
   p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
   p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
-#if FRNN_FWD_MC
-  return launch_clustered((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
-#else
   return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
-#endif
 }
 
-#if FRNN_BWD_BULK || FRNN_FWD_MC
+#if FRNN_BWD_BULK
 // The launch configuration of `blocks` blocks in clusters of c (attribute at[1]; none for c = 1),
 // cooperative when asked (at[0]).
 struct ClusterLaunch {
@@ -1614,19 +1507,6 @@ static int launch_clustered(const void* fn, void* params, int blocks, int smem,
   return (int)cudaGetLastError();
 }
 #endif
-
-// Blocks per cluster the forward kernel launches with for batch B and N heads (1: no cluster; -1:
-// its shared memory request failed).
-extern "C" int frnn_fwd_cluster(int B, int N) {
-#if FRNN_FWD_MC
-  if (cudaFuncSetAttribute((const void*)frnn_fwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                           F_SMEM) != cudaSuccess)
-    return -1;
-  return cluster_size_for((const void*)frnn_fwd, nblocks(B, N), F_SMEM);
-#else
-  return 1;
-#endif
-}
 
 // Blocks per cluster the backward kernel launches with for batch B and N heads (1: no cluster;
 // -1: its shared memory request failed).
