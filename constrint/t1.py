@@ -44,6 +44,8 @@ import json
 import math
 import operator
 import os
+import re
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -177,6 +179,12 @@ def _char_position(text: str, offset: int, lineno: int, col_offset: int) -> tupl
     return ln + text[:offset].count("\n"), col
 
 
+# expressions are parsed under this file name; Python's warnings about them (e.g. "invalid decimal
+# literal" for "1if x else 2") are not shown: T1 reports its own errors
+_EXPR_FILE = "<t1 expression>"
+warnings.filterwarnings("ignore", category=SyntaxWarning, module=re.escape(_EXPR_FILE) + "$")
+
+
 def _parse(where: _Where) -> ast.expr:
     text = where.text
     stripped = text.lstrip(" \t\r\n")
@@ -184,7 +192,7 @@ def _parse(where: _Where) -> ast.expr:
     if not stripped.strip():
         raise where.error("empty expression")
     try:
-        tree = ast.parse(stripped, mode="eval")
+        tree = ast.parse(stripped, filename=_EXPR_FILE, mode="eval")
     except SyntaxError as exc:
         line, col = (None, None)
         if exc.lineno is not None and exc.offset is not None:
