@@ -493,18 +493,38 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
         if not whole:
             ds0[:, c0:c1] = ds0c
     # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM
-    hprev = torch.cat([s0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]
-    if N == 1:  # transposed views, no copies: [G*D, B*T] @ [B*T, D]
-        dR = torch.mm(dgr.view(B * T, G * D).t(), hprev.view(B * T, D)).view(G, 1, D, D)
+    if N == 1:
+        dR = _recurrent_grad_one_head(dgr.view(B, T, G * D), states[0].view(B, T, D),
+                                      s0[0].view(B, D)).view(G, 1, D, D)
     else:
+        hprev = torch.cat([s0[0], states[0, :, : T - 1]], dim=1)  # [B, T, N, D]
         a = dgr.permute(3, 2, 4, 0, 1).reshape(N, G * D, B * T)
         h = hprev.permute(2, 0, 1, 3).reshape(N, B * T, D)
         dR = torch.bmm(a, h).reshape(N, G, D, D).permute(1, 0, 2, 3).contiguous()
     # db[j] = sum over (b, t) of the gradient of the side/gate that bias row j feeds
-    sx = dwx.float().sum(dim=(0, 1))  # [G, N, D]
-    sr = dgr.float().sum(dim=(0, 1)) if cell.separate_gates else sx
+    sx = dwx.sum(dim=(0, 1), dtype=torch.float32)  # [G, N, D], no float32 copy of dwx
+    sr = dgr.sum(dim=(0, 1), dtype=torch.float32) if cell.separate_gates else sx
     db = torch.stack([(sx if side == "x" else sr)[gate] for side, gate in cell.bias_rows])
     return dwx, dR, db.to(states.dtype), ds0
+
+
+def _recurrent_grad_one_head(dg, h, h0):
+    """``sum_{b,t} dg[b,t]^T h_{t-1}[b]`` for one head (dg [B, T, K], h [B, T, D], h0 [B, D]).
+
+    Over the flattened rows i = b*T + t, row i - 1 of ``h`` is h_{t-1} except at t = 0, where it is
+    the previous batch row's last state instead of h0[b]: one GEMM over the offset views (no copy
+    of the shifted states) plus a correction of B rank-1 terms, computed in float32 and added by
+    the GEMM itself.
+    """
+    import torch
+    B, T, K = dg.shape
+    D = h.shape[-1]
+    flat_dg, flat_h = dg.reshape(B * T, K), h.reshape(B * T, D)
+    dg0 = dg[:, 0].float()  # [B, K]
+    corr = dg0.t() @ h0.float()
+    if B > 1:
+        corr -= dg0[1:].t() @ h[:-1, T - 1].float()
+    return torch.addmm(corr.to(dg.dtype), flat_dg[1:].t(), flat_h[:-1])
 
 
 def _make_function():

@@ -209,6 +209,21 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
             assert torch.equal(a, c), f"{extra}: {name} differs from the per-thread copy"
 
 
+@pytest.mark.parametrize("B,T", [(1, 1), (1, 6), (4, 1), (5, 9)])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_recurrent_grad_one_head_matches_shifted_states(B, T, dtype):
+    g = torch.Generator().manual_seed(B * 100 + T)
+    K, D = 12, 5
+    dg, h, h0 = (torch.randn(*shape, generator=g).to(dtype) for shape in ((B, T, K), (B, T, D), (B, D)))
+    got = fused._recurrent_grad_one_head(dg, h, h0)
+    # float64 products of the same (rounded) inputs, h_{t-1} with h0 at t = 0
+    hprev = torch.cat([h0[:, None], h[:, : T - 1]], dim=1).double()
+    want = dg.double().reshape(B * T, K).t() @ hprev.reshape(B * T, D)
+    assert got.dtype == dtype and got.shape == (K, D)
+    tol = 1e-6 if dtype == torch.float64 else 2e-2  # float32 correction terms; bfloat16 output
+    assert (got.double() - want).abs().max() <= tol * (1 + want.abs().max())
+
+
 def test_round_tf32():
     x = torch.tensor([1.0, 1.0 + 2**-11, 1.0 + 2**-12, -(1.0 + 2**-11), 3.0e-3])
     y = _round_tf32(x)
