@@ -1168,7 +1168,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   elem_t spn[FRNN_BWD_PF][FRNN_PPT][FRNN_S], dsn[FRNN_BWD_PF][FRNN_PPT][FRNN_S];
   elem_t cn[FRNN_BWD_PF][FRNN_PPT][FRNN_GC];
   bool valid[FRNN_PPT];
-  int pu[FRNN_PPT], pb[FRNN_PPT];
+  int pu[FRNN_PPT] = {}, pb[FRNN_PPT] = {};  // set below, before load_step is first called
   auto load_step = [&](int j, int i, int t) {  // prefetch what step t needs (t >= 0) into slot j
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
