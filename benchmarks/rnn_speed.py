@@ -245,7 +245,8 @@ def plot(rows, out: Path):
     # heads sweep, LSTM
     ax = axes[0]
     hs = [r for r in rows if r["sweep"] == "heads" and r["cell"] == "lstm"]
-    labels = sorted({f"{r['heads']}x{r['head_dim']}" for r in hs if r["impl"] in ("fused", "alternating")})
+    splits = sorted({(int(r["heads"]), int(r["head_dim"])) for r in hs if r["impl"] in ("fused", "alternating")})
+    labels = [f"{n}x{d}" for n, d in splits]  # by number of heads
     for impl in ("fused", "alternating"):
         ys = [next((r["fwd_ms"] for r in hs if r["impl"] == impl and f"{r['heads']}x{r['head_dim']}" == lb),
                    float("nan")) for lb in labels]
@@ -253,7 +254,7 @@ def plot(rows, out: Path):
     for impl in ("cudnn_fp16", "cudnn_bf16"):
         v = next((r["fwd_ms"] for r in hs if r["impl"] == impl), None)
         if v is not None:
-            ax.axhline(v, ls="--", label=f"{impl} (1x768)", color="gray" if impl.endswith("16") else "k")
+            ax.axhline(v, ls="--", label=f"{impl} (1x768)", color="gray" if impl == "cudnn_fp16" else "k")
     ax.set_yscale("log"); ax.set_title("LSTM forward, B=16, T=1024, hidden 768"); ax.set_ylabel("ms")
     ax.set_xlabel("heads x head dim"); ax.legend(fontsize=8)
     for ax, sweep, key, title in ((axes[1], "batch", "B", "LSTM 1x768, T=1024: batch"),
