@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,8 @@ from ..errors import BuildError, UnsupportedError
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
+
+LIBRARY_NAME = "fused_rnn.so"  # in each build directory
 
 CSRC = Path(__file__).resolve().parent.parent / "csrc"
 KERNEL_SOURCE = CSRC / "fused" / "fused_rnn.cu"
@@ -228,11 +229,8 @@ def nvcc_command(config: FusedConfig, arch: str, out: str, extra: tuple[str, ...
 
 
 def _cache_root() -> Path:
-    try:
-        from ..env import settings
-        return settings().cache_dir / "fused"
-    except Exception:  # pragma: no cover - env module missing
-        return Path(tempfile.gettempdir()) / "flashrnn_kernels_fused"
+    from ..env import settings
+    return settings().cache_dir / "fused"
 
 
 @functools.lru_cache(maxsize=None)
@@ -264,34 +262,26 @@ def _native_arch() -> str:
 def ensure_built(config: FusedConfig, arch: str | None = None) -> Path:
     """Build the kernel library for ``config`` unless the cache has it; returns its path.
 
-    Safe to call from several threads or processes at once (one file lock per build directory).
+    The build runs once across threads and processes (:func:`flashrnn_kernels.jit.cached_build`:
+    a file lock per build, ``FLASHRNN_BUILD_TIMEOUT``, interrupted builds wiped and redone) in
+    ``<cache>/fused/<key>/``, named by what it depends on (sources, defines, architecture, nvcc).
     """
+    from ..jit import cached_build
+
     arch = arch or _native_arch()
-    root = _cache_root() / _build_key(config, arch)
-    lib_path = root / "fused_rnn.so"
-    if lib_path.exists():
-        return lib_path
-    root.mkdir(parents=True, exist_ok=True)
-    try:
-        from filelock import FileLock
-        lock = FileLock(str(root / "build.lock"), timeout=600)
-    except ImportError:  # pragma: no cover
-        lock = None
-    if lock is not None:
-        lock.acquire()
-    try:
-        if not lib_path.exists():
-            tmp = root / f"fused_rnn.{os.getpid()}.{threading.get_ident()}.so"
-            cmd = nvcc_command(config, arch, str(tmp))
-            log.info("building fused kernel: %s", " ".join(cmd))
-            res = subprocess.run(cmd, capture_output=True, text=True)
-            if res.returncode != 0:
-                raise BuildError("fused: nvcc failed\n" + " ".join(cmd) + "\n" + res.stderr)
-            os.replace(tmp, lib_path)
-    finally:
-        if lock is not None:
-            lock.release()
-    return lib_path
+
+    def build(directory: Path) -> None:
+        tmp = directory / "fused_rnn.partial.so"
+        cmd = nvcc_command(config, arch, str(tmp))
+        log.info("building fused kernel: %s", " ".join(cmd))
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BuildError("fused: nvcc failed\n" + " ".join(cmd) + "\n" + res.stderr)
+        os.replace(tmp, directory / LIBRARY_NAME)
+
+    parts = {"defines": repr(sorted(config.defines().items())), "arch": arch}
+    built = cached_build(_build_key(config, arch), parts, build, cache_dir=_cache_root())
+    return built.directory / LIBRARY_NAME
 
 
 def open_library(path: str | Path) -> Any:

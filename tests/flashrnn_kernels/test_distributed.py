@@ -7,7 +7,7 @@ under several processes.
 * GPU (``cuda`` marker, 2+ GPUs): the same with NCCL, for the fused backend (bfloat16) and the
   alternating backend; gradients within dtype tolerance of one process over the global batch,
   judged against a float64 reference.
-* CPU: the fused backend's own build cache (``backends/fused.py: ensure_built``) with several
+* CPU: the fused backend's build cache (``backends/fused.py: ensure_built``) with several
   processes asking for the same build at once, a fake compiler standing in for nvcc.
 
 The ranks are fresh interpreters running this file as a script (``python test_distributed.py
@@ -317,7 +317,8 @@ def test_fused_build_cache_one_build_for_several_processes(tmp_path):
     start, end = float(log[1]), float(log[3])
     waited = [c for c in calls if start < float(c[0]) < end]
     assert waited, "no process asked for the build while it ran: the test did not test concurrency"
-    assert sorted(p.name for p in lib.parent.iterdir()) == ["build.lock", "fused_rnn.so"]
+    assert sorted(p.name for p in lib.parent.iterdir()) == ["BUILD_OK.json", "fused_rnn.so"]
+    assert sorted(p.name for p in lib.parent.parent.iterdir()) == [lib.parent.name, lib.parent.name + ".lock"]
 
 
 def _fake_fused(monkeypatch, tmp_path, script: str):
@@ -359,7 +360,7 @@ def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_
                                  "import sys; open(sys.argv[1], 'wb').write(b'fake library')")
         path = fused.ensure_built(cfg, "90a")  # same key as the killed build's: not blocked
         assert path.read_bytes() == b"fake library"
-        assert len(list((tmp_path / "cache" / "fused").iterdir())) == 1
+        assert [p for p in (tmp_path / "cache" / "fused").iterdir() if p.is_dir()] == [path.parent]
     finally:
         fused.ensure_built.cache_clear()
         fused._build_key.cache_clear()
