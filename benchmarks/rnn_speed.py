@@ -245,11 +245,11 @@ def plot(rows, out: Path):
     # heads sweep, LSTM
     ax = axes[0]
     hs = [r for r in rows if r["sweep"] == "heads" and r["cell"] == "lstm"]
-    splits = sorted({(int(r["heads"]), int(r["head_dim"])) for r in hs if r["impl"] in ("fused", "alternating")})
+    splits = sorted({(r["heads"], r["head_dim"]) for r in hs if r["impl"] in ("fused", "alternating")})
     labels = [f"{n}x{d}" for n, d in splits]  # by number of heads
     for impl in ("fused", "alternating"):
-        ys = [next((r["fwd_ms"] for r in hs if r["impl"] == impl and f"{r['heads']}x{r['head_dim']}" == lb),
-                   float("nan")) for lb in labels]
+        ys = [next((r["fwd_ms"] for r in hs if r["impl"] == impl and (r["heads"], r["head_dim"]) == sp),
+                   float("nan")) for sp in splits]
         ax.plot(labels, ys, "o-", label=f"{impl} bf16")
     for impl in ("cudnn_fp16", "cudnn_bf16"):
         v = next((r["fwd_ms"] for r in hs if r["impl"] == impl), None)
