@@ -22,17 +22,17 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
     ("lstm", 16, 1, 768, "b", 16, 16, ()),
-    ("lstm", 16, 1, 768, "b", 16, 16, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 1, 768, "b", 16, 16, ("FRNN_CLUSTER=8",)),
     ("gru", 16, 1, 768, "b", None, None, ()),
-    ("gru", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("gru", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
     ("lstm", 64, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
     ("lstm", 16, 3, 256, "b", None, None, ()),
-    ("lstm", 16, 3, 256, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 3, 256, "b", None, None, ("FRNN_CLUSTER=8",)),
     ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=16",)),
+    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
