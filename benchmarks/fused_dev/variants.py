@@ -21,18 +21,20 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 
 # (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
 ROWS = [
-    ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
-    ("lstm", 16, 1, 768, "b", 16, 16, ()),
-    ("lstm", 16, 1, 768, "b", 16, 16, ("FRNN_CLUSTER=8",)),
-    ("gru", 16, 1, 768, "b", None, None, ()),
-    ("gru", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
-    ("lstm", 64, 1, 768, "b", None, None, ()),
-    ("lstm", 64, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
-    ("lstm", 16, 3, 256, "b", None, None, ()),
-    ("lstm", 16, 3, 256, "b", None, None, ("FRNN_CLUSTER=8",)),
-    ("lstm", 16, 1, 768, "b", None, None, ()),
-    ("lstm", 16, 1, 768, "b", None, None, ("FRNN_CLUSTER=8",)),
+    ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", 24, 8, ()),
+    ("lstm", 16, 1, 768, "f", 24, 8, ("FRNN_FWD_PF=1",)),
+    ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", 12, 8, ()),
+    ("gru", 16, 1, 768, "f", 18, 8, ()),
+    ("gru", 16, 1, 768, "f", 24, 8, ()),
+    ("gru", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_POLL_BAR=1",)),
+    ("lstm", 64, 1, 768, "f", None, None, ()),
+    ("gru", 64, 1, 768, "f", 24, 16, ()),
+    ("gru", 64, 1, 768, "f", 12, 32, ()),
+    ("gru", 64, 1, 768, "f", None, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", None, None, ()),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
