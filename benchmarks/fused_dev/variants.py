@@ -4,6 +4,7 @@ python benchmarks/fused_dev/variants.py
 Each row: a problem, a tiling (U, BT) forced instead of the chooser's, extra defines; the forward
 (no cache) and the backward kernel + torch reductions timed apart (CUDA events, median).
 """
+import dataclasses
 import subprocess
 import sys
 import time
@@ -19,22 +20,31 @@ from flashrnn_kernels.backends import fused  # noqa: E402
 from flashrnn_kernels.cells import get_cell  # noqa: E402
 
 
-# (cell, B, N, D, which 'f'/'b', U or None, bt or None, extra defines)
+# (cell, B, N, D, which 'f'/'b', U or None or {field: value} overriding the chooser's config,
+#  bt or None, extra defines)
 ROWS = [
-    ("lstm", 16, 1, 768, "f", None, None, ()),
-    ("lstm", 16, 1, 768, "f", 24, 8, ()),
-    ("lstm", 16, 1, 768, "f", 24, 8, ("FRNN_FWD_PF=1",)),
     ("gru", 16, 1, 768, "f", None, None, ()),
-    ("gru", 16, 1, 768, "f", 12, 8, ()),
-    ("gru", 16, 1, 768, "f", 18, 8, ()),
-    ("gru", 16, 1, 768, "f", 24, 8, ()),
-    ("gru", 16, 1, 768, "f", 16, 8, ("FRNN_FWD_POLL_BAR=1",)),
-    ("lstm", 64, 1, 768, "f", None, None, ()),
-    ("gru", 64, 1, 768, "f", 24, 16, ()),
-    ("gru", 64, 1, 768, "f", 12, 32, ()),
+    ("gru", 16, 1, 768, "f", {"units": 16, "nslice": 48}, None, ()),
     ("gru", 64, 1, 768, "f", None, None, ()),
+    ("gru", 64, 1, 768, "f", {"units": 21, "nslice": 37}, None, ()),
+    ("gru", 64, 1, 768, "f", {"units": 24, "nslice": 32, "bt": 16, "fwd_wm": 1, "fwd_wk": 8}, None, ()),
+    ("gru", 16, 3, 256, "f", None, None, ()),
+    ("gru", 16, 3, 256, "f", {"units": 16, "nslice": 16}, None, ()),
+    ("gru", 16, 2, 384, "f", None, None, ()),
+    ("gru", 16, 2, 384, "f", {"units": 21, "nslice": 19}, None, ()),
+    ("elman", 16, 1, 768, "f", None, None, ()),
+    ("elman", 16, 1, 768, "f", {"units": 16, "nslice": 48}, None, ()),
+    ("elman", 16, 1, 512, "f", None, None, ()),
+    ("elman", 16, 1, 512, "f", {"units": 16, "nslice": 32}, None, ()),
+    ("lstm", 16, 2, 384, "f", None, None, ()),
+    ("lstm", 16, 2, 384, "f", {"units": 16, "nslice": 24}, None, ()),
+    ("lstm", 2, 1, 768, "f", None, None, ()),
+    ("lstm", 2, 1, 768, "f", {"units": 8, "nslice": 96}, None, ()),
+    ("slstm", 16, 4, 192, "f", None, None, ()),
+    ("slstm", 16, 4, 192, "f", {"units": 16, "nslice": 12}, None, ()),
     ("lstm", 16, 1, 768, "f", None, None, ()),
     ("gru", 16, 1, 768, "f", None, None, ()),
+    ("gru", 16, 1, 768, "f", {"units": 16, "nslice": 48}, None, ()),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -43,14 +53,16 @@ PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
 def config_of(row):
     cell, B, N, D, which, U, bt, extra = row
     c = get_cell(cell)
-    if U is None:
-        return fused.batch_plan(c, "bfloat16", B, N, D, which)[1]
+    if U is None or isinstance(U, dict):
+        cfg = fused.batch_plan(c, "bfloat16", B, N, D, which)[1]
+        return dataclasses.replace(cfg, **U) if U else cfg
     return fused._make(c, 0, D, U, bt)
 
 
 def build(row):
     cfg = config_of(row)
-    out = Path("/tmp/frnn_var") / ("_".join(map(str, row[:7])) + "_" + "_".join(row[7]) + ".so")
+    tag = f"{cfg.units}_{cfg.nslice}_{cfg.bt}_{cfg.fwd_wm}x{cfg.fwd_wk}"
+    out = Path("/tmp/frnn_var") / ("_".join(map(str, row[:5])) + f"_{tag}_" + "_".join(row[7]) + ".so")
     out.parent.mkdir(exist_ok=True, parents=True)
     cmd = fused.nvcc_command(cfg, fused._native_arch(), str(out),
                              tuple(f"-D{e}" for e in row[7] if e != "PREV"))
