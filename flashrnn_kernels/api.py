@@ -21,9 +21,13 @@ def _expected(names: tuple[str, ...], sizes: tuple[int | None, ...]) -> str:
 
 
 def _check(name: str, t: object, names: tuple[str, ...], sizes: tuple[int | None, ...], cell: Cell) -> Tensor:
-    expected = _expected(names, sizes)
     if not isinstance(t, Tensor):
-        raise InputError(f"{name} must be a torch.Tensor of shape {expected}, got {type(t).__name__}")
+        raise InputError(f"{name} must be a torch.Tensor of shape {_expected(names, sizes)}, "
+                         f"got {type(t).__name__}")
+    shape = t.shape
+    if len(shape) == len(names) and all(s is None or n == s for n, s in zip(shape, sizes)):
+        return t  # the common case: no message is built
+    expected = _expected(names, sizes)
     if t.dim() != len(names):
         raise InputError(
             f"{name} has shape {_shape(t)} (rank {t.dim()}); expected rank {len(names)}: "
@@ -64,17 +68,18 @@ def validate(
         _check("b", b, ("Gb", "N", "D"), (Gb, N, D), cell)
     if states is not None:
         _check("states", states, ("S", "B", "1", "N", "D"), (S, B, 1, N, D), cell)
+    dtype, device = Wx.dtype, Wx.device
     for name, t in (("R", R), ("b", b), ("states", states)):
         if t is None:
             continue
-        if t.dtype != Wx.dtype:
-            raise InputError(f"{name} has dtype {t.dtype}; expected {Wx.dtype} (the dtype of Wx)")
-        if t.device != Wx.device:
-            raise InputError(f"{name} is on device {t.device}; expected {Wx.device} (the device of Wx)")
+        if t.dtype != dtype:
+            raise InputError(f"{name} has dtype {t.dtype}; expected {dtype} (the dtype of Wx)")
+        if t.device != device:
+            raise InputError(f"{name} is on device {t.device}; expected {device} (the device of Wx)")
     requires_grad = torch.is_grad_enabled() and any(
         t is not None and t.requires_grad for t in (Wx, R, b, states)
     )
-    call = Call(cell.name, Wx.dtype, Wx.device, B, T, N, D, requires_grad)
+    call = Call(cell.name, dtype, device, B, T, N, D, requires_grad)
     return cell, call
 
 
