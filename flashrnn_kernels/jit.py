@@ -163,8 +163,12 @@ def nvcc_version() -> str | None:
     return lines[-1] if lines else "unknown"
 
 
+@functools.cache
 def toolchain_problem() -> str | None:
     """None if CUDA extensions can be built here, else why not (used by backends' ``supports``).
+
+    Checked once per process (finding ninja runs ``ninja --version``, ~2.5 ms, which every
+    ``backend="auto"`` call would otherwise pay); ``toolchain_problem.cache_clear()`` re-checks.
 
     ```python
     jit.toolchain_problem()

@@ -199,3 +199,26 @@ def test_nothing_compiled_at_import():
         "assert not any(m.startswith('flashrnn_alternating') for m in sys.modules)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_toolchain_problem_runs_its_probes_once(monkeypatch):
+    """The ninja probe spawns a process (~2.5 ms): backend="auto" calls must not pay it each time."""
+    import torch
+    from torch.utils import cpp_extension
+
+    calls = []
+
+    def ninja():
+        calls.append(1)
+        return False
+
+    monkeypatch.setattr(torch.version, "cuda", "13.0")
+    monkeypatch.setattr(jit, "nvcc_path", lambda: "/opt/cuda/bin/nvcc")
+    monkeypatch.setattr(cpp_extension, "is_ninja_available", ninja)
+    jit.toolchain_problem.cache_clear()
+    try:
+        assert jit.toolchain_problem() == "ninja not found (pip install ninja)"
+        assert jit.toolchain_problem() == "ninja not found (pip install ninja)"
+        assert len(calls) == 1
+    finally:
+        jit.toolchain_problem.cache_clear()
