@@ -6,7 +6,7 @@ from torch import Tensor
 
 from .backends import Call, explain_call, select_backend
 from .cells import Cell, get_cell
-from .env import settings
+from .env import backend_setting
 from .errors import InputError
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -87,7 +87,7 @@ def _resolve_backend(backend: str) -> str:
     if not isinstance(backend, str):
         raise InputError(f"backend must be a string, got {type(backend).__name__}")
     backend = backend.lower()
-    return settings().backend if backend == "auto" else backend
+    return backend_setting() if backend == "auto" else backend
 
 
 def flashrnn(

@@ -106,6 +106,12 @@ class Settings:
     max_jobs: int | None
 
 
+def backend_setting() -> str:
+    """``FLASHRNN_BACKEND`` alone (lower case, default ``auto``): what every ``backend="auto"``
+    call reads, without parsing the other variables."""
+    return (_get_str("FLASHRNN_BACKEND") or "auto").lower()
+
+
 def settings() -> Settings:
     """Read every variable now and return them typed; a malformed value raises InputError.
 
@@ -127,6 +133,6 @@ def settings() -> Settings:
         build_timeout_s=_get_float("FLASHRNN_BUILD_TIMEOUT", 1800.0),
         cuda_arch=_get_str("FLASHRNN_CUDA_ARCH"),
         build_verbose=_get_bool("FLASHRNN_BUILD_VERBOSE", False),
-        backend=(_get_str("FLASHRNN_BACKEND") or "auto").lower(),
+        backend=backend_setting(),
         max_jobs=_get_int("MAX_JOBS"),
     )
