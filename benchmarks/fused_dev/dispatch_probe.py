@@ -3,28 +3,17 @@
 python benchmarks/fused_dev/dispatch_probe.py
 """
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from check import make_inputs  # noqa: E402
+from overhead import per_call_us  # noqa: E402
 
 from flashrnn_kernels import api, flashrnn  # noqa: E402
 from flashrnn_kernels.backends import fused, get_backend, select_backend  # noqa: E402
 from flashrnn_kernels.cells import get_cell  # noqa: E402
-
-
-def us(fn, n=2000):
-    for _ in range(50):
-        fn()
-    torch.cuda.synchronize()
-    t = time.perf_counter()
-    for _ in range(n):
-        fn()
-    torch.cuda.synchronize()
-    return (time.perf_counter() - t) / n * 1e6
 
 
 def main():
@@ -53,7 +42,7 @@ def main():
             "lib.frnn_xch_bytes": lambda: lib.frnn_xch_bytes(16, 12, 0),
         }
         for name, fn in rows.items():
-            print(f"{name:28s} {us(fn):8.1f} us/call", flush=True)
+            print(f"{name:28s} {per_call_us(fn, 2000):8.1f} us/call", flush=True)
 
 
 if __name__ == "__main__":
