@@ -1,7 +1,8 @@
 """Time fused-kernel variants (explicit tilings and extra -D defines) on a GPU, one table.
 
 python benchmarks/fused_dev/variants.py
-Each row: a problem, a tiling (U, BT) forced instead of the chooser's, extra defines; the forward
+Each row: a problem, a tiling (U, BT, or fields of the chosen config) forced instead of the
+chooser's, extra defines; the forward
 (no cache) and the backward kernel + torch reductions timed apart (CUDA events, median).
 """
 import dataclasses
