@@ -2,8 +2,8 @@
 
 python benchmarks/fused_dev/variants.py
 Each row: a problem, a tiling (U, BT, or fields of the chosen config) forced instead of the
-chooser's, extra defines; the forward
-(no cache) and the backward kernel + torch reductions timed apart (CUDA events, median).
+chooser's, extra defines; the forward (no cache) and the backward kernel + torch reductions timed
+apart (CUDA events, median).
 """
 import dataclasses
 import subprocess
