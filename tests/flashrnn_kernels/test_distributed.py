@@ -294,7 +294,7 @@ BUILD_CHILD = textwrap.dedent(
 )
 
 
-def _build_procs(tmp_path: Path, n: int, sleep: float, **popen) -> list[subprocess.Popen]:
+def _build_procs(tmp_path: Path, n: int, sleep: float, wait_for, **popen) -> list[subprocess.Popen]:
     (tmp_path / "fake_nvcc.py").write_text(FAKE_NVCC)
     (tmp_path / "child.py").write_text(BUILD_CHILD)
     env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path / "cache"),
@@ -303,19 +303,17 @@ def _build_procs(tmp_path: Path, n: int, sleep: float, **popen) -> list[subproce
            str(sleep)]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen)
              for _ in range(n)]
-    deadline = time.monotonic() + 120.0
-    while len(list(tmp_path.glob("ready.*"))) < n:  # every child has imported: let them all go
-        if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-            break  # the test's own checks report what went wrong
-        time.sleep(0.01)
+    # every child has imported (or one has died: the test's own checks say why): let them all go
+    wait_for(lambda: len(list(tmp_path.glob("ready.*"))) == n or any(p.poll() is not None for p in procs),
+             seconds=120.0)
     (tmp_path / "go").touch()
     return procs
 
 
-def test_fused_build_cache_one_build_for_several_processes(tmp_path):
+def test_fused_build_cache_one_build_for_several_processes(tmp_path, wait_for):
     """Four processes ask ``fused.ensure_built`` for the same build at once (as the ranks of a
     job do on their first call): the compiler runs once, all get the same finished library."""
-    procs = _build_procs(tmp_path, 4, sleep=3.0)
+    procs = _build_procs(tmp_path, 4, 3.0, wait_for)
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
     calls = [o[0].strip().split(" ", 2) for o in outs]  # (time of the call, path, content)
@@ -355,7 +353,7 @@ def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_
     from flashrnn_kernels.errors import BuildError
 
     # a process killed while its compiler runs
-    victim = _build_procs(tmp_path, 1, sleep=60.0, start_new_session=True)[0]
+    victim = _build_procs(tmp_path, 1, 60.0, wait_for, start_new_session=True)[0]
     try:
         wait_for(lambda: (tmp_path / "log").exists() and "start" in (tmp_path / "log").read_text(),
                  seconds=60.0)
