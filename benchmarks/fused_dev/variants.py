@@ -24,22 +24,26 @@ from flashrnn_kernels.cells import get_cell  # noqa: E402
 # (cell, B, N, D, which 'f'/'b', U or None or {field: value} overriding the chooser's config,
 #  bt or None, extra defines)
 ROWS = [
-    ("gru", 16, 2, 384, "f", None, None, ()),
-    ("gru", 16, 2, 384, "f", {"units": 21, "nslice": 19, "bwd_wm": 2, "bwd_wk": 8}, None, ()),
-    ("gru", 16, 4, 192, "f", None, None, ()),
-    ("gru", 16, 4, 192, "f", {"units": 20, "nslice": 10, "bwd_wm": 2, "bwd_wk": 4}, None, ()),
-    ("gru", 64, 1, 768, "f", None, None, ()),
-    ("gru", 64, 1, 768, "f", {"units": 21, "nslice": 37, "bt": 24, "fwd_wm": 4, "fwd_wk": 2}, None, ()),
-    ("elman", 16, 2, 384, "f", None, None, ()),
-    ("elman", 16, 2, 384, "f", {"units": 16, "nslice": 24}, None, ()),
-    ("slstm", 16, 2, 384, "f", None, None, ()),
-    ("slstm", 16, 2, 384, "f", {"units": 16, "nslice": 24}, None, ()),
-    ("lstm", 16, 4, 192, "f", None, None, ()),
-    ("lstm", 16, 4, 192, "f", {"units": 16, "nslice": 12}, None, ()),
-    ("lstm", 2, 1, 768, "f", None, None, ()),
-    ("lstm", 2, 1, 768, "f", {"units": 8, "nslice": 96}, None, ()),
     ("gru", 16, 3, 256, "f", None, None, ()),
-    ("elman", 16, 1, 512, "f", None, None, ()),
+    ("gru", 16, 3, 256, "f", None, None, ("FRNN_FWD_DSM=0",)),
+    ("lstm", 16, 3, 256, "f", None, None, ()),
+    ("lstm", 16, 3, 256, "f", {"units": 16, "nslice": 16}, None, ()),
+    ("lstm", 16, 3, 256, "f", {"units": 16, "nslice": 16}, None, ("FRNN_FWD_DSM=0",)),
+    ("lstm", 16, 4, 192, "f", None, None, ()),
+    ("lstm", 16, 4, 192, "f", None, None, ("FRNN_FWD_DSM=0",)),
+    ("lstm", 16, 2, 384, "f", None, None, ()),
+    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None, ()),
+    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None,
+     ("FRNN_FWD_DSM=0",)),
+    ("lstm", 64, 3, 256, "f", None, None, ()),
+    ("lstm", 64, 3, 256, "f", None, None, ("FRNN_FWD_DSM=0",)),
+    ("elman", 16, 3, 256, "f", None, None, ()),
+    ("elman", 16, 3, 256, "f", None, None, ("FRNN_FWD_DSM=0",)),
+    ("slstm", 16, 4, 192, "f", None, None, ()),
+    ("slstm", 16, 4, 192, "f", None, None, ("FRNN_FWD_DSM=0",)),
+    ("gru", 16, 2, 384, "f", None, None, ()),
+    ("gru", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None, ()),
+    ("lstm", 16, 1, 768, "f", None, None, ()),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
@@ -132,6 +136,8 @@ def main():
         lib = fused.open_library(path)
         if which == "b" and hasattr(lib, "frnn_bwd_cluster"):
             name += f" C={lib.frnn_bwd_cluster(B, N)}"
+        elif which == "f" and hasattr(lib, "frnn_fwd_cluster"):
+            name += f" C={lib.frnn_fwd_cluster()}"
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:

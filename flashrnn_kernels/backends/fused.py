@@ -296,6 +296,8 @@ def open_library(path: str | Path) -> Any:
         getattr(lib, name).restype = ci
     lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
     lib.frnn_xch_bytes.restype = ctypes.c_long
+    if hasattr(lib, "frnn_fwd_cluster"):  # (builds of older sources lack it)
+        lib.frnn_fwd_cluster.restype = ci
     return lib
 
 
@@ -407,11 +409,12 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool,
     last = _new((S, B, 1, N, D), Wx)
     gc = 2 * G if cell.separate_gates else G
     cache = _new((B, T, gc, N, D), Wx) if need_cache else None
-    counters = _exchange(lib, B, N, False, Wx.device)
     stream = torch.cuda.current_stream(Wx.device).cuda_stream
     # the runtime launches on the *current* device: make it the tensors' device (a stream of
-    # another device, or the legacy default stream 0, would fail or run on the wrong GPU)
+    # another device, or the legacy default stream 0, would fail or run on the wrong GPU); the
+    # exchange buffer's size depends on the device too (none when a head runs as one cluster)
     with torch.cuda.device(Wx.device):
+        counters = _exchange(lib, B, N, False, Wx.device)
         rc = lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
                                  states.data_ptr(), last.data_ptr(),
                                  cache.data_ptr() if cache is not None else None,

@@ -209,6 +209,55 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
             assert torch.equal(a, c), f"{extra}: {name} differs from the per-thread copy"
 
 
+@pytest.mark.cuda
+@pytest.mark.parametrize("cell,dtype,B,D,U,bt", [
+    ("lstm", torch.bfloat16, 16, 256, 16, 8),   # 16 blocks, 16-byte chunks
+    ("lstm", torch.bfloat16, 33, 256, 16, 16),  # one row in the last batch tile
+    ("gru", torch.float16, 5, 200, 20, 8),      # 10 blocks, 8-byte chunks
+    ("slstm", torch.bfloat16, 3, 96, 12, 8),    # 8 blocks (a portable cluster size)
+    ("elman", torch.float32, 4, 90, 18, 8),     # float32, 5 blocks, 8-byte chunks
+    ("lstm", torch.bfloat16, 2, 100, 50, 8),    # 2 blocks, 4-byte chunks
+])
+def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, D, U, bt, tmp_path):
+    """On sm_90a a head whose blocks fit one thread-block cluster exchanges h through distributed
+    shared memory instead of L2. The exchange must not change one bit of the outputs: the build
+    with it against the same tiling built without it (FRNN_FWD_DSM=0), both against the float64
+    reference."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the cluster exchange is built for sm_90a only")
+    c = get_cell(cell)
+    dtname = {v: k for k, v in DT.items()}[dtype]
+    cfg = fused._make(c, fused.DTYPE_CODES[dtname], D, U, bt)
+    assert 2 <= cfg.nslice <= 16, cfg
+    N, T = 2, 37
+    *xs, _, _ = _inputs(cell, B, T, N, D, dtype, 11)
+    results, clusters = {}, {}
+    for extra in ("", "-DFRNN_FWD_DSM=0"):
+        out = tmp_path / f"lib{len(extra)}.so"
+        proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), (extra,) if extra else ()),
+                              capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        lib = fused.open_library(out)
+        clusters[extra] = lib.frnn_fwd_cluster()
+        orig = fused.load_library
+        fused.load_library = lambda config, arch=None, _l=lib: _l
+        fused.POISON_OUTPUTS = True
+        try:
+            results[extra] = fused.fused_forward(*xs, cell, True, cfg)
+        finally:
+            fused.load_library = orig
+            fused.POISON_OUTPUTS = False
+        torch.cuda.synchronize()
+    assert clusters == {"": cfg.nslice, "-DFRNN_FWD_DSM=0": 1}, clusters
+    r64 = reference_forward(*[t.double() for t in xs], cell=cell)[0]
+    rdt = (_tf32_reference if dtype == torch.float32 else reference_forward)(*xs, cell=cell)[0]
+    e_f, e_r = _rel(results[""][0], r64), _rel(rdt, r64)
+    assert e_f <= 2 * e_r + TOL[dtname], f"fused {e_f:.3g} vs reference {e_r:.3g}"
+    for name, a, b in zip(["states", "last", "cache"], results[""], results["-DFRNN_FWD_DSM=0"]):
+        assert torch.isfinite(a).all(), name
+        assert torch.equal(a, b), f"{name} differs between the cluster and the L2 exchange"
+
+
 @pytest.mark.parametrize("B,T", [(1, 1), (1, 6), (4, 1), (5, 9)])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_recurrent_grad_one_head_matches_shifted_states(B, T, dtype):

@@ -247,6 +247,26 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
 #endif
+// forward, NSLICE > 1, on sm_90a: a head whose NSLICE blocks fit one thread-block cluster (at most
+// 16, a non-portable size above 8) may run as one cluster that exchanges h through distributed
+// shared memory instead of L2: each block writes its units of h_t straight into the operand tile
+// of every block of the cluster (st.async, 16-byte chunks where U and D allow), and the bytes
+// themselves complete the receiver's mbarrier for that step (one per step parity, armed with the
+// step's byte count). The build then holds both forward kernels; the launch takes the cluster
+// one when the GPU can schedule a cluster of NSLICE blocks (frnn_fwd_cluster), else the L2 one.
+#define FRNN_DSM_CHUNK_OK(e) (FRNN_U % (e) == 0 && FRNN_D % (e) == 0)
+#if FRNN_ESIZE == 2
+#define F_DSM_E (FRNN_DSM_CHUNK_OK(8) ? 8 : (FRNN_DSM_CHUNK_OK(4) ? 4 : (FRNN_DSM_CHUNK_OK(2) ? 2 : 0)))
+#else
+#define F_DSM_E (FRNN_DSM_CHUNK_OK(4) ? 4 : (FRNN_DSM_CHUNK_OK(2) ? 2 : 1))
+#endif
+#define FRNN_DSM_OK (FRNN_SM90A && FRNN_NSLICE > 1 && FRNN_NSLICE <= 16 && F_DSM_E > 0)
+#ifndef FRNN_FWD_DSM
+#define FRNN_FWD_DSM FRNN_DSM_OK
+#endif
+#if FRNN_FWD_DSM && !FRNN_DSM_OK
+#error "FRNN_FWD_DSM needs an sm_90a build, 2 <= FRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
+#endif
 // development: thread 0 of every 16th block of the backward (NSLICE > 1, bulk copies) prints the
 // mean SM cycles per step from its flag publish to seeing all flags, from there to the data in
 // shared memory, and from there to its next publish
@@ -596,6 +616,41 @@ __device__ __forceinline__ void fetch_rows(elem_t* xs, int dst_row, const elem_t
   for (int r = (int)crank; r < nb; r += (int)csize)
     bulk_copy(smem_addr(xs + (long)r * dst_row), src + r * src_row, row_bytes, bar, mask);
 }
+// the shared::cluster address of shared-memory address `addr` in cluster block `rank`
+__device__ __forceinline__ unsigned cluster_addr(unsigned addr, unsigned rank) {
+  unsigned r;
+  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;" : "=r"(r) : "r"(addr), "r"(rank));
+  return r;
+}
+// store NWD 32-bit words at the shared::cluster address dst; their bytes complete the transaction
+// count of the mbarrier at the shared::cluster address bar (in the same block as dst)
+template <int NWD>
+__device__ __forceinline__ void st_async_words(unsigned dst, const uint32_t (&w)[NWD], unsigned bar) {
+  static_assert(NWD == 1 || NWD == 2 || NWD == 4, "st.async stores 1, 2 or 4 words");
+  if constexpr (NWD == 4) {
+    asm volatile(
+        "st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.b32 [%0], {%1, %2, %3, %4}, [%5];" ::
+            "r"(dst), "r"(w[0]), "r"(w[1]), "r"(w[2]), "r"(w[3]), "r"(bar)
+        : "memory");
+  } else if constexpr (NWD == 2) {
+    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v2.b32 [%0], {%1, %2}, [%3];" ::
+                     "r"(dst), "r"(w[0]), "r"(w[1]), "r"(bar)
+                 : "memory");
+  } else {
+    asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.b32 [%0], %1, [%2];" ::"r"(dst),
+                 "r"(w[0]), "r"(bar)
+                 : "memory");
+  }
+}
+// wait for the phase of parity `parity` of a local mbarrier completed by other blocks' stores
+__device__ __forceinline__ void mbar_wait_cluster(unsigned bar, unsigned parity) {
+  asm volatile(
+      "{\n.reg .pred p;\nFRNN_MBAR_WAIT_CL:\n"
+      "mbarrier.try_wait.parity.acquire.cluster.shared::cta.b64 p, [%0], %1;\n"
+      "@!p bra FRNN_MBAR_WAIT_CL;\n}" ::"r"(bar),
+      "r"(parity)
+      : "memory");
+}
 #endif
 
 // ---------------------------------------------------------------- tagged tile exchange
@@ -769,9 +824,19 @@ struct BwdParams {
 };
 
 // ---------------------------------------------------------------- forward kernel
-extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
+// The forward's body; DSM: the blocks of a head form one cluster and exchange h through
+// distributed shared memory (frnn_fwd_dsm, see FRNN_FWD_DSM), else through L2 (frnn_fwd).
+// The DSM tile is double-buffered by step parity: h_t lands in buffer t & 1 (h0 in buffer 1), and
+// the mbarrier of buffer q sits in the pad of its row 0.
+static_assert(2 * FRNN_BT * F_XROW * (int)sizeof(elem_t) <= F_SMEM_X,
+              "two plain tiles fit the requested operand bytes");
+template <bool DSM>
+__device__ __forceinline__ void fwd_body(const FwdParams& p) {
+  // the pairs sit on 30 lanes with the packed L2 exchange, else on all 32
+  constexpr int LANES = (!DSM && F_PACK) ? 30 : 32;
+  constexpr int PPT = CDIV(FRNN_U * FRNN_BT, LANES * FRNN_NWARPS);
   extern __shared__ __align__(16) unsigned char smem[];
-  elem_t* xs = reinterpret_cast<elem_t*>(smem);  // [BT][F_XROW] plain elements
+  elem_t* xs = reinterpret_cast<elem_t*>(smem);  // [BT][F_XROW] plain elements (DSM: two)
   float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
   fxword_t* xch = reinterpret_cast<fxword_t*>(p.xch);  // [2][Bpad][N][FX_RW] (NSLICE > 1)
 #if FRNN_WX_RING
@@ -846,18 +911,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
   for (int i = threadIdx.x; i < F_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 
-  // pointwise ownership: pair = (unit u, batch row bl), unit fastest, on lanes 0..F_LANES-1
-  float st[F_PPT][FRNN_S];
-  float xb[F_PPT][FRNN_G], rb[F_PPT][FRNN_G];  // biases summed per gate and side
-  elem_t wxn[FRNN_FWD_PF][F_PPT][FRNN_G];  // ring: slot t % PF holds step t
-  bool valid[F_PPT];
-  int pu[F_PPT], pb[F_PPT];
+  // pointwise ownership: pair = (unit u, batch row bl), unit fastest, on lanes 0..LANES-1
+  float st[PPT][FRNN_S];
+  float xb[PPT][FRNN_G], rb[PPT][FRNN_G];  // biases summed per gate and side
+  elem_t wxn[FRNN_FWD_PF][PPT][FRNN_G];  // ring: slot t % PF holds step t
+  bool valid[PPT];
+  int pu[PPT], pb[PPT];
 #pragma unroll
-  for (int i = 0; i < F_PPT; ++i) {
-    const int pr = warp * F_LANES + lane + i * F_LANES * FRNN_NWARPS;
+  for (int i = 0; i < PPT; ++i) {
+    const int pr = warp * LANES + lane + i * LANES * FRNN_NWARPS;
     pu[i] = pr % FRNN_U;
     pb[i] = pr / FRNN_U;
-    valid[i] = lane < F_LANES && pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
+    valid[i] = lane < LANES && pr < FRNN_U * FRNN_BT && u0 + pu[i] < FRNN_D && pb[i] < nb;
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s)
@@ -879,11 +944,27 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
                            : from_f(0.f);
   }
   __syncthreads();
-  // h0 into the tile
+  // h0 into the tile (DSM: buffer 1, which step 0 reads)
+  elem_t* const xs0 = xs + (DSM ? FRNN_BT * F_XROW : 0);
   for (int idx = threadIdx.x; idx < nb * FRNN_D; idx += FRNN_NTHREADS) {
     const int r = idx / FRNN_D, k = idx % FRNN_D;
-    xs[r * F_XROW + k] = p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k];
+    xs0[r * F_XROW + k] = p.s0[(long)(b0 + r) * ND + (long)n * FRNN_D + k];
   }
+#if FRNN_FWD_DSM
+  // DSM: the bytes of h_t every block receives per step; the mbarriers of both buffers armed for
+  // their first step before any block of the cluster may write (the cluster barrier below)
+  const unsigned dsm_bytes = (unsigned)(nb * FRNN_D * FRNN_ESIZE);
+  auto dsm_bar = [&](int q) { return smem_addr(xs + q * FRNN_BT * F_XROW + F_KPAD); };
+  if constexpr (DSM) {
+    if (threadIdx.x == 0) {
+      for (int q = 0; q < 2; ++q) {
+        mbar_init(dsm_bar(q), 1);
+        mbar_arrive_expect_tx(dsm_bar(q), dsm_bytes);
+      }
+    }
+    cluster_sync_all();
+  }
+#endif
 #if FRNN_WX_RING
   for (int ts = 0; ts < FRNN_WX_STAGES - 1; ++ts) wx_issue(ts);
 #endif
@@ -898,7 +979,17 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     const int t = t0 + j;
     if (t >= T) break;
 #if FRNN_NSLICE > 1
-    if (t > 0) {
+#if FRNN_FWD_DSM
+    if (DSM && t > 0) {
+      // h_{t-1} complete in buffer (t-1) & 1; then that buffer's mbarrier is armed for h_{t+1}
+      // (no byte of h_{t+1} can arrive before this block has sent h_t)
+      const int q = (t - 1) & 1;
+      mbar_wait_cluster(dsm_bar(q), (unsigned)((t - 1) >> 1) & 1u);
+      if (threadIdx.x == 0) mbar_arrive_expect_tx(dsm_bar(q), dsm_bytes);
+      TM_MARK(1);
+    }
+#endif
+    if (!DSM && t > 0) {
       if (FRNN_FWD_POLL_BAR) __syncthreads();
       TM_MARK(0);
       // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
@@ -941,7 +1032,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #pragma unroll
           for (int nt = 0; nt < FRNN_NT; ++nt) {
             uint32_t bf[2];
-            load_bfrag_plain(bf, xs, F_XROW, nt * 8, k0);
+            load_bfrag_plain(bf, DSM ? xs + ((t + 1) & 1) * FRNN_BT * F_XROW : xs, F_XROW, nt * 8, k0);
 #pragma unroll
             for (int mt = 0; mt < F_MTW; ++mt) mma(acc[ks % F_NCH][mt][nt], afr[mt][ks], bf);
           }
@@ -975,9 +1066,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
     __syncthreads();
     TM_MARK(3);
     // ---- pointwise cell update: first every pair's math (independent chains), then the stores
-    float sn[F_PPT][FRNN_S], xga[F_PPT][FRNN_G], rga[F_PPT][FRNN_G];
+    float sn[PPT][FRNN_S], xga[PPT][FRNN_G], rga[PPT][FRNN_G];
 #pragma unroll
-    for (int i = 0; i < F_PPT; ++i) {
+    for (int i = 0; i < PPT; ++i) {
       if (valid[i]) {
         const int u = pu[i], bl = pb[i];
 #pragma unroll
@@ -998,14 +1089,52 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
       }
     }
     TM_MARK(4);
+#if FRNN_FWD_DSM
+    // DSM: send h_t of this block's units into buffer t & 1 of every block of the cluster: the E
+    // lanes holding one chunk of E units of a row (E | U, E | 32) each gather the chunk with
+    // shuffles and store it to ranks lane % E, lane % E + E, ...
+    if (DSM && t + 1 < T) {
+      constexpr int E = F_DSM_E, NWD = E * FRNN_ESIZE / 4;
+      const unsigned buf = smem_addr(xs + (t & 1) * FRNN_BT * F_XROW), bar = dsm_bar(t & 1);
+      const int base = lane & ~(E - 1);
+#pragma unroll
+      for (int i = 0; i < PPT; ++i) {
+        uint32_t v = 0;
+        if (valid[i]) {
+          const elem_t e = from_f(sn[i][0]);
+#if FRNN_ESIZE == 2
+          v = *reinterpret_cast<const unsigned short*>(&e);
+#else
+          v = __float_as_uint(e);
+#endif
+        }
+        uint32_t w[NWD];
+#if FRNN_ESIZE == 2
+        v |= __shfl_down_sync(0xffffffffu, v, 1) << 16;  // even lanes: units u, u + 1
+#pragma unroll
+        for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + 2 * k);
+#else
+#pragma unroll
+        for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + k);
+#endif
+        if (valid[i]) {  // the same for the E lanes of a chunk
+          const unsigned dst = buf + (unsigned)((pb[i] * F_XROW + u0 + pu[i] - (lane - base)) *
+                                                FRNN_ESIZE);
+          for (int r = lane - base; r < FRNN_NSLICE; r += E)
+            st_async_words<NWD>(cluster_addr(dst, (unsigned)r), w, cluster_addr(bar, (unsigned)r));
+        }
+      }
+    }
+#endif
 #if F_PACK
+    if (!DSM) {
     // publish h_t of this block's units before anything else (every block of the head waits for
     // it): lane 6c of a warp gathers the values of lanes 6c..6c+5 (one 6-unit chunk of a row) and
     // stores them as two words of 3 values + tag, one 16-byte store (each word single-copy atomic)
     {
       const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
 #pragma unroll
-      for (int i = 0; i < F_PPT; ++i) {
+      for (int i = 0; i < PPT; ++i) {
         unsigned x[6];
         x[0] = 0;
         if (valid[i]) {
@@ -1014,8 +1143,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         }
 #pragma unroll
         for (int k = 1; k < 6; ++k) x[k] = __shfl_down_sync(0xffffffffu, x[0], k);
-        const int pr = warp * F_LANES + lane + i * F_LANES * FRNN_NWARPS;
-        if (lane < F_LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb) {
+        const int pr = warp * LANES + lane + i * LANES * FRNN_NWARPS;
+        if (lane < LANES && lane % 6 == 0 && pr < FRNN_U * FRNN_BT && pb[i] < nb) {
           const unsigned long long w0 = tg | x[0] | (x[1] << 16) | ((unsigned long long)x[2] << 32);
           const unsigned long long w1 = tg | x[3] | (x[4] << 16) | ((unsigned long long)x[5] << 32);
           fxword_t* dst = xch + (((t & 1) * Bpad + b0 + pb[i]) * N + n) * (long)FX_RW +
@@ -1025,10 +1154,11 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
         }
       }
     }
+    }
 #endif
     TM_MARK(5);
 #pragma unroll
-    for (int i = 0; i < F_PPT; ++i) {
+    for (int i = 0; i < PPT; ++i) {
       if (!valid[i]) continue;
       const int u = pu[i], bl = pb[i], d = u0 + u, b = b0 + bl;
       if (!FRNN_WX_RING && t + FRNN_FWD_PF < T) {  // prefetch the input gates PF steps ahead
@@ -1046,8 +1176,9 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #if FRNN_NSLICE == 1
           xs[bl * F_XROW + d] = v;
 #elif !F_PACK
-          store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
-                     make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
+          if (!DSM)
+            store_word(xch + ((t & 1) * Bpad + b) * ND + (long)n * FRNN_D + d,
+                       make_word(v, (unsigned)((t + 1) & FRNN_TAGMASK)));
 #endif
         }
         statesp[(((long)s * B + b) * T + t) * ND + (long)n * FRNN_D + d] = v;
@@ -1082,14 +1213,26 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParam
 #endif
   // last states
 #pragma unroll
-  for (int i = 0; i < F_PPT; ++i) {
+  for (int i = 0; i < PPT; ++i) {
     if (!valid[i]) continue;
     const int d = u0 + pu[i], b = b0 + pb[i];
 #pragma unroll
     for (int s = 0; s < FRNN_S; ++s)
       p.last[((long)s * B + b) * ND + (long)n * FRNN_D + d] = from_f(st[i][s]);
   }
+#if FRNN_FWD_DSM
+  if constexpr (DSM) cluster_sync_all();  // no block leaves while a peer may address its memory
+#endif
 }
+
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
+  fwd_body<false>(p);
+}
+#if FRNN_FWD_DSM
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd_dsm(FwdParams p) {
+  fwd_body<true>(p);
+}
+#endif
 
 // ---------------------------------------------------------------- backward kernel
 // Exchange (FRNN_NSLICE > 1): the gate gradients of a step are G*D wide per batch row (4x h for
@@ -1421,8 +1564,9 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 // Bytes of the zeroed exchange buffer a launch needs (0: none) for batch B and N heads:
 // forward [2][Bpad][N][D] tagged words; backward [2][Bpad][N][B_KPAD] elements, then
 // [Bpad/BT][N][NSLICE] uint32 flags.
+extern "C" int frnn_fwd_cluster();
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
-  if (FRNN_NSLICE == 1) return 0;
+  if (FRNN_NSLICE == 1 || (!backward && frnn_fwd_cluster() > 1)) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
   if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
@@ -1444,18 +1588,7 @@ static int launch(const void* fn, void* params, int blocks, int smem, cudaStream
 
 static int nblocks(int B, int N) { return FRNN_NSLICE * N * ((B + FRNN_BT - 1) / FRNN_BT); }
 
-extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
-                               void* states, void* last, void* cache, void* counters, int B,
-                               int T, int N, void* stream) {
-  FwdParams p;
-  p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
-  p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
-  p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
-  p.B = B; p.T = T; p.N = N;
-  return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
-}
-
-#if FRNN_BWD_BULK
+#if FRNN_SM90A
 // The launch configuration of `blocks` blocks in clusters of c (attribute at[1]; none for c = 1),
 // cooperative when asked (at[0]).
 struct ClusterLaunch {
@@ -1477,6 +1610,67 @@ struct ClusterLaunch {
   }
 };
 
+#endif
+
+#if FRNN_FWD_DSM
+// Whether the current GPU can schedule one cluster of the NSLICE blocks of a head with the
+// forward's shared memory (frnn_fwd_dsm); asked once per device.
+static bool fwd_dsm_possible() {
+  static int known[64] = {0};  // per device: 0 not asked yet, 1 yes, 2 no
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    (void)cudaGetLastError();
+    return false;
+  }
+  if (known[dev] == 0) {
+    const void* fn = (const void*)frnn_fwd_dsm;
+    bool ok = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, F_SMEM) ==
+              cudaSuccess;
+    if (ok && FRNN_NSLICE > 8)
+      ok = cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess;
+    int clusters = 0;
+    if (ok) {
+      ClusterLaunch l(FRNN_NSLICE, F_SMEM, FRNN_NSLICE, false, nullptr);
+      ok = cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) == cudaSuccess && clusters >= 1;
+    }
+    (void)cudaGetLastError();
+    known[dev] = ok ? 1 : 2;
+  }
+  return known[dev] == 1;
+}
+#endif
+
+// Blocks per cluster the forward kernel launches with on the current GPU: NSLICE when a head
+// runs as one cluster that exchanges h through distributed shared memory, else 1.
+extern "C" int frnn_fwd_cluster() {
+#if FRNN_FWD_DSM
+  return fwd_dsm_possible() ? FRNN_NSLICE : 1;
+#else
+  return 1;
+#endif
+}
+
+extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
+                               void* states, void* last, void* cache, void* counters, int B,
+                               int T, int N, void* stream) {
+  FwdParams p;
+  p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
+  p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
+  p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
+  p.B = B; p.T = T; p.N = N;
+#if FRNN_FWD_DSM
+  if (fwd_dsm_possible()) {  // one cluster per (head, batch tile); clusters are independent
+    ClusterLaunch l(nblocks(B, N), F_SMEM, FRNN_NSLICE, false, (cudaStream_t)stream);
+    void* args[] = {&p};
+    cudaError_t e = cudaLaunchKernelExC(&l.cfg, (const void*)frnn_fwd_dsm, args);
+    if (e != cudaSuccess) return (int)e;
+    return (int)cudaGetLastError();
+  }
+#endif
+  return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
+}
+
+#if FRNN_BWD_BULK
 // Launches in clusters of C blocks (C <= FRNN_CLUSTER, dividing NSLICE, so that a cluster never
 // spans two heads or batch tiles), the largest C for which the whole grid is co-resident; C = 1
 // (no cluster) when none is. Cooperative as well, so that residency is guaranteed.
