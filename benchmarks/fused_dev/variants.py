@@ -32,8 +32,8 @@ ROWS = [
     ("lstm", 16, 4, 192, "f", None, None, ()),
     ("lstm", 16, 4, 192, "f", None, None, ("FRNN_FWD_DSM=0",)),
     ("lstm", 16, 2, 384, "f", None, None, ()),
-    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None, ()),
-    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None,
+    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8, "bwd_wm": 1, "bwd_wk": 8}, None, ()),
+    ("lstm", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8, "bwd_wm": 1, "bwd_wk": 8}, None,
      ("FRNN_FWD_DSM=0",)),
     ("lstm", 64, 3, 256, "f", None, None, ()),
     ("lstm", 64, 3, 256, "f", None, None, ("FRNN_FWD_DSM=0",)),
@@ -42,7 +42,7 @@ ROWS = [
     ("slstm", 16, 4, 192, "f", None, None, ()),
     ("slstm", 16, 4, 192, "f", None, None, ("FRNN_FWD_DSM=0",)),
     ("gru", 16, 2, 384, "f", None, None, ()),
-    ("gru", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8}, None, ()),
+    ("gru", 16, 2, 384, "f", {"units": 24, "nslice": 16, "fwd_wm": 1, "fwd_wk": 8, "bwd_wm": 1, "bwd_wk": 8}, None, ()),
     ("lstm", 16, 1, 768, "f", None, None, ()),
 ]
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
@@ -137,7 +137,7 @@ def main():
         if which == "b" and hasattr(lib, "frnn_bwd_cluster"):
             name += f" C={lib.frnn_bwd_cluster(B, N)}"
         elif which == "f" and hasattr(lib, "frnn_fwd_cluster"):
-            name += f" C={lib.frnn_fwd_cluster()}"
+            name += f" C={lib.frnn_fwd_cluster(B, N)}"
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:

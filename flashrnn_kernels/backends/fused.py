@@ -297,6 +297,7 @@ def open_library(path: str | Path) -> Any:
     lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
     lib.frnn_xch_bytes.restype = ctypes.c_long
     if hasattr(lib, "frnn_fwd_cluster"):  # (builds of older sources lack it)
+        lib.frnn_fwd_cluster.argtypes = [ci, ci]
         lib.frnn_fwd_cluster.restype = ci
     return lib
 

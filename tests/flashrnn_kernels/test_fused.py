@@ -210,26 +210,26 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
 
 
 @pytest.mark.cuda
-@pytest.mark.parametrize("cell,dtype,B,D,U,bt", [
-    ("lstm", torch.bfloat16, 16, 256, 16, 8),   # 16 blocks, 16-byte chunks
-    ("lstm", torch.bfloat16, 33, 256, 16, 16),  # one row in the last batch tile
-    ("gru", torch.float16, 5, 200, 20, 8),      # 10 blocks, 8-byte chunks
-    ("slstm", torch.bfloat16, 3, 96, 12, 8),    # 8 blocks (a portable cluster size)
-    ("elman", torch.float32, 4, 90, 18, 8),     # float32, 5 blocks, 8-byte chunks
-    ("lstm", torch.bfloat16, 2, 100, 50, 8),    # 2 blocks, 4-byte chunks
+@pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", [
+    ("lstm", torch.bfloat16, 16, 2, 256, 16, 8),   # 4 clusters of 16 blocks, 16-byte chunks
+    ("lstm", torch.bfloat16, 33, 1, 256, 16, 16),  # one row in the last batch tile
+    ("gru", torch.float16, 5, 2, 200, 20, 8),      # 10 blocks, 8-byte chunks
+    ("slstm", torch.bfloat16, 3, 2, 96, 12, 8),    # 8 blocks (a portable cluster size)
+    ("elman", torch.float32, 4, 2, 90, 18, 8),     # float32, 5 blocks, 8-byte chunks
+    ("lstm", torch.bfloat16, 2, 2, 100, 50, 8),    # 2 blocks, 4-byte chunks
 ])
-def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, D, U, bt, tmp_path):
+def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path):
     """On sm_90a a head whose blocks fit one thread-block cluster exchanges h through distributed
-    shared memory instead of L2. The exchange must not change one bit of the outputs: the build
-    with it against the same tiling built without it (FRNN_FWD_DSM=0), both against the float64
-    reference."""
+    shared memory instead of L2 (when the GPU holds all clusters at once). The exchange must not
+    change one bit of the outputs: the build with it against the same tiling built without it
+    (FRNN_FWD_DSM=0), both against the float64 reference."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("the cluster exchange is built for sm_90a only")
     c = get_cell(cell)
     dtname = {v: k for k, v in DT.items()}[dtype]
     cfg = fused._make(c, fused.DTYPE_CODES[dtname], D, U, bt)
     assert 2 <= cfg.nslice <= 16, cfg
-    N, T = 2, 37
+    T = 37
     *xs, _, _ = _inputs(cell, B, T, N, D, dtype, 11)
     results, clusters = {}, {}
     for extra in ("", "-DFRNN_FWD_DSM=0"):
@@ -238,7 +238,7 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, D, U, bt, tm
                               capture_output=True, text=True)
         assert proc.returncode == 0, proc.stderr[-2000:]
         lib = fused.open_library(out)
-        clusters[extra] = lib.frnn_fwd_cluster()
+        clusters[extra] = lib.frnn_fwd_cluster(B, N)
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         fused.POISON_OUTPUTS = True

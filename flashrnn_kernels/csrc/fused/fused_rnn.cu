@@ -253,7 +253,8 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // of every block of the cluster (st.async, 16-byte chunks where U and D allow), and the bytes
 // themselves complete the receiver's mbarrier for that step (one per step parity, armed with the
 // step's byte count). The build then holds both forward kernels; the launch takes the cluster
-// one when the GPU can schedule a cluster of NSLICE blocks (frnn_fwd_cluster), else the L2 one.
+// one when the GPU holds the clusters of all (head, batch tile) pairs at once (frnn_fwd_cluster),
+// else the L2 one.
 #define FRNN_DSM_CHUNK_OK(e) (FRNN_U % (e) == 0 && FRNN_D % (e) == 0)
 #if FRNN_ESIZE == 2
 #define F_DSM_E (FRNN_DSM_CHUNK_OK(8) ? 8 : (FRNN_DSM_CHUNK_OK(4) ? 4 : (FRNN_DSM_CHUNK_OK(2) ? 2 : 0)))
@@ -1564,9 +1565,9 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 // Bytes of the zeroed exchange buffer a launch needs (0: none) for batch B and N heads:
 // forward [2][Bpad][N][D] tagged words; backward [2][Bpad][N][B_KPAD] elements, then
 // [Bpad/BT][N][NSLICE] uint32 flags.
-extern "C" int frnn_fwd_cluster();
+extern "C" int frnn_fwd_cluster(int B, int N);
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
-  if (FRNN_NSLICE == 1 || (!backward && frnn_fwd_cluster() > 1)) return 0;
+  if (FRNN_NSLICE == 1 || (!backward && frnn_fwd_cluster(B, N) > 1)) return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
   if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
@@ -1613,14 +1614,14 @@ struct ClusterLaunch {
 #endif
 
 #if FRNN_FWD_DSM
-// Whether the current GPU can schedule one cluster of the NSLICE blocks of a head with the
-// forward's shared memory (frnn_fwd_dsm); asked once per device.
-static bool fwd_dsm_possible() {
-  static int known[64] = {0};  // per device: 0 not asked yet, 1 yes, 2 no
+// How many clusters of the NSLICE blocks of a head (frnn_fwd_dsm, with the forward's shared
+// memory) the current GPU can hold at once; asked once per device.
+static int fwd_dsm_max_clusters() {
+  static int known[64];  // per device: the answer + 1 (0: not asked yet)
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
     (void)cudaGetLastError();
-    return false;
+    return 0;
   }
   if (known[dev] == 0) {
     const void* fn = (const void*)frnn_fwd_dsm;
@@ -1631,21 +1632,23 @@ static bool fwd_dsm_possible() {
     int clusters = 0;
     if (ok) {
       ClusterLaunch l(FRNN_NSLICE, F_SMEM, FRNN_NSLICE, false, nullptr);
-      ok = cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) == cudaSuccess && clusters >= 1;
+      ok = cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) == cudaSuccess;
     }
     (void)cudaGetLastError();
-    known[dev] = ok ? 1 : 2;
+    known[dev] = (ok ? clusters : 0) + 1;
   }
-  return known[dev] == 1;
+  return known[dev] - 1;
 }
 #endif
 
-// Blocks per cluster the forward kernel launches with on the current GPU: NSLICE when a head
-// runs as one cluster that exchanges h through distributed shared memory, else 1.
-extern "C" int frnn_fwd_cluster() {
+// Blocks per cluster the forward kernel launches with on the current GPU for batch B and N heads:
+// NSLICE when every (head, batch tile) runs as one cluster that exchanges h through distributed
+// shared memory, all clusters at once (a second round of clusters would double the time), else 1.
+extern "C" int frnn_fwd_cluster(int B, int N) {
 #if FRNN_FWD_DSM
-  return fwd_dsm_possible() ? FRNN_NSLICE : 1;
+  return fwd_dsm_max_clusters() >= nblocks(B, N) / FRNN_NSLICE ? FRNN_NSLICE : 1;
 #else
+  (void)B, (void)N;
   return 1;
 #endif
 }
@@ -1659,7 +1662,7 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
   p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
 #if FRNN_FWD_DSM
-  if (fwd_dsm_possible()) {  // one cluster per (head, batch tile); clusters are independent
+  if (frnn_fwd_cluster(B, N) > 1) {  // one cluster per (head, batch tile)
     ClusterLaunch l(nblocks(B, N), F_SMEM, FRNN_NSLICE, false, (cudaStream_t)stream);
     void* args[] = {&p};
     cudaError_t e = cudaLaunchKernelExC(&l.cfg, (const void*)frnn_fwd_dsm, args);
