@@ -75,7 +75,8 @@ FUSED = ModelSpec(
              ("FLASHRNN_FUSED_BT", "BT"), ("FLASHRNN_FUSED_FWD_WM", "FWD_WM"),
              ("FLASHRNN_FUSED_FWD_WK", "FWD_WK"), ("FLASHRNN_FUSED_BWD_WM", "BWD_WM"),
              ("FLASHRNN_FUSED_BWD_WK", "BWD_WK")),
-    gpu_inputs=_GPU_COMMON + ("SMEM_PER_BLOCK_OPTIN",),
+    gpu_inputs=_GPU_COMMON + ("SMEM_PER_BLOCK_OPTIN", "COMPUTE_CAPABILITY", "CLUSTER_LAUNCH",
+                              "MAX_CLUSTER_SIZE_NONPORTABLE"),
     resources=(
         Resource("registers holding R", "registers", "A_F", "A_REG_BUDGET", "per thread", "forward"),
         Resource("registers in all (estimate)", "registers", "REGS_F", "REG_BUDGET", "per thread", "forward"),
