@@ -42,7 +42,10 @@ def _fused(cfg: KernelConfig) -> list[str]:
     out = [f"  grid        {_plural(cfg['BLOCKS'], 'block')} of {nt} threads: {ns} per head "
            f"({u} units each) x {_plural(p.num_heads, 'head')} x {_plural(tiles, 'batch tile')} of {bt}"
            + (f", {cfg['WAVES']} waves" if cfg["WAVES"] > 1 else "")]
-    if ns > 1:
+    if ns > 1 and cfg["DSM_F"]:
+        out.append(f"              every step the {ns} blocks of a head, one thread-block cluster, write h into "
+                   "each other's shared memory (sm_90a; through L2 where the GPU cannot hold every cluster)")
+    elif ns > 1:
         out.append(f"              every step the {ns} blocks of a head exchange their part of the operand "
                    "through L2 (cooperative launch, one block per SM)")
     else:
