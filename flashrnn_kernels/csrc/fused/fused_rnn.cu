@@ -1563,7 +1563,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 
 // Bytes of the zeroed exchange buffer a launch needs (0: none) for batch B and N heads:
-// forward [2][Bpad][N][D] tagged words; backward [2][Bpad][N][B_KPAD] elements, then
+// forward [2][Bpad][N][D] tagged words (none when it runs in clusters, frnn_fwd_cluster); backward [2][Bpad][N][B_KPAD] elements, then
 // [Bpad/BT][N][NSLICE] uint32 flags.
 extern "C" int frnn_fwd_cluster(int B, int N);
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
