@@ -6,7 +6,7 @@ t0=$(date +%s)
 timeout 150 python3 benchmarks/fused_dev/check.py --prebuild-only 2>&1 | tail -1
 timeout 60 python3 benchmarks/fused_dev/dispatch_probe.py 2>&1 | head -4
 echo "== tests ($(( $(date +%s) - t0 )) s)"
-timeout 220 python3 -m pytest -q -m cuda -p no:cacheprovider tests/flashrnn_kernels/test_fused.py \
+timeout 300 python3 -m pytest -q -m cuda -p no:cacheprovider tests/flashrnn_kernels/test_fused.py \
   tests/flashrnn_kernels/test_streams.py tests/flashrnn_kernels/test_rnn_gpu.py 2>&1 | tail -3
 timeout 60 python3 benchmarks/fused_dev/breakdown.py lstm 16 1 768 2>&1 | tail -8
 echo "== rnn_speed ($(( $(date +%s) - t0 )) s)"
