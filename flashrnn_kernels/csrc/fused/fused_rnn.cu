@@ -832,11 +832,10 @@ struct BwdParams {
 static_assert(2 * FRNN_BT * F_XROW * (int)sizeof(elem_t) <= F_SMEM_X,
               "two plain tiles fit the requested operand bytes");
 template <bool DSM>
-__device__ __forceinline__ void fwd_body(const FwdParams& p) {
+__device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem) {
   // the pairs sit on 30 lanes with the packed L2 exchange, else on all 32
   constexpr int LANES = (!DSM && F_PACK) ? 30 : 32;
   constexpr int PPT = CDIV(FRNN_U * FRNN_BT, LANES * FRNN_NWARPS);
-  extern __shared__ __align__(16) unsigned char smem[];
   elem_t* xs = reinterpret_cast<elem_t*>(smem);  // [BT][F_XROW] plain elements (DSM: two)
   float* gs = reinterpret_cast<float*>(smem + F_SMEM_X);
   fxword_t* xch = reinterpret_cast<fxword_t*>(p.xch);  // [2][Bpad][N][FX_RW] (NSLICE > 1)
@@ -1128,11 +1127,10 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p) {
     }
 #endif
 #if F_PACK
-    if (!DSM) {
     // publish h_t of this block's units before anything else (every block of the head waits for
     // it): lane 6c of a warp gathers the values of lanes 6c..6c+5 (one 6-unit chunk of a row) and
     // stores them as two words of 3 values + tag, one 16-byte store (each word single-copy atomic)
-    {
+    if (!DSM) {
       const unsigned long long tg = (unsigned long long)((t + 1) & FRNN_TAGMASK) << 48;
 #pragma unroll
       for (int i = 0; i < PPT; ++i) {
@@ -1154,7 +1152,6 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p) {
                        : "memory");
         }
       }
-    }
     }
 #endif
     TM_MARK(5);
@@ -1227,11 +1224,13 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p) {
 }
 
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd(FwdParams p) {
-  fwd_body<false>(p);
+  extern __shared__ __align__(16) unsigned char smem[];
+  fwd_body<false>(p, smem);
 }
 #if FRNN_FWD_DSM
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd_dsm(FwdParams p) {
-  fwd_body<true>(p);
+  extern __shared__ __align__(16) unsigned char smem[];
+  fwd_body<true>(p, smem);
 }
 #endif
 
@@ -1611,6 +1610,17 @@ struct ClusterLaunch {
   }
 };
 
+// How many clusters of c blocks of fn (a grid of `blocks`, `smem` bytes of dynamic shared memory
+// each, both already allowed for fn) the current GPU holds at once; 0 when the query fails.
+static int clusters_held(const void* fn, int blocks, int smem, int c) {
+  ClusterLaunch l(blocks, smem, c, false, nullptr);
+  int clusters = 0;
+  if (cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return clusters;
+}
 #endif
 
 #if FRNN_FWD_DSM
@@ -1629,13 +1639,8 @@ static int fwd_dsm_max_clusters() {
               cudaSuccess;
     if (ok && FRNN_NSLICE > 8)
       ok = cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess;
-    int clusters = 0;
-    if (ok) {
-      ClusterLaunch l(FRNN_NSLICE, F_SMEM, FRNN_NSLICE, false, nullptr);
-      ok = cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) == cudaSuccess;
-    }
     (void)cudaGetLastError();
-    known[dev] = (ok ? clusters : 0) + 1;
+    known[dev] = (ok ? clusters_held(fn, FRNN_NSLICE, F_SMEM, FRNN_NSLICE) : 0) + 1;
   }
   return known[dev] - 1;
 }
@@ -1683,13 +1688,7 @@ static int cluster_size_for(const void* fn, int blocks, int smem) {
     (void)cudaGetLastError();
   for (int c = FRNN_CLUSTER; c > 1; c /= 2) {
     if (FRNN_NSLICE % c != 0 || blocks % c != 0) continue;
-    ClusterLaunch l(blocks, smem, c, false, nullptr);
-    int clusters = 0;
-    if (cudaOccupancyMaxActiveClusters(&clusters, fn, &l.cfg) != cudaSuccess) {
-      (void)cudaGetLastError();
-      continue;
-    }
-    if ((long)clusters * c >= blocks) return c;
+    if ((long)clusters_held(fn, blocks, smem, c) * c >= blocks) return c;
   }
   return 1;
 }
