@@ -172,6 +172,14 @@ def test_fused_inference_matches_training_forward():
         assert torch.equal(u.detach(), v) and torch.equal(v, w)
 
 
+def _build_variant(cfg, out, extra=()):
+    """Build the kernel library of ``cfg`` for sm_90a with extra -D defines into ``out``; open it."""
+    proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), tuple(f"-D{e}" for e in extra)),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return fused.open_library(out)
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("B", [16, 33])
 def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypatch):
@@ -191,11 +199,7 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
     states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
     results, clusters = {}, {}
     for extra in ("FRNN_CLUSTER=1", "FRNN_CLUSTER=2", "FRNN_CLUSTER=16", "FRNN_BWD_BULK=0"):
-        out = tmp_path / (extra.replace("=", "_") + ".so")
-        proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), (f"-D{extra}",)),
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        lib = fused.open_library(out)
+        lib = _build_variant(cfg, tmp_path / (extra.replace("=", "_") + ".so"), (extra,))
         clusters[extra] = lib.frnn_bwd_cluster(B, N)
         monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
         results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, plan)
@@ -218,7 +222,8 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
     ("elman", torch.float32, 4, 2, 90, 18, 8),     # float32, 5 blocks, 8-byte chunks
     ("lstm", torch.bfloat16, 2, 2, 100, 50, 8),    # 2 blocks, 4-byte chunks
 ])
-def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path):
+def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
+                                                    monkeypatch):
     """On sm_90a a head whose blocks fit one thread-block cluster exchanges h through distributed
     shared memory instead of L2 (when the GPU holds all clusters at once). The exchange must not
     change one bit of the outputs: the build with it against the same tiling built without it
@@ -232,28 +237,20 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt,
     T = 37
     *xs, _, _ = _inputs(cell, B, T, N, D, dtype, 11)
     results, clusters = {}, {}
-    for extra in ("", "-DFRNN_FWD_DSM=0"):
-        out = tmp_path / f"lib{len(extra)}.so"
-        proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), (extra,) if extra else ()),
-                              capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-        lib = fused.open_library(out)
+    for extra in ("", "FRNN_FWD_DSM=0"):
+        lib = _build_variant(cfg, tmp_path / f"lib{len(extra)}.so", (extra,) if extra else ())
         clusters[extra] = lib.frnn_fwd_cluster(B, N)
-        orig = fused.load_library
-        fused.load_library = lambda config, arch=None, _l=lib: _l
-        fused.POISON_OUTPUTS = True
-        try:
-            results[extra] = fused.fused_forward(*xs, cell, True, cfg)
-        finally:
-            fused.load_library = orig
-            fused.POISON_OUTPUTS = False
+        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
+        monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
+        results[extra] = fused.fused_forward(*xs, cell, True, cfg)
         torch.cuda.synchronize()
-    assert clusters == {"": cfg.nslice, "-DFRNN_FWD_DSM=0": 1}, clusters
+        monkeypatch.undo()
+    assert clusters == {"": cfg.nslice, "FRNN_FWD_DSM=0": 1}, clusters
     r64 = reference_forward(*[t.double() for t in xs], cell=cell)[0]
     rdt = (_tf32_reference if dtype == torch.float32 else reference_forward)(*xs, cell=cell)[0]
     e_f, e_r = _rel(results[""][0], r64), _rel(rdt, r64)
     assert e_f <= 2 * e_r + TOL[dtname], f"fused {e_f:.3g} vs reference {e_r:.3g}"
-    for name, a, b in zip(["states", "last", "cache"], results[""], results["-DFRNN_FWD_DSM=0"]):
+    for name, a, b in zip(["states", "last", "cache"], results[""], results["FRNN_FWD_DSM=0"]):
         assert torch.isfinite(a).all(), name
         assert torch.equal(a, b), f"{name} differs between the cluster and the L2 exchange"
 
