@@ -104,6 +104,7 @@ def worker_main(args: dict) -> None:
     else:
         device = torch.device("cpu")
         extra = {}
+    builds = _record_builds()
     dist.init_process_group(args["pg_backend"], init_method=f"tcp://127.0.0.1:{args['port']}", rank=rank,
                             world_size=world, timeout=timedelta(seconds=args["timeout"]), **extra)
     try:
@@ -127,7 +128,24 @@ def worker_main(args: dict) -> None:
     finally:
         dist.destroy_process_group()
     torch.save({"rank": rank, "loss": float(loss.detach()), "grads": grads, "params": params, "env": env,
-                "device": str(device)}, Path(args["out"]) / f"rank{rank}.pt")
+                "device": str(device), "builds": builds}, Path(args["out"]) / f"rank{rank}.pt")
+
+
+def _record_builds() -> list[tuple[str, bool]]:
+    """Wrap :func:`flashrnn_kernels.jit.cached_build` (every JIT build of both backends goes
+    through it) so this process lists ``(build directory, built here?)`` for each request."""
+    from flashrnn_kernels import jit
+
+    builds: list[tuple[str, bool]] = []
+    inner = jit.cached_build
+
+    def recording(dir_name, *args, **kwargs):
+        result = inner(dir_name, *args, **kwargs)
+        builds.append((dir_name, bool(result.built)))
+        return result
+
+    jit.cached_build = recording
+    return builds
 
 
 # ------------------------------------------------------------------------------- launcher side
@@ -138,8 +156,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker_env(nccl: bool) -> dict[str, str]:
+def _worker_env(nccl: bool, cache_dir: Path | None) -> dict[str, str]:
     env = {**os.environ, **NCCL_SAFE_ENV}
+    if cache_dir is not None:
+        env["FLASHRNN_CACHE_DIR"] = str(cache_dir)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")
     env["OMP_NUM_THREADS"] = "1"
     if Path("/sys/class/net/lo").exists():  # rendezvous and data on loopback only
@@ -150,8 +170,9 @@ def _worker_env(nccl: bool) -> dict[str, str]:
 
 
 def run_ranks(tmp_path: Path, world: int, *, pg_backend: str, backend: str, dtype: str, sizes: dict,
-              seed: int = 7, timeout: float = 120.0) -> list[dict]:
-    """Start ``world`` ranks, wait for them, return their saved results (rank order)."""
+              seed: int = 7, timeout: float = 120.0, cache_dir: Path | None = None) -> list[dict]:
+    """Start ``world`` ranks, wait for them, return their saved results (rank order);
+    ``cache_dir``: the ranks' ``FLASHRNN_CACHE_DIR``."""
     for attempt in range(2):  # a second port if the first was taken meanwhile
         out = tmp_path / f"run{attempt}"
         out.mkdir()
@@ -162,7 +183,7 @@ def run_ranks(tmp_path: Path, world: int, *, pg_backend: str, backend: str, dtyp
                         dtype=dtype, sizes=sizes, seed=seed, out=str(out), timeout=timeout)
             procs.append(subprocess.Popen([sys.executable, str(THIS), "worker", json.dumps(args)],
                                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                          env=_worker_env(pg_backend == "nccl"), cwd=REPO))
+                                          env=_worker_env(pg_backend == "nccl", cache_dir), cwd=REPO))
         logs = []
         deadline = time.monotonic() + timeout + 60
         try:
@@ -199,6 +220,7 @@ def test_ddp_gloo_cpu_matches_single_process(tmp_path):
     assert sorted(grads) == ["bias", "weight_hh", "weight_ih"]
     for res in results:
         assert res["env"] == NCCL_SAFE_ENV
+        assert res["builds"] == []  # the reference backend compiles nothing
         for name in grads:
             torch.testing.assert_close(res["grads"][name], grads[name], rtol=1e-10, atol=1e-13,
                                        msg=lambda m, n=name, r=res["rank"]: f"rank {r} grad {n}: {m}")
@@ -227,10 +249,19 @@ def test_ddp_nccl_two_gpus_matches_single_process(tmp_path, backend, dtype, monk
     against float64 is at most twice the single-process run's plus ``tol * rms(reference)``."""
     for k, v in NCCL_SAFE_ENV.items():
         monkeypatch.setenv(k, v)
+    cache = tmp_path / "cache"  # empty: both ranks reach their first build at the same moment
+    monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(cache))  # and the single-process run below
     sizes = SIZES_GPU
     results = run_ranks(tmp_path, 2, pg_backend="nccl", backend=backend, dtype=dtype, sizes=sizes,
-                        timeout=900.0)  # the first call may build the kernels (both ranks at once)
+                        timeout=900.0, cache_dir=cache)
     assert [r["device"] for r in results] == ["cuda:0", "cuda:1"]
+    # one configuration and one build per GPU type: both ranks ask for the same builds, and each
+    # is compiled by exactly one of them (the other waits on the lock and loads it)
+    asked = [sorted({name for name, _ in r["builds"]}) for r in results]
+    assert asked[0] and asked[0] == asked[1], asked
+    for name in asked[0]:
+        builders = [r["rank"] for r in results if (name, True) in r["builds"]]
+        assert len(builders) == 1, f"{name}: built by ranks {builders}"
 
     tdt = getattr(torch, dtype)
     single = make_model(sizes, tdt, "cuda:0", backend, seed=7)
