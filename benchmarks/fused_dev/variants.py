@@ -1,11 +1,14 @@
 """Time fused-kernel variants (explicit tilings and extra -D defines) on a GPU, one table.
 
 python benchmarks/fused_dev/variants.py
+VARIANT_ROWS='[("lstm", 16, 1, 768, "f", None, None, ())]' python benchmarks/fused_dev/variants.py
 Each row: a problem, a tiling (U, BT, or fields of the chosen config) forced instead of the
 chooser's, extra defines; the forward (no cache) and the backward kernel + torch reductions timed
 apart (CUDA events, median).
 """
+import ast
 import dataclasses
+import os
 import subprocess
 import sys
 import time
@@ -49,6 +52,8 @@ ROWS = [
     ("gru", 16, 4, 192, "f", None, None, ("FRNN_FWD_DSM=0",)),
     ("gru", 16, 4, 192, "f", {"units": 12, "nslice": 16, "bt": 8, "fwd_wm": 4, "fwd_wk": 2, "bwd_wm": 1, "bwd_wk": 8}, None, ()),
 ]
+if os.environ.get("VARIANT_ROWS"):  # rows as a Python literal, instead of the list above
+    ROWS = ast.literal_eval(os.environ["VARIANT_ROWS"])
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
 
