@@ -6,7 +6,8 @@ under several processes.
   global batch.
 * GPU (``cuda`` marker, 2+ GPUs): the same with NCCL, for the fused backend (bfloat16) and the
   alternating backend; gradients within dtype tolerance of one process over the global batch,
-  judged against a float64 reference.
+  judged against a float64 reference; on an empty build cache each kernel build is compiled by
+  one rank only.
 * CPU: the fused backend's build cache (``backends/fused.py: ensure_built``) with several
   processes asking for the same build at once, a fake compiler standing in for nvcc.
 
