@@ -171,6 +171,9 @@ def main(argv=None) -> None:
     world = int(os.environ["WORLD_SIZE"]) if under_torchrun else args.world
     if world < 1:
         raise SystemExit("--world must be at least 1")
+    if args.samples // world < args.local_batch:
+        raise SystemExit(f"--samples {args.samples} gives no full local batch of {args.local_batch} "
+                         f"to each of {world} ranks")
     local_world = int(os.environ.get("LOCAL_WORLD_SIZE", world)) if under_torchrun else world
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.device_count() >= local_world else "cpu"
