@@ -82,7 +82,6 @@ def train(rank: int, world: int, local_rank: int, args: argparse.Namespace) -> N
         torch.set_num_threads(1)
         dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        # DDP and the optimizer live only inside this call: gone before the group is destroyed
         spread = train_epochs(rank, world, device, args)
         if float(spread) != 0.0:
             raise SystemExit(f"rank {rank}: parameters differ between ranks by {float(spread):.3g}")
