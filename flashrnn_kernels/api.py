@@ -134,10 +134,18 @@ def flashrnn(
     return chosen.run(Wx, R, b, states, cell)
 
 
-@torch.compiler.disable
 def _dispatch(Wx, R, b, states, cell, backend):
     """Validation and backend choice: host-side Python that ``torch.compile`` leaves to eager
-    mode (one graph break); the backend's custom op that follows is traced into the graph."""
+    mode (one graph break); the backend's custom op that follows is traced into the graph.
+
+    ``torch.compiler.disable`` is applied only while tracing: as a decorator it would import
+    ``torch._dynamo`` (about a second) in every eager process."""
+    if torch.compiler.is_compiling():
+        return torch.compiler.disable(_validate_and_choose)(Wx, R, b, states, cell, backend)
+    return _validate_and_choose(Wx, R, b, states, cell, backend)
+
+
+def _validate_and_choose(Wx, R, b, states, cell, backend):
     cell, call = validate(Wx, R, b, states, cell)
     chosen = select_backend(call, _resolve_backend(backend))
     chosen.prepare()

@@ -201,6 +201,18 @@ def test_nothing_compiled_at_import():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
+def test_eager_use_does_not_import_dynamo():
+    """``torch._dynamo`` costs about a second to import: eager users must not pay for it."""
+    code = (
+        "import sys, torch, flashrnn_kernels as f\n"
+        "rnn = f.LSTM(4, 6, num_heads=2, backend='reference')\n"
+        "rnn(torch.randn(2, 3, 4))[0].sum().backward()\n"
+        "f.flashrnn(torch.randn(1, 2, 3, 1, 4), torch.randn(3, 1, 4, 4), cell='gru')\n"
+        "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
 def test_toolchain_problem_runs_its_probes_once(monkeypatch):
     """The ninja probe spawns a process (~2.5 ms): backend="auto" calls must not pay it each time."""
     import torch
