@@ -139,7 +139,7 @@ def _dispatch(Wx, R, b, states, cell, backend):
     mode (one graph break); the backend's custom op that follows is traced into the graph.
 
     ``torch.compiler.disable`` is applied only while tracing: as a decorator it would import
-    ``torch._dynamo`` (about a second) in every eager process."""
+    ``torch._dynamo`` (seconds on a CUDA build of PyTorch) in every eager process."""
     if torch.compiler.is_compiling():
         return torch.compiler.disable(_validate_and_choose)(Wx, R, b, states, cell, backend)
     return _validate_and_choose(Wx, R, b, states, cell, backend)
