@@ -200,11 +200,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_POLL_SLEEP
 #define FRNN_POLL_SLEEP 0
 #endif
-// forward poll with two sets of loads in flight (cp.async into a staging area), the second issued
-// FRNN_POLL_PIPE cycles after the first; 0: one set, reissued after it returned
-#ifndef FRNN_POLL_PIPE
-#define FRNN_POLL_PIPE 0
-#endif
 // forward exchange format (NSLICE > 1):
 //   0: one value per tagged word (32-bit words for 16-bit types, 64-bit for float32), rows in
 //      unit order [D] words;
@@ -403,10 +398,7 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define F_SMEM_GS ((FRNN_NSLICE > 1 ? 2 : 1) * F_GSBUF * 4)
 // the input-gate ring (FRNN_WX_RING): [STAGES][BT][G][U] elements after the partial sums
 #define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
-// the forward poll's staging area (FRNN_POLL_PIPE): [2][F_POLL_MAXC][NTHREADS] 16-byte chunks
-#define F_POLL_MAXC 8
-#define F_SMEM_POLL (FRNN_POLL_PIPE > 0 && FRNN_NSLICE > 1 ? 2 * F_POLL_MAXC * FRNN_NTHREADS * 16 : 0)
-#define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX + F_SMEM_POLL)
+#define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
@@ -758,7 +750,7 @@ __device__ __forceinline__ void fx_chunk_store(elem_t* xr, int cc, uint4 v, int 
 #define FRNN_POLL_GROUP 8
 #endif
 __device__ __forceinline__ int poll_range(elem_t* xs, const fxword_t* src, long row_stride,
-                                           int nb, unsigned tag, int wk, int gt, uint4* stage) {
+                                           int nb, unsigned tag, int wk, int gt) {
   constexpr int GT = 32 * FRNN_FWD_WM;
   // chunks are numbered row * NCM + c with the largest column's count NCM (a compile-time divisor:
   // a division by the column's own count cost ~90 instructions per step, measured with ncu)
@@ -767,56 +759,6 @@ __device__ __forceinline__ int poll_range(elem_t* xs, const fxword_t* src, long 
   constexpr int GRP = CPT < FRNN_POLL_GROUP ? CPT : FRNN_POLL_GROUP;
   const int clo = fx_clo(wk), nc = fx_chi(wk) - clo, klo = f_klo(wk), khi = f_khi(wk);
   int rounds = 0;
-#if FRNN_POLL_PIPE > 0
-  static_assert(CPT <= F_POLL_MAXC, "the staging area holds F_POLL_MAXC chunks per thread");
-  {
-    int row[CPT], cc[CPT];
-    bool need[CPT];
-#pragma unroll
-    for (int j = 0; j < CPT; ++j) {
-      const int idx = gt + j * GT;
-      row[j] = idx / NCM;
-      cc[j] = clo + idx % NCM;
-      need[j] = row[j] < nb && cc[j] < clo + nc;
-    }
-    uint4* st = stage + threadIdx.x;  // chunk j of set q at st[(q * F_POLL_MAXC + j) * NTHREADS]
-    auto issue = [&](int q) {
-#pragma unroll
-      for (int j = 0; j < CPT; ++j)
-        if (need[j])
-          cp_async16(st + (q * F_POLL_MAXC + j) * FRNN_NTHREADS,
-                     src + row[j] * row_stride + cc[j] * FX_WPC);
-      cp_async_commit();
-    };
-    cp_async_wait<0>();  // the previous step's last set (never read) has landed
-    issue(0);
-    const long long t_issue = clock64();
-    while (clock64() - t_issue < FRNN_POLL_PIPE) {
-    }
-    issue(1);
-    rounds = 1;
-    for (int q = 0;; q ^= 1) {
-      cp_async_wait<1>();  // the older set in flight has landed
-      bool pending = false;
-#pragma unroll
-      for (int j = 0; j < CPT; ++j) {
-        if (need[j]) {
-          const uint4 v = st[(q * F_POLL_MAXC + j) * FRNN_NTHREADS];
-          if (fx_chunk_ok(v, tag)) {
-            fx_chunk_store(xs + row[j] * F_XROW, cc[j], v, klo, khi);
-            need[j] = false;
-          } else {
-            pending = true;
-          }
-        }
-      }
-      if (!pending) break;
-      issue(q);
-      ++rounds;
-    }
-    return rounds;
-  }
-#endif
 #pragma unroll 1
   for (int c0 = 0; c0 < CPT; c0 += GRP) {
     uint4 v[GRP];
@@ -1056,8 +998,7 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
       tm_rounds +=
 #endif
       poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)FX_RW, (long)N * FX_RW,
-                 nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane,
-                 reinterpret_cast<uint4*>(smem + F_SMEM_X + F_SMEM_GS + F_SMEM_WX));
+                 nb, (unsigned)(t & FRNN_TAGMASK), wk, wm * 32 + lane);
       if (FRNN_FWD_WM == 1) {
         __syncwarp();
       } else {
