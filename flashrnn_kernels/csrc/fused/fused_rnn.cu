@@ -247,16 +247,6 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
 #endif
-// ... and fetched in FRNN_BWD_PARTS parts along K, each completing its own mbarrier; every warp
-// takes its K steps from all parts in order (part q holds K steps [q*KS/P, (q+1)*KS/P), warp column
-// wk a fixed share of each), so the GEMM starts on the first part while the others still land.
-// Needs K steps that split evenly over the warp columns and the parts, 16-byte parts, and an
-// mbarrier slot for each part (two in each operand row's pad).
-#define B_PARTS_OK(np) (B_KS == B_KSW * FRNN_BWD_WK && B_KSW % (np) == 0 && \
-                        (B_KPAD / (np) * FRNN_ESIZE) % 16 == 0 && (np) <= 2 * FRNN_BT)
-#ifndef FRNN_BWD_PARTS
-#define FRNN_BWD_PARTS 1
-#endif
 // forward, NSLICE > 1, on sm_90a: a head whose NSLICE blocks fit one thread-block cluster (at most
 // 16, a non-portable size above 8) may run as one cluster that exchanges h through distributed
 // shared memory instead of L2: each block writes its units of h_t straight into the operand tile
@@ -616,14 +606,14 @@ __device__ __forceinline__ void bulk_copy(unsigned dst, const void* src, unsigne
         : "memory");
   }
 }
-// lane 0 of the calling warp, once every flag is >= tag and after a fence.proxy.async.global (the
-// rows were written by other blocks' ordinary stores; the copy engine reads them): rows crank,
-// crank + csize, ... (< nb) of the operand, src_row apart in global memory, into the tile rows
-// dst_row apart (all C blocks of the cluster with mask != 0); the mbarrier of each receiver
-// expects all nb rows
+// lane 0 of the calling warp, once every flag is >= tag: rows crank, crank + csize, ... (< nb) of
+// the operand, src_row apart in global memory, into the tile rows dst_row apart (all C blocks of
+// the cluster with mask != 0); the mbarrier of each receiver expects all nb rows
 __device__ __forceinline__ void fetch_rows(elem_t* xs, int dst_row, const elem_t* src, long src_row,
                                           int nb, unsigned row_bytes, unsigned bar, unsigned crank,
                                           unsigned csize, unsigned short mask) {
+  // the rows were written by other blocks' ordinary stores; the copy engine reads them
+  asm volatile("fence.proxy.async.global;" ::: "memory");
   for (int r = (int)crank; r < nb; r += (int)csize)
     bulk_copy(smem_addr(xs + (long)r * dst_row), src + r * src_row, row_bytes, bar, mask);
 }
@@ -1255,14 +1245,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd_dsm(FwdP
 // and synchronises only among itself (named barrier). On sm_90a (FRNN_BWD_BULK) the blocks of a
 // head run in thread-block clusters instead, and after the poll each fetches 1/C of the rows with
 // bulk copies multicast into all C blocks' tiles, on an mbarrier every warp waits for.
-static_assert(FRNN_BWD_PARTS == 1 || (FRNN_BWD_BULK && B_PARTS_OK(FRNN_BWD_PARTS)),
-              "FRNN_BWD_PARTS > 1 needs the bulk fetch and an even split of K (see B_PARTS_OK)");
-// the K steps of a part, and the K step (global index) of warp column wk's ks-th step
-#define B_KPQ (B_KSW / FRNN_BWD_PARTS)
-__device__ __forceinline__ constexpr int b_kstep(int wk, int ks) {
-  return FRNN_BWD_PARTS == 1 ? wk * B_KSW + ks
-                             : (ks / B_KPQ) * (B_KPQ * FRNN_BWD_WK) + wk * B_KPQ + ks % B_KPQ;
-}
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   elem_t* xs = reinterpret_cast<elem_t*>(smem);
@@ -1304,21 +1286,18 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     for (int mt = 0; mt < B_MTW; ++mt)
 #pragma unroll
       for (int ks = 0; ks < B_KSW; ++ks)
-        load_afrag(afr[mt][ks], (wm * B_MTW + mt) * 16, b_kstep(wk, ks) * FRNN_KW, elem);
+        load_afrag(afr[mt][ks], (wm * B_MTW + mt) * 16, (wk * B_KSW + ks) * FRNN_KW, elem);
   }
   for (int i = threadIdx.x; i < B_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 #if FRNN_BWD_BULK
-  // the mbarrier of part q lives in the 16-byte pad of operand row q / 2 (no copy or GEMM touches
-  // the pads)
-  auto xbar_of = [&](int q) { return smem_addr(xs + (q / 2) * B_XROW + B_KPAD) + 8u * (q % 2); };
-  const unsigned xbar = xbar_of(0);
+  // the mbarrier lives in the 16-byte pad of operand row 0 (no copy or GEMM touches the pads)
+  const unsigned xbar = smem_addr(xs + B_KPAD);
   const unsigned crank = cluster_rank(), csize = cluster_size();
   const unsigned short cmask = csize > 1 ? (unsigned short)((1u << csize) - 1u) : 0;
   unsigned xphase = 0;
   __syncthreads();
-  if (threadIdx.x == 0)
-    for (int q = 0; q < FRNN_BWD_PARTS; ++q) mbar_init(xbar_of(q), 1);
+  if (threadIdx.x == 0) mbar_init(xbar, 1);
   __syncthreads();
   cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
 #endif
@@ -1378,9 +1357,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_BWD_BULK
         // one phase of the mbarrier per step: lane 0 of warp 0 expects all nb rows (its own and
         // the cluster peers' multicasts may land before or after), polls, then fetches its share
-        if (warp == 0 && lane == 0)
-          for (int q = 0; q < FRNN_BWD_PARTS; ++q)
-            mbar_arrive_expect_tx(xbar_of(q), nb * (B_KPAD / FRNN_BWD_PARTS * (int)sizeof(elem_t)));
+        if (warp == 0 && lane == 0) mbar_arrive_expect_tx(xbar, nb * (B_KPAD * (int)sizeof(elem_t)));
 #endif
         if (warp == 0) {
           poll_flags(flags, tag, lane);
@@ -1391,18 +1368,15 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           if (!FRNN_BWD_ACQ) fence_acq_rel_gpu();
 #if FRNN_BWD_BULK
           __syncwarp();  // every lane's acquired flag is ordered before lane 0's copy
-          if (lane == 0) {
-            asm volatile("fence.proxy.async.global;" ::: "memory");
-            constexpr int PE = B_KPAD / FRNN_BWD_PARTS;  // elements of a part
-            const elem_t* src = xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD;
-            for (int q = 0; q < FRNN_BWD_PARTS; ++q)
-              fetch_rows(xs + q * PE, B_XROW, src + q * PE, (long)N * B_KPAD, nb,
-                         PE * (unsigned)sizeof(elem_t), xbar_of(q), crank, csize, cmask);
-          }
+          if (lane == 0)
+            fetch_rows(xs, B_XROW, xdat + (((t + 1) & 1) * Bpad + b0) * N * B_KPAD + (long)n * B_KPAD,
+                       (long)N * B_KPAD, nb, B_KPAD * (unsigned)sizeof(elem_t), xbar, crank, csize,
+                       cmask);
 #endif
         }
 #if FRNN_BWD_BULK
-        if (FRNN_BWD_PARTS == 1) mbar_wait(xbar, xphase);  // else part by part in the GEMM
+        mbar_wait(xbar, xphase);
+        xphase ^= 1u;
 #if FRNN_BWD_TIMING
         tm_data = clock64();
         tm_copy += tm_data - tm_poll;
@@ -1445,10 +1419,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
             for (int j = 0; j < 4; ++j) acc[c][mt][nt][j] = 0.f;
 #pragma unroll
       for (int ks = 0; ks < B_KSW; ++ks) {
-        const int k0 = b_kstep(wk, ks) * FRNN_KW;
-#if FRNN_BWD_BULK
-        if (FRNN_BWD_PARTS > 1 && ks % B_KPQ == 0) mbar_wait(xbar_of(ks / B_KPQ), xphase);
-#endif
+        const int k0 = (wk * B_KSW + ks) * FRNN_KW;
         if (B_KSW * FRNN_BWD_WK == B_KS || k0 < B_KPAD) {
 #pragma unroll
           for (int nt = 0; nt < FRNN_NT; ++nt) {
@@ -1467,9 +1438,6 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
           for (int nt = 0; nt < FRNN_NT; ++nt)
 #pragma unroll
             for (int j = 0; j < 4; ++j) acc[0][mt][nt][j] += acc[c][mt][nt][j];
-#if FRNN_BWD_BULK
-      xphase ^= 1u;
-#endif
       const int g = lane >> 2, q = lane & 3;
       float* gw = gs + wk * B_GROWS * FRNN_GS;
 #pragma unroll
