@@ -296,9 +296,10 @@ def open_library(path: str | Path) -> Any:
         getattr(lib, name).restype = ci
     lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
     lib.frnn_xch_bytes.restype = ctypes.c_long
-    if hasattr(lib, "frnn_fwd_cluster"):  # (builds of older sources lack it)
-        lib.frnn_fwd_cluster.argtypes = [ci, ci]
-        lib.frnn_fwd_cluster.restype = ci
+    for name in ("frnn_fwd_cluster", "frnn_bwd_cluster", "frnn_bwd_dsm_used"):
+        if hasattr(lib, name):  # (builds of older sources lack some)
+            getattr(lib, name).argtypes = [ci, ci]
+            getattr(lib, name).restype = ci
     return lib
 
 

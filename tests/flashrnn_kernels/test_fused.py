@@ -213,15 +213,19 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
             assert torch.equal(a, c), f"{extra}: {name} differs from the per-thread copy"
 
 
-@pytest.mark.cuda
-@pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", [
+# tilings whose heads fit one thread-block cluster (2..16 blocks): the cluster exchange tests
+CLUSTER_TILINGS = [
     ("lstm", torch.bfloat16, 16, 2, 256, 16, 8),   # 4 clusters of 16 blocks, 16-byte chunks
     ("lstm", torch.bfloat16, 33, 1, 256, 16, 16),  # one row in the last batch tile
     ("gru", torch.float16, 5, 2, 200, 20, 8),      # 10 blocks, 8-byte chunks
     ("slstm", torch.bfloat16, 3, 2, 96, 12, 8),    # 8 blocks (a portable cluster size)
     ("elman", torch.float32, 4, 2, 90, 18, 8),     # float32, 5 blocks, 8-byte chunks
     ("lstm", torch.bfloat16, 2, 2, 100, 50, 8),    # 2 blocks, 4-byte chunks
-])
+]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", CLUSTER_TILINGS)
 def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
                                                     monkeypatch):
     """On sm_90a a head whose blocks fit one thread-block cluster exchanges h through distributed
@@ -253,6 +257,48 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt,
     for name, a, b in zip(["states", "last", "cache"], results[""], results["FRNN_FWD_DSM=0"]):
         assert torch.isfinite(a).all(), name
         assert torch.equal(a, b), f"{name} differs between the cluster and the L2 exchange"
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", CLUSTER_TILINGS)
+def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
+                                                     monkeypatch):
+    """The backward's gate gradients through distributed shared memory within one cluster per
+    head (sm_90a, when the GPU holds all clusters at once) must give the same bits as the same
+    tiling built without it (FRNN_BWD_DSM=0: flags and L2), and gradients near float64's."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the cluster exchange is built for sm_90a only")
+    c = get_cell(cell)
+    dtname = {v: k for k, v in DT.items()}[dtype]
+    cfg = fused._make(c, fused.DTYPE_CODES[dtname], D, U, bt)
+    assert 2 <= cfg.nslice <= 16, cfg
+    T = 37
+    *xs, dst, _ = _inputs(cell, B, T, N, D, dtype, 13)
+    Wx, R, b, s0 = xs
+    states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True, cfg)
+    results, used = {}, {}
+    for extra in ("", "FRNN_BWD_DSM=0"):
+        lib = _build_variant(cfg, tmp_path / f"lib{len(extra)}.so", (extra,) if extra else ())
+        used[extra] = lib.frnn_bwd_dsm_used(B, N)
+        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
+        monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
+        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (B, cfg))
+        torch.cuda.synchronize()
+        monkeypatch.undo()
+    assert used == {"": 1, "FRNN_BWD_DSM=0": 0}, used
+    for name, a, o in zip(["dWx", "dR", "db", "dstates0"], results[""], results["FRNN_BWD_DSM=0"]):
+        assert torch.isfinite(a).all(), name
+        assert torch.equal(a, o), f"{name} differs between the cluster and the L2 exchange"
+    # dWx against float64 autograd through the reference (and the storage type's own error)
+    grads = []
+    for dt in (torch.float64, dtype):
+        x = Wx.to(dt).requires_grad_(True)
+        ref = _tf32_reference if dt == torch.float32 else reference_forward
+        st = ref(x, R.to(dt), b.to(dt), s0.to(dt), cell=cell)[0]
+        (st.double() * dst.double()).sum().backward()
+        grads.append(x.grad)
+    e_f, e_r = _rel(results[""][0], grads[0]), _rel(grads[1], grads[0])
+    assert e_f <= 2 * e_r + TOL[dtname], f"fused dWx {e_f:.3g} vs reference {e_r:.3g}"
 
 
 @pytest.mark.parametrize("B,T", [(1, 1), (1, 6), (4, 1), (5, 9)])

@@ -268,6 +268,17 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #if FRNN_FWD_DSM && !FRNN_DSM_OK
 #error "FRNN_FWD_DSM needs an sm_90a build, 2 <= FRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
 #endif
+// backward, the same for its operand, the gate gradients (frnn_bwd_dsm): after the pointwise
+// update each block stores its units' G gate gradients of step t straight into the operand tile of
+// every block of the cluster (double-buffered by step parity, an mbarrier per buffer armed with
+// the step's bytes): no flags, no fence, no L2 round trip. Taken at launch like the forward's
+// (frnn_bwd_dsm_used).
+#ifndef FRNN_BWD_DSM
+#define FRNN_BWD_DSM FRNN_DSM_OK
+#endif
+#if FRNN_BWD_DSM && !FRNN_DSM_OK
+#error "FRNN_BWD_DSM needs an sm_90a build, 2 <= FRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
+#endif
 // development: thread 0 of every 16th block of the backward (NSLICE > 1, bulk copies) prints the
 // mean SM cycles per step from its flag publish to seeing all flags, from there to the data in
 // shared memory, and from there to its next publish
@@ -400,6 +411,8 @@ __device__ __forceinline__ void cell_backward(const float (&xg)[FRNN_G], const f
 #define F_SMEM_WX (FRNN_WX_RING ? FRNN_WX_STAGES * FRNN_BT * FRNN_G * FRNN_U * (int)sizeof(elem_t) : 0)
 #define F_SMEM (F_SMEM_X + F_SMEM_GS + F_SMEM_WX)
 #define B_SMEM (B_SMEM_X + FRNN_BWD_WK * B_GROWS * FRNN_GS * 4)
+// frnn_bwd_dsm: two operand tiles (by step parity), then the partial sums
+#define B_SMEM_DSM (B_SMEM + B_SMEM_X)
 // pointwise work: (unit, batch) pairs per thread
 #define FRNN_PPT CDIV(FRNN_U * FRNN_BT, FRNN_NTHREADS)
 // the forward's pairs: lanes 0..F_LANES-1 of each warp, pair = warp*F_LANES + lane (+ rounds of
@@ -651,6 +664,39 @@ __device__ __forceinline__ void mbar_wait_cluster(unsigned bar, unsigned parity)
       "@!p bra FRNN_MBAR_WAIT_CL;\n}" ::"r"(bar),
       "r"(parity)
       : "memory");
+}
+// The E lanes lane & ~(E-1) .. + E-1 of a warp hold E consecutive elements of one chunk of a tile
+// row (e: this lane's element; `on` and col0, the chunk's first element in the tile, the same in
+// all E lanes). Each gathers the chunk with shuffles and stores it at element col0 of the tile at
+// shared-memory address buf in cluster ranks lane % E, lane % E + E, ... (< NSLICE), completing
+// the transaction count of their mbarrier at the same address as `bar`.
+template <int E>
+__device__ __forceinline__ void dsm_send_chunk(elem_t e, bool on, int lane, unsigned buf, int col0,
+                                               unsigned bar) {
+  constexpr int NWD = E * FRNN_ESIZE / 4;
+  const int base = lane & ~(E - 1);
+  uint32_t v = 0;
+  if (on) {
+#if FRNN_ESIZE == 2
+    v = *reinterpret_cast<const unsigned short*>(&e);
+#else
+    v = __float_as_uint(e);
+#endif
+  }
+  uint32_t w[NWD];
+#if FRNN_ESIZE == 2
+  v |= __shfl_down_sync(0xffffffffu, v, 1) << 16;  // even lanes: elements k, k + 1
+#pragma unroll
+  for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + 2 * k);
+#else
+#pragma unroll
+  for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + k);
+#endif
+  if (on) {
+    const unsigned dst = buf + (unsigned)(col0 * FRNN_ESIZE);
+    for (int r = lane - base; r < FRNN_NSLICE; r += E)
+      st_async_words<NWD>(cluster_addr(dst, (unsigned)r), w, cluster_addr(bar, (unsigned)r));
+  }
 }
 #endif
 
@@ -1094,36 +1140,12 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
     // lanes holding one chunk of E units of a row (E | U, E | 32) each gather the chunk with
     // shuffles and store it to ranks lane % E, lane % E + E, ...
     if (DSM && t + 1 < T) {
-      constexpr int E = F_DSM_E, NWD = E * FRNN_ESIZE / 4;
+      constexpr int E = F_DSM_E;
       const unsigned buf = smem_addr(xs + (t & 1) * FRNN_BT * F_XROW), bar = dsm_bar(t & 1);
-      const int base = lane & ~(E - 1);
 #pragma unroll
-      for (int i = 0; i < PPT; ++i) {
-        uint32_t v = 0;
-        if (valid[i]) {
-          const elem_t e = from_f(sn[i][0]);
-#if FRNN_ESIZE == 2
-          v = *reinterpret_cast<const unsigned short*>(&e);
-#else
-          v = __float_as_uint(e);
-#endif
-        }
-        uint32_t w[NWD];
-#if FRNN_ESIZE == 2
-        v |= __shfl_down_sync(0xffffffffu, v, 1) << 16;  // even lanes: units u, u + 1
-#pragma unroll
-        for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + 2 * k);
-#else
-#pragma unroll
-        for (int k = 0; k < NWD; ++k) w[k] = __shfl_sync(0xffffffffu, v, base + k);
-#endif
-        if (valid[i]) {  // the same for the E lanes of a chunk
-          const unsigned dst = buf + (unsigned)((pb[i] * F_XROW + u0 + pu[i] - (lane - base)) *
-                                                FRNN_ESIZE);
-          for (int r = lane - base; r < FRNN_NSLICE; r += E)
-            st_async_words<NWD>(cluster_addr(dst, (unsigned)r), w, cluster_addr(bar, (unsigned)r));
-        }
-      }
+      for (int i = 0; i < PPT; ++i)  // valid[i] is the same for the E lanes of a chunk
+        dsm_send_chunk<E>(from_f(sn[i][0]), valid[i], lane, buf,
+                          pb[i] * F_XROW + u0 + pu[i] - (lane & (E - 1)), bar);
     }
 #endif
 #if F_PACK
@@ -1245,10 +1267,13 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_fwd_dsm(FwdP
 // and synchronises only among itself (named barrier). On sm_90a (FRNN_BWD_BULK) the blocks of a
 // head run in thread-block clusters instead, and after the poll each fetches 1/C of the rows with
 // bulk copies multicast into all C blocks' tiles, on an mbarrier every warp waits for.
-extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
-  extern __shared__ __align__(16) unsigned char smem[];
+// DSM: the blocks of a head form one cluster and exchange the gate gradients through distributed
+// shared memory (frnn_bwd_dsm, see FRNN_BWD_DSM): dgr_s lands in tile buffer s & 1, whose mbarrier
+// sits in the pad of its row 0.
+template <bool DSM>
+__device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem) {
   elem_t* xs = reinterpret_cast<elem_t*>(smem);
-  float* gs = reinterpret_cast<float*>(smem + B_SMEM_X);
+  float* gs = reinterpret_cast<float*>(smem + (DSM ? 2 : 1) * B_SMEM_X);
 
   const int slice = blockIdx.x % FRNN_NSLICE;
   const int grp = blockIdx.x / FRNN_NSLICE;
@@ -1288,7 +1313,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       for (int ks = 0; ks < B_KSW; ++ks)
         load_afrag(afr[mt][ks], (wm * B_MTW + mt) * 16, (wk * B_KSW + ks) * FRNN_KW, elem);
   }
-  for (int i = threadIdx.x; i < B_SMEM_X / 16; i += FRNN_NTHREADS)
+  for (int i = threadIdx.x; i < (DSM ? 2 : 1) * B_SMEM_X / 16; i += FRNN_NTHREADS)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
 #if FRNN_BWD_BULK
   // the mbarrier lives in the 16-byte pad of operand row 0 (no copy or GEMM touches the pads)
@@ -1296,10 +1321,28 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
   const unsigned crank = cluster_rank(), csize = cluster_size();
   const unsigned short cmask = csize > 1 ? (unsigned short)((1u << csize) - 1u) : 0;
   unsigned xphase = 0;
-  __syncthreads();
-  if (threadIdx.x == 0) mbar_init(xbar, 1);
-  __syncthreads();
-  cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
+  if constexpr (!DSM) {
+    __syncthreads();
+    if (threadIdx.x == 0) mbar_init(xbar, 1);
+    __syncthreads();
+    cluster_sync_all();  // every block's mbarrier exists before any multicast reaches it
+  }
+#endif
+#if FRNN_BWD_DSM
+  // DSM: the bytes of dgr every block receives per step; both buffers' mbarriers armed for their
+  // first step before any block of the cluster may write (the cluster barrier below)
+  const unsigned dsm_bytes = (unsigned)(nb * FRNN_G * FRNN_D * FRNN_ESIZE);
+  auto dsm_bar = [&](int q) { return smem_addr(xs + q * FRNN_BT * B_XROW + B_KPAD); };
+  if constexpr (DSM) {
+    __syncthreads();  // the tiles are zero
+    if (threadIdx.x == 0) {
+      for (int q = 0; q < 2; ++q) {
+        mbar_init(dsm_bar(q), 1);
+        mbar_arrive_expect_tx(dsm_bar(q), dsm_bytes);
+      }
+    }
+    cluster_sync_all();
+  }
 #endif
 
 #if FRNN_BWD_TIMING
@@ -1351,8 +1394,15 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
       // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t. Warp 0 polls the NSLICE flags
       // (all loads in flight at once; polling them from every warp measured 17% slower: the
       // fences and the traffic on two L2 lines), then each column copies its K range and
-      // synchronises only among itself.
-      {
+      // synchronises only among itself. DSM: wait for buffer (t+1) & 1, then arm it for dgr_{t-1}
+      // (no byte of that can arrive before this block has sent dgr_t).
+      if constexpr (DSM) {
+#if FRNN_BWD_DSM
+        const int q = (t + 1) & 1;
+        mbar_wait_cluster(dsm_bar(q), (unsigned)((T - 2 - t) >> 1) & 1u);
+        if (threadIdx.x == 0) mbar_arrive_expect_tx(dsm_bar(q), dsm_bytes);
+#endif
+      } else {
         const unsigned tag = (unsigned)(T - 1 - t);
 #if FRNN_BWD_BULK
         // one phase of the mbarrier per step: lane 0 of warp 0 expects all nb rows (its own and
@@ -1424,7 +1474,8 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #pragma unroll
           for (int nt = 0; nt < FRNN_NT; ++nt) {
             uint32_t bf[2];
-            load_bfrag_plain(bf, xs, B_XROW, nt * 8, k0);
+            load_bfrag_plain(bf, DSM ? xs + ((t + 1) & 1) * FRNN_BT * B_XROW : xs, B_XROW, nt * 8,
+                             k0);
 #pragma unroll
             for (int mt = 0; mt < B_MTW; ++mt) mma(acc[ks % B_NCH][mt][nt], afr[mt][ks], bf);
           }
@@ -1510,10 +1561,24 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_NSLICE == 1
         xs[bl * B_XROW + g * FRNN_D + d] = v;
 #else
-        xdat[(((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
+        if (!DSM) xdat[(((t & 1) * Bpad + b0 + bl) * N + n) * B_KPAD + g * FRNN_D + d] = v;
 #endif
       }
     }
+#if FRNN_BWD_DSM
+    // DSM: send dgr_t of this block's units, gate by gate, into buffer t & 1 of every block of the
+    // cluster (E-unit chunks of a row, as the forward's h)
+    if constexpr (DSM) {
+      constexpr int E = F_DSM_E;
+      const unsigned buf = smem_addr(xs + (t & 1) * FRNN_BT * B_XROW), bar = dsm_bar(t & 1);
+#pragma unroll
+      for (int i = 0; i < FRNN_PPT; ++i)
+#pragma unroll
+        for (int g = 0; g < FRNN_G; ++g)
+          dsm_send_chunk<E>(from_f(dra[i][g]), valid[i], lane, buf,
+                            pb[i] * B_XROW + g * FRNN_D + u0 + pu[i] - (lane & (E - 1)), bar);
+    }
+#endif
 #if FRNN_BWD_TIMING
     long long tm_pw_end = clock64();
     if (t < T - 1) tm_pw += tm_pw_end - tm_mark;
@@ -1523,7 +1588,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
     if (t < T - 1) tm_bar += clock64() - tm_pw_end;
 #endif
 #if FRNN_NSLICE > 1
-    if (threadIdx.x == 0) {
+    if (!DSM && threadIdx.x == 0) {
       fence_acq_rel_gpu();
       st_relaxed_u32(flags + slice, (unsigned)(T - t));
 #if FRNN_BWD_TIMING
@@ -1553,10 +1618,22 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
            blockIdx.x, tm_wait / T, tm_copy / T, tm_comp / T, tm_gemm / T, tm_pw / T, tm_bar / T,
            (tm_comp - tm_gemm - tm_pw - tm_bar) / T);
 #endif
-#if FRNN_BWD_BULK
-  cluster_sync_all();  // no block leaves while a peer's multicast may still target it
+#if FRNN_BWD_BULK || FRNN_BWD_DSM
+  // no block leaves while a peer's multicast or DSM store may still target it
+  if (FRNN_BWD_BULK || DSM) cluster_sync_all();
 #endif
 }
+
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  bwd_body<false>(p, smem);
+}
+#if FRNN_BWD_DSM
+extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd_dsm(BwdParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  bwd_body<true>(p, smem);
+}
+#endif
 
 // ---------------------------------------------------------------- host launchers
 extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
@@ -1565,8 +1642,11 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(xword_t); }
 // forward [2][Bpad][N][D] tagged words (none when it runs in clusters, frnn_fwd_cluster); backward [2][Bpad][N][B_KPAD] elements, then
 // [Bpad/BT][N][NSLICE] uint32 flags.
 extern "C" int frnn_fwd_cluster(int B, int N);
+extern "C" int frnn_bwd_dsm_used(int B, int N);
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
-  if (FRNN_NSLICE == 1 || (!backward && frnn_fwd_cluster(B, N) > 1)) return 0;
+  if (FRNN_NSLICE == 1 || (!backward && frnn_fwd_cluster(B, N) > 1) ||
+      (backward && frnn_bwd_dsm_used(B, N)))
+    return 0;
   const long bpad = (long)((B + FRNN_BT - 1) / FRNN_BT) * FRNN_BT;
   if (!backward) return 2 * bpad * N * (long)FX_RW * (long)sizeof(fxword_t);
   return 2 * bpad * N * B_KPAD * (long)sizeof(elem_t) + 4 * (bpad / FRNN_BT) * N * FRNN_NSLICE;
@@ -1623,28 +1703,51 @@ static int clusters_held(const void* fn, int blocks, int smem, int c) {
 }
 #endif
 
-#if FRNN_FWD_DSM
-// How many clusters of the NSLICE blocks of a head (frnn_fwd_dsm, with the forward's shared
-// memory) the current GPU can hold at once; asked once per device.
-static int fwd_dsm_max_clusters() {
-  static int known[64];  // per device: the answer + 1 (0: not asked yet)
+#if FRNN_FWD_DSM || FRNN_BWD_DSM
+// How many clusters of the NSLICE blocks of a head (fn: frnn_fwd_dsm or frnn_bwd_dsm, `smem` bytes
+// of dynamic shared memory each) the current GPU can hold at once; asked once per device and
+// kernel (known: the answers + 1 per device, 0: not asked yet).
+static int dsm_max_clusters(const void* fn, int smem, int (&known)[64]) {
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
     (void)cudaGetLastError();
     return 0;
   }
   if (known[dev] == 0) {
-    const void* fn = (const void*)frnn_fwd_dsm;
-    bool ok = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, F_SMEM) ==
+    bool ok = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem) ==
               cudaSuccess;
     if (ok && FRNN_NSLICE > 8)
       ok = cudaFuncSetAttribute(fn, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) == cudaSuccess;
     (void)cudaGetLastError();
-    known[dev] = (ok ? clusters_held(fn, FRNN_NSLICE, F_SMEM, FRNN_NSLICE) : 0) + 1;
+    known[dev] = (ok ? clusters_held(fn, FRNN_NSLICE, smem, FRNN_NSLICE) : 0) + 1;
   }
   return known[dev] - 1;
 }
 #endif
+#if FRNN_FWD_DSM
+static int fwd_dsm_max_clusters() {
+  static int known[64];
+  return dsm_max_clusters((const void*)frnn_fwd_dsm, F_SMEM, known);
+}
+#endif
+#if FRNN_BWD_DSM
+static int bwd_dsm_max_clusters() {
+  static int known[64];
+  return dsm_max_clusters((const void*)frnn_bwd_dsm, B_SMEM_DSM, known);
+}
+#endif
+
+// 1 when the backward kernel for batch B and N heads runs every (head, batch tile) as one cluster
+// that exchanges the gate gradients through distributed shared memory, all clusters at once; else
+// 0 (through L2).
+extern "C" int frnn_bwd_dsm_used(int B, int N) {
+#if FRNN_BWD_DSM
+  return bwd_dsm_max_clusters() >= nblocks(B, N) / FRNN_NSLICE ? 1 : 0;
+#else
+  (void)B, (void)N;
+  return 0;
+#endif
+}
 
 // Blocks per cluster the forward kernel launches with on the current GPU for batch B and N heads:
 // NSLICE when every (head, batch tile) runs as one cluster that exchanges h through distributed
@@ -1705,8 +1808,10 @@ static int launch_clustered(const void* fn, void* params, int blocks, int smem,
 #endif
 
 // Blocks per cluster the backward kernel launches with for batch B and N heads (1: no cluster;
-// -1: its shared memory request failed).
+// -1: its shared memory request failed); NSLICE with the exchange through distributed shared
+// memory (frnn_bwd_dsm_used).
 extern "C" int frnn_bwd_cluster(int B, int N) {
+  if (frnn_bwd_dsm_used(B, N)) return FRNN_NSLICE;
 #if FRNN_BWD_BULK
   if (cudaFuncSetAttribute((const void*)frnn_bwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            B_SMEM) != cudaSuccess)
@@ -1725,6 +1830,15 @@ extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states
   p.cache = (const elem_t*)cache; p.dstates = (const elem_t*)dstates; p.dgr = (elem_t*)dgr;
   p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
+#if FRNN_BWD_DSM
+  if (frnn_bwd_dsm_used(B, N)) {  // one cluster per (head, batch tile)
+    ClusterLaunch l(nblocks(B, N), B_SMEM_DSM, FRNN_NSLICE, false, (cudaStream_t)stream);
+    void* args[] = {&p};
+    cudaError_t e = cudaLaunchKernelExC(&l.cfg, (const void*)frnn_bwd_dsm, args);
+    if (e != cudaSuccess) return (int)e;
+    return (int)cudaGetLastError();
+  }
+#endif
 #if FRNN_BWD_BULK
   return launch_clustered((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
 #else
