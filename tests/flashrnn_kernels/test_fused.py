@@ -264,8 +264,9 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt,
 def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
                                                      monkeypatch):
     """The backward's gate gradients through distributed shared memory within one cluster per
-    head (sm_90a, when the GPU holds all clusters at once) must give the same bits as the same
-    tiling built without it (FRNN_BWD_DSM=0: flags and L2), and gradients near float64's."""
+    head (sm_90a, when the GPU holds all clusters at once; built on here also where the default
+    leaves it off for its bytes per step) must give the same bits as the same tiling built without
+    it (FRNN_BWD_DSM=0: flags and L2), and gradients near float64's."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("the cluster exchange is built for sm_90a only")
     c = get_cell(cell)
@@ -277,16 +278,17 @@ def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt
     Wx, R, b, s0 = xs
     states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True, cfg)
     results, used = {}, {}
-    for extra in ("", "FRNN_BWD_DSM=0"):
-        lib = _build_variant(cfg, tmp_path / f"lib{len(extra)}.so", (extra,) if extra else ())
+    for extra in ("FRNN_BWD_DSM_BYTES=1000000", "FRNN_BWD_DSM=0"):
+        lib = _build_variant(cfg, tmp_path / f"lib{extra[-1]}.so", (extra,))
         used[extra] = lib.frnn_bwd_dsm_used(B, N)
         monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
         monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
         results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (B, cfg))
         torch.cuda.synchronize()
         monkeypatch.undo()
-    assert used == {"": 1, "FRNN_BWD_DSM=0": 0}, used
-    for name, a, o in zip(["dWx", "dR", "db", "dstates0"], results[""], results["FRNN_BWD_DSM=0"]):
+    assert used == {"FRNN_BWD_DSM_BYTES=1000000": 1, "FRNN_BWD_DSM=0": 0}, used
+    dsm, l2 = results["FRNN_BWD_DSM_BYTES=1000000"], results["FRNN_BWD_DSM=0"]
+    for name, a, o in zip(["dWx", "dR", "db", "dstates0"], dsm, l2):
         assert torch.isfinite(a).all(), name
         assert torch.equal(a, o), f"{name} differs between the cluster and the L2 exchange"
     # dWx against float64 autograd through the reference (and the storage type's own error)
@@ -297,7 +299,7 @@ def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt
         st = ref(x, R.to(dt), b.to(dt), s0.to(dt), cell=cell)[0]
         (st.double() * dst.double()).sum().backward()
         grads.append(x.grad)
-    e_f, e_r = _rel(results[""][0], grads[0]), _rel(grads[1], grads[0])
+    e_f, e_r = _rel(dsm[0], grads[0]), _rel(grads[1], grads[0])
     assert e_f <= 2 * e_r + TOL[dtname], f"fused dWx {e_f:.3g} vs reference {e_r:.3g}"
 
 

@@ -272,13 +272,22 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 // update each block stores its units' G gate gradients of step t straight into the operand tile of
 // every block of the cluster (double-buffered by step parity, an mbarrier per buffer armed with
 // the step's bytes): no flags, no fence, no L2 round trip. Taken at launch like the forward's
-// (frnn_bwd_dsm_used).
+// (frnn_bwd_dsm_used), and only where a block receives at most FRNN_BWD_DSM_BYTES bytes per step
+// (BT*G*D*e; the kernel is empty otherwise). Measured on H100, bf16, T 1024, backward kernel +
+// reductions, ms, cluster / L2: Elman 3x256 B16 (4 KB) 1.01 / 1.87, GRU 3x256 B16 (12 KB) 2.16 /
+// 2.55, LSTM 4x192 B16 (12 KB) 2.80 / 2.88, LSTM 3x256 B16 (16 KB) 2.64 / 2.60, LSTM 3x256 B64
+// with BT 16 (32 KB) 5.96 / 5.73.
 #ifndef FRNN_BWD_DSM
 #define FRNN_BWD_DSM FRNN_DSM_OK
+#endif
+#ifndef FRNN_BWD_DSM_BYTES
+#define FRNN_BWD_DSM_BYTES 12288
 #endif
 #if FRNN_BWD_DSM && !FRNN_DSM_OK
 #error "FRNN_BWD_DSM needs an sm_90a build, 2 <= FRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
 #endif
+// the backward's exchange within one cluster is built and taken
+constexpr bool kBwdDsm = FRNN_BWD_DSM && FRNN_BT * FRNN_G * FRNN_D * FRNN_ESIZE <= FRNN_BWD_DSM_BYTES;
 // development: thread 0 of every 16th block of the backward (NSLICE > 1, bulk copies) prints the
 // mean SM cycles per step from its flag publish to seeing all flags, from there to the data in
 // shared memory, and from there to its next publish
@@ -1631,7 +1640,7 @@ extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd(BwdParam
 #if FRNN_BWD_DSM
 extern "C" __global__ void __launch_bounds__(FRNN_NTHREADS, 1) frnn_bwd_dsm(BwdParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
-  bwd_body<true>(p, smem);
+  if constexpr (kBwdDsm) bwd_body<true>(p, smem);
 }
 #endif
 
@@ -1742,7 +1751,7 @@ static int bwd_dsm_max_clusters() {
 // 0 (through L2).
 extern "C" int frnn_bwd_dsm_used(int B, int N) {
 #if FRNN_BWD_DSM
-  return bwd_dsm_max_clusters() >= nblocks(B, N) / FRNN_NSLICE ? 1 : 0;
+  return kBwdDsm && bwd_dsm_max_clusters() >= nblocks(B, N) / FRNN_NSLICE ? 1 : 0;
 #else
   (void)B, (void)N;
   return 0;
