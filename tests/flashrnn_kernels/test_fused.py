@@ -278,8 +278,8 @@ def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt
     Wx, R, b, s0 = xs
     states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True, cfg)
     results, used = {}, {}
-    for extra in ("FRNN_BWD_DSM_BYTES=1000000", "FRNN_BWD_DSM=0"):
-        lib = _build_variant(cfg, tmp_path / f"lib{extra[-1]}.so", (extra,))
+    for k, extra in enumerate(("FRNN_BWD_DSM_BYTES=1000000", "FRNN_BWD_DSM=0")):
+        lib = _build_variant(cfg, tmp_path / f"lib{k}.so", (extra,))
         used[extra] = lib.frnn_bwd_dsm_used(B, N)
         monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
         monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
