@@ -1,6 +1,9 @@
 """Integer helpers for propagation: divisors, factorisations, integer roots, smooth numbers.
 
-Number theory comes from :mod:`sympy` and :mod:`math`; nothing here keeps global state.
+Number theory comes from :mod:`sympy` and :mod:`math`; nothing here keeps global state. sympy is
+imported on first use: its import is most of the time ``import constrint`` would take (~0.3 s with
+compiled bytecode, seconds where its package directory holds none), and a caller that only reads
+cached answers never needs it.
 """
 from __future__ import annotations
 
@@ -9,7 +12,11 @@ import math
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-import sympy
+
+def _sympy():
+    import sympy
+
+    return sympy
 
 
 def factorint(n: int) -> dict[int, int]:
@@ -19,7 +26,7 @@ def factorint(n: int) -> dict[int, int]:
 
 @lru_cache(maxsize=4096)
 def _factorint_cached(n: int) -> dict[int, int]:
-    return dict(sympy.factorint(n))
+    return dict(_sympy().factorint(n))
 
 
 def prime_set(n: int) -> frozenset[int]:
@@ -29,7 +36,7 @@ def prime_set(n: int) -> frozenset[int]:
 
 def divisors(n: int) -> list[int]:
     """Positive divisors of ``|n|`` in ascending order (``n != 0``)."""
-    return list(sympy.divisors(abs(n)))
+    return list(_sympy().divisors(abs(n)))
 
 
 def count_divisors(n: int) -> int:
@@ -43,7 +50,7 @@ def iroot_floor(n: int, p: int) -> int:
         raise ValueError("iroot_floor needs n >= 0")
     if p == 1 or n < 2:
         return n
-    r, _exact = sympy.integer_nthroot(n, p)
+    r, _exact = _sympy().integer_nthroot(n, p)
     return int(r)
 
 

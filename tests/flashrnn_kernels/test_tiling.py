@@ -526,3 +526,19 @@ def test_fused_backend_uses_the_model():
     assert fc.smem("f") == cfg["SMEM_F"] and fc.smem("b") == cfg["SMEM_B"] and fc.nthreads == cfg["NT"]
     with pytest.raises(UnsupportedError, match="no tiling"):
         fused.choose_config("lstm", "float32", 16, 1, 4096)
+
+
+def test_cached_config_in_a_new_process_does_not_import_sympy(tmp_path):
+    """sympy's import is most of constrint's (~0.3 s, seconds without compiled bytecode): a new
+    process whose tiling is on disk reads it without importing sympy."""
+    code = (
+        "import sys\n"
+        "from flashrnn_kernels.tiling import Problem, kernel_config\n"
+        "cfg = kernel_config(Problem('lstm', 16, 1, 768, 'bfloat16', 'forward'), 'h100')\n"
+        "print(cfg.defines()['FLASHRNN_FUSED_UNITS'], 'sympy' in sys.modules)\n"
+    )
+    env = dict(os.environ, FLASHRNN_CACHE_DIR=str(tmp_path))
+    runs = [subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True,
+                           env=env, cwd=REPO).stdout.split() for _ in range(2)]
+    assert runs[0] == [runs[0][0], "True"]  # solved: the propagators factor numbers
+    assert runs[1] == [runs[0][0], "False"], runs  # read from disk
