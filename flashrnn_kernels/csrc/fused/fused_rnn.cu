@@ -286,8 +286,10 @@ typedef flashrnn::CellDef<FRNN_CELL> Cell;
 #if FRNN_BWD_DSM && !FRNN_DSM_OK
 #error "FRNN_BWD_DSM needs an sm_90a build, 2 <= FRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
 #endif
+#if FRNN_BWD_DSM
 // the backward's exchange within one cluster is built and taken
-constexpr bool kBwdDsm = FRNN_BWD_DSM && FRNN_BT * FRNN_G * FRNN_D * FRNN_ESIZE <= FRNN_BWD_DSM_BYTES;
+constexpr bool kBwdDsm = FRNN_BT * FRNN_G * FRNN_D * FRNN_ESIZE <= FRNN_BWD_DSM_BYTES;
+#endif
 // development: thread 0 of every 16th block of the backward (NSLICE > 1, bulk copies) prints the
 // mean SM cycles per step from its flag publish to seeing all flags, from there to the data in
 // shared memory, and from there to its next publish
@@ -1733,6 +1735,15 @@ static int dsm_max_clusters(const void* fn, int smem, int (&known)[64]) {
   return known[dev] - 1;
 }
 #endif
+#if FRNN_FWD_DSM || FRNN_BWD_DSM
+// Launches fn as one cluster of NSLICE blocks per (head, batch tile), not cooperative.
+static int launch_dsm(const void* fn, void* params, int blocks, int smem, cudaStream_t stream) {
+  ClusterLaunch l(blocks, smem, FRNN_NSLICE, false, stream);
+  cudaError_t e = cudaLaunchKernelExC(&l.cfg, fn, &params);
+  if (e != cudaSuccess) return (int)e;
+  return (int)cudaGetLastError();
+}
+#endif
 #if FRNN_FWD_DSM
 static int fwd_dsm_max_clusters() {
   static int known[64];
@@ -1779,13 +1790,8 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
   p.cache = (elem_t*)cache; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
 #if FRNN_FWD_DSM
-  if (frnn_fwd_cluster(B, N) > 1) {  // one cluster per (head, batch tile)
-    ClusterLaunch l(nblocks(B, N), F_SMEM, FRNN_NSLICE, false, (cudaStream_t)stream);
-    void* args[] = {&p};
-    cudaError_t e = cudaLaunchKernelExC(&l.cfg, (const void*)frnn_fwd_dsm, args);
-    if (e != cudaSuccess) return (int)e;
-    return (int)cudaGetLastError();
-  }
+  if (frnn_fwd_cluster(B, N) > 1)
+    return launch_dsm((const void*)frnn_fwd_dsm, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
 #endif
   return launch((const void*)frnn_fwd, &p, nblocks(B, N), F_SMEM, (cudaStream_t)stream);
 }
@@ -1840,13 +1846,8 @@ extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states
   p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.xch = (xword_t*)counters;
   p.B = B; p.T = T; p.N = N;
 #if FRNN_BWD_DSM
-  if (frnn_bwd_dsm_used(B, N)) {  // one cluster per (head, batch tile)
-    ClusterLaunch l(nblocks(B, N), B_SMEM_DSM, FRNN_NSLICE, false, (cudaStream_t)stream);
-    void* args[] = {&p};
-    cudaError_t e = cudaLaunchKernelExC(&l.cfg, (const void*)frnn_bwd_dsm, args);
-    if (e != cudaSuccess) return (int)e;
-    return (int)cudaGetLastError();
-  }
+  if (frnn_bwd_dsm_used(B, N))
+    return launch_dsm((const void*)frnn_bwd_dsm, &p, nblocks(B, N), B_SMEM_DSM, (cudaStream_t)stream);
 #endif
 #if FRNN_BWD_BULK
   return launch_clustered((const void*)frnn_bwd, &p, nblocks(B, N), B_SMEM, (cudaStream_t)stream);
