@@ -224,6 +224,16 @@ CLUSTER_TILINGS = [
 ]
 
 
+def _cluster_tiling(cell, dtype, D, U, bt):
+    """(dtype name, config) of a tiling whose head fits one cluster; skips off sm_90a."""
+    if torch.cuda.get_device_capability() != (9, 0):
+        pytest.skip("the cluster exchange is built for sm_90a only")
+    dtname = {v: k for k, v in DT.items()}[dtype]
+    cfg = fused._make(get_cell(cell), fused.DTYPE_CODES[dtname], D, U, bt)
+    assert 2 <= cfg.nslice <= 16, cfg
+    return dtname, cfg
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", CLUSTER_TILINGS)
 def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
@@ -232,12 +242,7 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt,
     shared memory instead of L2 (when the GPU holds all clusters at once). The exchange must not
     change one bit of the outputs: the build with it against the same tiling built without it
     (FRNN_FWD_DSM=0), both against the float64 reference."""
-    if torch.cuda.get_device_capability() != (9, 0):
-        pytest.skip("the cluster exchange is built for sm_90a only")
-    c = get_cell(cell)
-    dtname = {v: k for k, v in DT.items()}[dtype]
-    cfg = fused._make(c, fused.DTYPE_CODES[dtname], D, U, bt)
-    assert 2 <= cfg.nslice <= 16, cfg
+    dtname, cfg = _cluster_tiling(cell, dtype, D, U, bt)
     T = 37
     *xs, _, _ = _inputs(cell, B, T, N, D, dtype, 11)
     results, clusters = {}, {}
@@ -267,12 +272,7 @@ def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt
     head (sm_90a, when the GPU holds all clusters at once; built on here also where the default
     leaves it off for its bytes per step) must give the same bits as the same tiling built without
     it (FRNN_BWD_DSM=0: flags and L2), and gradients near float64's."""
-    if torch.cuda.get_device_capability() != (9, 0):
-        pytest.skip("the cluster exchange is built for sm_90a only")
-    c = get_cell(cell)
-    dtname = {v: k for k, v in DT.items()}[dtype]
-    cfg = fused._make(c, fused.DTYPE_CODES[dtname], D, U, bt)
-    assert 2 <= cfg.nslice <= 16, cfg
+    dtname, cfg = _cluster_tiling(cell, dtype, D, U, bt)
     T = 37
     *xs, dst, _ = _inputs(cell, B, T, N, D, dtype, 13)
     Wx, R, b, s0 = xs
