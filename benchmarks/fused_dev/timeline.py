@@ -50,7 +50,7 @@ def trace(fn, iters=5):
 
 def summarise(label, kernels, marks):
     busy_all, lead_all, gaps_all = [], [], []
-    for i, (m0, m1) in enumerate(marks):
+    for i, (m0, _) in enumerate(marks):
         m_end = marks[i + 1][0] if i + 1 < len(marks) else float("inf")
         ks = [k for k in kernels if m0 <= k[0] < m_end]
         if not ks:
