@@ -4,7 +4,7 @@ python benchmarks/fused_dev/variants.py
 VARIANT_ROWS='[("lstm", 16, 1, 768, "f", None, None, ())]' python benchmarks/fused_dev/variants.py
 Each row: a problem, a tiling (U, BT, or fields of the chosen config) forced instead of the
 chooser's, extra defines; the forward (no cache) and the backward kernel + torch reductions timed
-apart (CUDA events, median).
+apart (CUDA events, median). VARIANT_DTYPE=float16 (or float32) times that type instead of bfloat16.
 """
 import ast
 import dataclasses
@@ -54,6 +54,8 @@ ROWS = [
 ]
 if os.environ.get("VARIANT_ROWS"):  # rows as a Python literal, instead of the list above
     ROWS = ast.literal_eval(os.environ["VARIANT_ROWS"])
+DTYPE_NAME = os.environ.get("VARIANT_DTYPE", "bfloat16")
+DTYPE = getattr(torch, DTYPE_NAME)
 # an extra "PREV" builds the previous kernel source (fused_rnn_prev.cu beside the kernel, if there)
 PREV_SOURCE = fused.KERNEL_SOURCE.with_name("fused_rnn_prev.cu")
 
@@ -62,14 +64,14 @@ def config_of(row):
     cell, B, N, D, which, U, bt, extra = row
     c = get_cell(cell)
     if U is None or isinstance(U, dict):
-        cfg = fused.batch_plan(c, "bfloat16", B, N, D, which)[1]
+        cfg = fused.batch_plan(c, DTYPE_NAME, B, N, D, which)[1]
         return dataclasses.replace(cfg, **U) if U else cfg
-    return fused._make(c, 0, D, U, bt)
+    return fused._make(c, fused.DTYPE_CODES[DTYPE_NAME], D, U, bt)
 
 
 def build(row):
     cfg = config_of(row)
-    tag = f"{cfg.units}_{cfg.nslice}_{cfg.bt}_{cfg.fwd_wm}x{cfg.fwd_wk}"
+    tag = f"{DTYPE_NAME}_{cfg.units}_{cfg.nslice}_{cfg.bt}_{cfg.fwd_wm}x{cfg.fwd_wk}"
     out = Path("/tmp/frnn_var") / ("_".join(map(str, row[:5])) + f"_{tag}_" + "_".join(row[7]) + ".so")
     out.parent.mkdir(exist_ok=True, parents=True)
     cmd = fused.nvcc_command(cfg, fused._native_arch(), str(out),
@@ -86,10 +88,11 @@ _REF = {}
 
 
 def fwd_error(row, cfg):
-    """Relative error of the variant's forward states vs float64 (and of the bf16 reference)."""
+    """Relative error of the variant's forward states vs float64 (and of the reference in the
+    timed type)."""
     from flashrnn_kernels.reference import reference_forward
     cell, B, N, D = row[:4]
-    Wx, R, b, s0 = make_inputs(cell, B, 256, N, D, torch.bfloat16, "cuda", 7)
+    Wx, R, b, s0 = make_inputs(cell, B, 256, N, D, DTYPE, "cuda", 7)
     key = (cell, B, N, D)
     if key not in _REF:
         r64 = reference_forward(Wx.double(), R.double(), b.double(), s0.double(), cell=cell)[0]
@@ -108,11 +111,11 @@ def fwd_error(row, cfg):
 
 
 def bwd_error(row, cfg, lib, orig):
-    """Relative error of the variant's dWx vs float64 autograd (and of the bf16 reference); the
+    """Relative error of the variant's dWx vs float64 autograd (and of the reference in the timed type); the
     forward runs on the default library `orig`, the backward on the variant's `lib`."""
     from flashrnn_kernels.reference import reference_forward
     cell, B, N, D = row[:4]
-    Wx, R, b, s0 = make_inputs(cell, B, 64, N, D, torch.bfloat16, "cuda", 7)
+    Wx, R, b, s0 = make_inputs(cell, B, 64, N, D, DTYPE, "cuda", 7)
     fused.load_library = orig
     states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
     fused.load_library = lambda config, arch=None, _l=lib: _l
@@ -120,7 +123,7 @@ def bwd_error(row, cfg, lib, orig):
     ds = (torch.randn(states.shape, generator=g) * 0.1).to(states)
     dwx = fused.fused_backward(R, b, s0, states, cache, ds, None, cell, (B, cfg))[0]
     errs = []
-    for dt in (torch.float64, torch.bfloat16):
+    for dt in (torch.float64, DTYPE):
         x = Wx.to(dt).requires_grad_(True)
         st = reference_forward(x, R.to(dt), b.to(dt), s0.to(dt), cell=cell)[0]
         (st.double() * ds.double()).sum().backward()
@@ -150,7 +153,7 @@ def main():
         orig = fused.load_library
         fused.load_library = lambda config, arch=None, _l=lib: _l
         try:
-            Wx, R, b, s0 = make_inputs(cell, B, 1024, N, D, torch.bfloat16, "cuda", 0)
+            Wx, R, b, s0 = make_inputs(cell, B, 1024, N, D, DTYPE, "cuda", 0)
             if which == "f":
                 e, e_ref = fwd_error(row, cfg)
                 flag = "OK" if e <= 2 * e_ref + 1e-3 else "BAD"
@@ -174,7 +177,7 @@ def main():
         finally:
             fused.load_library = orig
         print(lines[-1], flush=True)
-    print("\n== variants (T=1024, bf16) ==")
+    print(f"\n== variants (T=1024, {DTYPE_NAME}) ==")
     print("\n".join(lines))
 
 
