@@ -17,21 +17,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check import time_fn  # noqa: E402
 from rnn_speed import inputs  # noqa: E402
 
 from flashrnn_kernels import flashrnn  # noqa: E402
 
 
 def per_call(fn, reps=7):
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b))
-    return statistics.median(ts)
+    return time_fn(fn, reps=reps, warm=0)
 
 
 def back_to_back(fn, reps=7, n=20):
