@@ -1,12 +1,12 @@
-"""One problem timed four ways, fused against cuDNN, to see how much the timing method moves it.
+"""One problem timed by two methods, fused against cuDNN, to see how much the method moves it.
 
 Methods (ms per call, median of 7 measurements):
   per call      CUDA events around one call, synchronised after each (as rnn_speed.py times);
   back to back  events around 20 calls issued without a synchronisation (host time hidden
                 wherever the host issues faster than the GPU runs).
 Forward+backward twice: with the input gradient (as rnn_speed.py) and with the weights' only
-(cuDNN: x without requires_grad; fused: Wx keeps its gradient, which is the gate gradient cuDNN
-computes internally for its weight gradient).
+(cuDNN: x without requires_grad; fused: the same call twice, since Wx keeps its gradient, the gate
+gradient that cuDNN computes internally for its weight gradient).
 
 python benchmarks/fused_dev/timing_methods.py [cell B N D]
 """

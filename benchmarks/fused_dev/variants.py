@@ -111,8 +111,8 @@ def fwd_error(row, cfg):
 
 
 def bwd_error(row, cfg, lib, orig):
-    """Relative error of the variant's dWx vs float64 autograd (and of the reference in the timed type); the
-    forward runs on the default library `orig`, the backward on the variant's `lib`."""
+    """Relative error of the variant's dWx vs float64 autograd (and of the reference in the timed
+    type); the forward runs on the default library `orig`, the backward on the variant's `lib`."""
     from flashrnn_kernels.reference import reference_forward
     cell, B, N, D = row[:4]
     Wx, R, b, s0 = make_inputs(cell, B, 64, N, D, DTYPE, "cuda", 7)
