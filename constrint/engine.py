@@ -123,22 +123,27 @@ def _rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
     return Opaque(c, idx, tuple(names[i] for i in idx))
 
 
-def _definedness(c: Constraint) -> list[Constraint]:
-    """Constraints saying every division in ``c`` is defined (each holds in every solution).
+def _definedness(c: Any) -> list[Constraint]:
+    """Constraints saying every partial operation in ``c`` is defined (each holds in every solution).
 
     Under constrint's semantics a constraint containing an undefined division is false as a
     whole, also when the division sits in one part of an ``or``. Posting these separately lets
-    the ``or`` itself be reasoned about with ordinary two-valued logic.
+    the ``or`` itself be reasoned about with ordinary two-valued logic. A node whose operands are
+    evaluated only in some cases (a conditional expression) states its own conditions
+    (``conditional_definedness``).
     """
     out: list[Constraint] = []
-    for n in walk(c):
-        t = type(n)
-        if t in (FloorDiv, Mod) and n.integral:
-            out.append(Compare("!=", n.b, Const(0)))
-        elif t is ExactDiv and n.integral:
-            out.append(Divides(n.b, n.a))
-        elif t in (Divides, NotDivides):
-            out.append(Compare("!=", n.a, Const(0)))
+    stack = [c]
+    while stack:
+        n = stack.pop()
+        own = getattr(n, "definedness", None)
+        if own is not None:
+            out.extend(own())
+        lazy = getattr(n, "conditional_definedness", None)
+        if lazy is not None:
+            out.extend(lazy(_definedness))
+        else:
+            stack.extend(n.children)
     return out
 
 
@@ -154,7 +159,7 @@ class Problem:
         cons: list[Constraint] = []
         for c in self.originals:
             if any(type(n) is Or for n in walk(c)):
-                cons.extend(_definedness(c))
+                cons.extend(_rewrite(d, names) for d in _definedness(c))
             c = _rewrite(c, names)
             if isinstance(c, And):
                 cons.extend(c.children)

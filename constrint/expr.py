@@ -318,6 +318,10 @@ class FloorDiv(_Binary):
             raise Undefined("floor division by zero")
         return self.a.ev(a) // d
 
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Compare("!=", self.b, Const(0))]
+
 
 class Mod(_Binary):
     """``a % b`` (sign of ``b``); undefined when ``b == 0``."""
@@ -331,6 +335,10 @@ class Mod(_Binary):
         if d == 0:
             raise Undefined("modulo by zero")
         return self.a.ev(a) % d
+
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Compare("!=", self.b, Const(0))]
 
 
 class ExactDiv(_Binary):
@@ -346,6 +354,10 @@ class ExactDiv(_Binary):
         if d == 0 or n % d:
             raise Undefined("exact division that does not divide")
         return n // d
+
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Divides(self.b, self.a)]
 
 
 class TrueDiv(_Binary):
@@ -364,6 +376,10 @@ class TrueDiv(_Binary):
         if d == 0:
             raise Undefined("true division by zero")
         return self.a.ev(a) / d
+
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Compare("!=", self.b, Const(0))]
 
     def fmt(self):
         return f"truediv({self.a.fmt()}, {self.b.fmt()})"
@@ -628,6 +644,10 @@ class Divides(Constraint):
             raise Undefined("divides with divisor 0")
         return self.b.ev(a) % d == 0
 
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Compare("!=", self.a, Const(0))]
+
     def negate(self):
         return NotDivides(self.a, self.b)
 
@@ -651,6 +671,10 @@ class NotDivides(Constraint):
         if d == 0:
             raise Undefined("divides with divisor 0")
         return self.b.ev(a) % d != 0
+
+    def definedness(self) -> list[Constraint]:
+        """Constraints on the operands under which this node is defined."""
+        return [Compare("!=", self.a, Const(0))]
 
     def negate(self):
         return Divides(self.a, self.b)

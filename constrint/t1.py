@@ -212,6 +212,10 @@ def _parse(where: _Where) -> ast.expr:
 # ====================================================================== Values interpreter
 
 
+class _PythonRaises(T1Error):
+    """A constant that Python cannot evaluate either (it raises, e.g. a division by zero)."""
+
+
 class _Budget:
     __slots__ = ("steps",)
 
@@ -254,6 +258,11 @@ class _Interp:
 
     def err(self, msg: str, node: ast.AST) -> T1Error:
         return self.where.error(msg, node)
+
+    def raises(self, msg: str, node: ast.AST) -> T1Error:
+        """The error for what Python raises at run time (a condition makes it "invalid")."""
+        e = self.err(msg, node)
+        return _PythonRaises(e.message, e.filename, e.location, e.column, e.text, e.line)
 
     def step(self, node: ast.AST, n: int = 1) -> None:
         self.budget.steps += n
@@ -386,18 +395,18 @@ class _Interp:
             if isinstance(a, int) and isinstance(b, int):
                 if b < 0:
                     if a == 0:
-                        raise self.err("0 cannot be raised to a negative power", node)
+                        raise self.raises("0 cannot be raised to a negative power", node)
                 elif abs(a) > 1 and b * max(a.bit_length(), 1) > 70:
                     raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
             elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 if a < 0 and isinstance(b, float) and not b.is_integer():
                     raise self.err("fractional power of a negative number", node)
                 if a == 0 and b < 0:
-                    raise self.err("0 cannot be raised to a negative power", node)
+                    raise self.raises("0 cannot be raised to a negative power", node)
         try:
             v = _NUM_OPS[op](a, b)
         except ZeroDivisionError:
-            raise self.err("division by zero", node) from None
+            raise self.raises("division by zero", node) from None
         except OverflowError:
             raise self.err("number too large", node) from None
         return self.check_number(v, node)
@@ -551,6 +560,7 @@ def _classify(name: str, values: list[Any], where: _Where) -> tuple[str, list[in
 
 
 _TRUE = BoolConst(True)
+_FALSE = BoolConst(False)
 
 
 def _and(*cs: Constraint) -> Constraint:
@@ -699,7 +709,9 @@ class _Cond:
                 )
             p = pl or pr
             other = right if pl is not None else left
-            lit = self.literal(other, p)
+            lit, ok = self.literal(other, p)
+            if not ok:  # Python raises evaluating the literal
+                return (BoolConst(False), _TRUE, _FALSE) if pl is not None else (BoolConst(False), _FALSE, _TRUE)
             fn = COMPARISON_FUNCTIONS[sym]
             if pl is not None:
                 return self._coded_set(p, lambda v: fn(v, lit), node), _TRUE, _TRUE
@@ -708,20 +720,30 @@ class _Cond:
         b, db = operand(i + 1)
         return _compare_exact(sym, a, b), da, db
 
-    def literal(self, node: ast.AST, p: _Param) -> Any:
+    def literal(self, node: ast.AST, p: _Param) -> tuple[Any, bool]:
+        """``(value, defined)`` of a constant; ``defined`` is False where Python raises."""
         if _names(node) & set(self.params):
             raise self.err(
                 f"parameter {p.name!r} has non-numeric values and can only be compared with "
                 "literal values",
                 node,
             )
-        return _Interp(self.where).eval(node, {})
+        return self.const_value(node)
+
+    def const_value(self, node: ast.AST) -> tuple[Any, bool]:
+        """``(value, defined)`` of a constant expression; ``defined`` is False where Python raises."""
+        try:
+            return _Interp(self.where).eval(node, {}), True
+        except _PythonRaises:
+            return None, False
 
     def membership(self, operands, i, negated, operand) -> tuple[Constraint, Constraint, Constraint]:
         left, right = operands[i], operands[i + 1]
         p = self._coded_name(left)
         if p is not None:
-            container = self.literal(right, p)
+            container, ok = self.literal(right, p)
+            if not ok:
+                return BoolConst(False), _TRUE, _FALSE
             if not isinstance(container, (list, tuple, range, str)):
                 raise self.err("'in' needs a list, tuple or range on its right", right)
             return self._coded_set(p, lambda v: (v in container) != negated, right), _TRUE, _TRUE
@@ -734,7 +756,9 @@ class _Cond:
             items = [v for v, _ in pairs]
             d_right = _and(*[d for _, d in pairs])
         else:
-            container = _Interp(self.where).eval(right, {})
+            container, ok = self.const_value(right)
+            if not ok:
+                return BoolConst(False), de, _FALSE
             d_right = _TRUE
             if isinstance(container, range):
                 if len(container) > 64 and container.step == 1:
@@ -771,7 +795,8 @@ class _Cond:
     def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:  # noqa: C901
         if isinstance(node, (ast.BinOp, ast.UnaryOp)) and not _names(node):
             # a constant sub-expression: computed now, exactly as Python would
-            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
+            v, ok = self.const_value(node)
+            return (self.constant(v, node), _TRUE) if ok else (Const(0), _FALSE)
         if isinstance(node, ast.Constant):
             if isinstance(node.value, (bool, int, float)):
                 return self.constant(node.value, node), _TRUE
@@ -808,7 +833,9 @@ class _Cond:
             if op is ast.Pow:
                 if _names(node.right) & set(self.params):
                     raise self.err("the exponent of '**' must be a constant", node.right)
-                p = _Interp(self.where).eval(node.right, {})
+                p, ok = self.const_value(node.right)
+                if not ok:
+                    return Const(0), _FALSE
                 if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_EXPONENT:
                     raise self.err(
                         f"the exponent of '**' must be an integer from 0 to {MAX_EXPONENT}, got {_short(p)}",
@@ -846,7 +873,8 @@ class _Cond:
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.err(f"only plain positional arguments are supported in {name}()", node)
         if not (_names(node) & set(self.params)):
-            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
+            v, ok = self.const_value(node)
+            return (self.constant(v, node), _TRUE) if ok else (Const(0), _FALSE)
         args = node.args
         if name in ("min", "max"):
             if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):

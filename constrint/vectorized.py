@@ -8,6 +8,7 @@ evaluated on every emitted row: that evaluation is the final check of each solut
 """
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from .expr import (
     Const,
     Divides,
     ExactDiv,
+    Expr,
     FloorDiv,
     Max,
     Min,
@@ -242,28 +244,55 @@ def vectorizable(P, cons) -> bool:
 
 
 def _needs_object(P, cons, doms) -> bool:
-    """Whether some intermediate value may leave the int64 (or exact float) range."""
+    """Whether some value may leave the range where numpy computes exactly what Python does.
+
+    Integers must stay below 2**62 in magnitude (int64 without overflow). In a constraint with
+    a float-valued part (a true division), every integer value, variables and constants
+    included, must stay below 2**53: numpy turns the integers a float meets into float64, which
+    is exact only there, while Python divides integers with one correct rounding and compares a
+    float with an integer exactly.
+    """
     store = Store(list(doms))
     memo: dict = {}
     for ci in cons:
-        has_true_div = False
-        for n in walk(P.cons[ci]):
-            t = type(n)
-            if t is TrueDiv:
-                has_true_div = True
-            if t in (Var, Const) or not getattr(n, "integral", False) or not hasattr(n, "a"):
-                if t is Const and abs(n.value) >= INT64_SAFE:
-                    return True
+        nodes = list(walk(P.cons[ci]))
+        floats = any(not getattr(n, "integral", True) for n in nodes)
+        limit = FLOAT_SAFE if floats else INT64_SAFE
+        for n in nodes:
+            if not isinstance(n, Expr) or not n.integral:
                 continue
             if any(not c.integral for c in n.children):
+                # an integer computed from floats (int(), round()): bounded by the float
+                if any(_float_bound(c, store, memo) >= limit for c in n.children):
+                    return True
                 continue
             d, _ = forward(n, store, memo)
-            if d is not None and max(-d.lo, d.hi) >= (FLOAT_SAFE if has_true_div else INT64_SAFE):
+            if d is not None and max(-d.lo, d.hi) >= limit:
                 return True
     for d in doms:
         if max(-d.lo, d.hi) >= INT64_SAFE:
             return True
     return False
+
+
+def _float_bound(node, store, memo) -> float:
+    """An upper bound of the magnitude of a (float-valued) expression; inf when unknown."""
+    if node.integral:
+        if not any(not c.integral for c in node.children):
+            d, _ = forward(node, store, memo)
+            return math.inf if d is None else float(max(-d.lo, d.hi))
+        return max((_float_bound(c, store, memo) for c in node.children), default=math.inf)
+    t = type(node)
+    kids = [_float_bound(c, store, memo) for c in node.children]
+    if t is TrueDiv and node.b.integral:
+        return kids[0]  # a non-zero integer divisor has magnitude at least 1
+    if t in (Add, Sub):
+        return kids[0] + kids[1]
+    if t is Mul:
+        return math.inf if math.inf in kids else kids[0] * kids[1]
+    if t in (Neg, Abs, Min, Max):
+        return max(kids)
+    return math.inf
 
 
 # ====================================================================== the join
@@ -553,6 +582,14 @@ def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective
+    store, memo = Store(list(doms)), {}
+    wide = any(
+        d is None or max(-d.lo, d.hi) >= INT64_SAFE
+        for e in objective
+        for d in (forward(n, store, memo)[0] for n in walk(e) if isinstance(n, Expr))
+    )
+    if wide and arr.dtype != object:
+        arr = arr.astype(object)
     cols = {v.index: arr[:, v.index] for v in model._vars}
     keys = []
     valid = np.ones(len(arr), dtype=bool)

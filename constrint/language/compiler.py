@@ -43,8 +43,12 @@ from .grammar import KEYWORDS, TERMINAL_NAMES, parser
 #: Domain of a variable that is used but never declared (as in the original ConstrINT format).
 UNDECLARED_LO = 1
 UNDECLARED_HI = 2**30
-#: Largest magnitude of an integer literal or a constant (declaration bounds, list values).
-MAX_LITERAL = 2**63 - 1
+#: Most decimal digits of an integer literal or a constant (declaration bounds, list values):
+#: far beyond 64 bits, so that every model :func:`constrint.dumps` writes reads back, and below
+#: Python's own limit on converting integers to and from text (4300 digits).
+MAX_LITERAL_DIGITS = 4000
+#: Constants at least this large in magnitude are refused.
+LITERAL_BOUND = 10**MAX_LITERAL_DIGITS
 #: Largest exponent of ``^`` / ``**``.
 MAX_EXPONENT = 64
 #: Deepest nesting of expressions accepted (parentheses, operators, calls).
@@ -302,8 +306,8 @@ class Compiler:
             raise self.error(f"{what} is undefined: {exc}", node) from None
         if not isinstance(v, int):
             raise self.error(f"{what} must be an integer, got {v!r}", node)
-        if abs(v) > MAX_LITERAL:
-            raise self.error(f"{what} is too large (at most 2^63 - 1 in magnitude)", node)
+        if abs(v) >= LITERAL_BOUND:
+            raise self.error(f"{what} is too large (at most {MAX_LITERAL_DIGITS} digits)", node)
         return v
 
     def integer(self, node, what: str = "an integer expression", depth: int = 0) -> Expr:
@@ -386,8 +390,8 @@ class Compiler:
 
     def _int_literal(self, tok) -> int:
         digits = str(tok).replace("_", "")
-        if len(digits.lstrip("0")) > 19 or int(digits) > MAX_LITERAL:
-            raise self.error("integer literal too large (at most 2^63 - 1 = 9223372036854775807)", tok)
+        if len(digits.lstrip("0")) > MAX_LITERAL_DIGITS:
+            raise self.error(f"integer literal too large (at most {MAX_LITERAL_DIGITS} digits)", tok)
         return int(digits)
 
     def _exponent(self, node, op) -> int:

@@ -31,6 +31,7 @@ from ..expr import (
     Trunc,
     Var,
 )
+from .compiler import LITERAL_BOUND, MAX_LITERAL_DIGITS
 from .grammar import KEYWORDS
 
 # precedence levels, higher binds tighter
@@ -38,6 +39,16 @@ _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _ATOM = range(9)
 
 _ARITH = {Add: ("+", _ADD), Sub: ("-", _ADD), Mul: ("*", _MUL), FloorDiv: ("//", _MUL),
           ExactDiv: ("/", _MUL), Mod: ("%", _MUL)}
+
+
+def int_text(v: int) -> str:
+    """Decimal text of an integer that the reader accepts back (a ModelError if it cannot)."""
+    if abs(v) >= LITERAL_BOUND:
+        raise ModelError(
+            f"cannot write an integer of {v.bit_length()} bits as .cint text (at most "
+            f"{MAX_LITERAL_DIGITS} digits)"
+        )
+    return str(v)
 
 
 def _wrap(text: str, prec: int, need: int) -> str:
@@ -48,7 +59,8 @@ def expr_text(e) -> tuple[str, int]:
     """``(text, precedence)`` of an integer expression."""
     t = type(e)
     if t is Const:
-        return (str(e.value), _ATOM) if e.value >= 0 else (str(e.value), _UNARY)
+        text = int_text(e.value)
+        return (text, _ATOM) if e.value >= 0 else (text, _UNARY)
     if t is Var:
         if e.name in KEYWORDS:
             raise ModelError(f"variable name {e.name!r} is a keyword of the .cint language")
@@ -109,13 +121,13 @@ def constraint_text(c) -> tuple[str, int]:
 def domain_text(dom) -> str:
     """``lo..hi`` or ``[v1, v2, ...]`` for a domain."""
     if dom.values is None and dom.factor == 1 and dom.primes is None:
-        return f"{dom.lo}..{dom.hi}"
+        return f"{int_text(dom.lo)}..{int_text(dom.hi)}"
     if dom.values is None and dom.size > 1_000_000:
         raise ModelError(f"cannot write a domain of {dom.size} scattered values as .cint text")
     values = list(dom.values) if dom.values is not None else list(dom)
     if values[-1] - values[0] + 1 == len(values):
-        return f"{values[0]}..{values[-1]}"
-    return "[" + ", ".join(map(str, values)) + "]"
+        return f"{int_text(values[0])}..{int_text(values[-1])}"
+    return "[" + ", ".join(map(int_text, values)) + "]"
 
 
 def dumps(model) -> str:
