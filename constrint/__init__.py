@@ -7,6 +7,7 @@
 >>> sorted(s["bm"] for s in m.solutions())
 [16, 32]
 """
+from .booleans import BoolVar, equivalent, if_then_else, reify, xor
 from .domain import Domain
 from .errors import (
     ConstraintSyntaxError,
@@ -32,6 +33,8 @@ from .expr import (
     true_div,
     trunc,
 )
+from .global_constraints import element
+from .intops import power
 from .language import dump, dumps, load, loads
 from .model import Model, Result, Status
 from .t1 import load_t1
@@ -43,4 +46,5 @@ __all__ = [
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
+    "BoolVar", "equivalent", "xor", "if_then_else", "reify", "element", "power",
 ]

@@ -140,6 +140,27 @@ class Model:
         self._by_name[name] = var
         return var
 
+    def bool_var(self, name: str) -> Var:
+        """A new boolean variable: the values 0 and 1, usable as a number and as a constraint.
+
+        ``m += b`` requires ``b`` to be 1, ``~b`` is the constraint ``b == 0``, and ``b & c``,
+        ``b | c`` combine booleans (see :mod:`constrint.booleans`).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 0, 9); big = m.bool_var("big")
+        >>> m += ci.equivalent(big, x >= 5)
+        >>> m += big | (x == 0)
+        >>> sorted(s["x"] for s in m.solutions())
+        [0, 5, 6, 7, 8, 9]
+        """
+        from .booleans import BoolVar
+
+        self.int_var(name, 0, 1)
+        var = BoolVar(self, len(self._vars) - 1, name)
+        self._vars[-1] = var
+        self._by_name[name] = var
+        return var
+
     def add(self, constraint: Constraint | bool | Iterable[Constraint]) -> Model:
         """Add a constraint (or several); returns the model so calls can chain.
 
@@ -152,7 +173,7 @@ class Model:
         >>> m.add(x < y).add([ci.divides(4, x), ci.divides(x, y)]).count()
         5
         """
-        if isinstance(constraint, (Constraint, bool)):
+        if isinstance(constraint, (Constraint, bool, Expr)):
             items = [constraint]
         elif _is_custom(constraint):
             items = [constraint]
@@ -170,6 +191,13 @@ class Model:
                 c = wrap_custom(c)
             elif isinstance(c, bool):
                 c = BoolConst(c)
+            elif isinstance(c, Expr):
+                from .booleans import as_constraint
+
+                try:
+                    c = as_constraint(c)
+                except TypeError as exc:
+                    raise ModelError(str(exc)) from None
             elif not isinstance(c, Constraint):
                 raise ModelError(f"expected a constraint, got {type(c).__name__} {c!r}")
             self._check_own(c)
@@ -324,7 +352,7 @@ class Model:
         """
         other = Model()
         for v, d in zip(self._vars, self._domains):
-            nv = Var(other, v.index, v.name)
+            nv = type(v)(other, v.index, v.name)
             other._vars.append(nv)
             other._domains.append(d)
             other._by_name[v.name] = nv

@@ -21,6 +21,7 @@ from .expr import (
     Add,
     And,
     BoolConst,
+    BoolVar,
     Compare,
     Const,
     Divides,
@@ -72,7 +73,8 @@ Fwd = tuple[Any, bool]
 
 def forward(node, store: Store, memo: dict) -> Fwd:
     """Domain of an integer expression node under the store (memoised per node)."""
-    if type(node) is Var:
+    t = type(node)
+    if t is Var or t is BoolVar:
         return store.doms[node.index], False
     key = id(node)
     r = memo.get(key)
@@ -352,7 +354,7 @@ def narrow(node, req: Domain | None, store: Store, memo: dict) -> None:
         raise _Fail
     if new == cur:
         return
-    if type(node) is Var:
+    if type(node) is Var or type(node) is BoolVar:
         store.doms[node.index] = new
         store.changed.add(node.index)
         return
@@ -917,3 +919,20 @@ _REVISE: dict[type, Callable[..., int]] = {
 def register_revise(kind: type, rule: Callable[[Any, Store, dict], int]) -> None:
     """Install the revision rule for a constraint class (used by compiled/custom constraints)."""
     _REVISE[kind] = rule
+
+
+def register_expression(
+    kind: type,
+    forward_rule: Callable[[Any, Store, dict], Fwd],
+    backward_rule: Callable[[Any, Domain, Store, dict], None] | None = None,
+) -> None:
+    """Install the forward (and backward) rule of an integer expression class.
+
+    ``forward_rule(node, store, memo)`` returns ``(domain or None, may_be_undefined)`` as the
+    rules above do; ``backward_rule(node, required, store, memo)`` narrows the operands so the
+    node's value can lie in ``required`` (raising ``_Fail`` when it cannot). Both must
+    over-approximate: never lose a value of a solution.
+    """
+    _FORWARD[kind] = forward_rule
+    if backward_rule is not None:
+        _BACKWARD[kind] = backward_rule

@@ -22,6 +22,7 @@ from .expr import (
     Add,
     And,
     BoolConst,
+    BoolVar,
     Compare,
     Const,
     Divides,
@@ -116,18 +117,8 @@ def _ev_truediv(n, env):
     d = _safe_divisor(_ev(n.b, env), env)
     a = _ev(n.a, env)
     if env.dtype is object:
-        return _objmap(operator.truediv, a, d)
+        return _objmap_partial(operator.truediv, a, d, env)
     return np.true_divide(a, d)
-
-
-def _objmap(fn, a, b):
-    if np.ndim(a) == 0 and np.ndim(b) == 0:
-        return fn(a, b)
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-    out = np.empty(a.shape, dtype=object)
-    for i in range(a.size):
-        out.flat[i] = fn(a.flat[i], b.flat[i])
-    return out
 
 
 def _ev_trunc(n, env):
@@ -135,10 +126,30 @@ def _ev_trunc(n, env):
     if n.a.integral:
         return v
     if env.dtype is object or np.ndim(v) == 0:
-        if np.ndim(v) == 0:
-            return int(v)
-        return np.array([int(x) for x in v], dtype=object)
+        return _objmap_partial(lambda x, _: int(x), v, 0, env)
+    v = np.asarray(v, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        env.bad.append(bad)
+        v = np.where(bad, 0.0, v)
     return np.trunc(v).astype(np.int64)
+
+
+def _objmap_partial(fn, a, b, env: _Env):
+    """``fn`` element by element on Python values; where it raises, the row is undefined."""
+    scalar = np.ndim(a) == 0 and np.ndim(b) == 0
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    out = np.empty(a.shape, dtype=object)
+    bad = np.zeros(a.shape, dtype=bool)
+    for i in range(a.size):
+        try:
+            out.flat[i] = fn(a.flat[i], b.flat[i])
+        except (ArithmeticError, ValueError):
+            bad.flat[i] = True
+            out.flat[i] = 0
+    if bad.any():
+        env.bad.append(bad)
+    return out[()] if scalar else out
 
 
 def _ev_pow(n, env):
@@ -182,6 +193,7 @@ def _ev_or(n, env):
 _NP: dict[type, Callable[..., Any]] = {
     Const: lambda n, env: n.value,
     Var: lambda n, env: env.cols[n.index],
+    BoolVar: lambda n, env: env.cols[n.index],
     Add: lambda n, env: _ev(n.a, env) + _ev(n.b, env),
     Sub: lambda n, env: _ev(n.a, env) - _ev(n.b, env),
     Mul: lambda n, env: _ev(n.a, env) * _ev(n.b, env),
@@ -212,6 +224,16 @@ def _ev_compare(n, env):
 _NP[Compare] = _ev_compare
 
 
+def _register_modules() -> None:
+    from . import booleans, global_constraints, intops
+
+    for mod in (booleans, intops, global_constraints):
+        _NP.update(mod.NUMPY_RULES)
+
+
+_register_modules()
+
+
 def _register_opaque() -> None:
     from .engine import Opaque
 
@@ -227,11 +249,25 @@ def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarr
 
     node = c.c if isinstance(c, Opaque) else c
     env = _Env(cols, dtype)
-    m = _ev(node, env)
+    try:
+        m = _ev(node, env)
+    except (ArithmeticError, ValueError):
+        # a Python operation on object values raised (a float beyond range): row by row
+        return _rowwise_mask(node, cols, nrows)
     m = np.broadcast_to(np.asarray(m, dtype=bool), (nrows,))
     for b in env.bad:
         m = m & ~np.broadcast_to(np.asarray(b, dtype=bool), (nrows,))
     return m
+
+
+def _rowwise_mask(node, cols: dict[int, Any], nrows: int) -> np.ndarray:
+    """The mask of ``node`` computed by its own evaluation, one row at a time."""
+    names = {n.index: n.name for n in walk(node) if isinstance(n, Var)}
+    columns = {i: np.broadcast_to(np.asarray(cols[i], dtype=object), (nrows,)) for i in names}
+    out = np.zeros(nrows, dtype=bool)
+    for r in range(nrows):
+        out[r] = node.holds({names[i]: columns[i][r] for i in names})
+    return out
 
 
 def vectorizable(P, cons) -> bool:
@@ -257,17 +293,11 @@ def _needs_object(P, cons, doms) -> bool:
     for ci in cons:
         nodes = list(walk(P.cons[ci]))
         floats = any(not getattr(n, "integral", True) for n in nodes)
+        if any(getattr(n, "needs_python", False) for n in nodes):
+            return True
         limit = FLOAT_SAFE if floats else INT64_SAFE
         for n in nodes:
-            if not isinstance(n, Expr) or not n.integral:
-                continue
-            if any(not c.integral for c in n.children):
-                # an integer computed from floats (int(), round()): bounded by the float
-                if any(_float_bound(c, store, memo) >= limit for c in n.children):
-                    return True
-                continue
-            d, _ = forward(n, store, memo)
-            if d is not None and max(-d.lo, d.hi) >= limit:
+            if isinstance(n, Expr) and n.integral and _magnitude(n, store, memo) >= limit:
                 return True
     for d in doms:
         if max(-d.lo, d.hi) >= INT64_SAFE:
@@ -275,23 +305,40 @@ def _needs_object(P, cons, doms) -> bool:
     return False
 
 
-def _float_bound(node, store, memo) -> float:
-    """An upper bound of the magnitude of a (float-valued) expression; inf when unknown."""
-    if node.integral:
-        if not any(not c.integral for c in node.children):
-            d, _ = forward(node, store, memo)
-            return math.inf if d is None else float(max(-d.lo, d.hi))
-        return max((_float_bound(c, store, memo) for c in node.children), default=math.inf)
+def _all_integral(node) -> bool:
+    return all(getattr(n, "integral", True) for n in walk(node))
+
+
+def _magnitude(node, store, memo) -> float:
+    """An upper bound of the magnitude of an expression's values; inf when unknown."""
+    if _all_integral(node):
+        d, _ = forward(node, store, memo)
+        return math.inf if d is None else float(max(-d.lo, d.hi))
+    if getattr(node, "boolean", False) and type(node).__name__ == "Reify":
+        return 1.0
     t = type(node)
-    kids = [_float_bound(c, store, memo) for c in node.children]
+    exprs = [c for c in node.children if isinstance(c, Expr)]
+    kids = [_magnitude(c, store, memo) for c in exprs]
+    if node.integral:
+        # an integer computed from floats (int(), round()) or chosen among values
+        return max(kids, default=math.inf) + 1
+    if len(exprs) != len(node.children) and t.__name__ != "IfThenElse":
+        return math.inf
     if t is TrueDiv and node.b.integral:
         return kids[0]  # a non-zero integer divisor has magnitude at least 1
     if t in (Add, Sub):
         return kids[0] + kids[1]
     if t is Mul:
         return math.inf if math.inf in kids else kids[0] * kids[1]
-    if t in (Neg, Abs, Min, Max):
-        return max(kids)
+    if t is Mod:
+        return kids[1]  # |a % b| < |b|
+    if t is Pow:
+        try:
+            return kids[0] ** node.p
+        except OverflowError:
+            return math.inf
+    if t in (Neg, Abs, Min, Max) or t.__name__ in ("IfThenElse", "Element"):
+        return max(kids, default=math.inf)
     return math.inf
 
 

@@ -37,7 +37,11 @@ from ..expr import (
     max_,
     min_,
 )
+from ..booleans import IfThenElse, Reify, as_constraint, is_boolean
+from ..global_constraints import Element
+from ..intops import BitAnd, BitNot, BitOr, BitXor, LShift, RShift, power
 from ..model import Model
+from ..propagators import Store, forward
 from .grammar import KEYWORDS, TERMINAL_NAMES, parser
 
 #: Domain of a variable that is used but never declared (as in the original ConstrINT format).
@@ -54,14 +58,26 @@ MAX_EXPONENT = 64
 #: Deepest nesting of expressions accepted (parentheses, operators, calls).
 MAX_DEPTH = 200
 
-_BINOPS = {"+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod}
+_BINOPS = {
+    "+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod,
+    "<<": LShift, ">>": RShift,
+}
 _FUNCTIONS = {
     "min": "min(a, b, ...)",
     "max": "max(a, b, ...)",
     "abs": "abs(a)",
     "truediv": "truediv(a, b)",
     "int": "int(a)",
+    "round": "round(a)",
+    "bitand": "bitand(a, b, ...)",
+    "bitor": "bitor(a, b, ...)",
+    "bitxor": "bitxor(a, b, ...)",
+    "bitnot": "bitnot(a)",
 }
+#: Largest magnitude an exponent or a shift count that depends on variables may reach (over the
+#: declared domains): keeps a hostile file from asking for numbers of astronomic size.
+MAX_VARIABLE_EXPONENT = 64
+MAX_VARIABLE_SHIFT = 1024
 
 
 @dataclass
@@ -225,7 +241,7 @@ class Compiler:
                         raise self.error(f"variable {name!r} is declared twice (first on line {line})", tok)
                     prog.decls[name] = decl
                     self._note(prog, tok)
-                if dom is not None:
+                if dom is not None and not _is_bool_domain(dom):
                     for tok in _names_in(dom):
                         raise self.error(
                             f"the domain of a declaration must be constant, but it uses {str(tok)!r}",
@@ -279,6 +295,12 @@ class Compiler:
 
     def _declare(self, model: Model, name: str, decl: _Decl) -> Var:
         dom = decl.domain
+        if _is_bool_domain(dom):
+            return model.bool_var(name)
+        if dom.data == "named_domain":
+            raise self.error(
+                f"unknown domain {str(dom.children[0])!r} (write lo..hi, [v1, v2, ...] or bool)", dom
+            )
         if dom.data == "range":
             lo = self.constant(dom.children[0], "a lower bound")
             hi = self.constant(dom.children[1], "an upper bound")
@@ -313,7 +335,7 @@ class Compiler:
     def integer(self, node, what: str = "an integer expression", depth: int = 0) -> Expr:
         e = self.term(node, depth)
         if isinstance(e, Constraint):
-            raise self.error(f"expected {what}, got a constraint", node)
+            return Reify(e)  # a constraint used as a number: 1 where it holds, else 0
         if isinstance(e, _ValueList):
             raise self.error(_LIST_MSG, node)
         return e
@@ -323,6 +345,8 @@ class Compiler:
         if isinstance(e, _ValueList):
             raise self.error(_LIST_MSG, node)
         if isinstance(e, Expr):
+            if is_boolean(e):
+                return as_constraint(e)  # a 0/1 expression (a boolean) must be 1
             raise self.error(
                 "expected a constraint (a comparison such as 'x <= 8'), got an integer expression",
                 node,
@@ -368,12 +392,32 @@ class Compiler:
             left, op, right = node.children
             a = self.integer(left, f"an integer left of {str(op)!r}", d)
             b = self.integer(right, f"an integer right of {str(op)!r}", d)
+            if str(op) == "<<":
+                self._check_magnitude(b, MAX_VARIABLE_SHIFT, "the count of '<<'", right)
             return _BINOPS[str(op)](a, b)
         if kind == "pow":
             base, op, exp = node.children
             a = self.integer(base, f"an integer left of {str(op)!r}", d)
+            if _names_in(exp):
+                b = self.integer(exp, f"an integer exponent right of {str(op)!r}", d)
+                self._check_magnitude(b, MAX_VARIABLE_EXPONENT, f"the exponent of {str(op)!r}", exp)
+                return power(a, b)
             p = self._exponent(exp, op)
-            return Pow(a, p)
+            return Pow(a, p) if p >= 0 else power(a, p)
+        if kind == "ifexp":
+            a_node, c_node, b_node = node.children
+            c = self.constraint(c_node, d)
+            return IfThenElse(c, self.integer(a_node, "an integer (a branch)", d),
+                              self.integer(b_node, "an integer (a branch)", d))
+        if kind == "subscript":
+            base, _lsqb, index, _rsqb = node.children
+            lst = self.term(base, d)
+            if not isinstance(lst, _ValueList):
+                raise self.error(
+                    "only a value list can be indexed: write [a, b, c][i] (positions count from 0)",
+                    base,
+                )
+            return Element(lst.items, self.integer(index, "an integer index", d))
         if kind == "call":
             return self._call(node, d)
         if kind == "compare":
@@ -394,8 +438,23 @@ class Compiler:
             raise self.error(f"integer literal too large (at most {MAX_LITERAL_DIGITS} digits)", tok)
         return int(digits)
 
+    def _check_magnitude(self, e: Expr, limit: int, what: str, node) -> None:
+        """Refuse an exponent or shift count that can exceed ``limit`` over the declared domains."""
+        if not e.variables():
+            return
+        assert self.model is not None
+        d, _ = forward(e, Store(list(self.model._domains)), {})
+        if d is not None and max(-d.lo, d.hi) > limit:
+            raise self.error(
+                f"{what} may reach {max(-d.lo, d.hi)} over the declared domains (at most {limit})",
+                node,
+            )
+
     def _exponent(self, node, op) -> int:
-        msg = f"the exponent of {str(op)!r} must be a constant integer from 0 to {MAX_EXPONENT}"
+        msg = (
+            f"the exponent of {str(op)!r} must be an integer from -{MAX_EXPONENT} to "
+            f"{MAX_EXPONENT} (or depend on variables)"
+        )
         for tok in _names_in(node):
             raise self.error(msg + f", but it uses {str(tok)!r}", tok)
         e = self.integer(node, "an integer exponent")
@@ -403,7 +462,7 @@ class Compiler:
             p = e.evaluate({})
         except Undefined:
             raise self.error(msg, node) from None
-        if not isinstance(p, int) or not 0 <= p <= MAX_EXPONENT:
+        if not isinstance(p, int) or not -MAX_EXPONENT <= p <= MAX_EXPONENT:
             raise self.error(msg + f", got {p!r}", node)
         return p
 
@@ -415,7 +474,7 @@ class Compiler:
             known = ", ".join(_FUNCTIONS.values())
             raise self.error(f"unknown function {name!r} (known: {known})", fname)
         vals = [self.integer(a, f"an integer argument of {name}()", depth) for a in args]
-        arity = {"abs": 1, "int": 1, "truediv": 2}.get(name)
+        arity = {"abs": 1, "int": 1, "truediv": 2, "round": 1, "bitnot": 1}.get(name)
         if arity is not None and len(vals) != arity:
             raise self.error(
                 f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(vals)}: "
@@ -424,6 +483,22 @@ class Compiler:
             )
         if name in ("min", "max") and not vals:
             raise self.error(f"{name}() needs at least one argument", fname)
+        if name in ("bitand", "bitor", "bitxor"):
+            if len(vals) < 2:
+                raise self.error(f"{name}() needs at least two arguments", fname)
+            if any(not v.integral for v in vals):
+                raise self.error(f"{name}() needs integer arguments (truediv() gives fractions)", fname)
+            op = {"bitand": BitAnd, "bitor": BitOr, "bitxor": BitXor}[name]
+            out = vals[0]
+            for v in vals[1:]:
+                out = op(out, v)
+            return out
+        if name == "bitnot":
+            if not vals[0].integral:
+                raise self.error("bitnot() needs an integer argument (truediv() gives fractions)", fname)
+            return BitNot(vals[0])
+        if name == "round":
+            return round(vals[0])
         if name == "min":
             return min_(vals)
         if name == "max":
@@ -473,11 +548,7 @@ class Compiler:
 
     def _cmp_operand(self, v, node) -> Expr:
         if isinstance(v, Constraint):
-            raise self.error(
-                "expected an integer expression on each side of a comparison, got a constraint "
-                "(chain comparisons as in 'a <= x <= b', or join constraints with 'and')",
-                node,
-            )
+            return Reify(v)  # a parenthesised constraint compared as a number (0 or 1)
         return v
 
     def _membership(self, node, negated: bool, depth: int) -> Constraint:
@@ -489,6 +560,14 @@ class Compiler:
             if negated:
                 return any_of(Compare("<", e, lo), Compare(">", e, hi))
             return all_of(Compare("<=", lo, e), Compare("<=", e, hi))
+        if dom.data == "named_domain":
+            if not _is_bool_domain(dom):
+                raise self.error(
+                    f"unknown domain {str(dom.children[0])!r} (write lo..hi, [v1, v2, ...] or bool)",
+                    dom,
+                )
+            c = all_of(Compare(">=", e, Const(0)), Compare("<=", e, Const(1)))
+            return c.negate() if negated else c
         lst = self.term(dom, depth)
         return _member(e, lst.items, negated)
 
@@ -527,6 +606,13 @@ def _member(e: Expr, items: list[Expr], negated: bool) -> Constraint:
     if negated:
         return all_of([Compare("!=", e, v) for v in items])
     return any_of([Compare("==", e, v) for v in items])
+
+
+def _is_bool_domain(dom) -> bool:
+    """Whether a declaration's domain is the word ``bool`` (a boolean variable)."""
+    from lark import Tree
+
+    return isinstance(dom, Tree) and dom.data == "named_domain" and str(dom.children[0]) == "bool"
 
 
 def _is_token(x, type_: str | None = None) -> bool:

@@ -12,6 +12,7 @@ from ..expr import (
     Add,
     And,
     BoolConst,
+    BoolVar,
     Compare,
     Const,
     Divides,
@@ -61,7 +62,7 @@ def expr_text(e) -> tuple[str, int]:
     if t is Const:
         text = int_text(e.value)
         return (text, _ATOM) if e.value >= 0 else (text, _UNARY)
-    if t is Var:
+    if t is Var or t is BoolVar:
         if e.name in KEYWORDS:
             raise ModelError(f"variable name {e.name!r} is a keyword of the .cint language")
         return e.name, _ATOM
@@ -82,6 +83,9 @@ def expr_text(e) -> tuple[str, int]:
         return f"abs({expr_text(e.a)[0]})", _ATOM
     if t is Trunc:
         return f"int({expr_text(e.a)[0]})", _ATOM
+    hook = getattr(e, "cint_text", None)
+    if hook is not None:
+        return hook(expr_text, constraint_text)
     raise ModelError(f"cannot write a {t.__name__} node as .cint text")
 
 
@@ -96,7 +100,7 @@ def constraint_text(c) -> tuple[str, int]:
     """``(text, precedence)`` of a constraint."""
     t = type(c)
     if t is Compare:
-        return f"{expr_text(c.a)[0]} {c.op} {expr_text(c.b)[0]}", _CMP
+        return f"{_wrap(*expr_text(c.a), _CMP + 1)} {c.op} {_wrap(*expr_text(c.b), _CMP + 1)}", _CMP
     if t in (Divides, NotDivides):
         op = "==" if t is Divides else "!="
         return f"{_operand(c.b, _MUL)} % {_operand(c.a, _MUL + 1)} {op} 0", _CMP
@@ -113,6 +117,9 @@ def constraint_text(c) -> tuple[str, int]:
     if t is Not:
         s, p = constraint_text(c.c)
         return "not " + _wrap(s, p, _NOT), _NOT
+    hook = getattr(c, "cint_text", None)
+    if hook is not None:
+        return hook(expr_text, constraint_text)
     raise ModelError(
         f"cannot write a {t.__name__} constraint as .cint text (custom constraints have no text form)"
     )
@@ -149,7 +156,10 @@ def dumps(model) -> str:
     for v in model.variables:
         if v.name in KEYWORDS:
             raise ModelError(f"variable name {v.name!r} is a keyword of the .cint language")
-        lines.append(f"var {v.name} in {domain_text(model.domain(v))};")
+        if type(v) is BoolVar:
+            lines.append(f"var {v.name} in bool;")
+        else:
+            lines.append(f"var {v.name} in {domain_text(model.domain(v))};")
     for c in model.constraints:
         lines.append(constraint_text(c)[0] + ";")
     obj = model.objective
