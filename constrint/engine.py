@@ -289,16 +289,60 @@ def _branches(d: Domain, descending: bool) -> list[Domain]:
     return [b, a] if descending else [a, b]
 
 
+class ValuePolicy:
+    """The order in which a branch tries a variable's values.
+
+    ``descending`` is the default direction, ``per_var`` overrides it for some variables (by
+    index) and ``hints`` names a value to try first (by index; ignored where it is no longer in
+    the domain). The branches always partition the domain.
+    """
+
+    __slots__ = ("descending", "per_var", "hints")
+
+    def __init__(
+        self,
+        descending: bool = False,
+        per_var: dict[int, bool] | None = None,
+        hints: dict[int, int] | None = None,
+    ):
+        self.descending = descending
+        self.per_var = per_var or {}
+        self.hints = hints or {}
+
+    def branches(self, v: int, d: Domain) -> list[Domain]:
+        out = _branches(d, self.per_var.get(v, self.descending))
+        h = self.hints.get(v)
+        if h is None or h not in d:
+            return out
+        rest: list[Domain] = []
+        for part in out:
+            if h not in part:
+                rest.append(part)
+            elif part.values is not None:
+                left = part.remove(h)
+                if left is not None:
+                    rest.append(left)
+            else:
+                for piece in (part.clip(None, h - 1), part.clip(h + 1, None)):
+                    if piece is not None:
+                        rest.append(piece)
+        return [Domain.const(h), *rest]
+
+
 def dfs(
     P: Problem,
     doms: list[Domain],
     active: set[int],
     ctx: Context,
     order: list[int] | None = None,
-    descending: bool = False,
+    descending: bool | ValuePolicy = False,
 ) -> Iterator[tuple[list[Domain], set[int]]]:
-    """Yield leaves: every variable of an active constraint is fixed, or nothing is active."""
+    """Yield leaves: every variable of an active constraint is fixed, or nothing is active.
+
+    ``descending`` is the value direction, or a :class:`ValuePolicy`.
+    """
     stack: list[Iterator[tuple[list[Domain], set[int]]]] = []
+    policy = descending if isinstance(descending, ValuePolicy) else ValuePolicy(descending)
 
     def expand(doms, active):
         ctx.tick()
@@ -306,7 +350,7 @@ def dfs(
         if not cands:
             return None
         v = _choose(P, doms, active, cands, order)
-        return _children(P, doms, active, v, descending)
+        return _children(P, doms, active, v, policy)
 
     it = expand(doms, active)
     if it is None:
@@ -326,9 +370,9 @@ def dfs(
             stack.append(sub)
 
 
-def _children(P, doms, active, v, descending):
+def _children(P, doms, active, v, policy: ValuePolicy):
     queue_base = P.var_cons[v]
-    for child in _branches(doms[v], descending):
+    for child in policy.branches(v, doms[v]):
         nd = list(doms)
         nd[v] = child
         st = Store(nd)
@@ -614,30 +658,18 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
             return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
         return Result(Status.FEASIBLE, _check(P, sol), nodes=ctx.nodes, seconds=ctx.seconds)
 
+    from .optimize import objective_order, solve_objective, value_directions
+
     keys = tuple(e if model._sense > 0 else Neg(e) for e in objective)
-    bi = P.add_sticky(And([Compare("==", k, k) for k in keys]))
-    active = set(active) | {bi}
-    best = None
-    best_key = None
-    status = Status.OPTIMAL
-    try:
-        for leaf, act in dfs(P, doms, active, ctx, order, descending):
-            if act and not _leaf_holds(P, leaf, act):
-                continue
-            sol = _check(P, pick(leaf))
-            k = tuple(e.evaluate(sol) for e in keys)
-            if best_key is None or k < best_key:
-                best, best_key = sol, k
-                P.replace(bi, _lex_less(keys, k))
-                P._index(bi, P.cons[bi])
-    except Timeout:
-        status = Status.FEASIBLE
+    policy = ValuePolicy(descending, value_directions(keys, doms))
+    if order is None:
+        order = objective_order(keys)
+    best, proven = solve_objective(P, doms, active, keys, ctx, order, policy, pick)
     if best is None:
         return Result(
-            Status.UNKNOWN if status is Status.FEASIBLE else Status.INFEASIBLE,
-            nodes=ctx.nodes,
-            seconds=ctx.seconds,
+            Status.INFEASIBLE if proven else Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds
         )
+    status = Status.OPTIMAL if proven else Status.FEASIBLE
     obj = tuple(e.evaluate(best) for e in objective)
     return Result(status, best, obj[0] if len(obj) == 1 else obj, nodes=ctx.nodes, seconds=ctx.seconds)
 

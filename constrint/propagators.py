@@ -373,13 +373,14 @@ def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
     if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
         return False
     ka, kb = set(), set()
+    member = frozenset(new.values).__contains__ if new.values is not None else new.__contains__
     for a in A.values:
         for b in B.values:
             try:
                 v = fn(a, b)
             except (Undefined, ZeroDivisionError):
                 continue
-            if v in new:
+            if member(v):
                 ka.add(a)
                 kb.add(b)
     narrow(node.a, Domain.from_values(ka), store, memo)

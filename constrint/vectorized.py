@@ -47,9 +47,12 @@ from .expr import (
 from .propagators import Store, forward
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
-#: int64 columns of this length, about 1 MiB in all); 2**14 was as fast as 2**16 on the T1 search
-#: spaces (benchmarks/searchspaces.py) and keeps the peak near the output's size.
-CHUNK_ROWS = 1 << 14
+#: int64 columns of this length) and keeps the peak near the output's size. Every work array of
+#: a chunk (64 KiB of int64) stays below the size from which the C library maps each allocation
+#: afresh from the system (128 KiB by default in glibc, until a process has freed a larger
+#: block): the allocator then reuses the freed work arrays of one chunk for the next, so the run
+#: time does not depend on what the process allocated before (benchmarks/process_history.py).
+CHUNK_ROWS = 1 << 13
 #: Components whose domains hold more values than this per variable go to the search instead.
 MAX_VALUES_PER_VAR = 1 << 16
 #: ... and whose Cartesian product exceeds this.
