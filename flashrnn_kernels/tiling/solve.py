@@ -8,6 +8,7 @@ problems are cached too (their message).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -160,10 +161,8 @@ def clear_cache(disk: bool = False) -> None:
         root = _cache_dir()
         if root is not None and root.is_dir():
             for p in root.glob("*.json"):
-                try:
+                with contextlib.suppress(OSError):
                     p.unlink()
-                except OSError:
-                    pass
 
 
 def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True) -> KernelConfig:
