@@ -372,7 +372,7 @@ class _RNNBase(nn.Module):
         cell = self.cell
         B, T = x.shape[0], x.shape[1]
         G, S, N, D, H = cell.num_gates, cell.num_states, self.num_heads, self.head_size, self.hidden_size
-        Wx = F.linear(x, w_ih, b_ih).view(B, T, G, N, D)
+        Wx = F.linear(x, w_ih, b_ih).reshape(B, T, G, N, D)
         R = w_hh.view(G, N, D, D).to(Wx.dtype)
         b = None
         if b_hh is not None:

@@ -267,19 +267,33 @@ def test_heads_equal_torch_with_block_diagonal_weights(kind):
 
 # ------------------------------------------------------------------------------ sLSTM
 
-def test_slstm_stacked_bidirectional_shapes_and_state_carry():
-    torch.manual_seed(5)
-    rnn = frk.SLSTM(3, 8, num_layers=2, bidirectional=False, num_heads=2, dtype=F64)
-    assert [n for n, _ in rnn.named_parameters()][:4] == \
-        ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
-    x = torch.randn(7, 2, 3, dtype=F64)
-    out, state = rnn(x)
-    assert out.shape == (7, 2, 8) and len(state) == 4 and all(s.shape == (2, 2, 8) for s in state)
-    out_a, st = rnn(x[:3])
-    out_b, st_b = rnn(x[3:], st)
-    torch.testing.assert_close(torch.cat([out_a, out_b]), out, **TOL)
-    for a, b in zip(st_b, state):
+@pytest.mark.parametrize("cls, n_states", [(frk.LSTM, 2), (frk.GRU, 1), (frk.SLSTM, 4), (frk.RNN, 1)])
+def test_heads_shapes_and_state_carried_across_calls(cls, n_states):
+    torch.manual_seed(2)
+    rnn = cls(6, 12, num_layers=2, num_heads=3, batch_first=True, dtype=F64)
+    assert rnn.weight_hh_l1.shape == (rnn.cell.num_gates * 12, 4)
+    x = torch.randn(2, 5, 6, dtype=F64)
+    out, last = rnn(x)
+    assert out.shape == (2, 5, 12)
+    parts = (last,) if n_states == 1 else last
+    assert len(parts) == n_states and all(p.shape == (2, 2, 12) for p in parts)
+    out_a, st = rnn(x[:, :2])  # two halves with the state carried equal one run
+    out_b, st_b = rnn(x[:, 2:], st)
+    torch.testing.assert_close(torch.cat([out_a, out_b], 1), out, **TOL)
+    for a, b in zip((st_b,) if n_states == 1 else st_b, parts):
         torch.testing.assert_close(a, b, **TOL)
+    out.sum().backward()
+    assert all(p.grad is not None for p in rnn.parameters())
+
+
+def test_slstm_has_the_lstm_layout():
+    rnn = frk.SLSTM(3, 8, num_layers=2, bidirectional=True, num_heads=2, dtype=F64)
+    ref = nn.LSTM(3, 8, num_layers=2, bidirectional=True)
+    assert [n for n, _ in rnn.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    out, state = rnn(torch.randn(7, 2, 3, dtype=F64))
+    assert out.shape == (7, 2, 16) and len(state) == 4 and all(s.shape == (4, 2, 8) for s in state)
+    with pytest.raises(InputError, match=r"hx must be a tuple of 4 tensors \(h_0, c_0, n_0, m_0\)"):
+        rnn(torch.randn(7, 2, 3, dtype=F64), state[:2])
 
 
 @pytest.mark.parametrize("kind", ["slstm", "lstm"])
