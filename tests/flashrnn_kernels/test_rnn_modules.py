@@ -50,9 +50,12 @@ def run(module, x, hx, g_seed, pack=None):
     data = out.data if pack is not None else out
     states = list(h) if isinstance(h, tuple) else [h]
     g = torch.Generator().manual_seed(g_seed)
-    loss = (data * torch.randn(data.shape, dtype=F64, generator=g)).sum()
+    def weights(t):  # drawn on the CPU: the same numbers on every device
+        return torch.randn(t.shape, dtype=F64, generator=g).to(t.device)
+
+    loss = (data * weights(data)).sum()
     for s in states:
-        loss = loss + (s * torch.randn(s.shape, dtype=F64, generator=g)).sum()
+        loss = loss + (s * weights(s)).sum()
     names, params = zip(*module.named_parameters())
     inputs = [x, *leaves_of(hx), *params]
     grads = torch.autograd.grad(loss, inputs)
@@ -443,3 +446,77 @@ def test_repr_and_torch_attributes():
     assert rnn.proj_size == 0 and rnn.num_directions == 2
     rnn.flatten_parameters()
     assert repr(frk.RNN(3, 8, bias=False)) == "RNN(3, 8, bias=False)"
+
+
+# ------------------------------------------------------------------------------ GPU (fused)
+
+GPU_TOL = {"bfloat16": 1e-2, "float16": 1e-3}  # as tests/flashrnn_kernels/test_fused.py
+
+
+def _rel(a, b):
+    a, b = a.double().cpu(), b.double().cpu()
+    assert torch.isfinite(a).all(), "non-finite values"
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+def _flatten(result):
+    out, states, grads_in, grads_params = result
+    data = out if isinstance(out, torch.Tensor) else out.data
+    named = [("output", data)] + [(f"h_n[{k}]", s) for k, s in enumerate(states)]
+    named += [(f"grad input[{k}]", g) for k, g in enumerate(grads_in)]
+    return named + [(f"grad {n}", g) for n, g in grads_params.items()]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+@pytest.mark.parametrize("dtname", list(GPU_TOL))
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_fused_modules_match_torch_within_the_dtype_bound(kind, dtname, packed):
+    """2 layers, bidirectional, on the fused backend in bfloat16 / float16 against torch.nn in
+    float64: every output, final state and gradient has a relative error at most twice that of
+    the reference backend in the same dtype, plus the tolerance of the fused kernel tests."""
+    ours_cls, torch_cls = KINDS[kind]
+    dtype, In, Hd, B, T = getattr(torch, dtname), 32, 64, 3, 17
+    config = dict(num_layers=2, bidirectional=True)
+    torch.manual_seed(21)
+    theirs = torch_cls(In, Hd, dtype=F64, **config)
+    g = torch.Generator().manual_seed(22)
+    x64 = torch.randn(T, B, In, dtype=F64, generator=g)
+    hx64 = initial_state(kind, (4, B, Hd), g)
+    lengths = torch.tensor([T, 5, 11])
+    pack = (lambda t: pack_padded_sequence(t, lengths, enforce_sorted=False)) if packed else None
+
+    def leaves(device, dt):
+        x = x64.detach().to(device, dt).requires_grad_()
+        hx = tuple(h.detach().to(device, dt).requires_grad_() for h in leaves_of(hx64))
+        return x, hx if kind == "lstm" else hx[0]
+
+    exact = run(theirs, *leaves("cpu", F64), 23, pack)
+    results = {}
+    for backend in ("reference", "fused"):
+        ours = ours_cls(In, Hd, device="cuda", dtype=dtype, backend=backend, **config)
+        ours.load_state_dict(theirs.state_dict())
+        results[backend] = run(ours, *leaves("cuda", dtype), 23, pack)
+    failures = []
+    for (name, e), (_, r), (_, k) in zip(*(_flatten(v) for v in (exact, results["reference"], results["fused"]))):
+        assert k.shape == e.shape, name
+        e_k, e_r = _rel(k, e), _rel(r, e)
+        if not e_k <= 2 * e_r + GPU_TOL[dtname]:
+            failures.append(f"{name}: fused {e_k:.3g} vs reference {dtname} {e_r:.3g}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.cuda
+def test_fused_module_time_major_and_batch_first_agree():
+    """The same LSTM in both layouts on the fused backend: the same numbers up to rounding (the
+    layout only changes where the batch axis is)."""
+    torch.manual_seed(24)
+    a = frk.LSTM(32, 64, num_layers=2, bidirectional=True, device="cuda", dtype=torch.bfloat16,
+                 backend="fused")
+    b = frk.LSTM(32, 64, num_layers=2, bidirectional=True, batch_first=True, device="cuda",
+                 dtype=torch.bfloat16, backend="fused")
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(9, 4, 32, device="cuda", dtype=torch.bfloat16)
+    out_a, (h_a, c_a) = a(x)
+    out_b, (h_b, c_b) = b(x.transpose(0, 1).contiguous())
+    assert _rel(out_b.transpose(0, 1), out_a) < 1e-2 and _rel(c_b, c_a) < 1e-2
