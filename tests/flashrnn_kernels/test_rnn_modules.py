@@ -402,11 +402,13 @@ def test_torch_jit_trace_runs_on_the_reference_backend():
     torch.testing.assert_close(traced(x)[0], rnn(x)[0])
 
 
-def test_torch_compile():
+def test_torch_compile_and_export():
     rnn = frk.GRU(3, 4, num_layers=2, bidirectional=True, backend="reference")
     x = torch.randn(3, 2, 3)
     compiled = torch.compile(rnn, backend="eager")
     torch.testing.assert_close(compiled(x)[0], rnn(x)[0])
+    exported = torch.export.export(rnn, (x,))
+    torch.testing.assert_close(exported.module()(x)[0], rnn(x)[0])
 
 
 def test_autocast_runs_in_the_autocast_dtype():
