@@ -9,59 +9,33 @@ bfloat16; in both input layouts (time-major, torch's default, and ``batch_first=
 For each: forward without gradients, and forward + backward (loss: the sum of the output; the
 input requires a gradient), each timed two ways (ms per call, median of ``--reps``):
 
-* per call: CUDA events around one call, the device synchronised after each;
+* per call: CUDA events around one call, synchronised after each;
 * back to back: CUDA events around ``--burst`` calls issued without synchronising, divided.
 
 It also times the copies the reversed direction makes (its input and its output reversed in
 time: the fused kernel does not read the input backwards) for one forward of the stack.
 Prints a table with ratios to cuDNN float16 in the same layout (> 1: faster than cuDNN) and
-writes ``rnn_stack_speed.csv`` to ``--out``. ``--device cpu --backend reference --dtypes float32``
-with small sizes runs the same code on the CPU (a check of the script, not a measurement).
+writes ``rnn_stack_speed.csv`` to ``--out``. Timing: ``timing.py`` beside this file. Without a
+GPU, ``--backend reference --dtypes float32 --torch-dtypes float32`` with small sizes runs the
+same code on the CPU (a check of the script, not a measurement).
 """
 from __future__ import annotations
 
 import argparse
 import csv
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # this checkout's flashrnn_kernels, also for timing.py
 
 import flashrnn_kernels as frk  # noqa: E402
+from timing import back_to_back, per_call  # noqa: E402
 
 FIELDS = ["impl", "dtype", "layout", "layers", "bidirectional", "B", "T", "input_size", "hidden",
           "fwd_per_call_ms", "fwd_back_to_back_ms", "fwdbwd_per_call_ms", "fwdbwd_back_to_back_ms"]
-
-
-def elapsed_ms(fn, device: torch.device, n: int) -> float:
-    """Mean ms of ``n`` calls of ``fn`` issued back to back (CUDA events on a GPU)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(n):
-            fn()
-        stop.record()
-        torch.cuda.synchronize(device)
-        return start.elapsed_time(stop) / n
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) * 1e3 / n
-
-
-def timings(fn, device: torch.device, reps: int, burst: int, warm: int = 2) -> tuple[float, float]:
-    """(per call, back to back): medians of ``reps`` measurements, in ms."""
-    for _ in range(warm):
-        fn()
-    per_call = statistics.median(elapsed_ms(fn, device, 1) for _ in range(reps))
-    b2b = statistics.median(elapsed_ms(fn, device, burst) for _ in range(reps))
-    return per_call, b2b
 
 
 def make_modules(args, dtype: torch.dtype, batch_first: bool, device: torch.device):
@@ -74,7 +48,11 @@ def make_modules(args, dtype: torch.dtype, batch_first: bool, device: torch.devi
     return ours, theirs
 
 
-def time_module(module, x: torch.Tensor, args, device) -> tuple[float, float, float, float]:
+def timings(fn, args) -> tuple[float, float]:
+    return per_call(fn, reps=args.reps), back_to_back(fn, reps=args.reps, n=args.burst)
+
+
+def time_module(module, x: torch.Tensor, args) -> tuple[float, float, float, float]:
     def forward():
         with torch.no_grad():
             module(x)
@@ -85,8 +63,8 @@ def time_module(module, x: torch.Tensor, args, device) -> tuple[float, float, fl
         out, _ = module(xg)
         out.float().sum().backward()
 
-    f = timings(forward, device, args.reps, args.burst)
-    fb = timings(forward_backward, device, args.reps, args.burst)
+    f = timings(forward, args)
+    fb = timings(forward_backward, args)
     return (*f, *fb)
 
 
@@ -101,7 +79,7 @@ def reverse_copies(args, dtype, device) -> tuple[float, float]:
     for layer in range(args.layers):
         shapes += [(B, T, Hd if layer == 0 else dirs * Hd), (B, T, Hd)]
     ts = [torch.randn(s, device=device, dtype=dtype) for s in shapes]
-    return timings(lambda: [t.flip(1) for t in ts], device, args.reps, args.burst)
+    return timings(lambda: [t.flip(1) for t in ts], args)
 
 
 def main(argv=None) -> list[dict]:
@@ -114,14 +92,17 @@ def main(argv=None) -> list[dict]:
     ap.add_argument("--unidirectional", action="store_true")
     ap.add_argument("--backend", default="fused", help="flashrnn_kernels backend (default: fused)")
     ap.add_argument("--dtypes", default="bfloat16,float16", help="dtypes of flashrnn_kernels.LSTM")
-    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--torch-dtypes", default="float16,bfloat16",
+                    help="dtypes of torch.nn.LSTM; the first is the point of comparison")
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--burst", type=int, default=10, help="calls per back-to-back measurement")
     args = ap.parse_args(argv)
-    device = torch.device(args.device)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cpu":
+        print("no GPU: running on the CPU, timed by the host clock (a check of the script, not a measurement)")
     dtypes = [getattr(torch, d) for d in args.dtypes.split(",")]
-    reference = torch.float16 if device.type == "cuda" else dtypes[0]
-    torch_dtypes = [reference] + [d for d in (torch.bfloat16,) if device.type == "cuda" and d != reference]
+    torch_dtypes = [getattr(torch, d) for d in args.torch_dtypes.split(",")]
+    reference = torch_dtypes[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -134,7 +115,7 @@ def main(argv=None) -> list[dict]:
             module = ours if impl.startswith("flashrnn") else theirs
             x = torch.randn(*shape, device=device, dtype=dtype)
             try:
-                times = time_module(module, x, args, device)
+                times = time_module(module, x, args)
                 if module is ours:  # the same parameters: the outputs agree to the dtype's rounding
                     with torch.no_grad():
                         diff = (ours(x)[0].float() - theirs(x)[0].float()).abs().max().item()

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(name):
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # as when run as a script: its helpers beside it
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -48,12 +49,13 @@ def test_unknown_sweep_is_refused_before_anything_runs(rnn_speed, tmp_path, monk
 
 def test_stack_benchmark_runs_on_the_cpu(tmp_path, capsys):
     bench = _load("rnn_stack_speed")
-    rows = bench.main(["--device", "cpu", "--backend", "reference", "--dtypes", "float32", "--hidden", "4",
-                       "--B", "2", "--T", "3", "--reps", "1", "--burst", "1", "--out", str(tmp_path)])
+    rows = bench.main(["--backend", "reference", "--dtypes", "float32", "--torch-dtypes", "float32",
+                       "--hidden", "4", "--B", "2", "--T", "3", "--reps", "1", "--burst", "1",
+                       "--out", str(tmp_path)])
     assert [(r["impl"], r["layout"]) for r in rows] == [
         ("flashrnn reference", "time_major"), ("torch.nn.LSTM", "time_major"),
         ("flashrnn reference", "batch_first"), ("torch.nn.LSTM", "batch_first")]
-    assert all(r[f] > 0 for r in rows for f in bench.FIELDS if f.endswith("_ms"))
+    assert all(0 <= r[f] < float("inf") for r in rows for f in bench.FIELDS if f.endswith("_ms"))
     with open(tmp_path / "rnn_stack_speed.csv", newline="") as fh:
         assert len(list(csv.DictReader(fh))) == 4
     text = capsys.readouterr().out
