@@ -70,22 +70,26 @@ def _time_gather(x: Tensor, index: Tensor) -> Tensor:
 
 
 class _RNNBase(nn.Module):
+    """The arguments of ``torch.nn.GRU`` (the LSTM adds ``proj_size``, the RNN ``nonlinearity``)."""
+
     cell_name: ClassVar[str] = ""
 
-    def _setup(
+    def __init__(
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int,
-        bias: bool,
-        batch_first: bool,
-        dropout: float,
-        bidirectional: bool,
-        device,
-        dtype,
-        num_heads: int,
-        backend: str,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        num_heads: int = 1,
+        backend: str = "auto",
     ) -> None:
+        super().__init__()
         for label, value in (("input_size", input_size), ("hidden_size", hidden_size),
                              ("num_layers", num_layers), ("num_heads", num_heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -103,7 +107,7 @@ class _RNNBase(nn.Module):
             warnings.warn(
                 f"dropout={dropout} has no effect with num_layers=1: dropout is applied between "
                 "stacked layers (to the output of every layer but the last), as in torch.nn",
-                UserWarning, stacklevel=3,
+                UserWarning, stacklevel=2 if type(self).__init__ is _RNNBase.__init__ else 3,
             )
         if not isinstance(backend, str):
             raise InputError(f"backend must be a string, got {type(backend).__name__}")
@@ -469,11 +473,10 @@ class LSTM(_RNNBase):
         num_heads: int = 1,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
         _refuse_projection(proj_size)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, num_heads=num_heads, backend=backend)
         self.proj_size = 0
-        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                    bidirectional, device, dtype, num_heads, backend)
 
     @classmethod
     def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> "LSTM":
@@ -502,25 +505,6 @@ class GRU(_RNNBase):
     """
 
     cell_name = "gru"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        *,
-        num_heads: int = 1,
-        backend: str = "auto",
-    ) -> None:
-        super().__init__()
-        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                    bidirectional, device, dtype, num_heads, backend)
 
     @classmethod
     def from_torch(cls, module: nn.GRU, backend: str = "auto") -> "GRU":
@@ -567,7 +551,6 @@ class RNN(_RNNBase):
         num_heads: int = 1,
         backend: str = "auto",
     ) -> None:
-        super().__init__()
         if nonlinearity == "relu":
             raise InputError(
                 "nonlinearity='relu' is not supported: the Elman cell of every backend uses tanh "
@@ -577,9 +560,9 @@ class RNN(_RNNBase):
         if nonlinearity != "tanh":
             raise InputError(f"unknown nonlinearity {nonlinearity!r}: expected 'tanh' ('relu' is "
                              "torch.nn.RNN's other choice and is not supported here)")
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, num_heads=num_heads, backend=backend)
         self.nonlinearity = nonlinearity
-        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                    bidirectional, device, dtype, num_heads, backend)
 
     @classmethod
     def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "RNN":
@@ -617,21 +600,3 @@ class SLSTM(_RNNBase):
 
     cell_name = "slstm"
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        device: torch.device | str | None = None,
-        dtype: torch.dtype | None = None,
-        *,
-        num_heads: int = 1,
-        backend: str = "auto",
-    ) -> None:
-        super().__init__()
-        self._setup(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                    bidirectional, device, dtype, num_heads, backend)
