@@ -138,7 +138,7 @@ def test_alternating_configs():
     for gpu in hwmodels.list_gpus():
         for b, n, d in ((16, 1, 768), (64, 1, 2048), (1, 1, 32), (256, 8, 1024)):
             cfg = kernel_config(Problem("lstm", b, n, d, backend="alternating"), gpu)
-            t = cfg.defines()["FLASHRNN_ALT_THREADS"]
+            t = cfg["THREADS"]
             assert t % 32 == 0 and t <= gpu.architecture.max_threads_per_block
             assert cfg["BLOCKS"] == cdiv(b * n * d, t)
     # a small step spreads over every SM (smaller blocks), a large one uses large blocks
