@@ -28,8 +28,9 @@ logsigmoid, maximum, ge`` (``ge(a, b)`` is 1 where ``a >= b`` else 0; ``maximum(
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import InputError
 

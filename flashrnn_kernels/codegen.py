@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .cells import CELLS, Cell
 
@@ -30,7 +31,7 @@ class _Tracer:
         self.lines: list[str] = []
         self._memo: dict[str, str] = {}
 
-    def temp(self, expr: str) -> "Sym":
+    def temp(self, expr: str) -> Sym:
         name = self._memo.get(expr)
         if name is None:
             name = f"t{len(self._memo)}"
@@ -46,7 +47,7 @@ def _lit(value: float) -> str:
 class Sym:
     """A symbolic scalar of type ``A`` in generated device code."""
 
-    __slots__ = ("tracer", "code")
+    __slots__ = ("code", "tracer")
 
     def __init__(self, tracer: _Tracer, code: str) -> None:
         self.tracer = tracer
@@ -59,7 +60,7 @@ class Sym:
             return _lit(other)
         return NotImplemented  # type: ignore[return-value]
 
-    def _bin(self, op: str, a: Any, b: Any) -> "Sym":
+    def _bin(self, op: str, a: Any, b: Any) -> Sym:
         ca, cb = self._c(a), self._c(b)
         if ca is NotImplemented or cb is NotImplemented:
             return NotImplemented  # type: ignore[return-value]

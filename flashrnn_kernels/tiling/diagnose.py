@@ -7,7 +7,6 @@ separate forward and backward builds, the other backend) is checked by solving i
 from __future__ import annotations
 
 import hwmodels
-
 from constrint import max_
 
 from ..cells import get_cell
