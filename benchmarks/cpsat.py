@@ -78,7 +78,7 @@ class CpSatModel:
             if self.bounds(e)[0] < 0:
                 raise NotImplementedError(f"floor division or modulo of a possibly negative {e}")
 
-    def lin(self, e: Any):  # noqa: C901 - one dispatch
+    def lin(self, e: Any):
         t = type(e)
         if isinstance(e, E.Var):
             return self.vars[e.name]
@@ -140,7 +140,7 @@ class CpSatModel:
         raise NotImplementedError(f"{t.__name__} in {e}")
 
     # ---- constraints
-    def post(self, c: Any, lit: Any = None) -> None:  # noqa: C901 - one dispatch
+    def post(self, c: Any, lit: Any = None) -> None:
         """Post ``c`` (enforced only where the literal ``lit`` is true, if given)."""
         t = type(c)
 

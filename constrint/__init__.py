@@ -33,7 +33,18 @@ from .expr import (
     true_div,
     trunc,
 )
-from .global_constraints import element
+from .global_constraints import (
+    all_different,
+    among,
+    count,
+    element,
+    forbidden_table,
+    in_set,
+    inverse,
+    lex_less,
+    lex_lesseq,
+    table,
+)
 from .intops import power
 from .language import dump, dumps, load, loads
 from .model import Model, Result, Status
@@ -47,4 +58,6 @@ __all__ = [
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
     "BoolVar", "equivalent", "xor", "if_then_else", "reify", "element", "power",
+    "all_different", "table", "forbidden_table", "count", "among", "in_set", "lex_less",
+    "lex_lesseq", "inverse",
 ]

@@ -157,7 +157,7 @@ class IfThenElse(Expr):
     ('12 // x if x > 0 else (-1)', -1, 4)
     """
 
-    __slots__ = ("c", "a", "b", "children", "integral", "partial")
+    __slots__ = ("a", "b", "c", "children", "integral", "partial")
     _prec = P_IF
 
     def __init__(self, c: Constraint, a: Expr, b: Expr):

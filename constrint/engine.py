@@ -23,8 +23,6 @@ from .expr import (
     Const,
     Constraint,
     Divides,
-    ExactDiv,
-    FloorDiv,
     Mod,
     Neg,
     NotDivides,
@@ -297,7 +295,7 @@ class ValuePolicy:
     the domain). The branches always partition the domain.
     """
 
-    __slots__ = ("descending", "per_var", "hints")
+    __slots__ = ("descending", "hints", "per_var")
 
     def __init__(
         self,

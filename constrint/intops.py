@@ -43,7 +43,6 @@ from .expr import (
 from .propagators import (
     Store,
     _b_pow,
-    _Fail,
     _pairs,
     _support,
     forward,
@@ -183,7 +182,7 @@ class Power(Expr):
     node is integer-valued); :func:`power` works it out from the declared domains.
     """
 
-    __slots__ = ("a", "b", "children", "integral", "nonnegative", "needs_python")
+    __slots__ = ("a", "b", "children", "integral", "needs_python", "nonnegative")
     _prec = _P_POW
 
     def __init__(self, a: Expr, b: Expr, nonnegative: bool):

@@ -348,31 +348,128 @@ def _magnitude(node, store, memo) -> float:
 # ====================================================================== the join
 
 
-def _join_order(P, vars_: list[int], cons: set[int], doms) -> list[int]:
+def _checks_and_tables(P, vars_: list[int], cons: set[int], doms) -> tuple[list[Any], list[Any]]:
+    """What the join evaluates (constraints, global ones split into their parts) and the
+    tables whose rows it joins."""
+    from .global_constraints import Table
+
+    in_comp = set(vars_)
+    checks: list[Any] = []
+    tables: list[Any] = []
+    for ci in sorted(cons):
+        c = P.cons[ci]
+        if type(c) is Table and c.joinable() and all(e.index in in_comp for e in c.children):
+            tables.append(c)
+            continue
+        parts = c.join_parts() if hasattr(c, "join_parts") else None
+        checks.extend(parts if parts else [c])
+    return checks, tables
+
+
+def _node_vars(c) -> set[int]:
+    return {n.index for n in walk(c) if isinstance(n, Var)}
+
+
+def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> tuple[list[int], dict[int, Any]]:
+    """Variables in join order (tables' variables consecutive) and the tables by first position."""
+    in_comp = set(vars_)
+    scopes = [_node_vars(c) & in_comp for c in checks]
+    by_var: dict[int, list[int]] = {v: [] for v in vars_}
+    for k, sc in enumerate(scopes):
+        for v in sc:
+            by_var[v].append(k)
+    table_of: dict[int, Any] = {}
+    for t in tables:
+        for e in t.children:
+            table_of.setdefault(e.index, t)
     placed: list[int] = []
     placed_set: set[int] = set()
-    open_of = {ci: {v for v in P.cvars[ci] if v in set(vars_)} for ci in cons}
+    blocks: dict[int, Any] = {}
+    opened: set[int] = set()
     remaining = set(vars_)
     while remaining:
         best, key = None, None
         for v in remaining:
-            done = 0
-            linked = 0
-            for ci in P.var_cons[v]:
-                if ci not in open_of:
-                    continue
-                rest = open_of[ci] - placed_set
+            done = linked = 0
+            for k in by_var[v]:
+                rest = scopes[k] - placed_set
                 if rest == {v}:
                     done += 1
-                elif rest & placed_set or len(open_of[ci] & placed_set) > 0:
+                elif scopes[k] & placed_set:
                     linked += 1
-            k = (-done, -linked, doms[v].size, v)
+            k = (v not in table_of, -done, -linked, doms[v].size, v)
             if key is None or k < key:
                 best, key = v, k
-        placed.append(best)
-        placed_set.add(best)
-        remaining.discard(best)
-    return placed
+        t = table_of.get(best)
+        if t is not None and id(t) not in opened:
+            opened.add(id(t))
+            blocks[len(placed)] = t
+            group = [e.index for e in t.children if e.index not in placed_set]
+        else:
+            group = [best]
+        for v in group:
+            placed.append(v)
+            placed_set.add(v)
+            remaining.discard(v)
+    return placed, blocks
+
+
+class _TableStep:
+    """The rows of a table (inside the domains) joined with partial solutions on the table's
+    variables placed before it."""
+
+    def __init__(self, t, pos: dict[int, int], a: int, b: int, doms, dtype):
+        from .global_constraints import _row_mask
+
+        col_of = {e.index: k for k, e in enumerate(t.children)}
+        arr = t.array(dtype)
+        rows = arr[_row_mask(t, [doms[e.index] for e in t.children])]
+        self.new = [(j, col_of[var]) for j, var in ((j, v) for v, j in pos.items() if a <= j < b)]
+        self.new.sort()
+        self.keys = sorted((pos[e.index], col_of[e.index]) for e in t.children if pos[e.index] < a)
+        self.ok = True
+        if not self.keys:
+            self.rows = rows
+            return
+        # sort the rows by their key columns; one group of rows per distinct key
+        radix, codes = 1, np.zeros(len(rows), dtype=np.int64)
+        self.uniques = []
+        for _j, k in self.keys:
+            u, inv = np.unique(rows[:, k], return_inverse=True)
+            self.uniques.append(u)
+            if radix * max(len(u), 1) >= 1 << 62:
+                self.ok = False  # too many key combinations to encode: filter instead
+                return
+            codes = codes * len(u) + inv.astype(np.int64)
+            radix *= max(len(u), 1)
+        order = np.argsort(codes, kind="stable")
+        self.rows = rows[order]
+        codes = codes[order]
+        self.group_keys, self.group_start, self.group_len = np.unique(
+            codes, return_index=True, return_counts=True
+        )
+
+    def size(self) -> int:
+        return len(self.rows)
+
+    def match(self, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows per partial row, first table row of each) for partial rows with ``cols``."""
+        n = len(cols[0])
+        codes = np.zeros(n, dtype=np.int64)
+        hit = np.ones(n, dtype=bool)
+        for (j, _k), u in zip(self.keys, self.uniques):
+            v = cols[j]
+            r = np.searchsorted(u, v)
+            inside = r < len(u)
+            r = np.where(inside, r, 0)
+            hit &= inside & (u[r] == v)
+            codes = codes * len(u) + r
+        g = np.searchsorted(self.group_keys, codes)
+        found = g < len(self.group_keys)
+        g = np.where(found, g, 0)
+        hit &= found & (self.group_keys[g] == codes)
+        counts = np.where(hit, self.group_len[g], 0)
+        return counts, self.group_start[g]
 
 
 class _Join:
@@ -380,59 +477,85 @@ class _Join:
 
     Consecutive variables are joined as one *step* (their Cartesian product, at most
     ``CHUNK_ROWS`` combinations) up to and including the next variable that completes a
-    constraint, so no partial rows are materialised for levels that filter nothing. At a step,
-    the completed constraints are evaluated on the columns they read only; then every column is
-    gathered for the surviving rows. Rows keep the order of the plain nested loop (earlier
-    variables vary slowest).
+    constraint, so no partial rows are materialised for levels that filter nothing. The
+    variables of an allowed table are one step whose combinations are the table's rows, matched
+    on the table's variables placed before (a sort join). At a step, the completed constraints
+    (global ones split into the parts they are made of) are evaluated on the columns they read
+    only; then every column is gathered for the surviving rows. Rows keep the order of the plain
+    nested loop (earlier variables vary slowest).
     """
 
     def __init__(self, P, doms, vars_: list[int], cons: set[int], emit):
         self.P = P
         self.emit = emit
-        self.order = _join_order(P, vars_, cons, doms)
-        pos = {v: i for i, v in enumerate(self.order)}
-        levels: list[list[int]] = [[] for _ in self.order]
-        self.closed: list[int] = []
-        for ci in cons:
-            open_vs = [pos[v] for v in P.cvars[ci] if v in pos]
-            if open_vs:
-                levels[max(open_vs)].append(ci)
-            else:
-                self.closed.append(ci)
+        checks, tables = _checks_and_tables(P, vars_, cons, doms)
         self.dtype: Any = object if _needs_object(P, cons, doms) else np.int64
+        self.order, blocks = _join_order(vars_, checks, tables, doms)
+        pos = {v: i for i, v in enumerate(self.order)}
         self.fixed = {
             v: (doms[v].lo if self.dtype is object else np.int64(doms[v].lo))
             for v in range(len(doms))
             if doms[v].is_fixed
         }
         self.values = [np.array(list(doms[v]), dtype=self.dtype) for v in self.order]
-        # steps: (first position, stop position, constraints completed at the last position)
-        self.steps: list[tuple[int, int, list[int]]] = []
+        # table steps by first position (a table that cannot be joined becomes a check, as
+        # does one whose variables other tables placed)
+        joined = {id(t) for t in blocks.values()}
+        checks.extend(t for t in tables if id(t) not in joined)
+        table_at: dict[int, tuple[int, _TableStep]] = {}
+        for a in sorted(blocks):
+            t = blocks[a]
+            b = a
+            while b < len(self.order) and b - a < len(t.children) and self.order[b] in {
+                e.index for e in t.children
+            } and (b == a or b not in blocks):
+                b += 1
+            ts = _TableStep(t, pos, a, b, doms, self.dtype)
+            if ts.ok:
+                table_at[a] = (b, ts)
+            else:
+                checks.append(t)
+        levels: list[list[Any]] = [[] for _ in self.order]
+        self.closed: list[Any] = []
+        for c in checks:
+            open_vs = [pos[v] for v in _node_vars(c) if v in pos]
+            if open_vs:
+                levels[max(open_vs)].append(c)
+            else:
+                self.closed.append(c)
+        # steps: (first position, stop position, checks completed there, table step or None)
+        self.steps: list[tuple[int, int, list[Any], _TableStep | None]] = []
         start, prod = 0, 1
-        for k, vals in enumerate(self.values):
+        k = 0
+        while k < len(self.order):
+            if k in table_at:
+                if k > start:
+                    self.steps.append((start, k, [], None))
+                b, ts = table_at[k]
+                done = [c for j in range(k, b) for c in levels[j]]
+                self.steps.append((k, b, done, ts))
+                start, prod, k = b, 1, b
+                continue
+            vals = self.values[k]
             if k > start and prod * len(vals) > CHUNK_ROWS:
-                self.steps.append((start, k, []))
+                self.steps.append((start, k, [], None))
                 start, prod = k, 1
             prod *= len(vals)
             if levels[k]:
-                self.steps.append((start, k + 1, levels[k]))
+                self.steps.append((start, k + 1, levels[k], None))
                 start, prod = k + 1, 1
+            k += 1
         if start < len(self.order):
-            self.steps.append((start, len(self.order), []))
-        # positions read by each step's constraints
+            self.steps.append((start, len(self.order), [], None))
+        # positions read by each step's checks
         self.reads: list[list[int]] = []
-        for _a, _b, cis in self.steps:
-            used = {
-                pos[n.index]
-                for ci in cis
-                for n in walk(P.cons[ci])
-                if isinstance(n, Var) and n.index in pos
-            }
+        for _a, _b, done, _ts in self.steps:
+            used = {pos[v] for c in done for v in _node_vars(c) if v in pos}
             self.reads.append(sorted(used))
 
     def run(self) -> None:
-        for ci in self.closed:
-            if not constraint_mask(self.P.cons[ci], dict(self.fixed), self.dtype, 1)[0]:
+        for c in self.closed:
+            if not constraint_mask(c, dict(self.fixed), self.dtype, 1)[0]:
                 return
         self._extend([], 0)
 
@@ -448,12 +571,77 @@ class _Join:
         col = np.repeat(vals, inner) if inner > 1 else vals
         return np.tile(col, outer)
 
+    def _filter(self, new_cols: list[np.ndarray], s: int, done: list[Any]) -> list[np.ndarray] | None:
+        """The rows of ``new_cols`` that satisfy the step's checks (None if there are none)."""
+        if not done:
+            return new_cols
+        rows = len(new_cols[0])
+        env = dict(self.fixed)
+        for j in self.reads[s]:
+            env[self.order[j]] = new_cols[j]
+        mask = None
+        for c in done:
+            cm = constraint_mask(c, env, self.dtype, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return None
+        if mask.all():
+            return new_cols
+        idx = np.flatnonzero(mask)
+        return [c[idx] for c in new_cols]
+
+    def _table_step(self, cols: list[np.ndarray], s: int) -> None:
+        a, b, done, ts = self.steps[s]
+        n = len(cols[0]) if cols else 1
+        m = ts.size()
+        if m == 0:
+            return
+        if not ts.keys:
+            if n * m > CHUNK_ROWS and n > 1:
+                step = max(1, CHUNK_ROWS // m)
+                for lo in range(0, n, step):
+                    self._table_step([c[lo : lo + step] for c in cols], s)
+                return
+            for lo in range(0, m, max(1, CHUNK_ROWS // n)):
+                part = ts.rows[lo : lo + max(1, CHUNK_ROWS // n)]
+                new_cols = [np.repeat(c, len(part)) for c in cols]
+                new_cols.extend(np.tile(part[:, k], n) for _j, k in ts.new)
+                kept = self._filter(new_cols, s, done)
+                if kept is not None:
+                    self._extend(kept, s + 1)
+            return
+        counts, starts = ts.match(cols)
+        total = int(counts.sum())
+        if total == 0:
+            return
+        if total > CHUNK_ROWS and n > 1:
+            ends = np.cumsum(counts)
+            lo = 0
+            while lo < n:
+                base = ends[lo - 1] if lo else 0
+                hi = int(np.searchsorted(ends, base + CHUNK_ROWS, side="right"))
+                hi = max(hi, lo + 1)
+                self._table_step([c[lo:hi] for c in cols], s)
+                lo = hi
+            return
+        parent = np.repeat(np.arange(n), counts)
+        first = np.cumsum(counts) - counts
+        ridx = np.repeat(starts, counts) + (np.arange(total) - np.repeat(first, counts))
+        new_cols = [c[parent] for c in cols]
+        new_cols.extend(ts.rows[ridx, k] for _j, k in ts.new)
+        kept = self._filter(new_cols, s, done)
+        if kept is not None:
+            self._extend(kept, s + 1)
+
     def _extend(self, cols: list[np.ndarray], s: int) -> None:
         if s == len(self.steps):
             if cols and len(cols[0]):
                 self.emit(self.order, cols)
             return
-        a, b, cis = self.steps[s]
+        a, b, cis, ts = self.steps[s]
+        if ts is not None:
+            self._table_step(cols, s)
+            return
         M = 1
         for i in range(a, b):
             M *= len(self.values[i])
@@ -473,8 +661,8 @@ class _Join:
         for j in self.reads[s]:
             env[self.order[j]] = np.repeat(cols[j], M) if j < a else self._step_column(j, a, b, n)
         mask = None
-        for ci in cis:
-            cm = constraint_mask(self.P.cons[ci], env, self.dtype, rows)
+        for c in cis:
+            cm = constraint_mask(c, env, self.dtype, rows)
             mask = cm if mask is None else (mask & cm)
             if not mask.any():
                 return
@@ -505,12 +693,20 @@ def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
     """Whether the numpy join is a good way to enumerate this component."""
     if not vectorizable(P, cons):
         return False
+    _checks, tables = _checks_and_tables(P, vars_, cons, doms)
+    in_table: set[int] = set()
     total = 1
+    for t in tables:
+        # a table joins at most its rows' worth of combinations of its variables
+        fresh = [e.index for e in t.children if e.index not in in_table]
+        total *= min(len(t.rows), math.prod(doms[v].size for v in fresh)) if fresh else 1
+        in_table.update(fresh)
     for v in vars_:
         s = doms[v].size
-        if s > MAX_VALUES_PER_VAR:
+        if s > MAX_VALUES_PER_VAR and v not in in_table:
             return False
-        total *= s
+        if v not in in_table:
+            total *= s
     return total <= MAX_CARTESIAN
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..booleans import IfThenElse, Reify, as_constraint, equivalent, is_boolean, xor
 from ..errors import ConstraintSyntaxError, ModelError
 from ..expr import (
     Abs,
@@ -34,11 +35,21 @@ from ..expr import (
     Var,
     all_of,
     any_of,
+    implies,
     max_,
     min_,
 )
-from ..booleans import IfThenElse, Reify, as_constraint, is_boolean
-from ..global_constraints import Element
+from ..global_constraints import (
+    Element,
+    InSet,
+    all_different,
+    among,
+    count,
+    inverse,
+    lex_less,
+    lex_lesseq,
+    table,
+)
 from ..intops import BitAnd, BitNot, BitOr, BitXor, LShift, RShift, power
 from ..model import Model
 from ..propagators import Store, forward
@@ -73,6 +84,20 @@ _FUNCTIONS = {
     "bitor": "bitor(a, b, ...)",
     "bitxor": "bitxor(a, b, ...)",
     "bitnot": "bitnot(a)",
+}
+#: Functions that build constraints (or, count and among, integers from constraints).
+_CONSTRAINT_FUNCTIONS = {
+    "all_different": "all_different(a, b, ...)",
+    "table": "table([a, b], [[1, 2], [3, 4], ...])",
+    "forbidden_table": "forbidden_table([a, b], [[1, 2], ...])",
+    "count": "count([a, b, ...], v)",
+    "among": "among([a, b, ...], [1, 2, ...])",
+    "lex_less": "lex_less([a, b], [c, d])",
+    "lex_lesseq": "lex_lesseq([a, b], [c, d])",
+    "inverse": "inverse([f0, f1], [g0, g1])",
+    "implies": "implies(c1, c2)",
+    "equivalent": "equivalent(c1, c2)",
+    "xor": "xor(c1, c2, ...)",
 }
 #: Largest magnitude an exponent or a shift count that depends on variables may reach (over the
 #: declared domains): keeps a hostile file from asking for numbers of astronomic size.
@@ -470,8 +495,13 @@ class Compiler:
         fname = node.children[0]
         args = [c for c in node.children[2:-1] if c is not None]
         name = str(fname)
+        if name in _CONSTRAINT_FUNCTIONS:
+            try:
+                return self._constraint_call(name, args, fname, depth)
+            except (ModelError, TypeError) as exc:
+                raise self.error(f"{name}(): {exc}", fname) from None
         if name not in _FUNCTIONS:
-            known = ", ".join(_FUNCTIONS.values())
+            known = ", ".join([*_FUNCTIONS.values(), *_CONSTRAINT_FUNCTIONS.values()])
             raise self.error(f"unknown function {name!r} (known: {known})", fname)
         vals = [self.integer(a, f"an integer argument of {name}()", depth) for a in args]
         arity = {"abs": 1, "int": 1, "truediv": 2, "round": 1, "bitnot": 1}.get(name)
@@ -508,6 +538,50 @@ class Compiler:
         if name == "int":
             return Trunc(vals[0])
         return TrueDiv(vals[0], vals[1])
+
+    def _constraint_call(self, name: str, args: list, fname, depth: int):
+        """Global constraints, count and among, and the boolean connectives written as calls."""
+        usage = _CONSTRAINT_FUNCTIONS[name]
+        if name == "all_different":
+            if len(args) == 1 and args[0].data == "value_list":
+                items = self._list(args[0], depth)
+            else:
+                items = [self.integer(a, "an integer argument of all_different()", depth) for a in args]
+            if len(items) < 1:
+                raise self.error("all_different() needs at least one item", fname)
+            return all_different(items)
+        if name in ("implies", "equivalent", "xor"):
+            cs = [self.constraint(a, depth) for a in args]
+            if (name != "xor" and len(cs) != 2) or not cs:
+                raise self.error(f"write {usage}", fname)
+            return {"implies": implies, "equivalent": equivalent, "xor": xor}[name](*cs)
+        if len(args) != 2:
+            raise self.error(f"{name}() takes two arguments: write {usage}", fname)
+        first = self._list(args[0], depth, usage)
+        if name in ("table", "forbidden_table"):
+            rows = self._rows(args[1], usage)
+            return table(first, rows, forbidden=name == "forbidden_table")
+        if name == "count":
+            return count(first, self.integer(args[1], "the value counted", depth))
+        if name == "among":
+            return among(first, self.value_list_constants(self._need_list(args[1], usage)))
+        second = self._list(args[1], depth, usage)
+        return {"lex_less": lex_less, "lex_lesseq": lex_lesseq, "inverse": inverse}[name](first, second)
+
+    def _need_list(self, node, usage: str):
+        if node.data != "value_list":
+            raise self.error(f"expected a list [..] here: write {usage}", node)
+        return node
+
+    def _list(self, node, depth: int, usage: str = "[a, b, ...]") -> list[Expr]:
+        items = [c for c in self._need_list(node, usage).children[1:-1] if c is not None]
+        return [self.integer(c, "an integer in a list", depth) for c in items]
+
+    def _rows(self, node, usage: str) -> list[list[int]]:
+        rows = []
+        for r in [c for c in self._need_list(node, usage).children[1:-1] if c is not None]:
+            rows.append(self.value_list_constants(self._need_list(r, usage)))
+        return rows
 
     def _compare(self, node, depth: int) -> Constraint:
         ch = node.children
@@ -568,6 +642,8 @@ class Compiler:
                 )
             c = all_of(Compare(">=", e, Const(0)), Compare("<=", e, Const(1)))
             return c.negate() if negated else c
+        if not [c for c in dom.children[1:-1] if c is not None]:
+            return InSet(e, (), negated)  # 'x in []': false (true for 'not in') where e is defined
         lst = self.term(dom, depth)
         return _member(e, lst.items, negated)
 
@@ -603,6 +679,12 @@ _LIST_MSG = (
 
 
 def _member(e: Expr, items: list[Expr], negated: bool) -> Constraint:
+    if all(type(v) is Const for v in items):
+        return InSet(e, [v.value for v in items], negated)
+    return _member_of_expressions(e, items, negated)
+
+
+def _member_of_expressions(e: Expr, items: list[Expr], negated: bool) -> Constraint:
     if negated:
         return all_of([Compare("!=", e, v) for v in items])
     return any_of([Compare("==", e, v) for v in items])

@@ -52,6 +52,12 @@ ALL_CONSTRAINTS = ("==", "!=", "<", "<=", ">", ">=", "divides", "and", "or", "no
 #: Further connectives, produced only when asked for: ``equivalent`` and ``xor`` of two
 #: constraints (:func:`constrint.equivalent`, :func:`constrint.xor`).
 BOOLEAN_KINDS = ("equivalent", "xor")
+#: Global constraints, produced only when asked for (:mod:`constrint.global_constraints`):
+#: ``count`` and ``among`` appear compared with a small constant.
+GLOBAL_KINDS = (
+    "all_different", "table", "forbidden_table", "lex_less", "lex_lesseq", "count", "among",
+    "inverse", "in_set",
+)
 #: Comparison kinds.
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -448,8 +454,11 @@ def constraints(
         atoms.append(st.tuples(ex, ex).map(lambda t: divides(*t)))
     if custom:
         atoms.append(custom_constraints(variables, custom))
+    atoms.extend(_global_atoms(kinds, list(variables), ex))
     if not atoms:
-        raise ValueError("constraints() needs a comparison kind, 'divides' or a custom factory")
+        raise ValueError(
+            "constraints() needs a comparison kind, 'divides', a global kind or a custom factory"
+        )
     base = st.one_of(atoms)
     strat = base
     for _ in range(max(0, nesting)):
@@ -471,6 +480,64 @@ def constraints(
             break
         strat = _leaf_or(base, st.one_of(options))
     return strat
+
+
+def _global_atoms(kinds: Sequence[str], vs: list[Var], ex: st.SearchStrategy) -> list:
+    """Strategies for the kinds of :data:`GLOBAL_KINDS` that ``kinds`` asks for."""
+    from .. import global_constraints as g
+
+    out: list[st.SearchStrategy[Constraint]] = []
+    integral = ex.filter(lambda e: e.integral)
+    small = st.integers(0, 3)
+    if "all_different" in kinds:
+        out.append(st.lists(integral, min_size=2, max_size=4).map(g.all_different))
+
+    @st.composite
+    def rows_for(draw, forbidden: bool):
+        chosen = draw(st.lists(st.sampled_from(vs), min_size=1, max_size=min(3, len(vs)), unique=True))
+        pools = [list(v.model.domain(v))[:12] + [draw(st.integers(-6, 12))] for v in chosen]
+        rows = draw(st.lists(st.tuples(*(st.sampled_from(p) for p in pools)), max_size=8))
+        return g.table(chosen, rows, forbidden=forbidden)
+
+    if "table" in kinds:
+        out.append(rows_for(False))
+    if "forbidden_table" in kinds:
+        out.append(rows_for(True))
+
+    @st.composite
+    def lex(draw, fn):
+        n = draw(st.integers(1, 3))
+        return fn(draw(st.lists(integral, min_size=n, max_size=n)), draw(st.lists(integral, min_size=n, max_size=n)))
+
+    if "lex_less" in kinds:
+        out.append(lex(g.lex_less))
+    if "lex_lesseq" in kinds:
+        out.append(lex(g.lex_lesseq))
+    items = st.lists(integral, min_size=1, max_size=4)
+    if "count" in kinds:
+        out.append(
+            st.tuples(st.sampled_from(COMPARISONS), items, st.one_of(integral, st.integers(-2, 4).map(_coerce)), small)
+            .map(lambda t: _compare(t[0], g.count(t[1], t[2]), _coerce(t[3])))
+        )
+    if "among" in kinds:
+        out.append(
+            st.tuples(st.sampled_from(COMPARISONS), items, st.sets(st.integers(-3, 6), max_size=4), small)
+            .map(lambda t: _compare(t[0], g.among(t[1], t[2]), _coerce(t[3])))
+        )
+    if "in_set" in kinds:
+        out.append(st.tuples(integral, st.sets(st.integers(-4, 8), max_size=5)).map(lambda t: g.in_set(*t)))
+    if "inverse" in kinds:
+
+        @st.composite
+        def inv(draw):
+            n = draw(st.integers(1, max(1, min(2, len(vs) // 2))))
+            chosen = draw(st.permutations(vs))[: 2 * n]
+            if len(chosen) < 2 * n:
+                chosen = chosen + chosen
+            return g.inverse(chosen[:n], chosen[n : 2 * n])
+
+        out.append(inv())
+    return out
 
 
 def _compare(op: str, a: Expr, b: Expr) -> Constraint:
@@ -560,7 +627,7 @@ def models(
 
 
 __all__ = [
-    "ALL_OPS", "EXTRA_OPS", "INT_OPS", "EVERY_OP", "ALL_CONSTRAINTS", "BOOLEAN_KINDS",
+    "ALL_OPS", "EXTRA_OPS", "INT_OPS", "EVERY_OP", "ALL_CONSTRAINTS", "BOOLEAN_KINDS", "GLOBAL_KINDS",
     "COMPARISONS", "PARTIAL_OPS", "HUGE",
     "int_values", "domains", "domain_objects", "domain_lists", "to_domain", "add_var",
     "expressions", "expression_depth", "constraints", "custom_constraints", "models",

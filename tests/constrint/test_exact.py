@@ -79,9 +79,9 @@ def test_constants_too_long_for_the_text_are_refused_when_writing():
 
 # ---------------------------------------------------------------------------- properties
 
-_WIDE = dict(
-    ops=EVERY_OP, huge_values=True, huge_constants=True, max_domain_size=5, max_vars=4,
-)
+_WIDE = {
+    "ops": EVERY_OP, "huge_values": True, "huge_constants": True, "max_domain_size": 5, "max_vars": 4,
+}
 
 
 def _key(s):

@@ -35,7 +35,7 @@ def _lex_best(m: ci.Model):
     arr = m.solutions_array()
     exprs, sense = m.objective
     cols = {v.name: arr[:, v.index] for v in m.variables}
-    keys = [np.asarray(eval(str(e).replace("^", "**"), {}, cols)) for e in exprs]  # noqa: S307
+    keys = [np.asarray(eval(str(e).replace("^", "**"), {}, cols)) for e in exprs]
     sign = -1 if sense == "maximize" else 1
     order = np.lexsort([sign * k for k in reversed(keys)])
     return tuple(int(k[order[0]]) for k in keys)

@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 
 import constrint as ci
 from constrint.booleans import IfThenElse, Reify
-from constrint.global_constraints import Element
-from constrint.intops import BitAnd, BitNot, BitOr, BitXor, LShift, Power, RShift
 from constrint.domain import Domain
 from constrint.expr import (
     Abs,
@@ -36,9 +34,11 @@ from constrint.expr import (
     Var,
     walk,
 )
+from constrint.global_constraints import Element
+from constrint.intops import BitAnd, BitNot, BitOr, BitXor, LShift, Power, RShift
 from constrint.testing import (
-    EVERY_OP,
     CHECKS,
+    EVERY_OP,
     EquivalenceError,
     SoundnessError,
     assert_equivalent,
