@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -400,23 +400,71 @@ class Model:
         *,
         var_order: Iterable[Var | str] | None = None,
         value_order: str = "ascending",
+        hints: Mapping[Var | str, int] | None = None,
+        callback: Callable[[dict[str, int]], Any] | None = None,
     ) -> Result:
         """Find a solution (an optimal one if an objective is set).
 
         ``time_limit`` is in seconds; ``var_order`` lists variables to branch on first (default:
-        smallest domain first); ``value_order`` is ``"ascending"`` or ``"descending"``.
-        Infeasibility is a :class:`Status`, not an exception; a time limit that stops the search
-        gives ``FEASIBLE`` (best so far) or ``UNKNOWN`` (none found).
+        smallest domain first, objective variables first when optimising); ``value_order`` is
+        ``"ascending"`` or ``"descending"`` (when optimising, variables in which the objective is
+        monotone are tried from its good end); ``hints`` maps variables to values tried first
+        (a known good configuration, say). ``callback(values)`` is called with each solution
+        found: the one solution, or each better one while optimising; returning ``False`` stops
+        the search (status ``FEASIBLE``). Infeasibility is a :class:`Status`, not an exception; a
+        time limit that stops the search gives ``FEASIBLE`` (best so far) or ``UNKNOWN`` (none
+        found).
 
         >>> import constrint as ci
         >>> m = ci.Model(); x = m.int_var("x", 1, 100)
         >>> m += ci.divides(7, x)
-        >>> m.solve().values, m.solve(value_order="descending").values
-        ({'x': 7}, {'x': 98})
+        >>> m.solve().values, m.solve(value_order="descending").values, m.solve(hints={x: 49}).values
+        ({'x': 7}, {'x': 98}, {'x': 49})
+        >>> m.maximize(x % 10)
+        >>> found = []
+        >>> r = m.solve(callback=lambda s: found.append(s["x"]))
+        >>> r.values, found[-1]                     # the last solution reported is the best
+        ({'x': 49}, 49)
         """
         from .engine import solve
 
-        return solve(self, time_limit, var_order, value_order)
+        return solve(self, time_limit, var_order, value_order, hints, callback)
+
+    def solve_all(
+        self,
+        callback: Callable[[dict[str, int]], Any],
+        *,
+        limit: int | None = None,
+        time_limit: float | None = None,
+    ) -> int:
+        """Call ``callback(values)`` for every solution; returns how many it was called for.
+
+        The solutions stream from the search to the consumer (none is kept). The enumeration
+        stops after ``limit`` solutions, when ``time_limit`` seconds have passed, or when the
+        callback returns ``False``.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 30)
+        >>> m += ci.divides(x, 30)
+        >>> seen = []
+        >>> m.solve_all(lambda s: seen.append(s["x"]))
+        8
+        >>> m.solve_all(lambda s: s["x"] < 5)        # stops at the first value >= 5
+        4
+        """
+        import time
+
+        if not callable(callback):
+            raise ModelError(f"solve_all needs a callable, got {type(callback).__name__}")
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        n = 0
+        for sol in self.solutions(limit):
+            n += 1
+            if callback(sol) is False:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return n
 
     def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
         """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them).

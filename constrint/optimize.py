@@ -119,10 +119,12 @@ def objective_order(keys: tuple[Expr, ...]) -> list[int]:
 
 
 def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Expr, ...],
-                    ctx: Any, order: list[int] | None, policy: Any, pick) -> tuple[Any, bool]:
+                    ctx: Any, order: list[int] | None, policy: Any, pick,
+                    callback: Any = None) -> tuple[Any, bool]:
     """Minimise ``keys`` lexicographically; returns (best solution or None, proven optimal).
 
-    ``pick(leaf_domains)`` turns a leaf into a solution (checked by the caller's ``_check``).
+    ``pick(leaf_domains)`` turns a leaf into a solution (checked here); ``callback(values)`` is
+    called with each better solution and stops the search by returning ``False``.
     """
     from .engine import Timeout, _check, _leaf_holds, dfs, fixpoint
 
@@ -154,8 +156,12 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
                 if act and not _leaf_holds(P, leaf, act):
                     continue
                 sol = _check(P, pick(leaf))
-                incumbent = sol
-                inc_key = tuple(k.evaluate(sol) for k in keys)
+                new_key = tuple(k.evaluate(sol) for k in keys)
+                if inc_key is not None and new_key >= inc_key:
+                    continue  # better in this key, worse earlier: cannot happen under the bounds
+                incumbent, inc_key = sol, new_key
+                if callback is not None and callback(dict(sol)) is False:
+                    return incumbent, False
                 new = Compare("<", key, Const(inc_key[i]))
                 P.replace(bound, new)
                 P._index(bound, new)

@@ -227,6 +227,13 @@ def _ev_compare(n, env):
 _NP[Compare] = _ev_compare
 
 
+def register_numpy(kind: type, rule: Callable[..., Any]) -> None:
+    """Install the numpy evaluation of a node class: ``rule(node, env)`` returns the node's
+    values for the rows in ``env`` (``_ev(child, env)`` evaluates a child) and appends a mask of
+    the rows where it is undefined to ``env.bad``."""
+    _NP[kind] = rule
+
+
 def _register_modules() -> None:
     from . import booleans, global_constraints, intops
 
