@@ -13,6 +13,9 @@ def explain(cfg: KernelConfig, binding: bool = True) -> str:
     p = cfg.problem
     lines = [f"{p.backend} kernel for {p.describe()} on the {cfg.gpu}"]
     lines.append("  defines     " + " ".join(f"{k}={v}" for k, v in cfg.defines().items()))
+    if cfg.fixed:
+        lines.append("  fixed       " + " ".join(f"{k}={v}" for k, v in cfg.fixed)
+                     + "  (given by the caller; the solver chose the rest)")
     if p.backend == "fused":
         lines += _fused(cfg)
     else:
