@@ -14,11 +14,11 @@ import constrint as ci
 from constrint.testing import (
     ALL_CONSTRAINTS,
     ALL_OPS,
+    add_var,
     brute_force_optimum,
     brute_force_solutions,
     constraints,
     domains,
-    add_var,
     expressions,
     models,
 )
