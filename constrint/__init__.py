@@ -47,7 +47,10 @@ from .global_constraints import (
 )
 from .intops import power
 from .language import dump, dumps, load, loads
-from .model import Model, Result, Status
+from .model import Model
+from .presolve import Reduction
+from .results import Result, Status
+from .statements import Source, Statement
 from .t1 import load_t1
 
 __version__ = "0.1.0"
@@ -60,4 +63,5 @@ __all__ = [
     "BoolVar", "equivalent", "xor", "if_then_else", "reify", "element", "power",
     "all_different", "table", "forbidden_table", "count", "among", "in_set", "lex_less",
     "lex_lesseq", "inverse",
+    "Reduction", "Source", "Statement",
 ]

@@ -39,8 +39,6 @@ from .expr import (
     _paren,
     all_of,
     any_of,
-    rebuild,
-    walk,
 )
 from .propagators import (
     ENTAILED,
@@ -48,10 +46,10 @@ from .propagators import (
     _Fail,
     forward,
     narrow,
-    register_expression,
     revise,
     truth,
 )
+from .transform import definedness, rebuild
 
 #: Printing precedence of a conditional expression: below every operator, as in Python.
 P_IF = -1
@@ -63,10 +61,7 @@ _ZERO = Domain.const(0)
 
 def may_be_undefined(node: Any) -> bool:
     """Whether some assignment can make ``node`` undefined (it holds a partial operation)."""
-    return any(
-        getattr(n, "definedness", None) is not None or getattr(n, "conditional_definedness", None)
-        for n in walk(node)
-    )
+    return bool(definedness(node))
 
 
 def is_boolean(e: Any) -> bool:
@@ -135,6 +130,15 @@ class Reify(Expr):
     def ev(self, a):
         return 1 if self.c.ev(a) else 0
 
+    def forward(self, store, memo):
+        return _f_reify(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_reify(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_reify(self, env)
+
     def fmt(self):
         return f"({self.c.fmt()})"
 
@@ -174,6 +178,15 @@ class IfThenElse(Expr):
 
     def ev(self, a):
         return self.a.ev(a) if self.c.ev(a) else self.b.ev(a)
+
+    def forward(self, store, memo):
+        return _f_ite(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_ite(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_ite(self, env)
 
     def fmt(self):
         return (
@@ -336,8 +349,6 @@ def _b_ite(n: IfThenElse, new: Domain, store, memo):
         narrow(n.a, new, store, memo)
 
 
-register_expression(Reify, _f_reify, _b_reify)
-register_expression(IfThenElse, _f_ite, _b_ite)
 
 
 # ====================================================================== numpy evaluation
@@ -371,10 +382,7 @@ def _np_ite(n: IfThenElse, env):
     return out
 
 
-NUMPY_RULES = {Reify: _np_reify, IfThenElse: _np_ite}
-
-
 __all__ = [
     "Reify", "IfThenElse", "BoolVar", "is_boolean", "as_constraint", "if_then_else",
-    "equivalent", "xor", "reify", "may_be_undefined", "NUMPY_RULES",
+    "equivalent", "xor", "reify", "may_be_undefined",
 ]

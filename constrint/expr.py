@@ -13,7 +13,7 @@ exact division does not divide, makes every constraint that contains that node f
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 from .errors import ModelError
@@ -416,10 +416,6 @@ class FloorDiv(_Binary):
             raise Undefined("floor division by zero")
         return self.a.ev(a) // d
 
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Compare("!=", self.b, Const(0))]
-
 
 class Mod(_Binary):
     """``a % b`` (sign of ``b``); undefined when ``b == 0``."""
@@ -433,10 +429,6 @@ class Mod(_Binary):
         if d == 0:
             raise Undefined("modulo by zero")
         return self.a.ev(a) % d
-
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Compare("!=", self.b, Const(0))]
 
 
 class ExactDiv(_Binary):
@@ -452,10 +444,6 @@ class ExactDiv(_Binary):
         if d == 0 or n % d:
             raise Undefined("exact division that does not divide")
         return n // d
-
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Divides(self.b, self.a)]
 
 
 class TrueDiv(_Binary):
@@ -474,10 +462,6 @@ class TrueDiv(_Binary):
         if d == 0:
             raise Undefined("true division by zero")
         return self.a.ev(a) / d
-
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Compare("!=", self.b, Const(0))]
 
     def fmt(self):
         return f"truediv({self.a.fmt()}, {self.b.fmt()})"
@@ -823,10 +807,6 @@ class Divides(Constraint):
             raise Undefined("divides with divisor 0")
         return self.b.ev(a) % d == 0
 
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Compare("!=", self.a, Const(0))]
-
     def negate(self):
         return NotDivides(self.a, self.b)
 
@@ -850,10 +830,6 @@ class NotDivides(Constraint):
         if d == 0:
             raise Undefined("divides with divisor 0")
         return self.b.ev(a) % d != 0
-
-    def definedness(self) -> list[Constraint]:
-        """Constraints on the operands under which this node is defined."""
-        return [Compare("!=", self.a, Const(0))]
 
     def negate(self):
         return Divides(self.a, self.b)
@@ -1096,23 +1072,6 @@ def walk(node) -> Iterable[Any]:
         n = stack.pop()
         yield n
         stack.extend(reversed(n.children))
-
-
-def rebuild(node: Any, var_map: Callable[[Var], Expr]) -> Any:
-    """A structural copy of a tree with every variable replaced by ``var_map(var)``."""
-    if isinstance(node, Var):
-        return var_map(node)
-    if isinstance(node, (Const, BoolConst)):
-        return node
-    if isinstance(node, Pow):
-        return Pow(rebuild(node.a, var_map), node.p)
-    if isinstance(node, Compare):
-        return Compare(node.op, rebuild(node.a, var_map), rebuild(node.b, var_map))
-    if isinstance(node, (And, Or)):
-        return type(node)([rebuild(c, var_map) for c in node.children])
-    if hasattr(node, "rebind"):
-        return node.rebind(var_map)
-    return type(node)(*[rebuild(c, var_map) for c in node.children])
 
 
 def check_integer(v: Any, what: str) -> int:

@@ -44,7 +44,6 @@ from .expr import (
     all_of,
     any_of,
     check_integer,
-    rebuild,
     sum_,
 )
 from .propagators import (
@@ -54,9 +53,8 @@ from .propagators import (
     _Fail,
     forward,
     narrow,
-    register_expression,
-    register_revise,
 )
+from .transform import rebuild
 
 # ====================================================================== element
 
@@ -89,6 +87,15 @@ class Element(Expr):
         if not 0 <= i < len(self.items):
             raise Undefined("element index out of range")
         return self.items[i].ev(a)
+
+    def forward(self, store, memo):
+        return _f_element(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_element(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_element(self, env)
 
     def conditional_definedness(self, definedness) -> list[Constraint]:
         """The index is always evaluated (and must be in range); an item only where chosen."""
@@ -171,7 +178,6 @@ def _b_element(n: Element, new: Domain, store, memo):
         narrow(n.items[keep[0]], new, store, memo)
 
 
-register_expression(Element, _f_element, _b_element)
 
 
 def _np_element(n: Element, env):
@@ -226,8 +232,6 @@ class _Global(Constraint):
     """Base of the global constraints: children are the expressions they constrain."""
 
     __slots__ = ()
-    #: compilation passes these through unchanged; each has its own revision rule
-    has_own_revise = True
     _prec = _P_CMP
 
     def negate(self) -> Constraint:
@@ -255,6 +259,17 @@ def _forwards(items, store, memo) -> list[Domain]:
     return out
 
 
+def _snapshot(c, store) -> list[tuple[int, Domain]]:
+    """The current domains of a constraint's variables (to tell whether a rule narrowed any)."""
+    return [(v.index, store.doms[v.index]) for v in c.variables().values()]
+
+
+def _unchanged(snap: list[tuple[int, Domain]], store) -> bool:
+    # a rule may report ENTAILED only for the domains it was given (a trial revision, the truth
+    # of a part of an 'or', reads it so), not for domains it narrowed itself
+    return all(store.doms[i] is d for i, d in snap)
+
+
 def _undefined_somewhere(items, store, memo) -> bool:
     return any(forward(e, store, memo)[1] for e in items)
 
@@ -269,6 +284,13 @@ class AllDifferent(_Global):
 
     def __init__(self, items: Sequence[Expr]):
         self.children = tuple(items)
+
+    def revise(self, store) -> int:
+        """The kind's revision rule (:func:`_r_all_different`)."""
+        return _r_all_different(self, store, {})
+
+    def numpy(self, env):
+        return _np_all_different(self, env)
 
     def ev(self, a):
         vals = [e.ev(a) for e in self.children]
@@ -306,6 +328,7 @@ def all_different(*items: Any) -> Constraint:
 
 
 def _r_all_different(c: AllDifferent, store, memo) -> int:
+    snap = _snapshot(c, store)
     xs = c.children
     n = len(xs)
     doms = _forwards(xs, store, memo)
@@ -342,7 +365,7 @@ def _r_all_different(c: AllDifferent, store, memo) -> int:
         r = _hall_intervals(xs, doms, union, store, memo)
         if r == FAILED:
             return FAILED
-    if all(d.is_fixed for d in doms) and not _undefined_somewhere(xs, store, memo):
+    if all(d.is_fixed for d in doms) and not _undefined_somewhere(xs, store, memo) and _unchanged(snap, store):
         return ENTAILED
     return OPEN
 
@@ -387,7 +410,6 @@ def _hall_intervals(xs, doms, union, store, memo) -> int:
     return OPEN
 
 
-register_revise(AllDifferent, _r_all_different)
 
 
 # ====================================================================== table
@@ -423,6 +445,13 @@ class Table(_Global):
         if dtype is object and self._array.dtype != object:
             return self._array.astype(object)
         return self._array
+
+    def revise(self, store) -> int:
+        """The kind's revision rule (:func:`_r_table`)."""
+        return _r_table(self, store, {})
+
+    def numpy(self, env):
+        return _np_table(self, env)
 
     def ev(self, a):
         vals = tuple(e.ev(a) for e in self.children)
@@ -519,6 +548,7 @@ def _row_mask(t: Table, doms: list[Domain]):
 
 
 def _r_table(t: Table, store, memo) -> int:
+    snap = _snapshot(t, store)
     xs = t.children
     doms = _forwards(xs, store, memo)
     undefined = _undefined_somewhere(xs, store, memo)
@@ -556,12 +586,11 @@ def _r_table(t: Table, store, memo) -> int:
         rows = kept
     for k, d in enumerate(columns):
         narrow(xs[k], d, store, memo)
-    if len(rows) == 1 and all(d.is_fixed for d in columns) and not undefined:
+    if len(rows) == 1 and all(d.is_fixed for d in columns) and not undefined and _unchanged(snap, store):
         return ENTAILED
     return OPEN
 
 
-register_revise(Table, _r_table)
 
 
 # ====================================================================== count and among
@@ -576,6 +605,13 @@ class InSet(_Global):
         self.children = (e,)
         self.values = frozenset(values)
         self.negated = negated
+
+    def revise(self, store) -> int:
+        """The kind's revision rule (:func:`_r_in_set`)."""
+        return _r_in_set(self, store, {})
+
+    def numpy(self, env):
+        return _np_in_set(self, env)
 
     def ev(self, a):
         return (self.children[0].ev(a) in self.values) != self.negated
@@ -625,13 +661,12 @@ def _r_in_set(c: InSet, store, memo) -> int:
         return FAILED
     if nd is not d and nd != d:
         narrow(e, nd, store, memo)
-        d = forward(e, store, memo)[0]
+        return OPEN
     if not u and d.values is not None and not any(v in c.values for v in d.values):
         return ENTAILED
     return OPEN
 
 
-register_revise(InSet, _r_in_set)
 
 
 def in_set(e: Any, values: Iterable[int]) -> Constraint:
@@ -702,6 +737,13 @@ class LexLess(_Global):
     def ys(self):
         return self.children[self.n :]
 
+    def revise(self, store) -> int:
+        """The kind's revision rule (:func:`_r_lex`)."""
+        return _r_lex(self, store, {})
+
+    def numpy(self, env):
+        return _np_lex(self, env)
+
     def ev(self, a):
         x = tuple(e.ev(a) for e in self.xs)
         y = tuple(e.ev(a) for e in self.ys)
@@ -767,7 +809,6 @@ def _r_lex(c: LexLess, store, memo) -> int:
     return FAILED if c.strict else (OPEN if undefined else ENTAILED)
 
 
-register_revise(LexLess, _r_lex)
 
 
 # ====================================================================== inverse
@@ -792,6 +833,13 @@ class Inverse(_Global):
     @property
     def g(self):
         return self.children[self.n :]
+
+    def revise(self, store) -> int:
+        """The kind's revision rule (:func:`_r_inverse`)."""
+        return _r_inverse(self, store, {})
+
+    def numpy(self, env):
+        return _np_inverse(self, env)
 
     def ev(self, a):
         fv = [e.ev(a) for e in self.f]
@@ -838,6 +886,7 @@ def inverse(f: Iterable[Any], g: Iterable[Any]) -> Constraint:
 
 
 def _r_inverse(c: Inverse, store, memo) -> int:
+    snap = _snapshot(c, store)
     n = c.n
     rng = Domain.interval(0, n - 1)
     for e in c.children:
@@ -864,11 +913,12 @@ def _r_inverse(c: Inverse, store, memo) -> int:
         fv, gv = [d.lo for d in F], [d.lo for d in G]
         if not all(gv[j] == i for i, j in enumerate(fv)) or not all(fv[i] == j for j, i in enumerate(gv)):
             return FAILED
-        return OPEN if _undefined_somewhere(c.children, store, memo) else ENTAILED
+        if _undefined_somewhere(c.children, store, memo) or not _unchanged(snap, store):
+            return OPEN
+        return ENTAILED
     return OPEN
 
 
-register_revise(Inverse, _r_inverse)
 
 
 # ====================================================================== numpy evaluation
@@ -946,18 +996,9 @@ def _np_inverse(c: Inverse, env):
     return out
 
 
-NUMPY_RULES: dict[type, Callable[..., Any]] = {
-    Element: _np_element,
-    AllDifferent: _np_all_different,
-    Table: _np_table,
-    InSet: _np_in_set,
-    LexLess: _np_lex,
-    Inverse: _np_inverse,
-}
-
 
 __all__ = [
     "Element", "element", "AllDifferent", "all_different", "Table", "table", "forbidden_table",
     "InSet", "in_set", "count", "among", "LexLess", "lex_less", "lex_lesseq", "Inverse", "inverse",
-    "NUMPY_RULES",
 ]
+

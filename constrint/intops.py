@@ -38,7 +38,6 @@ from .expr import (
     Var,
     _paren,
     any_of,
-    rebuild,
 )
 from .propagators import (
     Store,
@@ -47,8 +46,8 @@ from .propagators import (
     _support,
     forward,
     narrow,
-    register_expression,
 )
+from .transform import rebuild
 
 # ====================================================================== nodes
 
@@ -73,6 +72,15 @@ class _BitBinary(Expr):
 
     def ev(self, a):
         return type(self).fn(self.a.ev(a), self.b.ev(a))
+
+    def forward(self, store, memo):
+        return _f_bitbinary(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_bitbinary(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_bitbinary(self, env)
 
     def fmt(self):
         return f"{self.name}({self.a.fmt()}, {self.b.fmt()})"
@@ -119,6 +127,15 @@ class BitNot(Expr):
     def ev(self, a):
         return ~self.a.ev(a)
 
+    def forward(self, store, memo):
+        return _f_bitnot(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_bitnot(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_bitnot(self, env)
+
     def fmt(self):
         return f"bitnot({self.a.fmt()})"
 
@@ -146,6 +163,15 @@ class _Shift(Expr):
         if s < 0:
             raise Undefined("negative shift count")
         return self.op(self.a.ev(a), s)
+
+    def forward(self, store, memo):
+        return _f_shift(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_shift(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_shift(self, env)
 
     _prec = _P_CMP  # printed in parentheses inside any arithmetic or comparison
 
@@ -210,6 +236,15 @@ class Power(Expr):
         except (ZeroDivisionError, OverflowError):
             raise Undefined("0 raised to a negative power, or a float power too large") from None
 
+    def forward(self, store, memo):
+        return _f_power(self, store, memo)
+
+    def backward(self, new, store, memo):
+        _b_power(self, new, store, memo)
+
+    def numpy(self, env):
+        return _np_power(self, env)
+
     def fmt(self):
         return f"{_paren(self.a, _P_POW + 1)}^{_paren(self.b, _P_UNARY)}"
 
@@ -238,6 +273,9 @@ class Round(Expr):
             return round(self.a.ev(a))
         except (OverflowError, ValueError):
             raise Undefined("round() of an infinite or NaN float") from None
+
+    def numpy(self, env):
+        return _np_round(self, env)
 
     def fmt(self):
         return f"round({self.a.fmt()})"
@@ -422,13 +460,6 @@ def _b_power(n: Power, new: Domain, store, memo):
         _b_pow(Pow(n.a, B.lo), new, store, memo)
 
 
-register_expression(BitAnd, _f_bitbinary, _b_bitbinary)
-register_expression(BitOr, _f_bitbinary, _b_bitbinary)
-register_expression(BitXor, _f_bitbinary, _b_bitbinary)
-register_expression(BitNot, _f_bitnot, _b_bitnot)
-register_expression(LShift, _f_shift, _b_shift)
-register_expression(RShift, _f_shift, _b_shift)
-register_expression(Power, _f_power, _b_power)
 
 
 # ====================================================================== numpy evaluation
@@ -494,19 +525,8 @@ def _np_round(n: Round, env):
     return np.rint(v).astype(np.int64)
 
 
-NUMPY_RULES = {
-    BitAnd: _np_bitbinary,
-    BitOr: _np_bitbinary,
-    BitXor: _np_bitbinary,
-    BitNot: _np_bitnot,
-    LShift: _np_shift,
-    RShift: _np_shift,
-    Power: _np_power,
-    Round: _np_round,
-}
-
 
 __all__ = [
     "BitAnd", "BitOr", "BitXor", "BitNot", "LShift", "RShift", "Power", "Round", "power",
-    "nonnegative_over_declared_domains", "NUMPY_RULES",
+    "nonnegative_over_declared_domains",
 ]

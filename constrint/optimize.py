@@ -126,7 +126,8 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
     ``pick(leaf_domains)`` turns a leaf into a solution (checked here); ``callback(values)`` is
     called with each better solution and stops the search by returning ``False``.
     """
-    from .engine import Timeout, _check, _leaf_holds, dfs, fixpoint
+    from .problem import Timeout, check_solution, fixpoint
+    from .search import dfs, leaf_holds
 
     # solutions where a key is undefined are not solutions of the optimisation
     defined = P.add_sticky(And([Compare("==", k, k) for k in keys]))
@@ -153,9 +154,9 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
                 active.discard(bound)
                 continue  # nothing better than the incumbent for this key
             for leaf, act in dfs(P, st.doms, stage_active, ctx, order, policy):
-                if act and not _leaf_holds(P, leaf, act):
+                if act and not leaf_holds(P, leaf, act):
                     continue
-                sol = _check(P, pick(leaf))
+                sol = check_solution(P, pick(leaf))
                 new_key = tuple(k.evaluate(sol) for k in keys)
                 if inc_key is not None and new_key >= inc_key:
                     continue  # better in this key, worse earlier: cannot happen under the bounds
@@ -164,7 +165,6 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
                     return incumbent, False
                 new = Compare("<", key, Const(inc_key[i]))
                 P.replace(bound, new)
-                P._index(bound, new)
             active.discard(bound)  # the next stage fixes this key instead
     except Timeout:
         return incumbent, False

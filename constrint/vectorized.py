@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,10 @@ from .expr import (
     Var,
     walk,
 )
+from .problem import Opaque, Prepared, check_solution
 from .propagators import Store, forward
+from .results import Result, Status
+from .search import component_solutions
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
 #: int64 columns of this length) and keeps the peak near the output's size. Every work array of
@@ -90,7 +94,9 @@ def _safe_divisor(d, env: _Env):
 
 
 def _ev(node, env: _Env):
-    return _NP[type(node)](node, env)
+    rule = _NP.get(type(node))
+    # kinds beyond the arithmetic here evaluate themselves (constrint.booleans, .intops, ...)
+    return rule(node, env) if rule is not None else node.numpy(env)
 
 
 def _ev_floordiv(n, env):
@@ -193,7 +199,11 @@ def _ev_or(n, env):
     return out
 
 
-_NP: dict[type, Callable[..., Any]] = {
+def _ev_compare(n, env):
+    return COMPARISON_FUNCTIONS[n.op](_ev(n.a, env), _ev(n.b, env))
+
+
+_NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
     Const: lambda n, env: n.value,
     Var: lambda n, env: env.cols[n.index],
     BoolVar: lambda n, env: env.cols[n.index],
@@ -210,53 +220,19 @@ _NP: dict[type, Callable[..., Any]] = {
     TrueDiv: _ev_truediv,
     Trunc: _ev_trunc,
     Pow: _ev_pow,
-    Compare: None,  # filled below
+    Compare: _ev_compare,
     Divides: _ev_divides,
     NotDivides: _ev_notdivides,
     And: _ev_and,
     Or: _ev_or,
     Not: lambda n, env: np.logical_not(_ev(n.c, env)),
     BoolConst: lambda n, env: n.value,
-}
-
-
-def _ev_compare(n, env):
-    return COMPARISON_FUNCTIONS[n.op](_ev(n.a, env), _ev(n.b, env))
-
-
-_NP[Compare] = _ev_compare
-
-
-def register_numpy(kind: type, rule: Callable[..., Any]) -> None:
-    """Install the numpy evaluation of a node class: ``rule(node, env)`` returns the node's
-    values for the rows in ``env`` (``_ev(child, env)`` evaluates a child) and appends a mask of
-    the rows where it is undefined to ``env.bad``."""
-    _NP[kind] = rule
-
-
-def _register_modules() -> None:
-    from . import booleans, global_constraints, intops
-
-    for mod in (booleans, intops, global_constraints):
-        _NP.update(mod.NUMPY_RULES)
-
-
-_register_modules()
-
-
-def _register_opaque() -> None:
-    from .engine import Opaque
-
-    _NP[Opaque] = lambda n, env: _ev(n.c, env)
-
-
-_register_opaque()
+    Opaque: lambda n, env: _ev(n.c, env),
+})
 
 
 def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarray:
     """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
-    from .engine import Opaque
-
     node = c.c if isinstance(c, Opaque) else c
     env = _Env(cols, dtype)
     try:
@@ -284,7 +260,7 @@ def vectorizable(P, cons) -> bool:
     """Whether every constraint can be evaluated with numpy (custom constraints cannot)."""
     for ci in cons:
         for n in walk(P.cons[ci]):
-            if type(n) not in _NP and type(n).__name__ != "Opaque":
+            if type(n) not in _NP and not callable(getattr(n, "numpy", None)):
                 return False
     return True
 
@@ -745,28 +721,20 @@ def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> 
 
         _Join(P, doms, vars_, cons, emit).run()
     else:
-        from .engine import _component_solutions
-
         names = [P.names[v] for v in vars_]
-        rows = [[s[n] for n in names] for s in _component_solutions(P, doms, vars_, cons)]
+        rows = [[s[n] for n in names] for s in component_solutions(P, doms, vars_, cons)]
         if rows:
             pieces.append(np.array(rows, dtype=dtype))
     return pieces
 
 
-def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
-    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
+def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int) -> np.ndarray:
+    """All solutions of a prepared problem (:func:`constrint.problem.prepare`; ``None`` when
+    infeasible) as a 2-D array, one column per variable (``n`` of them) in creation order.
 
     Peak memory is about the output plus the components' own solutions (never more than the
     output again) plus the join's working chunks: blocks are written straight into the output.
     """
-    from .engine import prepare
-
-    return _array_of(prepare(model), len(model._vars), dtype, max_rows)
-
-
-def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
-    """:func:`solutions_array` of an already prepared problem (see ``engine.prepare``)."""
     if prep is None:
         return np.empty((0, n), dtype=dtype or np.int64)
     P, doms, comps, free = prep
@@ -812,14 +780,11 @@ def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
     return out
 
 
-def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
+def solve_vectorized(model: Any, prep: Prepared, ctx) -> Result | None:
     """Optimise by listing all solutions when there are few; None when that does not suit.
 
-    ``prep`` is the problem as ``engine.prepare`` returns it (not None).
+    ``prep`` is the problem as :func:`constrint.problem.prepare` returns it (not None).
     """
-    from .engine import _check
-    from .model import Result, Status
-
     P, doms, comps, free = prep
     estimate = 1
     for v in free:
@@ -831,7 +796,7 @@ def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
             estimate *= doms[v].size
     if estimate > 4_000_000:
         return None
-    arr = _array_of(prep, len(model._vars), None, 1 << 31)
+    arr = array_of(prep, len(model._vars), None, 1 << 31)
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective
@@ -861,7 +826,7 @@ def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
         order = np.lexsort([k[idx] for k in reversed(keys)])
         best = idx[order[0]]
     sol = {v.name: int(arr[best, v.index]) for v in model._vars}
-    _check(P, sol)
+    check_solution(P, sol)
     obj = tuple(e.evaluate(sol) for e in objective)
     return Result(Status.OPTIMAL, sol, obj[0] if len(obj) == 1 else obj, nodes=0, seconds=ctx.seconds)
 

@@ -116,11 +116,19 @@ class SymOps:
     def logsigmoid(self, a: Sym) -> Sym:
         return self._un("fr_logsigmoid", a)
 
-    def maximum(self, a: Sym, b: Sym) -> Sym:
-        return a.tracer.temp(f"{a.code} >= {b.code} ? {a.code} : {b.code}")
+    @staticmethod
+    def _pair(a: Sym | float, b: Sym | float) -> tuple[_Tracer, str, str]:
+        """The tracer and the code of two operands, at least one symbolic (a float is a literal)."""
+        tracer = a.tracer if isinstance(a, Sym) else b.tracer
+        return tracer, (a.code if isinstance(a, Sym) else _lit(a)), (b.code if isinstance(b, Sym) else _lit(b))
 
-    def ge(self, a: Sym, b: Sym) -> Sym:
-        return a.tracer.temp(f"{a.code} >= {b.code} ? A(1.0) : A(0.0)")
+    def maximum(self, a: Sym | float, b: Sym | float) -> Sym:
+        tracer, x, y = self._pair(a, b)
+        return tracer.temp(f"{x} >= {y} ? {x} : {y}")
+
+    def ge(self, a: Sym | float, b: Sym | float) -> Sym:
+        tracer, x, y = self._pair(a, b)
+        return tracer.temp(f"{x} >= {y} ? A(1.0) : A(0.0)")
 
 
 def _inputs(tracer: _Tracer, name: str, n: int) -> list[Sym]:

@@ -523,8 +523,8 @@ class GRU(_RNNBase):
 
 class RNN(_RNNBase):
     """``torch.nn.RNN``'s interface and parameters (Elman network), running on this library's
-    backends. Only ``nonlinearity="tanh"`` (torch's default) is supported: ``"relu"`` is refused
-    with an error, as no backend has that cell.
+    backends: ``nonlinearity="tanh"`` (torch's default; the cell ``"elman"``) or ``"relu"``
+    (the cell ``"elman_relu"``).
 
     >>> import torch, flashrnn_kernels as frk
     >>> rnn = frk.RNN(8, 16, num_layers=2)
@@ -534,6 +534,8 @@ class RNN(_RNNBase):
     """
 
     cell_name = "elman"
+    #: nonlinearity -> cell
+    CELLS: ClassVar[dict[str, str]] = {"tanh": "elman", "relu": "elman_relu"}
 
     def __init__(
         self,
@@ -551,23 +553,17 @@ class RNN(_RNNBase):
         num_heads: int = 1,
         backend: str = "auto",
     ) -> None:
-        if nonlinearity == "relu":
-            raise InputError(
-                "nonlinearity='relu' is not supported: the Elman cell of every backend uses tanh "
-                "(nonlinearity='tanh', the default). Use torch.nn.RNN(..., nonlinearity='relu') "
-                "for a ReLU network"
-            )
-        if nonlinearity != "tanh":
-            raise InputError(f"unknown nonlinearity {nonlinearity!r}: expected 'tanh' ('relu' is "
-                             "torch.nn.RNN's other choice and is not supported here)")
+        if nonlinearity not in self.CELLS:
+            raise InputError(f"unknown nonlinearity {nonlinearity!r}: expected 'tanh' or 'relu' "
+                             "(as torch.nn.RNN)")
+        self.cell_name = self.CELLS[nonlinearity]
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, device, dtype, num_heads=num_heads, backend=backend)
         self.nonlinearity = nonlinearity
 
     @classmethod
     def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "RNN":
-        """A module with the configuration and a copy of the parameters of ``module``
-        (``nonlinearity="tanh"`` only).
+        """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
         >>> ref = torch.nn.RNN(8, 16, bidirectional=True)

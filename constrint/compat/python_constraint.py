@@ -40,11 +40,12 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any
 
 from ..errors import T1Error
-from ..expr import Var, rebuild
+from ..expr import Var
 from ..global_constraints import _Global
 from ..language.grammar import KEYWORDS
 from ..model import Model
-from ..propagators import ENTAILED, FAILED, OPEN, register_revise
+from ..propagators import ENTAILED, FAILED, OPEN
+from ..transform import rebuild
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 #: Opaque functions are filtered by enumerating their open variables' combinations when there are
@@ -408,6 +409,12 @@ class Predicate(_Global):
     def ev(self, a):
         return self._call([a[v.name] for v in self.children])
 
+    def revise(self, store) -> int:
+        return _r_predicate(self, store)
+
+    def numpy(self, env):
+        return _np_predicate(self, env)
+
     def rebind(self, var_map):
         return Predicate(self.func, [rebuild(v, var_map) for v in self.children], self.decode, self.label)
 
@@ -420,7 +427,7 @@ class Predicate(_Global):
         raise ModelError(f"the Python function {self.label} has no .cint text form")
 
 
-def _r_predicate(c: Predicate, store, memo) -> int:
+def _r_predicate(c: Predicate, store) -> int:
     from ..domain import Domain as _Dom
 
     doms = [store.doms[v.index] for v in c.children]
@@ -458,16 +465,6 @@ def _np_predicate(c: Predicate, env):
     return np.fromiter((c._call(row) for row in zip(*cols)), dtype=bool, count=shape[0])
 
 
-register_revise(Predicate, _r_predicate)
-
-
-def _register_numpy() -> None:
-    from ..vectorized import register_numpy
-
-    register_numpy(Predicate, _np_predicate)
-
-
-_register_numpy()
 
 
 # ====================================================================== the problem

@@ -19,12 +19,17 @@ from flashrnn_kernels.errors import InputError, UnsupportedError
 
 F64 = torch.float64
 KINDS = {"lstm": (frk.LSTM, nn.LSTM), "gru": (frk.GRU, nn.GRU), "rnn": (frk.RNN, nn.RNN)}
+#: the parity cases: every kind, and the RNN with torch's other nonlinearity
+VARIANTS = {**{k: (k, {}) for k in KINDS}, "rnn_relu": ("rnn", {"nonlinearity": "relu"})}
 I, H = 3, 4  # input and hidden size of every parity case
 TOL = dict(rtol=0, atol=1e-10)
 
 
 def pair(kind, seed=0, **config):
-    """(ours, torch's) with the same configuration; ours loads torch's checkpoint."""
+    """(ours, torch's) with the same configuration; ours loads torch's checkpoint. ``kind`` is a
+    key of :data:`VARIANTS`."""
+    kind, extra = VARIANTS[kind]
+    config = {**extra, **config}
     ours_cls, torch_cls = KINDS[kind]
     torch.manual_seed(seed)
     theirs = torch_cls(I, H, dtype=F64, **config)
@@ -90,7 +95,7 @@ def assert_same(ours, theirs):
 @pytest.mark.parametrize("batch_first", [False, True], ids=["time_major", "batch_first"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("num_layers", [1, 2, 3])
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_matches_torch(kind, num_layers, bidirectional, batch_first):
     config = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first)
     ours, theirs = pair(kind, seed=num_layers, **config)
@@ -105,7 +110,7 @@ def test_matches_torch(kind, num_layers, bidirectional, batch_first):
 
 @pytest.mark.parametrize("enforce_sorted", [True, False], ids=["sorted", "unsorted"])
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_packed_sequences_match_torch(kind, bidirectional, enforce_sorted):
     ours, theirs = pair(kind, seed=5, num_layers=2, bidirectional=bidirectional)
     B, T = 5, 6
@@ -126,7 +131,7 @@ def test_packed_sequences_match_torch(kind, bidirectional, enforce_sorted):
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_unbatched_input_matches_torch(kind, bidirectional):
     ours, theirs = pair(kind, seed=6, num_layers=2, bidirectional=bidirectional, batch_first=True)
     g = torch.Generator().manual_seed(12)
@@ -138,7 +143,7 @@ def test_unbatched_input_matches_torch(kind, bidirectional):
         assert_same(a, b)
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_dropout_between_layers_as_torch(kind):
     ours, theirs = pair(kind, seed=8, num_layers=3, dropout=0.5, bidirectional=True)
     x = torch.randn(4, 2, I, dtype=F64, generator=torch.Generator().manual_seed(13)).requires_grad_()
@@ -157,14 +162,14 @@ def test_dropout_between_layers_as_torch(kind):
     assert torch.equal(one.train()(x)[0], one.eval()(x)[0])
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_without_bias_matches_torch(kind):
     ours, theirs = pair(kind, seed=9, num_layers=2, bidirectional=True, bias=False)
     x = torch.randn(4, 3, I, dtype=F64, generator=torch.Generator().manual_seed(14)).requires_grad_()
     assert_same(run(ours, x, None, 7), run(theirs, x, None, 7))
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", list(VARIANTS))
 def test_batch_of_zero_sequences_as_torch(kind):
     ours, theirs = pair(kind, seed=10, num_layers=2, bidirectional=True)
     x = torch.zeros(4, 0, I, dtype=F64, requires_grad=True)
@@ -357,10 +362,9 @@ def test_constructor_errors_and_warning():
         frk.LSTM(4, 12, proj_size=3)
     with pytest.raises(InputError, match="proj_size=2 is not supported"):
         frk.LSTM.from_torch(nn.LSTM(4, 8, proj_size=2))
-    with pytest.raises(InputError, match="nonlinearity='relu' is not supported.*torch.nn.RNN"):
-        frk.RNN(4, 12, nonlinearity="relu")
-    with pytest.raises(InputError, match="nonlinearity='relu' is not supported"):
-        frk.RNN.from_torch(nn.RNN(4, 8, nonlinearity="relu"))
+    relu = frk.RNN.from_torch(nn.RNN(4, 8, nonlinearity="relu"))
+    assert relu.nonlinearity == "relu" and relu.cell_name == "elman_relu"
+    assert frk.RNN(4, 8).cell_name == "elman"
     with pytest.raises(InputError, match="unknown nonlinearity 'gelu'"):
         frk.RNN(4, 12, 1, "gelu")
     assert frk.Elman is frk.RNN
