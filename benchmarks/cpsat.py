@@ -12,7 +12,7 @@ users do: optimise the first key, fix it, optimise the next.
 
 Supported: integer variables, + - * // % ^ (constant exponent), exact division, min, max, abs,
 comparisons, divisibility, and/or/not, constraints used as numbers, all_different, element,
-table, count; anything else raises NotImplementedError naming the node.
+table, set membership; anything else raises NotImplementedError naming the node.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from ortools.sat.python import cp_model
 import constrint as ci
 from constrint import expr as E
 from constrint.booleans import Reify
-from constrint.global_constraints import Element
+from constrint.global_constraints import AllDifferent, Element, InSet, Table
 from constrint.propagators import Store, forward
 
 
@@ -134,9 +134,6 @@ class CpSatModel:
             z = self.new(e)
             self.md.AddElement(self.var_of(e.index), [self.var_of(x) for x in e.items], z)
             return z
-        hook = getattr(e, "cpsat", None)
-        if hook is not None:
-            return hook(self)
         raise NotImplementedError(f"{t.__name__} in {e}")
 
     # ---- constraints
@@ -181,9 +178,21 @@ class CpSatModel:
         if t is E.Not:
             self.post(c.c.negate(), lit)
             return
-        hook = getattr(c, "cpsat", None)
-        if hook is not None:
-            add(hook(self))
+        if t is InSet:
+            dom = cp_model.Domain.FromValues(sorted(c.values))
+            x = self.lin(c.children[0])
+            if c.negated:
+                lo, hi = self.bounds(c.children[0])
+                dom = dom.Complement().IntersectionWith(cp_model.Domain(lo, hi))
+            add(self.md.AddLinearExpressionInDomain(x, dom))
+            return
+        if t is AllDifferent:
+            add(self.md.AddAllDifferent([self.lin(e) for e in c.children]))
+            return
+        if t is Table:
+            vs = [self.var_of(e) for e in c.children]
+            rows = [list(r) for r in c.rows]
+            add(self.md.AddForbiddenAssignments(vs, rows) if c.forbidden else self.md.AddAllowedAssignments(vs, rows))
             return
         raise NotImplementedError(f"{t.__name__}: {c}")
 

@@ -12,6 +12,7 @@ is a fresh process that imports constrint and rebuilds the model.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import os
@@ -24,11 +25,13 @@ import numpy as np
 from .errors import ModelError
 from .problem import prepare
 
-#: Parts per worker: several, so that uneven parts balance out.
-PARTS_PER_WORKER = 4
+#: The split variable's values are cut into this many parts (fewer if it has fewer values):
+#: several per worker, so that uneven parts balance out, and the same whatever the number of
+#: workers, so that the rows come in the same order.
+PARTS = 32
 
 
-def _split(model: Any, workers: int) -> tuple[str, list[list[int]]] | None:
+def _split(model: Any) -> tuple[str, list[list[int]]] | None:
     """The variable to split on and its parts (None: nothing worth splitting)."""
     prep = prepare(model)
     if prep is None:
@@ -44,13 +47,13 @@ def _split(model: Any, workers: int) -> tuple[str, list[list[int]]] | None:
     if size > 1 << 20:
         # a huge interval: cut it into ranges
         d = doms[v]
-        k = workers * PARTS_PER_WORKER
+        k = PARTS
         step = -(-(d.hi - d.lo + 1) // k)
         return P.names[v], [[lo, min(lo + step - 1, d.hi)] for lo in range(d.lo, d.hi + 1, step)]
     values = list(doms[v])
-    k = min(len(values), workers * PARTS_PER_WORKER)
+    k = min(len(values), PARTS)
     bounds = np.linspace(0, len(values), k + 1).astype(int)
-    return P.names[v], [values[a:b] for a, b in zip(bounds, bounds[1:]) if b > a]
+    return P.names[v], [values[a:b] for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def _restricted(blob: bytes, name: str, part: list[int], ranged: bool) -> Any:
@@ -102,7 +105,7 @@ def check_workers(workers: Any) -> int:
 
 def count(model: Any, workers: int, time_limit: float | None = None) -> int:
     """:meth:`constrint.Model.count` in ``workers`` processes."""
-    split = _split(model, workers)
+    split = _split(model)
     if split is None or workers == 1:
         return model.count(time_limit=time_limit)
     name, parts = split
@@ -115,7 +118,7 @@ def count(model: Any, workers: int, time_limit: float | None = None) -> int:
 
 def solutions_array(model: Any, workers: int, dtype: Any = None) -> np.ndarray:
     """:meth:`constrint.Model.solutions_array` in ``workers`` processes (rows part by part)."""
-    split = _split(model, workers)
+    split = _split(model)
     if split is None or workers == 1:
         return model.solutions_array(dtype=dtype)
     name, parts = split
@@ -129,4 +132,4 @@ def solutions_array(model: Any, workers: int, dtype: Any = None) -> np.ndarray:
     return np.concatenate(blocks) if blocks else np.empty((0, len(model.variables)), dtype=dtype or np.int64)
 
 
-__all__ = ["count", "solutions_array", "check_workers", "PARTS_PER_WORKER"]
+__all__ = ["count", "solutions_array", "check_workers", "PARTS"]

@@ -59,8 +59,10 @@ from .search import component_solutions
 CHUNK_ROWS = 1 << 13
 #: Components whose domains hold more values than this per variable go to the search instead.
 MAX_VALUES_PER_VAR = 1 << 16
-#: ... and whose Cartesian product exceeds this.
+#: ... and whose Cartesian product exceeds this, unless the join's estimated work is at most
+#: MAX_JOIN_WORK rows.
 MAX_CARTESIAN = 1 << 44
+MAX_JOIN_WORK = 1 << 34
 #: Largest magnitude computed in int64 (else Python ints in object arrays).
 INT64_SAFE = 1 << 62
 #: Largest magnitude for which int-to-float conversion in true division is exact.
@@ -397,6 +399,86 @@ def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) ->
     return placed, blocks
 
 
+def _linear(e: Any) -> tuple[dict[int, int], int] | None:
+    """``e`` as ``sum(k * x) + c`` with integer coefficients (by variable index), or None."""
+    t = type(e)
+    if t is Var or t is BoolVar:
+        return {e.index: 1}, 0
+    if t is Const:
+        return {}, e.value
+    if t in (Add, Sub):
+        a, b = _linear(e.a), _linear(e.b)
+        if a is None or b is None:
+            return None
+        sign = 1 if t is Add else -1
+        out = dict(a[0])
+        for v, k in b[0].items():
+            out[v] = out.get(v, 0) + sign * k
+        return {v: k for v, k in out.items() if k}, a[1] + sign * b[1]
+    if t is Neg:
+        a = _linear(e.a)
+        return None if a is None else ({v: -k for v, k in a[0].items()}, -a[1])
+    if t is Mul:
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if type(x) is Const:
+                a = _linear(y)
+                if a is None:
+                    return None
+                return {v: x.value * k for v, k in a[0].items() if x.value * k}, x.value * a[1]
+    return None
+
+
+def _linear_check(c: Any) -> tuple[dict[int, int], int, str] | None:
+    """A comparison ``sum(k * x) + c OP 0`` (OP not '!='), or None."""
+    if type(c) is not Compare or c.op == "!=":
+        return None
+    a, b = _linear(c.a), _linear(c.b)
+    if a is None or b is None:
+        return None
+    coefs = dict(a[0])
+    for v, k in b[0].items():
+        coefs[v] = coefs.get(v, 0) - k
+    return {v: k for v, k in coefs.items() if k}, a[1] - b[1], c.op
+
+
+class _Partial:
+    """A linear constraint seen before all its variables are placed: the placed part plus the
+    bounds of the rest must leave the relation possible (never removes a row of a solution)."""
+
+    def __init__(self, placed: dict[int, int], coefs: dict[int, int], const: int, op: str, doms, pos, dtype):
+        self.placed = placed
+        self.op = op
+        rest_lo = rest_hi = const
+        for v, k in coefs.items():
+            if v in placed:
+                continue
+            d = doms[v]
+            rest_lo += k * d.lo if k > 0 else k * d.hi
+            rest_hi += k * d.hi if k > 0 else k * d.lo
+        self.rest = (rest_lo, rest_hi)
+        big = sum(abs(k) * max(abs(doms[v].lo), abs(doms[v].hi)) for v, k in placed.items())
+        # int64 sums only (an object-valued join evaluates the full constraint at completion)
+        self.useful = dtype is not object and big + abs(rest_lo) + abs(rest_hi) < INT64_SAFE
+
+    def mask(self, env: dict[int, Any], rows: int) -> np.ndarray:
+        total: Any = 0
+        for v, k in self.placed.items():
+            total = total + k * env[v]
+        lo, hi = total + self.rest[0], total + self.rest[1]
+        op = self.op
+        if op == "==":
+            m = (lo <= 0) & (hi >= 0)
+        elif op == "<=":
+            m = lo <= 0
+        elif op == "<":
+            m = lo < 0
+        elif op == ">=":
+            m = hi >= 0
+        else:
+            m = hi > 0
+        return np.broadcast_to(np.asarray(m, dtype=bool), (rows,))
+
+
 class _TableStep:
     """The rows of a table (inside the domains) joined with partial solutions on the table's
     variables placed before it."""
@@ -530,10 +612,31 @@ class _Join:
             k += 1
         if start < len(self.order):
             self.steps.append((start, len(self.order), [], None))
-        # positions read by each step's checks
+        # linear constraints also filter before they are complete: the placed part of the sum
+        # plus the bounds of the rest must leave the relation possible
+        self.partials: list[list[_Partial]] = [[] for _ in self.steps]
+        for c in checks:
+            lin = _linear_check(c)
+            if lin is None:
+                continue
+            coefs, const, op = lin
+            if any(v not in pos for v in coefs) or len(coefs) < 2:
+                continue
+            last = max(pos[v] for v in coefs)
+            for s_i, (a, b, _done, _ts) in enumerate(self.steps):
+                if b > last:
+                    break  # complete from here on: the check itself filters
+                placed = {v: k for v, k in coefs.items() if pos[v] < b}
+                if not placed or not any(a <= pos[v] < b for v in placed):
+                    continue
+                part = _Partial(placed, coefs, const, op, doms, pos, self.dtype)
+                if part.useful:
+                    self.partials[s_i].append(part)
+        # positions read by each step's checks and partial filters
         self.reads: list[list[int]] = []
-        for _a, _b, done, _ts in self.steps:
+        for s_i, (_a, _b, done, _ts) in enumerate(self.steps):
             used = {pos[v] for c in done for v in _node_vars(c) if v in pos}
+            used |= {pos[v] for part in self.partials[s_i] for v in part.placed}
             self.reads.append(sorted(used))
 
     def run(self) -> None:
@@ -556,13 +659,19 @@ class _Join:
 
     def _filter(self, new_cols: list[np.ndarray], s: int, done: list[Any]) -> list[np.ndarray] | None:
         """The rows of ``new_cols`` that satisfy the step's checks (None if there are none)."""
-        if not done:
+        partials = self.partials[s]
+        if not done and not partials:
             return new_cols
         rows = len(new_cols[0])
         env = dict(self.fixed)
         for j in self.reads[s]:
             env[self.order[j]] = new_cols[j]
         mask = None
+        for part in partials:
+            cm = part.mask(env, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return None
         for c in done:
             cm = constraint_mask(c, env, self.dtype, rows)
             mask = cm if mask is None else (mask & cm)
@@ -635,7 +744,8 @@ class _Join:
                 self._extend([c[lo : lo + step] for c in cols], s)
             return
         rows = n * M
-        if not cis:
+        partials = self.partials[s]
+        if not cis and not partials:
             new_cols = [np.repeat(c, M) for c in cols]
             new_cols.extend(self._step_column(j, a, b, n) for j in range(a, b))
             self._extend(new_cols, s + 1)
@@ -644,6 +754,11 @@ class _Join:
         for j in self.reads[s]:
             env[self.order[j]] = np.repeat(cols[j], M) if j < a else self._step_column(j, a, b, n)
         mask = None
+        for part in partials:
+            cm = part.mask(env, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return
         for c in cis:
             cm = constraint_mask(c, env, self.dtype, rows)
             mask = cm if mask is None else (mask & cm)
@@ -672,11 +787,55 @@ class _Join:
         self._extend(new_cols, s + 1)
 
 
+def _selectivity(c: Any, v: int, doms) -> float:
+    """A rough share of the rows that ``c``, completed by placing variable ``v``, keeps."""
+    size = max(doms[v].size, 1)
+    if type(c) is Compare:
+        if c.op == "==":
+            return 1.0 / size
+        if c.op == "!=":
+            return 1.0 - 1.0 / size
+    return 0.5
+
+
+def _estimated_work(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> float:
+    """Rows the join would generate, estimated level by level from rough selectivities."""
+    order, blocks = _join_order(vars_, checks, tables, doms)
+    pos = {v: i for i, v in enumerate(order)}
+    done_at: dict[int, list[Any]] = {}
+    for c in checks:
+        vs = [pos[v] for v in _node_vars(c) if v in pos]
+        if vs:
+            done_at.setdefault(max(vs), []).append(c)
+    in_table = {e.index: t for t in blocks.values() for e in t.children}
+    rows = work = 1.0
+    for k, v in enumerate(order):
+        t = in_table.get(v)
+        if k in blocks:
+            fan = float(len(blocks[k].rows))
+        elif t is not None:
+            fan = 1.0  # placed with its table's rows
+        else:
+            fan = float(doms[v].size)
+        work += rows * fan
+        rows *= fan
+        for c in done_at.get(k, ()):
+            rows *= _selectivity(c, v, doms)
+        rows = max(rows, 1.0)
+    return work
+
+
 def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
-    """Whether the numpy join is a good way to enumerate this component."""
+    """Whether the numpy join is a good way to enumerate this component: its Cartesian product
+    is moderate, or the join's estimated work is (the constraints filter early)."""
     if not vectorizable(P, cons):
         return False
-    _checks, tables = _checks_and_tables(P, vars_, cons, doms)
+    checks, tables = _checks_and_tables(P, vars_, cons, doms)
+    if any(doms[v].size > MAX_VALUES_PER_VAR for v in vars_ if not any(
+            v in {e.index for e in t.children} for t in tables)):
+        return False
+    if _estimated_work(vars_, checks, tables, doms) <= MAX_JOIN_WORK:
+        return True
     in_table: set[int] = set()
     total = 1
     for t in tables:

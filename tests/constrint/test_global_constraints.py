@@ -169,3 +169,30 @@ def test_cint_errors_of_global_constraints(text, fragment):
     with pytest.raises(ci.ConstraintSyntaxError) as info:
         ci.loads(text)
     assert fragment in info.value.message, str(info.value)
+
+
+def test_the_join_takes_components_that_filter_early():
+    from constrint.problem import prepare
+    from constrint.vectorized import MAX_CARTESIAN, component_suits
+
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 999) for i in range(5)]
+    for a, b in zip(xs, xs[1:]):
+        m += b == a + 1
+    m += g.all_different(xs)
+    P, doms, comps, _free = prepare(m)
+    ((vars_, cons),) = comps
+    assert 1000**5 > MAX_CARTESIAN
+    assert component_suits(P, doms, vars_, cons)  # an estimated few million rows, not 10**15
+    assert m.count() == 996 == len(m.solutions_array())
+
+
+def test_magic_squares_3x3():
+    m = ci.Model()
+    c = [[m.int_var(f"c{i}{j}", 1, 9) for j in range(3)] for i in range(3)]
+    m += g.all_different(x for r in c for x in r)
+    lines = [r for r in c] + [[c[i][j] for i in range(3)] for j in range(3)]
+    lines += [[c[i][i] for i in range(3)], [c[i][2 - i] for i in range(3)]]
+    for line in lines:
+        m += ci.sum_(line) == 15
+    assert m.count() == 8 == len(list(m.solutions())) == len(m.solutions_array())
