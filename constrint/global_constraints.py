@@ -894,6 +894,15 @@ def _r_inverse(c: Inverse, store, memo) -> int:
     for _ in range(2):
         F = _forwards(c.f, store, memo)
         G = _forwards(c.g, store, memo)
+        # a fixed f[i] == j fixes g[j] == i, and the other way round
+        for i, d in enumerate(F):
+            if d.is_fixed and 0 <= d.lo < n:
+                narrow(c.g[d.lo], Domain.const(i), store, memo)
+        for j, d in enumerate(G):
+            if d.is_fixed and 0 <= d.lo < n:
+                narrow(c.f[d.lo], Domain.const(j), store, memo)
+        F = _forwards(c.f, store, memo)
+        G = _forwards(c.g, store, memo)
         for i, d in enumerate(F):
             nd = d.filter(lambda j, i=i, G=G: i in G[j])
             if nd is None:
