@@ -226,19 +226,26 @@ class CpSatModel:
 
     def count(self) -> tuple[int, float]:
         """(number of solutions, seconds) by CP-SAT's enumeration of all solutions."""
-
-        class Counter(cp_model.CpSolverSolutionCallback):
-            def __init__(self):
-                super().__init__()
-                self.n = 0
-
-            def on_solution_callback(self):
-                self.n += 1
-
         t0 = time.perf_counter()
-        solver = cp_model.CpSolver()
-        solver.parameters.num_workers = 1  # enumeration needs a single worker
-        solver.parameters.enumerate_all_solutions = True
-        cb = Counter()
-        solver.Solve(self.md, cb)
-        return cb.n, time.perf_counter() - t0
+        n = count_solutions(self.md)
+        return n, time.perf_counter() - t0
+
+
+def count_solutions(md: cp_model.CpModel) -> int:
+    """The number of solutions of a CP-SAT model, by enumerating them (one worker, as CP-SAT's
+    enumeration needs)."""
+
+    class Counter(cp_model.CpSolverSolutionCallback):
+        def __init__(self):
+            super().__init__()
+            self.n = 0
+
+        def on_solution_callback(self):
+            self.n += 1
+
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.enumerate_all_solutions = True
+    cb = Counter()
+    solver.Solve(md, cb)
+    return cb.n

@@ -185,22 +185,9 @@ def kernel_tuner_problem(mod, space: dict):
 
 
 def cpsat_count(md) -> int:
-    from ortools.sat.python import cp_model
+    from cpsat import count_solutions
 
-    class Counter(cp_model.CpSolverSolutionCallback):
-        def __init__(self):
-            super().__init__()
-            self.n = 0
-
-        def on_solution_callback(self):
-            self.n += 1
-
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 1
-    solver.parameters.enumerate_all_solutions = True
-    cb = Counter()
-    solver.Solve(md, cb)
-    return cb.n
+    return count_solutions(md)
 
 
 def _child(conn, fn, arg):

@@ -2,7 +2,8 @@
 
     python benchmarks/optimisation.py [--repeat 7] [--workers 1] [--json OUT.json]
 
-Each model is ``.cint`` text (below, or ``examples/matmul_tiling.cint``): tile sizes that divide
+Each model is ``.cint`` text (below, or ``examples/matmul_tiling.cint`` and
+``examples/gemm_chain.cint``): tile sizes that divide
 problem sizes, divisor chains (block | warp | thread tiles), shared-memory and register bounds,
 and a lexicographic objective. constrint solves ``ci.loads(text)`` with ``Model.solve()``; CP-SAT
 solves the same model translated by ``benchmarks/cpsat.py`` (intermediate variables for products
@@ -28,28 +29,6 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import constrint as ci  # noqa: E402
-
-GEMM_CHAIN = """
-# 11 tile sizes of a split-K GEMM (M = N = K = 4096, 16-bit operands): block, warp and thread
-# tiles, pipeline stages, vector width, split-K factor and an unroll factor
-var BM, BN in [16, 32, 64, 128, 256];
-var BK in [8, 16, 32, 64];
-var WM, WN in [1, 2, 4, 8, 16, 32, 64, 128, 256];
-var TM, TN in [1, 2, 4, 8, 16];
-var S in 1..4;
-var V in [1, 2, 4];
-var SPLITK in [1, 2, 4, 8];
-var U in 1..8;
-4096 % BM == 0; 4096 % BN == 0; 4096 % (BK * SPLITK) == 0;
-BM % WM == 0; BN % WN == 0; WM % TM == 0; WN % TN == 0;     # the divisor chains
-(BM // WM) * (BN // WN) * 32 <= 1024;                       # threads per block
-(WM // TM) * (WN // TN) == 32;                              # one warp per warp tile
-(BM + BN) * BK * S * 2 <= 99 * 1024;                        # staged tiles in shared memory
-TM * TN + (TM + TN) * V * U <= 160;                         # registers per thread
-TN % V == 0; BK % V == 0;
-U <= BK // 8;
-maximize BM * BN * SPLITK, BK * S, U, -(TM * TN);
-"""
 
 CONV2D = """
 # output tile of a 3x3 convolution over a 512x512 image, 64 input and 64 output channels, float32
@@ -102,7 +81,7 @@ def problems() -> list[tuple[str, str]]:
     matmul = (ROOT / "examples" / "matmul_tiling.cint").read_text()
     return [
         ("matmul (examples/matmul_tiling.cint)", matmul),
-        ("gemm chain, 11 variables", GEMM_CHAIN),
+        ("gemm chain (examples/gemm_chain.cint)", (ROOT / "examples" / "gemm_chain.cint").read_text()),
         ("conv2d tile", CONV2D),
         ("attention tiles", ATTENTION),
         ("persistent RNN", RNN),

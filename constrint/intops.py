@@ -512,17 +512,10 @@ def _np_power(n: Power, env):
 def _np_round(n: Round, env):
     import numpy as np
 
-    from .vectorized import _ev, _objmap_partial
+    from .vectorized import _ev, float_to_int
 
-    v = _ev(n.a, env)
-    if env.dtype is object:
-        return _objmap_partial(lambda x, _: round(x), v, 0, env)
-    v = np.asarray(v, dtype=np.float64)
-    bad = ~np.isfinite(v)
-    if bad.any():
-        env.bad.append(bad)
-        v = np.where(bad, 0.0, v)
-    return np.rint(v).astype(np.int64)
+    # numpy's rint rounds half to even, as Python's round() of a float does
+    return float_to_int(_ev(n.a, env), env, round, np.rint)
 
 
 

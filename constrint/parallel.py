@@ -103,30 +103,31 @@ def check_workers(workers: Any) -> int:
     return workers
 
 
-def count(model: Any, workers: int, time_limit: float | None = None) -> int:
-    """:meth:`constrint.Model.count` in ``workers`` processes."""
+def _parts(model: Any, workers: int, task, extra: Any) -> list[Any] | None:
+    """``task(blob, name, part, ranged, extra)`` for every part, in workers (None: nothing to
+    split, or one worker)."""
     split = _split(model)
     if split is None or workers == 1:
-        return model.count(time_limit=time_limit)
+        return None
     name, parts = split
     ranged = model.domain(name).size > 1 << 20
     blob = _payload(model)
     with _pool(workers) as pool:
-        futures = [pool.submit(_count_part, blob, name, p, ranged, time_limit) for p in parts]
-        return sum(f.result() for f in futures)
+        futures = [pool.submit(task, blob, name, p, ranged, extra) for p in parts]
+        return [f.result() for f in futures]
+
+
+def count(model: Any, workers: int, time_limit: float | None = None) -> int:
+    """:meth:`constrint.Model.count` in ``workers`` processes."""
+    counts = _parts(model, workers, _count_part, time_limit)
+    return model.count(time_limit=time_limit) if counts is None else sum(counts)
 
 
 def solutions_array(model: Any, workers: int, dtype: Any = None) -> np.ndarray:
     """:meth:`constrint.Model.solutions_array` in ``workers`` processes (rows part by part)."""
-    split = _split(model)
-    if split is None or workers == 1:
+    blocks = _parts(model, workers, _array_part, dtype)
+    if blocks is None:
         return model.solutions_array(dtype=dtype)
-    name, parts = split
-    ranged = model.domain(name).size > 1 << 20
-    blob = _payload(model)
-    with _pool(workers) as pool:
-        futures = [pool.submit(_array_part, blob, name, p, ranged, dtype) for p in parts]
-        blocks = [f.result() for f in futures]
     if dtype is None and any(b.dtype == object for b in blocks):
         blocks = [b.astype(object) for b in blocks]
     return np.concatenate(blocks) if blocks else np.empty((0, len(model.variables)), dtype=dtype or np.int64)

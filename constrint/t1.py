@@ -62,20 +62,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from .errors import ModelError, T1Error
 from .booleans import IfThenElse, Reify, may_be_undefined
-from .global_constraints import Element
-from .intops import (
-    BitAnd,
-    BitNot,
-    BitOr,
-    BitXor,
-    LShift,
-    Power,
-    Round,
-    RShift,
-    nonnegative_over_declared_domains,
-)
+from .errors import ModelError, T1Error
 from .expr import (
     COMPARISON_FUNCTIONS,
     Abs,
@@ -103,6 +91,18 @@ from .expr import (
     max_,
     min_,
     walk,
+)
+from .global_constraints import Element
+from .intops import (
+    BitAnd,
+    BitNot,
+    BitOr,
+    BitXor,
+    LShift,
+    Power,
+    Round,
+    RShift,
+    nonnegative_over_declared_domains,
 )
 from .model import Model
 from .propagators import Store, forward
@@ -320,7 +320,7 @@ class _Interp:
         if n > MAX_VALUES:
             raise self.err(f"list too long ({n} items; at most {MAX_VALUES})", node)
 
-    def eval(self, node: ast.AST, env: dict[str, Any]) -> Any:  # noqa: C901 - one dispatch
+    def eval(self, node: ast.AST, env: dict[str, Any]) -> Any:
         self.step(node)
         if isinstance(node, ast.Constant):
             v = node.value
@@ -697,6 +697,10 @@ def _classify(name: str, values: list[Any], where: _Where) -> tuple[str, list[in
 
 _TRUE = BoolConst(True)
 _FALSE = BoolConst(False)
+#: Binary operators defined everywhere, as nodes.
+_TOTAL_NODES = {
+    ast.Add: Add, ast.Sub: Sub, ast.Mult: Mul, ast.BitAnd: BitAnd, ast.BitOr: BitOr, ast.BitXor: BitXor,
+}
 
 
 def _and(*cs: Constraint) -> Constraint:
@@ -1022,7 +1026,7 @@ class _Cond:
             return TrueDiv(Const(p), Const(q))
         raise self.err(f"expected a number, got {type(v).__name__} {_short(v)}", node)
 
-    def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:  # noqa: C901
+    def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:
         if self.is_constant(node) and not isinstance(node, ast.Name):
             # a constant sub-expression: computed now, exactly as Python would
             v, ok = self.const_value(node)
@@ -1092,23 +1096,14 @@ class _Cond:
                 raise self.err(
                     f"unsupported operand types for {_SYMBOL[op]!r}: float (integers only)", node
                 )
-            if op is ast.BitAnd:
-                return BitAnd(a, b), d
-            if op is ast.BitOr:
-                return BitOr(a, b), d
-            if op is ast.BitXor:
-                return BitXor(a, b), d
             if op is ast.LShift:
                 self.check_range(b, 0, MAX_SHIFT, "the count of '<<'", node.right)
-            e = (LShift if op is ast.LShift else RShift)(a, b)
-            g, dg = self.guard(e, e.definedness(), cond)
-            return g, _and(d, dg)
-        if op is ast.Add:
-            return Add(a, b), d
-        if op is ast.Sub:
-            return Sub(a, b), d
-        if op is ast.Mult:
-            return Mul(a, b), d
+            if op in (ast.LShift, ast.RShift):
+                e = (LShift if op is ast.LShift else RShift)(a, b)
+                g, dg = self.guard(e, e.definedness(), cond)
+                return g, _and(d, dg)
+        if op in _TOTAL_NODES:
+            return _TOTAL_NODES[op](a, b), d
         if cond and self.may_be_zero(b):
             d = _and(d, Compare("!=", b, Const(0)))
             b = self.guard_divisor(b)

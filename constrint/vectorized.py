@@ -136,14 +136,20 @@ def _ev_trunc(n, env):
     v = _ev(n.a, env)
     if n.a.integral:
         return v
+    return float_to_int(v, env, int, np.trunc)
+
+
+def float_to_int(v, env: _Env, python_fn, numpy_fn):
+    """Integers from float values, as ``python_fn`` gives them (``int``, ``round``); rows with
+    an infinite or NaN value (where Python raises) are undefined."""
     if env.dtype is object or np.ndim(v) == 0:
-        return _objmap_partial(lambda x, _: int(x), v, 0, env)
+        return _objmap_partial(lambda x, _: python_fn(x), v, 0, env)
     v = np.asarray(v, dtype=np.float64)
     bad = ~np.isfinite(v)
     if bad.any():
         env.bad.append(bad)
         v = np.where(bad, 0.0, v)
-    return np.trunc(v).astype(np.int64)
+    return numpy_fn(v).astype(np.int64)
 
 
 def _objmap_partial(fn, a, b, env: _Env):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import itertools
 import keyword
 import math
+import operator
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any
@@ -117,6 +118,16 @@ def _numbers_only(values: Iterable[Any]) -> bool:
     return all(isinstance(v, (int, float)) and (not isinstance(v, float) or math.isfinite(v)) for v in values)
 
 
+#: The relations of the sum and product constraints.
+_RELATION = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}
+
+
+def _weighted_sum(names: list[str], multipliers: Sequence | None) -> str:
+    """``a * 2 + b`` (Python text) of variables and their multipliers (default 1)."""
+    ms = multipliers or [1] * len(names)
+    return " + ".join(f"{n} * {m!r}" if m != 1 else n for n, m in zip(names, ms)) or "0"
+
+
 class AllDifferentConstraint(Constraint):
     """The variables take pairwise different values."""
 
@@ -145,14 +156,10 @@ class _Sum(Constraint):
     def condition(self, names):
         if self._floats() or not _numbers_only([self.total, *(self.multipliers or [])]):
             return None
-        ms = self.multipliers or [1] * len(names)
-        terms = " + ".join(f"{n} * {m!r}" if m != 1 else n for n, m in zip(names, ms)) or "0"
-        return f"{terms} {self.op} {self.total!r}"
+        return f"{_weighted_sum(names, self.multipliers)} {self.op} {self.total!r}"
 
     def predicate(self):
-        import operator
-
-        cmp = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}[self.op]
+        cmp = _RELATION[self.op]
         ms, total = self.multipliers, self.total
 
         def check(*vals):
@@ -196,9 +203,7 @@ class _Prod(Constraint):
         return f"{' * '.join(names) or '1'} {self.op} {self.total!r}"
 
     def predicate(self):
-        import operator
-
-        cmp = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}[self.op]
+        cmp = _RELATION[self.op]
         return lambda *vals: cmp(math.prod(vals), self.total)
 
 
@@ -235,18 +240,16 @@ class _VariableTarget(Constraint):
     def condition(self, names):
         target, others = names[0], names[1:]
         if self.combine == "+":
-            ms = self.multipliers or [1] * len(others)
+            ms = self.multipliers or []
             if not _numbers_only(ms) or any(isinstance(m, float) for m in ms):
                 return None
-            rhs = " + ".join(f"{n} * {m!r}" if m != 1 else n for n, m in zip(others, ms)) or "0"
+            rhs = _weighted_sum(others, self.multipliers)
         else:
             rhs = " * ".join(others) or "1"
         return f"{rhs} {self.op} {target}"
 
     def predicate(self):
-        import operator
-
-        cmp = {"<=": operator.le, ">=": operator.ge, "==": operator.eq}[self.op]
+        cmp = _RELATION[self.op]
         ms = self.multipliers
 
         def check(target, *vals):

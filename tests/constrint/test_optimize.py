@@ -1,6 +1,8 @@
 """Optimisation: stages per objective key, values tried from the objective's good end."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import constrint as ci
@@ -8,26 +10,7 @@ from constrint.optimize import DOWN, UNKNOWN, UP, monotonicity, value_directions
 from constrint.propagators import Store
 
 # 11 tile sizes with divisor chains, a shared-memory bound and a lexicographic objective
-# (the "gemm chain" of benchmarks/optimisation.py)
-CHAIN = """
-var BM, BN in [16, 32, 64, 128, 256];
-var BK in [8, 16, 32, 64];
-var WM, WN in [1, 2, 4, 8, 16, 32, 64, 128, 256];
-var TM, TN in [1, 2, 4, 8, 16];
-var S in 1..4;
-var V in [1, 2, 4];
-var SPLITK in [1, 2, 4, 8];
-var U in 1..8;
-4096 % BM == 0; 4096 % BN == 0; 4096 % (BK * SPLITK) == 0;
-BM % WM == 0; BN % WN == 0; WM % TM == 0; WN % TN == 0;
-(BM // WM) * (BN // WN) * 32 <= 1024;
-(WM // TM) * (WN // TN) == 32;
-(BM + BN) * BK * S * 2 <= 99 * 1024;
-TM * TN + (TM + TN) * V * U <= 160;
-TN % V == 0; BK % V == 0;
-U <= BK // 8;
-maximize BM * BN * SPLITK, BK * S, U, -(TM * TN);
-"""
+CHAIN = (Path(__file__).resolve().parents[2] / "examples" / "gemm_chain.cint").read_text()
 
 
 def _lex_best(m: ci.Model):
