@@ -7,7 +7,7 @@
 >>> sorted(s["bm"] for s in m.solutions())
 [16, 32]
 """
-from .booleans import BoolVar, equivalent, if_then_else, reify, xor
+from .booleans import equivalent, if_then_else, reify, xor
 from .domain import Domain
 from .errors import (
     ConstraintSyntaxError,
@@ -60,7 +60,7 @@ __all__ = [
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
-    "BoolVar", "equivalent", "xor", "if_then_else", "reify", "element", "power",
+    "equivalent", "xor", "if_then_else", "reify", "element", "power",
     "all_different", "table", "forbidden_table", "count", "among", "in_set", "lex_less",
     "lex_lesseq", "inverse",
     "Reduction", "Source", "Statement",

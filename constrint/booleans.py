@@ -6,8 +6,8 @@ One mechanism serves the Python API, the ``.cint`` language and the T1 reader:
   ``(x > 0) == (z > 0)``). A constraint used where a number is expected becomes one.
 * :class:`IfThenElse` is Python's ``a if c else b``: only the branch taken is evaluated, so a
   division by zero in the other branch does not matter.
-* :class:`BoolVar` (from :meth:`constrint.Model.bool_var`) is a variable with the values 0 and 1
-  that can also stand where a constraint is expected (``m += b``, ``b | (x > 3)``).
+* :meth:`constrint.Model.bool_var` makes a variable with the values 0 and 1 that can also stand
+  where a constraint is expected (``m += b``, ``b | (x > 3)``; ``~b`` is ``b == 0``).
 
 An expression whose values are always 0 or 1 (:func:`is_boolean`) can be added to a model as a
 constraint (it must then be 1). Undefinedness propagates: where the constraint inside a
@@ -28,7 +28,6 @@ from typing import Any
 from .domain import Domain
 from .expr import (
     _P_ATOM,
-    BoolVar,
     Compare,
     Const,
     Constraint,
@@ -383,6 +382,6 @@ def _np_ite(n: IfThenElse, env):
 
 
 __all__ = [
-    "Reify", "IfThenElse", "BoolVar", "is_boolean", "as_constraint", "if_then_else",
+    "Reify", "IfThenElse", "is_boolean", "as_constraint", "if_then_else",
     "equivalent", "xor", "reify", "may_be_undefined",
 ]

@@ -332,27 +332,16 @@ class Var(Expr):
     def fmt(self):
         return self.name
 
-
-class BoolVar(Var):
-    """A variable with the values 0 and 1 that may stand for a constraint (it must be 1).
-
-    Create it with :meth:`constrint.Model.bool_var`. ``~b`` is the constraint ``b == 0`` (not
-    the bitwise complement); ``b & c`` and ``b | c`` of booleans are booleans
-    (see :mod:`constrint.booleans`).
-
-    >>> import constrint as ci
-    >>> m = ci.Model(); a = m.bool_var("a"); b = m.bool_var("b")
-    >>> m += a | b
-    >>> m += ~a
-    >>> [s for s in m.solutions()]
-    [{'a': 0, 'b': 1}]
-    """
-
-    __slots__ = ()
-    boolean = True
+    @property
+    def boolean(self) -> bool:
+        """Whether the variable was made by :meth:`constrint.Model.bool_var` (values 0 and 1,
+        standing for a constraint: ``m += b`` requires 1, ``~b`` is ``b == 0``)."""
+        return self.index in getattr(self.model, "_booleans", ())
 
     def __invert__(self):
-        return Compare("==", self, Const(0))
+        if self.boolean:
+            return Compare("==", self, Const(0))  # not the bitwise complement
+        return super().__invert__()
 
 
 class _Binary(Expr):

@@ -40,6 +40,7 @@ class Model:
         self._domains: list[Domain] = []
         self._by_name: dict[str, Var] = {}
         self._constraints: list[Constraint] = []
+        self._booleans: set[int] = set()  # indices of the variables made by bool_var
         self._var_sources: list[Source | None] = []
         self._sources: list[Source | None] = []
         self._objective: tuple[Expr, ...] | None = None
@@ -108,12 +109,8 @@ class Model:
         >>> sorted(s["x"] for s in m.solutions())
         [0, 5, 6, 7, 8, 9]
         """
-        from .booleans import BoolVar
-
-        self.int_var(name, 0, 1, source=source)
-        var = BoolVar(self, len(self._vars) - 1, name)
-        self._vars[-1] = var
-        self._by_name[name] = var
+        var = self.int_var(name, 0, 1, source=source)
+        self._booleans.add(var.index)
         return var
 
     def add(self, constraint: Constraint | bool | Iterable[Constraint], *, source: Source | None = None) -> Model:
@@ -342,11 +339,12 @@ class Model:
             fix[name] = value
         other = type(self)()
         for v, d, s in zip(self._vars, self._domains, self._var_sources):
-            nv = type(v)(other, v.index, v.name)
+            nv = Var(other, v.index, v.name)
             other._vars.append(nv)
             other._domains.append(Domain.const(fix[v.name]) if v.name in fix else d)
             other._var_sources.append(s)
             other._by_name[v.name] = nv
+        other._booleans = set(self._booleans)
         memo: dict = {}
 
         def var_map(v: Var) -> Var:

@@ -23,7 +23,6 @@ from .expr import (
     Add,
     And,
     BoolConst,
-    BoolVar,
     Compare,
     Const,
     Divides,
@@ -80,7 +79,7 @@ Fwd = tuple[Any, bool]
 def forward(node, store: Store, memo: dict) -> Fwd:
     """Domain of an integer expression node under the store (memoised per node)."""
     t = type(node)
-    if t is Var or t is BoolVar:
+    if t is Var:
         return store.doms[node.index], False
     key = id(node)
     r = memo.get(key)
@@ -362,7 +361,7 @@ def narrow(node, req: Domain | None, store: Store, memo: dict) -> None:
         raise _Fail
     if new == cur:
         return
-    if type(node) is Var or type(node) is BoolVar:
+    if type(node) is Var:
         store.doms[node.index] = new
         store.changed.add(node.index)
         return

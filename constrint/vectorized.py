@@ -23,7 +23,6 @@ from .expr import (
     Add,
     And,
     BoolConst,
-    BoolVar,
     Compare,
     Const,
     Divides,
@@ -214,7 +213,6 @@ def _ev_compare(n, env):
 _NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
     Const: lambda n, env: n.value,
     Var: lambda n, env: env.cols[n.index],
-    BoolVar: lambda n, env: env.cols[n.index],
     Add: lambda n, env: _ev(n.a, env) + _ev(n.b, env),
     Sub: lambda n, env: _ev(n.a, env) - _ev(n.b, env),
     Mul: lambda n, env: _ev(n.a, env) * _ev(n.b, env),
@@ -408,7 +406,7 @@ def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) ->
 def _linear(e: Any) -> tuple[dict[int, int], int] | None:
     """``e`` as ``sum(k * x) + c`` with integer coefficients (by variable index), or None."""
     t = type(e)
-    if t is Var or t is BoolVar:
+    if t is Var:
         return {e.index: 1}, 0
     if t is Const:
         return {}, e.value

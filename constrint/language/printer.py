@@ -12,7 +12,6 @@ from ..expr import (
     Add,
     And,
     BoolConst,
-    BoolVar,
     Compare,
     Const,
     Divides,
@@ -62,7 +61,7 @@ def expr_text(e) -> tuple[str, int]:
     if t is Const:
         text = int_text(e.value)
         return (text, _ATOM) if e.value >= 0 else (text, _UNARY)
-    if t is Var or t is BoolVar:
+    if t is Var:
         if e.name in KEYWORDS:
             raise ModelError(f"variable name {e.name!r} is a keyword of the .cint language")
         return e.name, _ATOM
@@ -163,7 +162,7 @@ def dumps(model) -> str:
     for v in model.variables:
         if v.name in KEYWORDS:
             raise ModelError(f"variable name {v.name!r} is a keyword of the .cint language")
-        decl = f"var {v.name} in bool;" if type(v) is BoolVar else f"var {v.name} in {domain_text(model.domain(v))};"
+        decl = f"var {v.name} in bool;" if v.boolean else f"var {v.name} in {domain_text(model.domain(v))};"
         lines.append(_commented(decl, model.source(v)))
     for st in model.statements:
         lines.append(_commented(constraint_text(st.constraint)[0] + ";", st.source))

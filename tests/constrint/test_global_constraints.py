@@ -195,3 +195,21 @@ def test_magic_squares_3x3():
     for line in lines:
         m += ci.sum_(line) == 15
     assert m.count() == 8 == len(list(m.solutions())) == len(m.solutions_array())
+
+
+def test_presolve_keeps_global_constraints_and_booleans():
+    m = ci.loads(
+        """
+        var D in 1..64; var a, b, c in 0..7; var u in 0..100; var f in bool;
+        u == D // 8 + a;
+        all_different(a, b, c);
+        table([a, b], [[1, 2], [2, 3], [3, 1], [5, 4]]);
+        (a > 2) + (b > 2) <= 1;
+        f or c == 0;
+        maximize u, [a, b, c][f];
+        """
+    )
+    r = m.reduce({"D": 17})
+    fixed = m.copy(fix={"D": 17})
+    assert r.solve().objective == fixed.solve().objective == (5, 3)  # a = 3: u = 17 // 8 + 3
+    assert r.model.count() == fixed.count()
