@@ -1,6 +1,6 @@
 """Speed of the RNN backends on one GPU: forward and forward+backward, CUDA events, median.
 
-    python benchmarks/rnn_speed.py [--out docs/benchmarks] [--quick]
+    python benchmarks/rnn_speed.py [--out docs/benchmarks] [--quick] [--timing per-call|back-to-back|both]
 
 Compares the fused and alternating backends, the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
@@ -8,99 +8,86 @@ torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like t
 Writes rnn_speed.csv and PNG plots to --out, prints a table with ratios to cuDNN float16, and
 measures the first-call latency (config + compile in a fresh process) and the cached one.
 A run of some sweeps only (--sweeps) keeps the rows of the other sweeps already in the CSV.
+``--timing`` chooses the method (``timing.py``): per call (the default: events around each call,
+host time included) and/or back to back (GPU time only); the CSV has a column pair for each.
 """
 from __future__ import annotations
 
 import argparse
 import csv
 import gc
+import math
 import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
+from timing import back_to_back, inputs, per_call
+
+from flashrnn_kernels.reference import reference_forward
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from flashrnn_kernels.cells import get_cell  # noqa: E402
-from flashrnn_kernels.reference import reference_forward  # noqa: E402
+NAN = float("nan")
 
 
-def bench(fn, reps=7, warm=2, budget_s=6.0):
-    """Median time in ms of fn() with CUDA events (reps reduced if one call is slow)."""
-    t0 = time.time()
-    for _ in range(warm):
-        fn()
-    torch.cuda.synchronize()
-    one = (time.time() - t0) / max(warm, 1)
-    reps = max(3, min(reps, int(budget_s / max(one, 1e-4))))
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b))
-    ts.sort()
-    return ts[len(ts) // 2]
+def timed(f, fb, methods, slow=False):
+    """(fwd, fwd+bwd) per call and back to back, in ms; NaN for a method not asked for."""
+    reps = dict(reps=3, warm=1) if slow else {}
+    out = []
+    for fn, r in ((f, 7), (fb, 5)):
+        out.append(per_call(fn, **(reps or {"reps": r})) if "per-call" in methods else NAN)
+    for fn in (f, fb):
+        out.append(back_to_back(fn, n=3 if slow else 20) if "back-to-back" in methods else NAN)
+    return out
 
 
-def inputs(cell, B, T, N, D, dtype, grad=False):
-    c = get_cell(cell)
-    Wx = torch.randn(B, T, c.num_gates, N, D, device="cuda", dtype=dtype) * 0.5
-    R = torch.randn(c.num_gates, N, D, D, device="cuda", dtype=dtype) / D**0.5
-    b = torch.randn(c.num_bias, N, D, device="cuda", dtype=dtype) * 0.1
-    s0 = torch.zeros(c.num_states, B, 1, N, D, device="cuda", dtype=dtype)
-    xs = [Wx, R, b, s0]
-    if grad:
-        xs = [t.requires_grad_(True) for t in xs]
-    return xs
-
-
-def time_backend(backend, cell, B, T, N, D, dtype):
+def time_backend(backend, cell, B, T, N, D, dtype, methods):
     from flashrnn_kernels import flashrnn
 
     xs = inputs(cell, B, T, N, D, dtype)
-    with torch.no_grad():
-        f = bench(lambda: flashrnn(*xs, cell=cell, backend=backend))
     xg = inputs(cell, B, T, N, D, dtype, grad=True)
+
+    def f():
+        with torch.no_grad():
+            flashrnn(*xs, cell=cell, backend=backend)
 
     def fb():
         st, la = flashrnn(*xg, cell=cell, backend=backend)
         st[0].float().sum().backward()
-    fbt = bench(fb, reps=5)
-    return f, fbt
+    return timed(f, fb, methods)
 
 
-def time_reference(cell, B, T, N, D, dtype):
+def time_reference(cell, B, T, N, D, dtype, methods):
     xs = inputs(cell, B, T, N, D, dtype)
-    with torch.no_grad():
-        f = bench(lambda: reference_forward(*xs, cell=cell), reps=3, warm=1)
     xg = inputs(cell, B, T, N, D, dtype, grad=True)
+
+    def f():
+        with torch.no_grad():
+            reference_forward(*xs, cell=cell)
 
     def fb():
         st, la = reference_forward(*xg, cell=cell)
         st[0].float().sum().backward()
-    return f, bench(fb, reps=3, warm=1)
+    return timed(f, fb, methods, slow=True)
 
 
-def time_cudnn(cell, B, T, H, dtype):
+def time_cudnn(cell, B, T, H, dtype, methods):
     mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](H, H, batch_first=True)
     mod = mod.cuda().to(dtype)
     x = torch.randn(B, T, H, device="cuda", dtype=dtype)
-    with torch.no_grad():
-        f = bench(lambda: mod(x), reps=5)
     xg = x.clone().requires_grad_(True)
+
+    def f():
+        with torch.no_grad():
+            mod(x)
 
     def fb():
         out, _ = mod(xg)
         out.float().sum().backward()
-    return f, bench(fb, reps=5)
+    return timed(f, fb, methods)
 
 
 def first_call_latency(cache_dir: str) -> float:
@@ -122,7 +109,9 @@ def first_call_latency(cache_dir: str) -> float:
 
 
 SWEEPS = ("heads", "batch", "T")
-FIELDS = ["sweep", "impl", "cell", "dtype", "B", "T", "heads", "head_dim", "fwd_ms", "fwdbwd_ms"]
+FIELDS = ["sweep", "impl", "cell", "dtype", "B", "T", "heads", "head_dim", "fwd_ms", "fwdbwd_ms",
+          "fwd_b2b_ms", "fwdbwd_b2b_ms"]
+TIMES = ("fwd_ms", "fwdbwd_ms", "fwd_b2b_ms", "fwdbwd_b2b_ms")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -134,8 +123,8 @@ def read_rows(path: Path) -> list[dict]:
     for r in rows:
         for k in ("B", "T", "heads", "head_dim"):
             r[k] = int(r[k])
-        for k in ("fwd_ms", "fwdbwd_ms"):
-            r[k] = float(r[k])
+        for k in TIMES:  # a column an older file lacks, or a point not measured, is NaN
+            r[k] = float(r.get(k) or "nan")
     return rows
 
 
@@ -147,7 +136,11 @@ def main():
     ap.add_argument("--sweeps", default="heads,batch,T",
                     help="comma-separated subset of: heads, batch, T (the CSV keeps the rows of "
                          "the others)")
+    ap.add_argument("--timing", default="per-call", choices=("per-call", "back-to-back", "both"),
+                    help="timing method (benchmarks/timing.py); default per call")
+    ap.add_argument("--no-latency", action="store_true", help="skip the first-call latency runs")
     a = ap.parse_args()
+    methods = {"per-call", "back-to-back"} if a.timing == "both" else {a.timing}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     bf16, fp16 = torch.bfloat16, torch.float16
@@ -164,28 +157,29 @@ def main():
             w.writeheader()
             w.writerows(kept + rows)
 
-    def add(sweep, impl, cell, dtype, B, T, N, D, f, fb):
+    def add(sweep, impl, cell, dtype, B, T, N, D, times):
         rows.append(dict(sweep=sweep, impl=impl, cell=cell, dtype=str(dtype).replace("torch.", ""),
-                         B=B, T=T, heads=N, head_dim=D, fwd_ms=f, fwdbwd_ms=fb))
+                         B=B, T=T, heads=N, head_dim=D, **dict(zip(TIMES, times))))
         write_csv()  # after every point, so that an interrupted run keeps what it measured
+        shown = "  ".join(f"{k.removesuffix('_ms')} {v:8.3f}" for k, v in zip(TIMES, times) if not math.isnan(v))
         print(f"{sweep:6s} {impl:12s} {cell:5s} {rows[-1]['dtype']:8s} B={B:<3d} T={T:<4d} "
-              f"{N}x{D:<4d} fwd {f:8.3f} ms  fwd+bwd {fb:8.3f} ms  "
+              f"{N}x{D:<4d} {shown or 'not run'} ms  "
               f"(GPU memory held after: {torch.cuda.memory_allocated() / 2**30:.2f} GiB)", flush=True)
 
     def run(sweep, impl, cell, dtype, B, T, N, D):
         try:
             if impl in ("fused", "alternating"):
-                f, fb = time_backend(impl, cell, B, T, N, D, dtype)
+                times = time_backend(impl, cell, B, T, N, D, dtype, methods)
             elif impl == "reference":
-                f, fb = time_reference(cell, B, T, N, D, dtype)
+                times = time_reference(cell, B, T, N, D, dtype, methods)
             else:
-                f, fb = time_cudnn(cell, B, T, N * D, dtype)
+                times = time_cudnn(cell, B, T, N * D, dtype, methods)
         except Exception as e:  # a point that cannot run is recorded as missing
             print(f"{sweep} {impl} {cell} B={B} T={T} {N}x{D}: {type(e).__name__}: {str(e)[:200]}")
-            f = fb = float("nan")
+            times = [NAN] * len(TIMES)
         gc.collect()  # tensors kept alive by reference cycles (exception tracebacks, closures)
         torch.cuda.empty_cache()
-        add(sweep, impl, cell, dtype, B, T, N, D, f, fb)
+        add(sweep, impl, cell, dtype, B, T, N, D, times)
 
     impls = ["fused"] + ([] if a.no_alternating else ["alternating"])
     heads = [(1, 768), (3, 256), (12, 64), (24, 32)]
@@ -210,11 +204,13 @@ def main():
     write_csv()
 
     # latency of the first call (fresh cache, new process) and of a cached one
-    cache = tempfile.mkdtemp(prefix="frnn_cache_")
-    lat1 = first_call_latency(cache)
-    lat2 = first_call_latency(cache)
-    with open(out / "first_call_latency.csv", "w") as fh:
-        fh.write("case,seconds\nfirst_call_new_cache,%.3f\ncached_new_process,%.3f\n" % (lat1, lat2))
+    lat1 = lat2 = NAN
+    if not a.no_latency:
+        cache = tempfile.mkdtemp(prefix="frnn_cache_")
+        lat1 = first_call_latency(cache)
+        lat2 = first_call_latency(cache)
+        with open(out / "first_call_latency.csv", "w") as fh:
+            fh.write("case,seconds\nfirst_call_new_cache,%.3f\ncached_new_process,%.3f\n" % (lat1, lat2))
 
     try:
         plot(kept + rows, out)
@@ -222,17 +218,18 @@ def main():
         print("plot failed:", e)
 
     # table with ratios to cuDNN float16 (same sweep point with heads 1x768)
-    print("\n== summary (ms; ratio = cuDNN fp16 / impl, >1 is faster than cuDNN) ==")
+    print("\n== summary (ms; ratio = cuDNN fp16 / impl in the same method, >1 is faster than cuDNN) ==")
     cud = {(r["sweep"], r["cell"], r["B"], r["T"]): r for r in rows if r["impl"] == "cudnn_fp16"}
-    print(f"{'sweep':6s} {'impl':12s} {'cell':5s} {'B':>4s} {'T':>5s} {'NxD':>7s} {'fwd':>9s} "
-          f"{'fwd+bwd':>9s} {'x cuDNN f':>9s} {'x cuDNN fb':>10s}")
+    cols = [k for k in TIMES if any(not math.isnan(r[k]) for r in rows)]
+    print(f"{'sweep':6s} {'impl':12s} {'cell':5s} {'B':>4s} {'T':>5s} {'NxD':>7s} "
+          + " ".join(f"{k.removesuffix('_ms'):>13s}" for k in cols)
+          + " " + " ".join(f"{'x ' + k.removesuffix('_ms'):>15s}" for k in cols))
     for r in rows:
         c = cud.get((r["sweep"], r["cell"], r["B"], r["T"]))
-        rf = c["fwd_ms"] / r["fwd_ms"] if c else float("nan")
-        rfb = c["fwdbwd_ms"] / r["fwdbwd_ms"] if c else float("nan")
+        ratios = [c[k] / r[k] if c else NAN for k in cols]
         print(f"{r['sweep']:6s} {r['impl']:12s} {r['cell']:5s} {r['B']:4d} {r['T']:5d} "
-              f"{r['heads']:>3d}x{r['head_dim']:<4d}{r['fwd_ms']:9.3f} {r['fwdbwd_ms']:9.3f} "
-              f"{rf:9.2f} {rfb:10.2f}")
+              f"{r['heads']:>3d}x{r['head_dim']:<4d}" + " ".join(f"{r[k]:13.3f}" for k in cols)
+              + " " + " ".join(f"{x:15.2f}" for x in ratios))
     print(f"first call (config + compile, new process): {lat1:.2f} s; cached, new process: {lat2:.2f} s")
 
 

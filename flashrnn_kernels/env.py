@@ -1,9 +1,10 @@
 """Every environment variable that flashrnn_kernels reads, in one place, typed.
 
 Values are read when :func:`settings` is called (never cached at import), so tests and
-long-running programs see changes. Nothing else in the package touches ``os.environ``
-for reading, except the JIT builder, which *sets* ``MAX_JOBS`` for the duration of a build
-(``torch.utils.cpp_extension`` reads it from there).
+long-running programs see changes. Nothing else in the package reads ``os.environ``, except the
+JIT builder for the variables nvcc itself reads (``CUDA_HOME``, ``CUDA_PATH``,
+``NVCC_PREPEND_FLAGS``, ``NVCC_APPEND_FLAGS``), to find it and to tell whether a host compiler
+was chosen.
 
 | variable | type | meaning |
 | --- | --- | --- |
@@ -11,8 +12,9 @@ for reading, except the JIT builder, which *sets* ``MAX_JOBS`` for the duration 
 | ``FLASHRNN_BUILD_TIMEOUT`` | float, s | how long to wait for another process's build lock before giving up (default 1800) |
 | ``FLASHRNN_CUDA_ARCH`` | str | build target instead of the detected GPU, e.g. ``90a``, ``80``, ``sm_89`` |
 | ``FLASHRNN_BUILD_VERBOSE`` | bool | show compiler command lines and output (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``) |
+| ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
+| ``FLASHRNN_NVCC`` | path | the CUDA compiler to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
-| ``MAX_JOBS`` | int | parallel compiler jobs (default: sized to the CPUs and memory of the machine) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
 >>> import os
@@ -60,19 +62,6 @@ def _get_float(name: str, default: float) -> float:
     return value
 
 
-def _get_int(name: str) -> int | None:
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InputError(f"environment variable {name}={raw!r} is not an integer") from None
-    if value < 1:
-        raise InputError(f"environment variable {name}={raw!r} must be at least 1")
-    return value
-
-
 def _get_str(name: str) -> str | None:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
@@ -95,7 +84,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'max_jobs']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'gpu_model', 'nvcc']
     """
 
     cache_dir: Path
@@ -103,7 +92,8 @@ class Settings:
     cuda_arch: str | None
     build_verbose: bool
     backend: str
-    max_jobs: int | None
+    gpu_model: str | None
+    nvcc: str | None
 
 
 def backend_setting() -> str:
@@ -134,5 +124,6 @@ def settings() -> Settings:
         cuda_arch=_get_str("FLASHRNN_CUDA_ARCH"),
         build_verbose=_get_bool("FLASHRNN_BUILD_VERBOSE", False),
         backend=backend_setting(),
-        max_jobs=_get_int("MAX_JOBS"),
+        gpu_model=_get_str("FLASHRNN_GPU_MODEL"),
+        nvcc=_get_str("FLASHRNN_NVCC"),
     )

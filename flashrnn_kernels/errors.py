@@ -49,9 +49,9 @@ class BuildError(FlashRNNError, RuntimeError):
 
     ```python
     try:
-        mod = jit.load("my_ext", ["my_kernel.cu", "my_binding.cpp"])
+        lib = jit.load_library("my_kernels", ["my_kernels.cu"])
     except frk.BuildError as exc:
-        print(exc)                        # the nvcc / ninja output
+        print(exc)                        # the nvcc command line and output
     ```
     """
 

@@ -1,27 +1,26 @@
-"""Just-in-time builds of the CUDA sources in ``csrc/``, behind a content-addressed cache.
+"""Just-in-time builds of the CUDA sources in ``csrc/``: one build path for every CUDA backend.
 
-One build directory per key under the cache root (``FLASHRNN_CACHE_DIR``, else the platformdirs
-user cache dir); the key hashes the sources' and headers' *contents*, the ``-D`` defines, the
-target architecture, the compiler flags and the torch / CUDA / nvcc / Python versions, so a
-changed input never reuses a stale binary and an unchanged one is never rebuilt.
+:func:`load_library` is the one seam: it turns ``(name, sources, defines, arch)`` into a loaded
+module of C launchers (today nvcc builds a shared library, opened with :mod:`ctypes`), cached on
+disk by content. Both CUDA backends build through it; nothing else in the package runs a
+compiler.
 
-A build runs under a file lock (``<dir>.lock``, :mod:`filelock`): two processes asking for the
-same build at once build it once, the second waits (``FLASHRNN_BUILD_TIMEOUT``) and then loads
-it. A build directory counts only once its marker file ``BUILD_OK.json`` exists (written last,
-atomically); a directory without it was left by an interrupted build and is wiped and rebuilt.
-The OS releases the lock of a killed process; a lock left by a dead process on a file system
-without ``flock`` (its owner pid recorded in ``<dir>.owner``) is removed after the timeout.
+* **Target.** :func:`target_arch`: ``FLASHRNN_CUDA_ARCH``, else the GPU's compute capability, with
+  the arch-specific suffix where the kernels use arch-specific features (``90a`` on Hopper, whose
+  fused kernels use clusters, bulk copies and ``st.async``; plain ``80``, ``89``, ``100``, ...
+  elsewhere). Native code for that target only.
+* **Key.** :func:`build_key` of the build's name, the *contents* of its sources and of every
+  header below the include directories, the defines, the target, the flags and the compiler's
+  version: a changed input never reuses a stale binary, an unchanged one is never rebuilt.
+* **Cache.** One directory per key, ``<cache>/<name>-<key[:20]>``, under ``FLASHRNN_CACHE_DIR``
+  (else the platformdirs user cache dir). A directory counts once its marker ``BUILD_OK.json`` is
+  written (last, atomically); one without it was left by an interrupted build and is wiped.
+* **Lock.** A build runs under ``<dir>.lock`` (:mod:`filelock`): processes asking for the same
+  build at once build it once, the others wait at most ``FLASHRNN_BUILD_TIMEOUT`` seconds and then
+  load it. A lock left by a dead process on a file system without ``flock`` (owner pid in
+  ``<dir>.owner``) is removed after the timeout.
 
-Two front ends:
-
-* :func:`load` builds a PyTorch extension (kernel ``.cu`` files + one binding ``.cpp``) with
-  ``torch.utils.cpp_extension.load`` and returns the Python module;
-* :func:`load_library` builds ``.cu`` files into a plain shared library with nvcc alone and
-  returns a :class:`ctypes.CDLL` (for launchers with a C interface).
-
-Nothing is compiled at import. Native code for the detected GPU only (``-gencode
-arch=compute_90a,code=sm_90a`` on Hopper, ``sm_80`` on an A100, ...; ``FLASHRNN_CUDA_ARCH``
-overrides).
+Nothing is compiled at import.
 """
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ import contextlib
 import ctypes
 import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -48,11 +46,11 @@ from .errors import BuildError, BuildLockTimeout, InputError
 
 log = logging.getLogger(__name__)
 
-#: Directory of the CUDA / C++ sources (also the default include directory).
+#: Directory of the CUDA sources (also the default include directory).
 CSRC = Path(__file__).resolve().parent / "csrc"
 HEADER_SUFFIXES = (".h", ".cuh", ".hpp", ".inc")
 MARKER = "BUILD_OK.json"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 _memo: dict[str, Any] = {}
 _memo_lock = threading.Lock()
@@ -77,17 +75,24 @@ def normalize_arch(arch: str) -> str:
     return a
 
 
-def arch_for_capability(major: int, minor: int) -> str:
-    """Native target of a compute capability: arch-specific (``a``) features from Hopper on.
+#: Compute capabilities whose builds use the arch-specific target (``a`` suffix): the kernels use
+#: features of exactly these chips (Hopper's clusters, bulk copies and ``st.async``).
+ARCH_SPECIFIC = frozenset({(9, 0)})
 
-    >>> arch_for_capability(9, 0), arch_for_capability(8, 0)
-    ('90a', '80')
+
+def arch_for_capability(major: int, minor: int) -> str:
+    """The build target of a compute capability: arch-specific (``a``) where the kernels use
+    such features (:data:`ARCH_SPECIFIC`), else the plain target.
+
+    >>> arch_for_capability(9, 0), arch_for_capability(8, 0), arch_for_capability(10, 0)
+    ('90a', '80', '100')
     """
-    return f"{major}{minor}" + ("a" if major >= 9 else "")
+    return f"{major}{minor}" + ("a" if (major, minor) in ARCH_SPECIFIC else "")
 
 
 def target_arch(device: Any = None) -> str:
-    """The architecture to build for: ``FLASHRNN_CUDA_ARCH``, else the (current) GPU's.
+    """The architecture to build for: ``FLASHRNN_CUDA_ARCH``, else that of ``device`` (default:
+    the current GPU).
 
     Without a GPU and without the variable it raises :class:`~flashrnn_kernels.BuildError`.
 
@@ -120,28 +125,33 @@ def arch_flags(arch: str) -> list[str]:
 
 # ------------------------------------------------------------------------------ toolchain
 
-@functools.cache
 def nvcc_path() -> str | None:
-    """The nvcc that torch's extension builder uses (``CUDA_HOME/bin/nvcc``), else the one on PATH.
-
-    ``None`` when there is none; the result is cached for the process.
+    """The CUDA compiler: ``FLASHRNN_NVCC``, else ``$CUDA_HOME/bin/nvcc`` (or ``$CUDA_PATH``), else
+    the ``nvcc`` on ``PATH``, else ``/usr/local/cuda/bin/nvcc``; ``None`` when there is none.
 
     ```python
     jit.nvcc_path()        # e.g. '/usr/local/cuda/bin/nvcc'
     ```
     """
-    try:
-        from torch.utils.cpp_extension import CUDA_HOME
-    except Exception:  # noqa: BLE001 - torch missing or broken: fall back to PATH
-        CUDA_HOME = None
-    if CUDA_HOME:
-        candidate = Path(CUDA_HOME) / "bin" / "nvcc"
-        if candidate.exists():
+    chosen = settings().nvcc
+    if chosen:
+        return chosen if Path(chosen).is_file() else shutil.which(chosen)
+    return _default_nvcc(os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_nvcc(cuda_home: str | None) -> str | None:
+    if cuda_home:
+        candidate = Path(cuda_home) / "bin" / "nvcc"
+        if candidate.is_file():
             return str(candidate)
-    return shutil.which("nvcc")
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    fallback = Path("/usr/local/cuda/bin/nvcc")
+    return str(fallback) if fallback.is_file() else None
 
 
-@functools.cache
 def nvcc_version() -> str | None:
     """The last line of ``nvcc --version`` (e.g. ``Build cuda_13.0.r13.0/compiler.36424714_0``).
 
@@ -152,98 +162,51 @@ def nvcc_version() -> str | None:
     ```
     """
     nvcc = nvcc_path()
-    if nvcc is None:
-        return None
+    return None if nvcc is None else _version_of(nvcc)
+
+
+@functools.lru_cache(maxsize=8)
+def _version_of(nvcc: str) -> str | None:
     try:
         out = subprocess.run([nvcc, "--version"], capture_output=True, text=True, timeout=60, check=True)
     except (OSError, subprocess.SubprocessError) as exc:
-        log.warning("nvcc --version failed: %s", exc)
+        log.warning("%s --version failed: %s", nvcc, exc)
         return None
     lines = [line for line in out.stdout.splitlines() if line.strip()]
     return lines[-1] if lines else "unknown"
 
 
-@functools.cache
 def toolchain_problem() -> str | None:
-    """None if CUDA extensions can be built here, else why not (used by backends' ``supports``).
-
-    Checked once per process (finding ninja runs ``ninja --version``, ~2.5 ms, which every
-    ``backend="auto"`` call would otherwise pay); ``toolchain_problem.cache_clear()`` re-checks.
+    """None if the CUDA kernels can be built here, else why not (what backends' ``supports`` say).
 
     ```python
     jit.toolchain_problem()
-    # None, or e.g. 'this PyTorch build has no CUDA',
-    # 'no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)',
-    # 'ninja not found (pip install ninja)'
+    # None, or e.g. 'no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)',
+    # 'no host C++ compiler for nvcc (g++ not found on PATH)'
     ```
     """
-    try:
-        import torch
-    except ImportError:
-        return "PyTorch is not installed"
-    if torch.version.cuda is None:
-        return "this PyTorch build has no CUDA"
-    if nvcc_path() is None:
+    nvcc = nvcc_path()
+    if nvcc is None:
         return "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
-    try:
-        from torch.utils.cpp_extension import is_ninja_available
-    except ImportError:  # pragma: no cover
-        return "torch.utils.cpp_extension unavailable"
-    if not is_ninja_available():
-        return "ninja not found (pip install ninja)"
+    return _host_compiler_problem(os.environ.get("NVCC_PREPEND_FLAGS", "") + os.environ.get("NVCC_APPEND_FLAGS", ""))
+
+
+@functools.lru_cache(maxsize=8)
+def _host_compiler_problem(nvcc_flags: str) -> str | None:
+    if "-ccbin" in nvcc_flags or "--compiler-bindir" in nvcc_flags:
+        return None  # the user chose the host compiler
+    if shutil.which("g++") is None:
+        return "no host C++ compiler for nvcc (g++ not found on PATH; or set NVCC_PREPEND_FLAGS='-ccbin ...')"
     return None
 
 
 def toolchain_id() -> dict[str, Any]:
     """The versions that enter every build key.
 
-    >>> {"python", "nvcc", "torch"} <= set(toolchain_id())
+    >>> {"nvcc", "format"} <= set(toolchain_id())
     True
     """
-    info: dict[str, Any] = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}", "nvcc": nvcc_version()}
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_cuda"] = torch.version.cuda
-        info["cxx11_abi"] = bool(torch.compiled_with_cxx11_abi())
-    except ImportError:  # load_library works without torch
-        info["torch"] = None
-    return info
-
-
-def default_max_jobs() -> int:
-    """Parallel compile jobs: the CPUs we may use, at most one per 2 GiB of memory.
-
-    ``MAX_JOBS`` overrides it for a build.
-
-    >>> default_max_jobs() >= 1
-    True
-    """
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    try:
-        mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        mem_gib = 2.0 * cpus
-    return max(1, min(cpus, int(mem_gib // 2)))
-
-
-@contextlib.contextmanager
-def _max_jobs_env():
-    """Set ``MAX_JOBS`` (read by torch's builder) for the duration of one build."""
-    jobs = settings().max_jobs or default_max_jobs()
-    old = os.environ.get("MAX_JOBS")
-    os.environ["MAX_JOBS"] = str(jobs)
-    try:
-        yield jobs
-    finally:
-        if old is None:
-            os.environ.pop("MAX_JOBS", None)
-        else:
-            os.environ["MAX_JOBS"] = old
+    return {"nvcc": nvcc_version(), "format": CACHE_FORMAT}
 
 
 # ------------------------------------------------------------------------------ cache + lock
@@ -437,97 +400,6 @@ def _define_flags(defines: Mapping[str, Any] | None) -> list[str]:
     return flags
 
 
-def _import_extension(module_name: str, directory: Path) -> Any:
-    candidates = sorted(directory.glob(f"{module_name}*.so")) + sorted(directory.glob(f"{module_name}*.pyd"))
-    if not candidates:
-        raise BuildError(f"build directory {directory} has no library for {module_name}")
-    spec = importlib.util.spec_from_file_location(module_name, candidates[0])
-    if spec is None or spec.loader is None:  # pragma: no cover
-        raise BuildError(f"cannot import {candidates[0]}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules[module_name] = module
-    return module
-
-
-def load(
-    name: str,
-    sources: Sequence[str | Path],
-    *,
-    defines: Mapping[str, Any] | None = None,
-    extra_cflags: Sequence[str] = (),
-    extra_cuda_cflags: Sequence[str] = (),
-    include_dirs: Sequence[str | Path] = (),
-    arch: str | None = None,
-) -> Any:
-    """Build (or fetch from the cache) a PyTorch extension and return its Python module.
-
-    ``sources`` are paths relative to ``csrc/`` (or absolute): kernel ``.cu`` files and one
-    binding ``.cpp`` that defines ``PYBIND11_MODULE(TORCH_EXTENSION_NAME, m)``. ``defines`` become
-    ``-D`` flags of both compilers. ``csrc/`` and ``include_dirs`` are include paths, and every
-    header below them enters the key. ``arch`` defaults to :func:`target_arch`.
-
-    ```python
-    from flashrnn_kernels import jit
-
-    mod = jit.load("flashrnn_alternating", ["alternating.cu", "alternating_binding.cpp"],
-                   defines={"FLASHRNN_ALT_THREADS": 256})
-    mod.forward_step(...)
-    ```
-    """
-    problem = toolchain_problem()
-    if problem:
-        raise BuildError(f"cannot build {name}: {problem}")
-    arch = normalize_arch(arch) if arch else target_arch()
-    srcs = _resolve_sources(sources)
-    incs = [CSRC, *(Path(i) for i in include_dirs)]
-    dflags = _define_flags(defines)
-    # no -std flag: torch's builder picks the standard its headers need (C++17 or C++20)
-    cflags = ["-O3", *dflags, *extra_cflags]
-    cuda_cflags = ["-O3", "-lineinfo", *arch_flags(arch), *dflags, *extra_cuda_cflags]
-    parts = {
-        "kind": "torch_extension",
-        "name": name,
-        "sources": {p.name: file_digest(p) for p in srcs},
-        "headers": header_digests(incs),
-        "arch": arch,
-        "cflags": cflags,
-        "cuda_cflags": cuda_cflags,
-        "toolchain": toolchain_id(),
-    }
-    key = build_key(parts)
-    with _memo_lock:
-        if key in _memo:
-            return _memo[key]
-    module_name = f"{name}_{key[:20]}"
-    verbose = settings().build_verbose
-
-    def build(directory: Path) -> Any:
-        from torch.utils.cpp_extension import load as torch_load
-
-        with _max_jobs_env() as jobs:
-            log.info("compiling %s for sm_%s with %d jobs", name, arch, jobs)
-            try:
-                return torch_load(
-                    name=module_name,
-                    sources=[str(p) for p in srcs],
-                    extra_cflags=cflags,
-                    extra_cuda_cflags=cuda_cflags,
-                    extra_include_paths=[str(i) for i in incs],
-                    build_directory=str(directory),
-                    verbose=verbose,
-                    with_cuda=True,
-                )
-            except Exception as exc:  # noqa: BLE001 - torch raises RuntimeError/CalledProcessError
-                raise BuildError(f"building {name} ({directory}) failed: {exc}") from exc
-
-    result = cached_build(f"{name}-{key[:20]}", parts, build)
-    module = result.value if result.built else _import_extension(module_name, result.directory)
-    with _memo_lock:
-        _memo.setdefault(key, module)
-        return _memo[key]
-
-
 def nvcc_command(
     sources: Sequence[Path],
     output: Path,
@@ -538,7 +410,7 @@ def nvcc_command(
     mode: str = "-shared",
     extra_flags: Sequence[str] = (),
 ) -> list[str]:
-    """The nvcc command line used by :func:`load_library` (``mode="-shared"``) and by the CI
+    """The nvcc command line of :func:`load_library` (``mode="-shared"``), also used by the CI
     compile checks (``mode="-cubin"``).
 
     ```python
@@ -559,6 +431,30 @@ def nvcc_command(
     return cmd
 
 
+def library_key(
+    name: str,
+    sources: Sequence[str | Path],
+    *,
+    defines: Mapping[str, Any] | None = None,
+    extra_flags: Sequence[str] = (),
+    include_dirs: Sequence[str | Path] = (),
+    arch: str,
+) -> tuple[str, dict[str, Any]]:
+    """``(key, parts)`` of a :func:`load_library` build: what its cache directory is named by."""
+    srcs = _resolve_sources(sources)
+    incs = [CSRC, *(Path(i) for i in include_dirs)]
+    parts = {
+        "name": name,
+        "sources": {p.name: file_digest(p) for p in srcs},
+        "headers": header_digests(incs),
+        "arch": normalize_arch(arch),
+        "defines": _define_flags(defines),
+        "flags": list(extra_flags),
+        "toolchain": toolchain_id(),
+    }
+    return build_key(parts), parts
+
+
 def load_library(
     name: str,
     sources: Sequence[str | Path],
@@ -568,42 +464,41 @@ def load_library(
     include_dirs: Sequence[str | Path] = (),
     arch: str | None = None,
 ) -> ctypes.CDLL:
-    """Build ``.cu`` sources with nvcc alone into ``lib<name>.so`` (cached like :func:`load`)
-    and return it opened with :mod:`ctypes`.
+    """Build ``sources`` (paths relative to ``csrc/`` or absolute) with ``-D`` ``defines`` for
+    ``arch`` (default :func:`target_arch`) into ``lib<name>.so``, unless the cache has it, and
+    return it opened with :mod:`ctypes`. Memoised per process by key.
+
+    The sources compile with nvcc alone (no torch headers) and export ``extern "C"`` launchers
+    that take device pointers and a ``cudaStream_t``.
 
     ```python
     lib = jit.load_library("my_kernels", ["my_kernels.cu"], defines={"TILE": 64})
-    lib.my_launch.restype = ctypes.c_int        # launchers with a C interface
+    lib.my_launch.restype = ctypes.c_int        # declare the launchers' C signatures
     ```
     """
     arch = normalize_arch(arch) if arch else target_arch()
-    srcs = _resolve_sources(sources)
-    incs = [CSRC, *(Path(i) for i in include_dirs)]
-    parts = {
-        "kind": "shared_library",
-        "name": name,
-        "sources": {p.name: file_digest(p) for p in srcs},
-        "headers": header_digests(incs),
-        "arch": arch,
-        "defines": _define_flags(defines),
-        "flags": list(extra_flags),
-        "toolchain": toolchain_id(),
-    }
-    key = build_key(parts)
+    problem = toolchain_problem()
+    if problem:
+        raise BuildError(f"cannot build {name}: {problem}")
+    key, parts = library_key(name, sources, defines=defines, extra_flags=extra_flags,
+                             include_dirs=include_dirs, arch=arch)
     with _memo_lock:
         if key in _memo:
             return _memo[key]
+    srcs = _resolve_sources(sources)
     libname = f"lib{name}.so"
 
     def build(directory: Path) -> None:
-        cmd = nvcc_command(srcs, directory / libname, arch=arch, defines=defines,
-                           include_dirs=incs[1:], extra_flags=extra_flags)
+        partial = directory / f".{libname}.partial"
+        cmd = nvcc_command(srcs, partial, arch=arch, defines=defines,
+                           include_dirs=[Path(i) for i in include_dirs], extra_flags=extra_flags)
         log.info("compiling: %s", " ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if settings().build_verbose and (proc.stdout or proc.stderr):
             log.info("%s%s", proc.stdout, proc.stderr)
         if proc.returncode != 0:
             raise BuildError(f"nvcc failed for {name} ({directory}):\n{' '.join(cmd)}\n{proc.stderr[-8000:]}")
+        os.replace(partial, directory / libname)
 
     result = cached_build(f"{name}-{key[:20]}", parts, build)
     lib = ctypes.CDLL(str(result.directory / libname))

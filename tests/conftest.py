@@ -35,6 +35,28 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def poison_empty():
+    """Every tensor allocated without initialisation (``torch.empty``, ``new_empty``) starts as NaN
+    (integers as their maximum) while the test runs, so an output element no kernel wrote shows.
+
+    PyTorch's own switch: ``torch.utils.deterministic.fill_uninitialized_memory`` under
+    ``torch.use_deterministic_algorithms`` (here ``warn_only``: no op is refused).
+    """
+    import torch
+    import torch.utils.deterministic as det
+
+    was_on, was_warn = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    was_fill = det.fill_uninitialized_memory
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    det.fill_uninitialized_memory = True
+    try:
+        yield
+    finally:
+        det.fill_uninitialized_memory = was_fill
+        torch.use_deterministic_algorithms(was_on, warn_only=was_warn)
+
+
+@pytest.fixture
 def wait_for():
     """``wait_for(predicate, seconds)``: poll ``predicate`` every 50 ms; fail if it stays false."""
     def wait(predicate, seconds: float = 30.0) -> None:

@@ -16,15 +16,19 @@ sum of ``dWx`` (and of ``dG`` for the GRU's recurrent bias). The carried state g
 float32 whatever the storage dtype. ``aux`` (saved for the backward) is ``[rh_all]``,
 ``[T, N, B, G*D]`` in the input dtype.
 
-The same algorithm runs with the pointwise steps written in torch (:class:`TorchSteps`) for
-CPU tensors and float64: tests use that to check the algorithm on machines without a GPU. The
-backend itself only accepts CUDA tensors in float32, float16 or bfloat16.
+The pointwise kernels (``csrc/alternating.cu``) are built through :func:`flashrnn_kernels.jit.load_library`
+and called through their C launchers (:class:`CudaSteps`) with the block size the tiling model
+``tiling/alternating.cint`` chooses for the problem. The same algorithm runs with the pointwise
+steps written in torch (:class:`TorchSteps`) for CPU tensors and float64: tests use that to check
+the algorithm on machines without a GPU. The backend itself only accepts CUDA tensors in float32,
+float16 or bfloat16.
 """
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import Tensor
@@ -35,38 +39,186 @@ from . import Backend, Call, register_backend
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("alternating.cu", "alternating_binding.cpp")
+SOURCES = ("alternating.cu",)
 CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 _BY_ID = {c.cuda_id: c for c in CELLS.values()}
-
-#: Tests set this to fill every buffer the kernels write with NaN before a run, so that an
-#: element no kernel wrote shows up as NaN.
-poison_outputs = False
+_DTYPE_CODES = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}  # alternating.h DType
 
 
 def _empty(like: Tensor, *shape: int) -> Tensor:
-    if poison_outputs:
-        return torch.full(shape, float("nan"), dtype=like.dtype, device=like.device)
     return like.new_empty(shape)
 
 
+#: A forward step (``t``) or a backward step (``t``, the recurrent gradient of step t+1 or None).
+ForwardStep = Callable[[int], None]
+BackwardStep = Callable[[int, "Tensor | None"], None]
+
+
 class Steps(Protocol):
-    """The two pointwise step functions (the compiled extension, or :class:`TorchSteps`)."""
+    """The pointwise steps of one call: :class:`CudaSteps` (the kernels) or :class:`TorchSteps`.
 
-    def forward_step(self, cell: int, t: int, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
-                     states: Tensor, h_next: Tensor) -> None: ...
+    ``forward`` and ``backward`` bind the call's operands once and return the per-step function.
+    """
 
-    def backward_step(self, cell: int, t: int, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
-                      states: Tensor, grad_states: Tensor, carry: Tensor, dh_rec: Tensor | None,
-                      dWx: Tensor, dG: Tensor) -> None: ...
+    def forward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
+                states: Tensor, h_next: Tensor) -> ForwardStep: ...
+
+    def backward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
+                 states: Tensor, grad_states: Tensor, carry: Tensor, dWx: Tensor,
+                 dG: Tensor) -> BackwardStep: ...
+
+
+class _View(ctypes.Structure):
+    """``alternating.h`` View: a pointer and four strides in elements."""
+
+    _fields_ = [("ptr", ctypes.c_void_p), ("st", ctypes.c_int64 * 4)]
+
+
+class _ForwardArgs(ctypes.Structure):
+    _fields_ = [("B", ctypes.c_int), ("N", ctypes.c_int), ("D", ctypes.c_int), ("wx", _View),
+                ("rh", _View), ("bias", _View), ("s_prev", _View), ("s_out", _View), ("h_next", _View)]
+
+
+class _BackwardArgs(ctypes.Structure):
+    _fields_ = [("B", ctypes.c_int), ("N", ctypes.c_int), ("D", ctypes.c_int), ("wx", _View),
+                ("rh", _View), ("bias", _View), ("s_prev", _View), ("grad_s", _View), ("carry", _View),
+                ("dh_rec", _View), ("dwx", _View), ("dg", _View)]
 
 
 @functools.cache
-def extension() -> Any:
-    """The compiled pointwise kernels (built on first use through :func:`flashrnn_kernels.jit.load`)."""
+def library() -> Any:
+    """The compiled pointwise kernels (built on first use through :func:`flashrnn_kernels.jit.load_library`)."""
     from .. import jit
 
-    return jit.load("flashrnn_alternating", SOURCES)
+    lib = jit.load_library("flashrnn_alternating", SOURCES)
+    for fn, args in ((lib.frnn_alt_forward, _ForwardArgs), (lib.frnn_alt_backward, _BackwardArgs)):
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
+        fn.restype = ctypes.c_int
+    return lib
+
+
+def _set_view(v: _View, t: Tensor, dims: tuple[int, ...], offset: int = 0) -> None:
+    """Point ``v`` at element ``offset`` of ``t``, its strides those of dimensions ``dims``."""
+    v.ptr = t.data_ptr() + offset * t.element_size()
+    for i, d in enumerate(dims):
+        v.st[i] = t.stride(d)
+
+
+@functools.cache
+def block_size(cell: str, dtype: str, B: int, N: int, D: int, gpu: Any) -> int:
+    """Threads per block of the pointwise kernels for this problem (``tiling/alternating.cint``)."""
+    from ..tiling import Problem, kernel_config
+
+    cfg = kernel_config(Problem(cell, B, N, D, dtype, backend="alternating"), gpu)
+    return cfg["THREADS"]
+
+
+class _PrevState:
+    """The ``s_prev`` view of step t: the initial states at t = 0, else states[:, :, t - 1]."""
+
+    def __init__(self, view: _View, s0: Tensor, states: Tensor, base: int, step_bytes: int):
+        self.view, self.s0, self.states, self.base, self.step_bytes = view, s0, states, base, step_bytes
+        self.on_states: bool | None = None
+
+    def at(self, t: int) -> None:
+        if t == 0:
+            _set_view(self.view, self.s0, (0, 1, 3, 4))
+            self.on_states = False
+            return
+        if not self.on_states:
+            _set_view(self.view, self.states, (0, 1, 3, 4))
+            self.on_states = True
+        self.view.ptr = self.base + (t - 1) * self.step_bytes
+
+
+class CudaSteps:
+    """The pointwise steps of ``alternating.cu`` for one call: the operands' views are bound once,
+    and each step moves their pointers to step ``t`` and launches on the current stream."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.lib = library()
+
+    @staticmethod
+    def _common(a: ctypes.Structure, Wx: Tensor, rh_all: Tensor, bias: Tensor) -> None:
+        B, T, G, N, D = Wx.shape
+        a.B, a.N, a.D = B, N, D
+        if rh_all.dim() != 4 or rh_all.shape[3] != G * D or rh_all.stride(3) != 1:
+            raise RuntimeError("alternating backend: rh_all must be [T, N, B, G*D] with a unit last stride")
+        _set_view(a.wx, Wx, (0, 2, 3, 4))
+        _set_view(a.rh, rh_all, (1, 2, 3, 3))
+        a.rh.st[2] = D  # gate g starts at column g*D of the [.., G*D] row
+        _set_view(a.bias, bias, (0, 1, 2, 2))
+        a.bias.st[3] = 0
+
+    def _launch(self, fn: Any, cell: Cell, dtype: torch.dtype, a: ctypes.Structure, device: torch.device,
+                what: str) -> Callable[[], None]:
+        code, cid, threads, ref = _DTYPE_CODES[dtype], cell.cuda_id, self.threads, ctypes.byref(a)
+        stream = torch.cuda.current_stream(device).cuda_stream
+
+        def launch() -> None:
+            rc = fn(cid, code, threads, ref, stream)
+            if rc != 0:
+                raise RuntimeError(f"alternating {what}: CUDA error {rc}")
+
+        return launch
+
+    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next):
+        a = _ForwardArgs()
+        self._common(a, Wx, rh_all, bias)
+        _set_view(a.h_next, h_next, (0, 1, 2, 2))
+        a.h_next.st[3] = 0
+        _set_view(a.s_out, states, (0, 1, 3, 4))
+        esize = Wx.element_size()
+        wx0, rh0, st0 = a.wx.ptr, a.rh.ptr, a.s_out.ptr
+        wx_t, rh_t, st_t = Wx.stride(1) * esize, rh_all.stride(0) * esize, states.stride(2) * esize
+        launch = self._launch(self.lib.frnn_alt_forward, cell, Wx.dtype, a, Wx.device, "forward step")
+        prev = _PrevState(a.s_prev, s0, states, st0, st_t)
+
+        def step(t: int) -> None:
+            a.wx.ptr = wx0 + t * wx_t
+            a.rh.ptr = rh0 + t * rh_t
+            a.s_out.ptr = st0 + t * st_t
+            prev.at(t)
+            launch()
+
+        return step
+
+    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG):
+        if carry.dtype != torch.float32:
+            raise RuntimeError("alternating backend: carry must be float32")
+        a = _BackwardArgs()
+        self._common(a, Wx, rh_all, bias)
+        _set_view(a.carry, carry, (0, 1, 2, 3))
+        _set_view(a.grad_s, grad_states, (0, 1, 3, 4))
+        _set_view(a.dwx, dWx, (0, 2, 3, 4))
+        if dG.dim() != 4 or dG.stride(3) != 1:
+            raise RuntimeError("alternating backend: dG must be [N, T, B, G*D]")
+        _set_view(a.dg, dG, (0, 2, 3, 3))
+        a.dg.st[2] = a.D
+        esize = Wx.element_size()
+        base = {k: getattr(a, k).ptr for k in ("wx", "rh", "grad_s", "dwx", "dg")}
+        inc = {"wx": Wx.stride(1), "rh": rh_all.stride(0), "grad_s": grad_states.stride(2),
+               "dwx": dWx.stride(1), "dg": dG.stride(1)}
+        inc = {k: v * esize for k, v in inc.items()}
+        st0, st_t = states.data_ptr(), states.stride(2) * esize
+        launch = self._launch(self.lib.frnn_alt_backward, cell, Wx.dtype, a, Wx.device, "backward step")
+        views = [(getattr(a, k), base[k], inc[k]) for k in base]
+
+        prev = _PrevState(a.s_prev, s0, states, st0, st_t)
+
+        def step(t: int, dh_rec: Tensor | None) -> None:
+            for v, p0, dp in views:
+                v.ptr = p0 + t * dp
+            prev.at(t)
+            if dh_rec is None:
+                a.dh_rec.ptr = None
+            else:
+                _set_view(a.dh_rec, dh_rec, (0, 1, 2, 2))
+                a.dh_rec.st[3] = 0
+            launch()
+
+        return step
 
 
 def _acc_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -80,7 +232,7 @@ def _as_tensors(values: list, like: Tensor) -> Tensor:
 class TorchSteps:
     """The pointwise steps of ``alternating.cu`` written with torch ops (any device and dtype).
 
-    Same operands and layouts as the CUDA binding; used for CPU/float64 runs and tests.
+    Same operands and layouts as :class:`CudaSteps`; used for CPU/float64 runs and tests.
     """
 
     @staticmethod
@@ -95,25 +247,30 @@ class TorchSteps:
         s_prev = (s0[:, :, 0] if t == 0 else states[:, :, t - 1]).to(acc)  # [S, B, N, D]
         return list(xg.unbind(1)), list(rg.unbind(1)), list(s_prev.unbind(0))
 
-    def forward_step(self, cell_id, t, Wx, rh_all, bias, s0, states, h_next):
-        cell = _BY_ID[cell_id]
-        xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
-        new = cell.forward(TORCH_OPS, xg, rg, s)
-        states[:, :, t] = _as_tensors(new, xg[0]).to(states.dtype)
-        h_next.copy_(new[0].permute(1, 0, 2))
+    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next):
+        def step(t: int) -> None:
+            xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
+            new = cell.forward(TORCH_OPS, xg, rg, s)
+            states[:, :, t] = _as_tensors(new, xg[0]).to(states.dtype)
+            h_next.copy_(new[0].permute(1, 0, 2))
 
-    def backward_step(self, cell_id, t, Wx, rh_all, bias, s0, states, grad_states, carry, dh_rec, dWx, dG):
-        cell = _BY_ID[cell_id]
+        return step
+
+    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG):
         B, T, G, N, D = Wx.shape
-        xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
-        acc = xg[0].dtype
-        ds = grad_states[:, :, t].to(acc) + carry.permute(0, 2, 1, 3).to(acc)  # [S, B, N, D]
-        if dh_rec is not None:
-            ds[0] += dh_rec.permute(1, 0, 2).to(acc)
-        dxg, drg, ds_prev = cell.backward(TORCH_OPS, xg, rg, s, list(ds.unbind(0)))
-        dWx[:, t] = _as_tensors(dxg, xg[0]).permute(1, 0, 2, 3).to(dWx.dtype)
-        dG[:, t] = _as_tensors(drg, xg[0]).permute(2, 1, 0, 3).reshape(N, B, G * D).to(dG.dtype)
-        carry.copy_(_as_tensors(ds_prev, xg[0]).permute(0, 2, 1, 3))
+
+        def step(t: int, dh_rec: Tensor | None) -> None:
+            xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
+            acc = xg[0].dtype
+            ds = grad_states[:, :, t].to(acc) + carry.permute(0, 2, 1, 3).to(acc)  # [S, B, N, D]
+            if dh_rec is not None:
+                ds[0] += dh_rec.permute(1, 0, 2).to(acc)
+            dxg, drg, ds_prev = cell.backward(TORCH_OPS, xg, rg, s, list(ds.unbind(0)))
+            dWx[:, t] = _as_tensors(dxg, xg[0]).permute(1, 0, 2, 3).to(dWx.dtype)
+            dG[:, t] = _as_tensors(drg, xg[0]).permute(2, 1, 0, 3).reshape(N, B, G * D).to(dG.dtype)
+            carry.copy_(_as_tensors(ds_prev, xg[0]).permute(0, 2, 1, 3))
+
+        return step
 
 
 def alternating_forward(steps: Steps, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor,
@@ -127,9 +284,10 @@ def alternating_forward(steps: Steps, Wx: Tensor, R: Tensor, b: Tensor, states0:
     rh_all = _empty(Wx, T, N, B, G * D)
     h = _empty(Wx, N, B, D)  # written by every step: must never be a view of states0
     h.copy_(states0[0, :, 0].permute(1, 0, 2))
+    step = steps.forward(cell, Wx, rh_all, b, states0, states, h)
     for t in range(T):
         torch.bmm(h, Rp, out=rh_all[t])
-        steps.forward_step(cell.cuda_id, t, Wx, rh_all, b, states0, states, h)
+        step(t)
     last = states[:, :, T - 1 : T].clone(memory_format=torch.contiguous_format)  # never a view
     return states, last, [rh_all]
 
@@ -149,9 +307,9 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     dG = _empty(Wx, N, T, B, G * D)
     dh_rec: Tensor | None = None
     dh_buf = _empty(Wx, N, B, D)
+    step = steps.backward(cell, Wx, rh_all, b, states0, states, grad_states, carry, dWx, dG)
     for t in range(T - 1, -1, -1):
-        steps.backward_step(cell.cuda_id, t, Wx, rh_all, b, states0, states, grad_states, carry, dh_rec,
-                            dWx, dG)
+        step(t, dh_rec)
         torch.bmm(dG[:, t], RpT, out=dh_buf)
         dh_rec = dh_buf
     assert dh_rec is not None
@@ -180,6 +338,13 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     return dWx, dR, db, dstates0
 
 
+def _on_device(t: Tensor) -> Any:
+    """The tensors' device as the current one while the kernels launch (a no-op on the CPU)."""
+    import contextlib
+
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 class AlternatingBackend(Backend):
     """GEMM + pointwise kernel per step; every cell, float32 / float16 / bfloat16, any head size."""
 
@@ -193,20 +358,28 @@ class AlternatingBackend(Backend):
             return f"dtype {call.dtype} not compiled (float32, float16 and bfloat16 are)"
         if call.cell not in CELLS:
             return f"cell {call.cell!r} not compiled"
-        from .. import jit
+        from .. import devices, jit
 
-        return jit.toolchain_problem()
+        return devices.model_problem(call.device) or jit.toolchain_problem()
 
-    def steps_for(self, t: Tensor) -> Steps:
-        return extension() if t.is_cuda else TorchSteps()
+    def steps_for(self, Wx: Tensor, cell: Cell) -> Steps:
+        if not Wx.is_cuda:
+            return TorchSteps()
+        from .. import devices
+
+        B, T, G, N, D = Wx.shape
+        dtype = str(Wx.dtype).removeprefix("torch.")
+        return CudaSteps(block_size(cell.name, dtype, B, N, D, devices.gpu_model(Wx.device)))
 
     def forward(self, Wx, R, b, states0, cell):
-        return alternating_forward(self.steps_for(Wx), Wx, R, b, states0, cell)
+        with _on_device(Wx):
+            return alternating_forward(self.steps_for(Wx, cell), Wx, R, b, states0, cell)
 
     def backward(self, grad_states, grad_last, Wx, R, b, states0, states, aux, cell):
         (rh_all,) = aux
-        return alternating_backward(self.steps_for(Wx), grad_states, grad_last, Wx, R, b, states0, states,
-                                    rh_all, cell)
+        with _on_device(Wx):
+            return alternating_backward(self.steps_for(Wx, cell), grad_states, grad_last, Wx, R, b, states0,
+                                        states, rh_all, cell)
 
     def fake_aux(self, Wx, R, b, states0, cell):
         B, T, G, N, D = Wx.shape

@@ -1,7 +1,8 @@
 // Alternating backend: one pointwise kernel per time step (forward and backward), for every cell
 // of cells_generated.cuh and float32 / float16 / bfloat16 storage (arithmetic in float32).
 // Compiles with nvcc alone: no torch headers, no defines needed (every cell and dtype is
-// instantiated); FLASHRNN_ALT_THREADS may override the block size (default 256).
+// instantiated). The block size is an argument of the launchers (the alternating tiling model,
+// flashrnn_kernels/tiling/alternating.cint, chooses it per problem), at most kMaxThreads.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -9,13 +10,11 @@
 #include "alternating.h"
 #include "cells_generated.cuh"
 
-#ifndef FLASHRNN_ALT_THREADS
-#define FLASHRNN_ALT_THREADS 256
-#endif
-
 namespace flashrnn {
 namespace alternating {
 namespace {
+
+constexpr int kMaxThreads = 1024;  // threads per block at most (every CUDA GPU allows this many)
 
 template <typename T> __device__ __forceinline__ float load(const T* p);
 template <> __device__ __forceinline__ float load<float>(const float* p) { return *p; }
@@ -60,7 +59,7 @@ __device__ __forceinline__ void gather_gates(const View& wx, const View& rh, con
 }
 
 template <int CELL, typename T>
-__global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) forward_kernel(const ForwardStepArgs a) {
+__global__ void __launch_bounds__(kMaxThreads) forward_kernel(const ForwardStepArgs a) {
   using C = CellDef<CELL>;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<int64_t>(a.B) * a.N * a.D) return;
@@ -81,7 +80,7 @@ __global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) forward_kernel(const For
 }
 
 template <int CELL, typename T>
-__global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) backward_kernel(const BackwardStepArgs a) {
+__global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardStepArgs a) {
   using C = CellDef<CELL>;
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= static_cast<int64_t>(a.B) * a.N * a.D) return;
@@ -110,66 +109,84 @@ __global__ void __launch_bounds__(FLASHRNN_ALT_THREADS) backward_kernel(const Ba
   for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
 }
 
-inline unsigned blocks_for(int B, int N, int D) {
+inline unsigned blocks_for(int B, int N, int D, int threads) {
   const int64_t total = static_cast<int64_t>(B) * N * D;
-  return static_cast<unsigned>((total + FLASHRNN_ALT_THREADS - 1) / FLASHRNN_ALT_THREADS);
+  return static_cast<unsigned>((total + threads - 1) / threads);
 }
 
 template <int CELL, typename T>
-cudaError_t launch_forward(const ForwardStepArgs& a, cudaStream_t stream) {
-  forward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D), FLASHRNN_ALT_THREADS, 0, stream>>>(a);
+cudaError_t launch_forward(const ForwardStepArgs& a, int threads, cudaStream_t stream) {
+  forward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D, threads), threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
 template <int CELL, typename T>
-cudaError_t launch_backward(const BackwardStepArgs& a, cudaStream_t stream) {
-  backward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D), FLASHRNN_ALT_THREADS, 0, stream>>>(a);
+cudaError_t launch_backward(const BackwardStepArgs& a, int threads, cudaStream_t stream) {
+  backward_kernel<CELL, T><<<blocks_for(a.B, a.N, a.D, threads), threads, 0, stream>>>(a);
   return cudaGetLastError();
 }
 
 template <int CELL>
-cudaError_t forward_dtype(int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+cudaError_t forward_dtype(int dtype, const ForwardStepArgs& a, int threads, cudaStream_t stream) {
   switch (dtype) {
-    case kFloat32: return launch_forward<CELL, float>(a, stream);
-    case kFloat16: return launch_forward<CELL, __half>(a, stream);
-    case kBFloat16: return launch_forward<CELL, __nv_bfloat16>(a, stream);
+    case kFloat32: return launch_forward<CELL, float>(a, threads, stream);
+    case kFloat16: return launch_forward<CELL, __half>(a, threads, stream);
+    case kBFloat16: return launch_forward<CELL, __nv_bfloat16>(a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }
 
 template <int CELL>
-cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, int threads, cudaStream_t stream) {
   switch (dtype) {
-    case kFloat32: return launch_backward<CELL, float>(a, stream);
-    case kFloat16: return launch_backward<CELL, __half>(a, stream);
-    case kBFloat16: return launch_backward<CELL, __nv_bfloat16>(a, stream);
+    case kFloat32: return launch_backward<CELL, float>(a, threads, stream);
+    case kFloat16: return launch_backward<CELL, __half>(a, threads, stream);
+    case kBFloat16: return launch_backward<CELL, __nv_bfloat16>(a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }
+
+bool threads_ok(int threads) { return threads >= 32 && threads <= kMaxThreads && threads % 32 == 0; }
 
 }  // namespace
 
-cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, int threads, cudaStream_t stream) {
+  if (!threads_ok(threads)) return cudaErrorInvalidValue;
   if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
   switch (cell) {
-    case FLASHRNN_CELL_LSTM: return forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_GRU: return forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
-    case FLASHRNN_CELL_SLSTM: return forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN: return forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    case FLASHRNN_CELL_LSTM: return forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_GRU: return forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_SLSTM: return forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_ELMAN: return forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }
 
-cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int threads, cudaStream_t stream) {
+  if (!threads_ok(threads)) return cudaErrorInvalidValue;
   if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
   switch (cell) {
-    case FLASHRNN_CELL_LSTM: return backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_GRU: return backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
-    case FLASHRNN_CELL_SLSTM: return backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN: return backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    case FLASHRNN_CELL_LSTM: return backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_GRU: return backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_SLSTM: return backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_ELMAN: return backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }
 
 }  // namespace alternating
 }  // namespace flashrnn
+
+// ---- C launchers, called through ctypes (flashrnn_kernels/backends/alternating.py): the step's
+// arguments by pointer, the block size, and the stream; the CUDA error code comes back (0: none)
+extern "C" int frnn_alt_forward(int cell, int dtype, int threads,
+                                const flashrnn::alternating::ForwardStepArgs* args, void* stream) {
+  return static_cast<int>(
+      flashrnn::alternating::forward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
+}
+
+extern "C" int frnn_alt_backward(int cell, int dtype, int threads,
+                                 const flashrnn::alternating::BackwardStepArgs* args, void* stream) {
+  return static_cast<int>(
+      flashrnn::alternating::backward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
+}

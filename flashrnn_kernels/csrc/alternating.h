@@ -1,5 +1,7 @@
-// Alternating backend: C++ interface of the pointwise step kernels (no torch, no CUDA C++ syntax),
-// shared by alternating.cu (compiled by nvcc) and alternating_binding.cpp (the torch binding).
+// Alternating backend: interface of the pointwise step kernels (no torch, no CUDA C++ syntax).
+// The argument structs are plain C layouts: flashrnn_kernels/backends/alternating.py mirrors them
+// with ctypes and calls the extern "C" launchers frnn_alt_forward / frnn_alt_backward
+// (alternating.cu) with a pointer to them.
 //
 // One time step of the alternating scheme: the caller computes rh = R h_prev for all heads with
 // one batched GEMM, then one launch of forward_step applies the cell (cells_generated.cuh).
@@ -41,10 +43,11 @@ struct BackwardStepArgs {
   View dg;      // (n, b, g, d): gradient of the recurrent pre-activation       dtype, written
 };
 
-// Launch on `stream`; returns the launch's error code (cudaSuccess if fine).
-// `cell` is a FLASHRNN_CELL_* id, `dtype` a DType.
-cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& args, cudaStream_t stream);
-cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& args, cudaStream_t stream);
+// Launch on `stream` in blocks of `threads` (a multiple of 32, at most 1024); returns the launch's
+// error code (cudaSuccess if fine). `cell` is a FLASHRNN_CELL_* id, `dtype` a DType.
+cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& args, int threads, cudaStream_t stream);
+cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& args, int threads,
+                          cudaStream_t stream);
 
 }  // namespace alternating
 }  // namespace flashrnn

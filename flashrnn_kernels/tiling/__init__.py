@@ -24,7 +24,6 @@ from .solve import (
     binding_resources,
     cache_path,
     clear_cache,
-    gpu_for_facts,
     kernel_config,
     resolve_gpu,
 )
@@ -52,7 +51,7 @@ def render_model(problem: Problem, gpu="h100") -> str:
 
 __all__ = [
     "Problem", "KernelConfig", "ResourceUse", "kernel_config", "InfeasibleConfigError", "clear_cache",
-    "gpu_for_facts", "resolve_gpu", "binding_resources", "cache_path", "model_path", "render_model",
+    "resolve_gpu", "binding_resources", "cache_path", "model_path", "render_model",
     "CintTemplate", "TemplateError", "ModelSpec", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION",
     "BACKENDS", "DTYPES", "PASSES",
 ]

@@ -12,7 +12,9 @@ def _plural(n: int, word: str) -> str:
 def explain(cfg: KernelConfig, binding: bool = True) -> str:
     p = cfg.problem
     lines = [f"{p.backend} kernel for {p.describe()} on the {cfg.gpu}"]
-    lines.append("  defines     " + " ".join(f"{k}={v}" for k, v in cfg.defines().items()))
+    defines = cfg.defines()
+    if defines:
+        lines.append("  defines     " + " ".join(f"{k}={v}" for k, v in defines.items()))
     if p.backend == "fused":
         lines += _fused(cfg)
     else:
@@ -65,7 +67,9 @@ def _fused(cfg: KernelConfig) -> list[str]:
 
 
 def _alternating(cfg: KernelConfig) -> list[str]:
-    return [f"  grid        {_plural(cfg['BLOCKS'], 'block')} of {cfg['THREADS']} threads per step "
+    return [f"  launch      blocks of {cfg['THREADS']} threads (the launchers' block size; no defines: one build "
+            "serves every problem)",
+            f"  grid        {_plural(cfg['BLOCKS'], 'block')} of {cfg['THREADS']} threads per step "
             f"({cfg['ELEMS']:,} elements), {cfg['BLOCKS_PER_SM']} resident per SM, "
             f"{_plural(cfg['WAVES'], 'wave')}, {_plural(cfg['IDLE_SMS'], 'idle SM')}"]
 

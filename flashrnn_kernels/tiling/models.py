@@ -99,7 +99,7 @@ ALTERNATING = ModelSpec(
     backend="alternating",
     file="alternating.cint",
     decisions=("THREADS",),
-    defines=(("FLASHRNN_ALT_THREADS", "THREADS"),),
+    defines=(),  # THREADS is the launchers' block size, an argument at run time: one build serves all
     gpu_inputs=_GPU_COMMON + ("MAX_WARPS_PER_SM", "MAX_BLOCKS_PER_SM", "REGS_PER_BLOCK"),
     resources=(
         Resource("registers per block", "registers", "BLOCK_REGS", "REGS_PER_BLOCK", "registers"),

@@ -8,7 +8,6 @@ problems are cached too (their message).
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -84,32 +83,6 @@ def resolve_gpu(gpu: GPULike) -> hwmodels.GPU:
         except hwmodels.HwModelsError as exc:
             raise InputError(str(exc)) from None
     raise InputError(f"gpu must be a hwmodels.GPU, a GPU name or a model file, got {type(gpu).__name__}")
-
-
-def gpu_for_facts(sm_count: int, smem_optin: int, capability: tuple[int, int] | None = None) -> hwmodels.GPU:
-    """A GPU model with ``sm_count`` SMs and ``smem_optin`` bytes of shared memory per block.
-
-    For callers that know only these facts (the fused backend's device query): a bundled GPU
-    when one matches, else the bundled architecture of ``capability`` (or the one with that
-    much shared memory, else sm_90) with the two facts replaced.
-    """
-    archs = {a.compute_capability: a for a in hwmodels.list_architectures()}
-    for g in hwmodels.list_gpus():
-        a = g.architecture
-        if (g.sm_count == sm_count and a.shared_memory_per_block_optin == smem_optin
-                and (capability is None or a.compute_capability == tuple(capability))):
-            return g
-    arch = archs.get(tuple(capability)) if capability is not None else None
-    if arch is None:
-        arch = next((a for a in archs.values() if a.shared_memory_per_block_optin == smem_optin), archs[(9, 0)])
-    if arch.shared_memory_per_block_optin != smem_optin:
-        arch = dataclasses.replace(
-            arch, shared_memory_per_block_optin=smem_optin,
-            shared_memory_per_sm=max(arch.shared_memory_per_sm, smem_optin + arch.reserved_shared_memory_per_block))
-    base = next((g for g in hwmodels.list_gpus() if g.architecture.compute_capability == arch.compute_capability),
-                hwmodels.get("h100"))
-    return dataclasses.replace(base, name=f"{arch.name} GPU with {sm_count} SMs", aliases=(), architecture=arch,
-                               sm_count=sm_count, source="flashrnn_kernels.tiling.gpu_for_facts")
 
 
 # ====================================================================== solving
@@ -283,5 +256,5 @@ def r_bytes(problem: Problem) -> int:
     return get_cell(problem.cell).num_gates * problem.head_dim ** 2 * ELEMENT_BYTES[problem.dtype]
 
 
-__all__ = ["kernel_config", "InfeasibleConfigError", "clear_cache", "resolve_gpu", "gpu_for_facts",
+__all__ = ["kernel_config", "InfeasibleConfigError", "clear_cache", "resolve_gpu",
            "binding_resources", "cache_path"]

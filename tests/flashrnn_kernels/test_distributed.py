@@ -8,8 +8,9 @@ under several processes.
   alternating backend; gradients within dtype tolerance of one process over the global batch,
   judged against a float64 reference; on an empty build cache each kernel build is compiled by
   one rank only.
-* CPU: the fused backend's build cache (``backends/fused.py: ensure_built``) with several
-  processes asking for the same build at once, a fake compiler standing in for nvcc.
+* CPU: the build cache of the kernels (``jit.load_library``, as the fused backend calls it) with
+  several processes asking for the same build at once, a fake compiler (``FLASHRNN_NVCC``)
+  standing in for nvcc.
 
 The ranks are fresh interpreters running this file as a script (``python test_distributed.py
 worker '<json>'``); each writes its results with ``torch.save`` for the test to compare.
@@ -288,15 +289,22 @@ def test_ddp_nccl_two_gpus_matches_single_process(tmp_path, backend, dtype, monk
         torch.testing.assert_close(results[0]["params"][name], results[1]["params"][name], rtol=0, atol=0)
 
 
-# ----------------------------------------------------- fused backend: build cache, several processes
+# ----------------------------------------------------- kernel build cache, several processes
 
 FAKE_NVCC = textwrap.dedent(
     """
     import os, sys, time
-    out, log, sleep = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        print("Build fake_nvcc_1.0")
+        sys.exit(0)
+    out, log = args[args.index("-o") + 1], os.environ["FAKE_NVCC_LOG"]
     with open(log, "a") as f:
         f.write(f"start {time.time()}\\n")
-    time.sleep(sleep)
+    if os.environ.get("FAKE_NVCC_FAIL"):
+        sys.stderr.write("boom")
+        sys.exit(3)
+    time.sleep(float(os.environ.get("FAKE_NVCC_SLEEP", "0")))
     with open(out, "wb") as f:
         f.write(b"fake library")
     with open(log, "a") as f:
@@ -306,33 +314,41 @@ FAKE_NVCC = textwrap.dedent(
 
 BUILD_CHILD = textwrap.dedent(
     """
-    import os, sys, time
+    import ctypes, os, sys, time
     from pathlib import Path
+    from flashrnn_kernels import jit
     from flashrnn_kernels.backends import fused
-    fake, log, sleep = sys.argv[1], sys.argv[2], sys.argv[3]
+    log = sys.argv[1]
     # start together: imports on a loaded machine can take longer than the fake build
     Path(log).with_name(f"ready.{os.getpid()}").touch()
     go = Path(log).with_name("go")
     while not go.exists():
         time.sleep(0.01)
-    fused._nvcc_version = lambda: "fake nvcc 1.0"
-    fused.nvcc_command = lambda config, arch, out, extra=(): [sys.executable, fake, out, log, sleep]
-    cfg = fused.FusedConfig(cell=0, dtype=0, head_dim=64, units=64, nslice=1, bt=8, fwd_wm=8,
-                            fwd_wk=1, bwd_wm=4, bwd_wk=2, num_gates=4)
+    ctypes.CDLL = lambda path: Path(path)  # the fake library is no shared object
     t0 = time.time()
-    path = fused.ensure_built(cfg, "90a")
+    path = jit.load_library("fused_rnn", fused.SOURCES, defines={"FLASHRNN_CELL": 0}, arch="90a")
     print(t0, path, path.read_bytes().decode())
     """
 )
 
 
+def _fake_nvcc(tmp_path: Path, sleep: float = 0.0, fail: bool = False) -> dict[str, str]:
+    """Environment of a process whose builds run the fake compiler into ``tmp_path / "cache"``."""
+    fake = tmp_path / "nvcc"
+    fake.write_text(f"#!{sys.executable}\n" + FAKE_NVCC)
+    fake.chmod(0o755)
+    env = {"FLASHRNN_NVCC": str(fake), "FAKE_NVCC_LOG": str(tmp_path / "log"), "FAKE_NVCC_SLEEP": str(sleep),
+           "FLASHRNN_CACHE_DIR": str(tmp_path / "cache")}
+    if fail:
+        env["FAKE_NVCC_FAIL"] = "1"
+    return env
+
+
 def _build_procs(tmp_path: Path, n: int, sleep: float, wait_for, **popen) -> list[subprocess.Popen]:
-    (tmp_path / "fake_nvcc.py").write_text(FAKE_NVCC)
     (tmp_path / "child.py").write_text(BUILD_CHILD)
-    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path / "cache"),
+    env = {**os.environ, **_fake_nvcc(tmp_path, sleep),
            "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, str(tmp_path / "child.py"), str(tmp_path / "fake_nvcc.py"), str(tmp_path / "log"),
-           str(sleep)]
+    cmd = [sys.executable, str(tmp_path / "child.py"), str(tmp_path / "log")]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **popen)
              for _ in range(n)]
     # every child has imported (or one has died: the test's own checks say why): let them all go
@@ -342,9 +358,9 @@ def _build_procs(tmp_path: Path, n: int, sleep: float, wait_for, **popen) -> lis
     return procs
 
 
-def test_fused_build_cache_one_build_for_several_processes(tmp_path, wait_for):
-    """Four processes ask ``fused.ensure_built`` for the same build at once (as the ranks of a
-    job do on their first call): the compiler runs once, all get the same finished library."""
+def test_kernel_build_cache_one_build_for_several_processes(tmp_path, wait_for):
+    """Four processes ask for the same kernel build at once (as the ranks of a job do on their
+    first call): the compiler runs once, all get the same finished library."""
     procs = _build_procs(tmp_path, 4, 3.0, wait_for)
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
@@ -354,34 +370,23 @@ def test_fused_build_cache_one_build_for_several_processes(tmp_path, wait_for):
     path, content = lines.pop()
     assert content == "fake library"
     lib = Path(path)
-    assert lib.name == "fused_rnn.so" and lib.parent.parent == tmp_path / "cache" / "fused"
+    assert lib.name == "libfused_rnn.so" and lib.parent.parent == tmp_path / "cache"
     log = (tmp_path / "log").read_text().split()
     assert log[::2] == ["start", "end"], log
     end = float(log[3])
     asked = [c for c in calls if float(c[0]) < end]  # the builder and those that had to wait
     assert len(asked) >= 2, "only one process asked before the build ended: no concurrency tested"
-    assert sorted(p.name for p in lib.parent.iterdir()) == ["BUILD_OK.json", "fused_rnn.so"]
+    assert sorted(p.name for p in lib.parent.iterdir()) == ["BUILD_OK.json", "libfused_rnn.so"]
     assert sorted(p.name for p in lib.parent.parent.iterdir()) == [lib.parent.name, lib.parent.name + ".lock"]
 
 
-def _fake_fused(monkeypatch, tmp_path, script: str):
-    from flashrnn_kernels.backends import fused
-
-    monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fused, "_nvcc_version", lambda: "fake nvcc 1.0")
-    fake = tmp_path / "fake.py"
-    fake.write_text(script)
-    monkeypatch.setattr(fused, "nvcc_command", lambda config, arch, out, extra=(): [sys.executable, str(fake), out])
-    fused.ensure_built.cache_clear()
-    fused._build_key.cache_clear()
-    cfg = fused.FusedConfig(cell=0, dtype=0, head_dim=64, units=64, nslice=1, bt=8, fwd_wm=8, fwd_wk=1,
-                            bwd_wm=4, bwd_wk=2, num_gates=4)
-    return fused, cfg
-
-
-def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_for):
+def test_kernel_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_for):
     """A build killed midway (lock released by the OS, no library) and a failing compiler leave
     no library behind; the next call builds it."""
+    import ctypes
+
+    from flashrnn_kernels import jit
+    from flashrnn_kernels.backends import fused
     from flashrnn_kernels.errors import BuildError
 
     # a process killed while its compiler runs
@@ -392,21 +397,23 @@ def test_fused_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait_
     finally:
         os.killpg(victim.pid, signal.SIGKILL)  # the child and its fake compiler
         victim.communicate(timeout=30)
-    assert not list((tmp_path / "cache" / "fused").glob("*/fused_rnn.so"))
+    assert not list((tmp_path / "cache").glob("*/libfused_rnn.so"))
 
-    fused, cfg = _fake_fused(monkeypatch, tmp_path, "import sys; sys.stderr.write('boom'); sys.exit(3)")
-    try:
-        with pytest.raises(BuildError, match="nvcc failed(.|\n)*boom"):
-            fused.ensure_built(cfg, "90a")
-        assert not list((tmp_path / "cache" / "fused").glob("*/fused_rnn.so"))
-        fused, cfg = _fake_fused(monkeypatch, tmp_path,
-                                 "import sys; open(sys.argv[1], 'wb').write(b'fake library')")
-        path = fused.ensure_built(cfg, "90a")  # same key as the killed build's: not blocked
-        assert path.read_bytes() == b"fake library"
-        assert [p for p in (tmp_path / "cache" / "fused").iterdir() if p.is_dir()] == [path.parent]
-    finally:
-        fused.ensure_built.cache_clear()
-        fused._build_key.cache_clear()
+    def build():
+        jit._memo.clear()
+        return jit.load_library("fused_rnn", fused.SOURCES, defines={"FLASHRNN_CELL": 0}, arch="90a")
+
+    for k, v in _fake_nvcc(tmp_path, fail=True).items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(BuildError, match="nvcc failed(.|\n)*boom"):
+        build()
+    assert not list((tmp_path / "cache").glob("*/libfused_rnn.so"))
+    monkeypatch.delenv("FAKE_NVCC_FAIL")
+    monkeypatch.setattr(ctypes, "CDLL", lambda path: Path(path))
+    path = build()  # same key as the killed build's: not blocked
+    jit._memo.clear()
+    assert path.read_bytes() == b"fake library"
+    assert [p for p in (tmp_path / "cache").iterdir() if p.is_dir()] == [path.parent]
 
 
 if __name__ == "__main__":

@@ -7,16 +7,17 @@ before each launch, so an element the kernel forgets to write fails the test.
 """
 import ctypes
 import re
-import shutil
 import subprocess
 
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from flashrnn_kernels import devices, jit  # noqa: E402
 from flashrnn_kernels.backends import fused  # noqa: E402
 from flashrnn_kernels.cells import get_cell  # noqa: E402
 from flashrnn_kernels.reference import reference_forward  # noqa: E402
+from flashrnn_kernels.tiling import Problem, kernel_config  # noqa: E402
 
 DT = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
 # float32 runs on tf32 tensor cores; its reference in the same precision is the float32 reference
@@ -113,20 +114,20 @@ def _compare(cell, dtname, B, T, N, D, seed=0):
         refdt = _run(lambda *a: _tf32_reference(*a, cell=cell), xs, dst, dla)
     else:
         refdt = _run(lambda *a: reference_forward(*a, cell=cell), xs, dst, dla)
-    fused.POISON_OUTPUTS = True
-    try:
-        out = _run(lambda *a: fused.flashrnn_fused(*a, cell=cell), xs, dst, dla)
-    finally:
-        fused.POISON_OUTPUTS = False
+    out = _run(lambda *a: fused.flashrnn_fused(*a, cell=cell), xs, dst, dla)
     for name, o, r, r64 in zip(["states", "last", "dWx", "dR", "db", "dstates0"], out, refdt, ref64):
         e_f, e_r = _rel(o, r64), _rel(r, r64)
         assert e_f <= 2 * e_r + TOL[dtname], f"{name}: fused {e_f:.3g} vs reference {e_r:.3g}"
 
 
+def _gpu():
+    return devices.gpu_model(torch.cuda.current_device())
+
+
 def _supported(cell, dtname, B, N, D):
     try:
         for k in "fb":
-            fused.batch_plan(get_cell(cell), dtname, B, N, D, k)
+            fused.batch_plan(get_cell(cell), dtname, B, N, D, k, _gpu())
     except fused.UnsupportedError as e:
         pytest.skip(str(e))
 
@@ -135,7 +136,7 @@ def _supported(cell, dtname, B, N, D):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "B{}T{}_{}x{}".format(*s))
 @pytest.mark.parametrize("dtname", list(DT))
 @pytest.mark.parametrize("cell", CELLS)
-def test_fused_matches_reference(cell, dtname, shape):
+def test_fused_matches_reference(cell, dtname, shape, poison_empty):
     B, T, N, D = shape
     _supported(cell, dtname, B, N, D)
     _compare(cell, dtname, B, T, N, D)
@@ -172,17 +173,14 @@ def test_fused_inference_matches_training_forward():
         assert torch.equal(u.detach(), v) and torch.equal(v, w)
 
 
-def _build_variant(cfg, out, extra=()):
-    """Build the kernel library of ``cfg`` for sm_90a with extra -D defines into ``out``; open it."""
-    proc = subprocess.run(fused.nvcc_command(cfg, "90a", str(out), tuple(f"-D{e}" for e in extra)),
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return fused.open_library(out)
+def _variant(cfg, extra=()):
+    """The kernels of ``cfg`` for sm_90a built with extra defines ``"NAME=VALUE"``."""
+    return fused.kernels(cfg, "90a", dict((e.split("=")[0], int(e.split("=")[1])) for e in extra))
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("B", [16, 33])
-def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypatch):
+def test_fused_backward_same_result_for_every_cluster_size(B, poison_empty):
     """On sm_90a the backward of a head split over blocks fetches its operand by bulk copies,
     multicast within thread-block clusters. The data movement must not change one bit of the
     gradients: builds with at most 1, 2 and 16 blocks per cluster, and the per-thread copy
@@ -191,19 +189,16 @@ def test_fused_backward_same_result_for_every_cluster_size(B, tmp_path, monkeypa
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("the bulk-copy backward is built for sm_90a only")
     cell, N, D, T = "lstm", 1, 768, 33
-    plan = fused.batch_plan(get_cell(cell), "bfloat16", B, N, D, "b")
-    cfg = plan[1]
-    assert cfg.nslice % 16 == 0, cfg  # so that a 16-block cluster fits the head
+    chunk, cfg = fused.batch_plan(get_cell(cell), "bfloat16", B, N, D, "b", _gpu())
+    assert cfg["NSLICE"] % 16 == 0, cfg  # so that a 16-block cluster fits the head
     *xs, dst, _ = _inputs(cell, B, T, N, D, torch.bfloat16, 5)
     Wx, R, b, s0 = xs
     states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True)
     results, clusters = {}, {}
     for extra in ("FRNN_CLUSTER=1", "FRNN_CLUSTER=2", "FRNN_CLUSTER=16", "FRNN_BWD_BULK=0"):
-        lib = _build_variant(cfg, tmp_path / (extra.replace("=", "_") + ".so"), (extra,))
-        clusters[extra] = lib.frnn_bwd_cluster(B, N)
-        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
-        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, plan)
-        monkeypatch.undo()
+        k = _variant(cfg, (extra,))
+        clusters[extra] = k.backward_cluster(B, N)
+        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (chunk, k))
     assert clusters["FRNN_CLUSTER=1"] == 1 and clusters["FRNN_CLUSTER=2"] == 2
     assert clusters["FRNN_CLUSTER=16"] in (8, 16), clusters  # 16 where the GPU can co-schedule it
     base = results["FRNN_BWD_BULK=0"]
@@ -224,37 +219,35 @@ CLUSTER_TILINGS = [
 ]
 
 
-def _cluster_tiling(cell, dtype, D, U, bt):
-    """(dtype name, config) of a tiling whose head fits one cluster; skips off sm_90a."""
+def _cluster_tiling(cell, dtype, B, N, D, U, bt):
+    """(dtype name, config) of the tiling with U units per block and batch tile bt (the rest
+    chosen by the model), whose head fits one cluster; skips off sm_90a."""
     if torch.cuda.get_device_capability() != (9, 0):
         pytest.skip("the cluster exchange is built for sm_90a only")
     dtname = {v: k for k, v in DT.items()}[dtype]
-    cfg = fused._make(get_cell(cell), fused.DTYPE_CODES[dtname], D, U, bt)
-    assert 2 <= cfg.nslice <= 16, cfg
+    nslice = -(-D // U)
+    cfg = kernel_config(Problem(cell, B, N, D, dtname, "both"), _gpu(), fixed={"NSLICE": nslice, "BT": bt})
+    assert cfg["U"] == U and 2 <= cfg["NSLICE"] <= 16, cfg
     return dtname, cfg
 
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", CLUSTER_TILINGS)
-def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
-                                                    monkeypatch):
+def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, poison_empty):
     """On sm_90a a head whose blocks fit one thread-block cluster exchanges h through distributed
     shared memory instead of L2 (when the GPU holds all clusters at once). The exchange must not
     change one bit of the outputs: the build with it against the same tiling built without it
     (FRNN_FWD_DSM=0), both against the float64 reference."""
-    dtname, cfg = _cluster_tiling(cell, dtype, D, U, bt)
+    dtname, cfg = _cluster_tiling(cell, dtype, B, N, D, U, bt)
     T = 37
     *xs, _, _ = _inputs(cell, B, T, N, D, dtype, 11)
     results, clusters = {}, {}
     for extra in ("", "FRNN_FWD_DSM=0"):
-        lib = _build_variant(cfg, tmp_path / f"lib{len(extra)}.so", (extra,) if extra else ())
-        clusters[extra] = lib.frnn_fwd_cluster(B, N)
-        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
-        monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
-        results[extra] = fused.fused_forward(*xs, cell, True, cfg)
+        k = _variant(cfg, (extra,) if extra else ())
+        clusters[extra] = k.forward_cluster(B, N)
+        results[extra] = fused.fused_forward(*xs, cell, True, kernels=k)
         torch.cuda.synchronize()
-        monkeypatch.undo()
-    assert clusters == {"": cfg.nslice, "FRNN_FWD_DSM=0": 1}, clusters
+    assert clusters == {"": cfg["NSLICE"], "FRNN_FWD_DSM=0": 1}, clusters
     r64 = reference_forward(*[t.double() for t in xs], cell=cell)[0]
     rdt = (_tf32_reference if dtype == torch.float32 else reference_forward)(*xs, cell=cell)[0]
     e_f, e_r = _rel(results[""][0], r64), _rel(rdt, r64)
@@ -266,26 +259,22 @@ def test_fused_forward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt,
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("cell,dtype,B,N,D,U,bt", CLUSTER_TILINGS)
-def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, tmp_path,
-                                                     monkeypatch):
+def test_fused_backward_cluster_exchange_same_result(cell, dtype, B, N, D, U, bt, poison_empty):
     """The backward's gate gradients through distributed shared memory within one cluster per
     head (sm_90a, when the GPU holds all clusters at once; built on here also where the default
     leaves it off for its bytes per step) must give the same bits as the same tiling built without
     it (FRNN_BWD_DSM=0: flags and L2), and gradients near float64's."""
-    dtname, cfg = _cluster_tiling(cell, dtype, D, U, bt)
+    dtname, cfg = _cluster_tiling(cell, dtype, B, N, D, U, bt)
     T = 37
     *xs, dst, _ = _inputs(cell, B, T, N, D, dtype, 13)
     Wx, R, b, s0 = xs
-    states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True, cfg)
+    states, _, cache = fused.fused_forward(Wx, R, b, s0, cell, True, kernels=_variant(cfg))
     results, used = {}, {}
-    for k, extra in enumerate(("FRNN_BWD_DSM_BYTES=1000000", "FRNN_BWD_DSM=0")):
-        lib = _build_variant(cfg, tmp_path / f"lib{k}.so", (extra,))
-        used[extra] = lib.frnn_bwd_dsm_used(B, N)
-        monkeypatch.setattr(fused, "load_library", lambda config, arch=None, _l=lib: _l)
-        monkeypatch.setattr(fused, "POISON_OUTPUTS", True)
-        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (B, cfg))
+    for extra in ("FRNN_BWD_DSM_BYTES=1000000", "FRNN_BWD_DSM=0"):
+        k = _variant(cfg, (extra,))
+        used[extra] = int(k.backward_in_cluster(B, N))
+        results[extra] = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (B, k))
         torch.cuda.synchronize()
-        monkeypatch.undo()
     assert used == {"FRNN_BWD_DSM_BYTES=1000000": 1, "FRNN_BWD_DSM=0": 0}, used
     dsm, l2 = results["FRNN_BWD_DSM_BYTES=1000000"], results["FRNN_BWD_DSM=0"]
     for name, a, o in zip(["dWx", "dR", "db", "dstates0"], dsm, l2):
@@ -326,10 +315,20 @@ def test_round_tf32():
 
 
 # ------------------------------------------------------------------------------ CPU: builds
-NVCC = shutil.which("nvcc")
+NVCC = jit.nvcc_path()
 CONFIG_PROBLEMS = [("lstm", "bfloat16", 16, 1, 768, "f"), ("lstm", "bfloat16", 16, 1, 768, "b"),
                    ("gru", "float16", 16, 12, 64, "f"), ("slstm", "bfloat16", 33, 1, 200, "b"),
                    ("elman", "float32", 16, 2, 64, "f")]
+
+
+def _nvcc(cfg, arch, out, mode):
+    """Build the fused kernels of ``cfg`` for ``arch`` as the backend does (``mode``: -shared or
+    -cubin), with ptxas's resource report; returns the compiler's stderr."""
+    cmd = jit.nvcc_command([jit.CSRC / s for s in fused.SOURCES], out, arch=arch,
+                           defines=fused.build_defines(cfg, arch), mode=mode, extra_flags=["-Xptxas", "-v"])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc.stderr
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
@@ -337,14 +336,10 @@ CONFIG_PROBLEMS = [("lstm", "bfloat16", 16, 1, 768, "f"), ("lstm", "bfloat16", 1
 @pytest.mark.parametrize("problem", CONFIG_PROBLEMS, ids=lambda p: "-".join(map(str, p)))
 def test_fused_config_builds_without_spills(problem, arch, tmp_path):
     cell, dt, B, N, D, kernel = problem
-    cfg = fused.choose_config(cell, dt, B, N, D, kernel=kernel)
-    cmd = fused.nvcc_command(cfg, arch, str(tmp_path / "k.cubin"))
-    cmd = [a for a in cmd if a not in ("-shared", "-Xcompiler", "-fPIC")]
-    cmd[cmd.index("-o"):cmd.index("-o")] = ["-cubin", "-Xptxas", "-v"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    cfg = fused.choose_config(cell, dt, B, N, D, "h100", kernel=kernel)
+    report = _nvcc(cfg, arch, tmp_path / "k.cubin", "-cubin")
     name = {"f": "frnn_fwd", "b": "frnn_bwd"}[kernel]
-    block = proc.stderr.split(f"Compiling entry function '{name}'")[1].split("Compiling entry")[0]
+    block = report.split(f"Compiling entry function '{name}'")[1].split("Compiling entry")[0]
     assert re.search(r"\b0 bytes spill stores", block), block
     assert re.search(r"\b0 bytes stack frame", block), block
 
@@ -353,16 +348,15 @@ def test_fused_config_builds_without_spills(problem, arch, tmp_path):
 def test_fused_shared_memory_model_is_exact(tmp_path):
     """The host library reports the dynamic shared memory it requests; the model must agree."""
     for cell, dt, B, N, D, _ in CONFIG_PROBLEMS:
-        cfg = fused.choose_config(cell, dt, B, N, D, kernel="f")
+        cfg = fused.choose_config(cell, dt, B, N, D, "h100", kernel="f")
         out = tmp_path / f"{cell}{dt}{B}{N}{D}.so"
-        proc = subprocess.run(fused.nvcc_command(cfg, "80", str(out)), capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-4000:]
+        _nvcc(cfg, "80", out, "-shared")
         lib = ctypes.CDLL(str(out))
-        assert lib.frnn_smem_fwd() == cfg.smem("f")
-        assert lib.frnn_smem_bwd() == cfg.smem("b")
-        assert lib.frnn_nthreads() == cfg.nthreads
+        assert lib.frnn_smem_fwd() == cfg["SMEM_F"]
+        assert lib.frnn_smem_bwd() == cfg["SMEM_B"]
+        assert lib.frnn_nthreads() == cfg["NT"]
 
 
 def test_choose_config_rejects_with_reason():
     with pytest.raises(fused.UnsupportedError, match="no tiling"):
-        fused.choose_config("lstm", "float32", 16, 1, 4096)
+        fused.choose_config("lstm", "float32", 16, 1, 4096, "h100")

@@ -160,13 +160,6 @@ def test_arch_helpers(monkeypatch):
     assert jit.target_arch() == "86"
 
 
-def test_max_jobs(monkeypatch):
-    assert jit.default_max_jobs() >= 1
-    monkeypatch.setenv("MAX_JOBS", "3")
-    with jit._max_jobs_env() as jobs:
-        assert jobs == 3 and os.environ["MAX_JOBS"] == "3"
-
-
 def test_settings_parse_and_reject(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("FLASHRNN_BUILD_TIMEOUT", "12.5")
@@ -178,8 +171,8 @@ def test_settings_parse_and_reject(monkeypatch, tmp_path):
     with pytest.raises(InputError, match="FLASHRNN_BUILD_TIMEOUT='soon' is not a number"):
         env.settings()
     monkeypatch.delenv("FLASHRNN_BUILD_TIMEOUT")
-    monkeypatch.setenv("MAX_JOBS", "0")
-    with pytest.raises(InputError, match="MAX_JOBS"):
+    monkeypatch.setenv("FLASHRNN_BUILD_VERBOSE", "maybe")
+    with pytest.raises(InputError, match="FLASHRNN_BUILD_VERBOSE"):
         env.settings()
 
 
@@ -194,9 +187,8 @@ def test_nothing_compiled_at_import():
     code = (
         "import sys, flashrnn_kernels as f\n"
         "f.flashrnn; f.LSTM; import flashrnn_kernels.backends as b; b.registered_backends()\n"
-        "import flashrnn_kernels.backends.alternating as a\n"
-        "assert a.extension.cache_info().currsize == 0\n"
-        "assert not any(m.startswith('flashrnn_alternating') for m in sys.modules)\n"
+        "import flashrnn_kernels.backends.alternating as a, flashrnn_kernels.jit as j\n"
+        "assert a.library.cache_info().currsize == 0 and not j._memo\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -213,24 +205,73 @@ def test_eager_use_does_not_import_dynamo():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
-def test_toolchain_problem_runs_its_probes_once(monkeypatch):
-    """The ninja probe spawns a process (~2.5 ms): backend="auto" calls must not pay it each time."""
-    import torch
-    from torch.utils import cpp_extension
+FAKE_NVCC = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    args = sys.argv[1:]
+    if args == ["--version"]:
+        print("fake nvcc\\nBuild fake_1.0")
+        sys.exit(0)
+    out = Path(args[args.index("-o") + 1])
+    log = Path(__import__("os").environ["FAKE_NVCC_LOG"])
+    with open(log, "a") as f:
+        f.write(" ".join(args) + "\\n")
+    if any(a == "-DFAIL=1" for a in args):
+        print("error: asked to fail", file=sys.stderr)
+        sys.exit(2)
+    out.write_bytes(Path(sys.executable).read_bytes()[:0])  # an empty 'library'
+    """
+)
 
-    calls = []
 
-    def ninja():
-        calls.append(1)
-        return False
+@pytest.fixture
+def fake_nvcc(tmp_path, monkeypatch):
+    """``FLASHRNN_NVCC`` pointing at a script that logs its command line and writes the output."""
+    script = tmp_path / "nvcc"
+    script.write_text(f"#!{sys.executable}\n" + FAKE_NVCC)
+    script.chmod(0o755)
+    log = tmp_path / "nvcc.log"
+    log.write_text("")
+    monkeypatch.setenv("FLASHRNN_NVCC", str(script))
+    monkeypatch.setenv("FAKE_NVCC_LOG", str(log))
+    monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(tmp_path / "cache"))
+    return log
 
-    monkeypatch.setattr(torch.version, "cuda", "13.0")
-    monkeypatch.setattr(jit, "nvcc_path", lambda: "/opt/cuda/bin/nvcc")
-    monkeypatch.setattr(cpp_extension, "is_ninja_available", ninja)
-    jit.toolchain_problem.cache_clear()
-    try:
-        assert jit.toolchain_problem() == "ninja not found (pip install ninja)"
-        assert jit.toolchain_problem() == "ninja not found (pip install ninja)"
-        assert len(calls) == 1
-    finally:
-        jit.toolchain_problem.cache_clear()
+
+def test_load_library_runs_nvcc_once_per_key(fake_nvcc, tmp_path, monkeypatch):
+    """The one build seam: a key per (sources, defines, arch, compiler); the library is built by
+    nvcc into the cache once; a changed define builds again, an unchanged one does not."""
+    import ctypes
+
+    opened = []
+    monkeypatch.setattr(ctypes, "CDLL", lambda path: opened.append(path) or path)
+    jit._memo.clear()
+    first = jit.load_library("demo", ["alternating.cu"], defines={"A": 1}, arch="90a")
+    jit._memo.clear()  # a new process: found in the cache, not rebuilt
+    again = jit.load_library("demo", ["alternating.cu"], defines={"A": 1}, arch="sm_90a")
+    other = jit.load_library("demo", ["alternating.cu"], defines={"A": 2}, arch="90a")
+    jit._memo.clear()
+    builds = fake_nvcc.read_text().splitlines()
+    assert len(builds) == 2, builds
+    assert first == again != other
+    assert "-DA=1" in builds[0] and "-gencode=arch=compute_90a,code=sm_90a" in builds[0]
+    assert (Path(first).parent / jit.MARKER).exists()
+    assert jit.nvcc_version() == "Build fake_1.0"
+
+
+def test_load_library_failure_is_a_build_error_and_caches_nothing(fake_nvcc, tmp_path):
+    from flashrnn_kernels.errors import BuildError
+
+    with pytest.raises(BuildError, match="asked to fail"):
+        jit.load_library("demo", ["alternating.cu"], defines={"FAIL": 1}, arch="80")
+    assert not list((tmp_path / "cache").glob(f"demo-*/{jit.MARKER}"))
+
+
+def test_toolchain_problem_names_what_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setenv("FLASHRNN_NVCC", str(tmp_path / "no-such-nvcc"))
+    assert jit.toolchain_problem() == "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
+    from flashrnn_kernels.errors import BuildError
+
+    with pytest.raises(BuildError, match="nvcc not found"):
+        jit.load_library("demo", ["alternating.cu"], arch="80")

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def rnn_speed():
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # as when run as a script: its helpers beside it
     spec = importlib.util.spec_from_file_location("rnn_speed", ROOT / "benchmarks" / "rnn_speed.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -35,7 +35,6 @@ from flashrnn_kernels.tiling import (
     KernelConfig,
     Problem,
     clear_cache,
-    gpu_for_facts,
     kernel_config,
     render_model,
 )
@@ -139,7 +138,7 @@ def test_alternating_configs():
     for gpu in hwmodels.list_gpus():
         for b, n, d in ((16, 1, 768), (64, 1, 2048), (1, 1, 32), (256, 8, 1024)):
             cfg = kernel_config(Problem("lstm", b, n, d, backend="alternating"), gpu)
-            t = cfg.defines()["FLASHRNN_ALT_THREADS"]
+            t = cfg["THREADS"]
             assert t % 32 == 0 and t <= gpu.architecture.max_threads_per_block
             assert cfg["BLOCKS"] == cdiv(b * n * d, t)
     # a small step spreads over every SM (smaller blocks), a large one uses large blocks
@@ -211,8 +210,9 @@ def test_spare_sms_split_the_batch():
 
 def test_more_sms_never_make_it_worse():
     p = Problem("gru", 32, 2, 512, "bfloat16", "forward")
-    small = kernel_config(p, gpu_for_facts(66, 232448))
-    big = kernel_config(p, gpu_for_facts(132, 232448))
+    h100 = hwmodels.get("h100")
+    small = kernel_config(p, dataclasses.replace(h100, name="H100 with 66 SMs", sm_count=66))
+    big = kernel_config(p, h100)
     assert big.objective <= small.objective
 
 
@@ -367,13 +367,6 @@ def test_table_generator(tmp_path, monkeypatch):
     assert table.main(["--gpu", "h100", "--update", str(tmp_path / "bad.md")]) == 2
 
 
-def test_gpu_for_facts():
-    assert gpu_for_facts(132, 232448).name == "H100 SXM"
-    assert gpu_for_facts(108, 166912).name.startswith("A100")
-    odd = gpu_for_facts(100, 100000)
-    assert odd.sm_count == 100 and odd.architecture.shared_memory_per_block_optin == 100000
-
-
 def test_rendered_model_solves_to_the_same_config():
     import constrint
 
@@ -519,13 +512,13 @@ def test_fused_backend_uses_the_model():
     torch = pytest.importorskip("torch")  # noqa: F841 - the backends package imports torch
     from flashrnn_kernels.backends import fused
 
-    fused.choose_config.cache_clear()
-    fc = fused.choose_config("lstm", "bfloat16", 16, 1, 768, kernel="f")
+    fc = fused.choose_config("lstm", "bfloat16", 16, 1, 768, "h100", kernel="f")
     cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", "forward"), "h100")
-    assert fc.defines() == cfg.defines()
-    assert fc.smem("f") == cfg["SMEM_F"] and fc.smem("b") == cfg["SMEM_B"] and fc.nthreads == cfg["NT"]
+    assert fc == cfg
+    chunk, plan = fused.batch_plan("lstm", "bfloat16", 256, 1, 768, "f", "h100")
+    assert chunk < 256 and plan.problem.batch_size == chunk
     with pytest.raises(UnsupportedError, match="no tiling"):
-        fused.choose_config("lstm", "float32", 16, 1, 4096)
+        fused.choose_config("lstm", "float32", 16, 1, 4096, "h100")
 
 
 def test_cached_config_in_a_new_process_does_not_import_sympy(tmp_path):
