@@ -4,36 +4,71 @@
 #pragma once
 
 // ================================================================ the tiling
-// Solved by flashrnn_kernels/tiling/fused.cint (KernelConfig.defines()).
-#ifndef FLASHRNN_CELL
-#define FLASHRNN_CELL 0  // 0 LSTM, 1 GRU, 2 sLSTM, 3 Elman (cells_generated.cuh)
+// Solved by flashrnn_kernels/tiling/fused.cint: KernelConfig.defines() gives every define of this
+// section (flashrnn_kernels/tiling/models.py: FUSED.defines says which model quantity each is).
+// Each is required; the model is the one place their formulas live, and traits.cuh checks with
+// static_assert what the kernels rely on.
+#ifndef FLASHRNN_CELL  // 0 LSTM, 1 GRU, 2 sLSTM, 3 Elman (cells_generated.cuh)
+#error "fused kernels: -DFLASHRNN_CELL missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_DTYPE
-#define FLASHRNN_DTYPE 0  // 0 bfloat16, 1 float16, 2 float32 (tf32 tensor cores)
+#ifndef FLASHRNN_DTYPE  // 0 bfloat16, 1 float16, 2 float32 (tf32 tensor cores)
+#error "fused kernels: -DFLASHRNN_DTYPE missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_HEAD_DIM
-#define FLASHRNN_HEAD_DIM 64
+#ifndef FLASHRNN_HEAD_DIM  // D
+#error "fused kernels: -DFLASHRNN_HEAD_DIM missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_UNITS
-#define FLASHRNN_FUSED_UNITS 64  // hidden units per block
+#ifndef FLASHRNN_FUSED_UNITS  // U: hidden units per block
+#error "fused kernels: -DFLASHRNN_FUSED_UNITS missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_NSLICE
-#define FLASHRNN_FUSED_NSLICE 1  // blocks per (head, batch tile)
+#ifndef FLASHRNN_FUSED_NSLICE  // blocks per (head, batch tile)
+#error "fused kernels: -DFLASHRNN_FUSED_NSLICE missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_BT
-#define FLASHRNN_FUSED_BT 16  // batch tile
+#ifndef FLASHRNN_FUSED_BT  // batch tile
+#error "fused kernels: -DFLASHRNN_FUSED_BT missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_FWD_WM
-#define FLASHRNN_FUSED_FWD_WM 8  // forward: warps along gate rows
+#ifndef FLASHRNN_FUSED_FWD_WM  // forward: warps along gate rows
+#error "fused kernels: -DFLASHRNN_FUSED_FWD_WM missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_FWD_WK
-#define FLASHRNN_FUSED_FWD_WK 1  // forward: warps along K (split-K)
+#ifndef FLASHRNN_FUSED_FWD_WK  // forward: warps along K (split-K)
+#error "fused kernels: -DFLASHRNN_FUSED_FWD_WK missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_BWD_WM
-#define FLASHRNN_FUSED_BWD_WM 1  // backward: warps along units
+#ifndef FLASHRNN_FUSED_BWD_WM  // backward: warps along units
+#error "fused kernels: -DFLASHRNN_FUSED_BWD_WM missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
-#ifndef FLASHRNN_FUSED_BWD_WK
-#define FLASHRNN_FUSED_BWD_WK 8  // backward: warps along K
+#ifndef FLASHRNN_FUSED_BWD_WK  // backward: warps along K
+#error "fused kernels: -DFLASHRNN_FUSED_BWD_WK missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+// shared memory, bytes per block: each kernel's request and its regions (traits.cuh)
+#ifndef FRNN_SMEM_FWD
+#error "fused kernels: -DFRNN_SMEM_FWD missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_FWD_TILE
+#error "fused kernels: -DFRNN_SMEM_FWD_TILE missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_FWD_SUMS
+#error "fused kernels: -DFRNN_SMEM_FWD_SUMS missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_FWD_RING
+#error "fused kernels: -DFRNN_SMEM_FWD_RING missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_BWD
+#error "fused kernels: -DFRNN_SMEM_BWD missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_BWD_TILE
+#error "fused kernels: -DFRNN_SMEM_BWD_TILE missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_BWD_SUMS
+#error "fused kernels: -DFRNN_SMEM_BWD_SUMS missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_BWD_DSM
+#error "fused kernels: -DFRNN_SMEM_BWD_DSM missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+// independent MMA accumulator chains per warp (any value >= 1 is correct)
+#ifndef FRNN_FWD_NCH
+#error "fused kernels: -DFRNN_FWD_NCH missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_BWD_NCH
+#error "fused kernels: -DFRNN_BWD_NCH missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
 // bytes per element, as the conditions below need it
@@ -62,23 +97,28 @@
 // was slower still. Default on where allowed; the host passes Wx 16-byte aligned.
 #define FRNN_WX_RING_OK (FLASHRNN_FUSED_NSLICE == 1 && (FLASHRNN_HEAD_DIM * FRNN_ESIZE) % 16 == 0)
 #ifndef FRNN_WX_RING
-#define FRNN_WX_RING FRNN_WX_RING_OK
+#error "fused kernels: -DFRNN_WX_RING missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 #if FRNN_WX_RING && !FRNN_WX_RING_OK
 #error "FRNN_WX_RING needs FLASHRNN_FUSED_NSLICE == 1 and head rows of whole 16-byte chunks"
 #endif
 #ifndef FRNN_WX_STAGES
-#define FRNN_WX_STAGES 4
+#error "fused kernels: -DFRNN_WX_STAGES missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
 // FRNN_FWD_PF, FRNN_BWD_PF: steps of prefetch of the per-step global inputs (forward: Wx;
 // backward: states, their gradients, the cache); a step is shorter than a DRAM round trip, so
-// one step ahead stalls. Defaults in traits.cuh. Measured on H100 (forward): 12x64, PF 4 1.65 ms,
-// PF 1 1.23 ms; 1x768 sliced, PF 4 2.09 ms, PF 1 2.24 ms.
+// one step ahead stalls; the model makes them as deep as its register allowance allows.
+#ifndef FRNN_FWD_PF
+#error "fused kernels: -DFRNN_FWD_PF missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_BWD_PF
+#error "fused kernels: -DFRNN_BWD_PF missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
 
 // FRNN_POLL_GROUP: 16-byte polls of the forward's exchange a thread keeps in flight.
 #ifndef FRNN_POLL_GROUP
-#define FRNN_POLL_GROUP 8
+#error "fused kernels: -DFRNN_POLL_GROUP missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
 // FRNN_FWD_XCH: the forward's exchange format (NSLICE > 1):
@@ -92,7 +132,7 @@
 // with 0; U 16, whose last chunk per slice was a third empty, lost: 2.40 vs 2.05.
 #define FRNN_XCH1_OK (FLASHRNN_DTYPE != 2 && FLASHRNN_FUSED_UNITS % 6 == 0)
 #ifndef FRNN_FWD_XCH
-#define FRNN_FWD_XCH FRNN_XCH1_OK
+#error "fused kernels: -DFRNN_FWD_XCH missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 #if FRNN_FWD_XCH == 1 && !FRNN_XCH1_OK
 #error "FRNN_FWD_XCH=1 needs a 16-bit dtype and FLASHRNN_FUSED_UNITS % 6 == 0"
@@ -169,5 +209,5 @@
 #error "FRNN_BWD_DSM needs an sm_90a build, 2 <= FLASHRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
 #endif
 #ifndef FRNN_BWD_DSM_BYTES
-#define FRNN_BWD_DSM_BYTES 12288
+#error "fused kernels: -DFRNN_BWD_DSM_BYTES missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif

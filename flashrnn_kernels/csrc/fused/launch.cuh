@@ -10,8 +10,6 @@
 #include "traits.cuh"
 
 // ---------------------------------------------------------------- what the build holds
-extern "C" __host__ int frnn_smem_fwd() { return frnn::kFwdSmem; }
-extern "C" __host__ int frnn_smem_bwd() { return frnn::kBwdSmem; }
 extern "C" __host__ int frnn_nthreads() { return frnn::kThreads; }
 extern "C" __host__ int frnn_nslice() { return frnn::kNSlice; }
 extern "C" __host__ int frnn_bt() { return frnn::kBT; }

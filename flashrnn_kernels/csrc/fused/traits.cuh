@@ -11,7 +11,6 @@
 namespace frnn {
 
 __host__ __device__ constexpr int cdiv(int a, int b) { return (a + b - 1) / b; }
-__host__ __device__ constexpr int clamp(int x, int lo, int hi) { return x < lo ? lo : (x > hi ? hi : x); }
 
 // ---------------------------------------------------------------- the problem and the block
 using Cell = flashrnn::CellDef<FLASHRNN_CELL>;
@@ -58,15 +57,10 @@ constexpr int kNTile = kBT / 8;                    // MMA tiles along the batch
 // ---------------------------------------------------------------- the recurrent GEMMs
 // Per step a block multiplies M rows of its slice of R (A fragments in registers) by K operand
 // values of each of BT batch rows (B fragments from shared memory) on a WM x WK grid of warps;
-// each warp runs NCH independent accumulator chains over its K steps and stores its partial sums
-// [GROWS][BT+1] for its warp column (gemm.cuh).
+// each warp runs NCH independent accumulator chains over its K steps (up to 8 tiles in flight) and
+// stores its partial sums [GROWS][BT+1] for its warp column (gemm.cuh).
 constexpr int kGS = kBT + 1;  // row stride of the partial sums (floats)
-// independent accumulator chains per warp: up to 8 tiles in flight
-__host__ __device__ constexpr int chains(int mtw, int ksw) {
-  const int c = mtw * kNTile >= 8 ? 1 : (mtw * kNTile >= 4 ? 2 : 4);
-  return ksw >= 2 * c ? c : 1;  // only where each chain gets at least 2 K steps
-}
-template <int M, int K, int WM, int WK>
+template <int M, int K, int WM, int WK, int NCH>
 struct Gemm {
   static constexpr int kM = M;
   static constexpr int kWM = WM;
@@ -80,12 +74,13 @@ struct Gemm {
   static constexpr int kXRow = kKPad + 16 / kESize;
   static constexpr int kGRows = kMTW * WM * 16;   // partial-sum rows of one warp column
   static constexpr int kSums = WK * kGRows * kGS;  // floats of one step's partial sums
-  static constexpr int kNCH = chains(kMTW, kKSW);  // accumulator chains per warp
+  static constexpr int kNCH = NCH;  // independent accumulator chains per warp
+  static_assert(NCH >= 1, "at least one accumulator chain");
 };
 // forward: rows = G*U gate rows (row g*U + u: gate g of unit u), K = D
-using FwdGemm = Gemm<kG * kU, kD, FLASHRNN_FUSED_FWD_WM, FLASHRNN_FUSED_FWD_WK>;
+using FwdGemm = Gemm<kG * kU, kD, FLASHRNN_FUSED_FWD_WM, FLASHRNN_FUSED_FWD_WK, FRNN_FWD_NCH>;
 // backward: rows = U units, K = G*D (R transposed; column g*D + d)
-using BwdGemm = Gemm<kU, kG * kD, FLASHRNN_FUSED_BWD_WM, FLASHRNN_FUSED_BWD_WK>;
+using BwdGemm = Gemm<kU, kG * kD, FLASHRNN_FUSED_BWD_WM, FLASHRNN_FUSED_BWD_WK, FRNN_BWD_NCH>;
 
 // warp columns synchronise on named barriers 1..WK (ids 0..15)
 static_assert(FwdGemm::kWM == 1 || FwdGemm::kWK < 16, "forward: named barriers 1..FWD_WK (ids 0..15)");
@@ -112,41 +107,47 @@ constexpr bool kBwdBulk = FRNN_BWD_BULK;
 constexpr int kDsmE = FRNN_DSM_E;
 // the backward's exchange within one cluster (FRNN_BWD_DSM) is built for this tiling
 constexpr bool kBwdDsmFits = kBT * kG * kD * kESize <= FRNN_BWD_DSM_BYTES;
-// prefetch depths (steps) of the per-step global inputs: as deep as a register allowance of ~150
-// minus R's fragments and the accumulators allows, at most 4 / 3; forward with one block: 1
-#ifdef FRNN_FWD_PF
+// prefetch depths (steps) of the per-step global inputs
 constexpr int kFwdPF = FRNN_FWD_PF;
-#else
-constexpr int kFwdPF =
-    kNSlice == 1 ? 1
-                 : clamp((150 - 4 * FwdGemm::kMTW * FwdGemm::kKSW -
-                          4 * FwdGemm::kNCH * FwdGemm::kMTW * kNTile) / (kFwdPPT * kG), 1, 4);
-#endif
-#ifdef FRNN_BWD_PF
 constexpr int kBwdPF = FRNN_BWD_PF;
-#else
-constexpr int kBwdPF = clamp((150 - 4 * BwdGemm::kMTW * BwdGemm::kKSW -
-                              4 * BwdGemm::kNCH * BwdGemm::kMTW * kNTile) / (kPPT * (2 * kS + kGC)),
-                             1, 3);
-#endif
+static_assert(kFwdPF >= 1 && kBwdPF >= 1 && kPollGroup >= 1, "prefetch depths and poll groups of at least 1");
 
 // ---------------------------------------------------------------- shared memory (bytes)
+// What the model requests for each kernel and each region of it; the kernels lay the regions out
+// one after the other in this order.
 // forward: operand tile | partial sums (twice, by step parity, when NSLICE > 1: a warp column
 // may run the next step's GEMM while slower warps still read this step's sums) | the input-gate
 // ring [STAGES][BT][G][U] (FRNN_WX_RING). The tile holds plain elements, [BT][XROW] (the cluster
-// kernel: two of them, by step parity); its request is the size of a tile of tagged words with
-// rows padded by 32 bytes, which two plain tiles fit exactly.
-constexpr int kFwdTileBytes = kBT * (FwdGemm::kKPad + 32 / kWordBytes) * kWordBytes;
-constexpr int kFwdSumsBytes = (kNSlice > 1 ? 2 : 1) * FwdGemm::kSums * 4;
-constexpr int kFwdRingBytes = kWxRing ? kWxStages * kBT * kG * kU * kESize : 0;
-constexpr int kFwdSmem = kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes;
-// backward: operand tile [BT][XROW] | partial sums; the cluster kernel: two tiles, then the sums
-constexpr int kBwdTileBytes = kBT * BwdGemm::kXRow * kESize;
-constexpr int kBwdSumsBytes = BwdGemm::kSums * 4;
-constexpr int kBwdSmem = kBwdTileBytes + kBwdSumsBytes;
-constexpr int kBwdSmemDsm = 2 * kBwdTileBytes + kBwdSumsBytes;
-
+// kernel: two of them, by step parity); the model's request is the size of a tile of tagged
+// words with rows padded by 32 bytes.
+constexpr int kFwdTileBytes = FRNN_SMEM_FWD_TILE;
+constexpr int kFwdSumsBytes = FRNN_SMEM_FWD_SUMS;
+constexpr int kFwdRingBytes = FRNN_SMEM_FWD_RING;
+constexpr int kFwdSmem = FRNN_SMEM_FWD;
+static_assert(kFwdSmem == kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes,
+              "forward: the request is its regions (FRNN_SMEM_FWD == _TILE + _SUMS + _RING)");
 static_assert(2 * kBT * FwdGemm::kXRow * kESize <= kFwdTileBytes,
-              "two plain forward tiles fit the requested operand bytes");
+              "forward: two plain operand tiles [BT][XROW] fit FRNN_SMEM_FWD_TILE");
+static_assert(kFwdTileBytes % 16 == 0, "forward: the tile is zeroed, and the sums follow it, in 16-byte chunks");
+static_assert(kFwdSumsBytes == (kNSlice > 1 ? 2 : 1) * FwdGemm::kSums * 4,
+              "forward: FRNN_SMEM_FWD_SUMS holds the partial sums [WK][GROWS][BT+1] (x2 by step parity when NSLICE > 1)");
+static_assert(!kWxRing || kFwdRingBytes >= kWxStages * kBT * kG * kU * kESize,
+              "forward: FRNN_SMEM_FWD_RING holds the input-gate ring [STAGES][BT][G][U]");
+static_assert(!kWxRing || (kFwdTileBytes + kFwdSumsBytes) % 16 == 0,
+              "forward: the ring's cp.async chunks are 16-byte aligned");
+// backward: operand tile [BT][XROW] | partial sums; the cluster kernel: two tiles, then the sums
+constexpr int kBwdTileBytes = FRNN_SMEM_BWD_TILE;
+constexpr int kBwdSumsBytes = FRNN_SMEM_BWD_SUMS;
+constexpr int kBwdSmem = FRNN_SMEM_BWD;
+constexpr int kBwdSmemDsm = FRNN_SMEM_BWD_DSM;
+static_assert(kBwdSmem == kBwdTileBytes + kBwdSumsBytes,
+              "backward: the request is its regions (FRNN_SMEM_BWD == _TILE + _SUMS)");
+static_assert(kBwdSmemDsm == 2 * kBwdTileBytes + kBwdSumsBytes,
+              "backward, cluster kernel: two tiles and the sums (FRNN_SMEM_BWD_DSM == 2 * _TILE + _SUMS)");
+static_assert(kBwdTileBytes == kBT * BwdGemm::kXRow * kESize,
+              "backward: FRNN_SMEM_BWD_TILE holds the operand tile [BT][XROW] of plain elements");
+static_assert(kBwdTileBytes % 16 == 0, "backward: the tiles are zeroed, and the sums follow them, in 16-byte chunks");
+static_assert(kBwdSumsBytes == BwdGemm::kSums * 4,
+              "backward: FRNN_SMEM_BWD_SUMS holds the partial sums [WK][GROWS][BT+1]");
 
 }  // namespace frnn
