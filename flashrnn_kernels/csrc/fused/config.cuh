@@ -1,6 +1,6 @@
-// The -D interface of the fused kernels, in one place: every define a build may pass, its default
-// and the conditions it must meet. traits.cuh turns them into constexpr values; README.md says
-// where each comes from.
+// The -D interface of the fused kernels, in one place: every define a build passes, the conditions
+// it must meet, and the defaults of the variant switches the tiling model does not give.
+// traits.cuh turns them into constexpr values.
 #pragma once
 
 // ================================================================ the tiling
@@ -81,20 +81,19 @@
 #endif
 
 // ================================================================ design variants
-// Each value of each switch keeps the kernels correct; the defaults are what measured fastest.
-// A switch set to a value its condition excludes is an error.
+// Each value of each switch keeps the kernels correct, and a build may override any of them
+// (backends.fused.kernels(config, defines=...)), also those whose value the tiling model gives
+// (required, like the tiling). A value its condition excludes is an error. Why each default is
+// what it is, with the measurements: docs/design/fused-kernel.md.
 
-// FRNN_FAST_MATH: the cell code runs on a float wrapper whose fr_exp, fr_sigmoid, fr_tanh and
-// fr_logsigmoid use ex2.approx / rcp.approx (cell.cuh). Default on except for sLSTM.
+// FRNN_FAST_MATH: the cell update on approximate exp / rcp (cell.cuh). Default on except for sLSTM.
 #ifndef FRNN_FAST_MATH
 #define FRNN_FAST_MATH (FLASHRNN_CELL != 2)
 #endif
 
-// FRNN_WX_RING: the forward with one block per head copies the input gates of the next
-// FRNN_WX_STAGES - 1 steps with cp.async into a shared-memory ring (16-byte chunks of a row's
-// units) instead of prefetching them into registers. Measured on H100, LSTM 12x64 B16 bf16: one
-// step ahead in registers, ~14% of the step stalled on that load; four steps ahead in registers
-// was slower still. Default on where allowed; the host passes Wx 16-byte aligned.
+// FRNN_WX_RING, FRNN_WX_STAGES (model: WX_RING, WX_STAGES): the forward with one block per head
+// copies the input gates of the next STAGES - 1 steps into a shared-memory ring (input_ring.cuh)
+// instead of prefetching them into registers; the host passes Wx 16-byte aligned.
 #define FRNN_WX_RING_OK (FLASHRNN_FUSED_NSLICE == 1 && (FLASHRNN_HEAD_DIM * FRNN_ESIZE) % 16 == 0)
 #ifndef FRNN_WX_RING
 #error "fused kernels: -DFRNN_WX_RING missing (build with the tiling model's defines, KernelConfig.defines())"
@@ -106,9 +105,8 @@
 #error "fused kernels: -DFRNN_WX_STAGES missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
-// FRNN_FWD_PF, FRNN_BWD_PF: steps of prefetch of the per-step global inputs (forward: Wx;
-// backward: states, their gradients, the cache); a step is shorter than a DRAM round trip, so
-// one step ahead stalls; the model makes them as deep as its register allowance allows.
+// FRNN_FWD_PF, FRNN_BWD_PF (model: PF_F, PF_B): steps of prefetch of the per-step global inputs
+// into registers (forward: Wx; backward: states, their gradients, the cache).
 #ifndef FRNN_FWD_PF
 #error "fused kernels: -DFRNN_FWD_PF missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
@@ -116,20 +114,14 @@
 #error "fused kernels: -DFRNN_BWD_PF missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
-// FRNN_POLL_GROUP: 16-byte polls of the forward's exchange a thread keeps in flight.
+// FRNN_POLL_GROUP (model: POLL_GROUP): 16-byte polls a thread of the forward keeps in flight.
 #ifndef FRNN_POLL_GROUP
 #error "fused kernels: -DFRNN_POLL_GROUP missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 
-// FRNN_FWD_XCH: the forward's exchange format (NSLICE > 1):
-//   0: one value per tagged word (32-bit words for 16-bit types, 64-bit for float32), rows in
-//      unit order [D] words;
-//   1: three 16-bit values + a 16-bit tag per 64-bit word (16-bit types, U % 6 == 0): each block
-//      publishes its U units as U/6 16-byte chunks, rows [NSLICE][U/3] words (4/3 of the plain
-//      bytes instead of 2x); the six values of a chunk are gathered from six lanes of one warp
-//      with shuffles (the pointwise pairs then use 30 lanes of each warp).
-// Default 1 where allowed. Measured on H100, LSTM 1x768 B16 bf16, bt 8: U 12 1.87 ms vs 2.08
-// with 0; U 16, whose last chunk per slice was a third empty, lost: 2.40 vs 2.05.
+// FRNN_FWD_XCH (model: PACK_F): the forward's exchange words through L2 (tagged_exchange.cuh):
+// 0 one value per word; 1 three 16-bit values and a tag per 64-bit word (16-bit types,
+// U % 6 == 0; the pointwise pairs then sit on 30 lanes of each warp).
 #define FRNN_XCH1_OK (FLASHRNN_DTYPE != 2 && FLASHRNN_FUSED_UNITS % 6 == 0)
 #ifndef FRNN_FWD_XCH
 #error "fused kernels: -DFRNN_FWD_XCH missing (build with the tiling model's defines, KernelConfig.defines())"
@@ -138,44 +130,36 @@
 #error "FRNN_FWD_XCH=1 needs a 16-bit dtype and FLASHRNN_FUSED_UNITS % 6 == 0"
 #endif
 
-// FRNN_FWD_POLL_BAR: forward, NSLICE > 1: a block barrier before the poll, so that no warp polls
-// while others still run the pointwise update. Measured on H100, 1x768 B16 bf16, ms with /
-// without: LSTM, packed exchange, 2.03 / 2.23; GRU, one value per word, 2.05 / 1.94. Default on
-// with the packed format.
+// FRNN_FWD_POLL_BAR: a block barrier before the forward's poll, so that no warp polls while
+// others still run the pointwise update. Default on with the packed words.
 #ifndef FRNN_FWD_POLL_BAR
 #define FRNN_FWD_POLL_BAR (FRNN_FWD_XCH == 1)
 #endif
 
-// FRNN_BWD_ACQ: backward, NSLICE > 1: how the reader's poll of the step flags acquires the
-// producers' data: 1 ld.acquire.gpu (default), 0 ld.relaxed.gpu and then one fence.acq_rel.gpu.
+// FRNN_BWD_ACQ: how the backward's poll of the step flags acquires the producers' data:
+// 1 ld.acquire.gpu (default), 0 ld.relaxed.gpu and then one fence.acq_rel.gpu.
 #ifndef FRNN_BWD_ACQ
 #define FRNN_BWD_ACQ 1
 #endif
 
-// FRNN_BWD_BULK: backward, NSLICE > 1, sm_90a: the operand rows are fetched by the bulk copy
-// engine (cp.async.bulk, completing on an mbarrier) instead of per-thread cp.async; the launch
-// groups up to FRNN_CLUSTER blocks of a head into a thread-block cluster and each block of a
-// cluster fetches 1/C of the rows, multicast into the shared memory of all C blocks.
+// FRNN_BWD_BULK (sm_90a, NSLICE > 1; default on there): the backward's operand rows by the bulk
+// copy engine, multicast within clusters of up to FRNN_CLUSTER blocks of a head (flag_exchange.cuh:
+// BulkRows), instead of per-thread cp.async. FRNN_CLUSTER: default 16, a non-portable size that
+// H100 schedules; the launch falls back to 8, 4, 2 or none.
 #ifndef FRNN_BWD_BULK
 #define FRNN_BWD_BULK (FRNN_SM90A && FLASHRNN_FUSED_NSLICE > 1)
 #endif
 #if FRNN_BWD_BULK && !FRNN_SM90A
 #error "FRNN_BWD_BULK needs an sm_90a build (FRNN_SM90A)"
 #endif
-// FRNN_CLUSTER: most blocks per cluster for FRNN_BWD_BULK (16 is a non-portable size that H100
-// schedules; the launch falls back to 8, 4, 2 or none).
 #ifndef FRNN_CLUSTER
 #define FRNN_CLUSTER 16
 #endif
 
-// FRNN_FWD_DSM: forward, NSLICE > 1, sm_90a: a head whose NSLICE blocks fit one thread-block
-// cluster (at most 16, a non-portable size above 8) may run as one cluster that exchanges h
-// through distributed shared memory instead of L2: each block writes its units of h_t straight
-// into the operand tile of every block of the cluster (st.async, chunks of FRNN_DSM_E units), and
-// the bytes themselves complete the receiver's mbarrier for that step (one per step parity, armed
-// with the step's byte count). The build then holds both forward kernels; the launch takes the
-// cluster one when the GPU holds the clusters of all (head, batch tile) pairs at once
-// (frnn_fwd_cluster), else the L2 one.
+// FRNN_FWD_DSM (sm_90a, 2 <= NSLICE <= 16, chunks of FRNN_DSM_E units; default on there): the
+// build holds a second forward kernel, frnn_fwd_dsm, that runs a head as one thread-block cluster
+// and exchanges h through distributed shared memory (forward.cuh); the launch takes it where the
+// GPU holds the clusters of all (head, batch tile) pairs at once (frnn_fwd_cluster).
 // FRNN_DSM_E: units per chunk of such a store (E divides U, D and 32; 0: none fits).
 #define FRNN_DSM_CHUNK_OK(e) (FLASHRNN_FUSED_UNITS % (e) == 0 && FLASHRNN_HEAD_DIM % (e) == 0)
 #if FRNN_ESIZE == 2
@@ -193,15 +177,10 @@
 #error "FRNN_FWD_DSM needs an sm_90a build, 2 <= FLASHRNN_FUSED_NSLICE <= 16 and U, D even (16-bit types)"
 #endif
 
-// FRNN_BWD_DSM: the same for the backward's operand, the gate gradients (frnn_bwd_dsm): after the
-// pointwise update each block stores its units' G gate gradients of step t straight into the
-// operand tile of every block of the cluster (double-buffered by step parity, an mbarrier per
-// buffer armed with the step's bytes): no flags, no fence, no L2 round trip. Taken at launch like
-// the forward's (frnn_bwd_dsm_used), and only where a block receives at most FRNN_BWD_DSM_BYTES
-// bytes per step (BT*G*D*e; the kernel is empty otherwise). Measured on H100, bf16, T 1024,
-// backward kernel + reductions, ms, cluster / L2: Elman 3x256 B16 (4 KB) 1.01 / 1.87, GRU 3x256
-// B16 (12 KB) 2.16 / 2.55, LSTM 4x192 B16 (12 KB) 2.80 / 2.88, LSTM 3x256 B16 (16 KB) 2.64 /
-// 2.60, LSTM 3x256 B64 with BT 16 (32 KB) 5.96 / 5.73.
+// FRNN_BWD_DSM (the same conditions and default): the same for the backward, frnn_bwd_dsm
+// (backward.cuh), built only where a block receives at most FRNN_BWD_DSM_BYTES (model:
+// DSM_B_BYTES_MAX) bytes per step, BT*G*D*e (the kernel is empty otherwise), and taken where the
+// GPU holds all clusters at once (frnn_bwd_dsm_used).
 #ifndef FRNN_BWD_DSM
 #define FRNN_BWD_DSM FRNN_DSM_OK
 #endif

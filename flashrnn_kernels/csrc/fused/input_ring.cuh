@@ -26,7 +26,8 @@ struct InputRing {
   // ring: its shared memory; the block's rows b0 .. b0 + nb - 1, head n, units from u0; ND = N*D
   __device__ __forceinline__ InputRing(elem_t* ring_, const elem_t* wx, int b0, int nb, int T_, int n,
                                        int u0, long ND)
-      : ring(ring_), T(T_), step((long)kG * ND) {
+      : ring(ring_), T(T_) {
+    const int T = T_;
 #pragma unroll
     for (int j = 0; j < kPerThread; ++j) {
       const int c = threadIdx.x + j * kThreads;
@@ -36,6 +37,7 @@ struct InputRing {
       dst[j] = on ? (bl * kG + g) * kU + e0 : -1;
       src[j] = wx + (on ? ((long)(b0 + bl) * T * kG + g) * ND + (long)n * kD + u0 + e0 : 0);
     }
+    step = (long)kG * ND;
   }
   // issue the copies of step ts into its slot, then commit one group (empty past the end, so that
   // every step commits exactly one)
