@@ -60,7 +60,7 @@ def cdiv(a: int, b: int) -> int:
 
 
 def readme_check(cfg: KernelConfig, gpu: hwmodels.GPU) -> list[str]:
-    """The constraints of csrc/fused/README.md (and what fused_rnn.cu asserts), in Python."""
+    """The tiling constraints the fused kernels check (csrc/fused/traits.cuh), in Python."""
     p = cfg.problem
     cell = get_cell(p.cell)
     d = cfg.defines()
