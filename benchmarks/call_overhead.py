@@ -15,7 +15,6 @@ import sys
 import time
 
 import torch
-
 from timing import inputs
 
 from flashrnn_kernels import flashrnn

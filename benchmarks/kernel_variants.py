@@ -21,7 +21,6 @@ import argparse
 import sys
 
 import torch
-
 from timing import inputs, per_call
 
 from flashrnn_kernels import devices

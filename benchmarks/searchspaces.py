@@ -227,7 +227,7 @@ def machine() -> dict[str, Any]:
         from importlib.metadata import version
 
         pc2 = version("python-constraint2")
-    except Exception:  # noqa: BLE001 - only for the report
+    except Exception:
         pc2 = None
     try:
         commit = subprocess.run(
@@ -398,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     rows.append(trow)
     print("Enumeration (all solutions; times in seconds, JSON decoding excluded)\n")
     print(_table(header, rows, right=set(range(1, len(header))) - {3}))
-    warm = f"\nwarm-up run (first call in the process, not in the table): constrint {totals['constrint_warmup_s']:.3f} s"
+    warm = ("\nwarm-up run (first call in the process, not in the table): "
+            f"constrint {totals['constrint_warmup_s']:.3f} s")
     if use_pc2:
         warm += f", python-constraint2 {totals['pc2_warmup_s']:.3f} s"
     print(warm + " in total")

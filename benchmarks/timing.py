@@ -17,40 +17,45 @@ import torch
 from flashrnn_kernels.cells import get_cell
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _interval_ms(fn, n: int) -> float:
+    """Mean ms of ``n`` calls of ``fn`` issued without a synchronisation, by CUDA events; on a
+    machine without a GPU (where a script can be checked, not measured) by the host clock."""
+    if not torch.cuda.is_available():
+        t0 = time.perf_counter()
+        for _ in range(n):
+            fn()
+        return (time.perf_counter() - t0) * 1e3 / n
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(n):
+        fn()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b) / n
+
+
 def per_call(fn, reps: int = 7, warm: int = 2, budget_s: float = 6.0) -> float:
     """Median ms of ``fn()`` timed one call at a time (fewer reps if one call is slow)."""
     t0 = time.time()
     for _ in range(warm):
         fn()
-    torch.cuda.synchronize()
+    _sync()
     one = (time.time() - t0) / max(warm, 1)
     reps = max(3, min(reps, int(budget_s / max(one, 1e-4))))
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        fn()
-        b.record()
-        torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b))
-    return statistics.median(ts)
+    return statistics.median(_interval_ms(fn, 1) for _ in range(reps))
 
 
 def back_to_back(fn, reps: int = 5, n: int = 20, warm: int = 2) -> float:
     """Median over ``reps`` of the mean ms of ``n`` calls issued without a synchronisation."""
     for _ in range(warm):
         fn()
-    torch.cuda.synchronize()
-    ts = []
-    for _ in range(reps):
-        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        a.record()
-        for _ in range(n):
-            fn()
-        b.record()
-        torch.cuda.synchronize()
-        ts.append(a.elapsed_time(b) / n)
-    return statistics.median(ts)
+    _sync()
+    return statistics.median(_interval_ms(fn, n) for _ in range(reps))
 
 
 def inputs(cell: str, B: int, T: int, N: int, D: int, dtype, grad: bool = False, seed: int = 0):

@@ -33,7 +33,10 @@ from .expr import (
     trunc,
 )
 from .language import dump, dumps, load, loads
-from .model import Model, Result, Status
+from .model import Model
+from .presolve import Reduction
+from .results import Result, Status
+from .statements import Source, Statement
 from .t1 import load_t1
 
 __version__ = "0.1.0"
@@ -43,4 +46,5 @@ __all__ = [
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
+    "Reduction", "Source", "Statement",
 ]

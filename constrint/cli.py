@@ -24,6 +24,13 @@ import time
 from importlib.metadata import entry_points
 from typing import Any
 
+from . import __version__
+from .errors import ConstrintError, LimitReached
+from .language import _decode as decode_text
+from .language import loads, parse_objective
+from .results import Status
+from .t1 import _build, _decode_json
+
 EXIT_OK = 0
 EXIT_INFEASIBLE = 1
 EXIT_USAGE = 2
@@ -156,10 +163,6 @@ def load_file(path: str) -> tuple[Any, dict[str, dict[int, Any]]]:
     >>> model.count(), labels
     (1123, {})
     """
-    from .language import loads
-    from .language import _decode as decode_text
-    from .t1 import _build, _decode_json
-
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -194,8 +197,6 @@ def _value_text(v: Any) -> str:
 
 
 def _set_objective(model, args) -> None:
-    from .language import parse_objective
-
     for flag, sense in (("minimize", "minimize"), ("maximize", "maximize")):
         text = getattr(args, flag, None)
         if text is not None:
@@ -227,8 +228,6 @@ def cmd_solve(args) -> int:
     _set_objective(model, args)
     if args.all or args.limit is not None:
         return _enumerate(model, labels, args)
-    from .model import Status
-
     with _Progress("solving") as prog, _alarm(
         None if args.time_limit is None else args.time_limit + 0.5
     ):
@@ -315,15 +314,13 @@ def _enumerate(model, labels, args) -> int:
 
 
 def cmd_count(args) -> int:
-    from .engine import Timeout
-
     model, _ = load_file(args.file)
     start = time.monotonic()
     n = None
     with _Progress("counting") as prog, _alarm(args.time_limit):
         try:
             n = model.count(time_limit=args.time_limit)
-        except (Timeout, _TimeUp):
+        except (LimitReached, _TimeUp):
             n = None
     seconds = time.monotonic() - start
     if n is None:
@@ -459,8 +456,6 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.file, args.limit
     ('solve', 'model.cint', 5)
     """
-    from . import __version__
-
     parser = argparse.ArgumentParser(prog="constrint", description="Integer constraint solver.")
     parser.add_argument("--version", action="version", version=f"constrint {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -486,8 +481,6 @@ def main(argv: list[str] | None = None) -> int:
     144
     0
     """
-    from .errors import ConstrintError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "func", None) is None:

@@ -50,7 +50,7 @@ from typing import Any
 from .domain import Domain
 from .errors import ModelError
 from .expr import Constraint, Not, Var
-from .propagators import ENTAILED, FAILED, OPEN, Store, register_revise
+from .propagators import ENTAILED, FAILED, OPEN, Store
 
 
 def is_custom(obj: Any) -> bool:
@@ -102,9 +102,6 @@ def custom_variables(obj: Any) -> list[Var]:
 class CustomConstraint(Constraint):
     """A user-defined constraint (see the module docstring); build it with :func:`wrap_custom`."""
 
-    #: Compilation passes it through unchanged; its revision rule is :func:`revise_custom`.
-    has_own_revise = True
-
     def __init__(self, obj: Any, variables: list[Var], user_names: tuple[str, ...] | None = None):
         self.obj = obj
         self.vars: tuple[Var, ...] = tuple(variables)
@@ -145,6 +142,10 @@ class CustomConstraint(Constraint):
         return CustomConstraint(self.obj, new, self.user_names)
 
     # ---- propagation
+    def revise(self, store: Store) -> int:
+        """The revision rule of user-defined constraints (:func:`revise_custom`)."""
+        return revise_custom(self, store)
+
     def propagate_domains(self, doms: Mapping[str, Domain]) -> dict[str, Domain | None] | None:
         """Call the user's ``propagate`` on ``doms`` (keyed by variable name) and normalise.
 
@@ -189,7 +190,7 @@ def as_domain(d: Any) -> Domain | None:
     raise ModelError(f"a propagator returned {type(d).__name__} {d!r} where a domain belongs")
 
 
-def revise_custom(c: CustomConstraint, store: Store, memo: dict | None = None) -> int:
+def revise_custom(c: CustomConstraint, store: Store) -> int:
     """Revision rule of custom constraints: the user's propagate, intersected, then evaluate.
 
     ENTAILED when all its variables are fixed on entry and ``evaluate`` holds; FAILED when
@@ -216,9 +217,6 @@ def revise_custom(c: CustomConstraint, store: Store, memo: dict | None = None) -
         # truth test of a part of an 'or') reads ENTAILED as "true on the domains given". The
         # change re-queues the constraint, which is then found entailed on entry.
     return OPEN
-
-
-register_revise(CustomConstraint, revise_custom)
 
 
 def wrap_custom(obj: Any) -> Constraint:

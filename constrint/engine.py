@@ -1,397 +1,23 @@
-"""Search: compilation of a model, the propagation fixpoint, depth-first search, counting,
-enumeration and branch and bound.
+"""The solver's operations on a model: root propagation, counting, enumeration, and search for a
+(best) solution by depth-first search and branch and bound.
 
-Every solution handed to a caller is checked against every constraint of the model first; a
-violation raises :class:`InternalSolverError` (it would be a propagator bug).
+Every solution handed to a caller is checked against every constraint of the model first
+(:func:`constrint.problem.check_solution`).
 """
 from __future__ import annotations
 
-import itertools
-import time
-from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import networkx as nx
+import numpy as np
 
 from .domain import Domain
-from .errors import InternalSolverError, LimitReached, ModelError
-from .expr import (
-    And,
-    BoolConst,
-    Compare,
-    Const,
-    Constraint,
-    Divides,
-    ExactDiv,
-    FloorDiv,
-    Mod,
-    Neg,
-    NotDivides,
-    Or,
-    Var,
-    walk,
-)
-from .propagators import ENTAILED, FAILED, OPEN, Store, register_revise, revise
-
-#: Opaque constraints are filtered by enumeration when their open variables span at most this
-#: many combinations.
-ENUM_LIMIT = 512
-#: Domains with at most this many values are branched on value by value (else bisected).
-BRANCH_VALUES = 64
-
-
-class Timeout(Exception):
-    """Internal: the time limit passed."""
-
-
-# ====================================================================== compiled form
-
-
-class Opaque(Constraint):
-    """Wrapper for a constraint reasoned about only by evaluation (true division, custom, not)."""
-
-    __slots__ = ("c", "idx", "names", "children")
-
-    def __init__(self, c: Constraint, idx: tuple[int, ...], names: tuple[str, ...]):
-        self.c = c
-        self.idx = idx
-        self.names = names
-        self.children = (c,)
-
-    def ev(self, a):
-        return self.c.ev(a)
-
-    def negate(self):
-        return Opaque(self.c.negate(), self.idx, self.names)
-
-    def fmt(self):
-        return self.c.fmt()
-
-
-def generic_revise(c: Opaque, store: Store) -> int:
-    """Evaluation-based revision: exact (all supports) when few combinations remain open."""
-    doms = store.doms
-    open_idx = [i for i in c.idx if not doms[i].is_fixed]
-    base = {n: doms[i].lo for i, n in zip(c.idx, c.names) if doms[i].is_fixed}
-    if not open_idx:
-        return ENTAILED if c.c.holds(base) else FAILED
-    total = 1
-    for i in open_idx:
-        total *= doms[i].size
-        if total > ENUM_LIMIT:
-            return OPEN
-    names = [c.names[c.idx.index(i)] for i in open_idx]
-    keep: list[set[int]] = [set() for _ in open_idx]
-    all_hold = True
-    for combo in itertools.product(*(list(doms[i]) for i in open_idx)):
-        a = dict(base)
-        a.update(zip(names, combo))
-        if c.c.holds(a):
-            for k, v in zip(keep, combo):
-                k.add(v)
-        else:
-            all_hold = False
-    for i, k in zip(open_idx, keep):
-        nd = Domain.from_values(k)
-        if nd is None:
-            return FAILED
-        if nd != doms[i]:
-            doms[i] = nd
-            store.changed.add(i)
-    return ENTAILED if all_hold else OPEN
-
-
-register_revise(Opaque, lambda c, store, memo: generic_revise(c, store))
-
-
-def _rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
-    """Normalise a constraint tree for propagation (divisibility patterns, opaque parts)."""
-    t = type(c)
-    if getattr(c, "has_own_revise", False):
-        return c  # e.g. user-defined constraints: revised by their registered rule
-    if t is Compare and c.op in ("==", "!=") and c.a.integral and c.b.integral:
-        mod, zero = (c.a, c.b) if type(c.a) is Mod else (c.b, c.a)
-        if type(mod) is Mod and type(zero) is Const and zero.value == 0:
-            return (Divides if c.op == "==" else NotDivides)(mod.b, mod.a)
-    if t in (And, Or):
-        return t([_rewrite(p, names) for p in c.children])
-    integral = all(getattr(n, "integral", True) for n in walk(c))
-    if t in (Compare, Divides, NotDivides, BoolConst) and integral:
-        return c
-    idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
-    return Opaque(c, idx, tuple(names[i] for i in idx))
-
-
-def _definedness(c: Constraint) -> list[Constraint]:
-    """Constraints saying every division in ``c`` is defined (each holds in every solution).
-
-    Under constrint's semantics a constraint containing an undefined division is false as a
-    whole, also when the division sits in one part of an ``or``. Posting these separately lets
-    the ``or`` itself be reasoned about with ordinary two-valued logic.
-    """
-    out: list[Constraint] = []
-    for n in walk(c):
-        t = type(n)
-        if t in (FloorDiv, Mod) and n.integral:
-            out.append(Compare("!=", n.b, Const(0)))
-        elif t is ExactDiv and n.integral:
-            out.append(Divides(n.b, n.a))
-        elif t in (Divides, NotDivides):
-            out.append(Compare("!=", n.a, Const(0)))
-    return out
-
-
-class Problem:
-    """A model compiled for search (internal)."""
-
-    def __init__(self, model: Any, extra: Iterable[Constraint] = ()):
-        self.model = model
-        self.names = [v.name for v in model._vars]
-        self.root = list(model._domains)
-        self.originals = list(model._constraints) + list(extra)
-        names = dict(enumerate(self.names))
-        cons: list[Constraint] = []
-        for c in self.originals:
-            if any(type(n) is Or for n in walk(c)):
-                cons.extend(_definedness(c))
-            c = _rewrite(c, names)
-            if isinstance(c, And):
-                cons.extend(c.children)
-            else:
-                cons.append(c)
-        self.cons = cons
-        self.cvars: list[tuple[int, ...]] = []
-        self.var_cons: list[list[int]] = [[] for _ in self.names]
-        for ci, c in enumerate(cons):
-            self._index(ci, c)
-        self.sticky: set[int] = set()
-
-    def _index(self, ci: int, c: Constraint) -> None:
-        idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
-        if ci < len(self.cvars):
-            self.cvars[ci] = idx
-        else:
-            self.cvars.append(idx)
-        for v in idx:
-            if ci not in self.var_cons[v]:
-                self.var_cons[v].append(ci)
-
-    def add_sticky(self, c: Constraint) -> int:
-        """Add a constraint that is never dropped as entailed (an objective bound)."""
-        ci = len(self.cons)
-        self.cons.append(c)
-        self._index(ci, c)
-        self.sticky.add(ci)
-        return ci
-
-    def replace(self, ci: int, c: Constraint) -> None:
-        self.cons[ci] = c
-
-    def assignment(self, doms: list[Domain], idx: Iterable[int]) -> dict[str, int]:
-        return {self.names[i]: doms[i].lo for i in idx}
-
-
-class Context:
-    """Limits and statistics of one search."""
-
-    def __init__(self, time_limit: float | None):
-        self.start = time.monotonic()
-        self.deadline = None if time_limit is None else self.start + time_limit
-        self.nodes = 0
-
-    def tick(self) -> None:
-        self.nodes += 1
-        if self.deadline is not None and (self.nodes & 15) == 0 and time.monotonic() > self.deadline:
-            raise Timeout
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.start
-
-
-def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -> bool:
-    """Revise constraints until nothing changes (or a revision budget is spent); False on failure."""
-    pending = deque(ci for ci in queue if ci in active)
-    inq = set(pending)
-    budget = 64 * len(P.cons) + 256
-    cons, var_cons, sticky = P.cons, P.var_cons, P.sticky
-    while pending:
-        ci = pending.popleft()
-        inq.discard(ci)
-        if ci not in active:
-            continue
-        store.changed = set()
-        t = revise(cons[ci], store)
-        if t == FAILED:
-            return False
-        if t == ENTAILED and ci not in sticky:
-            active.discard(ci)
-        budget -= 1
-        if budget <= 0:
-            break
-        for v in store.changed:
-            for cj in var_cons[v]:
-                if cj not in inq and cj in active:
-                    pending.append(cj)
-                    inq.add(cj)
-    return True
-
-
-def root(P: Problem, ctx: Context | None = None) -> tuple[list[Domain], set[int]] | None:
-    """Propagate at the root; returns (domains, active constraints) or None if infeasible."""
-    store = Store(list(P.root))
-    active = set(range(len(P.cons)))
-    if not fixpoint(P, store, active, range(len(P.cons))):
-        return None
-    return store.doms, active
-
-
-# ====================================================================== search
-
-
-def _candidates(P: Problem, doms: list[Domain], active: set[int]) -> list[int]:
-    seen: set[int] = set()
-    out = []
-    for ci in active:
-        for v in P.cvars[ci]:
-            if v not in seen:
-                seen.add(v)
-                if not doms[v].is_fixed:
-                    out.append(v)
-    return out
-
-
-def _choose(P: Problem, doms, active, cands: list[int], order: list[int] | None) -> int:
-    if order:
-        cs = set(cands)
-        for v in order:
-            if v in cs:
-                return v
-    best, key = cands[0], None
-    for v in cands:
-        k = (doms[v].size, -len(P.var_cons[v]), v)
-        if key is None or k < key:
-            best, key = v, k
-    return best
-
-
-def _branches(d: Domain, descending: bool) -> list[Domain]:
-    if d.values is not None or d.size <= BRANCH_VALUES:
-        vals = list(d.descending()) if descending else list(d)
-        return [Domain.const(v) for v in vals]
-    a, b = d.split()
-    return [b, a] if descending else [a, b]
-
-
-def dfs(
-    P: Problem,
-    doms: list[Domain],
-    active: set[int],
-    ctx: Context,
-    order: list[int] | None = None,
-    descending: bool = False,
-) -> Iterator[tuple[list[Domain], set[int]]]:
-    """Yield leaves: every variable of an active constraint is fixed, or nothing is active."""
-    stack: list[Iterator[tuple[list[Domain], set[int]]]] = []
-
-    def expand(doms, active):
-        ctx.tick()
-        cands = _candidates(P, doms, active)
-        if not cands:
-            return None
-        v = _choose(P, doms, active, cands, order)
-        return _children(P, doms, active, v, descending)
-
-    it = expand(doms, active)
-    if it is None:
-        yield doms, active
-        return
-    stack.append(it)
-    while stack:
-        try:
-            cd, ca = next(stack[-1])
-        except StopIteration:
-            stack.pop()
-            continue
-        sub = expand(cd, ca)
-        if sub is None:
-            yield cd, ca
-        else:
-            stack.append(sub)
-
-
-def _children(P, doms, active, v, descending):
-    queue_base = P.var_cons[v]
-    for child in _branches(doms[v], descending):
-        nd = list(doms)
-        nd[v] = child
-        st = Store(nd)
-        act = set(active)
-        q = list(queue_base)
-        q.extend(P.sticky)
-        if fixpoint(P, st, act, q):
-            yield st.doms, act
-
-
-def _leaf_holds(P: Problem, doms: list[Domain], active: set[int]) -> bool:
-    for ci in active:
-        idx = P.cvars[ci]
-        if any(not doms[i].is_fixed for i in idx):
-            continue  # cannot happen for leaves from dfs unless the constraint is entailed
-        if not P.cons[ci].holds(P.assignment(doms, idx)):
-            return False
-    return True
-
-
-def components(P: Problem, doms: list[Domain], active: set[int]) -> tuple[list[tuple[list[int], set[int]]], list[int]]:
-    """Independent parts: [(variables, constraints)] and the variables in no open constraint."""
-    g = nx.Graph()
-    constrained: set[int] = set()
-    for ci in active:
-        open_vars = [v for v in P.cvars[ci] if not doms[v].is_fixed]
-        if not open_vars:
-            continue
-        g.add_nodes_from(open_vars)
-        constrained.update(open_vars)
-        for a, b in zip(open_vars, open_vars[1:]):
-            g.add_edge(a, b)
-        g.nodes[open_vars[0]].setdefault("cons", set()).add(ci)
-    comps = []
-    for nodes in nx.connected_components(g):
-        cons: set[int] = set()
-        for n in nodes:
-            cons |= g.nodes[n].get("cons", set())
-        comps.append((sorted(nodes), cons))
-    comps.sort(key=lambda c: c[0][0])
-    free = [v for v in range(len(doms)) if v not in constrained]
-    return comps, free
-
-
-def _closed_ok(P: Problem, doms: list[Domain], active: set[int]) -> bool:
-    """Check the active constraints whose variables are all fixed at the root."""
-    for ci in list(active):
-        if all(doms[v].is_fixed for v in P.cvars[ci]):
-            if not P.cons[ci].holds(P.assignment(doms, P.cvars[ci])):
-                return False
-            active.discard(ci)
-    return True
-
-
-def prepare(model: Any) -> tuple[Problem, list[Domain], list[tuple[list[int], set[int]]], list[int]] | None:
-    """Compile, propagate at the root and decompose; None when infeasible at the root."""
-    P = Problem(model)
-    r = root(P)
-    if r is None:
-        return None
-    doms, active = r
-    if not _closed_ok(P, doms, active):
-        return None
-    comps, free = components(P, doms, active)
-    return P, doms, comps, free
-
-
-# ====================================================================== public operations
+from .errors import LimitReached, ModelError
+from .expr import And, Compare, Const, Constraint, Neg, Or, Var
+from .problem import Context, Problem, Timeout, check_solution, prepare, root
+from .results import Result, Status
+from .search import component_solutions, dfs, leaf_holds
+from .vectorized import array_of, count_component_vectorized, solve_vectorized
 
 
 def root_domains(model: Any) -> dict[str, Domain] | None:
@@ -423,15 +49,13 @@ def count(model: Any, time_limit: float | None = None) -> int:
 
 def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int], ctx: Context) -> int:
     """Number of solutions of one independent part."""
-    from .vectorized import count_component_vectorized
-
     n = count_component_vectorized(P, doms, vars_, cons)
     if n is not None:
         return n
     total = 0
     try:
         for leaf, act in dfs(P, doms, set(cons), ctx):
-            if act and not _leaf_holds(P, leaf, act):
+            if act and not leaf_holds(P, leaf, act):
                 continue
             k = 1
             for v in vars_:
@@ -440,43 +64,6 @@ def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[
     except Timeout:
         raise LimitReached(f"count stopped by the time limit after {ctx.nodes} nodes") from None
     return total
-
-
-def _check(P: Problem, sol: dict[str, int]) -> dict[str, int]:
-    for c in P.originals:
-        if not c.holds(sol):
-            raise InternalSolverError(f"solver produced {sol} violating {c}")
-    for name, d in zip(P.names, P.root):
-        if sol[name] not in d:
-            raise InternalSolverError(f"solver produced {name}={sol[name]} outside its domain {d}")
-    return sol
-
-
-def _component_solutions(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int]) -> Iterator[dict[str, int]]:
-    ctx = Context(None)
-    for leaf, act in dfs(P, doms, set(cons), ctx):
-        if act and not _leaf_holds(P, leaf, act):
-            continue
-        open_vars = [v for v in vars_ if not leaf[v].is_fixed]
-        fixed = {P.names[v]: leaf[v].lo for v in vars_ if leaf[v].is_fixed}
-        if not open_vars:
-            yield fixed
-            continue
-        for combo in lazy_product([leaf[v] for v in open_vars]):
-            s = dict(fixed)
-            s.update(zip((P.names[v] for v in open_vars), combo))
-            yield s
-
-
-def lazy_product(domains: list[Domain]) -> Iterator[tuple[int, ...]]:
-    """Cartesian product of re-iterable domains without materialising any of them."""
-    if not domains:
-        yield ()
-        return
-    head, rest = domains[0], domains[1:]
-    for v in head:
-        for tail in lazy_product(rest):
-            yield (v, *tail)
 
 
 class _Replayable:
@@ -517,7 +104,7 @@ def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, i
     fixed_names = {}
     parts: list[_Replayable] = []
     for vars_, cons in comps:
-        parts.append(_Replayable(lambda vars_=vars_, cons=cons: _component_solutions(P, doms, vars_, cons)))
+        parts.append(_Replayable(lambda vars_=vars_, cons=cons: component_solutions(P, doms, vars_, cons)))
     for v in free:
         if doms[v].is_fixed:
             fixed_names[P.names[v]] = doms[v].lo
@@ -526,7 +113,7 @@ def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, i
             parts.append(_Replayable(lambda name=name, d=d: ({name: x} for x in d), cap=0))
     produced = 0
     for sol in _product(parts, 0, dict(fixed_names)):
-        yield _check(P, sol)
+        yield check_solution(P, sol)
         produced += 1
         if limit is not None and produced >= limit:
             return
@@ -565,8 +152,6 @@ def _lex_less(keys: tuple, best: tuple) -> Constraint:
 
 def solve(model: Any, time_limit: float | None, var_order, value_order: str):
     """Find a (best) solution (see :meth:`constrint.Model.solve`)."""
-    from .model import Result, Status
-
     if value_order not in ("ascending", "descending"):
         raise ModelError(f"value_order must be 'ascending' or 'descending', got {value_order!r}")
     descending = value_order == "descending"
@@ -579,8 +164,6 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
     order = _order_indices(P, var_order)
     objective = model._objective
     if objective is not None:
-        from .vectorized import solve_vectorized
-
         fast = solve_vectorized(model, prep, ctx)
         if fast is not None:
             return fast
@@ -597,7 +180,7 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
             for vars_, cons in comps:
                 found = None
                 for leaf, act in dfs(P, doms, set(cons), ctx, order, descending):
-                    if act and not _leaf_holds(P, leaf, act):
+                    if act and not leaf_holds(P, leaf, act):
                         continue
                     found = leaf
                     break
@@ -607,7 +190,7 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
                     sol[P.names[v]] = found[v].hi if descending else found[v].lo
         except Timeout:
             return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
-        return Result(Status.FEASIBLE, _check(P, sol), nodes=ctx.nodes, seconds=ctx.seconds)
+        return Result(Status.FEASIBLE, check_solution(P, sol), nodes=ctx.nodes, seconds=ctx.seconds)
 
     keys = tuple(e if model._sense > 0 else Neg(e) for e in objective)
     bi = P.add_sticky(And([Compare("==", k, k) for k in keys]))
@@ -617,14 +200,13 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
     status = Status.OPTIMAL
     try:
         for leaf, act in dfs(P, doms, active, ctx, order, descending):
-            if act and not _leaf_holds(P, leaf, act):
+            if act and not leaf_holds(P, leaf, act):
                 continue
-            sol = _check(P, pick(leaf))
+            sol = check_solution(P, pick(leaf))
             k = tuple(e.evaluate(sol) for e in keys)
             if best_key is None or k < best_key:
                 best, best_key = sol, k
                 P.replace(bi, _lex_less(keys, k))
-                P._index(bi, P.cons[bi])
     except Timeout:
         status = Status.FEASIBLE
     if best is None:
@@ -637,4 +219,13 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str):
     return Result(status, best, obj[0] if len(obj) == 1 else obj, nodes=ctx.nodes, seconds=ctx.seconds)
 
 
+def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
+    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
 
+    Peak memory is about the output plus the components' own solutions (never more than the
+    output again) plus the join's working chunks: blocks are written straight into the output.
+    """
+    return array_of(prepare(model), len(model._vars), dtype, max_rows)
+
+
+__all__ = ["root_domains", "count", "iter_solutions", "solve", "solutions_array"]

@@ -13,7 +13,7 @@ exact division does not divide, makes every constraint that contains that node f
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Union
 
 from .errors import ModelError
@@ -893,23 +893,6 @@ def walk(node) -> Iterable[Any]:
         n = stack.pop()
         yield n
         stack.extend(reversed(n.children))
-
-
-def rebuild(node: Any, var_map: Callable[[Var], Expr]) -> Any:
-    """A structural copy of a tree with every variable replaced by ``var_map(var)``."""
-    if isinstance(node, Var):
-        return var_map(node)
-    if isinstance(node, (Const, BoolConst)):
-        return node
-    if isinstance(node, Pow):
-        return Pow(rebuild(node.a, var_map), node.p)
-    if isinstance(node, Compare):
-        return Compare(node.op, rebuild(node.a, var_map), rebuild(node.b, var_map))
-    if isinstance(node, (And, Or)):
-        return type(node)([rebuild(c, var_map) for c in node.children])
-    if hasattr(node, "rebind"):
-        return node.rebind(var_map)
-    return type(node)(*[rebuild(c, var_map) for c in node.children])
 
 
 def check_integer(v: Any, what: str) -> int:

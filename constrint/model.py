@@ -1,76 +1,26 @@
-"""The model builder (:class:`Model`) and the results of solving (:class:`Result`, :class:`Status`)."""
+"""The model builder: :class:`Model` (variables, constraints, an objective) and the calls that
+solve it; what they return is in :mod:`constrint.results`.
+"""
 from __future__ import annotations
 
-import enum
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
+from . import engine, presolve
+from .custom import is_custom, wrap_custom
 from .domain import Domain
 from .errors import ModelError
-from .expr import BoolConst, Constraint, Expr, Var, _coerce, all_of, check_integer, walk
+from .expr import BoolConst, Constraint, Expr, Var, _coerce, check_integer, walk
+from .results import Result
+from .statements import Source, Statement
+from .transform import rebuild
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: Most values an explicit value list (``int_var(..., values=[...])``) may hold.
+MAX_LISTED_VALUES = 10_000_000
 
 ObjectiveLike = Union[Expr, int, "list[Expr | int]", "tuple[Expr | int, ...]"]
-
-
-class Status(enum.Enum):
-    """Outcome of :meth:`Model.solve`.
-
-    >>> import constrint as ci
-    >>> m = ci.Model(); x = m.int_var("x", 1, 3)
-    >>> m += x > 5
-    >>> m.solve().status
-    <Status.INFEASIBLE: 'infeasible'>
-    """
-
-    OPTIMAL = "optimal"  #: an objective's optimum was found and proven
-    FEASIBLE = "feasible"  #: a solution was found (no objective, or optimality not proven)
-    INFEASIBLE = "infeasible"  #: proven to have no solution
-    UNKNOWN = "unknown"  #: a limit stopped the search before any solution was found
-
-
-@dataclass(frozen=True)
-class Result:
-    """What :meth:`Model.solve` returns.
-
-    ``values`` maps variable names to ints (empty unless a solution was found); ``result[x]``
-    accepts a variable or its name. ``objective`` is the objective's value (a tuple for a
-    lexicographic objective) when one was set and a solution found.
-
-    >>> import constrint as ci
-    >>> m = ci.Model(); x = m.int_var("x", 1, 10)
-    >>> m += ci.divides(3, x)
-    >>> m.maximize(x)
-    >>> r = m.solve()
-    >>> r.status.name, r.values, r.objective, r[x], r["x"], r.ok
-    ('OPTIMAL', {'x': 9}, 9, 9, 9, True)
-    """
-
-    status: Status
-    values: dict[str, int] = field(default_factory=dict)
-    objective: Any = None
-    nodes: int = 0
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether a solution was found (status ``OPTIMAL`` or ``FEASIBLE``).
-
-        >>> import constrint as ci
-        >>> m = ci.Model(); x = m.int_var("x", 1, 3)
-        >>> m.solve().ok
-        True
-        """
-        return self.status in (Status.OPTIMAL, Status.FEASIBLE)
-
-    def __getitem__(self, key: Var | str) -> int:
-        name = key.name if isinstance(key, Var) else key
-        if not self.values:
-            raise KeyError(f"no solution (status {self.status.name})")
-        return self.values[name]
 
 
 class Model:
@@ -90,6 +40,8 @@ class Model:
         self._domains: list[Domain] = []
         self._by_name: dict[str, Var] = {}
         self._constraints: list[Constraint] = []
+        self._var_sources: list[Source | None] = []
+        self._sources: list[Source | None] = []
         self._objective: tuple[Expr, ...] | None = None
         self._sense: int = 0  # +1 minimise, -1 maximise
 
@@ -101,14 +53,19 @@ class Model:
         hi: int | None = None,
         *,
         values: Iterable[int] | None = None,
+        source: Source | None = None,
     ) -> Var:
         """A new integer variable with inclusive bounds ``lo..hi`` or an explicit value list.
+
+        ``values`` may also be a :class:`~constrint.Domain` or a ``range`` (kept as it is,
+        however large). ``source`` says where the declaration came from (see :meth:`source`).
 
         >>> m = Model()
         >>> bk = m.int_var("bk", 8, 128)                  # 8, 9, ..., 128
         >>> t = m.int_var("t", values=[1, 2, 4, 8])       # an explicit value list
-        >>> m.domain(t).size, m.domain(bk).size
-        (4, 121)
+        >>> n = m.int_var("n", values=range(0, 10**12, 4))  # multiples of 4, not listed
+        >>> m.domain(t).size, m.domain(bk).size, m.domain(n).size
+        (4, 121, 250000000000)
         """
         if not isinstance(name, str) or not _NAME_RE.match(name):
             raise ModelError(
@@ -119,12 +76,7 @@ class Model:
         if values is not None:
             if lo is not None or hi is not None:
                 raise ModelError(f"variable {name!r}: give either lo/hi or values, not both")
-            if isinstance(values, (str, bytes)):
-                raise ModelError(f"variable {name!r}: values must be integers, got a string")
-            vals = [check_integer(v, f"value of variable {name!r}") for v in values]
-            dom = Domain.from_values(vals)
-            if dom is None:
-                raise ModelError(f"variable {name!r}: the value list is empty")
+            dom = _values_domain(name, values)
         else:
             if lo is None or hi is None:
                 raise ModelError(f"variable {name!r}: give both bounds lo and hi, or values=[...]")
@@ -134,27 +86,33 @@ class Model:
                 raise ModelError(f"variable {name!r}: lower bound {lo} > upper bound {hi}")
             dom = Domain.interval(lo, hi)
             assert dom is not None
+        if source is not None and not isinstance(source, Source):
+            raise ModelError(f"variable {name!r}: source must be a constrint.Source, got {type(source).__name__}")
         var = Var(self, len(self._vars), name)
         self._vars.append(var)
         self._domains.append(dom)
+        self._var_sources.append(source)
         self._by_name[name] = var
         return var
 
-    def add(self, constraint: Constraint | bool | Iterable[Constraint]) -> Model:
+    def add(self, constraint: Constraint | bool | Iterable[Constraint], *, source: Source | None = None) -> Model:
         """Add a constraint (or several); returns the model so calls can chain.
 
         ``m += c`` is the same as ``m.add(c)``. A list (or any iterable) of constraints adds
         each; ``True``/``False`` are accepted as constant constraints; objects following the
-        custom-constraint protocol (:mod:`constrint.custom`) are wrapped.
+        custom-constraint protocol (:mod:`constrint.custom`) are wrapped. ``source`` says where
+        the constraint came from (see :attr:`statements`).
 
         >>> import constrint as ci
         >>> m = ci.Model(); x = m.int_var("x", 1, 20); y = m.int_var("y", 1, 20)
         >>> m.add(x < y).add([ci.divides(4, x), ci.divides(x, y)]).count()
         5
         """
+        if source is not None and not isinstance(source, Source):
+            raise ModelError(f"source must be a constrint.Source, got {type(source).__name__}")
         if isinstance(constraint, (Constraint, bool)):
             items = [constraint]
-        elif _is_custom(constraint):
+        elif is_custom(constraint):
             items = [constraint]
         else:
             try:
@@ -164,9 +122,7 @@ class Model:
                     f"expected a constraint, got {type(constraint).__name__} {constraint!r}"
                 ) from None
         for c in items:
-            if _is_custom(c):
-                from .custom import wrap_custom
-
+            if is_custom(c):
                 c = wrap_custom(c)
             elif isinstance(c, bool):
                 c = BoolConst(c)
@@ -174,6 +130,7 @@ class Model:
                 raise ModelError(f"expected a constraint, got {type(c).__name__} {c!r}")
             self._check_own(c)
             self._constraints.append(c)
+            self._sources.append(source)
         return self
 
     def __iadd__(self, constraint: Any) -> Model:
@@ -264,6 +221,30 @@ class Model:
         return list(self._constraints)
 
     @property
+    def statements(self) -> list[Statement]:
+        """The constraints with where each came from (a :class:`~constrint.Statement` each).
+
+        >>> import constrint as ci
+        >>> m = ci.loads("var x in 1..9;\\nx >= 2;  # at least a pair", filename="m.cint")
+        >>> st = m.statements[0]
+        >>> str(st.constraint), st.line, st.comment
+        ('x >= 2', 2, 'at least a pair')
+        """
+        return [Statement(c, s) for c, s in zip(self._constraints, self._sources)]
+
+    def source(self, var: Var | str) -> Source | None:
+        """Where a variable was declared (``None`` when unknown, e.g. built in Python).
+
+        >>> import constrint as ci
+        >>> m = ci.loads("var SMS in 1..1000;   # streaming multiprocessors", filename="gpu.cint")
+        >>> m.source("SMS")
+        Source(filename='gpu.cint', line=1, text='var SMS in 1..1000', comment='streaming multiprocessors')
+        """
+        v = self.var(var) if isinstance(var, str) else var
+        self._check_own(v)
+        return self._var_sources[v.index]
+
+    @property
     def objective(self) -> tuple[tuple[Expr, ...], str] | None:
         """``(expressions, "minimize" | "maximize")`` or ``None``.
 
@@ -311,27 +292,42 @@ class Model:
             lines.append(f"{sense} {', '.join(str(e) for e in self._objective)};")
         return "<Model\n  " + "\n  ".join(lines) + "\n>"
 
-    def copy(self) -> Model:
-        """A new model with the same variables, constraints and objective (trees are shared).
+    def copy(self, *, fix: Mapping[str, int] | None = None) -> Model:
+        """A new model with the same variables, constraints, objective and sources.
 
-        Adding to the copy leaves the original unchanged:
+        ``fix`` gives some variables a single value (their domain in the copy; a value outside
+        the declared domain is a :class:`~constrint.ModelError`). Adding to the copy leaves the
+        original unchanged:
 
         >>> import constrint as ci
-        >>> m = ci.Model(); x = m.int_var("x", 1, 10)
+        >>> m = ci.Model(); x = m.int_var("x", 1, 10); y = m.int_var("y", 1, 10)
+        >>> m += x < y
         >>> c = m.copy(); c += c.var("x") > 5
-        >>> m.count(), c.count()
-        (10, 5)
+        >>> m.count(), c.count(), m.copy(fix={"y": 4}).count()
+        (45, 10, 3)
         """
-        other = Model()
-        for v, d in zip(self._vars, self._domains):
+        fix = dict(fix or {})
+        for name, value in fix.items():
+            value = check_integer(value, f"value of {name!r}")
+            if value not in self.domain(name):
+                raise ModelError(f"cannot fix {name} to {value}: outside its domain {self.domain(name)!r}")
+            fix[name] = value
+        other = type(self)()
+        for v, d, s in zip(self._vars, self._domains, self._var_sources):
             nv = Var(other, v.index, v.name)
             other._vars.append(nv)
-            other._domains.append(d)
+            other._domains.append(Domain.const(fix[v.name]) if v.name in fix else d)
+            other._var_sources.append(s)
             other._by_name[v.name] = nv
-        mapping = {v.index: nv for v, nv in zip(self._vars, other._vars)}
-        other._constraints = [_rebind(c, mapping) for c in self._constraints]
+        memo: dict = {}
+
+        def var_map(v: Var) -> Var:
+            return other._vars[v.index]
+
+        other._constraints = [rebuild(c, var_map, memo) for c in self._constraints]
+        other._sources = list(self._sources)
         if self._objective is not None:
-            other._objective = tuple(_rebind(e, mapping) for e in self._objective)
+            other._objective = tuple(rebuild(e, var_map, memo) for e in self._objective)
             other._sense = self._sense
         return other
 
@@ -362,9 +358,7 @@ class Model:
         >>> m.propagate()["bk"]
         {8, 16, 32, 64, 128}
         """
-        from .engine import root_domains
-
-        return root_domains(self)
+        return engine.root_domains(self)
 
     def solve(
         self,
@@ -386,9 +380,7 @@ class Model:
         >>> m.solve().values, m.solve(value_order="descending").values
         ({'x': 7}, {'x': 98})
         """
-        from .engine import solve
-
-        return solve(self, time_limit, var_order, value_order)
+        return engine.solve(self, time_limit, var_order, value_order)
 
     def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
         """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them).
@@ -401,9 +393,7 @@ class Model:
         >>> len(list(m.solutions(limit=3)))
         3
         """
-        from .engine import iter_solutions
-
-        return iter_solutions(self, limit)
+        return engine.iter_solutions(self, limit)
 
     def count(self, time_limit: float | None = None) -> int:
         """Exact number of solutions, without listing them where that can be avoided.
@@ -417,9 +407,7 @@ class Model:
         >>> m.count()                     # 240 divisors each
         13824000
         """
-        from .engine import count
-
-        return count(self, time_limit)
+        return engine.count(self, time_limit)
 
     def solutions_array(self, *, dtype: Any = None) -> Any:
         """All solutions as a 2-D numpy array, one column per variable (creation order).
@@ -430,25 +418,74 @@ class Model:
         >>> m.solutions_array().tolist()
         [[1, 4], [2, 2], [4, 1]]
         """
-        from .vectorized import solutions_array
+        return engine.solutions_array(self, dtype=dtype)
 
-        return solutions_array(self, dtype=dtype)
+    # ------------------------------------------------------------------ presolve
+    def reduce(
+        self,
+        inputs: Mapping[str, int],
+        *,
+        decisions: Sequence[str] | None = None,
+        overrides: Mapping[str, int] | None = None,
+    ) -> presolve.Reduction:
+        """This model with ``inputs`` given values, reduced to a small model over the rest.
+
+        Definitions (a top-level ``X == expression``) are inlined, constants folded and
+        constraints on a single variable turned into its domain; see
+        :func:`constrint.presolve.reduce` for the rules and the
+        :class:`~constrint.Reduction` it returns.
+
+        >>> import constrint as ci
+        >>> m = ci.loads('''
+        ...   var D in 1..4096;          # head size (an input)
+        ...   var S in 1..64;            # slices (a decision)
+        ...   var U in 0..4096;
+        ...   U == (D - 1) // S + 1;     # units per slice (a definition)
+        ...   U <= 128;
+        ...   minimize S;
+        ... ''')
+        >>> r = m.reduce({"D": 768})
+        >>> print(r.model)
+        <Model
+          var S in {6, 7, ..., 64} (59 values);
+          minimize S;
+        >
+        >>> r.solve().values
+        {'D': 768, 'S': 6, 'U': 128}
+        """
+        return presolve.reduce(self, inputs, decisions=decisions, overrides=overrides)
 
 
-def _rebind(node: Any, mapping: dict[int, Var]) -> Any:
-    """A copy of a tree with its variables replaced by ``mapping[index]``."""
-    from .expr import rebuild
+def _values_domain(name: str, values: Any) -> Domain:
+    """The domain of an ``int_var(name, values=...)``."""
+    if isinstance(values, Domain):
+        return values
+    if isinstance(values, range):
+        if len(values) == 0:
+            raise ModelError(f"variable {name!r}: the value range is empty")
+        step = abs(values.step)
+        lo, hi = min(values[0], values[-1]), max(values[0], values[-1])
+        if lo % step == 0:
+            dom = Domain.interval(lo, hi, step)
+            assert dom is not None
+            return dom
+    if isinstance(values, (str, bytes)):
+        raise ModelError(f"variable {name!r}: values must be integers, got a string")
+    if hasattr(values, "__len__") and len(values) > MAX_LISTED_VALUES:
+        raise ModelError(
+            f"variable {name!r}: {len(values):,} listed values (at most {MAX_LISTED_VALUES:,}); give bounds "
+            "lo, hi and constraints instead, or a range with a step that divides its start"
+        )
+    try:
+        items = iter(values)
+    except TypeError:
+        raise ModelError(f"variable {name!r}: values must be an iterable of integers, got "
+                         f"{type(values).__name__}") from None
+    vals = [check_integer(v, f"value of variable {name!r}") for v in items]
+    dom = Domain.from_values(vals)
+    if dom is None:
+        raise ModelError(f"variable {name!r}: the value list is empty")
+    return dom
 
-    return rebuild(node, lambda v: mapping[v.index])
 
-
-def _is_custom(obj: Any) -> bool:
-    return (
-        not isinstance(obj, (Constraint, Expr))
-        and hasattr(obj, "evaluate")
-        and hasattr(obj, "propagate")
-        and hasattr(obj, "variables")
-    )
-
-
-__all__ = ["Model", "Result", "Status", "all_of"]
+__all__ = ["Model", "MAX_LISTED_VALUES"]

@@ -11,8 +11,10 @@ are proven sound by reasoning in each function's comments and tested against bru
 """
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from .domain import Domain
@@ -39,6 +41,7 @@ from .expr import (
     Trunc,
     Undefined,
     Var,
+    walk,
 )
 from .intmath import ceil_div, count_divisors, divisors, iroot_ceil, iroot_floor, root_factor
 
@@ -46,6 +49,9 @@ from .intmath import ceil_div, count_divisors, divisors, iroot_ceil, iroot_floor
 PAIR_LIMIT = 1024
 #: Divisors of a fixed dividend are listed when there are at most this many.
 DIVISOR_LIMIT = 20000
+#: Constraints revised by evaluation are filtered when their open variables span at most this
+#: many combinations.
+ENUM_LIMIT = 512
 
 ENTAILED, FAILED, OPEN = 1, 0, 2
 
@@ -320,7 +326,7 @@ def _f_max(n: Max, store, memo) -> Fwd:
     return Domain.interval(max(A.lo, B.lo), max(A.hi, B.hi), math.gcd(A.factor, B.factor)), ua or ub
 
 
-_FORWARD: dict[type, Callable[..., Fwd]] = {
+_FORWARD: Mapping[type, Callable[..., Fwd]] = MappingProxyType({
     Const: _f_const,
     Neg: _f_neg,
     Abs: _f_abs,
@@ -334,7 +340,7 @@ _FORWARD: dict[type, Callable[..., Fwd]] = {
     Mod: _f_mod,
     Min: _f_min,
     Max: _f_max,
-}
+})
 
 
 # ====================================================================== backward rules
@@ -647,7 +653,7 @@ def _b_max(n: Max, new: Domain, store, memo):
         narrow(n.a, A.clip(new.lo, None), store, memo)
 
 
-_BACKWARD: dict[type, Callable[..., None]] = {
+_BACKWARD: Mapping[type, Callable[..., None]] = MappingProxyType({
     Neg: _b_neg,
     Abs: _b_abs,
     Trunc: _b_trunc,
@@ -660,7 +666,7 @@ _BACKWARD: dict[type, Callable[..., None]] = {
     Mod: _b_mod,
     Min: _b_min,
     Max: _b_max,
-}
+})
 
 
 # ====================================================================== constraint rules
@@ -668,9 +674,11 @@ _BACKWARD: dict[type, Callable[..., None]] = {
 
 def revise(c, store: Store) -> int:
     """Narrow the store by constraint ``c``; returns ENTAILED, FAILED or OPEN."""
-    memo: dict = {}
+    rule = _REVISE.get(type(c))
     try:
-        return _REVISE[type(c)](c, store, memo)
+        if rule is None:
+            return c.revise(store)
+        return rule(c, store, {})
     except _Fail:
         return FAILED
 
@@ -896,24 +904,58 @@ def truth(c, store: Store) -> int:
     return revise(c, scratch)
 
 
-def _r_generic(c, store: Store, memo: dict) -> int:
-    """Revision by evaluation: for opaque constraints (true division, custom, ``not``)."""
-    from .engine import generic_revise
+def revise_by_evaluation(c, idx: tuple[int, ...], names: tuple[str, ...], store: Store) -> int:
+    """Revision of ``c`` (over the variables ``idx``, called ``names``) by evaluating it.
 
-    return generic_revise(c, store)
+    Exact (every value kept has a support) when the open variables span at most
+    :data:`ENUM_LIMIT` combinations; otherwise nothing is narrowed. For constraints no other
+    rule reasons about: true division, ``not``, user-defined kinds under a negation.
+    """
+    doms = store.doms
+    open_idx = [i for i in idx if not doms[i].is_fixed]
+    base = {n: doms[i].lo for i, n in zip(idx, names) if doms[i].is_fixed}
+    if not open_idx:
+        return ENTAILED if c.holds(base) else FAILED
+    total = 1
+    for i in open_idx:
+        total *= doms[i].size
+        if total > ENUM_LIMIT:
+            return OPEN
+    open_names = [names[idx.index(i)] for i in open_idx]
+    keep: list[set[int]] = [set() for _ in open_idx]
+    all_hold = True
+    for combo in itertools.product(*(list(doms[i]) for i in open_idx)):
+        a = dict(base)
+        a.update(zip(open_names, combo))
+        if c.holds(a):
+            for k, v in zip(keep, combo):
+                k.add(v)
+        else:
+            all_hold = False
+    for i, k in zip(open_idx, keep):
+        nd = Domain.from_values(k)
+        if nd is None:
+            return FAILED
+        if nd != doms[i]:
+            doms[i] = nd
+            store.changed.add(i)
+    return ENTAILED if all_hold else OPEN
 
 
-_REVISE: dict[type, Callable[..., int]] = {
+def _r_not(c: Not, store: Store, memo: dict) -> int:
+    found = {n.index: n.name for n in walk(c) if type(n) is Var}
+    idx = tuple(sorted(found))
+    return revise_by_evaluation(c, idx, tuple(found[i] for i in idx), store)
+
+
+#: The revision rule of each built-in constraint kind. Other kinds (user-defined constraints, the
+#: solver's wrappers) carry their own rule as a method ``revise(store) -> int``.
+_REVISE: Mapping[type, Callable[..., int]] = MappingProxyType({
     Compare: _r_compare,
     Divides: _r_divides,
     NotDivides: _r_notdivides,
     And: _r_and,
     Or: _r_or,
     BoolConst: _r_bool,
-    Not: _r_generic,
-}
-
-
-def register_revise(kind: type, rule: Callable[[Any, Store, dict], int]) -> None:
-    """Install the revision rule for a constraint class (used by compiled/custom constraints)."""
-    _REVISE[kind] = rule
+    Not: _r_not,
+})

@@ -40,6 +40,7 @@ the original values (:meth:`T1Space.decode`).
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 import math
 import operator
@@ -55,6 +56,7 @@ from .expr import (
     COMPARISON_FUNCTIONS,
     Abs,
     Add,
+    And,
     BoolConst,
     Compare,
     Const,
@@ -595,8 +597,6 @@ class _Cond:
     def condition(self, node: ast.AST) -> list[Constraint]:
         """The constraints (a conjunction) of one condition."""
         val, d = self.boolean(node, cond=False, top=True)
-        from .expr import And
-
         parts = list(val.children) if isinstance(val, And) else [val]
         if not (isinstance(d, BoolConst) and d.value):
             parts.insert(0, d)
@@ -880,8 +880,6 @@ class _Cond:
             if total > ZERO_CHECK_LIMIT:
                 return True
             doms.append(list(dom))
-        import itertools
-
         names = [v.name for v in vs]
         for combo in itertools.product(*doms):
             try:

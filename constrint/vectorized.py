@@ -9,7 +9,8 @@ evaluated on every emitted row: that evaluation is the final check of each solut
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -41,7 +42,10 @@ from .expr import (
     Var,
     walk,
 )
+from .problem import Opaque, Prepared, check_solution
 from .propagators import Store, forward
+from .results import Result, Status
+from .search import component_solutions
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
 #: int64 columns of this length, about 1 MiB in all); 2**14 was as fast as 2**16 on the T1 search
@@ -177,7 +181,11 @@ def _ev_or(n, env):
     return out
 
 
-_NP: dict[type, Callable[..., Any]] = {
+def _ev_compare(n, env):
+    return COMPARISON_FUNCTIONS[n.op](_ev(n.a, env), _ev(n.b, env))
+
+
+_NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
     Const: lambda n, env: n.value,
     Var: lambda n, env: env.cols[n.index],
     Add: lambda n, env: _ev(n.a, env) + _ev(n.b, env),
@@ -193,36 +201,19 @@ _NP: dict[type, Callable[..., Any]] = {
     TrueDiv: _ev_truediv,
     Trunc: _ev_trunc,
     Pow: _ev_pow,
-    Compare: None,  # filled below
+    Compare: _ev_compare,
     Divides: _ev_divides,
     NotDivides: _ev_notdivides,
     And: _ev_and,
     Or: _ev_or,
     Not: lambda n, env: np.logical_not(_ev(n.c, env)),
     BoolConst: lambda n, env: n.value,
-}
-
-
-def _ev_compare(n, env):
-    return COMPARISON_FUNCTIONS[n.op](_ev(n.a, env), _ev(n.b, env))
-
-
-_NP[Compare] = _ev_compare
-
-
-def _register_opaque() -> None:
-    from .engine import Opaque
-
-    _NP[Opaque] = lambda n, env: _ev(n.c, env)
-
-
-_register_opaque()
+    Opaque: lambda n, env: _ev(n.c, env),
+})
 
 
 def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarray:
     """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
-    from .engine import Opaque
-
     node = c.c if isinstance(c, Opaque) else c
     env = _Env(cols, dtype)
     m = _ev(node, env)
@@ -236,7 +227,7 @@ def vectorizable(P, cons) -> bool:
     """Whether every constraint can be evaluated with numpy (custom constraints cannot)."""
     for ci in cons:
         for n in walk(P.cons[ci]):
-            if type(n) not in _NP and type(n).__name__ != "Opaque":
+            if type(n) not in _NP:
                 return False
     return True
 
@@ -463,28 +454,20 @@ def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> 
 
         _Join(P, doms, vars_, cons, emit).run()
     else:
-        from .engine import _component_solutions
-
         names = [P.names[v] for v in vars_]
-        rows = [[s[n] for n in names] for s in _component_solutions(P, doms, vars_, cons)]
+        rows = [[s[n] for n in names] for s in component_solutions(P, doms, vars_, cons)]
         if rows:
             pieces.append(np.array(rows, dtype=dtype))
     return pieces
 
 
-def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
-    """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
+def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int) -> np.ndarray:
+    """All solutions of a prepared problem (:func:`constrint.problem.prepare`; ``None`` when
+    infeasible) as a 2-D array, one column per variable (``n`` of them) in creation order.
 
     Peak memory is about the output plus the components' own solutions (never more than the
     output again) plus the join's working chunks: blocks are written straight into the output.
     """
-    from .engine import prepare
-
-    return _array_of(prepare(model), len(model._vars), dtype, max_rows)
-
-
-def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
-    """:func:`solutions_array` of an already prepared problem (see ``engine.prepare``)."""
     if prep is None:
         return np.empty((0, n), dtype=dtype or np.int64)
     P, doms, comps, free = prep
@@ -530,14 +513,11 @@ def _array_of(prep: Any, n: int, dtype: Any, max_rows: int) -> np.ndarray:
     return out
 
 
-def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
+def solve_vectorized(model: Any, prep: Prepared, ctx) -> Result | None:
     """Optimise by listing all solutions when there are few; None when that does not suit.
 
-    ``prep`` is the problem as ``engine.prepare`` returns it (not None).
+    ``prep`` is the problem as :func:`constrint.problem.prepare` returns it (not None).
     """
-    from .engine import _check
-    from .model import Result, Status
-
     P, doms, comps, free = prep
     estimate = 1
     for v in free:
@@ -549,7 +529,7 @@ def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
             estimate *= doms[v].size
     if estimate > 4_000_000:
         return None
-    arr = _array_of(prep, len(model._vars), None, 1 << 31)
+    arr = array_of(prep, len(model._vars), None, 1 << 31)
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective
@@ -571,7 +551,7 @@ def solve_vectorized(model: Any, prep: Any, ctx) -> Any:
         order = np.lexsort([k[idx] for k in reversed(keys)])
         best = idx[order[0]]
     sol = {v.name: int(arr[best, v.index]) for v in model._vars}
-    _check(P, sol)
+    check_solution(P, sol)
     obj = tuple(e.evaluate(sol) for e in objective)
     return Result(Status.OPTIMAL, sol, obj[0] if len(obj) == 1 else obj, nodes=0, seconds=ctx.seconds)
 

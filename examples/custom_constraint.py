@@ -59,17 +59,18 @@ class AllDifferent:
                 if not d.is_fixed:
                     continue
                 for other, e in doms.items():
-                    if other != name and d.lo in e:
-                        e = e.remove(d.lo)  # a no-op inside a huge interval: weak but sound
-                        if e is None:
-                            return None
-                        if e != doms[other]:
-                            doms[other] = e
-                            changed = True
-        if all(d.is_explicit for d in doms.values()):
-            # pigeonhole: k variables need at least k distinct values
-            if len(set().union(*(d.values for d in doms.values()))) < len(doms):
-                return None
+                    if other == name or d.lo not in e:
+                        continue
+                    e = e.remove(d.lo)  # a no-op inside a huge interval: weak but sound
+                    if e is None:
+                        return None
+                    if e != doms[other]:
+                        doms[other] = e
+                        changed = True
+        # pigeonhole: k variables need at least k distinct values
+        explicit = all(d.is_explicit for d in doms.values())
+        if explicit and len(set().union(*(d.values for d in doms.values()))) < len(doms):
+            return None
         return doms
 
 

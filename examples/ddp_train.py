@@ -98,7 +98,8 @@ def train_epochs(rank: int, world: int, device: torch.device, args: argparse.Nam
     data = make_dataset(args)
     inputs = data.tensors[0].shape[-1]
     torch.manual_seed(args.seed)  # same initial values on every rank (DDP broadcasts rank 0's anyway)
-    model = frk.LSTM(inputs, args.hidden, num_heads=args.heads, backend=backend, device=device, dtype=dtype)
+    model = frk.LSTM(inputs, args.hidden, num_heads=args.heads, batch_first=True, backend=backend,
+                     device=device, dtype=dtype)
     ddp = DDP(model, device_ids=[device.index] if on_gpu else None)
     opt = torch.optim.AdamW(ddp.parameters(), lr=args.lr)
     # drop_last: every step has the same local batch size, so the fused backend keeps one tiling

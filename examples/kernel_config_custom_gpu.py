@@ -13,7 +13,6 @@ import dataclasses
 from pathlib import Path
 
 import hwmodels
-
 from flashrnn_kernels.tiling import InfeasibleConfigError, Problem, kernel_config
 
 HERE = Path(__file__).resolve().parent

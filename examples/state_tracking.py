@@ -32,7 +32,7 @@ from torch import nn
 
 import flashrnn_kernels as frk
 
-RNN_MODULES = {"lstm": frk.LSTM, "slstm": frk.SLSTM, "gru": frk.GRU, "elman": frk.Elman}
+RNN_MODULES = {"lstm": frk.LSTM, "slstm": frk.SLSTM, "gru": frk.GRU, "elman": frk.RNN}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16,
           "float64": torch.float64}
 
@@ -43,7 +43,7 @@ class Tracker(nn.Module):
     def __init__(self, cell: str, modulus: int, hidden: int, heads: int, backend: str) -> None:
         super().__init__()
         self.embed = nn.Embedding(2, hidden)
-        self.rnn = RNN_MODULES[cell](hidden, hidden, num_heads=heads, backend=backend)
+        self.rnn = RNN_MODULES[cell](hidden, hidden, num_heads=heads, batch_first=True, backend=backend)
         self.readout = nn.Linear(hidden, modulus)
 
     def forward(self, bits: torch.Tensor) -> torch.Tensor:

@@ -4,8 +4,8 @@ Quick start::
 
     import flashrnn_kernels as frk
     states, last = frk.flashrnn(Wx, R, b, cell="lstm")        # Wx [B, T, G, N, D]
-    rnn = frk.LSTM(input_size=64, hidden_size=256, num_heads=4)
-    out, (h, c) = rnn(x)
+    rnn = frk.LSTM(input_size=64, hidden_size=256, num_heads=4)   # torch.nn.LSTM's arguments
+    out, (h, c) = rnn(x)                                           # x [T, B, 64]
 
 Importing this package loads no torch and compiles nothing: the names below that need torch
 are imported on first access (so ``flashrnn_kernels.tiling`` and ``.cells`` work without torch).
@@ -28,6 +28,7 @@ _LAZY = {
     "LSTM": ".modules",
     "GRU": ".modules",
     "SLSTM": ".modules",
+    "RNN": ".modules",
     "Elman": ".modules",
     "Backend": ".backends",
     "Call": ".backends",

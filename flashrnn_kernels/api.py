@@ -105,7 +105,8 @@ def flashrnn(
         R: ``[G, N, D_out, D_in]`` recurrent matrices, one block per gate and head.
         b: ``[Gb, N, D]`` biases (layout per cell: ``docs/rnn.md``) or None for zeros.
         states: ``[S, B, 1, N, D]`` initial states (``h`` first) or None for zeros.
-        cell: ``"lstm"``, ``"gru"``, ``"slstm"``, ``"elman"`` or a :class:`~.cells.Cell`.
+        cell: ``"lstm"``, ``"gru"``, ``"slstm"``, ``"elman"`` (tanh), ``"elman_relu"`` or a
+            :class:`~.cells.Cell`.
         backend: ``"auto"`` (fastest supporting backend; ``FLASHRNN_BACKEND`` overrides),
             ``"reference"``, ``"alternating"``, ``"fused"``, ...
 

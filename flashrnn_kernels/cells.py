@@ -28,8 +28,9 @@ logsigmoid, maximum, ge`` (``ge(a, b)`` is 1 where ``a >= b`` else 0; ``maximum(
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from .errors import InputError
 
@@ -277,7 +278,32 @@ ELMAN = Cell(
 )
 
 
-CELLS: dict[str, Cell] = {c.name: c for c in (LSTM, GRU, SLSTM, ELMAN)}
+# ----------------------------------------------------------------------------------------------
+# Elman (ReLU): h' = max(a, 0), torch.nn.RNN(nonlinearity="relu"); the gradient passes where a > 0
+# (as torch's relu: none at a = 0)
+
+def _elman_relu_forward(ops, xg, rg, s):
+    return [ops.maximum(xg[0] + rg[0], 0.0)]
+
+
+def _elman_relu_backward(ops, xg, rg, s, ds):
+    da = ds[0] * (1.0 - ops.ge(0.0, xg[0] + rg[0]))
+    return [da], [da], [0.0]
+
+
+ELMAN_RELU = Cell(
+    name="elman_relu",
+    cuda_id=4,
+    gate_names=("a",),
+    state_names=("h",),
+    bias_rows=(("x", 0),),
+    forward=_elman_relu_forward,
+    backward=_elman_relu_backward,
+    doc="Elman RNN with ReLU (torch.nn.RNN(nonlinearity='relu')): state h.",
+)
+
+
+CELLS: dict[str, Cell] = {c.name: c for c in (LSTM, GRU, SLSTM, ELMAN, ELMAN_RELU)}
 
 
 def get_cell(cell: str | Cell) -> Cell:

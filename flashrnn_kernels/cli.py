@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "alternating backend) for a GPU and a problem; print the -D defines and what binds them.")
     p.add_argument("--gpu", default=None, help="bundled GPU name or alias (e.g. h100, a100), or 'detect'")
     p.add_argument("--gpu-file", default=None, metavar="TOML", help="a GPU model file (see docs/hardware.md)")
-    p.add_argument("--cell", required=True, help="lstm, gru, slstm or elman")
+    p.add_argument("--cell", required=True, help="lstm, gru, slstm, elman or elman_relu")
     size = p.add_mutually_exclusive_group(required=True)
     size.add_argument("--hidden-size", type=int, help="hidden size of all heads together")
     size.add_argument("--head-dim", type=int, help="hidden units per head")

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .cells import CELLS, Cell
 
@@ -30,7 +31,7 @@ class _Tracer:
         self.lines: list[str] = []
         self._memo: dict[str, str] = {}
 
-    def temp(self, expr: str) -> "Sym":
+    def temp(self, expr: str) -> Sym:
         name = self._memo.get(expr)
         if name is None:
             name = f"t{len(self._memo)}"
@@ -46,7 +47,7 @@ def _lit(value: float) -> str:
 class Sym:
     """A symbolic scalar of type ``A`` in generated device code."""
 
-    __slots__ = ("tracer", "code")
+    __slots__ = ("code", "tracer")
 
     def __init__(self, tracer: _Tracer, code: str) -> None:
         self.tracer = tracer
@@ -59,7 +60,7 @@ class Sym:
             return _lit(other)
         return NotImplemented  # type: ignore[return-value]
 
-    def _bin(self, op: str, a: Any, b: Any) -> "Sym":
+    def _bin(self, op: str, a: Any, b: Any) -> Sym:
         ca, cb = self._c(a), self._c(b)
         if ca is NotImplemented or cb is NotImplemented:
             return NotImplemented  # type: ignore[return-value]
@@ -115,11 +116,19 @@ class SymOps:
     def logsigmoid(self, a: Sym) -> Sym:
         return self._un("fr_logsigmoid", a)
 
-    def maximum(self, a: Sym, b: Sym) -> Sym:
-        return a.tracer.temp(f"{a.code} >= {b.code} ? {a.code} : {b.code}")
+    @staticmethod
+    def _pair(a: Sym | float, b: Sym | float) -> tuple[_Tracer, str, str]:
+        """The tracer and the code of two operands, at least one symbolic (a float is a literal)."""
+        tracer = a.tracer if isinstance(a, Sym) else b.tracer
+        return tracer, (a.code if isinstance(a, Sym) else _lit(a)), (b.code if isinstance(b, Sym) else _lit(b))
 
-    def ge(self, a: Sym, b: Sym) -> Sym:
-        return a.tracer.temp(f"{a.code} >= {b.code} ? A(1.0) : A(0.0)")
+    def maximum(self, a: Sym | float, b: Sym | float) -> Sym:
+        tracer, x, y = self._pair(a, b)
+        return tracer.temp(f"{x} >= {y} ? {x} : {y}")
+
+    def ge(self, a: Sym | float, b: Sym | float) -> Sym:
+        tracer, x, y = self._pair(a, b)
+        return tracer.temp(f"{x} >= {y} ? A(1.0) : A(0.0)")
 
 
 def _inputs(tracer: _Tracer, name: str, n: int) -> list[Sym]:

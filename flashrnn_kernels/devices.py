@@ -52,7 +52,7 @@ def device_index(device: Any) -> int:
     return int(torch.cuda.current_device())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _model(index: int, chosen: str | None) -> hwmodels.GPU | NoGPUModelError:
     if chosen:
         try:

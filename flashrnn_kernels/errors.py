@@ -14,7 +14,7 @@ class FlashRNNError(Exception):
     ...     frk.get_cell("lstn")
     ... except frk.FlashRNNError as exc:
     ...     print(type(exc).__name__, "|", exc)
-    InputError | unknown cell 'lstn': expected one of ['elman', 'gru', 'lstm', 'slstm']
+    InputError | unknown cell 'lstn': expected one of ['elman', 'elman_relu', 'gru', 'lstm', 'slstm']
     """
 
 

@@ -34,12 +34,12 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .env import settings
 from .errors import BuildError, BuildLockTimeout, InputError

@@ -1,176 +1,455 @@
-"""``torch.nn.Module`` front ends: :class:`LSTM`, :class:`GRU`, :class:`SLSTM`, :class:`Elman`.
+"""``torch.nn.Module`` front ends with the interface of ``torch.nn.LSTM``, ``GRU`` and ``RNN``.
 
-Each module holds the input projection ``weight_ih [G*H, input_size]`` (no bias of its own),
-the block-diagonal recurrent matrix ``weight_hh [G, N, D, D]`` (``N = num_heads`` heads of
-``D = hidden_size / num_heads``) and the bias ``bias [Gb, N, D]`` (layout per cell:
-``docs/rnn.md``), and calls :func:`flashrnn_kernels.flashrnn`.
+:class:`LSTM`, :class:`GRU`, :class:`RNN` (Elman, tanh; also called :class:`Elman`) and
+:class:`SLSTM` take ``torch.nn.LSTM``'s arguments with its defaults (``num_layers``, ``bias``,
+``batch_first=False``, ``dropout``, ``bidirectional``, ``device``, ``dtype``); the options of this
+library, ``num_heads`` and ``backend``, are keyword-only. Parameters carry torch's names, shapes
+and order (``weight_ih_l{k}[_reverse]``, ``weight_hh_l{k}...``, ``bias_ih_l{k}...``,
+``bias_hh_l{k}...``), so with ``num_heads=1`` a ``torch.nn`` checkpoint loads into these modules
+and theirs into torch. With ``N = num_heads`` heads of ``D = hidden_size / N`` units the
+recurrent matrix is block-diagonal and ``weight_hh_l{k}`` holds only its blocks,
+``[G * hidden_size, D]``: row ``g * hidden_size + n * D + o``, column ``i`` is the weight from
+unit ``n * D + i`` to unit ``n * D + o`` in gate ``g`` (for ``N = 1`` this is torch's layout).
 
-``forward(x, state=None)`` returns ``(output, last_state)`` like ``torch.nn.LSTM`` with one layer:
-``output [B, T, H]`` (``[T, B, H]`` if ``batch_first=False``), and ``last_state`` (also the
-form of ``state``) is ``(h, c)`` for the LSTM, ``h`` for the GRU and Elman, ``(h, c, n, m)`` for
-the sLSTM, each ``[1, B, H]``.
+``forward(input, hx=None)`` takes and returns what torch's does: ``input`` ``[T, B, input_size]``
+(``[B, T, ...]`` if ``batch_first``), ``[T, input_size]`` (unbatched) or a ``PackedSequence``;
+states of shape ``[num_layers * num_directions, B, hidden_size]``. Each layer and direction runs
+:func:`flashrnn_kernels.flashrnn` on its input projection; the reversed direction runs on a
+time-reversed copy of its input (each sequence reversed within its own length).
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .api import flashrnn
 from .cells import Cell, get_cell
-from .errors import InputError
+from .errors import InputError, UnsupportedError
+
+__all__ = ["LSTM", "GRU", "RNN", "Elman", "SLSTM"]
+
+
+def _shape(t: Tensor) -> str:
+    return "[" + ", ".join(str(s) for s in t.shape) + "]"
+
+
+def _bias_sources(cell: Cell) -> tuple[int | None, ...]:
+    """Per row of the kernel's bias ``b [Gb, N, D]``: the gate whose recurrent bias (torch's
+    ``bias_hh``) fills it, or None for a row that stays zero. The input bias ``bias_ih`` is added
+    to the input projection; a gate's recurrent bias joins it there (an input-side row of
+    ``b``) unless the cell keeps a recurrent-side row for it (the GRU's candidate ``n``).
+
+    >>> from flashrnn_kernels import get_cell
+    >>> _bias_sources(get_cell("lstm")), _bias_sources(get_cell("gru"))
+    ((0, 1, 2, 3), (0, 1, None, 2))
+    """
+    recurrent_side = {g for side, g in cell.bias_rows if side == "r"}
+    return tuple(g if side == "r" or g not in recurrent_side else None for side, g in cell.bias_rows)
+
+
+def _reverse_index(lengths: Tensor, T: int, device: torch.device) -> Tensor:
+    """``[B, T]`` time indices that reverse each sequence within its length (padding stays put).
+
+    >>> _reverse_index(torch.tensor([3, 1]), 4, torch.device("cpu")).tolist()
+    [[2, 1, 0, 3], [0, 1, 2, 3]]
+    """
+    t = torch.arange(T, device=device)
+    n = lengths.to(device).unsqueeze(1)
+    return torch.where(t < n, n - 1 - t, t)
+
+
+def _time_gather(x: Tensor, index: Tensor) -> Tensor:
+    """``x[b, index[b, t]]`` for ``x [B, T, F]``."""
+    return x.gather(1, index.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
 
 
 class _RNNBase(nn.Module):
+    """The arguments of ``torch.nn.GRU`` (the LSTM adds ``proj_size``, the RNN ``nonlinearity``)."""
+
     cell_name: ClassVar[str] = ""
 
     def __init__(
         self,
         input_size: int,
         hidden_size: int,
-        num_heads: int = 1,
+        num_layers: int = 1,
         bias: bool = True,
-        batch_first: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        *,
+        num_heads: int = 1,
         backend: str = "auto",
     ) -> None:
         super().__init__()
-        for label, value in (("input_size", input_size), ("hidden_size", hidden_size), ("num_heads", num_heads)):
-            if not isinstance(value, int) or value < 1:
+        for label, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                             ("num_layers", num_layers), ("num_heads", num_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{label} must be a positive integer, got {value!r}")
         if hidden_size % num_heads:
             raise InputError(
                 f"num_heads={num_heads} does not divide hidden_size={hidden_size}: "
                 f"each head needs hidden_size / num_heads units"
             )
-        cell = self.cell
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout <= 1:
+            raise InputError(
+                f"dropout must be a number in [0, 1] (the probability of zeroing an element), got {dropout!r}"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} has no effect with num_layers=1: dropout is applied between "
+                "stacked layers (to the output of every layer but the last), as in torch.nn",
+                UserWarning, stacklevel=2 if type(self).__init__ is _RNNBase.__init__ else 3,
+            )
+        if not isinstance(backend, str):
+            raise InputError(f"backend must be a string, got {type(backend).__name__}")
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bias = bool(bias)
+        self.batch_first = bool(batch_first)
+        self.dropout = float(dropout)
+        self.bidirectional = bool(bidirectional)
         self.num_heads = num_heads
         self.head_size = hidden_size // num_heads
-        self.batch_first = batch_first
         self.backend = backend
-        G, N, D = cell.num_gates, num_heads, self.head_size
+        G, H, D = self.cell.num_gates, hidden_size, self.head_size
         factory = {"device": device, "dtype": dtype}
-        self.weight_ih = nn.Parameter(torch.empty(G * hidden_size, input_size, **factory))
-        self.weight_hh = nn.Parameter(torch.empty(G, N, D, D, **factory))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(cell.num_bias, N, D, **factory))
-        else:
-            self.register_parameter("bias", None)
+        dirs = self.num_directions
+        self._flat_weights_names: list[str] = []
+        for layer in range(num_layers):
+            layer_input = input_size if layer == 0 else H * dirs
+            for direction in range(dirs):
+                shapes = [("weight_ih", (G * H, layer_input)), ("weight_hh", (G * H, D))]
+                if self.bias:
+                    shapes += [("bias_ih", (G * H,)), ("bias_hh", (G * H,))]
+                for kind, shape in shapes:
+                    name = f"{kind}_l{layer}{'_reverse' if direction else ''}"
+                    self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
+                    self._flat_weights_names.append(name)
         self.reset_parameters()
 
     @property
     def cell(self) -> Cell:
+        """The :class:`~flashrnn_kernels.cells.Cell` this module runs."""
         return get_cell(self.cell_name)
 
+    @property
+    def num_directions(self) -> int:
+        """2 if bidirectional, else 1."""
+        return 2 if self.bidirectional else 1
+
+    @property
+    def all_weights(self) -> list[list[nn.Parameter]]:
+        """Per layer and direction (layer-major), its parameters in torch's order:
+        ``[weight_ih, weight_hh]`` plus ``[bias_ih, bias_hh]`` with ``bias=True``."""
+        per = 4 if self.bias else 2
+        names = self._flat_weights_names
+        return [[getattr(self, n) for n in names[k:k + per]] for k in range(0, len(names), per)]
+
     def reset_parameters(self) -> None:
-        """Uniform in ``[-1/sqrt(hidden_size), 1/sqrt(hidden_size)]``, as torch.nn.LSTM does."""
+        """Every parameter uniform in ``[-1/sqrt(hidden_size), 1/sqrt(hidden_size)]``, drawn in
+        torch's order: with ``num_heads=1`` and the same seed, the same values as ``torch.nn``.
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> _ = torch.manual_seed(0); ours = frk.GRU(3, 5, num_layers=2, bidirectional=True)
+        >>> _ = torch.manual_seed(0); theirs = torch.nn.GRU(3, 5, num_layers=2, bidirectional=True)
+        >>> all(torch.equal(a, b) for a, b in zip(ours.parameters(), theirs.parameters()))
+        True
+        """
         bound = 1.0 / math.sqrt(self.hidden_size)
         for p in self.parameters():
             nn.init.uniform_(p, -bound, bound)
 
+    def flatten_parameters(self) -> None:
+        """Does nothing: the parameters need no packing into one buffer (kept so that code
+        written for ``torch.nn.LSTM``, which calls it after ``.cuda()``, runs unchanged)."""
+
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}"
-        if self.bias is None:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.num_layers != 1:
+            s += f", num_layers={self.num_layers}"
+        if not self.bias:
             s += ", bias=False"
-        if not self.batch_first:
-            s += ", batch_first=False"
+        if self.batch_first:
+            s += ", batch_first=True"
+        if self.dropout:
+            s += f", dropout={self.dropout}"
+        if self.bidirectional:
+            s += ", bidirectional=True"
+        if self.num_heads != 1:
+            s += f", num_heads={self.num_heads}"
         if self.backend != "auto":
             s += f", backend={self.backend!r}"
         return s
 
-    # state conversion: torch.nn style (tuple of [1, B, H]) <-> [S, B, 1, N, D]
-    def _pack_state(self, state, B: int, like: Tensor) -> Tensor | None:
-        if state is None:
-            return None
-        S = self.cell.num_states
-        parts = (state,) if isinstance(state, Tensor) else tuple(state)
-        names = self.cell.state_names
-        if len(parts) != S:
-            raise InputError(f"state must hold {S} tensors ({', '.join(names)}), got {len(parts)}")
-        H = self.hidden_size
-        for name, p in zip(names, parts):
-            if not isinstance(p, Tensor) or tuple(p.shape) != (1, B, H):
-                shape = list(p.shape) if isinstance(p, Tensor) else type(p).__name__
-                raise InputError(f"state {name} has shape {shape}; expected [1, B={B}, H={H}]")
-        st = torch.stack(parts)  # [S, 1, B, H]
-        return st.view(S, B, 1, self.num_heads, self.head_size).to(like.dtype)
+    def __prepare_scriptable__(self):
+        raise UnsupportedError(
+            f"torch.jit.script cannot compile flashrnn_kernels.{type(self).__name__}: its forward "
+            "validates the call and picks a backend in Python. Use torch.compile or torch.export "
+            "(both supported; torch.jit.script is deprecated by PyTorch), or torch.jit.trace "
+            "(one input shape, the reference backend)."
+        )
 
-    def _unpack_state(self, last: Tensor):
-        S, B = last.shape[0], last.shape[1]
-        flat = last.reshape(S, 1, B, self.hidden_size)
-        parts = tuple(flat.unbind(0))
-        return parts[0] if S == 1 else parts
+    # ------------------------------------------------------------------------- checkpoints
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        if prefix + "weight_hh" in state_dict and prefix + "weight_hh_l0" not in state_dict:
+            self._upgrade_single_layer_checkpoint(state_dict, prefix)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
-    def forward(self, x: Tensor, state=None):
-        """``(output, last_state)`` for the input ``x [B, T, input_size]`` (``[T, B, ...]`` if
-        not batch-first), starting from ``state`` (zeros if None; the form of ``last_state``).
+    def _upgrade_single_layer_checkpoint(self, state_dict, prefix: str) -> None:
+        """Rename the parameters of a checkpoint from the earlier single-layer layout
+        (``weight_ih``, ``weight_hh [G, N, D, D]``, ``bias [Gb, N, D]``) to layer 0's."""
+        R = state_dict[prefix + "weight_hh"]
+        if R.dim() != 4:
+            return  # not that layout: load_state_dict reports the keys
+        cell = self.cell
+        state_dict[prefix + "weight_ih_l0"] = state_dict.pop(prefix + "weight_ih")
+        state_dict[prefix + "weight_hh_l0"] = state_dict.pop(prefix + "weight_hh").reshape(-1, R.shape[-1])
+        b = state_dict.pop(prefix + "bias", None)
+        if b is not None:
+            sides = {"x": b.new_zeros(cell.num_gates, *b.shape[1:]),
+                     "r": b.new_zeros(cell.num_gates, *b.shape[1:])}
+            for row, (side, gate) in enumerate(cell.bias_rows):
+                sides[side][gate] += b[row]
+            state_dict[prefix + "bias_ih_l0"] = sides["x"].reshape(-1)
+            state_dict[prefix + "bias_hh_l0"] = sides["r"].reshape(-1)
+
+    # ------------------------------------------------------------------------- forward
+    def forward(self, input, hx=None):
+        """``(output, h_n)`` as ``torch.nn`` returns them (``h_n`` is a tuple of states for the
+        LSTM and sLSTM), for ``input`` of shape ``[T, B, input_size]`` (``[B, T, ...]`` if
+        ``batch_first``), ``[T, input_size]`` (unbatched) or a ``PackedSequence``, starting from
+        ``hx`` (zeros if None; shaped like ``h_n``, ``[num_layers * num_directions, B, H]``).
 
         Continuing a sequence in chunks gives the same outputs as one call:
 
         >>> import torch, flashrnn_kernels as frk
-        >>> rnn = frk.GRU(4, 8, num_heads=2).double(); x = torch.randn(2, 10, 4, dtype=torch.float64)
+        >>> rnn = frk.GRU(4, 8, num_layers=2, num_heads=2).double()
+        >>> x = torch.randn(10, 2, 4, dtype=torch.float64)             # [T, B, input_size]
         >>> out, h = rnn(x)
-        >>> out1, h1 = rnn(x[:, :6]); out2, h2 = rnn(x[:, 6:], h1)
-        >>> torch.allclose(torch.cat([out1, out2], 1), out), torch.allclose(h2, h)
+        >>> out1, h1 = rnn(x[:6]); out2, h2 = rnn(x[6:], h1)
+        >>> torch.allclose(torch.cat([out1, out2]), out), torch.allclose(h2, h)
         (True, True)
         """
-        if not isinstance(x, Tensor) or x.dim() != 3:
-            order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
-            shape = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise InputError(f"input x has shape {shape}; expected {order} with input_size={self.input_size}")
+        name = type(self).__name__
+        packed = isinstance(input, PackedSequence)
+        lengths = None
+        if packed:
+            x, lengths = pad_packed_sequence(input, batch_first=True)
+            batched = True
+        else:
+            self._check_input(input)
+            batched = input.dim() == 3
+            if not batched:
+                x = input.unsqueeze(0)
+            else:
+                x = input if self.batch_first else input.transpose(0, 1)
+        B, T = x.shape[0], x.shape[1]
+        if T == 0:
+            raise InputError(f"input has shape {_shape(x)}: the sequence length must be at least 1")
+        dtype = self._compute_dtype(x, name)
+        states0 = self._initial_states(hx, B, batched, dtype, x.device)
+        out, last = self._run(x, states0, lengths)
+        if packed:
+            order = input.sorted_indices
+            padded = out if order is None else out.index_select(0, order)
+            sorted_lengths = lengths if order is None else lengths.index_select(0, order.cpu())
+            data = pack_padded_sequence(padded, sorted_lengths, batch_first=True).data
+            output = PackedSequence(data, input.batch_sizes, input.sorted_indices, input.unsorted_indices)
+        elif not batched:
+            output = out[0]
+            last = [s[:, 0] for s in last]
+        else:
+            output = out if self.batch_first else out.transpose(0, 1).contiguous()
+        return output, last[0] if len(last) == 1 else tuple(last)
+
+    def _check_input(self, x) -> None:
+        order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
+        expected = (f"{order[:-1]}={self.input_size}] (batch_first={self.batch_first}) or "
+                    f"[T, input_size={self.input_size}] (unbatched)")
+        if not isinstance(x, Tensor):
+            raise InputError(f"input must be a torch.Tensor or a PackedSequence of shape {expected}, "
+                             f"got {type(x).__name__}")
+        if x.dim() not in (2, 3):
+            raise InputError(f"input has shape {_shape(x)} (rank {x.dim()}); expected {expected}")
         if x.shape[-1] != self.input_size:
-            raise InputError(
-                f"input x has shape {list(x.shape)}; expected last axis input_size={self.input_size}"
-            )
-        if not self.batch_first:
-            x = x.transpose(0, 1)
-        B, T, _ = x.shape
+            raise InputError(f"input has shape {_shape(x)}; expected {expected} "
+                             f"(last axis is {x.shape[-1]}, not input_size={self.input_size})")
+
+    def _compute_dtype(self, x: Tensor, name: str) -> torch.dtype:
+        w = self.weight_ih_l0
+        if x.device != w.device:
+            raise InputError(f"input is on device {x.device}; the parameters of {name} are on "
+                             f"{w.device}: move one of them (input.to({str(w.device)!r}) or "
+                             f"module.to({str(x.device)!r}))")
+        if not x.is_floating_point():
+            raise InputError(f"input has dtype {x.dtype}; expected a floating-point tensor ({w.dtype})")
+        if torch.is_autocast_enabled(x.device.type):
+            return torch.get_autocast_dtype(x.device.type)
+        if x.dtype != w.dtype:
+            raise InputError(f"input has dtype {x.dtype}; the parameters of {name} are {w.dtype}: "
+                             f"convert the input (input.to({w.dtype})) or the module "
+                             f"(module.to({x.dtype}))")
+        return w.dtype
+
+    def _initial_states(self, hx, B: int, batched: bool, dtype: torch.dtype,
+                        device: torch.device) -> list[Tensor] | None:
+        """The initial states as a list of ``[num_layers * num_directions, B, H]`` tensors."""
+        if hx is None:
+            return None
+        names = self.cell.state_names
+        S, LD, H = len(names), self.num_layers * self.num_directions, self.hidden_size
+        if S == 1:
+            labels = ["hx"]
+            parts = [hx]
+            what = "a tensor"
+        else:
+            labels = [f"hx[{k}] ({n}_0)" for k, n in enumerate(names)]
+            what = f"a tuple of {S} tensors ({', '.join(n + '_0' for n in names)})"
+            if not isinstance(hx, (tuple, list)) or len(hx) != S:
+                got = f"{len(hx)} items" if isinstance(hx, (tuple, list)) else type(hx).__name__
+                raise InputError(f"hx must be {what}, got {got}")
+            parts = list(hx)
+        if batched:
+            expected = f"[num_layers * num_directions={LD}, batch={B}, hidden_size={H}]"
+            shape = (LD, B, H)
+        else:
+            expected = f"[num_layers * num_directions={LD}, hidden_size={H}] (unbatched input)"
+            shape = (LD, H)
+        cast = torch.is_autocast_enabled(device.type)
+        for label, p in zip(labels, parts):
+            if not isinstance(p, Tensor):
+                raise InputError(f"{label} must be a torch.Tensor of shape {expected}, got {type(p).__name__}")
+            if tuple(p.shape) != shape:
+                raise InputError(f"{label} has shape {_shape(p)}; expected {expected}")
+            if p.device != device:
+                raise InputError(f"{label} is on device {p.device}; expected {device} (the device of input)")
+            if p.dtype != dtype and not (cast and p.is_floating_point()):
+                raise InputError(f"{label} has dtype {p.dtype}; expected {dtype} (the dtype of input)")
+        if not batched:
+            parts = [p.unsqueeze(1) for p in parts]
+        return parts
+
+    def _run(self, x: Tensor, states0: list[Tensor] | None,
+             lengths: Tensor | None) -> tuple[Tensor, list[Tensor]]:
+        """All layers: ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``."""
+        dirs = self.num_directions
+        reverse_index = None
+        if dirs == 2 and lengths is not None:
+            reverse_index = _reverse_index(lengths, x.shape[1], x.device)
+        if lengths is not None:
+            lengths = lengths.to(x.device)
+        lasts: list[Tensor] = []
+        for layer in range(self.num_layers):
+            outs = []
+            for direction in range(dirs):
+                k = layer * dirs + direction
+                s0 = None if states0 is None else torch.stack([s[k] for s in states0])
+                out, last = self._run_direction(x, layer, direction, s0, lengths, reverse_index)
+                outs.append(out)
+                lasts.append(last)
+            x = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = F.dropout(x, self.dropout, training=True)
+        return x, list(torch.stack(lasts, dim=1).unbind(0))
+
+    def _run_direction(self, x, layer, direction, s0, lengths, reverse_index):
+        """One layer in one direction: ``(out [B, T, H], last [S, B, H])``."""
+        suffix = f"_l{layer}{'_reverse' if direction else ''}"
+        w_ih = getattr(self, "weight_ih" + suffix)
+        w_hh = getattr(self, "weight_hh" + suffix)
+        b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
+        b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
+        if direction:
+            x = x.flip(1) if reverse_index is None else _time_gather(x, reverse_index)
         cell = self.cell
-        Wx = F.linear(x, self.weight_ih).view(B, T, cell.num_gates, self.num_heads, self.head_size)
-        states0 = self._pack_state(state, B, Wx)
-        states, last = flashrnn(Wx, self.weight_hh, self.bias, states0, cell=cell, backend=self.backend)
-        out = states[0].reshape(B, T, self.hidden_size)
-        if not self.batch_first:
-            out = out.transpose(0, 1)
-        return out, self._unpack_state(last)
+        B, T = x.shape[0], x.shape[1]
+        G, S, N, D, H = cell.num_gates, cell.num_states, self.num_heads, self.head_size, self.hidden_size
+        Wx = F.linear(x, w_ih, b_ih).reshape(B, T, G, N, D)
+        R = w_hh.view(G, N, D, D).to(Wx.dtype)
+        b = None
+        if b_hh is not None:
+            rows = b_hh.view(G, N, D)
+            sources = _bias_sources(cell)
+            if sources != tuple(range(G)):
+                zero = rows.new_zeros(N, D)
+                rows = torch.stack([zero if g is None else rows[g] for g in sources])
+            b = rows.to(Wx.dtype)
+        states0 = None if s0 is None else s0.to(Wx.dtype).view(S, B, 1, N, D)
+        if B == 0:
+            states, last = _empty_batch(Wx, R, b, states0, S)
+        else:
+            states, last = flashrnn(Wx, R, b, states0, cell=cell, backend=self.backend)
+        out = states[0].reshape(B, T, H)
+        if lengths is None:
+            last = last.reshape(S, B, H)
+        else:
+            last = states[:, torch.arange(B, device=x.device), lengths - 1].reshape(S, B, H)
+        if direction:
+            out = out.flip(1) if reverse_index is None else _time_gather(out, reverse_index)
+        return out, last
 
     @classmethod
-    def _from_torch(cls, module: nn.RNNBase, backend: str, bias_rows) -> "_RNNBase":
-        if module.num_layers != 1 or module.bidirectional or getattr(module, "proj_size", 0):
-            raise InputError(
-                f"{cls.__name__}.from_torch needs a single-layer, unidirectional module without "
-                f"projection; got num_layers={module.num_layers}, bidirectional={module.bidirectional}"
-            )
+    def _from_torch_module(cls, module: nn.RNNBase, backend: str, **options):
         w = module.weight_ih_l0
-        new = cls(module.input_size, module.hidden_size, num_heads=1, bias=module.bias,
-                  batch_first=module.batch_first, device=w.device, dtype=w.dtype, backend=backend)
-        H, G = module.hidden_size, new.cell.num_gates
-        with torch.no_grad():
-            new.weight_ih.copy_(w)
-            new.weight_hh.copy_(module.weight_hh_l0.view(G, 1, H, H))
-            if module.bias:
-                bi = module.bias_ih_l0.view(G, H)
-                bh = module.bias_hh_l0.view(G, H)
-                new.bias.copy_(torch.stack(bias_rows(bi, bh)).view(-1, 1, H))
+        new = cls(module.input_size, module.hidden_size, module.num_layers, bias=module.bias,
+                  batch_first=module.batch_first, dropout=module.dropout,
+                  bidirectional=module.bidirectional, device=w.device, dtype=w.dtype,
+                  backend=backend, **options)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
         return new
 
 
+def _empty_batch(Wx: Tensor, R: Tensor, b: Tensor | None, states0: Tensor | None, S: int):
+    """``(states, last)`` for a batch of 0 sequences: empty, and tied to every input so that a
+    backward pass gives the parameters zero gradients (as ``torch.nn`` does)."""
+    _, T, _, N, D = Wx.shape
+    tie = Wx.sum() + R.sum()
+    for t in (b, states0):
+        if t is not None:
+            tie = tie + t.sum()
+    states = Wx.new_zeros(S, 0, T, N, D) + 0 * tie
+    return states, states[:, :, T - 1:]
+
+
+def _refuse_projection(proj_size: int) -> None:
+    if proj_size != 0:
+        raise InputError(
+            f"proj_size={proj_size} is not supported: every backend's recurrence multiplies the "
+            "full hidden state (R [4, N, D, D]), not a projection of it. Use proj_size=0 "
+            "(optionally with a torch.nn.Linear on the output: a different model), or "
+            "torch.nn.LSTM for a projected LSTM"
+        )
+
+
 class LSTM(_RNNBase):
-    """LSTM with ``num_heads`` block-diagonal heads (one head: ``torch.nn.LSTM``'s function).
+    """``torch.nn.LSTM``'s interface and parameters, running on this library's backends.
+
+    With ``num_heads > 1`` the recurrent matrix is block-diagonal (``num_heads`` independent
+    heads of ``hidden_size / num_heads`` units; ``weight_hh_l{k}`` holds the blocks, see the
+    module docstring). ``proj_size`` must be 0: the recurrence of every backend multiplies the
+    full hidden state, so a projected LSTM is refused with an error.
 
     >>> import torch, flashrnn_kernels as frk
-    >>> rnn = frk.LSTM(input_size=8, hidden_size=16, num_heads=4)     # 4 heads of 4 units
-    >>> out, (h, c) = rnn(torch.randn(3, 7, 8))                        # [B, T, input_size]
+    >>> rnn = frk.LSTM(8, 16, num_layers=2, bidirectional=True)
+    >>> out, (h, c) = rnn(torch.randn(7, 3, 8))                     # [T, B, input_size]
     >>> out.shape, h.shape, c.shape
-    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]), torch.Size([1, 3, 16]))
-    >>> rnn.weight_hh.shape                                            # [G, N, D, D]
-    torch.Size([4, 4, 4, 4])
+    (torch.Size([7, 3, 32]), torch.Size([4, 3, 16]), torch.Size([4, 3, 16]))
+    >>> theirs = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True)
+    >>> theirs.load_state_dict(rnn.state_dict())                     # the same parameters
+    <All keys matched successfully>
 
     On a GPU, ``frk.LSTM(..., device="cuda", dtype=torch.bfloat16)`` runs the fastest backend
     that supports the call (``backend="auto"``); ``backend="fused"`` asks for one.
@@ -178,85 +457,142 @@ class LSTM(_RNNBase):
 
     cell_name = "lstm"
 
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        num_heads: int = 1,
+        backend: str = "auto",
+    ) -> None:
+        _refuse_projection(proj_size)
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, num_heads=num_heads, backend=backend)
+        self.proj_size = 0
+
     @classmethod
     def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> "LSTM":
-        """Copy the weights of a single-layer ``torch.nn.LSTM`` (same outputs, one head).
+        """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
-        >>> ref = torch.nn.LSTM(8, 16, batch_first=True)
+        >>> ref = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
         >>> rnn = frk.LSTM.from_torch(ref); x = torch.randn(2, 5, 8)
         >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
         True
         """
         if not isinstance(module, nn.LSTM):
             raise InputError(f"LSTM.from_torch expects a torch.nn.LSTM, got {type(module).__name__}")
-        return cls._from_torch(module, backend, lambda bi, bh: [bi[g] + bh[g] for g in range(4)])
+        _refuse_projection(module.proj_size)
+        return cls._from_torch_module(module, backend)
 
 
 class GRU(_RNNBase):
-    """GRU with ``num_heads`` block-diagonal heads (one head: ``torch.nn.GRU``'s function).
+    """``torch.nn.GRU``'s interface and parameters, running on this library's backends.
 
     >>> import torch, flashrnn_kernels as frk
-    >>> rnn = frk.GRU(8, 16, num_heads=2)
-    >>> out, h = rnn(torch.randn(3, 7, 8))
-    >>> out.shape, h.shape, rnn.bias.shape        # bias rows: r, z, n (input side), n (recurrent)
-    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]), torch.Size([4, 2, 8]))
+    >>> rnn = frk.GRU(8, 16, num_heads=2, batch_first=True)
+    >>> out, h = rnn(torch.randn(3, 7, 8))                          # [B, T, input_size]
+    >>> out.shape, h.shape, rnn.weight_hh_l0.shape                   # 2 heads of 8: [3 * 16, 8]
+    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]), torch.Size([48, 8]))
     """
 
     cell_name = "gru"
 
     @classmethod
     def from_torch(cls, module: nn.GRU, backend: str = "auto") -> "GRU":
-        """Copy the weights of a single-layer ``torch.nn.GRU`` (same outputs, one head).
+        """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
-        >>> ref = torch.nn.GRU(8, 16, batch_first=True)
-        >>> rnn = frk.GRU.from_torch(ref); x = torch.randn(2, 5, 8)
+        >>> ref = torch.nn.GRU(8, 16, num_layers=3)
+        >>> rnn = frk.GRU.from_torch(ref); x = torch.randn(5, 2, 8)
         >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
         True
         """
         if not isinstance(module, nn.GRU):
             raise InputError(f"GRU.from_torch expects a torch.nn.GRU, got {type(module).__name__}")
-        return cls._from_torch(module, backend, lambda bi, bh: [bi[0] + bh[0], bi[1] + bh[1], bi[2], bh[2]])
+        return cls._from_torch_module(module, backend)
+
+
+class RNN(_RNNBase):
+    """``torch.nn.RNN``'s interface and parameters (Elman network), running on this library's
+    backends: ``nonlinearity="tanh"`` (torch's default; the cell ``"elman"``) or ``"relu"``
+    (the cell ``"elman_relu"``).
+
+    >>> import torch, flashrnn_kernels as frk
+    >>> rnn = frk.RNN(8, 16, num_layers=2)
+    >>> out, h = rnn(torch.randn(5, 8))                             # unbatched: [T, input_size]
+    >>> out.shape, h.shape
+    (torch.Size([5, 16]), torch.Size([2, 16]))
+    """
+
+    cell_name = "elman"
+    #: nonlinearity -> cell
+    CELLS: ClassVar[dict[str, str]] = {"tanh": "elman", "relu": "elman_relu"}
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        num_heads: int = 1,
+        backend: str = "auto",
+    ) -> None:
+        if nonlinearity not in self.CELLS:
+            raise InputError(f"unknown nonlinearity {nonlinearity!r}: expected 'tanh' or 'relu' "
+                             "(as torch.nn.RNN)")
+        self.cell_name = self.CELLS[nonlinearity]
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
+                         bidirectional, device, dtype, num_heads=num_heads, backend=backend)
+        self.nonlinearity = nonlinearity
+
+    @classmethod
+    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "RNN":
+        """A module with the configuration and a copy of the parameters of ``module``.
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> ref = torch.nn.RNN(8, 16, bidirectional=True)
+        >>> rnn = frk.RNN.from_torch(ref); x = torch.randn(5, 2, 8)
+        >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
+        True
+        """
+        if not isinstance(module, nn.RNN):
+            raise InputError(f"RNN.from_torch expects a torch.nn.RNN, got {type(module).__name__}")
+        return cls._from_torch_module(module, backend, nonlinearity=module.nonlinearity)
+
+
+#: Another name of :class:`RNN` (the cell is called ``"elman"``).
+Elman = RNN
 
 
 class SLSTM(_RNNBase):
-    """sLSTM (xLSTM) with ``num_heads`` block-diagonal heads.
+    """sLSTM (xLSTM) with the interface and parameter layout of :class:`LSTM`.
 
-    Four states: ``h``, the cell ``c``, the normaliser ``n`` and the stabiliser ``m``.
+    Four states: ``h``, the cell ``c``, the normaliser ``n`` and the stabiliser ``m``; ``hx``
+    and the returned state are tuples of four ``[num_layers * num_directions, B, H]`` tensors.
+    The gates are ``i, f, z, o`` (in that order in ``weight_ih_l{k}`` and ``weight_hh_l{k}``).
 
     >>> import torch, flashrnn_kernels as frk
-    >>> rnn = frk.SLSTM(8, 16, num_heads=2)
-    >>> out, (h, c, n, m) = rnn(torch.randn(3, 7, 8))
+    >>> rnn = frk.SLSTM(8, 16, num_layers=2, num_heads=2)
+    >>> out, (h, c, n, m) = rnn(torch.randn(7, 3, 8))
     >>> out.shape, n.shape
-    (torch.Size([3, 7, 16]), torch.Size([1, 3, 16]))
+    (torch.Size([7, 3, 16]), torch.Size([2, 3, 16]))
     """
 
     cell_name = "slstm"
 
-
-class Elman(_RNNBase):
-    """Elman RNN (tanh) with ``num_heads`` block-diagonal heads (one head: ``torch.nn.RNN``).
-
-    >>> import torch, flashrnn_kernels as frk
-    >>> rnn = frk.Elman(8, 16, batch_first=False)
-    >>> out, h = rnn(torch.randn(7, 3, 8))            # [T, B, input_size]
-    >>> out.shape, h.shape
-    (torch.Size([7, 3, 16]), torch.Size([1, 3, 16]))
-    """
-
-    cell_name = "elman"
-
-    @classmethod
-    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "Elman":
-        """Copy the weights of a single-layer tanh ``torch.nn.RNN``.
-
-        >>> import torch, flashrnn_kernels as frk
-        >>> ref = torch.nn.RNN(8, 16, batch_first=True)
-        >>> rnn = frk.Elman.from_torch(ref); x = torch.randn(2, 5, 8)
-        >>> torch.allclose(rnn(x)[0], ref(x)[0], atol=1e-6)
-        True
-        """
-        if not isinstance(module, nn.RNN) or module.nonlinearity != "tanh":
-            raise InputError("Elman.from_torch expects a torch.nn.RNN with nonlinearity='tanh'")
-        return cls._from_torch(module, backend, lambda bi, bh: [bi[0] + bh[0]])

@@ -27,12 +27,13 @@ class TorchOps:
     logsigmoid = staticmethod(F.logsigmoid)
 
     @staticmethod
-    def maximum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.where(a >= b, a, b)
+    def maximum(a: torch.Tensor | float, b: torch.Tensor | float) -> torch.Tensor:
+        return torch.where(torch.as_tensor(a >= b), a, b)
 
     @staticmethod
-    def ge(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return (a >= b).to(a.dtype)
+    def ge(a: torch.Tensor | float, b: torch.Tensor | float) -> torch.Tensor:
+        t = a if isinstance(a, torch.Tensor) else b
+        return (a >= b).to(t.dtype)
 
 
 TORCH_OPS = TorchOps()

@@ -98,7 +98,7 @@ def _cuda_python_reader(index: int) -> AttributeReader | None:
         err, dev = cu.cuDeviceGet(index)
         if err != cu.CUresult.CUDA_SUCCESS:
             return None
-    except Exception as exc:  # noqa: BLE001 - an unusable binding is not fatal, ctypes is tried next
+    except Exception as exc:
         logger.debug("cuda-python unusable: %s", exc)
         return None
 
@@ -186,7 +186,7 @@ def read_live(device: Any = None) -> tuple[dict[str, Any], dict[str, str]]:
     index = _device_index(torch, device)
     try:
         props = torch.cuda.get_device_properties(index)
-    except Exception as exc:  # noqa: BLE001 - report any failure of the query as a DetectionError
+    except Exception as exc:
         raise DetectionError(f"cannot read the properties of CUDA device {index}: {exc}") from None
     live: dict[str, Any] = {"device_index": index}
     origin: dict[str, str] = {}
@@ -297,7 +297,7 @@ def gpu_from_live(live: Mapping[str, Any], origin: Mapping[str, str] | None = No
         l2 = checked("l2_cache_bytes", product.l2_cache_bytes)
         memory = checked("memory_bytes", product.memory_bytes, MEMORY_TOLERANCE)
         clock = product.boost_clock_mhz
-        if "clock_rate_khz" in live and live["clock_rate_khz"]:
+        if live.get("clock_rate_khz"):
             live_clock = round(int(live["clock_rate_khz"]) / 1000)
             if clock is not None and _differs(live_clock, clock, CLOCK_TOLERANCE):
                 _warn("boost_clock_mhz", label, live_clock, clock, product.source_of("boost_clock_mhz"))

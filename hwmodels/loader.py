@@ -214,7 +214,7 @@ def _build_architecture(table: Mapping[str, Any], where: str, problems: list[Pro
 
 def _merge_base(base: Mapping[str, Any], override: Mapping[str, Any], override_source: str) -> dict[str, Any]:
     """Overlay a user's architecture table on a bundled one; changed fields get the user's source."""
-    merged = {k: v for k, v in base.items()}
+    merged = dict(base)
     sources = dict(base.get("sources", {}))
     own_sources = override.get("sources", {}) if isinstance(override.get("sources", {}), dict) else {}
     for key, value in override.items():

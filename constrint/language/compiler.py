@@ -38,6 +38,7 @@ from ..expr import (
     min_,
 )
 from ..model import Model
+from ..statements import Source
 from .grammar import KEYWORDS, TERMINAL_NAMES, parser
 
 #: Domain of a variable that is used but never declared (as in the original ConstrINT format).
@@ -151,6 +152,7 @@ class Compiler:
     # ------------------------------------------------------------------ programs
     def compile_program(self, tree) -> Model:
         prog = self._scan(tree)
+        sources = self._sources(tree)
         model = Model()
         self.model = model
         narrowed = self._narrowings(prog)
@@ -159,13 +161,14 @@ class Compiler:
             decl = prog.decls.get(name)
             try:
                 if decl is not None:
+                    src = sources.get(id(decl.node))
                     if decl.domain is None:
-                        var = model.int_var(name, UNDECLARED_LO, UNDECLARED_HI)
+                        var = model.int_var(name, UNDECLARED_LO, UNDECLARED_HI, source=src)
                     else:
-                        var = self._declare(model, name, decl)
+                        var = self._declare(model, name, decl, src)
                 elif name in narrowed:
                     values, idx = narrowed[name]
-                    var = model.int_var(name, values=values)
+                    var = model.int_var(name, values=values, source=sources.get(id(prog.statements[idx])))
                     skip.add(idx)
                 else:
                     var = model.int_var(name, UNDECLARED_LO, UNDECLARED_HI)
@@ -179,7 +182,7 @@ class Compiler:
                 continue
             if st.data == "constraint":
                 c = self.constraint(st.children[0])
-                model.add(c)
+                model.add(c, source=sources.get(id(st)))
             elif st.data == "objective":
                 if objective_seen is not None:
                     line, _ = _position(objective_seen)
@@ -203,6 +206,32 @@ class Compiler:
                 else:
                     model.maximize(exprs)
         return model
+
+    def _sources(self, tree) -> dict[int, Source]:
+        """``id(statement node) -> Source`` of every top-level statement: its code on one line and
+        the comments of the lines it spans (a line's comment goes to the last statement on it)."""
+        spans = []
+        owner: dict[int, int] = {}
+        for st in tree.children:
+            meta = getattr(st, "meta", None)
+            if st is None or meta is None or getattr(meta, "empty", True):
+                continue
+            k = len(spans)
+            spans.append((st, meta))
+            for ln in range(meta.line, meta.end_line + 1):
+                owner[ln] = k
+        out: dict[int, Source] = {}
+        for k, (st, meta) in enumerate(spans):
+            code = [part.split("#", 1)[0] for part in self.text[meta.start_pos:meta.end_pos].split("\n")]
+            comments = []
+            for ln in range(meta.line, meta.end_line + 1):
+                line = self._lines[ln - 1] if ln <= len(self._lines) else ""
+                if owner.get(ln) == k and "#" in line:
+                    comment = " ".join(line.split("#", 1)[1].split())
+                    if comment:
+                        comments.append(comment)
+            out[id(st)] = Source(self.filename, meta.line, " ".join(" ".join(code).split()), " ".join(comments))
+        return out
 
     def _scan(self, tree) -> _Program:
         prog = _Program()
@@ -273,16 +302,16 @@ class Compiler:
                 out[name] = (values, idx)
         return out
 
-    def _declare(self, model: Model, name: str, decl: _Decl) -> Var:
+    def _declare(self, model: Model, name: str, decl: _Decl, source: Source | None) -> Var:
         dom = decl.domain
         if dom.data == "range":
             lo = self.constant(dom.children[0], "a lower bound")
             hi = self.constant(dom.children[1], "an upper bound")
             if lo > hi:
                 raise self.error(f"empty range {lo}..{hi} for variable {name!r}", dom)
-            return model.int_var(name, lo, hi)
+            return model.int_var(name, lo, hi, source=source)
         values = self.value_list_constants(dom)
-        return model.int_var(name, values=values)
+        return model.int_var(name, values=values, source=source)
 
     def value_list_constants(self, node) -> list[int]:
         items = [c for c in node.children[1:-1] if c is not None]

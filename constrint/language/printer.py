@@ -118,11 +118,18 @@ def domain_text(dom) -> str:
     return "[" + ", ".join(map(str, values)) + "]"
 
 
+def _commented(line: str, source) -> str:
+    if source is None or not source.comment:
+        return line
+    return f"{line}  # {source.comment}"
+
+
 def dumps(model) -> str:
     """The model as ``.cint`` text: declarations, one constraint per line, the objective.
 
-    ``loads(dumps(m))`` has the same solutions as ``m``. Models with custom constraints, or with
-    variables named like keywords, are refused (:class:`~constrint.ModelError`).
+    ``loads(dumps(m))`` has the same solutions as ``m``; the trailing comments of the text a
+    model was read from are kept. Models with custom constraints, or with variables named like
+    keywords, are refused (:class:`~constrint.ModelError`).
 
     >>> import constrint as ci
     >>> m = ci.Model(); t = m.int_var("t", values=[1, 2, 4, 8, 16])
@@ -137,9 +144,9 @@ def dumps(model) -> str:
     for v in model.variables:
         if v.name in KEYWORDS:
             raise ModelError(f"variable name {v.name!r} is a keyword of the .cint language")
-        lines.append(f"var {v.name} in {domain_text(model.domain(v))};")
-    for c in model.constraints:
-        lines.append(constraint_text(c)[0] + ";")
+        lines.append(_commented(f"var {v.name} in {domain_text(model.domain(v))};", model.source(v)))
+    for st in model.statements:
+        lines.append(_commented(constraint_text(st.constraint)[0] + ";", st.source))
     obj = model.objective
     if obj is not None:
         exprs, sense = obj

@@ -17,6 +17,7 @@ from typing import Any
 
 import hypothesis
 
+from ..custom import CustomConstraint
 from ..domain import Domain
 from ..expr import (
     And,
@@ -27,10 +28,12 @@ from ..expr import (
     Or,
     Pow,
     Var,
-    rebuild,
     walk,
 )
-from ..model import Model, Status
+from ..language import dumps
+from ..model import Model
+from ..results import Status
+from ..transform import rebuild
 from .oracle import ORACLE_LIMIT, brute_force_optimum, brute_force_solutions, cartesian_size
 from .strategies import add_var
 
@@ -70,8 +73,6 @@ class EquivalenceError(AssertionError):
 def model_text(model: Model) -> str:
     """The model in the ``.cint`` language (``constrint.dumps``), else its ``repr``."""
     try:
-        from .. import dumps
-
         return dumps(model).rstrip("\n")
     except Exception:  # no text form (custom constraints) or a printer problem
         return repr(model)
@@ -285,7 +286,7 @@ def _build(spec: _Spec) -> Model:
 
 
 def _is_custom(node: Any) -> bool:
-    return bool(getattr(node, "has_own_revise", False))
+    return isinstance(node, CustomConstraint)
 
 
 def _paths(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ..custom import wrap_custom
 from ..domain import Domain
 from ..expr import (
     Constraint,
@@ -326,8 +327,6 @@ def custom_constraints(
     means any number) or a pair ``(callable, arity)``. Results are wrapped with
     :func:`constrint.custom.wrap_custom`, so they combine with ``&``, ``|``, ``~``.
     """
-    from ..custom import wrap_custom
-
     vs = list(variables)
     options = []
     for f in factories:

@@ -43,8 +43,9 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -197,7 +198,7 @@ class Backend:
 _lock = threading.RLock()
 _REGISTRY: dict[str, Backend] = {}
 _IMPORT_FAILURES: dict[str, str] = {}
-_BUILTINS_LOADED = False
+_BUILTINS_LOADED = threading.Event()  # set once the built-in backends are imported
 _BUILTIN_MODULES = ("reference", "alternating", "fused")
 
 
@@ -238,13 +239,12 @@ def unregister_backend(name: str) -> None:
 
 
 def _load_builtins() -> None:
-    global _BUILTINS_LOADED
-    if _BUILTINS_LOADED:
+    if _BUILTINS_LOADED.is_set():
         return
     with _lock:
-        if _BUILTINS_LOADED:
+        if _BUILTINS_LOADED.is_set():
             return
-        _BUILTINS_LOADED = True
+        _BUILTINS_LOADED.set()
         for mod in _BUILTIN_MODULES:
             full = f"{__name__}.{mod}"
             try:
@@ -254,7 +254,7 @@ def _load_builtins() -> None:
                     continue  # not written (yet): simply absent
                 _IMPORT_FAILURES[mod] = f"failed to import: {exc}"
                 log.warning("backend module %s failed to import: %s", full, exc)
-            except Exception as exc:  # noqa: BLE001 - one broken backend must not break the others
+            except Exception as exc:
                 _IMPORT_FAILURES[mod] = f"failed to import: {type(exc).__name__}: {exc}"
                 log.warning("backend module %s failed to import: %r", full, exc)
 
@@ -302,7 +302,7 @@ def rejections(call: Call) -> dict[str, str | None]:
     for backend in registered_backends():
         try:
             out[backend.name] = backend.supports(call)
-        except Exception as exc:  # noqa: BLE001 - a crashing check is a rejection, with its reason
+        except Exception as exc:
             out[backend.name] = f"support check failed: {type(exc).__name__}: {exc}"
     with _lock:
         for name, why in _IMPORT_FAILURES.items():
@@ -332,7 +332,7 @@ def select_backend(call: Call, backend: str = "auto") -> Backend:
     chosen = get_backend(backend)
     try:
         why = chosen.supports(call)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         why = f"support check failed: {type(exc).__name__}: {exc}"
     if why is not None:
         others = {k: v for k, v in rejections(call).items() if k != backend}

@@ -28,7 +28,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor

@@ -299,8 +299,8 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     for c0 in range(0, B, chunk):
         c1 = min(B, c0 + chunk)
         whole = c0 == 0 and c1 == B
-        part = (lambda t: t) if whole else (lambda t: t[:, c0:c1].contiguous())
-        s0c, stc, dsc = part(s0), part(states), part(ds)
+        s0c, stc, dsc = ((s0, states, ds) if whole else
+                         (t[:, c0:c1].contiguous() for t in (s0, states, ds)))
         ds0c = ds0 if whole else states.new_empty(S, c1 - c0, 1, N, D)
         with torch.cuda.device(states.device):  # launch on the tensors' device (see forward)
             counters = k.exchange(c1 - c0, N, True, states.device)
@@ -372,7 +372,7 @@ def _make_function():
     return FusedRNNFunction
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _function():
     return _make_function()
 
@@ -390,7 +390,7 @@ def _forward_no_cache(Wx, R, b, states0, cell: Cell):
     return states, last
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inference_op():
     """``flashrnn::fused_inference(Wx, R, b, states0, cell) -> (states, last)``: the forward
     without the backward cache, for calls through which no gradient flows."""

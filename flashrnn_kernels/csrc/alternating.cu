@@ -158,6 +158,7 @@ cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, int thre
     case FLASHRNN_CELL_GRU: return forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
     case FLASHRNN_CELL_SLSTM: return forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
     case FLASHRNN_CELL_ELMAN: return forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_ELMAN_RELU: return forward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }
@@ -170,6 +171,7 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
     case FLASHRNN_CELL_GRU: return backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
     case FLASHRNN_CELL_SLSTM: return backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
     case FLASHRNN_CELL_ELMAN: return backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
+    case FLASHRNN_CELL_ELMAN_RELU: return backward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, threads, stream);
     default: return cudaErrorInvalidValue;
   }
 }

@@ -8,7 +8,8 @@
 #define FLASHRNN_CELL_GRU 1
 #define FLASHRNN_CELL_SLSTM 2
 #define FLASHRNN_CELL_ELMAN 3
-#define FLASHRNN_NUM_CELLS 4
+#define FLASHRNN_CELL_ELMAN_RELU 4
+#define FLASHRNN_NUM_CELLS 5
 
 namespace flashrnn {
 
@@ -305,6 +306,39 @@ struct CellDef<3> {
     const A t4 = ds[0] * t3;
     dxg[0] = t4;
     drg[0] = t4;
+    ds_prev[0] = A(0.0);
+  }
+};
+
+// Elman RNN with ReLU (torch.nn.RNN(nonlinearity='relu')): state h.
+template <>
+struct CellDef<4> {
+  static constexpr int kGates = 1;
+  static constexpr int kStates = 1;
+  static constexpr int kBias = 1;
+  static constexpr bool kSeparateRecurrent = false;
+  // bias row j is added to gate bias_gate(j) on side bias_side(j) (0: input, 1: recurrent)
+  __host__ __device__ static constexpr int bias_side(int j) { return 0; }
+  __host__ __device__ static constexpr int bias_gate(int j) { return 0; }
+
+  template <typename A>
+  __device__ __forceinline__ static void forward(const A (&xg)[1], const A (&rg)[1],
+                                                 const A (&s)[1], A (&s_new)[1]) {
+    const A t0 = xg[0] + rg[0];
+    const A t1 = t0 >= A(0.0) ? t0 : A(0.0);
+    s_new[0] = t1;
+  }
+
+  template <typename A>
+  __device__ __forceinline__ static void backward(const A (&xg)[1], const A (&rg)[1],
+                                                  const A (&s)[1], const A (&ds)[1],
+                                                  A (&dxg)[1], A (&drg)[1], A (&ds_prev)[1]) {
+    const A t0 = xg[0] + rg[0];
+    const A t1 = A(0.0) >= t0 ? A(1.0) : A(0.0);
+    const A t2 = A(1.0) - t1;
+    const A t3 = ds[0] * t2;
+    dxg[0] = t3;
+    drg[0] = t3;
     ds_prev[0] = A(0.0);
   }
 };

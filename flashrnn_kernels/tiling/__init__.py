@@ -17,7 +17,7 @@ See ``docs/kernel-configs.md`` for the models, the objective and a table of conf
 from __future__ import annotations
 
 from .config import KernelConfig, ResourceUse
-from .models import ALTERNATING, FUSED, SPECS, TILING_VERSION, ModelSpec
+from .models import ALTERNATING, FUSED, SPECS, TILING_VERSION, ModelSpec, TilingModelError
 from .problem import BACKENDS, DTYPES, PASSES, Problem
 from .solve import (
     InfeasibleConfigError,
@@ -27,7 +27,6 @@ from .solve import (
     kernel_config,
     resolve_gpu,
 )
-from .template import CintTemplate, TemplateError
 
 
 def model_path(backend: str = "fused"):
@@ -46,12 +45,12 @@ def render_model(problem: Problem, gpu="h100") -> str:
     from .models import model_inputs
 
     spec = SPECS[problem.backend]
-    return spec.template().render(model_inputs(spec, problem, hwmodels.constants(resolve_gpu(gpu))))
+    return spec.render(model_inputs(spec, problem, hwmodels.constants(resolve_gpu(gpu))))
 
 
 __all__ = [
     "Problem", "KernelConfig", "ResourceUse", "kernel_config", "InfeasibleConfigError", "clear_cache",
     "resolve_gpu", "binding_resources", "cache_path", "model_path", "render_model",
-    "CintTemplate", "TemplateError", "ModelSpec", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION",
+    "TilingModelError", "ModelSpec", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION",
     "BACKENDS", "DTYPES", "PASSES",
 ]

@@ -38,7 +38,9 @@ class KernelConfig:
 
     ``values`` holds the decisions and every definition of the model (name -> int), ``inputs``
     the model's inputs (GPU facts and problem sizes), ``objective`` the objective's value (one
-    int per level, names in ``objective_names``). ``cfg["SMEM_F"]`` reads any model quantity.
+    int per level, names in ``objective_names``), ``fixed`` the decisions the caller fixed
+    (``kernel_config(..., fixed=...)``; empty when the solver chose every one).
+    ``cfg["SMEM_F"]`` reads any model quantity.
     """
 
     problem: Problem
@@ -50,6 +52,7 @@ class KernelConfig:
     model: str
     model_sha256: str
     solve_ms: float = field(default=0.0, compare=False)
+    fixed: tuple[tuple[str, int], ...] = ()
 
     # ------------------------------------------------------------------ access
     @property
@@ -87,7 +90,7 @@ class KernelConfig:
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": TILING_VERSION,
             "problem": self.problem.to_dict(),
             "gpu": self.gpu,
@@ -98,6 +101,9 @@ class KernelConfig:
             "model": self.model,
             "model_sha256": self.model_sha256,
         }
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
+        return out
 
     def to_json(self, indent: int | None = 2) -> str:
         """The configuration as JSON (:meth:`from_json` reads it back)."""
@@ -114,7 +120,8 @@ class KernelConfig:
                        inputs=tuple((str(k), int(v)) for k, v in d["inputs"].items()),
                        objective=tuple(int(v) for v in obj.values()),
                        objective_names=tuple(str(k) for k in obj), model=str(d["model"]),
-                       model_sha256=str(d["model_sha256"]))
+                       model_sha256=str(d["model_sha256"]),
+                       fixed=tuple((str(k), int(v)) for k, v in d.get("fixed", {}).items()))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, InputError):
                 raise

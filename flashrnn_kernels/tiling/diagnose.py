@@ -6,15 +6,13 @@ separate forward and backward builds, the other backend) is checked by solving i
 """
 from __future__ import annotations
 
+import constrint as ci
 import hwmodels
-
-from constrint import max_
 
 from ..cells import get_cell
 from .models import SPECS, ModelSpec, model_inputs, relaxed, resource_kinds
 from .problem import Problem
 from .solve import InfeasibleConfigError, on_chip_bytes, r_bytes, solve_inputs
-from .template import Reduced
 
 
 def mb(n: float) -> str:
@@ -28,8 +26,10 @@ def _feasible(problem: Problem, gpu: hwmodels.GPU) -> bool:
 
 
 def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
-             reduced: Reduced) -> InfeasibleConfigError:
-    """The :class:`InfeasibleConfigError` for a problem whose model has no solution."""
+             reduced: ci.Reduction, fixed: dict[str, int] | None = None) -> InfeasibleConfigError:
+    """The :class:`InfeasibleConfigError` for a problem whose model has no solution (with the
+    decisions ``fixed`` given those values)."""
+    fixed = fixed or {}
     cell = get_cell(problem.cell)
     heads = f"{problem.num_heads} head{'s' if problem.num_heads != 1 else ''}"
     passes = {"forward": "forward pass", "backward": "backward pass", "both": "forward and backward pass"}
@@ -37,11 +37,13 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
     what = (f"{spec.backend}: no tiling of {article} {cell.name} head of "
             f"{problem.head_dim} units ({problem.dtype}, batch {problem.batch_size}, {heads}, "
             f"{passes[problem.pass_]}) fits the {gpu.name}")
+    if fixed:
+        what += " with " + ", ".join(f"{k} = {v}" for k, v in fixed.items())
     reasons: list[str] = []
     binding: list[str] = []
     for kind in resource_kinds(spec):
-        red, dec = solve_inputs(spec, inputs, relaxed(spec, kind, inputs))
-        if dec is not None:
+        red, res = solve_inputs(spec, inputs, relaxed(spec, kind, inputs), fixed)
+        if res is not None:
             binding.append(kind)
             reasons.append(_reason(spec, kind, problem, gpu, inputs, red, reduced))
     if not binding and reduced.violated:
@@ -54,7 +56,7 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
         pairs = []
         for i, a in enumerate(kinds):
             for b in kinds[i + 1:]:
-                if solve_inputs(spec, inputs, {**relaxed(spec, a, inputs), **relaxed(spec, b, inputs)})[1]:
+                if solve_inputs(spec, inputs, {**relaxed(spec, a, inputs), **relaxed(spec, b, inputs)}, fixed)[1]:
                     pairs.append(f"{a} and {b}")
         if pairs:
             binding.extend(k for k in kinds if any(k in p for p in pairs))
@@ -70,11 +72,11 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
             reasons.insert(0, f"R of {heads} is {mb(total)} ({cell.num_gates} x {problem.head_dim}^2 x "
                               f"{r_bytes(problem) // (cell.num_gates * problem.head_dim ** 2)} B per head) "
                               f"and all registers and shared memory of the {gpu.name} hold about {mb(chip)}")
-    suggestions = _suggestions(problem, gpu)
+    suggestions = _suggestions(problem, gpu) if not fixed else _unfixed(spec, problem, gpu, inputs, fixed)
     msg = what + ": " + "; ".join(reasons) + "."
     if suggestions:
         msg += " What would work: " + "; or ".join(suggestions) + "."
-    return InfeasibleConfigError(msg, problem, gpu.name, tuple(binding), tuple(suggestions))
+    return InfeasibleConfigError(msg, problem, gpu.name, tuple(binding), tuple(suggestions), tuple(fixed.items()))
 
 
 _NEEDS = {  # (backend, kind) -> (quantity to minimise with that budget lifted, its limit, wording)
@@ -89,15 +91,22 @@ _NEEDS = {  # (backend, kind) -> (quantity to minimise with that budget lifted, 
 }
 
 
+def _least(red: ci.Reduction, expr: ci.Expr) -> dict[str, int] | None:
+    """The decisions of ``red`` (a throwaway reduction: its model is changed) that minimise ``expr``."""
+    red.model.minimize(expr)
+    res = red.model.solve()
+    return dict(res.values) if res.ok else None
+
+
 def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
-            red: Reduced, base: Reduced) -> str:
+            red: ci.Reduction, base: ci.Reduction) -> str:
     """How much of ``kind`` the problem needs at least (the model solved with that budget lifted,
     minimising its use) against what the GPU or the kernel allows."""
     name, limit_name, words = _NEEDS[(spec.backend, kind)]
     if spec.backend == "fused" and kind == "registers":
-        return _registers_reason(problem, inputs, red, base)
+        return _registers_reason(problem, red, base)
     expr = red.expression(name)
-    dec = red.minimize(expr)
+    dec = _least(red, expr)
     limit = inputs.get(limit_name)
     if limit is None:  # a fact of the kernel (a constant definition of the model)
         limit = int(base.expression(limit_name).evaluate({}))
@@ -109,7 +118,7 @@ def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inp
     return f"{kind}: it needs at least {need:,} {words}; {where}"
 
 
-def _registers_reason(problem: Problem, inputs: dict[str, int], red: Reduced, base: Reduced) -> str:
+def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -> str:
     """The fused kernel's registers: the split that overshoots its register budgets least."""
     budget_a = int(base.expression("A_REG_BUDGET").evaluate({}))
     over = []
@@ -117,10 +126,10 @@ def _registers_reason(problem: Problem, inputs: dict[str, int], red: Reduced, ba
         if on:
             over.append(red.expression(f"A_{k}") - budget_a)
             over.append(red.expression(f"REGS_{k}") - red.expression("REG_LIMIT"))
-    dec = red.minimize(max_(over))
+    dec = _least(red, ci.max_(over))
     if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
         return "registers: the budget is too small"
-    d = {**dec, **base.template.evaluate({**inputs, **dec})}  # the real budgets of this split
+    d = base.complete(dec)  # the real budgets of this split
     k = max((k for k, on in (("F", problem.forward), ("B", problem.backward)) if on),
             key=lambda k: max(d[f"A_{k}"] - budget_a, d[f"REGS_{k}"] - d["REG_BUDGET"]))
     which = "forward" if k == "F" else "backward"
@@ -128,6 +137,16 @@ def _registers_reason(problem: Problem, inputs: dict[str, int], red: Reduced, ba
             f"block{'s' if d['NSLICE'] != 1 else ''} per head of {d['NT']} threads) still needs "
             f"{d[f'A_{k}']} registers per thread for R in the {which} kernel (at most {budget_a}) and about "
             f"{d[f'REGS_{k}']} in all (at most {d['REG_BUDGET']})")
+
+
+def _unfixed(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
+             fixed: dict[str, int]) -> list[str]:
+    """What would work when the caller fixed some decisions: the model's own choice, if any."""
+    _, res = solve_inputs(spec, inputs)
+    if res is None:
+        return _suggestions(problem, gpu)
+    choice = ", ".join(f"{k} = {res.values[k]}" for k in fixed)
+    return [f"other values of {', '.join(fixed)} (the model's own choice is {choice})"]
 
 
 def _suggestions(problem: Problem, gpu: hwmodels.GPU) -> list[str]:

@@ -15,6 +15,9 @@ def explain(cfg: KernelConfig, binding: bool = True) -> str:
     defines = cfg.defines()
     if defines:
         lines.append("  defines     " + " ".join(f"{k}={v}" for k, v in defines.items()))
+    if cfg.fixed:
+        lines.append("  fixed       " + " ".join(f"{k}={v}" for k, v in cfg.fixed)
+                     + "  (given by the caller; the solver chose the rest)")
     if p.backend == "fused":
         lines += _fused(cfg)
     else:

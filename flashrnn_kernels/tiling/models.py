@@ -4,22 +4,36 @@ Each :class:`ModelSpec` names a ``.cint`` file beside this module, its decision 
 ``-D`` defines it produces (from which model quantity), the GPU constants it reads from
 :func:`hwmodels.constants`, the resources :meth:`KernelConfig.explain` reports and the
 relaxations used to tell which of them bind.
+
+A model's variables play three roles: *inputs* (GPU facts and problem sizes, declared with the
+range they may take, given values by :func:`model_inputs`), *definitions* (a statement
+``X == expression;`` names a quantity) and *decisions* (the tiling parameters, named by the
+spec). :meth:`ModelSpec.reduce` hands the model and the inputs to constrint's presolve
+(:meth:`constrint.Model.reduce`), which inlines the definitions and returns a small model over
+the decisions.
 """
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import constrint as ci
+
 from ..cells import get_cell
+from ..errors import InputError
 from .problem import DTYPE_CODES, ELEMENT_BYTES, MMA_DTYPES, Problem
-from .template import CintTemplate, load_template
 
 HERE = Path(__file__).resolve().parent
 
 #: Bumped when the Python side changes what a cached result means.
 TILING_VERSION = 1
+
+
+class TilingModelError(InputError):
+    """A tiling model does not have the structure its Python side expects (a bug, not user input)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +68,61 @@ class ModelSpec:
         st = self.path.stat()
         return _text_sha(str(self.path), st.st_mtime_ns, st.st_size)
 
-    def template(self) -> CintTemplate:
-        """The parsed model (parsed once per process and content)."""
-        return load_template(str(self.path), self.decisions, self.sha256())
+    def model(self) -> ci.Model:
+        """The parsed model (parsed once per process and content; do not change it)."""
+        return _load(str(self.path), self.sha256())
+
+    def check_inputs(self, values: Mapping[str, int]) -> None:
+        """InputError unless every value lies in its variable's declared range."""
+        model = self.model()
+        for name, v in values.items():
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise InputError(f"{self.file}: input {name} must be an integer, got {v!r}")
+            try:
+                dom = model.domain(name)
+            except ci.ModelError:
+                raise TilingModelError(f"{self.file}: {name} is not a variable of the model") from None
+            if v not in dom:
+                src = model.source(name)
+                why = f" ({src.comment})" if src is not None and src.comment else ""
+                raise InputError(f"{self.file}: input {name} = {v} is outside its range {dom!r}{why}")
+
+    def reduce(self, inputs: Mapping[str, int], overrides: Mapping[str, int] | None = None,
+               fixed: Mapping[str, int] | None = None) -> ci.Reduction:
+        """The model with these inputs, reduced to a model over the decisions.
+
+        ``overrides`` replace inputs or definitions (a relaxed budget: ``relaxed``); ``fixed``
+        gives some decisions values (the others are still chosen by the solver).
+        """
+        self.check_inputs(inputs)
+        values = dict(inputs)
+        redefined = {}
+        for k, v in (overrides or {}).items():
+            if k in values:
+                values[k] = v
+            else:
+                redefined[k] = v
+        try:
+            red = self.model().reduce(values, decisions=self.decisions, overrides=redefined)
+            return red.fix(fixed) if fixed else red
+        except ci.ModelError as exc:
+            raise TilingModelError(f"{self.file}: {exc}") from None
+
+    def render(self, inputs: Mapping[str, int]) -> str:
+        """The model as self-contained ``.cint`` text, the inputs declared as their values."""
+        self.check_inputs(inputs)
+        head = f"# {self.file} with its inputs set (written by flashrnn_kernels.tiling)\n"
+        return head + ci.dumps(self.model().copy(fix=inputs))
 
 
 @lru_cache(maxsize=64)
 def _text_sha(path: str, mtime_ns: int, size: int) -> str:
     return hashlib.sha256(Path(path).read_text(encoding="utf-8").encode()).hexdigest()
+
+
+@lru_cache(maxsize=32)
+def _load(path: str, sha256: str) -> ci.Model:
+    return ci.load(path)
 
 
 _GPU_COMMON = ("NUM_SMS", "WARP_SIZE", "MAX_THREADS_PER_BLOCK", "REGS_PER_SM", "MAX_REGS_PER_THREAD",
@@ -169,4 +230,4 @@ def resource_kinds(spec: ModelSpec) -> list[str]:
 
 
 __all__ = ["ModelSpec", "Resource", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION", "model_inputs",
-           "problem_defines", "relaxed"]
+           "problem_defines", "relaxed", "TilingModelError"]

@@ -8,6 +8,7 @@ problems are cached too (their message).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -16,16 +17,17 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
 
+import constrint as ci
 import hwmodels
 
 from ..errors import InputError, UnsupportedError
 from .config import KernelConfig
-from .models import SPECS, TILING_VERSION, ModelSpec, model_inputs, relaxed
+from .models import SPECS, TILING_VERSION, ModelSpec, TilingModelError, model_inputs, relaxed
 from .problem import ELEMENT_BYTES, Problem
-from .template import Reduced
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -46,25 +48,30 @@ class InfeasibleConfigError(UnsupportedError):
     """
 
     def __init__(self, message: str, problem: Problem | None = None, gpu: str = "",
-                 binding: tuple[str, ...] = (), suggestions: tuple[str, ...] = ()):
+                 binding: tuple[str, ...] = (), suggestions: tuple[str, ...] = (),
+                 fixed: tuple[tuple[str, int], ...] = ()):
         super().__init__(message)
         self.problem = problem
         self.gpu = gpu
         self.binding = tuple(binding)
         self.suggestions = tuple(suggestions)
+        self.fixed = tuple(fixed)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"message": str(self), "problem": self.problem.to_dict() if self.problem else None,
-                "gpu": self.gpu, "binding": list(self.binding), "suggestions": list(self.suggestions)}
+        out = {"message": str(self), "problem": self.problem.to_dict() if self.problem else None,
+               "gpu": self.gpu, "binding": list(self.binding), "suggestions": list(self.suggestions)}
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
+        return out
 
     def __reduce__(self):
-        return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions))
+        return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed))
 
     def fresh(self) -> InfeasibleConfigError:
         """A new instance with the same content and no traceback. The cache keeps one instance
         and raises fresh ones: re-raising the cached object itself would grow its traceback with
         every raise and keep every caller's frame (and its tensors) alive."""
-        return type(self)(str(self), self.problem, self.gpu, self.binding, self.suggestions)
+        return type(self)(str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed)
 
 
 # ====================================================================== GPU
@@ -88,9 +95,12 @@ def resolve_gpu(gpu: GPULike) -> hwmodels.GPU:
 # ====================================================================== solving
 
 
-def _key(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int], sha: str) -> str:
+def _key(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int], sha: str,
+         fixed: dict[str, int]) -> str:
     payload = {"version": TILING_VERSION, "model": spec.file, "sha256": sha, "problem": problem.to_dict(),
                "gpu": gpu.name, "inputs": sorted(inputs.items())}
+    if fixed:  # a solve with fixed decisions is another question
+        payload["fixed"] = sorted(fixed.items())
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -120,7 +130,8 @@ def _read_disk(key: str) -> Any:
         if "infeasible" in data:
             d = data["infeasible"]
             return InfeasibleConfigError(d["message"], Problem.from_dict(d["problem"]), d["gpu"],
-                                         tuple(d["binding"]), tuple(d["suggestions"]))
+                                         tuple(d["binding"]), tuple(d["suggestions"]),
+                                         tuple((str(k), int(v)) for k, v in d.get("fixed", {}).items()))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -160,26 +171,34 @@ def clear_cache(disk: bool = False) -> None:
         root = _cache_dir()
         if root is not None and root.is_dir():
             for p in root.glob("*.json"):
-                try:
+                with contextlib.suppress(OSError):
                     p.unlink()
-                except OSError:
-                    pass
 
 
-def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True) -> KernelConfig:
+def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True,
+                  fixed: Mapping[str, int] | None = None) -> KernelConfig:
     """The best configuration of ``problem``'s kernel on ``gpu`` (solved, or from the cache).
 
     ``gpu`` is a :class:`hwmodels.GPU`, a bundled name or alias (``"h100"``), or the path of a
-    ``.toml`` model file. Raises :class:`InfeasibleConfigError` when no configuration fits
-    (the message names the resource and what would work), :class:`InputError` on bad input.
-    ``cache=False`` solves afresh and stores nothing.
+    ``.toml`` model file. ``fixed`` gives some decisions of the model values (for the fused
+    kernel ``NSLICE``, ``BT``, ``FWD_WM``, ``FWD_WK``, ``BWD_WM``, ``BWD_WK``): the others are
+    still chosen by the objective, and every constraint still holds. Raises
+    :class:`InfeasibleConfigError` when no configuration fits (the message names the resource
+    and what would work), :class:`InputError` on bad input. ``cache=False`` solves afresh and
+    stores nothing.
+
+    >>> from flashrnn_kernels.tiling import Problem
+    >>> cfg = kernel_config(Problem("lstm", 16, 1, 768), "h100", fixed={"NSLICE": 48, "BT": 16})
+    >>> cfg["NSLICE"], cfg["BT"], cfg["U"], cfg["FWD_WM"], cfg["FWD_WK"]
+    (48, 16, 16, 4, 2)
     """
     if not isinstance(problem, Problem):
         raise InputError(f"problem must be a flashrnn_kernels.tiling.Problem, got {type(problem).__name__}")
     g = resolve_gpu(gpu)
     spec = SPECS[problem.backend]
+    pins = _check_fixed(spec, fixed)
     inputs = model_inputs(spec, problem, hwmodels.constants(g))
-    key = _key(spec, problem, g, inputs, spec.sha256())
+    key = _key(spec, problem, g, inputs, spec.sha256(), pins)
     if cache:
         hit = _MEMO.get(key)
         if hit is None:
@@ -191,14 +210,13 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
                 raise hit.fresh()
             return hit
     start = time.perf_counter()
-    reduced = spec.template().reduce(inputs)
-    decisions = reduced.solve()
-    if decisions is None:
+    reduced, res = solve_inputs(spec, inputs, fixed=pins)
+    if res is None:
         from .diagnose import diagnose
 
-        result: Any = diagnose(spec, problem, g, inputs, reduced)
+        result: Any = diagnose(spec, problem, g, inputs, reduced, pins)
     else:
-        result = _config(spec, problem, g, reduced, decisions, (time.perf_counter() - start) * 1e3)
+        result = _config(spec, problem, g, reduced, res, pins, (time.perf_counter() - start) * 1e3)
     if cache:
         _remember(key, result)
         _write_disk(key, result)
@@ -207,29 +225,52 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
     return result
 
 
-def _config(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, reduced: Reduced,
-            decisions: dict[str, int], ms: float) -> KernelConfig:
-    t = reduced.template
-    derived = reduced.derive(decisions)
-    full = {**reduced.values, **decisions, **derived}
-    values = tuple((n, int(full[n])) for n in (*t.decisions, *t.definitions))
-    names = tuple(str(e) for e in t.objective)
-    objective = tuple(int(e.evaluate(full)) for e in t.objective)
-    inputs = tuple((n, int(reduced.values[n])) for n in t.inputs)
-    return KernelConfig(problem, gpu.name, values, inputs, objective, names, spec.file, t.sha256, ms)
+def _check_fixed(spec: ModelSpec, fixed: Mapping[str, int] | None) -> dict[str, int]:
+    """``fixed`` checked: decisions of ``spec``'s model, integer values (InputError otherwise)."""
+    if fixed is None:
+        return {}
+    if not isinstance(fixed, Mapping):
+        raise InputError(f"fixed must be a dict of decision names to ints, got {type(fixed).__name__}")
+    out = {}
+    for name, value in fixed.items():
+        if name not in spec.decisions:
+            raise InputError(f"{spec.file}: {name!r} is not a decision of the model; the decisions are "
+                             f"{', '.join(spec.decisions)}")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{spec.file}: the value fixed for {name} must be an integer, got {value!r}")
+        out[name] = value
+    return dict(sorted(out.items(), key=lambda kv: spec.decisions.index(kv[0])))
 
 
-def solve_inputs(spec: ModelSpec, inputs: dict[str, int], overrides: dict[str, int] | None = None
-                 ) -> tuple[Reduced, dict[str, int] | None]:
-    """Solve ``spec``'s model for these inputs (and overrides); ``(reduced, decisions or None)``."""
-    reduced = spec.template().reduce(inputs, overrides)
-    return reduced, reduced.solve()
+def _config(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, reduced: ci.Reduction, res: ci.Result,
+            fixed: dict[str, int], ms: float) -> KernelConfig:
+    full = res.values
+    model = spec.model()
+    values = tuple((n, int(full[n])) for n in (*spec.decisions, *reduced.definitions))
+    exprs = model.objective[0] if model.objective else ()
+    names = tuple(str(e) for e in exprs)
+    objective = tuple(int(e.evaluate(full)) for e in exprs)
+    inputs = tuple((v.name, int(full[v.name])) for v in model.variables
+                   if v.name in reduced.values and v.name not in fixed)
+    return KernelConfig(problem, gpu.name, values, inputs, objective, names, spec.file, spec.sha256(), ms,
+                        tuple(fixed.items()))
 
 
-def objective_of(spec: ModelSpec, reduced: Reduced, decisions: dict[str, int]) -> tuple[int, ...]:
-    t = reduced.template
-    full = {**reduced.values, **decisions, **reduced.derive(decisions)}
-    return tuple(int(e.evaluate(full)) for e in t.objective)
+def solve_inputs(spec: ModelSpec, inputs: dict[str, int], overrides: dict[str, int] | None = None,
+                 fixed: dict[str, int] | None = None) -> tuple[ci.Reduction, ci.Result | None]:
+    """Solve ``spec``'s model for these inputs (overrides, fixed decisions); ``(reduction, result)``
+    with ``result`` (over every variable of the model) ``None`` when there is no solution."""
+    reduced = spec.reduce(inputs, overrides, fixed)
+    res = reduced.solve()
+    if res.status is ci.Status.UNKNOWN:
+        raise TilingModelError(f"{spec.file}: the solver stopped without an answer")
+    return reduced, (res if res.ok else None)
+
+
+def objective_of(spec: ModelSpec, res: ci.Result) -> tuple[int, ...]:
+    """The objective of ``spec``'s model (one int per level) at a solution."""
+    obj = spec.model().objective
+    return tuple(int(e.evaluate(res.values)) for e in obj[0]) if obj else ()
 
 
 def binding_resources(cfg: KernelConfig) -> dict[str, bool]:
@@ -238,8 +279,8 @@ def binding_resources(cfg: KernelConfig) -> dict[str, bool]:
     inputs = dict(cfg.inputs)
     out: dict[str, bool] = {}
     for kind, _ in spec.relaxations:
-        reduced, dec = solve_inputs(spec, inputs, relaxed(spec, kind, inputs))
-        out[kind] = dec is not None and objective_of(spec, reduced, dec) < cfg.objective
+        _, res = solve_inputs(spec, inputs, relaxed(spec, kind, inputs), dict(cfg.fixed))
+        out[kind] = res is not None and objective_of(spec, res) < cfg.objective
     return out
 
 

@@ -36,7 +36,7 @@ def cell_text(problem: Problem, gpu: hwmodels.GPU, times: list[float] | None = N
     if times is not None:  # the solver alone, without cache or diagnosis
         inputs = model_inputs(FUSED, problem, hwmodels.constants(gpu))
         start = time.perf_counter()
-        FUSED.template().reduce(inputs).solve()
+        FUSED.reduce(inputs).solve()
         times.append((time.perf_counter() - start) * 1e3)
     try:
         return short(kernel_config(problem, gpu))

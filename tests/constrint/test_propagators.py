@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 import constrint as ci
 from constrint.domain import Domain
-from constrint.engine import Problem
+from constrint.problem import Problem
 from constrint.propagators import FAILED, Store, revise
 from constrint.testing import constraints, domains
 

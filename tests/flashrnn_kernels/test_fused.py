@@ -143,6 +143,15 @@ def test_fused_matches_reference(cell, dtname, shape, poison_empty):
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("shape", [(3, 128, 2, 64), (16, 7, 1, 768)], ids=lambda s: "B{}T{}_{}x{}".format(*s))
+@pytest.mark.parametrize("dtname", list(DT))
+def test_fused_relu_elman_matches_reference(dtname, shape, poison_empty):
+    B, T, N, D = shape
+    _supported("elman_relu", dtname, B, N, D)
+    _compare("elman_relu", dtname, B, T, N, D)
+
+
+@pytest.mark.cuda
 @pytest.mark.slow
 def test_fused_long_sequence():
     _compare("lstm", "bfloat16", 3, 8192, 2, 64)

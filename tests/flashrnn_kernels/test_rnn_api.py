@@ -1,4 +1,5 @@
-"""Public API: input validation, backend registry and selection, explain, nn.Modules."""
+"""Public API: input validation, backend registry and selection, explain (the modules:
+``test_rnn_modules.py``)."""
 import pytest
 import torch
 
@@ -175,75 +176,3 @@ def test_call_description():
     assert "cell=lstm dtype=float64 device=cpu B=5 T=6 N=2 D=4 requires_grad=True" in text
     with torch.no_grad():
         assert "requires_grad=False" in frk.explain(Wx, R, b, s0)
-
-
-# ------------------------------------------------------------------------------ modules
-
-def test_lstm_module_from_torch_matches():
-    torch.manual_seed(0)
-    m = torch.nn.LSTM(5, 8, batch_first=False, dtype=F64)
-    x = torch.randn(7, 3, 5, dtype=F64)
-    h0, c0 = torch.randn(1, 3, 8, dtype=F64), torch.randn(1, 3, 8, dtype=F64)
-    out, (h, c) = m(x, (h0, c0))
-    ours = frk.LSTM.from_torch(m)
-    out2, (h2, c2) = ours(x, (h0, c0))
-    for a, e in ((out2, out), (h2, h), (c2, c)):
-        torch.testing.assert_close(a, e, rtol=0, atol=1e-12)
-    assert "batch_first=False" in repr(ours)
-
-
-def test_gru_module_from_torch_matches_with_grads():
-    torch.manual_seed(1)
-    m = torch.nn.GRU(4, 6, batch_first=True, dtype=F64)
-    x = torch.randn(2, 5, 4, dtype=F64, requires_grad=True)
-    out, h = m(x)
-    ours = frk.GRU.from_torch(m)
-    out2, h2 = ours(x)
-    torch.testing.assert_close(out2, out, rtol=0, atol=1e-12)
-    torch.testing.assert_close(h2, h, rtol=0, atol=1e-12)
-    g = torch.randn_like(out)
-    (gx,) = torch.autograd.grad(out, x, g)
-    (gx2,) = torch.autograd.grad(out2, x, g)
-    torch.testing.assert_close(gx2, gx, rtol=0, atol=1e-12)
-
-
-@pytest.mark.parametrize("cls, n_states", [(frk.LSTM, 2), (frk.GRU, 1), (frk.SLSTM, 4), (frk.Elman, 1)])
-def test_modules_shapes_heads_and_state_roundtrip(cls, n_states):
-    torch.manual_seed(2)
-    rnn = cls(6, 12, num_heads=3, dtype=F64)
-    assert rnn.weight_hh.shape == (rnn.cell.num_gates, 3, 4, 4)
-    x = torch.randn(2, 5, 6, dtype=F64)
-    out, last = rnn(x)
-    assert out.shape == (2, 5, 12)
-    parts = (last,) if n_states == 1 else last
-    assert len(parts) == n_states and all(p.shape == (1, 2, 12) for p in parts)
-    # running in two halves with the state carried equals one run
-    out_a, st = rnn(x[:, :2])
-    out_b, _ = rnn(x[:, 2:], st)
-    torch.testing.assert_close(torch.cat([out_a, out_b], 1), out, rtol=0, atol=1e-12)
-    out.sum().backward()
-    assert all(p.grad is not None for p in rnn.parameters())
-
-
-def test_module_bad_input():
-    with pytest.raises(InputError, match="num_heads=5 does not divide hidden_size=12"):
-        frk.LSTM(4, 12, num_heads=5)
-    rnn = frk.LSTM(4, 12, num_heads=2, bias=False)
-    assert rnn.bias is None
-    with pytest.raises(InputError, match=r"input x has shape \[2, 3\]; expected \[B, T, input_size\]"):
-        rnn(torch.zeros(2, 3))
-    with pytest.raises(InputError, match="expected last axis input_size=4"):
-        rnn(torch.zeros(2, 3, 5))
-    with pytest.raises(InputError, match=r"state c has shape \[1, 2, 11\]; expected \[1, B=2, H=12\]"):
-        rnn(torch.zeros(2, 3, 4), (torch.zeros(1, 2, 12), torch.zeros(1, 2, 11)))
-    with pytest.raises(InputError, match="expects a torch.nn.LSTM"):
-        frk.LSTM.from_torch(torch.nn.GRU(2, 2))
-    with pytest.raises(InputError, match="single-layer"):
-        frk.GRU.from_torch(torch.nn.GRU(2, 2, num_layers=2))
-
-
-def test_torch_compile_through_reference():
-    rnn = frk.GRU(3, 4, backend="reference")
-    x = torch.randn(2, 3, 3)
-    compiled = torch.compile(rnn, backend="eager")
-    torch.testing.assert_close(compiled(x)[0], rnn(x)[0])

@@ -52,7 +52,7 @@ def test_separate_gates_declared(name):
 
 def test_sizes_and_defines():
     assert [(c.num_gates, c.num_states, c.num_bias) for c in CELLS.values()] == [
-        (4, 2, 4), (3, 1, 4), (4, 4, 4), (1, 1, 1)
+        (4, 2, 4), (3, 1, 4), (4, 4, 4), (1, 1, 1), (1, 1, 1)
     ]
     assert get_cell("LSTM").cuda_defines() == {
         "FLASHRNN_CELL": 0, "FLASHRNN_NUM_GATES": 4, "FLASHRNN_NUM_STATES": 2, "FLASHRNN_NUM_BIAS": 4

@@ -107,11 +107,11 @@ def test_auto_picks_alternating_and_modules_run():
     out2, (h2, c2) = ours(x)
     torch.testing.assert_close(out2.double(), out, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(c2.double(), c, rtol=1e-4, atol=1e-4)
-    for cls in (frk.GRU, frk.SLSTM, frk.Elman):
-        rnn = cls(16, 64, num_heads=2, device="cuda", dtype=torch.bfloat16)
+    for cls in (frk.GRU, frk.SLSTM, frk.RNN):
+        rnn = cls(16, 64, num_heads=2, batch_first=True, device="cuda", dtype=torch.bfloat16)
         y, _ = rnn(x.bfloat16())
         y.float().sum().backward()
-        assert torch.isfinite(y).all() and rnn.weight_hh.grad is not None
+        assert torch.isfinite(y).all() and rnn.weight_hh_l0.grad is not None
 
 
 def test_non_contiguous_cuda_inputs():
@@ -125,7 +125,7 @@ def test_non_contiguous_cuda_inputs():
 
 
 def test_torch_compile_with_alternating_op():
-    rnn = frk.LSTM(8, 32, device="cuda")
+    rnn = frk.LSTM(8, 32, batch_first=True, device="cuda")
     x = torch.randn(2, 5, 8, device="cuda")
     compiled = torch.compile(rnn, backend="aot_eager")
     y, _ = compiled(x)

@@ -197,7 +197,7 @@ def test_eager_use_does_not_import_dynamo():
     """``torch._dynamo`` takes seconds to import (4-6 s on an H100 host): not for eager use."""
     code = (
         "import sys, torch, flashrnn_kernels as f\n"
-        "rnn = f.LSTM(4, 6, num_heads=2, backend='reference')\n"
+        "rnn = f.LSTM(4, 6, num_heads=2, batch_first=True, backend='reference')\n"
         "rnn(torch.randn(2, 3, 4))[0].sum().backward()\n"
         "f.flashrnn(torch.randn(1, 2, 3, 1, 4), torch.randn(3, 1, 4, 4), cell='gru')\n"
         "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo was imported'\n"

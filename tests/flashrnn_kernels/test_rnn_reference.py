@@ -107,7 +107,7 @@ def test_elman_equals_torch_rnn_float64():
     m = torch.nn.RNN(3, 5, batch_first=True, dtype=F64)
     x = torch.randn(2, 4, 3, dtype=F64)
     out, hn = m(x)
-    ours = frk.Elman.from_torch(m, backend="reference")
+    ours = frk.RNN.from_torch(m, backend="reference")
     out2, hn2 = ours(x)
     torch.testing.assert_close(out2, out, rtol=0, atol=1e-12)
     torch.testing.assert_close(hn2, hn, rtol=0, atol=1e-12)
@@ -204,7 +204,7 @@ def test_torch_compile_through_custom_op():
     register_backend(_CpuAlternating(), replace=True)
     try:
         torch.manual_seed(0)
-        rnn = frk.LSTM(4, 6, num_heads=2)
+        rnn = frk.LSTM(4, 6, num_heads=2, batch_first=True)
         compiled = torch.compile(rnn, backend="aot_eager")
         for B, T in ((2, 5), (3, 4)):
             x = torch.randn(B, T, 4, requires_grad=True)

@@ -1,4 +1,5 @@
-"""The RNN benchmark's CSV handling (no GPU): rows read back with numbers, bad sweeps refused."""
+"""The RNN benchmarks without a GPU: rnn_speed.py's CSV handling (rows read back with numbers, bad
+sweeps refused) and rnn_stack_speed.py run end to end on the CPU with tiny sizes."""
 from __future__ import annotations
 
 import csv
@@ -11,13 +12,17 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def rnn_speed():
+def _load(name):
     sys.path.insert(0, str(ROOT / "benchmarks"))  # as when run as a script: its helpers beside it
-    spec = importlib.util.spec_from_file_location("rnn_speed", ROOT / "benchmarks" / "rnn_speed.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def rnn_speed():
+    return _load("rnn_speed")
 
 
 def test_read_rows_parses_numbers(rnn_speed, tmp_path):
@@ -40,3 +45,18 @@ def test_unknown_sweep_is_refused_before_anything_runs(rnn_speed, tmp_path, monk
     assert e.value.code == 2
     assert "unknown sweeps ['B']" in capsys.readouterr().err
     assert not (tmp_path / "rnn_speed.csv").exists()
+
+
+def test_stack_benchmark_runs_on_the_cpu(tmp_path, capsys):
+    bench = _load("rnn_stack_speed")
+    rows = bench.main(["--backend", "reference", "--dtypes", "float32", "--torch-dtypes", "float32",
+                       "--hidden", "4", "--B", "2", "--T", "3", "--reps", "1", "--burst", "1",
+                       "--out", str(tmp_path)])
+    assert [(r["impl"], r["layout"]) for r in rows] == [
+        ("flashrnn reference", "time_major"), ("torch.nn.LSTM", "time_major"),
+        ("flashrnn reference", "batch_first"), ("torch.nn.LSTM", "batch_first")]
+    assert all(0 <= r[f] < float("inf") for r in rows for f in bench.FIELDS if f.endswith("_ms"))
+    with open(tmp_path / "rnn_stack_speed.csv", newline="") as fh:
+        assert len(list(csv.DictReader(fh))) == 4
+    text = capsys.readouterr().out
+    assert "max |output - torch.nn.LSTM's|" in text and "reverse-direction copies" in text

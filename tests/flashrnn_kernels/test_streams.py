@@ -34,7 +34,7 @@ def _poison(poison_empty):
 
 def _model(backend, dtype, device):
     torch.manual_seed(0)
-    m = frk.LSTM(I, H, num_heads=HEADS, dtype=torch.float64, backend=backend)
+    m = frk.LSTM(I, H, num_heads=HEADS, batch_first=True, dtype=torch.float64, backend=backend)
     return m.to(device=device, dtype=dtype)
 
 

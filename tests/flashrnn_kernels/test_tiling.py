@@ -161,36 +161,49 @@ def test_a_large_head_spreads_over_blocks():
 
 
 def test_the_answer_is_the_optimum_of_the_model_text():
-    """Brute force over the decisions with the template's own statements (no reduction, no
-    solver): the configuration is feasible and no feasible one has a smaller objective."""
+    """Brute force over the decisions with the model's own statements (no reduction, no solver):
+    the configuration is feasible and no feasible one has a smaller objective."""
     import itertools
+
+    import constrint
+    from constrint.expr import Compare, Var
 
     from flashrnn_kernels.tiling import FUSED
     from flashrnn_kernels.tiling.models import model_inputs
 
     p = Problem("gru", 8, 24, 32, "bfloat16", "both")
     cfg = kernel_config(p, "h100")
-    t = FUSED.template()
+    m = constrint.load(FUSED.path)
     inputs = model_inputs(FUSED, p, hwmodels.constants(hwmodels.get("h100")))
-    warps = t.domain("FWD_WM").values
+    # the statements 'X == expression' give every other variable its value; find an order once
+    eqs = [(c.a.name, c.b) for c in m.constraints if type(c) is Compare and c.op == "==" and type(c.a) is Var]
+    order, known = [], set(inputs) | set(FUSED.decisions)
+    while True:
+        step = [(x, e) for x, e in eqs if x not in known and set(e.variables()) <= known]
+        if not step:
+            break
+        for x, e in step:
+            if x not in known:
+                order.append((x, e))
+                known.add(x)
+    assert known == {v.name for v in m.variables}
+    warps = m.domain("FWD_WM").values
     best, count = None, 0
     for ns, bt, fwm, fwk, bwm, bwk in itertools.product(range(1, 40), (8, 16), *[warps] * 4):
         if fwm * fwk != bwm * bwk:  # (a statement of the model; skipped early for speed)
             continue
-        dec = dict(NSLICE=ns, BT=bt, FWD_WM=fwm, FWD_WK=fwk, BWD_WM=bwm, BWD_WK=bwk)
-        env = {**inputs, **dec}
+        env = {**inputs, **dict(NSLICE=ns, BT=bt, FWD_WM=fwm, FWD_WK=fwk, BWD_WM=bwm, BWD_WK=bwk)}
         try:
-            env.update(t.evaluate(env))
-        except ZeroDivisionError:
+            for x, e in order:
+                env[x] = e.evaluate(env)
+        except constrint.Undefined:
             continue
-        if not all(st.constraint.holds(env) for st in t.constraints):
-            continue
-        if not all(env[n] in t.domain(n) for n in t.definitions):
+        if not m.check(env):
             continue
         count += 1
-        key = tuple(e.evaluate(env) for e in t.objective)
+        key = tuple(e.evaluate(env) for e in m.objective[0])
         if best is None or key < best[0]:
-            best = (key, dec)
+            best = (key, {k: env[k] for k in FUSED.decisions})
     assert count > 100
     assert best[0] == cfg.objective
     assert all(cfg[k] == v for k, v in best[1].items())
@@ -274,7 +287,7 @@ def test_json_round_trip():
 
 
 def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
-    from flashrnn_kernels.tiling import FUSED, template
+    from flashrnn_kernels.tiling import FUSED, models
 
     p = Problem("lstm", 16, 1, 512, "bfloat16", "forward")
     first = kernel_config(p, "h100")
@@ -286,7 +299,7 @@ def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
     def no_solve(*a, **k):
         raise AssertionError("solved although the disk cache holds the answer")
 
-    monkeypatch.setattr(template.CintTemplate, "reduce", no_solve)
+    monkeypatch.setattr(models.ModelSpec, "reduce", no_solve)
     again = kernel_config(p, "h100")
     assert again == first and again is not first
     with pytest.raises(AssertionError):
@@ -300,7 +313,7 @@ def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
     with pytest.raises(InfeasibleConfigError) as one:
         kernel_config(bad, "h100")
     clear_cache()
-    monkeypatch.setattr(template.CintTemplate, "reduce", no_solve)
+    monkeypatch.setattr(models.ModelSpec, "reduce", no_solve)
     with pytest.raises(InfeasibleConfigError) as two:
         kernel_config(bad, "h100")
     assert str(one.value) == str(two.value)
@@ -526,3 +539,53 @@ def test_cached_config_in_a_new_process_does_not_import_sympy(tmp_path):
                            env=env, cwd=REPO).stdout.split() for _ in range(2)]
     assert runs[0] == [runs[0][0], "True"]  # solved: the propagators factor numbers
     assert runs[1] == [runs[0][0], "False"], runs  # read from disk
+
+
+# --------------------------------------------------------------------- fixed decisions
+
+
+def test_fixed_decisions_keep_the_rest_optimal():
+    """``fixed=`` pins decisions (the (units, batch tile) of a development build, say); the solver
+    still picks the rest by the objective, every constraint holds, and the cache keeps the
+    pinned answer apart from the model's own."""
+    p = Problem("lstm", 16, 1, 768, "bfloat16", "forward")
+    gpu = hwmodels.get("h100")
+    free = kernel_config(p, gpu)
+    pinned = kernel_config(p, gpu, fixed={"BT": 16, "NSLICE": 48})
+    assert (pinned["NSLICE"], pinned["BT"], pinned["U"]) == (48, 16, 16)
+    assert pinned.fixed == (("NSLICE", 48), ("BT", 16)) and free.fixed == ()
+    assert readme_check(pinned, gpu) == []
+    assert pinned.objective > free.objective  # the model prefers its own choice
+    assert (free["NSLICE"], free["BT"]) != (48, 16)
+    # the warps are the best ones for this (NSLICE, BT): no other split of the same pins is better
+    for wk in (1, 2, 4, 8, 16):
+        try:
+            other = kernel_config(p, gpu, fixed={"NSLICE": 48, "BT": 16, "FWD_WM": 8 // wk, "FWD_WK": wk})
+        except InfeasibleConfigError:
+            continue
+        assert other.objective >= pinned.objective
+    # separate cache entries, in memory and on disk, and a JSON round trip that keeps the pins
+    assert kernel_config(p, gpu) is free and kernel_config(p, gpu, fixed={"NSLICE": 48, "BT": 16}) is pinned
+    back = KernelConfig.from_json(pinned.to_json())
+    assert back == pinned and back.fixed == pinned.fixed
+    clear_cache()
+    assert kernel_config(p, gpu, fixed={"NSLICE": 48, "BT": 16}) == pinned
+    assert kernel_config(p, gpu) == free
+    assert "fixed       NSLICE=48 BT=16" in pinned.explain(binding=False)
+
+
+def test_fixed_decisions_that_do_not_fit():
+    p = Problem("lstm", 16, 1, 768, "bfloat16", "forward")
+    with pytest.raises(InfeasibleConfigError) as info:  # 768 units in one block: R needs too many registers
+        kernel_config(p, "h100", fixed={"NSLICE": 1})
+    exc = info.value
+    assert "with NSLICE = 1" in str(exc) and "registers" in exc.binding
+    assert exc.fixed == (("NSLICE", 1),)
+    assert any("model's own choice" in s for s in exc.suggestions)
+    with pytest.raises(InfeasibleConfigError) as info:  # not a value the model allows
+        kernel_config(p, "h100", fixed={"BT": 12})
+    assert info.value.binding == ("requirement",) and "BT in [8, 16, 24" in str(info.value)
+    with pytest.raises(InputError, match="'U' is not a decision"):
+        kernel_config(p, "h100", fixed={"U": 32})
+    with pytest.raises(InputError, match="must be an integer"):
+        kernel_config(p, "h100", fixed={"NSLICE": "2"})

@@ -14,11 +14,11 @@ import pytest
 import hwmodels
 from hwmodels import detection as detect_module
 
-H100_PROPS = dict(name="NVIDIA H100 80GB HBM3", major=9, minor=0, multi_processor_count=132,
-                  total_memory=85_045_870_592, L2_cache_size=52_428_800, max_threads_per_multi_processor=2048,
-                  warp_size=32, shared_memory_per_block=49_152, shared_memory_per_multiprocessor=233_472,
-                  shared_memory_per_block_optin=232_448, regs_per_multiprocessor=65_536, clock_rate=1_980_000,
-                  memory_clock_rate=2_619_000, memory_bus_width=5120)
+H100_PROPS = {"name": "NVIDIA H100 80GB HBM3", "major": 9, "minor": 0, "multi_processor_count": 132,
+              "total_memory": 85_045_870_592, "L2_cache_size": 52_428_800, "max_threads_per_multi_processor": 2048,
+              "warp_size": 32, "shared_memory_per_block": 49_152, "shared_memory_per_multiprocessor": 233_472,
+              "shared_memory_per_block_optin": 232_448, "regs_per_multiprocessor": 65_536, "clock_rate": 1_980_000,
+              "memory_clock_rate": 2_619_000, "memory_bus_width": 5120}
 H100_DRIVER = {"CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK": 1024, "CU_DEVICE_ATTRIBUTE_MAX_REGISTERS_PER_BLOCK": 65_536,
                "CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR": 32,
                "CU_DEVICE_ATTRIBUTE_RESERVED_SHARED_MEMORY_PER_BLOCK": 1024, "CU_DEVICE_ATTRIBUTE_CLUSTER_LAUNCH": 1,

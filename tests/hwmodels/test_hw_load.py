@@ -149,7 +149,7 @@ def test_unknown_architecture_in_a_file(tmp_path):
     message = str(info.value)
     assert str(path) in message and "gpu.architecture" in message and "12.0" in message
     path = write(tmp_path, GOOD_HEAD.replace('architecture = "sm_90"\n', "") + '[gpu.architecture]\nbase = "sm_75"\n')
-    with pytest.raises(hwmodels.UnknownArchitectureError, match="gpu.architecture.base"):
+    with pytest.raises(hwmodels.UnknownArchitectureError, match=r"gpu\.architecture\.base"):
         hwmodels.load(path)
 
 

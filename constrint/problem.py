@@ -1,0 +1,243 @@
+"""A model compiled for search: constraints normalised for propagation, the propagation fixpoint,
+propagation at the root, independent parts, and the final check of every solution.
+
+Every solution handed to a caller is checked against every constraint of the model first
+(:func:`check_solution`); a violation raises :class:`InternalSolverError` (it would be a
+propagator bug).
+"""
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import networkx as nx
+
+from .domain import Domain
+from .errors import InternalSolverError
+from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Var, walk
+from .propagators import ENTAILED, FAILED, Store, revise, revise_by_evaluation
+from .transform import definedness, fold
+
+
+class Timeout(Exception):
+    """Internal: the time limit passed."""
+
+
+class Opaque(Constraint):
+    """Wrapper for a constraint reasoned about only by evaluation (true division, custom, not)."""
+
+    __slots__ = ("c", "idx", "names", "children")
+
+    def __init__(self, c: Constraint, idx: tuple[int, ...], names: tuple[str, ...]):
+        self.c = c
+        self.idx = idx
+        self.names = names
+        self.children = (c,)
+
+    def ev(self, a):
+        return self.c.ev(a)
+
+    def negate(self):
+        return Opaque(self.c.negate(), self.idx, self.names)
+
+    def fmt(self):
+        return self.c.fmt()
+
+    def revise(self, store: Store) -> int:
+        return revise_by_evaluation(self.c, self.idx, self.names, store)
+
+
+def rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
+    """Normalise a constraint tree for propagation (divisibility patterns, opaque parts)."""
+    t = type(c)
+    if callable(getattr(c, "revise", None)):
+        return c  # e.g. user-defined constraints: revised by their own rule
+    if t is Compare and c.op in ("==", "!=") and c.a.integral and c.b.integral:
+        mod, zero = (c.a, c.b) if type(c.a) is Mod else (c.b, c.a)
+        if type(mod) is Mod and type(zero) is Const and zero.value == 0:
+            return (Divides if c.op == "==" else NotDivides)(mod.b, mod.a)
+    if t in (And, Or):
+        return t([rewrite(p, names) for p in c.children])
+    integral = all(getattr(n, "integral", True) for n in walk(c))
+    if t in (Compare, Divides, NotDivides, BoolConst) and integral:
+        return c
+    idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+    return Opaque(c, idx, tuple(names[i] for i in idx))
+
+
+class Problem:
+    """A model compiled for search (internal)."""
+
+    def __init__(self, model: Any, extra: Iterable[Constraint] = ()):
+        self.model = model
+        self.names = [v.name for v in model._vars]
+        self.root = list(model._domains)
+        self.originals = list(model._constraints) + list(extra)
+        names = dict(enumerate(self.names))
+        cons: list[Constraint] = []
+        memo: dict = {}
+        for c in self.originals:
+            c = fold(c, memo)
+            if any(type(n) is Or for n in walk(c)):
+                # the rule for undefined operations, posted beside the disjunction so that the
+                # disjunction itself is reasoned about with two-valued logic
+                cons.extend(rewrite(g, names) for g in definedness(c))
+            c = rewrite(c, names)
+            if isinstance(c, And):
+                cons.extend(c.children)
+            else:
+                cons.append(c)
+        self.cons = cons
+        self.cvars: list[tuple[int, ...]] = []
+        self.var_cons: list[list[int]] = [[] for _ in self.names]
+        for ci, c in enumerate(cons):
+            self.index(ci, c)
+        self.sticky: set[int] = set()
+
+    def index(self, ci: int, c: Constraint) -> None:
+        """Record which variables constraint number ``ci`` reads."""
+        idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+        if ci < len(self.cvars):
+            self.cvars[ci] = idx
+        else:
+            self.cvars.append(idx)
+        for v in idx:
+            if ci not in self.var_cons[v]:
+                self.var_cons[v].append(ci)
+
+    def add_sticky(self, c: Constraint) -> int:
+        """Add a constraint that is never dropped as entailed (an objective bound)."""
+        ci = len(self.cons)
+        self.cons.append(c)
+        self.index(ci, c)
+        self.sticky.add(ci)
+        return ci
+
+    def replace(self, ci: int, c: Constraint) -> None:
+        self.cons[ci] = c
+        self.index(ci, c)
+
+    def assignment(self, doms: list[Domain], idx: Iterable[int]) -> dict[str, int]:
+        return {self.names[i]: doms[i].lo for i in idx}
+
+
+class Context:
+    """Limits and statistics of one search."""
+
+    def __init__(self, time_limit: float | None):
+        self.start = time.monotonic()
+        self.deadline = None if time_limit is None else self.start + time_limit
+        self.nodes = 0
+
+    def tick(self) -> None:
+        self.nodes += 1
+        if self.deadline is not None and (self.nodes & 15) == 0 and time.monotonic() > self.deadline:
+            raise Timeout
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.start
+
+
+def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -> bool:
+    """Revise constraints until nothing changes (or a revision budget is spent); False on failure."""
+    pending = deque(ci for ci in queue if ci in active)
+    inq = set(pending)
+    budget = 64 * len(P.cons) + 256
+    cons, var_cons, sticky = P.cons, P.var_cons, P.sticky
+    while pending:
+        ci = pending.popleft()
+        inq.discard(ci)
+        if ci not in active:
+            continue
+        store.changed = set()
+        t = revise(cons[ci], store)
+        if t == FAILED:
+            return False
+        if t == ENTAILED and ci not in sticky:
+            active.discard(ci)
+        budget -= 1
+        if budget <= 0:
+            break
+        for v in store.changed:
+            for cj in var_cons[v]:
+                if cj not in inq and cj in active:
+                    pending.append(cj)
+                    inq.add(cj)
+    return True
+
+
+def root(P: Problem) -> tuple[list[Domain], set[int]] | None:
+    """Propagate at the root; returns (domains, active constraints) or None if infeasible."""
+    store = Store(list(P.root))
+    active = set(range(len(P.cons)))
+    if not fixpoint(P, store, active, range(len(P.cons))):
+        return None
+    return store.doms, active
+
+
+def components(P: Problem, doms: list[Domain], active: set[int]) -> tuple[list[tuple[list[int], set[int]]], list[int]]:
+    """Independent parts: [(variables, constraints)] and the variables in no open constraint."""
+    g = nx.Graph()
+    constrained: set[int] = set()
+    for ci in active:
+        open_vars = [v for v in P.cvars[ci] if not doms[v].is_fixed]
+        if not open_vars:
+            continue
+        g.add_nodes_from(open_vars)
+        constrained.update(open_vars)
+        for a, b in zip(open_vars, open_vars[1:]):
+            g.add_edge(a, b)
+        g.nodes[open_vars[0]].setdefault("cons", set()).add(ci)
+    comps = []
+    for nodes in nx.connected_components(g):
+        cons: set[int] = set()
+        for n in nodes:
+            cons |= g.nodes[n].get("cons", set())
+        comps.append((sorted(nodes), cons))
+    comps.sort(key=lambda c: c[0][0])
+    free = [v for v in range(len(doms)) if v not in constrained]
+    return comps, free
+
+
+def _closed_ok(P: Problem, doms: list[Domain], active: set[int]) -> bool:
+    """Check the active constraints whose variables are all fixed at the root."""
+    for ci in list(active):
+        if all(doms[v].is_fixed for v in P.cvars[ci]):
+            if not P.cons[ci].holds(P.assignment(doms, P.cvars[ci])):
+                return False
+            active.discard(ci)
+    return True
+
+
+Prepared = tuple[Problem, list[Domain], list[tuple[list[int], set[int]]], list[int]]
+
+
+def prepare(model: Any) -> Prepared | None:
+    """Compile, propagate at the root and decompose; None when infeasible at the root."""
+    P = Problem(model)
+    r = root(P)
+    if r is None:
+        return None
+    doms, active = r
+    if not _closed_ok(P, doms, active):
+        return None
+    comps, free = components(P, doms, active)
+    return P, doms, comps, free
+
+
+def check_solution(P: Problem, sol: dict[str, int]) -> dict[str, int]:
+    """``sol`` after checking it against every constraint and domain of the model."""
+    for c in P.originals:
+        if not c.holds(sol):
+            raise InternalSolverError(f"solver produced {sol} violating {c}")
+    for name, d in zip(P.names, P.root):
+        if sol[name] not in d:
+            raise InternalSolverError(f"solver produced {name}={sol[name]} outside its domain {d}")
+    return sol
+
+
+__all__ = ["Problem", "Opaque", "Context", "Timeout", "prepare", "root", "fixpoint", "components",
+           "check_solution", "rewrite"]

@@ -1,0 +1,138 @@
+"""Depth-first search over a compiled problem: branching, leaves, the solutions of one part."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .domain import Domain
+from .problem import Context, Problem, fixpoint
+from .propagators import Store
+
+#: Domains with at most this many values are branched on value by value (else bisected).
+BRANCH_VALUES = 64
+
+
+def _candidates(P: Problem, doms: list[Domain], active: set[int]) -> list[int]:
+    seen: set[int] = set()
+    out = []
+    for ci in active:
+        for v in P.cvars[ci]:
+            if v not in seen:
+                seen.add(v)
+                if not doms[v].is_fixed:
+                    out.append(v)
+    return out
+
+
+def _choose(P: Problem, doms, active, cands: list[int], order: list[int] | None) -> int:
+    if order:
+        cs = set(cands)
+        for v in order:
+            if v in cs:
+                return v
+    best, key = cands[0], None
+    for v in cands:
+        k = (doms[v].size, -len(P.var_cons[v]), v)
+        if key is None or k < key:
+            best, key = v, k
+    return best
+
+
+def _branches(d: Domain, descending: bool) -> list[Domain]:
+    if d.values is not None or d.size <= BRANCH_VALUES:
+        vals = list(d.descending()) if descending else list(d)
+        return [Domain.const(v) for v in vals]
+    a, b = d.split()
+    return [b, a] if descending else [a, b]
+
+
+def dfs(
+    P: Problem,
+    doms: list[Domain],
+    active: set[int],
+    ctx: Context,
+    order: list[int] | None = None,
+    descending: bool = False,
+) -> Iterator[tuple[list[Domain], set[int]]]:
+    """Yield leaves: every variable of an active constraint is fixed, or nothing is active."""
+    stack: list[Iterator[tuple[list[Domain], set[int]]]] = []
+
+    def expand(doms, active):
+        ctx.tick()
+        cands = _candidates(P, doms, active)
+        if not cands:
+            return None
+        v = _choose(P, doms, active, cands, order)
+        return _children(P, doms, active, v, descending)
+
+    it = expand(doms, active)
+    if it is None:
+        yield doms, active
+        return
+    stack.append(it)
+    while stack:
+        try:
+            cd, ca = next(stack[-1])
+        except StopIteration:
+            stack.pop()
+            continue
+        sub = expand(cd, ca)
+        if sub is None:
+            yield cd, ca
+        else:
+            stack.append(sub)
+
+
+def _children(P, doms, active, v, descending):
+    queue_base = P.var_cons[v]
+    for child in _branches(doms[v], descending):
+        nd = list(doms)
+        nd[v] = child
+        st = Store(nd)
+        act = set(active)
+        q = list(queue_base)
+        q.extend(P.sticky)
+        if fixpoint(P, st, act, q):
+            yield st.doms, act
+
+
+def leaf_holds(P: Problem, doms: list[Domain], active: set[int]) -> bool:
+    """Whether the active constraints of a leaf from :func:`dfs` hold."""
+    for ci in active:
+        idx = P.cvars[ci]
+        if any(not doms[i].is_fixed for i in idx):
+            continue  # cannot happen for leaves from dfs unless the constraint is entailed
+        if not P.cons[ci].holds(P.assignment(doms, idx)):
+            return False
+    return True
+
+
+def component_solutions(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int],
+                        ctx: Context | None = None) -> Iterator[dict[str, int]]:
+    """The solutions of one independent part, as dicts over its variables."""
+    ctx = Context(None) if ctx is None else ctx
+    for leaf, act in dfs(P, doms, set(cons), ctx):
+        if act and not leaf_holds(P, leaf, act):
+            continue
+        open_vars = [v for v in vars_ if not leaf[v].is_fixed]
+        fixed = {P.names[v]: leaf[v].lo for v in vars_ if leaf[v].is_fixed}
+        if not open_vars:
+            yield fixed
+            continue
+        for combo in lazy_product([leaf[v] for v in open_vars]):
+            s = dict(fixed)
+            s.update(zip((P.names[v] for v in open_vars), combo))
+            yield s
+
+
+def lazy_product(domains: list[Domain]) -> Iterator[tuple[int, ...]]:
+    """Cartesian product of re-iterable domains without materialising any of them."""
+    if not domains:
+        yield ()
+        return
+    head, rest = domains[0], domains[1:]
+    for v in head:
+        for tail in lazy_product(rest):
+            yield (v, *tail)
+
+
+__all__ = ["dfs", "leaf_holds", "component_solutions", "lazy_product", "BRANCH_VALUES"]

@@ -1,0 +1,285 @@
+"""Tree transformations shared by the solver and the presolver.
+
+* :func:`rebuild`: a copy of a tree with its variables replaced (``Model.copy``, the presolver's
+  substitution of inputs and definitions, the reduced model's variables);
+* :func:`fold`, :func:`fold_statement`: constant sub-trees replaced by their value, constant
+  parts of ``and``/``or`` resolved;
+* :func:`definedness`: the conditions under which every partial operation of a tree is defined.
+  It is the one statement of constrint's rule for undefined operations (a constraint containing
+  an operation that is undefined under an assignment is false as a whole, also under ``not``
+  and ``or``): the search posts these conditions beside a disjunction so that the disjunction
+  itself can be reasoned about with two-valued logic, and :func:`fold_statement` keeps those of
+  the parts it drops.
+
+All three keep sub-trees that are shared by identity shared (a definition inlined in several
+places is one object) and visit each shared sub-tree once.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .expr import (
+    And,
+    BoolConst,
+    Compare,
+    Const,
+    Constraint,
+    Divides,
+    ExactDiv,
+    Expr,
+    FloorDiv,
+    Mod,
+    Not,
+    NotDivides,
+    Or,
+    Pow,
+    TrueDiv,
+    Undefined,
+    Var,
+    all_of,
+)
+
+#: A callback that may prove a guard (a constraint) true everywhere; see :func:`definedness`.
+Prover = Callable[[Constraint], bool]
+
+
+def with_children(node: Any, kids: list[Any]) -> Any:
+    """A node like ``node`` with the children ``kids`` (the same node if they are the same)."""
+    for a, b in zip(kids, node.children):
+        if a is not b:
+            break
+    else:
+        return node
+    t = type(node)
+    if t is Compare:
+        return Compare(node.op, kids[0], kids[1])
+    if t is And or t is Or:
+        return t(kids)
+    if t is Not:
+        return Not(kids[0])
+    if t is Pow:
+        return Pow(kids[0], node.p)
+    return t(*kids)
+
+
+def _bottom_up(node: Any, visit: Callable[[Any, list[Any]], Any], leaf: Callable[[Any], Any],
+               memo: dict[int, tuple[Any, Any]]) -> Any:
+    """``visit(node, new_children)`` applied bottom-up (``leaf(node)`` at leaves), memoised by id.
+
+    ``memo`` maps ``id(node)`` to ``(node, result)``: keeping the node alive keeps its id from
+    being reused while the memo lives. The recursion follows the nesting of the tree (n-ary
+    nodes are one level), not the number of its nodes.
+    """
+    hit = memo.get(id(node))
+    if hit is not None:
+        return hit[1]
+    kids = node.children
+    if not kids or type(node) is Var or hasattr(node, "rebind"):
+        out = leaf(node)
+    else:
+        out = visit(node, [_bottom_up(k, visit, leaf, memo) for k in kids])
+    memo[id(node)] = (node, out)
+    return out
+
+
+def rebuild(node: Any, var_map: Callable[[Var], Any], memo: dict[int, tuple[Any, Any]] | None = None) -> Any:
+    """A copy of a tree with every variable ``v`` replaced by ``var_map(v)``.
+
+    Sub-trees without variables are shared with the input; pass the same ``memo`` (a dict) to
+    several calls to keep sub-trees shared across them.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9); y = m.int_var("y", 1, 9)
+    >>> str(rebuild(x * 2 + y <= 7, lambda v: ci.Model().int_var("z", 0, 1) if v.name == "x" else v))
+    'z * 2 + y <= 7'
+    """
+
+    def leaf(n: Any) -> Any:
+        if type(n) is Var:
+            return var_map(n)
+        if hasattr(n, "rebind"):
+            return n.rebind(var_map)
+        return n
+
+    return _bottom_up(node, with_children, leaf, {} if memo is None else memo)
+
+
+def _same(node: Any) -> Any:
+    return node
+
+
+def _constant(node: Any) -> bool:
+    return type(node) is Const or type(node) is BoolConst
+
+
+def fold(node: Any, memo: dict[int, tuple[Any, Any]] | None = None, prove: Prover | None = None) -> Any:
+    """Constant sub-trees replaced by their value; constant parts of ``and``/``or`` resolved.
+
+    Exact for every sub-tree under constrint's semantics: an undefined constant part (``1 // 0``)
+    is kept as it is, and a part of ``false and X`` / ``true or X`` is dropped only when it
+    holds no partial operation (one that ``prove`` does not show defined everywhere), since an
+    undefined operation anywhere makes the enclosing constraint false. :func:`fold_statement`
+    resolves those too, for a whole constraint. Integer values only: a constant true division
+    stays a node.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9)
+    >>> str(fold((x + 2 * 3 >= 4) | (ci.min_(2, 5) == 2)))
+    'true'
+    >>> str(fold((12 // x >= 4) | (2 + 2 == 4)))
+    'true or 12 // x >= 4'
+    """
+
+    def visit(n: Any, kids: list[Any]) -> Any:
+        t = type(n)
+        if t is And or t is Or:
+            return _fold_bool(t, kids, prove)
+        new = with_children(n, kids)
+        if not all(_constant(k) for k in kids):
+            return new
+        try:
+            v = new.ev({})
+        except Undefined:
+            return new  # undefined stays visible: it makes the enclosing constraint false
+        if isinstance(new, Constraint):
+            return BoolConst(bool(v))
+        return Const(int(v)) if new.integral else new
+
+    return _bottom_up(node, visit, _same, {} if memo is None else memo)
+
+
+def _fold_bool(kind: type, kids: list[Any], prove: Prover | None) -> Constraint:
+    is_or = kind is Or
+    parts: list[Any] = []
+    decided = False
+    for k in kids:
+        if type(k) is BoolConst:
+            if k.value == is_or:  # 'true or ...' / 'false and ...'
+                decided = True
+            continue
+        parts.append(k)
+    if decided:
+        if any(definedness(p, prove) for p in parts):
+            return kind([BoolConst(is_or), *parts])
+        return BoolConst(is_or)
+    if not parts:
+        return BoolConst(not is_or)
+    if len(parts) == 1:
+        return parts[0]
+    return kind(parts)
+
+
+def fold_statement(c: Constraint, memo: dict[int, tuple[Any, Any]] | None = None,
+                   prove: Prover | None = None) -> Constraint:
+    """A whole constraint folded (:func:`fold`), with ``false and X`` and ``true or X`` resolved.
+
+    A constraint holds exactly where its partial operations are all defined and its two-valued
+    truth is true; so the parts such a resolution drops leave their :func:`definedness`
+    conditions behind, conjoined at the top.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> str(fold_statement((12 // x >= 4) | (2 + 2 == 4)))
+    'x != 0'
+    >>> str(fold_statement(((12 // x >= 4) | (1 < 2)) & (y > 3)))
+    'x != 0 and y > 3'
+    """
+    guards: list[Constraint] = []
+    out = _two_valued(fold(c, memo, prove), guards, prove)
+    if type(out) is BoolConst and not out.value:
+        return out
+    seen: set[str] = set()
+    parts = []
+    for g in guards:
+        if str(g) not in seen:
+            seen.add(str(g))
+            parts.append(g)
+    if type(out) is not BoolConst:
+        parts.append(out)
+    return all_of(parts) if parts else BoolConst(True)
+
+
+def _two_valued(c: Any, guards: list[Constraint], prove: Prover | None) -> Any:
+    """``c`` with its and/or/not structure resolved in two-valued logic; dropped parts' guards go
+    to ``guards``."""
+    t = type(c)
+    if t is Not:
+        inner = _two_valued(c.c, guards, prove)
+        return BoolConst(not inner.value) if type(inner) is BoolConst else with_children(c, [inner])
+    if t is not And and t is not Or:
+        return c
+    is_or = t is Or
+    kids = [_two_valued(k, guards, prove) for k in c.children]
+    if any(type(k) is BoolConst and k.value == is_or for k in kids):
+        for k in kids:
+            if type(k) is not BoolConst:
+                guards.extend(definedness(k, prove))
+        return BoolConst(is_or)
+    parts = [k for k in kids if type(k) is not BoolConst]
+    if not parts:
+        return BoolConst(not is_or)
+    return parts[0] if len(parts) == 1 else t(parts)
+
+
+def definedness(node: Any, prove: Prover | None = None) -> list[Constraint]:
+    """Constraints that hold exactly where every partial operation in ``node`` is defined.
+
+    ``a // b``, ``a % b`` and true division need ``b != 0``; exact division needs ``b`` to divide
+    ``a``; ``divides(a, b)`` needs ``a != 0``. Guards that fold to ``true`` and those ``prove``
+    shows to hold everywhere are left out; each guard is listed once.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> [str(g) for g in definedness((x // y > 1) | (ci.exact_div(12, x + 1) == y) | (x % 4 == y))]
+    ['y != 0', '12 % (x + 1) == 0']
+    """
+    out: list[Constraint] = []
+    seen: set[str] = set()
+    stack = [node]
+    visited: set[int] = set()
+    while stack:
+        n = stack.pop()
+        if id(n) in visited:
+            continue
+        visited.add(id(n))
+        stack.extend(reversed(n.children))
+        t = type(n)
+        if t is FloorDiv or t is Mod or t is TrueDiv:
+            g: Any = Compare("!=", n.b, Const(0))
+        elif t is ExactDiv:
+            g = Divides(n.b, n.a)
+        elif t is Divides or t is NotDivides:
+            g = Compare("!=", n.a, Const(0))
+        else:
+            continue
+        g = fold(g)
+        if type(g) is BoolConst and g.value or prove is not None and prove(g):
+            continue
+        key = str(g)
+        if key not in seen:
+            seen.add(key)
+            out.append(g)
+    return out
+
+
+def substitute(node: Any, values: Any, memo: dict[int, tuple[Any, Any]] | None = None,
+               prove: Prover | None = None) -> Any:
+    """``node`` with the variables named in ``values`` replaced (ints become constants), folded.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> str(substitute(x * y + 2 <= 4 * y, {"x": 3}))
+    '3 * y + 2 <= 4 * y'
+    """
+
+    def var_map(v: Var) -> Any:
+        if v.name not in values:
+            return v
+        val = values[v.name]
+        return val if isinstance(val, Expr) else Const(val)
+
+    return fold(rebuild(node, var_map), memo, prove)
+
+
+__all__ = ["rebuild", "fold", "fold_statement", "definedness", "substitute", "with_children"]
