@@ -8,7 +8,7 @@
 // section (flashrnn_kernels/tiling/models.py: FUSED.defines says which model quantity each is).
 // Each is required; the model is the one place their formulas live, and traits.cuh checks with
 // static_assert what the kernels rely on.
-#ifndef FLASHRNN_CELL  // 0 LSTM, 1 GRU, 2 sLSTM, 3 Elman (cells_generated.cuh)
+#ifndef FLASHRNN_CELL  // the cell id of cells_generated.cuh
 #error "fused kernels: -DFLASHRNN_CELL missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
 #ifndef FLASHRNN_DTYPE  // 0 bfloat16, 1 float16, 2 float32 (tf32 tensor cores)
