@@ -5,7 +5,6 @@ gradient with the float64 reference: the fused error (relative norm) must be at 
 error of the reference run in the same dtype, plus a small tolerance. Outputs are poisoned (NaN)
 before each launch, so an element the kernel forgets to write fails the test.
 """
-import ctypes
 import re
 import subprocess
 
