@@ -1,5 +1,5 @@
 """Public API: input validation, backend registry and selection, explain (the modules:
-``test_rnn_modules.py``)."""
+``test_modules.py``)."""
 import pytest
 import torch
 
