@@ -479,7 +479,7 @@ class LSTM(_RNNBase):
         self.proj_size = 0
 
     @classmethod
-    def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> "LSTM":
+    def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> LSTM:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
@@ -507,7 +507,7 @@ class GRU(_RNNBase):
     cell_name = "gru"
 
     @classmethod
-    def from_torch(cls, module: nn.GRU, backend: str = "auto") -> "GRU":
+    def from_torch(cls, module: nn.GRU, backend: str = "auto") -> GRU:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
@@ -562,7 +562,7 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
     @classmethod
-    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "RNN":
+    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> RNN:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk

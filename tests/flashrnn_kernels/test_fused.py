@@ -183,7 +183,7 @@ def test_fused_inference_matches_training_forward():
 
 def _variant(cfg, extra=()):
     """The kernels of ``cfg`` for sm_90a built with extra defines ``"NAME=VALUE"``."""
-    return fused.kernels(cfg, "90a", dict((e.split("=")[0], int(e.split("=")[1])) for e in extra))
+    return fused.kernels(cfg, "90a", {e.split("=")[0]: int(e.split("=")[1]) for e in extra})
 
 
 @pytest.mark.cuda

@@ -87,7 +87,7 @@ def assert_same(ours, theirs):
         torch.testing.assert_close(a, b, **TOL)
     assert list(gp_a) == list(gp_b)
     for name in gp_b:
-        torch.testing.assert_close(gp_a[name], gp_b[name], **TOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(gp_a[name], gp_b[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # ------------------------------------------------------------------------------ parity
@@ -410,10 +410,9 @@ def test_forward_errors_name_the_tensor_and_the_expected_shape():
 
 def test_torch_jit_script_is_refused_with_the_alternatives():
     with pytest.raises(UnsupportedError, match="torch.jit.script cannot compile flashrnn_kernels.GRU.*"
-                                              "torch.compile or torch.export"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # PyTorch deprecates torch.jit
-            torch.jit.script(nn.Sequential(frk.GRU(3, 4)))
+                                              "torch.compile or torch.export"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PyTorch deprecates torch.jit
+        torch.jit.script(nn.Sequential(frk.GRU(3, 4)))
 
 
 def test_torch_jit_trace_runs_on_the_reference_backend():

@@ -25,9 +25,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-import hwmodels
 import pytest
 
+import hwmodels
 from flashrnn_kernels.cells import get_cell
 from flashrnn_kernels.errors import FlashRNNError, InputError, UnsupportedError
 from flashrnn_kernels.tiling import (
@@ -167,7 +167,6 @@ def test_the_answer_is_the_optimum_of_the_model_text():
 
     import constrint
     from constrint.expr import Compare, Var
-
     from flashrnn_kernels.tiling import FUSED
     from flashrnn_kernels.tiling.models import model_inputs
 
@@ -334,7 +333,7 @@ def test_cached_failure_keeps_no_caller_alive():
     refs = []
 
     def caller():
-        payload = Payload()  # noqa: F841 - held by this frame only
+        payload = Payload()
         refs.append(weakref.ref(payload))
         try:
             kernel_config(bad, "h100")
