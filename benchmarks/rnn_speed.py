@@ -24,7 +24,6 @@ import tempfile
 from pathlib import Path
 
 import torch
-
 from timing import back_to_back, inputs, per_call
 
 from flashrnn_kernels.reference import reference_forward
@@ -210,7 +209,7 @@ def main():
         lat1 = first_call_latency(cache)
         lat2 = first_call_latency(cache)
         with open(out / "first_call_latency.csv", "w") as fh:
-            fh.write("case,seconds\nfirst_call_new_cache,%.3f\ncached_new_process,%.3f\n" % (lat1, lat2))
+            fh.write(f"case,seconds\nfirst_call_new_cache,{lat1:.3f}\ncached_new_process,{lat2:.3f}\n")
 
     try:
         plot(kept + rows, out)
@@ -252,8 +251,11 @@ def plot(rows, out: Path):
         v = next((r["fwd_ms"] for r in hs if r["impl"] == impl), None)
         if v is not None:
             ax.axhline(v, ls="--", label=f"{impl} (1x768)", color="gray" if impl == "cudnn_fp16" else "k")
-    ax.set_yscale("log"); ax.set_title("LSTM forward, B=16, T=1024, hidden 768"); ax.set_ylabel("ms")
-    ax.set_xlabel("heads x head dim"); ax.legend(fontsize=8)
+    ax.set_yscale("log")
+    ax.set_title("LSTM forward, B=16, T=1024, hidden 768")
+    ax.set_ylabel("ms")
+    ax.set_xlabel("heads x head dim")
+    ax.legend(fontsize=8)
     for ax, sweep, key, title in ((axes[1], "batch", "B", "LSTM 1x768, T=1024: batch"),
                                   (axes[2], "T", "T", "LSTM 1x768, B=16: sequence length")):
         rs = [r for r in rows if r["sweep"] == sweep]
@@ -261,8 +263,12 @@ def plot(rows, out: Path):
             pts = sorted((r[key], r["fwd_ms"], r["fwdbwd_ms"]) for r in rs if r["impl"] == impl)
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=f"{impl} fwd")
             ax.plot([p[0] for p in pts], [p[2] for p in pts], "s--", label=f"{impl} fwd+bwd")
-        ax.set_xscale("log", base=2); ax.set_yscale("log"); ax.set_title(title); ax.set_ylabel("ms")
-        ax.set_xlabel(key); ax.legend(fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_ylabel("ms")
+        ax.set_xlabel(key)
+        ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "rnn_speed.png", dpi=110)
 

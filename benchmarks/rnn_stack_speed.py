@@ -31,8 +31,9 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's flashrnn_kernels, also for timing.py
 
-import flashrnn_kernels as frk  # noqa: E402
 from timing import back_to_back, per_call  # noqa: E402
+
+import flashrnn_kernels as frk  # noqa: E402
 
 FIELDS = ["impl", "dtype", "layout", "layers", "bidirectional", "B", "T", "input_size", "hidden",
           "fwd_per_call_ms", "fwd_back_to_back_ms", "fwdbwd_per_call_ms", "fwdbwd_back_to_back_ms"]

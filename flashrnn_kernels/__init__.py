@@ -16,7 +16,10 @@ import importlib
 import logging
 from typing import Any
 
-from .cells import CELLS, ELMAN, GRU as GRU_CELL, LSTM as LSTM_CELL, SLSTM as SLSTM_CELL, Cell, get_cell
+from .cells import CELLS, ELMAN, Cell, get_cell
+from .cells import GRU as GRU_CELL
+from .cells import LSTM as LSTM_CELL
+from .cells import SLSTM as SLSTM_CELL
 from .errors import BuildError, BuildLockTimeout, FlashRNNError, InputError, UnsupportedError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -50,8 +53,8 @@ __all__ = [
     "UnsupportedError",
     "BuildError",
     "BuildLockTimeout",
-    *_LAZY,
 ]
+__all__ += list(_LAZY)  # the names imported on first use
 
 
 def __getattr__(name: str) -> Any:

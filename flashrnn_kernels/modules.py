@@ -274,6 +274,37 @@ class _RNNBase(nn.Module):
             output = out if self.batch_first else out.transpose(0, 1).contiguous()
         return output, last[0] if len(last) == 1 else tuple(last)
 
+    def step(self, input: Tensor, hx=None):
+        """One time step of a stream: ``(output, h_n)`` for ``input`` of shape
+        ``[B, input_size]`` (or ``[input_size]``, unbatched), starting from ``hx`` (zeros if None,
+        shaped as :meth:`forward`'s). Feeding a sequence one step at a time, each call given the
+        state the last one returned, gives what one :meth:`forward` call over the whole sequence
+        gives. ``output`` is ``[B, hidden_size]``. A bidirectional module cannot stream (its
+        reverse direction needs the rest of the sequence).
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> rnn = frk.LSTM(4, 8, num_layers=2).double()
+        >>> x = torch.randn(5, 3, 4, dtype=torch.float64)               # [T, B, input_size]
+        >>> out, state = rnn(x)
+        >>> h = None
+        >>> for t in range(5):
+        ...     y, h = rnn.step(x[t], h)
+        >>> torch.allclose(y, out[-1]), torch.allclose(h[1], state[1])
+        (True, True)
+        """
+        if self.bidirectional:
+            raise InputError(f"{type(self).__name__}.step: a bidirectional module cannot run one step at a "
+                             "time (its reverse direction reads the sequence from the end); call the module "
+                             "on the whole sequence")
+        if not isinstance(input, Tensor) or input.dim() not in (1, 2) or input.shape[-1] != self.input_size:
+            shape = _shape(input) if isinstance(input, Tensor) else type(input).__name__
+            raise InputError(f"input has shape {shape}; step expects [B, input_size={self.input_size}] or "
+                             f"[input_size={self.input_size}] (one time step)")
+        batched = input.dim() == 2
+        x = input.unsqueeze(1 if self.batch_first else 0) if batched else input.unsqueeze(0)
+        out, h = self.forward(x, hx)
+        return (out[:, 0] if self.batch_first else out[0]) if batched else out[0], h
+
     def _check_input(self, x) -> None:
         order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
         expected = (f"{order[:-1]}={self.input_size}] (batch_first={self.batch_first}) or "
@@ -479,7 +510,7 @@ class LSTM(_RNNBase):
         self.proj_size = 0
 
     @classmethod
-    def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> "LSTM":
+    def from_torch(cls, module: nn.LSTM, backend: str = "auto") -> LSTM:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
@@ -507,7 +538,7 @@ class GRU(_RNNBase):
     cell_name = "gru"
 
     @classmethod
-    def from_torch(cls, module: nn.GRU, backend: str = "auto") -> "GRU":
+    def from_torch(cls, module: nn.GRU, backend: str = "auto") -> GRU:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk
@@ -562,7 +593,7 @@ class RNN(_RNNBase):
         self.nonlinearity = nonlinearity
 
     @classmethod
-    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> "RNN":
+    def from_torch(cls, module: nn.RNN, backend: str = "auto") -> RNN:
         """A module with the configuration and a copy of the parameters of ``module``.
 
         >>> import torch, flashrnn_kernels as frk

@@ -4,9 +4,9 @@ site builds with ``mkdocs build --strict`` (when mkdocs is installed: ``pip inst
 from __future__ import annotations
 
 import doctest
-import os
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import subprocess

@@ -135,7 +135,17 @@ FUSED = ModelSpec(
     defines=(("FLASHRNN_FUSED_UNITS", "U"), ("FLASHRNN_FUSED_NSLICE", "NSLICE"),
              ("FLASHRNN_FUSED_BT", "BT"), ("FLASHRNN_FUSED_FWD_WM", "FWD_WM"),
              ("FLASHRNN_FUSED_FWD_WK", "FWD_WK"), ("FLASHRNN_FUSED_BWD_WM", "BWD_WM"),
-             ("FLASHRNN_FUSED_BWD_WK", "BWD_WK")),
+             ("FLASHRNN_FUSED_BWD_WK", "BWD_WK"),
+             # what the kernels take from the model instead of computing it (csrc/fused/config.cuh)
+             ("FRNN_SMEM_FWD", "SMEM_F"), ("FRNN_SMEM_FWD_TILE", "SMEM_F_TILE"),
+             ("FRNN_SMEM_FWD_SUMS", "SMEM_F_SUMS"), ("FRNN_SMEM_FWD_RING", "SMEM_F_RING"),
+             ("FRNN_SMEM_BWD", "SMEM_B"), ("FRNN_SMEM_BWD_TILE", "SMEM_B_TILE"),
+             ("FRNN_SMEM_BWD_SUMS", "SMEM_B_SUMS"), ("FRNN_SMEM_BWD_DSM", "SMEM_B_DSM"),
+             ("FRNN_WX_RING", "WX_RING"), ("FRNN_WX_STAGES", "WX_STAGES"),
+             ("FRNN_FWD_PF", "PF_F"), ("FRNN_BWD_PF", "PF_B"),
+             ("FRNN_FWD_NCH", "NCH_F"), ("FRNN_BWD_NCH", "NCH_B"),
+             ("FRNN_FWD_XCH", "PACK_F"), ("FRNN_POLL_GROUP", "POLL_GROUP"),
+             ("FRNN_BWD_DSM_BYTES", "DSM_B_BYTES_MAX")),
     gpu_inputs=_GPU_COMMON + ("SMEM_PER_BLOCK_OPTIN", "COMPUTE_CAPABILITY", "CLUSTER_LAUNCH",
                               "MAX_CLUSTER_SIZE_NONPORTABLE"),
     resources=(

@@ -16,7 +16,7 @@ DTYPES = {
 }
 #: Bytes per element of each data type.
 ELEMENT_BYTES = {"bfloat16": 2, "float16": 2, "float32": 4}
-#: The ``FLASHRNN_DTYPE`` code of each data type (csrc/fused/fused_rnn.cu).
+#: The ``FLASHRNN_DTYPE`` code of each data type (csrc/fused/config.cuh).
 DTYPE_CODES = {"bfloat16": 0, "float16": 1, "float32": 2}
 #: Tensor-core data type (hwmodels constant suffix) each storage type multiplies in.
 MMA_DTYPES = {"bfloat16": "BF16", "float16": "FP16", "float32": "TF32"}

@@ -410,7 +410,7 @@ def test_kernel_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait
         build()
     assert not list((tmp_path / "cache").glob("*/libfused_rnn.so"))
     monkeypatch.delenv("FAKE_NVCC_FAIL")
-    monkeypatch.setattr(ctypes, "CDLL", lambda path: Path(path))
+    monkeypatch.setattr(ctypes, "CDLL", Path)
     path = build()  # same key as the killed build's: not blocked
     jit._memo.clear()
     assert path.read_bytes() == b"fake library"

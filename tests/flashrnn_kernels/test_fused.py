@@ -5,7 +5,6 @@ gradient with the float64 reference: the fused error (relative norm) must be at 
 error of the reference run in the same dtype, plus a small tolerance. Outputs are poisoned (NaN)
 before each launch, so an element the kernel forgets to write fails the test.
 """
-import ctypes
 import re
 import subprocess
 
@@ -184,7 +183,7 @@ def test_fused_inference_matches_training_forward():
 
 def _variant(cfg, extra=()):
     """The kernels of ``cfg`` for sm_90a built with extra defines ``"NAME=VALUE"``."""
-    return fused.kernels(cfg, "90a", dict((e.split("=")[0], int(e.split("=")[1])) for e in extra))
+    return fused.kernels(cfg, "90a", {e.split("=")[0]: int(e.split("=")[1]) for e in extra})
 
 
 @pytest.mark.cuda
@@ -353,17 +352,46 @@ def test_fused_config_builds_without_spills(problem, arch, tmp_path):
     assert re.search(r"\b0 bytes stack frame", block), block
 
 
+# (region define, change in bytes, what the kernel says): each region of the shared memory the model
+# requests must hold what the kernels put there, and each request must be its regions
+SMEM_CHECKS = [
+    ("FRNN_SMEM_FWD", 16, "the request is its regions (FRNN_SMEM_FWD =="),
+    ("FRNN_SMEM_FWD_TILE", -16, "two plain operand tiles [BT][XROW] fit FRNN_SMEM_FWD_TILE"),
+    ("FRNN_SMEM_FWD_SUMS", 64, "FRNN_SMEM_FWD_SUMS holds the partial sums"),
+    ("FRNN_SMEM_FWD_RING", -16, "FRNN_SMEM_FWD_RING holds the input-gate ring"),
+    ("FRNN_SMEM_BWD", -16, "the request is its regions (FRNN_SMEM_BWD =="),
+    ("FRNN_SMEM_BWD_TILE", 16, "FRNN_SMEM_BWD_TILE holds the operand tile"),
+    ("FRNN_SMEM_BWD_SUMS", -64, "FRNN_SMEM_BWD_SUMS holds the partial sums"),
+    ("FRNN_SMEM_BWD_DSM", 16, "two tiles and the sums (FRNN_SMEM_BWD_DSM =="),
+]
+
+
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
-def test_fused_shared_memory_model_is_exact(tmp_path):
-    """The host library reports the dynamic shared memory it requests; the model must agree."""
-    for cell, dt, B, N, D, _ in CONFIG_PROBLEMS:
-        cfg = fused.choose_config(cell, dt, B, N, D, "h100", kernel="f")
-        out = tmp_path / f"{cell}{dt}{B}{N}{D}.so"
-        _nvcc(cfg, "80", out, "-shared")
-        lib = ctypes.CDLL(str(out))
-        assert lib.frnn_smem_fwd() == cfg["SMEM_F"]
-        assert lib.frnn_smem_bwd() == cfg["SMEM_B"]
-        assert lib.frnn_nthreads() == cfg["NT"]
+@pytest.mark.parametrize("define, delta, message", SMEM_CHECKS, ids=[c[0] for c in SMEM_CHECKS])
+def test_kernels_check_the_models_shared_memory(define, delta, message, tmp_path):
+    """The kernels take their shared memory from the model (the configurations above build with
+    it, test_fused_config_builds_without_spills); a define that disagrees with the layout they
+    index is a compile error naming the region."""
+    cfg = fused.choose_config("lstm", "bfloat16", 16, 12, 64, "h100", kernel="fb")  # with the ring
+    assert cfg["SMEM_F_RING"] > 0
+    defines = fused.build_defines(cfg, "80")
+    defines[define] += delta
+    cmd = jit.nvcc_command([jit.CSRC / s for s in fused.SOURCES], tmp_path / "k.cubin", arch="80",
+                           defines=defines, mode="-cubin")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode != 0 and message in proc.stderr, proc.stderr[-4000:]
+
+
+@pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit not installed)")
+def test_fused_kernels_need_the_models_defines(tmp_path):
+    """Built without a define the model gives, the kernels say which one is missing."""
+    cfg = fused.choose_config("gru", "float16", 16, 12, 64, "h100", kernel="f")
+    defines = fused.build_defines(cfg, "80")
+    del defines["FRNN_FWD_PF"]
+    cmd = jit.nvcc_command([jit.CSRC / s for s in fused.SOURCES], tmp_path / "k.cubin", arch="80",
+                           defines=defines, mode="-cubin")
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode != 0 and "-DFRNN_FWD_PF missing" in proc.stderr, proc.stderr[-4000:]
 
 
 def test_choose_config_rejects_with_reason():

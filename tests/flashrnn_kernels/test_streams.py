@@ -17,7 +17,6 @@ import pytest
 import torch
 
 import flashrnn_kernels as frk
-from flashrnn_kernels.backends import fused
 
 pytestmark = pytest.mark.cuda
 

@@ -84,7 +84,8 @@ def test_alternating_matches_float64_reference(cell_name, dtype_name, B, T, ND, 
         err_k, err_r = _rms(k - e), _rms(r - e)
         bound = 2 * err_r + TOL[dtype] * max(_rms(e), 1.0)
         if not err_k <= bound:
-            failures.append(f"{name}: kernel error {err_k:.3g} > bound {bound:.3g} (reference {dtype_name} {err_r:.3g})")
+            failures.append(f"{name}: kernel error {err_k:.3g} > bound {bound:.3g} "
+                            f"(reference {dtype_name} {err_r:.3g})")
     assert not failures, f"seed {seed}:\n" + "\n".join(failures)
 
 

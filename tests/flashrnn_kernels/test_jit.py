@@ -88,8 +88,9 @@ def test_killed_build_is_recovered(tmp_path, wait_for):
 def test_lock_timeout_names_the_holder(tmp_path, wait_for):
     holder = _spawn(tmp_path, sleep=30.0)
     try:
-        wait_for(lambda: (tmp_path / "log").exists())
-        with pytest.raises(BuildLockTimeout, match=r"waited 0 s for the build lock .*demo-abc\.lock.*'pid': %d" % holder.pid):
+        wait_for((tmp_path / "log").exists)
+        pattern = rf"waited 0 s for the build lock .*demo-abc\.lock.*'pid': {holder.pid}"
+        with pytest.raises(BuildLockTimeout, match=pattern):
             jit.cached_build("demo-abc", {}, lambda d: None, cache_dir=tmp_path / "cache", timeout=0.3)
     finally:
         holder.kill()

@@ -87,7 +87,7 @@ def assert_same(ours, theirs):
         torch.testing.assert_close(a, b, **TOL)
     assert list(gp_a) == list(gp_b)
     for name in gp_b:
-        torch.testing.assert_close(gp_a[name], gp_b[name], **TOL, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(gp_a[name], gp_b[name], **TOL, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # ------------------------------------------------------------------------------ parity
@@ -410,10 +410,9 @@ def test_forward_errors_name_the_tensor_and_the_expected_shape():
 
 def test_torch_jit_script_is_refused_with_the_alternatives():
     with pytest.raises(UnsupportedError, match="torch.jit.script cannot compile flashrnn_kernels.GRU.*"
-                                              "torch.compile or torch.export"):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # PyTorch deprecates torch.jit
-            torch.jit.script(nn.Sequential(frk.GRU(3, 4)))
+                                              "torch.compile or torch.export"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # PyTorch deprecates torch.jit
+        torch.jit.script(nn.Sequential(frk.GRU(3, 4)))
 
 
 def test_torch_jit_trace_runs_on_the_reference_backend():
@@ -545,3 +544,31 @@ def test_fused_module_time_major_and_batch_first_agree():
     out_a, (h_a, c_a) = a(x)
     out_b, (h_b, c_b) = b(x.transpose(0, 1).contiguous())
     assert _rel(out_b.transpose(0, 1), out_a) < 1e-2 and _rel(c_b, c_a) < 1e-2
+
+
+@pytest.mark.parametrize("batch_first", [False, True])
+@pytest.mark.parametrize("kind", list(VARIANTS))
+def test_step_by_step_equals_one_call(kind, batch_first):
+    ours, _ = pair(kind, seed=31, num_layers=2, batch_first=batch_first)
+    g = torch.Generator().manual_seed(32)
+    x = torch.randn(6, 3, I, dtype=F64, generator=g)  # [T, B, I]
+    out, last = ours(x.transpose(0, 1) if batch_first else x)
+    out = out.transpose(0, 1) if batch_first else out
+    h = None
+    for t in range(6):
+        y, h = ours.step(x[t], h)
+        torch.testing.assert_close(y, out[t], **TOL)
+    for a, b in zip(leaves_of(h), leaves_of(last)):
+        torch.testing.assert_close(a, b, **TOL)
+    # unbatched: one sequence, one step at a time
+    y1, h1 = ours.step(x[0, 0])
+    assert y1.shape == (H,)
+    torch.testing.assert_close(y1, ours(x[:1, 0])[0][0], **TOL)
+
+
+def test_step_refuses_bidirectional_and_bad_shapes():
+    rnn = frk.GRU(I, H, bidirectional=True)
+    with pytest.raises(InputError, match="bidirectional module cannot run one step"):
+        rnn.step(torch.randn(2, I))
+    with pytest.raises(InputError, match=r"step expects \[B, input_size=3\]"):
+        frk.GRU(I, H).step(torch.randn(5, 2, I))

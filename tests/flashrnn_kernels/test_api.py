@@ -1,5 +1,5 @@
 """Public API: input validation, backend registry and selection, explain (the modules:
-``test_rnn_modules.py``)."""
+``test_modules.py``)."""
 import pytest
 import torch
 
@@ -39,11 +39,13 @@ def test_error_hierarchy():
 @pytest.mark.parametrize(
     "which, bad, pattern",
     [
-        ("Wx", torch.zeros(2, 3, 4, 8), r"Wx has shape \[2, 3, 4, 8\] \(rank 4\); expected rank 5: \[B, T, G=4, N, D\]"),
+        ("Wx", torch.zeros(2, 3, 4, 8),
+         r"Wx has shape \[2, 3, 4, 8\] \(rank 4\); expected rank 5: \[B, T, G=4, N, D\]"),
         ("Wx", torch.zeros(2, 3, 3, 2, 4), r"Wx has shape \[2, 3, 3, 2, 4\]; expected \[B, T, G=4, N, D\]"),
         ("R", torch.zeros(4, 2, 4, 3), r"R has shape \[4, 2, 4, 3\]; expected \[G=4, N=2, D_out=4, D_in=4\]"),
         ("b", torch.zeros(4, 8), r"b has shape \[4, 8\] \(rank 2\); expected rank 3: \[Gb=4, N=2, D=4\]"),
-        ("states", torch.zeros(2, 2, 3, 2, 4), r"states has shape \[2, 2, 3, 2, 4\]; expected \[S=2, B=2, 1=1, N=2, D=4\]"),
+        ("states", torch.zeros(2, 2, 3, 2, 4),
+         r"states has shape \[2, 2, 3, 2, 4\]; expected \[S=2, B=2, 1=1, N=2, D=4\]"),
     ],
 )
 def test_bad_shapes_name_tensor_and_expected_shape(which, bad, pattern):

@@ -164,7 +164,7 @@ def test_alternating_algorithm_low_precision_within_twice_reference_error(name, 
     exact_in = rnn_inputs(name, B=3, T=7, N=1, D=48, seed=21, requires_grad=False)
     e_states, e_last = reference_forward(*exact_in, name)
     gs, gl = torch.randn_like(e_states), torch.randn_like(e_last)
-    if name == "slstm":  # see test_rnn_gpu.py: c, n, m are not differentiable at the max's ties
+    if name == "slstm":  # see test_alternating.py: c, n, m are not differentiable at the max's ties
         gs[1:], gl[1:] = 0, 0
 
     def run(fn, dt):
