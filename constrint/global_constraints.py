@@ -501,9 +501,12 @@ def table(items: Iterable[Any], rows: Any, forbidden: bool = False) -> Constrain
     {2, 3, 4}
     """
     its = _items((list(items),), "table")
-    if hasattr(rows, "tolist") and hasattr(rows, "ndim"):
+    if hasattr(rows, "tolist") and hasattr(rows, "ndim") and hasattr(rows, "dtype"):
         if rows.ndim != 2:
             raise ModelError(f"table rows must form a 2-D array, got {rows.ndim} dimensions")
+        if rows.dtype.kind in "iu" and rows.shape[1] == len(its):
+            # an integer array: its values are ints already (tolist gives Python ints)
+            return Table(its, tuple(dict.fromkeys(map(tuple, rows.tolist()))), bool(forbidden))
         rows = rows.tolist()
     out = []
     for r in rows:
