@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
 from typing import Any
 
 import hwmodels
 
-from .env import settings
+from .env import cuda_arch_setting, gpu_model_setting
 from .errors import UnsupportedError
 
 __all__ = ["gpu_model", "build_arch", "model_problem", "device_index", "forget"]
-
-_LOCK = threading.Lock()
-
 
 class NoGPUModelError(UnsupportedError):
     """The device's facts cannot be read into a hardware model (the message says why and what to
@@ -75,9 +71,7 @@ def gpu_model(device: Any) -> hwmodels.GPU:
     Raises :class:`NoGPUModelError` (an :class:`~flashrnn_kernels.UnsupportedError`) when the
     device cannot be described.
     """
-    index = device_index(device)
-    with _LOCK:
-        found = _model(index, settings().gpu_model)
+    found = _model(device_index(device), gpu_model_setting())
     if isinstance(found, NoGPUModelError):
         raise NoGPUModelError(str(found))
     return found
@@ -97,7 +91,7 @@ def build_arch(device: Any) -> str:
     its compute capability (:func:`flashrnn_kernels.jit.arch_for_capability`)."""
     from . import jit
 
-    override = settings().cuda_arch
+    override = cuda_arch_setting()
     if override:
         return jit.normalize_arch(override)
     major, minor = gpu_model(device).compute_capability
@@ -106,5 +100,4 @@ def build_arch(device: Any) -> str:
 
 def forget() -> None:
     """Drop the models read so far (the next call detects again)."""
-    with _LOCK:
-        _model.cache_clear()
+    _model.cache_clear()

@@ -17,7 +17,8 @@ was chosen.
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
->>> import os
+>>> import functools
+import os
 >>> from unittest import mock
 >>> from flashrnn_kernels.env import settings
 >>> with mock.patch.dict(os.environ, {"FLASHRNN_BUILD_TIMEOUT": "60", "FLASHRNN_BACKEND": "Reference"}):
@@ -27,6 +28,7 @@ was chosen.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,11 +72,16 @@ def _get_str(name: str) -> str | None:
 
 
 def _default_cache_dir() -> Path:
+    return _default_cache_dir_for(_get_str("XDG_CACHE_HOME"), _get_str("HOME"))
+
+
+@functools.lru_cache(maxsize=8)
+def _default_cache_dir_for(xdg_cache_home: str | None, home: str | None) -> Path:
+    """The default cache dir for these values of the variables it depends on (computed once)."""
     try:
         import platformdirs
     except ImportError:  # optional: fall back to the XDG convention
-        base = _get_str("XDG_CACHE_HOME")
-        root = Path(base) if base else Path.home() / ".cache"
+        root = Path(xdg_cache_home) if xdg_cache_home else Path.home() / ".cache"
         return root / "flashrnn_kernels"
     return Path(platformdirs.user_cache_dir("flashrnn_kernels", appauthor=False))
 
@@ -102,6 +109,21 @@ def backend_setting() -> str:
     return (_get_str("FLASHRNN_BACKEND") or "auto").lower()
 
 
+def gpu_model_setting() -> str | None:
+    """``FLASHRNN_GPU_MODEL`` alone (read on every call that needs a device's model)."""
+    return _get_str("FLASHRNN_GPU_MODEL")
+
+
+def nvcc_setting() -> str | None:
+    """``FLASHRNN_NVCC`` alone."""
+    return _get_str("FLASHRNN_NVCC")
+
+
+def cuda_arch_setting() -> str | None:
+    """``FLASHRNN_CUDA_ARCH`` alone."""
+    return _get_str("FLASHRNN_CUDA_ARCH")
+
+
 def settings() -> Settings:
     """Read every variable now and return them typed; a malformed value raises InputError.
 
@@ -121,9 +143,9 @@ def settings() -> Settings:
     return Settings(
         cache_dir=Path(cache).expanduser() if cache else _default_cache_dir(),
         build_timeout_s=_get_float("FLASHRNN_BUILD_TIMEOUT", 1800.0),
-        cuda_arch=_get_str("FLASHRNN_CUDA_ARCH"),
+        cuda_arch=cuda_arch_setting(),
         build_verbose=_get_bool("FLASHRNN_BUILD_VERBOSE", False),
         backend=backend_setting(),
-        gpu_model=_get_str("FLASHRNN_GPU_MODEL"),
-        nvcc=_get_str("FLASHRNN_NVCC"),
+        gpu_model=gpu_model_setting(),
+        nvcc=nvcc_setting(),
     )

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .env import settings
+from .env import cuda_arch_setting, nvcc_setting, settings
 from .errors import BuildError, BuildLockTimeout, InputError
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def target_arch(device: Any = None) -> str:
     ...     target_arch()
     '89'
     """
-    override = settings().cuda_arch
+    override = cuda_arch_setting()
     if override:
         return normalize_arch(override)
     import torch
@@ -133,7 +133,7 @@ def nvcc_path() -> str | None:
     jit.nvcc_path()        # e.g. '/usr/local/cuda/bin/nvcc'
     ```
     """
-    chosen = settings().nvcc
+    chosen = nvcc_setting()
     if chosen:
         return chosen if Path(chosen).is_file() else shutil.which(chosen)
     return _default_nvcc(os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH"))

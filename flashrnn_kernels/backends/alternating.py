@@ -131,6 +131,11 @@ class _PrevState:
             self.on_states = True
         self.view.ptr = self.base + (t - 1) * self.step_bytes
 
+    def first(self, t: int) -> bool:
+        """Whether step ``t`` needs :meth:`at` (the view switches tensors there); other steps only
+        move the pointer (``view.ptr = base + (t - 1) * step_bytes``)."""
+        return t == 0 or not self.on_states
+
 
 class CudaSteps:
     """The pointwise steps of ``alternating.cu`` for one call: the operands' views are bound once,
@@ -152,17 +157,9 @@ class CudaSteps:
         _set_view(a.bias, bias, (0, 1, 2, 2))
         a.bias.st[3] = 0
 
-    def _launch(self, fn: Any, cell: Cell, dtype: torch.dtype, a: ctypes.Structure, device: torch.device,
-                what: str) -> Callable[[], None]:
-        code, cid, threads, ref = _DTYPE_CODES[dtype], cell.cuda_id, self.threads, ctypes.byref(a)
-        stream = torch.cuda.current_stream(device).cuda_stream
-
-        def launch() -> None:
-            rc = fn(cid, code, threads, ref, stream)
-            if rc != 0:
-                raise RuntimeError(f"alternating {what}: CUDA error {rc}")
-
-        return launch
+    @staticmethod
+    def _fail(what: str, rc: int) -> None:
+        raise RuntimeError(f"alternating {what}: CUDA error {rc}")
 
     def forward(self, cell, Wx, rh_all, bias, s0, states, h_next):
         a = _ForwardArgs()
@@ -171,17 +168,24 @@ class CudaSteps:
         a.h_next.st[3] = 0
         _set_view(a.s_out, states, (0, 1, 3, 4))
         esize = Wx.element_size()
-        wx0, rh0, st0 = a.wx.ptr, a.rh.ptr, a.s_out.ptr
+        wx_v, rh_v, out_v, prev_v = a.wx, a.rh, a.s_out, a.s_prev  # views into a, fetched once
+        wx0, rh0, st0 = wx_v.ptr, rh_v.ptr, out_v.ptr
         wx_t, rh_t, st_t = Wx.stride(1) * esize, rh_all.stride(0) * esize, states.stride(2) * esize
-        launch = self._launch(self.lib.frnn_alt_forward, cell, Wx.dtype, a, Wx.device, "forward step")
-        prev = _PrevState(a.s_prev, s0, states, st0, st_t)
+        prev = _PrevState(prev_v, s0, states, st0, st_t)
+        fn, ref, stream = self.lib.frnn_alt_forward, ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
+        cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
 
         def step(t: int) -> None:
-            a.wx.ptr = wx0 + t * wx_t
-            a.rh.ptr = rh0 + t * rh_t
-            a.s_out.ptr = st0 + t * st_t
-            prev.at(t)
-            launch()
+            wx_v.ptr = wx0 + t * wx_t
+            rh_v.ptr = rh0 + t * rh_t
+            out_v.ptr = st0 + t * st_t
+            if prev.first(t):
+                prev.at(t)
+            else:
+                prev_v.ptr = st0 + (t - 1) * st_t
+            rc = fn(cid, code, threads, ref, stream)
+            if rc:
+                self._fail("forward step", rc)
 
         return step
 
@@ -203,21 +207,34 @@ class CudaSteps:
                "dwx": dWx.stride(1), "dg": dG.stride(1)}
         inc = {k: v * esize for k, v in inc.items()}
         st0, st_t = states.data_ptr(), states.stride(2) * esize
-        launch = self._launch(self.lib.frnn_alt_backward, cell, Wx.dtype, a, Wx.device, "backward step")
-        views = [(getattr(a, k), base[k], inc[k]) for k in base]
-
-        prev = _PrevState(a.s_prev, s0, states, st0, st_t)
+        (wx_v, wx0, wx_t), (rh_v, rh0, rh_t), (gs_v, gs0, gs_t), (dwx_v, dwx0, dwx_t), (dg_v, dg0, dg_t) = (
+            (getattr(a, k), base[k], inc[k]) for k in base)
+        prev_v, dh_v = a.s_prev, a.dh_rec
+        prev = _PrevState(prev_v, s0, states, st0, st_t)
+        fn, ref, stream = self.lib.frnn_alt_backward, ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
+        cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
+        bound: list[Tensor | None] = [None]  # the tensor dh_v shows (the caller passes one buffer)
 
         def step(t: int, dh_rec: Tensor | None) -> None:
-            for v, p0, dp in views:
-                v.ptr = p0 + t * dp
-            prev.at(t)
-            if dh_rec is None:
-                a.dh_rec.ptr = None
+            wx_v.ptr = wx0 + t * wx_t
+            rh_v.ptr = rh0 + t * rh_t
+            gs_v.ptr = gs0 + t * gs_t
+            dwx_v.ptr = dwx0 + t * dwx_t
+            dg_v.ptr = dg0 + t * dg_t
+            if prev.first(t):
+                prev.at(t)
             else:
-                _set_view(a.dh_rec, dh_rec, (0, 1, 2, 2))
-                a.dh_rec.st[3] = 0
-            launch()
+                prev_v.ptr = st0 + (t - 1) * st_t
+            if dh_rec is not bound[0]:
+                bound[0] = dh_rec
+                if dh_rec is None:
+                    dh_v.ptr = None
+                else:
+                    _set_view(dh_v, dh_rec, (0, 1, 2, 2))
+                    dh_v.st[3] = 0
+            rc = fn(cid, code, threads, ref, stream)
+            if rc:
+                self._fail("backward step", rc)
 
         return step
 

@@ -189,10 +189,21 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
     return _kernels(config, arch, tuple(sorted((defines or {}).items())))
 
 
-def _device_kernels(config: Any, device: Any) -> FusedKernels:
+@functools.lru_cache(maxsize=4096)
+def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index: int) -> tuple[int, FusedKernels]:
+    """``(chunk, kernels)`` of a call: decided once per problem and device (the tiling, the build
+    target and the built kernels), so that a repeated call only looks it up."""
     from .. import devices
 
-    return _kernels(config, devices.build_arch(device), ())
+    chunk, config = _device_plan(cell, dtype, B, N, D, kernel, index)
+    return chunk, _kernels(config, devices.build_arch(index), ())
+
+
+def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any) -> tuple[int, FusedKernels]:
+    """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem and device)."""
+    from .. import devices
+
+    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device))
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -216,10 +227,9 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
     B, T, G, N, D = Wx.shape
     S = cell.num_states
     if kernels is None:
-        chunk, config = device_plan(cell, _dtype_name(Wx), B, N, D, "f", Wx.device)
+        chunk, kernels = call_plan(cell, _dtype_name(Wx), B, N, D, "f", Wx.device)
         if chunk < B:
             raise UnsupportedError(f"fused: no forward tiling for the whole batch of {B} (use forward_chunked)")
-        kernels = _device_kernels(config, Wx.device)
     Wx, R = Wx.contiguous(), R.contiguous()
     if Wx.data_ptr() % 16:  # the input-gate ring copies 16-byte chunks (an offset view: copy)
         Wx = Wx.clone()
@@ -248,8 +258,7 @@ def forward_chunked(Wx, R, b, states0, cell: Cell, need_cache: bool):
     import torch
 
     B, T, G, N, D = Wx.shape
-    chunk, config = device_plan(cell, _dtype_name(Wx), B, N, D, "f", Wx.device)
-    k = _device_kernels(config, Wx.device)
+    chunk, k = call_plan(cell, _dtype_name(Wx), B, N, D, "f", Wx.device)
     if chunk >= B:
         return fused_forward(Wx, R, b, states0, cell, need_cache, k)
     outs = []
@@ -279,8 +288,7 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     S, B, T, N, D = states.shape
     G = cell.num_gates
     if plan is None:
-        chunk, config = device_plan(cell, _dtype_name(states), B, N, D, "b", states.device)
-        plan = (chunk, _device_kernels(config, states.device))
+        plan = call_plan(cell, _dtype_name(states), B, N, D, "b", states.device)
     chunk, k = plan
     if dstates is None:
         ds = torch.zeros_like(states)
