@@ -17,8 +17,7 @@ was chosen.
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
->>> import functools
-import os
+>>> import os
 >>> from unittest import mock
 >>> from flashrnn_kernels.env import settings
 >>> with mock.patch.dict(os.environ, {"FLASHRNN_BUILD_TIMEOUT": "60", "FLASHRNN_BACKEND": "Reference"}):
