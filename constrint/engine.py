@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .counting import OverBudget, count_by_search
 from .domain import Domain
 from .errors import LimitReached, ModelError
 from .expr import Neg, Var, check_integer
@@ -18,7 +19,7 @@ from .optimize import objective_order, solve_objective, value_directions
 from .problem import Context, Problem, Timeout, check_solution, prepare, root
 from .results import Result, Status
 from .search import ValuePolicy, component_solutions, dfs, leaf_holds
-from .vectorized import array_of, count_component_vectorized, solve_vectorized
+from .vectorized import array_of, component_suits, count_component_vectorized, solve_vectorized
 
 
 def root_domains(model: Any) -> dict[str, Domain] | None:
@@ -30,41 +31,74 @@ def root_domains(model: Any) -> dict[str, Domain] | None:
     return dict(zip(P.names, r[0]))
 
 
+#: A constraint whose open variables (all but its largest domain) span more combinations than
+#: this makes the numpy join expensive for counting: the counting search is tried first.
+WIDE_COMBINATIONS = 1 << 20
+#: A lower bound on the join's time per combination it materialises (seconds): with the widest
+#: span, how long the counting search may try before the join takes over.
+JOIN_ROW_S = 1e-7
+
+
+def _stopped(what: str, ctx: Context) -> LimitReached:
+    return LimitReached(f"{what} stopped by the time limit after {ctx.seconds:.2f} s")
+
+
 def count(model: Any, time_limit: float | None = None) -> int:
     """Exact number of solutions (see :meth:`constrint.Model.count`)."""
-    prep = prepare(model)
-    if prep is None:
-        return 0
-    P, doms, comps, free = prep
     ctx = Context(time_limit)
-    total = 1
-    for v in free:
-        total *= doms[v].size
-    for vars_, cons in comps:
-        n = count_component(P, doms, vars_, cons, ctx)
-        if n == 0:
+    try:
+        prep = prepare(model, ctx)
+        if prep is None:
             return 0
-        total *= n
-    return total
+        P, doms, comps, free = prep
+        total = 1
+        for v in free:
+            total *= doms[v].size
+        for vars_, cons in comps:
+            n = count_component(P, doms, vars_, cons, ctx)
+            if n == 0:
+                return 0
+            total *= n
+        return total
+    except Timeout:
+        raise _stopped("count", ctx) from None
 
 
 def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[int], ctx: Context) -> int:
-    """Number of solutions of one independent part."""
-    n = count_component_vectorized(P, doms, vars_, cons)
-    if n is not None:
+    """Number of solutions of one independent part.
+
+    The numpy join lists every solution; the counting search (:func:`count_by_search`) caches
+    the counts of sub-problems and lists nothing. The join is used where it suits and no
+    constraint spans so many combinations that it would materialise them all; otherwise the
+    search goes first, for about the time the join would need for the widest constraint's
+    combinations, and the join takes over where the search has not finished by then.
+    """
+    if component_suits(P, doms, vars_, cons):
+        span = _widest(P, doms, cons)
+        if span > WIDE_COMBINATIONS:
+            try:
+                return count_by_search(P, doms, vars_, cons, ctx, budget_s=span * JOIN_ROW_S)
+            except OverBudget:
+                pass
+        n = count_component_vectorized(P, doms, vars_, cons, ctx)
+        assert n is not None
         return n
-    total = 0
-    try:
-        for leaf, act in dfs(P, doms, set(cons), ctx):
-            if act and not leaf_holds(P, leaf, act):
-                continue
-            k = 1
-            for v in vars_:
-                k *= leaf[v].size
-            total += k
-    except Timeout:
-        raise LimitReached(f"count stopped by the time limit after {ctx.nodes} nodes") from None
-    return total
+    return count_by_search(P, doms, vars_, cons, ctx)
+
+
+def _widest(P: Problem, doms: list[Domain], cons: set[int]) -> int:
+    """The most combinations the open variables of one constraint, all but its largest, span:
+    the numpy join materialises at least that many rows."""
+    widest = 1
+    for ci in cons:
+        sizes = sorted(doms[v].size for v in P.cvars[ci] if not doms[v].is_fixed)
+        span = 1
+        for s in sizes[:-1]:
+            span *= s
+            if span > widest and span > WIDE_COMBINATIONS:
+                break
+        widest = max(widest, span)
+    return widest
 
 
 class _Replayable:
@@ -94,18 +128,28 @@ class _Replayable:
             self.cache = items
 
 
-def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, int]]:
+def iter_solutions(model: Any, limit: int | None = None, time_limit: float | None = None
+                   ) -> Iterator[dict[str, int]]:
     """Lazy iterator over all solutions (see :meth:`constrint.Model.solutions`)."""
+    ctx = Context(time_limit)
     if limit is not None and limit <= 0:
         return
-    prep = prepare(model)
+    try:
+        yield from _solutions(model, limit, ctx)
+    except Timeout:
+        raise _stopped("solutions", ctx) from None
+
+
+def _solutions(model: Any, limit: int | None, ctx: Context) -> Iterator[dict[str, int]]:
+    prep = prepare(model, ctx)
     if prep is None:
         return
     P, doms, comps, free = prep
     fixed_names = {}
     parts: list[_Replayable] = []
     for vars_, cons in comps:
-        parts.append(_Replayable(lambda vars_=vars_, cons=cons: component_solutions(P, doms, vars_, cons)))
+        parts.append(_Replayable(
+            lambda vars_=vars_, cons=cons: component_solutions(P, doms, vars_, cons, ctx)))
     for v in free:
         if doms[v].is_fixed:
             fixed_names[P.names[v]] = doms[v].lo
@@ -113,20 +157,34 @@ def iter_solutions(model: Any, limit: int | None = None) -> Iterator[dict[str, i
             name, d = P.names[v], doms[v]
             parts.append(_Replayable(lambda name=name, d=d: ({name: x} for x in d), cap=0))
     produced = 0
-    for sol in _product(parts, 0, dict(fixed_names)):
+    for sol in _product(parts, dict(fixed_names)):
+        if (produced & 255) == 255:
+            ctx.check()
         yield check_solution(P, sol)
         produced += 1
         if limit is not None and produced >= limit:
             return
 
 
-def _product(parts, i, partial):
-    if i == len(parts):
+def _product(parts, partial):
+    """Every combination of one piece from each part, merged into ``partial`` (an odometer over
+    the parts: any number of them)."""
+    if not parts:
         yield dict(partial)
         return
-    for piece in parts[i]:
+    its = [iter(p) for p in parts]
+    k = 0
+    while k >= 0:
+        piece = next(its[k], None)
+        if piece is None:  # this part is exhausted: back to the previous one
+            k -= 1
+            continue
         partial.update(piece)
-        yield from _product(parts, i + 1, partial)
+        if k == len(parts) - 1:
+            yield dict(partial)
+        else:
+            k += 1
+            its[k] = iter(parts[k])
 
 
 def _order_indices(P: Problem, var_order) -> list[int] | None:
@@ -173,7 +231,10 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
         raise ModelError(f"callback must be callable, got {type(callback).__name__}")
     descending = value_order == "descending"
     ctx = Context(time_limit)
-    prep = prepare(model)
+    try:
+        prep = prepare(model, ctx)
+    except Timeout:
+        return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
     if prep is None:
         P0 = Problem(model)
         _order_indices(P0, var_order)  # still report a bad var_order or hint
@@ -184,7 +245,10 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
     hint_of = _hint_indices(P, hints)
     objective = model._objective
     if objective is not None and not hint_of:
-        fast = solve_vectorized(model, prep, ctx)
+        try:
+            fast = solve_vectorized(model, prep, ctx)
+        except Timeout:
+            return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
         if fast is not None:
             if fast.ok and callback is not None:
                 callback(dict(fast.values))
@@ -235,13 +299,18 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
     return Result(status, best, obj[0] if len(obj) == 1 else obj, nodes=ctx.nodes, seconds=ctx.seconds)
 
 
-def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31) -> np.ndarray:
+def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31, time_limit: float | None = None
+                    ) -> np.ndarray:
     """All solutions as a 2-D array (rows = solutions, columns = variables in creation order).
 
     Peak memory is about the output plus the components' own solutions (never more than the
     output again) plus the join's working chunks: blocks are written straight into the output.
     """
-    return array_of(prepare(model), len(model._vars), dtype, max_rows)
+    ctx = Context(time_limit)
+    try:
+        return array_of(prepare(model, ctx), len(model._vars), dtype, max_rows, ctx)
+    except Timeout:
+        raise _stopped("solutions_array", ctx) from None
 
 
 __all__ = ["root_domains", "count", "iter_solutions", "solve", "solutions_array"]

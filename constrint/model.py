@@ -3,6 +3,7 @@ solve it; what they return is in :mod:`constrint.results`.
 """
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
@@ -10,7 +11,7 @@ from typing import Any, Union
 from . import engine, presolve
 from .custom import is_custom, wrap_custom
 from .domain import Domain
-from .errors import ModelError
+from .errors import LimitReached, ModelError
 from .expr import BoolConst, Constraint, Expr, Var, _coerce, check_integer, walk
 from .results import Result
 from .statements import Source, Statement
@@ -366,8 +367,13 @@ class Model:
         >>> m.check({"x": 3, "y": 9}), m.check({"x": 3, "y": 8}), m.check({"x": 3})
         (True, False, False)
         """
+        if not isinstance(assignment, Mapping):
+            raise ModelError(f"check needs a mapping of variable names to ints, got {type(assignment).__name__}")
         for v, d in zip(self._vars, self._domains):
-            if v.name not in assignment or assignment[v.name] not in d:
+            if v.name not in assignment:
+                return False
+            value = check_integer(assignment[v.name], f"the value of {v.name!r}")
+            if value not in d:
                 return False
         return all(c.holds(assignment) for c in self._constraints)
 
@@ -418,7 +424,7 @@ class Model:
         >>> r.values, found[-1]                     # the last solution reported is the best
         ({'x': 49}, 49)
         """
-        return engine.solve(self, time_limit, var_order, value_order, hints, callback)
+        return engine.solve(self, check_time_limit(time_limit), var_order, value_order, hints, callback)
 
     def solve_all(
         self,
@@ -446,18 +452,25 @@ class Model:
 
         if not callable(callback):
             raise ModelError(f"solve_all needs a callable, got {type(callback).__name__}")
+        time_limit = check_time_limit(time_limit)
         deadline = None if time_limit is None else time.monotonic() + time_limit
         n = 0
-        for sol in self.solutions(limit):
-            n += 1
-            if callback(sol) is False:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                break
+        try:
+            for sol in self.solutions(limit, time_limit=time_limit):
+                n += 1
+                if callback(sol) is False:
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    break
+        except LimitReached:
+            pass  # the time limit ends the enumeration
         return n
 
-    def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
+    def solutions(self, limit: int | None = None, *, time_limit: float | None = None) -> Iterator[dict[str, int]]:
         """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them).
+
+        ``time_limit`` (seconds, from the call) ends the iteration with
+        :class:`~constrint.LimitReached` when it passes before the last solution.
 
         >>> import constrint as ci
         >>> m = ci.Model(); x = m.int_var("x", 1, 64)
@@ -467,7 +480,11 @@ class Model:
         >>> len(list(m.solutions(limit=3)))
         3
         """
-        return engine.iter_solutions(self, limit)
+        if limit is not None:
+            limit = check_integer(limit, "limit")
+            if limit < 0:
+                raise ModelError(f"limit must be a non-negative integer or None, got {limit}")
+        return engine.iter_solutions(self, limit, check_time_limit(time_limit))
 
     def count(self, time_limit: float | None = None, *, workers: int | None = None) -> int:
         """Exact number of solutions, without listing them where that can be avoided.
@@ -485,14 +502,18 @@ class Model:
         variable's values (:mod:`constrint.parallel`); the result is the same. It pays for
         counts that take seconds; the model must be picklable (no inline functions).
         """
+        time_limit = check_time_limit(time_limit)
         if workers is not None and workers != 1:
             from . import parallel
 
             return parallel.count(self, parallel.check_workers(workers), time_limit)
         return engine.count(self, time_limit)
 
-    def solutions_array(self, *, dtype: Any = None, workers: int | None = None) -> Any:
+    def solutions_array(self, *, dtype: Any = None, workers: int | None = None,
+                        time_limit: float | None = None) -> Any:
         """All solutions as a 2-D numpy array, one column per variable (creation order).
+
+        ``time_limit`` (seconds) stops the listing with :class:`~constrint.LimitReached`.
 
         >>> import constrint as ci
         >>> m = ci.Model(); a = m.int_var("a", 1, 4); b = m.int_var("b", 1, 4)
@@ -507,7 +528,7 @@ class Model:
             from . import parallel
 
             return parallel.solutions_array(self, parallel.check_workers(workers), dtype)
-        return engine.solutions_array(self, dtype=dtype)
+        return engine.solutions_array(self, dtype=_check_dtype(dtype), time_limit=check_time_limit(time_limit))
 
     # ------------------------------------------------------------------ presolve
     def reduce(
@@ -543,6 +564,32 @@ class Model:
         {'D': 768, 'S': 6, 'U': 128}
         """
         return presolve.reduce(self, inputs, decisions=decisions, overrides=overrides)
+
+
+def check_time_limit(value: Any) -> float | None:
+    """A time limit argument as a positive finite number of seconds (or None), else a
+    :class:`ModelError` naming it."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ModelError(f"time_limit must be a number of seconds or None, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise ModelError(f"time_limit must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _check_dtype(dtype: Any) -> Any:
+    if dtype is None:
+        return None
+    import numpy as np
+
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ModelError(f"dtype must be a numpy integer type or object, got {dtype!r}") from None
+    if dt.kind not in "iuO":
+        raise ModelError(f"dtype must be a numpy integer type or object, got {dt}")
+    return dt
 
 
 def _values_domain(name: str, values: Any) -> Domain:

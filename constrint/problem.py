@@ -132,8 +132,14 @@ class Context:
         self.nodes = 0
 
     def tick(self) -> None:
+        """Count a node; :class:`Timeout` past the time limit (looked at every 16 nodes)."""
         self.nodes += 1
         if self.deadline is not None and (self.nodes & 15) == 0 and time.monotonic() > self.deadline:
+            raise Timeout
+
+    def check(self) -> None:
+        """:class:`Timeout` past the time limit (for steps that each take a while)."""
+        if self.deadline is not None and time.monotonic() > self.deadline:
             raise Timeout
 
     @property
@@ -141,8 +147,10 @@ class Context:
         return time.monotonic() - self.start
 
 
-def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -> bool:
-    """Revise constraints until nothing changes (or a revision budget is spent); False on failure."""
+def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int], ctx: Context | None = None
+             ) -> bool:
+    """Revise constraints until nothing changes (or a revision budget is spent); False on failure.
+    ``ctx``: a :class:`Context` whose time limit is looked at after every revision."""
     pending = deque(ci for ci in queue if ci in active)
     inq = set(pending)
     budget = 64 * len(P.cons) + 256
@@ -161,6 +169,8 @@ def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -
         budget -= 1
         if budget <= 0:
             break
+        if ctx is not None:
+            ctx.check()
         for v in store.changed:
             for cj in var_cons[v]:
                 if cj not in inq and cj in active:
@@ -169,11 +179,11 @@ def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int]) -
     return True
 
 
-def root(P: Problem) -> tuple[list[Domain], set[int]] | None:
+def root(P: Problem, ctx: Context | None = None) -> tuple[list[Domain], set[int]] | None:
     """Propagate at the root; returns (domains, active constraints) or None if infeasible."""
     store = Store(list(P.root))
     active = set(range(len(P.cons)))
-    if not fixpoint(P, store, active, range(len(P.cons))):
+    if not fixpoint(P, store, active, range(len(P.cons)), ctx):
         return None
     return store.doms, active
 
@@ -215,10 +225,11 @@ def _closed_ok(P: Problem, doms: list[Domain], active: set[int]) -> bool:
 Prepared = tuple[Problem, list[Domain], list[tuple[list[int], set[int]]], list[int]]
 
 
-def prepare(model: Any) -> Prepared | None:
-    """Compile, propagate at the root and decompose; None when infeasible at the root."""
+def prepare(model: Any, ctx: Context | None = None) -> Prepared | None:
+    """Compile, propagate at the root and decompose; None when infeasible at the root.
+    ``ctx``: a :class:`Context` whose time limit root propagation keeps (:class:`Timeout`)."""
     P = Problem(model)
-    r = root(P)
+    r = root(P, ctx)
     if r is None:
         return None
     doms, active = r

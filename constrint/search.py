@@ -162,21 +162,35 @@ def component_solutions(P: Problem, doms: list[Domain], vars_: list[int], cons: 
         if not open_vars:
             yield fixed
             continue
-        for combo in lazy_product([leaf[v] for v in open_vars]):
+        for i, combo in enumerate(lazy_product([leaf[v] for v in open_vars])):
+            if (i & 255) == 255:
+                ctx.check()
             s = dict(fixed)
             s.update(zip((P.names[v] for v in open_vars), combo))
             yield s
 
 
 def lazy_product(domains: list[Domain]) -> Iterator[tuple[int, ...]]:
-    """Cartesian product of re-iterable domains without materialising any of them."""
-    if not domains:
-        yield ()
-        return
-    head, rest = domains[0], domains[1:]
-    for v in head:
-        for tail in lazy_product(rest):
-            yield (v, *tail)
+    """Cartesian product of re-iterable domains without materialising any of them (the last
+    varies fastest; an odometer, so any number of domains)."""
+    its = [iter(d) for d in domains]
+    cur = [next(it) for it in its]
+    while True:
+        yield tuple(cur)
+        i = len(its) - 1
+        while i >= 0:
+            nxt = next(its[i], _END)
+            if nxt is not _END:
+                cur[i] = nxt
+                break
+            its[i] = iter(domains[i])
+            cur[i] = next(its[i])
+            i -= 1
+        if i < 0:
+            return
+
+
+_END = object()
 
 
 __all__ = ["dfs", "ValuePolicy", "leaf_holds", "component_solutions", "lazy_product", "BRANCH_VALUES"]

@@ -9,7 +9,8 @@
   an operation that is undefined under an assignment is false as a whole, also under ``not``
   and ``or``): the search posts these conditions beside a disjunction so that the disjunction
   itself can be reasoned about with two-valued logic, and :func:`fold_statement` keeps those of
-  the parts it drops.
+  the parts it drops;
+* :func:`linear_terms`: an expression as ``sum(k * x) + c`` where it is one.
 
 All three keep sub-trees that are shared by identity shared (a definition inlined in several
 places is one object) and visit each shared sub-tree once.
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .expr import (
+    Add,
     And,
     BoolConst,
     Compare,
@@ -30,10 +32,13 @@ from .expr import (
     Expr,
     FloorDiv,
     Mod,
+    Mul,
+    Neg,
     Not,
     NotDivides,
     Or,
     Pow,
+    Sub,
     TrueDiv,
     Undefined,
     Var,
@@ -291,4 +296,44 @@ def substitute(node: Any, values: Any, memo: dict[int, tuple[Any, Any]] | None =
     return fold(rebuild(node, var_map), memo, prove)
 
 
-__all__ = ["rebuild", "fold", "fold_statement", "definedness", "substitute", "with_children"]
+def linear_terms(e: Any) -> tuple[dict[int, int], int] | None:
+    """``e`` as ``sum(k * x) + c``: the non-zero coefficients by variable index and ``c``, or
+    None when ``e`` is not linear with integer coefficients. Iterative (any length of sum).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> linear_terms(2 * x - (y - x) * 3 + 4), linear_terms(x * y)
+    (({0: 5, 1: -3}, 4), None)
+    """
+    coefs: dict[int, int] = {}
+    const = 0
+    stack = [(e, 1)]
+    while stack:
+        n, k = stack.pop()
+        t = type(n)
+        if t is Var:
+            coefs[n.index] = coefs.get(n.index, 0) + k
+        elif t is Const:
+            const += k * n.value
+        elif t is Add or t is Sub:
+            stack.append((n.a, k))
+            stack.append((n.b, k if t is Add else -k))
+        elif t is Neg:
+            stack.append((n.a, -k))
+        elif t is Mul and type(n.a) is Const:
+            stack.append((n.b, k * n.a.value))
+        elif t is Mul and type(n.b) is Const:
+            stack.append((n.a, k * n.b.value))
+        else:
+            terms = getattr(n, "linear_parts", None)  # n-ary nodes state their own terms
+            if terms is None:
+                return None
+            parts = terms()
+            if parts is None:
+                return None
+            stack.extend((x, k * c) for x, c in parts)
+    return {v: k for v, k in coefs.items() if k}, const
+
+
+__all__ = ["rebuild", "fold", "fold_statement", "definedness", "substitute", "with_children",
+           "linear_terms"]

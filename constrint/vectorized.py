@@ -48,6 +48,7 @@ from .problem import Opaque, Prepared, check_solution
 from .propagators import Store, forward
 from .results import Result, Status
 from .search import component_solutions
+from .transform import linear_terms
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
 #: int64 columns of this length) and keeps the peak near the output's size. Every work array of
@@ -403,40 +404,11 @@ def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) ->
     return placed, blocks
 
 
-def _linear(e: Any) -> tuple[dict[int, int], int] | None:
-    """``e`` as ``sum(k * x) + c`` with integer coefficients (by variable index), or None."""
-    t = type(e)
-    if t is Var:
-        return {e.index: 1}, 0
-    if t is Const:
-        return {}, e.value
-    if t in (Add, Sub):
-        a, b = _linear(e.a), _linear(e.b)
-        if a is None or b is None:
-            return None
-        sign = 1 if t is Add else -1
-        out = dict(a[0])
-        for v, k in b[0].items():
-            out[v] = out.get(v, 0) + sign * k
-        return {v: k for v, k in out.items() if k}, a[1] + sign * b[1]
-    if t is Neg:
-        a = _linear(e.a)
-        return None if a is None else ({v: -k for v, k in a[0].items()}, -a[1])
-    if t is Mul:
-        for x, y in ((e.a, e.b), (e.b, e.a)):
-            if type(x) is Const:
-                a = _linear(y)
-                if a is None:
-                    return None
-                return {v: x.value * k for v, k in a[0].items() if x.value * k}, x.value * a[1]
-    return None
-
-
 def _linear_check(c: Any) -> tuple[dict[int, int], int, str] | None:
     """A comparison ``sum(k * x) + c OP 0`` (OP not '!='), or None."""
     if type(c) is not Compare or c.op == "!=":
         return None
-    a, b = _linear(c.a), _linear(c.b)
+    a, b = linear_terms(c.a), linear_terms(c.b)
     if a is None or b is None:
         return None
     coefs = dict(a[0])
@@ -554,9 +526,10 @@ class _Join:
     nested loop (earlier variables vary slowest).
     """
 
-    def __init__(self, P, doms, vars_: list[int], cons: set[int], emit):
+    def __init__(self, P, doms, vars_: list[int], cons: set[int], emit, ctx=None):
         self.P = P
         self.emit = emit
+        self.ctx = ctx  # a Context whose time limit each step looks at
         checks, tables = _checks_and_tables(P, vars_, cons, doms)
         self.dtype: Any = object if _needs_object(P, cons, doms) else np.int64
         self.order, blocks = _join_order(vars_, checks, tables, doms)
@@ -730,6 +703,8 @@ class _Join:
             self._extend(kept, s + 1)
 
     def _extend(self, cols: list[np.ndarray], s: int) -> None:
+        if self.ctx is not None:
+            self.ctx.check()
         if s == len(self.steps):
             if cols and len(cols[0]):
                 self.emit(self.order, cols)
@@ -856,8 +831,9 @@ def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
     return total <= MAX_CARTESIAN
 
 
-def count_component_vectorized(P, doms, vars_: list[int], cons: set[int]) -> int | None:
-    """Number of solutions of a component by the numpy join, or None when it does not suit."""
+def count_component_vectorized(P, doms, vars_: list[int], cons: set[int], ctx=None) -> int | None:
+    """Number of solutions of a component by the numpy join, or None when it does not suit.
+    ``ctx``: a :class:`~constrint.problem.Context` whose time limit the join keeps."""
     if not component_suits(P, doms, vars_, cons):
         return None
     total = 0
@@ -866,11 +842,11 @@ def count_component_vectorized(P, doms, vars_: list[int], cons: set[int]) -> int
         nonlocal total
         total += len(cols[0])
 
-    _Join(P, doms, vars_, cons, emit).run()
+    _Join(P, doms, vars_, cons, emit, ctx).run()
     return total
 
 
-def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> list[np.ndarray]:
+def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any, ctx=None) -> list[np.ndarray]:
     """All solutions of a component as consecutive row blocks, columns in the order of ``vars_``."""
     col = {v: i for i, v in enumerate(vars_)}
     pieces: list[np.ndarray] = []
@@ -882,18 +858,19 @@ def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any) -> 
                 block[:, col[v]] = c
             pieces.append(block)
 
-        _Join(P, doms, vars_, cons, emit).run()
+        _Join(P, doms, vars_, cons, emit, ctx).run()
     else:
         names = [P.names[v] for v in vars_]
-        rows = [[s[n] for n in names] for s in component_solutions(P, doms, vars_, cons)]
+        rows = [[s[n] for n in names] for s in component_solutions(P, doms, vars_, cons, ctx)]
         if rows:
             pieces.append(np.array(rows, dtype=dtype))
     return pieces
 
 
-def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int) -> np.ndarray:
+def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int, ctx=None) -> np.ndarray:
     """All solutions of a prepared problem (:func:`constrint.problem.prepare`; ``None`` when
     infeasible) as a 2-D array, one column per variable (``n`` of them) in creation order.
+    ``ctx``: a :class:`~constrint.problem.Context` whose time limit is kept.
 
     Peak memory is about the output plus the components' own solutions (never more than the
     output again) plus the join's working chunks: blocks are written straight into the output.
@@ -911,7 +888,7 @@ def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int) -> np.nda
     if total > max_rows:
         raise ModelError(f"too many solutions to list ({total}); use count() or solutions()")
     for vars_, cons in comps:
-        blocks = _component_blocks(P, doms, vars_, cons, dtype)
+        blocks = _component_blocks(P, doms, vars_, cons, dtype, ctx)
         rows = sum(len(b) for b in blocks)
         total *= rows
         if total > max_rows:
@@ -959,7 +936,7 @@ def solve_vectorized(model: Any, prep: Prepared, ctx) -> Result | None:
             estimate *= doms[v].size
     if estimate > 4_000_000:
         return None
-    arr = array_of(prep, len(model._vars), None, 1 << 31)
+    arr = array_of(prep, len(model._vars), None, 1 << 31, ctx)
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective

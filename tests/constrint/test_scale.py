@@ -1,0 +1,216 @@
+"""Sizes that are not in the problem: counting without listing, time limits, arguments.
+
+* counting is done by search with cached sub-problems where listing would be exponential (a sum
+  over many binaries), and agrees with listing and with the binomial coefficient;
+* every time limit of the Python API holds without signals, also in another thread;
+* bad arguments get a ModelError naming the argument.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+
+import constrint as ci
+
+
+def binaries(n: int, total: int) -> ci.Model:
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 1) for i in range(n)]
+    m += ci.sum_(xs) == total
+    return m
+
+
+@pytest.mark.parametrize("n", [12, 30, 60])
+def test_counting_a_cardinality_sum_needs_no_listing(n):
+    m = binaries(n, 3)
+    assert m.count(time_limit=20) == math.comb(n, 3)
+    if n == 12:
+        assert sum(1 for _ in m.solutions()) == math.comb(n, 3)
+
+
+def test_count_of_a_model_whose_solutions_cannot_be_listed():
+    m = binaries(60, 30)
+    assert m.count(time_limit=20) == math.comb(60, 30)
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 9) for i in range(80)]
+    m += ci.sum_(xs) == 100
+    m += xs[0] + 2 * xs[1] >= 5
+    expected = _count_sum(80, 9, 100, lambda a, b: a + 2 * b >= 5)
+    assert m.count(time_limit=60) == expected
+    assert expected > 10**50
+
+
+def test_counting_splits_parts_that_branching_separates():
+    # x0 links two sums; once x0 has a value they are independent and counted apart
+    m = ci.Model()
+    x0 = m.int_var("x0", 0, 3)
+    a = [m.int_var(f"a{i}", 0, 1) for i in range(40)]
+    b = [m.int_var(f"b{i}", 0, 2) for i in range(40)]
+    m += ci.sum_(a) == x0 + 10
+    m += ci.sum_(b) * 2 != x0 * x0 + 7  # not linear in x0: counted by branching on x0
+    m += x0 * x0 != 4
+    expected = 0
+    for v in (0, 1, 3):
+        expected += math.comb(40, v + 10) * (3**40 - _ways_sum(40, 2, (v * v + 7) / 2))
+    assert m.count(time_limit=60) == expected
+
+
+def _ways_sum(n, hi, target):
+    """Assignments of n digits 0..hi summing to target (0 for a fractional target)."""
+    if target != int(target):
+        return 0
+    ways = [1]
+    for _ in range(n):
+        new = [0] * (len(ways) + hi)
+        for s, w in enumerate(ways):
+            for d in range(hi + 1):
+                new[s + d] += w
+        ways = new
+    t = int(target)
+    return ways[t] if 0 <= t < len(ways) else 0
+
+
+def _count_sum(n, hi, total, first_two):
+    """Reference count: assignments of n digits 0..hi summing to total whose first two satisfy
+    first_two (a plain dynamic program over the running sum)."""
+    ways = [0] * (total + 1)
+    ways[0] = 1
+    for _ in range(n - 2):
+        new = [0] * (total + 1)
+        for s, w in enumerate(ways):
+            if w:
+                for d in range(hi + 1):
+                    if s + d <= total:
+                        new[s + d] += w
+        ways = new
+    return sum(ways[total - a - b] for a in range(hi + 1) for b in range(hi + 1)
+               if first_two(a, b) and 0 <= total - a - b)
+
+
+def test_count_agrees_with_listing_where_both_run():
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", -2, 3) for i in range(7)]
+    m += ci.sum_(2 * x for x in xs[:4]) - xs[4] <= 3
+    m += xs[5] * xs[6] + xs[0] != 2
+    m += ci.sum_(xs[3:]) >= 1
+    assert m.count() == len(m.solutions_array()) == sum(1 for _ in m.solutions())
+
+
+# ---------------------------------------------------------------------- limits
+
+
+def slow_model() -> ci.Model:
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 1, 10**6) for i in range(3)]
+    m += ci.divides(xs[0] * xs[1] + xs[2], 999983 * 7) | (xs[0] - xs[1] != xs[2] * 7 + 3)
+    return m
+
+
+@pytest.mark.parametrize("call", ["count", "solutions", "solutions_array", "solve", "maximize"])
+def test_time_limits_hold_without_signals_in_a_thread(call):
+    out = {}
+
+    def run():
+        m = slow_model()
+        start = time.monotonic()
+        try:
+            if call == "count":
+                m.count(time_limit=0.3)
+            elif call == "solutions":
+                for _ in m.solutions(time_limit=0.3):
+                    pass
+            elif call == "solutions_array":
+                m.solutions_array(time_limit=0.3)
+            else:
+                if call == "maximize":
+                    x0, x1, x2 = m.variables
+                    m.maximize((x0 * x1 + x2) % 1000003)
+                out["status"] = m.solve(time_limit=0.3).status
+        except ci.LimitReached as exc:
+            out["limit"] = str(exc)
+        out["seconds"] = time.monotonic() - start
+
+    t = threading.Thread(target=run)
+    t.start()
+    t.join(60)
+    assert not t.is_alive()
+    assert out["seconds"] < 3.0, out
+    if call in ("solve", "maximize"):
+        assert out["status"] in (ci.Status.FEASIBLE, ci.Status.UNKNOWN)
+    else:
+        assert "stopped by the time limit" in out["limit"]
+
+
+def test_count_time_limit_holds_on_a_cardinality_model():
+    m = binaries(300, 150)
+    m += ci.sum_(m.variables[:150]) * ci.sum_(m.variables[150:]) != 5000  # not linear
+    start = time.monotonic()
+    with pytest.raises(ci.LimitReached):
+        m.count(time_limit=0.5)
+    assert time.monotonic() - start < 3.0
+
+
+# ---------------------------------------------------------------------- arguments
+
+
+def test_bad_arguments_name_the_argument():
+    m = ci.Model()
+    x = m.int_var("x", 0, 9)
+    m += x > 2
+    for bad in (-1, 0, float("nan"), float("inf"), "3", True):
+        for call in (m.solve, m.count, m.solutions_array, m.solutions):
+            with pytest.raises(ci.ModelError, match="time_limit"):
+                call(time_limit=bad)
+    with pytest.raises(ci.ModelError, match="limit must be"):
+        m.solutions(limit=-1)
+    with pytest.raises(ci.ModelError, match="limit"):
+        m.solutions(limit=2.5)
+    with pytest.raises(ci.ModelError, match="'x'"):
+        m.check({"x": "3"})
+    with pytest.raises(ci.ModelError, match="dtype"):
+        m.solutions_array(dtype="float64")
+    assert m.check({"x": 3}) and list(m.solutions(limit=0)) == []
+
+
+def test_huge_ranges_are_kept_as_intervals_at_once():
+    start = time.monotonic()
+    y = ci.Model().int_var("y", values=range(10**12))
+    z = ci.Model().int_var("z", values=range(-10**15, 10**15, 5))
+    assert time.monotonic() - start < 0.5
+    assert y.model.domain(y).size == 10**12 and z.model.domain(z).size == 4 * 10**14
+    with pytest.raises(ci.ModelError, match="listed values"):
+        ci.Model().int_var("w", values=range(1, 10**12, 4))
+
+
+# ---------------------------------------------------------------------- the counting search itself
+
+from hypothesis import given  # noqa: E402
+
+from constrint.counting import count_by_search  # noqa: E402
+from constrint.problem import Context, prepare  # noqa: E402
+from constrint.testing import EVERY_OP, brute_force_count, models  # noqa: E402
+
+
+def _count_by_search_only(m) -> int:
+    prep = prepare(m)
+    if prep is None:
+        return 0
+    P, doms, comps, free = prep
+    total = math.prod(doms[v].size for v in free)
+    for vars_, cons in comps:
+        total *= count_by_search(P, doms, vars_, cons, Context(None))
+    return total
+
+
+@given(models(ops=EVERY_OP, max_vars=5, nesting=2))
+def test_counting_search_equals_brute_force(m):
+    assert _count_by_search_only(m) == brute_force_count(m)
+
+
+@given(models(ops=("+", "-", "*", "neg"), kinds=("==", "!=", "<", "<=", ">", ">=", "and"),
+              min_vars=4, max_vars=7, max_domain_size=5))
+def test_counting_search_equals_brute_force_on_linear_models(m):
+    assert _count_by_search_only(m) == brute_force_count(m)
