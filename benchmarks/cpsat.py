@@ -84,10 +84,11 @@ class CpSatModel:
             return self.vars[e.name]
         if t is E.Const:
             return e.value
-        if t is E.Add:
-            return self.lin(e.a) + self.lin(e.b)
-        if t is E.Sub:
-            return self.lin(e.a) - self.lin(e.b)
+        if t is E.Sum:
+            out = self.lin(e.children[0])
+            for x, s in zip(e.children[1:], e.signs[1:]):
+                out = out + self.lin(x) if s > 0 else out - self.lin(x)
+            return out
         if t is E.Neg:
             return -self.lin(e.a)
         if t is E.Mul:

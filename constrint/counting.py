@@ -26,7 +26,7 @@ from .expr import Compare
 from .problem import Context, Problem, fixpoint
 from .propagators import Store
 from .search import _branches
-from .transform import linear_terms, substitute
+from .transform import linear_form, substitute
 
 #: Most partial sums :func:`count_linear` keeps, and most values per variable it lists.
 LINEAR_STATES = 1 << 18
@@ -35,26 +35,6 @@ LINEAR_VALUES = 1 << 12
 
 class OverBudget(Exception):
     """Internal: a counting search spent the time it was given."""
-
-
-def linear_form(c: Any) -> tuple[str, int, dict[int, int]] | None:
-    """``c`` as ``sum(k_v * v) + const OP 0`` (``(OP, const, {index: k})``), or None when it is
-    not a comparison of linear integer expressions.
-
-    >>> import constrint as ci
-    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
-    >>> linear_form(2 * x + y - x + 3 <= y * 4)
-    ('<=', 3, {0: 1, 1: -3})
-    """
-    if type(c) is not Compare or not c.a.integral or not c.b.integral:
-        return None
-    left, right = linear_terms(c.a), linear_terms(c.b)
-    if left is None or right is None:
-        return None
-    coefs = dict(left[0])
-    for v, k in right[0].items():
-        coefs[v] = coefs.get(v, 0) - k
-    return c.op, left[1] - right[1], {v: k for v, k in coefs.items() if k}
 
 
 def count_linear(op: str, const: int, terms: tuple[tuple[int, int], ...], doms: list[Domain]) -> int | None:
@@ -284,4 +264,4 @@ def _residual(S: _Counting, doms: list[Domain], part: list[int], open_of: dict[i
     return tuple((v, doms[v]) for v in opened), tuple(rest)
 
 
-__all__ = ["count_by_search", "count_linear", "linear_form", "OverBudget", "LINEAR_STATES", "LINEAR_VALUES"]
+__all__ = ["count_by_search", "count_linear", "OverBudget", "LINEAR_STATES", "LINEAR_VALUES"]

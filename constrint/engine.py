@@ -73,17 +73,18 @@ def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[
     search goes first, for about the time the join would need for the widest constraint's
     combinations, and the join takes over where the search has not finished by then.
     """
-    if component_suits(P, doms, vars_, cons):
-        span = _widest(P, doms, cons)
-        if span > WIDE_COMBINATIONS:
-            try:
-                return count_by_search(P, doms, vars_, cons, ctx, budget_s=span * JOIN_ROW_S)
-            except OverBudget:
-                pass
-        n = count_component_vectorized(P, doms, vars_, cons, ctx)
-        assert n is not None
-        return n
-    return count_by_search(P, doms, vars_, cons, ctx)
+    span = _widest(P, doms, cons)
+    if span > WIDE_COMBINATIONS:
+        try:
+            return count_by_search(P, doms, vars_, cons, ctx, budget_s=span * JOIN_ROW_S)
+        except OverBudget:
+            if not component_suits(P, doms, vars_, cons):
+                return count_by_search(P, doms, vars_, cons, ctx)
+    elif not component_suits(P, doms, vars_, cons):
+        return count_by_search(P, doms, vars_, cons, ctx)
+    n = count_component_vectorized(P, doms, vars_, cons, ctx)
+    assert n is not None
+    return n
 
 
 def _widest(P: Problem, doms: list[Domain], cons: set[int]) -> int:

@@ -82,16 +82,16 @@ class Expr:
 
     # ---- arithmetic
     def __add__(self, o):
-        return Add(self, _coerce(o))
+        return add(self, _coerce(o))
 
     def __radd__(self, o):
-        return Add(_coerce(o), self)
+        return add(_coerce(o), self)
 
     def __sub__(self, o):
-        return Sub(self, _coerce(o))
+        return sub(self, _coerce(o))
 
     def __rsub__(self, o):
-        return Sub(_coerce(o), self)
+        return sub(_coerce(o), self)
 
     def __mul__(self, o):
         return Mul(self, _coerce(o))
@@ -359,26 +359,71 @@ class _Binary(Expr):
         return f"{_paren(self.a, self._prec)} {self.sym} {_paren(self.b, self._prec + 1)}"
 
 
-class Add(_Binary):
-    """``a + b``"""
+class Sum(Expr):
+    """``t0 + t1 - t2 ...``: a flat n-ary sum of two or more terms, added or subtracted left to
+    right (``signs[i]`` is ``1`` or ``-1``; ``signs[0]`` is ``1``).
 
-    __slots__ = ()
-    sym = "+"
+    ``a + b`` and ``a - b`` build one; adding to a sum extends it (``(a + b) + c`` is one node of
+    three terms), so nothing recurses per term however long the sum. Terms are evaluated left
+    to right exactly as the chain of binary operations would be (also with floats).
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> e = x + 2 * y - 3 + x
+    >>> type(e).__name__, len(e.children), e.signs, str(e), e.evaluate({"x": 1, "y": 2})
+    ('Sum', 4, (1, 1, -1, 1), 'x + 2 * y - 3 + x', 3)
+    """
+
+    __slots__ = ("children", "signs", "integral")
     _prec = _P_ADD
 
+    def __init__(self, terms: Iterable[Expr], signs: Iterable[int] | None = None):
+        self.children = tuple(terms)
+        self.signs = (1,) * len(self.children) if signs is None else tuple(signs)
+        if len(self.children) < 2 or len(self.signs) != len(self.children):
+            raise ValueError("a Sum needs two or more terms and one sign per term")
+        if self.signs[0] != 1 or any(s not in (1, -1) for s in self.signs):
+            raise ValueError("the signs of a Sum are 1 or -1, the first one 1")
+        self.integral = all(t.integral for t in self.children)
+
+    @property
+    def a(self) -> Expr:
+        """The first term."""
+        return self.children[0]
+
+    @property
+    def b(self) -> Expr:
+        """The second term (of a sum of two)."""
+        return self.children[1]
+
     def ev(self, a):
-        return self.a.ev(a) + self.b.ev(a)
+        kids = self.children
+        total = kids[0].ev(a)
+        for t, s in zip(kids[1:], self.signs[1:]):
+            v = t.ev(a)
+            total = total + v if s > 0 else total - v
+        return total
+
+    def fmt(self):
+        kids = self.children
+        parts = [_paren(kids[0], _P_ADD)]
+        for t, s in zip(kids[1:], self.signs[1:]):
+            parts.append(("+ " if s > 0 else "- ") + _paren(t, _P_ADD + 1))
+        return " ".join(parts)
 
 
-class Sub(_Binary):
-    """``a - b``"""
+def add(a: Expr, b: Expr) -> Sum:
+    """``a + b`` as a :class:`Sum` (extending ``a`` when it is one)."""
+    if type(a) is Sum:
+        return Sum(a.children + (b,), a.signs + (1,))
+    return Sum((a, b), (1, 1))
 
-    __slots__ = ()
-    sym = "-"
-    _prec = _P_ADD
 
-    def ev(self, a):
-        return self.a.ev(a) - self.b.ev(a)
+def sub(a: Expr, b: Expr) -> Sum:
+    """``a - b`` as a :class:`Sum` (extending ``a`` when it is one)."""
+    if type(a) is Sum:
+        return Sum(a.children + (b,), a.signs + (-1,))
+    return Sum((a, b), (1, -1))
 
 
 class Mul(_Binary):
@@ -1039,7 +1084,7 @@ def trunc(a: ExprLike) -> Expr:
 
 
 def sum_(items: Iterable[ExprLike]) -> Expr:
-    """Sum of expressions (0 for none).
+    """Sum of expressions (0 for none), one flat :class:`Sum` node however many.
 
     >>> import constrint as ci
     >>> m = ci.Model(); xs = [m.int_var(f"x{i}", 0, 3) for i in range(3)]
@@ -1048,10 +1093,15 @@ def sum_(items: Iterable[ExprLike]) -> Expr:
     >>> m += ci.sum_(xs) == 9; m.count()
     1
     """
-    out: Expr | None = None
-    for e in items:
-        out = _coerce(e) if out is None else Add(out, _coerce(e))
-    return Const(0) if out is None else out
+    terms = [_coerce(e) for e in items]
+    if not terms:
+        return Const(0)
+    if len(terms) == 1:
+        return terms[0]
+    if type(terms[0]) is Sum:  # as the chain of '+' would be
+        first = terms[0]
+        return Sum(first.children + tuple(terms[1:]), first.signs + (1,) * (len(terms) - 1))
+    return Sum(terms)
 
 
 def walk(node) -> Iterable[Any]:
@@ -1073,7 +1123,7 @@ def check_integer(v: Any, what: str) -> int:
 
 
 __all__ = [
-    "Expr", "Const", "Var", "Add", "Sub", "Mul", "FloorDiv", "Mod", "ExactDiv", "TrueDiv",
+    "Expr", "Const", "Var", "Sum", "add", "sub", "Mul", "FloorDiv", "Mod", "ExactDiv", "TrueDiv",
     "Min", "Max", "Pow", "Neg", "Abs", "Trunc", "Constraint", "BoolConst", "Compare",
     "Divides", "NotDivides", "And", "Or", "Not", "divides", "implies", "all_of", "any_of",
     "min_", "max_", "exact_div", "true_div", "trunc", "sum_", "walk", "Undefined",

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from .domain import Domain
-from .expr import Abs, Add, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Sub, Var
+from .expr import Abs, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Sum, Var
 from .propagators import Store, forward
 
 #: Direction signs: a key is non-decreasing (+1) or non-increasing (-1) in a variable, or
@@ -57,10 +57,13 @@ def monotonicity(e: Expr, store: Store, memo: dict) -> dict[int, int]:
         return {e.index: UP}
     if t is Const:
         return {}
-    if t is Add:
-        return _merge(monotonicity(e.a, store, memo), monotonicity(e.b, store, memo))
-    if t is Sub:
-        return _merge(monotonicity(e.a, store, memo), _flip(monotonicity(e.b, store, memo)))
+    if t is Sum:
+        out: dict[int, int] = {}
+        for x, s in zip(e.children, e.signs):
+            for v, d in monotonicity(x, store, memo).items():
+                d *= s
+                out[v] = d if out.get(v, d) == d else UNKNOWN
+        return out
     if t is Neg:
         return _flip(monotonicity(e.a, store, memo))
     if t in (Min, Max):

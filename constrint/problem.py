@@ -16,9 +16,9 @@ import networkx as nx
 
 from .domain import Domain
 from .errors import InternalSolverError
-from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Var, walk
+from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Sum, Var, walk
 from .propagators import ENTAILED, FAILED, Store, revise, revise_by_evaluation
-from .transform import definedness, fold
+from .transform import definedness, fold, linear_compare, linear_form
 
 
 class Timeout(Exception):
@@ -49,22 +49,46 @@ class Opaque(Constraint):
         return revise_by_evaluation(self.c, self.idx, self.names, store)
 
 
-def rewrite(c: Constraint, names: dict[int, str]) -> Constraint:
-    """Normalise a constraint tree for propagation (divisibility patterns, opaque parts)."""
+def rewrite(c: Constraint, names: dict[int, str], variables: list[Var] | None = None) -> Constraint:
+    """Normalise a constraint tree for propagation (divisibility patterns, opaque parts, linear
+    comparisons with repeated variables merged to one term per variable)."""
     t = type(c)
     if callable(getattr(c, "revise", None)):
         return c  # e.g. user-defined constraints: revised by their own rule
+    if t is Compare and variables is not None and c.a.integral and c.b.integral:
+        merged = _merged_linear(c, variables)
+        if merged is not None:
+            return merged
     if t is Compare and c.op in ("==", "!=") and c.a.integral and c.b.integral:
         mod, zero = (c.a, c.b) if type(c.a) is Mod else (c.b, c.a)
         if type(mod) is Mod and type(zero) is Const and zero.value == 0:
             return (Divides if c.op == "==" else NotDivides)(mod.b, mod.a)
     if t in (And, Or):
-        return t([rewrite(p, names) for p in c.children])
+        return t([rewrite(p, names, variables) for p in c.children])
     integral = all(getattr(n, "integral", True) for n in walk(c))
     if t in (Compare, Divides, NotDivides, BoolConst) and integral:
         return c
     idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
     return Opaque(c, idx, tuple(names[i] for i in idx))
+
+
+#: A linear comparison with more than this many terms per variable it reads is propagated in
+#: its merged form (one term per variable).
+MERGE_RATIO = 2
+
+
+def _merged_linear(c: Compare, variables: list[Var]) -> Constraint | None:
+    """``c`` with one term per variable, where it is linear and repeats variables a lot."""
+    if type(c.a) is not Sum and type(c.b) is not Sum:
+        return None
+    terms = len(c.a.children) if type(c.a) is Sum else 1
+    terms += len(c.b.children) if type(c.b) is Sum else 1
+    if terms <= 8:
+        return None
+    lin = linear_form(c)
+    if lin is None or terms <= MERGE_RATIO * (len(lin[2]) + 1):
+        return None
+    return linear_compare(*lin, variables)
 
 
 class Problem:
@@ -83,8 +107,8 @@ class Problem:
             if any(type(n) is Or for n in walk(c)):
                 # the rule for undefined operations, posted beside the disjunction so that the
                 # disjunction itself is reasoned about with two-valued logic
-                cons.extend(rewrite(g, names) for g in definedness(c))
-            c = rewrite(c, names)
+                cons.extend(rewrite(g, names, model._vars) for g in definedness(c))
+            c = rewrite(c, names, model._vars)
             if isinstance(c, And):
                 cons.extend(c.children)
             else:

@@ -20,7 +20,6 @@ from typing import Any
 from .domain import Domain
 from .expr import (
     Abs,
-    Add,
     And,
     BoolConst,
     Compare,
@@ -37,7 +36,7 @@ from .expr import (
     NotDivides,
     Or,
     Pow,
-    Sub,
+    Sum,
     Trunc,
     Undefined,
     Var,
@@ -140,24 +139,28 @@ def _f_trunc(n: Trunc, store, memo) -> Fwd:
     return forward(n.a, store, memo)
 
 
-def _f_add(n: Add, store, memo) -> Fwd:
-    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
-    if A is None or B is None:
-        return None, True
-    d = _pairs(int.__add__, A, B)
-    if d is not False:
-        return d, ua or ub
-    return Domain.interval(A.lo + B.lo, A.hi + B.hi, math.gcd(A.factor, B.factor)), ua or ub
-
-
-def _f_sub(n: Sub, store, memo) -> Fwd:
-    (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
-    if A is None or B is None:
-        return None, True
-    d = _pairs(int.__sub__, A, B)
-    if d is not False:
-        return d, ua or ub
-    return Domain.interval(A.lo - B.hi, A.hi - B.lo, math.gcd(A.factor, B.factor)), ua or ub
+def _f_sum(n: Sum, store, memo) -> Fwd:
+    kids, signs = n.children, n.signs
+    if len(kids) == 2:
+        (A, ua), (B, ub) = forward(kids[0], store, memo), forward(kids[1], store, memo)
+        if A is None or B is None:
+            return None, True
+        d = _pairs(int.__add__ if signs[1] > 0 else int.__sub__, A, B)
+        if d is not False:
+            return d, ua or ub
+    lo = hi = g = 0
+    undefined = False
+    for t, s in zip(kids, signs):
+        D, u = forward(t, store, memo)
+        if D is None:
+            return None, True
+        undefined = undefined or u
+        if s > 0:
+            lo, hi = lo + D.lo, hi + D.hi
+        else:
+            lo, hi = lo - D.hi, hi - D.lo
+        g = math.gcd(g, D.factor)  # a sum of multiples of g is one
+    return Domain.interval(lo, hi, g or 1), undefined
 
 
 def _mul_dom(A: Domain, B: Domain) -> Domain | None:
@@ -334,8 +337,7 @@ _FORWARD: Mapping[type, Callable[..., Fwd]] = MappingProxyType({
     Neg: _f_neg,
     Abs: _f_abs,
     Trunc: _f_trunc,
-    Add: _f_add,
-    Sub: _f_sub,
+    Sum: _f_sum,
     Mul: _f_mul,
     Pow: _f_pow,
     FloorDiv: _f_floordiv,
@@ -423,30 +425,44 @@ def _b_trunc(n: Trunc, new: Domain, store, memo):
     narrow(n.a, new, store, memo)
 
 
-def _factor_through_sum(f: int, other: Domain) -> int:
-    # if z and the other operand are both multiples of f, so is this operand
-    return f if f > 1 and other.factor % f == 0 else 1
-
-
-def _b_add(n: Add, new: Domain, store, memo):
-    if _support(n, int.__add__, new, store, memo):
+def _b_sum(n: Sum, new: Domain, store, memo):
+    kids, signs = n.children, n.signs
+    if len(kids) == 2 and _support(n, int.__add__ if signs[1] > 0 else int.__sub__, new, store, memo):
         return
-    A, _ = forward(n.a, store, memo)
-    B, _ = forward(n.b, store, memo)
-    narrow(n.a, Domain.interval(new.lo - B.hi, new.hi - B.lo, _factor_through_sum(new.factor, B)), store, memo)
-    A, _ = forward(n.a, store, memo)
-    narrow(n.b, Domain.interval(new.lo - A.hi, new.hi - A.lo, _factor_through_sum(new.factor, A)), store, memo)
-
-
-def _b_sub(n: Sub, new: Domain, store, memo):
-    if _support(n, int.__sub__, new, store, memo):
-        return
-    A, _ = forward(n.a, store, memo)
-    B, _ = forward(n.b, store, memo)
-    # z = a - b  =>  a = z + b, b = a - z
-    narrow(n.a, Domain.interval(new.lo + B.lo, new.hi + B.hi, _factor_through_sum(new.factor, B)), store, memo)
-    A, _ = forward(n.a, store, memo)
-    narrow(n.b, Domain.interval(A.lo - new.hi, A.hi - new.lo, _factor_through_sum(new.factor, A)), store, memo)
+    doms = []
+    for t in kids:
+        D, _ = forward(t, store, memo)
+        if D is None:
+            raise _Fail
+        doms.append(D)
+    # s_i * t_i = z - sum of the other signed terms: bounds from the others' bounds
+    part = [(D.lo, D.hi) if s > 0 else (-D.hi, -D.lo) for D, s in zip(doms, signs)]
+    total_lo = sum(p[0] for p in part)
+    total_hi = sum(p[1] for p in part)
+    # gcd of the factors of all terms but one: prefix and suffix gcds
+    k = len(kids)
+    before = [0] * (k + 1)
+    after = [0] * (k + 1)
+    for i in range(k):
+        before[i + 1] = math.gcd(before[i], doms[i].factor)
+        after[k - 1 - i] = math.gcd(after[k - i], doms[k - 1 - i].factor)
+    for i, (t, s) in enumerate(zip(kids, signs)):
+        plo, phi = part[i]
+        lo, hi = new.lo - (total_hi - phi), new.hi - (total_lo - plo)
+        if s < 0:
+            lo, hi = -hi, -lo
+        D = doms[i]
+        others = math.gcd(before[i], after[i + 1])
+        # if z and every other term are multiples of f, so is this term
+        f = new.factor if new.factor > 1 and others and others % new.factor == 0 else 1
+        if lo <= D.lo and hi >= D.hi and (f == 1 or D.factor % f == 0):
+            continue
+        narrow(t, Domain.interval(lo, hi, f), store, memo)
+        D2, _ = forward(t, store, memo)
+        q = (D2.lo, D2.hi) if s > 0 else (-D2.hi, -D2.lo)
+        total_lo += q[0] - plo
+        total_hi += q[1] - phi
+        part[i] = q
 
 
 def _quotient_hull(Z: Domain, Y: Domain) -> tuple[int, int] | None:
@@ -665,8 +681,7 @@ _BACKWARD: Mapping[type, Callable[..., None]] = MappingProxyType({
     Neg: _b_neg,
     Abs: _b_abs,
     Trunc: _b_trunc,
-    Add: _b_add,
-    Sub: _b_sub,
+    Sum: _b_sum,
     Mul: _b_mul,
     Pow: _b_pow,
     FloorDiv: _b_floordiv,

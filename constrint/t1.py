@@ -66,8 +66,9 @@ from .booleans import IfThenElse, Reify, may_be_undefined
 from .errors import ModelError, T1Error
 from .expr import (
     COMPARISON_FUNCTIONS,
+    add,
+    sub,
     Abs,
-    Add,
     And,
     BoolConst,
     Compare,
@@ -81,7 +82,7 @@ from .expr import (
     Neg,
     Not,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Trunc,
     Undefined,
@@ -699,7 +700,7 @@ _TRUE = BoolConst(True)
 _FALSE = BoolConst(False)
 #: Binary operators defined everywhere, as nodes.
 _TOTAL_NODES = {
-    ast.Add: Add, ast.Sub: Sub, ast.Mult: Mul, ast.BitAnd: BitAnd, ast.BitOr: BitOr, ast.BitXor: BitXor,
+    ast.Add: add, ast.Sub: sub, ast.Mult: Mul, ast.BitAnd: BitAnd, ast.BitOr: BitOr, ast.BitXor: BitXor,
 }
 
 
@@ -1086,6 +1087,8 @@ class _Cond:
         op = type(node.op)
         if op not in _NUM_OPS and op not in _BIT_OPS:
             raise self.err(f"unsupported {_describe(node)}", node)
+        if op in (ast.Add, ast.Sub):
+            return self.sum_chain(node, cond)
         a, da = self.number(node.left, cond)
         if op is ast.Pow:
             return self.power(node, a, da, cond)
@@ -1112,6 +1115,27 @@ class _Cond:
         if op is ast.FloorDiv:
             return FloorDiv(a, b), d
         return Mod(a, b), d
+
+    def sum_chain(self, node: ast.BinOp, cond: bool) -> tuple[Expr, Constraint]:
+        """A chain ``a + b - c ...`` as one flat :class:`~constrint.expr.Sum`, terms in Python's
+        order of evaluation (no recursion per term)."""
+        spine = []
+        n: ast.AST = node
+        while isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Add, ast.Sub)) and not (
+            n is not node and self.is_constant(n)
+        ):
+            spine.append(n)
+            n = n.left
+        first, d = self.number(n, cond)
+        terms = list(first.children) if type(first) is Sum else [first]
+        signs = list(first.signs) if type(first) is Sum else [1]
+        guards = [d]
+        for b in reversed(spine):
+            e, db = self.number(b.right, cond)
+            terms.append(e)
+            signs.append(1 if isinstance(b.op, ast.Add) else -1)
+            guards.append(db)
+        return Sum(terms, signs), _and(*guards)
 
     def power(self, node: ast.BinOp, a: Expr, da: Constraint, cond: bool) -> tuple[Expr, Constraint]:
         if self.is_constant(node.right):
@@ -1195,7 +1219,7 @@ class _Cond:
         dom, _ = forward(index, lo_store, {})
         if dom is not None and dom.lo < 0:
             # Python counts negative indices from the end
-            index = IfThenElse(Compare("<", index, Const(0)), Add(index, Const(n)), index)
+            index = IfThenElse(Compare("<", index, Const(0)), add(index, Const(n)), index)
         e = Element(items, index)
         g, dg = self.guard(e, [Compare(">=", index, Const(0)), Compare("<", index, Const(n))], cond)
         return g, _and(d_items, di, dg)
@@ -1226,9 +1250,7 @@ class _Cond:
                     return Const(len(vals)), d
                 if name == "sum":
                     start, ds = (self.number(args[1], cond) if len(args) == 2 else (Const(0), _TRUE))
-                    out = start
-                    for v in vals:
-                        out = Add(out, v)
+                    out = Sum([start, *vals]) if vals else start  # ((start + v0) + v1) ...
                     return out, _and(ds, d)
                 if not vals:
                     raise self.err(f"{name}() of an empty sequence", node)
@@ -1252,9 +1274,9 @@ class _Cond:
     def guard_divisor(self, d: Expr) -> Expr:
         """An expression equal to ``d`` except that it is 1 where ``d`` is 0."""
         if d.integral:
-            return Add(d, Sub(Const(1), Min(Abs(d), Const(1))))
+            return Sum([d, Sum([Const(1), Min(Abs(d), Const(1))], [1, -1])])
         ceil_abs = Neg(FloorDiv(Neg(Abs(d)), Const(1)))
-        return Add(d, Sub(Const(1), Min(ceil_abs, Const(1))))
+        return Sum([d, Sum([Const(1), Min(ceil_abs, Const(1))], [1, -1])])
 
     def may_be_zero(self, d: Expr) -> bool:
         """Whether ``d`` can be 0 (or undefined) over the declared domains (True if unsure)."""

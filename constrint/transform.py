@@ -10,7 +10,8 @@
   and ``or``): the search posts these conditions beside a disjunction so that the disjunction
   itself can be reasoned about with two-valued logic, and :func:`fold_statement` keeps those of
   the parts it drops;
-* :func:`linear_terms`: an expression as ``sum(k * x) + c`` where it is one.
+* :func:`linear_terms`, :func:`linear_form`, :func:`linear_compare`: an expression as
+  ``sum(k * x) + c`` where it is one, a comparison as ``sum(k * x) + c OP 0``, and back.
 
 All three keep sub-trees that are shared by identity shared (a definition inlined in several
 places is one object) and visit each shared sub-tree once.
@@ -21,7 +22,6 @@ from collections.abc import Callable
 from typing import Any
 
 from .expr import (
-    Add,
     And,
     BoolConst,
     Compare,
@@ -38,7 +38,7 @@ from .expr import (
     NotDivides,
     Or,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Undefined,
     Var,
@@ -65,6 +65,8 @@ def with_children(node: Any, kids: list[Any]) -> Any:
         return Not(kids[0])
     if t is Pow:
         return Pow(kids[0], node.p)
+    if t is Sum:
+        return Sum(kids, node.signs)
     return t(*kids)
 
 
@@ -315,9 +317,8 @@ def linear_terms(e: Any) -> tuple[dict[int, int], int] | None:
             coefs[n.index] = coefs.get(n.index, 0) + k
         elif t is Const:
             const += k * n.value
-        elif t is Add or t is Sub:
-            stack.append((n.a, k))
-            stack.append((n.b, k if t is Add else -k))
+        elif t is Sum:
+            stack.extend((x, k * s) for x, s in zip(n.children, n.signs))
         elif t is Neg:
             stack.append((n.a, -k))
         elif t is Mul and type(n.a) is Const:
@@ -325,15 +326,65 @@ def linear_terms(e: Any) -> tuple[dict[int, int], int] | None:
         elif t is Mul and type(n.b) is Const:
             stack.append((n.a, k * n.b.value))
         else:
-            terms = getattr(n, "linear_parts", None)  # n-ary nodes state their own terms
-            if terms is None:
-                return None
-            parts = terms()
-            if parts is None:
-                return None
-            stack.extend((x, k * c) for x, c in parts)
+            return None
     return {v: k for v, k in coefs.items() if k}, const
 
 
+def linear_form(c: Any) -> tuple[str, int, dict[int, int]] | None:
+    """``c`` as ``sum(k_v * v) + const OP 0`` (``(OP, const, {index: k})``), or None when it is
+    not a comparison of linear integer expressions.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> linear_form(2 * x + y - x + 3 <= y * 4)
+    ('<=', 3, {0: 1, 1: -3})
+    """
+    if type(c) is not Compare or not c.a.integral or not c.b.integral:
+        return None
+    left, right = linear_terms(c.a), linear_terms(c.b)
+    if left is None or right is None:
+        return None
+    coefs = dict(left[0])
+    for v, k in right[0].items():
+        coefs[v] = coefs.get(v, 0) - k
+    return c.op, left[1] - right[1], {v: k for v, k in coefs.items() if k}
+
+
+def linear_compare(op: str, const: int, coefs: dict[int, int], variables: Any) -> Constraint:
+    """``sum(k_v * v) + const OP 0`` built back from :func:`linear_form`, one term per variable
+    (``variables[index]``): positive terms and the constant on the left, negative ones on the
+    right.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 0, 9); y = m.int_var("y", 0, 9)
+    >>> str(linear_compare(*linear_form(x + y + x - 2 * y + 3 <= 7 + y), m.variables))
+    '2 * x - 4 <= 2 * y'
+    """
+    left: list[Expr] = []
+    right: list[Expr] = []
+    for v, k in sorted(coefs.items()):
+        side = left if k > 0 else right
+        side.append(variables[v] if abs(k) == 1 else Mul(Const(abs(k)), variables[v]))
+    if const:
+        left.append(Const(const))
+    lhs = _signed_sum(left)
+    rhs = _signed_sum(right)
+    return Compare(op, lhs, rhs)
+
+
+def _signed_sum(terms: list[Expr]) -> Expr:
+    """The sum of ``terms`` (a trailing negative constant subtracted), 0 for none."""
+    if not terms:
+        return Const(0)
+    if len(terms) == 1:
+        return terms[0]
+    signs = [1] * len(terms)
+    last = terms[-1]
+    if type(last) is Const and last.value < 0:
+        terms = terms[:-1] + [Const(-last.value)]
+        signs[-1] = -1
+    return Sum(terms, signs)
+
+
 __all__ = ["rebuild", "fold", "fold_statement", "definedness", "substitute", "with_children",
-           "linear_terms"]
+           "linear_terms", "linear_form", "linear_compare"]

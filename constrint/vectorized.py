@@ -20,7 +20,6 @@ from .errors import ModelError
 from .expr import (
     COMPARISON_FUNCTIONS,
     Abs,
-    Add,
     And,
     BoolConst,
     Compare,
@@ -38,7 +37,7 @@ from .expr import (
     NotDivides,
     Or,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Trunc,
     Var,
@@ -193,6 +192,15 @@ def _ev_notdivides(n, env):
     return _ev(n.b, env) % d != 0
 
 
+def _ev_sum(n, env):
+    kids = n.children
+    total = _ev(kids[0], env)
+    for t, s in zip(kids[1:], n.signs[1:]):
+        v = _ev(t, env)
+        total = total + v if s > 0 else total - v
+    return total
+
+
 def _ev_and(n, env):
     out = True
     for c in n.children:
@@ -214,8 +222,7 @@ def _ev_compare(n, env):
 _NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
     Const: lambda n, env: n.value,
     Var: lambda n, env: env.cols[n.index],
-    Add: lambda n, env: _ev(n.a, env) + _ev(n.b, env),
-    Sub: lambda n, env: _ev(n.a, env) - _ev(n.b, env),
+    Sum: _ev_sum,
     Mul: lambda n, env: _ev(n.a, env) * _ev(n.b, env),
     Neg: lambda n, env: -_ev(n.a, env),
     Abs: lambda n, env: abs(_ev(n.a, env)),
@@ -319,8 +326,8 @@ def _magnitude(node, store, memo) -> float:
         return math.inf
     if t is TrueDiv and node.b.integral:
         return kids[0]  # a non-zero integer divisor has magnitude at least 1
-    if t in (Add, Sub):
-        return kids[0] + kids[1]
+    if t is Sum:
+        return sum(kids)
     if t is Mul:
         return math.inf if math.inf in kids else kids[0] * kids[1]
     if t is Mod:

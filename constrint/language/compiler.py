@@ -15,7 +15,6 @@ from ..booleans import IfThenElse, Reify, as_constraint, equivalent, is_boolean,
 from ..errors import ConstraintSyntaxError, ModelError
 from ..expr import (
     Abs,
-    Add,
     BoolConst,
     Compare,
     Const,
@@ -28,7 +27,7 @@ from ..expr import (
     Neg,
     Not,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Trunc,
     Undefined,
@@ -71,7 +70,7 @@ MAX_EXPONENT = 64
 MAX_DEPTH = 200
 
 _BINOPS = {
-    "+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod,
+    "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod,
     "<<": LShift, ">>": RShift,
 }
 _FUNCTIONS = {
@@ -442,6 +441,8 @@ class Compiler:
             return Neg(self.integer(operand, "an integer after '-'", d))
         if kind == "pos":
             return self.integer(node.children[1], "an integer after '+'", d)
+        if kind == "binop" and str(node.children[1]) in ("+", "-"):
+            return self._sum(node, d)
         if kind == "binop":
             left, op, right = node.children
             a = self.integer(left, f"an integer left of {str(op)!r}", d)
@@ -480,11 +481,34 @@ class Compiler:
             return self._membership(node, kind == "not_in", d)
         if kind == "not_":
             return Not(self.constraint(node.children[0], d))
-        if kind == "and_":
-            return all_of(self.constraint(node.children[0], d), self.constraint(node.children[1], d))
-        if kind == "or_":
-            return any_of(self.constraint(node.children[0], d), self.constraint(node.children[1], d))
+        if kind in ("and_", "or_"):
+            # a chain 'a and b and c ...' is one level (the parse tree nests it per operand)
+            operands = []
+            n = node
+            while n.data == kind:
+                operands.append(n.children[1])
+                n = n.children[0]
+            operands.append(n)
+            parts = [self.constraint(x, d) for x in reversed(operands)]
+            return all_of(parts) if kind == "and_" else any_of(parts)
         raise self.error(f"unsupported construct {kind!r}", node)  # pragma: no cover
+
+    def _sum(self, node, d: int) -> Expr:
+        """A chain ``a + b - c ...`` as one flat :class:`~constrint.expr.Sum` (one level of
+        nesting, whatever its length; the parse tree nests it per operand)."""
+        spine = []
+        n = node
+        while n.data == "binop" and str(n.children[1]) in ("+", "-"):
+            spine.append(n)
+            n = n.children[0]
+        first = self.integer(n, f"an integer left of {str(spine[-1].children[1])!r}", d)
+        terms = list(first.children) if type(first) is Sum else [first]
+        signs = list(first.signs) if type(first) is Sum else [1]
+        for b in reversed(spine):
+            _, op, right = b.children
+            terms.append(self.integer(right, f"an integer right of {str(op)!r}", d))
+            signs.append(1 if str(op) == "+" else -1)
+        return Sum(terms, signs)
 
     def _int_literal(self, tok) -> int:
         digits = str(tok).replace("_", "")

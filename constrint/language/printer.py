@@ -9,7 +9,6 @@ from __future__ import annotations
 from ..errors import ModelError
 from ..expr import (
     Abs,
-    Add,
     And,
     BoolConst,
     Compare,
@@ -26,7 +25,7 @@ from ..expr import (
     NotDivides,
     Or,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Trunc,
     Var,
@@ -37,7 +36,7 @@ from .grammar import KEYWORDS
 # precedence levels, higher binds tighter
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _ATOM = range(9)
 
-_ARITH = {Add: ("+", _ADD), Sub: ("-", _ADD), Mul: ("*", _MUL), FloorDiv: ("//", _MUL),
+_ARITH = {Mul: ("*", _MUL), FloorDiv: ("//", _MUL),
           ExactDiv: ("/", _MUL), Mod: ("%", _MUL)}
 
 
@@ -65,6 +64,12 @@ def expr_text(e) -> tuple[str, int]:
         if e.name in KEYWORDS:
             raise ModelError(f"variable name {e.name!r} is a keyword of the .cint language")
         return e.name, _ATOM
+    if t is Sum:
+        kids = e.children
+        parts = [_operand(kids[0], _ADD)]
+        for x, s in zip(kids[1:], e.signs[1:]):
+            parts.append(("+ " if s > 0 else "- ") + _operand(x, _ADD + 1))
+        return " ".join(parts), _ADD
     if t in _ARITH:
         sym, prec = _ARITH[t]
         return f"{_operand(e.a, prec)} {sym} {_operand(e.b, prec + 1)}", prec

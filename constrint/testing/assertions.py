@@ -33,7 +33,7 @@ from ..expr import (
 from ..language import dumps
 from ..model import Model
 from ..results import Status
-from ..transform import rebuild
+from ..transform import rebuild, with_children
 from .oracle import ORACLE_LIMIT, brute_force_optimum, brute_force_solutions, cartesian_size
 from .strategies import add_var
 
@@ -297,22 +297,12 @@ def _paths(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any]]:
         yield from _paths(ch, path + (i,))
 
 
-def _with_children(node: Any, kids: list) -> Any:
-    if isinstance(node, Pow):
-        return Pow(kids[0], node.p)
-    if isinstance(node, Compare):
-        return Compare(node.op, kids[0], kids[1])
-    if isinstance(node, (And, Or)):
-        return type(node)(kids)
-    return type(node)(*kids)
-
-
 def _replace(node: Any, path: tuple, new: Any) -> Any:
     if not path:
         return new
     kids = list(node.children)
     kids[path[0]] = _replace(kids[path[0]], path[1:], new)
-    return _with_children(node, kids)
+    return with_children(node, kids)
 
 
 def _simpler(node: Any) -> Iterator[Any]:

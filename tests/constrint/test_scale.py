@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
@@ -187,7 +188,7 @@ def test_huge_ranges_are_kept_as_intervals_at_once():
 
 # ---------------------------------------------------------------------- the counting search itself
 
-from hypothesis import given  # noqa: E402
+from hypothesis import given, settings  # noqa: E402
 
 from constrint.counting import count_by_search  # noqa: E402
 from constrint.problem import Context, prepare  # noqa: E402
@@ -205,12 +206,91 @@ def _count_by_search_only(m) -> int:
     return total
 
 
+_FEW = settings(max_examples=max(10, settings.default.max_examples // 3))
+
+
+@_FEW
 @given(models(ops=EVERY_OP, max_vars=5, nesting=2))
 def test_counting_search_equals_brute_force(m):
     assert _count_by_search_only(m) == brute_force_count(m)
 
 
+@_FEW
 @given(models(ops=("+", "-", "*", "neg"), kinds=("==", "!=", "<", "<=", ">", ">=", "and"),
               min_vars=4, max_vars=7, max_domain_size=5))
 def test_counting_search_equals_brute_force_on_linear_models(m):
     assert _count_by_search_only(m) == brute_force_count(m)
+
+
+# ---------------------------------------------------------------------- flat sums and conjunctions
+
+from constrint.expr import Sum  # noqa: E402
+
+
+def test_sums_and_conjunctions_are_flat_nodes():
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 3) for i in range(5)]
+    s = xs[0] + xs[1] - xs[2] + xs[3]
+    assert type(s) is Sum and len(s.children) == 4 and s.signs == (1, 1, -1, 1)
+    assert str(s) == "x0 + x1 - x2 + x3" and s.evaluate({"x0": 1, "x1": 2, "x2": 3, "x3": 3}) == 3
+    assert str(xs[0] - (xs[1] - xs[2])) == "x0 - (x1 - x2)"
+    e = xs[0]
+    for _ in range(1000):
+        e = e + 1
+    assert type(e) is Sum and len(e.children) == 1001
+    m += e <= 1002
+    assert m.solve().values["x0"] == 0 and m.count() == 3 * 4**4
+    c = ci.all_of(x >= 0 for x in xs) & (xs[0] < 3) & (xs[1] < 3)
+    assert len(c.children) == 7
+
+
+def test_sum_of_400_binaries_counts():
+    m = binaries(400, 3)
+    assert m.count(time_limit=30) == math.comb(400, 3)
+    r = m.solve()
+    assert r.ok and sum(r.values.values()) == 3
+
+
+def test_long_sums_load_print_round_trip_and_solve():
+    n = 1000
+    text = "var " + ", ".join(f"y{i}" for i in range(n)) + " in 0..1;\n"
+    text += " + ".join(f"y{i}" for i in range(n)) + " == 2;\n"
+    text += " and ".join(f"y{i} <= 1" for i in range(n)) + ";\n"
+    m = ci.loads(text)
+    assert type(m.constraints[0].a) is Sum and len(m.constraints[0].a.children) == n
+    again = ci.loads(ci.dumps(m))
+    assert ci.dumps(again) == ci.dumps(m)
+    assert m.count() == math.comb(n, 2)
+    # real nesting is still limited
+    with pytest.raises(ci.ConstraintSyntaxError, match="nested too deeply"):
+        ci.loads("var x in 0..1;" + "(" * 300 + "x" + ")" * 300 + " == 1;")
+
+
+def test_a_hundred_thousand_terms():
+    n = 100_000
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 2) for i in range(10)]
+    e = ci.sum_(xs[i % 10] * (i % 3 + 1) for i in range(n))
+    m += e <= 2 * n
+    m += ci.sum_(xs) == 7
+    text = ci.dumps(m)
+    assert len(text) > 5 * n
+    back = ci.loads(text)
+    assert ci.dumps(back) == text
+    r = back.solve()
+    assert r.ok and back.check(r.values)
+    coef = [sum(i % 3 + 1 for i in range(j, n, 10)) for j in range(10)]
+    expected = sum(1 for a in itertools.product(range(3), repeat=10)
+                   if sum(a) == 7 and sum(k * v for k, v in zip(coef, a)) <= 2 * n)
+    assert back.count() == m.count() == expected
+
+
+def test_long_t1_sums():
+    terms = " + ".join(f"x{i % 3}" for i in range(900))
+    space = {"ConfigurationSpace": {
+        "TuningParameters": [{"Name": f"x{i}", "Values": "[0, 1, 2, 3]"} for i in range(3)],
+        "Conditions": [{"Expression": f"{terms} - x0 <= 1500"}]}}
+    m = ci.load_t1(space)
+    expected = sum(1 for a in range(4) for b in range(4) for c in range(4)
+                   if 300 * (a + b + c) - a <= 1500)
+    assert m.count() == expected

@@ -12,7 +12,6 @@ from constrint.booleans import IfThenElse, Reify
 from constrint.domain import Domain
 from constrint.expr import (
     Abs,
-    Add,
     And,
     Compare,
     Const,
@@ -28,7 +27,7 @@ from constrint.expr import (
     NotDivides,
     Or,
     Pow,
-    Sub,
+    Sum,
     TrueDiv,
     Trunc,
     Var,
@@ -110,7 +109,7 @@ def test_expressions_respect_ops_and_depth(data):
     ops = data.draw(st.lists(st.sampled_from(EVERY_OP), min_size=1, unique=True))
     depth = data.draw(st.integers(0, 3))
     e = data.draw(expressions(vs, ops, depth))
-    table = {"+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "%": Mod, "**": Pow, "/": ExactDiv,
+    table = {"+": Sum, "-": Sum, "*": Mul, "//": FloorDiv, "%": Mod, "**": Pow, "/": ExactDiv,
              "truediv": TrueDiv, "trunc": Trunc, "neg": Neg, "abs": Abs, "min": Min, "max": Max,
              "&": BitAnd, "|": BitOr, "^": BitXor, "~": BitNot, "<<": LShift, ">>": RShift,
              "power": (Power, Pow), "if": (IfThenElse, Compare), "element": Element,
@@ -130,7 +129,7 @@ def test_constraints_respect_kinds_and_nesting(data):
     nesting = data.draw(st.integers(0, 2))
     c = data.draw(constraints(vs, ("+",), ("<", "divides", "or", "not"), max_depth=1, nesting=nesting))
     types = {type(n) for n in walk(c)}
-    assert types <= {Compare, Divides, NotDivides, Or, And, Not, Add, Var, Const}
+    assert types <= {Compare, Divides, NotDivides, Or, And, Not, Sum, Var, Const}
     assert all(n.op in ("<", ">=") for n in walk(c) if isinstance(n, Compare))  # ~(a < b) is a >= b
 
     def connective_depth(n):
