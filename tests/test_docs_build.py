@@ -61,7 +61,12 @@ def _pycon_blocks(markdown: str, name: str) -> doctest.DocTest:
     return doctest.DocTestParser().get_doctest(text, {}, name, name, 0)
 
 
-@pytest.mark.parametrize("page", ["python-api.md", "from-torch.md"])
+_GLOBALS = sorted(
+    f"global-constraints/{p.name}" for p in (DOCS / "global-constraints").glob("*.md") if p.name != "index.md"
+)
+
+
+@pytest.mark.parametrize("page", ["python-api.md", "from-torch.md", "coming-from.md", *_GLOBALS])
 def test_page_examples_run(page, monkeypatch):
     test = _pycon_blocks((DOCS / page).read_text(encoding="utf-8"), page)
     assert test.examples, f"{page} has no pycon examples"

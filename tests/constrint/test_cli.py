@@ -189,7 +189,7 @@ BAD_USAGE = [
     ["solve", "EXAMPLE", "--limit", "0"],
     ["solve", "EXAMPLE", "--minimize", "BM", "--maximize", "BN"],
     ["solve", "EXAMPLE", "--minimize", "BM +"],
-    ["solve", "EXAMPLE", "--maximize", "BM < 3"],
+    ["solve", "EXAMPLE", "--maximize", "truediv(BM, 3)"],
     ["count", "does/not/exist.cint"],
     ["check", "examples"],
 ]
