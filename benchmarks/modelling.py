@@ -46,7 +46,7 @@ import numpy as np  # noqa: E402
 import constrint as ci  # noqa: E402
 from constrint import global_constraints as g  # noqa: E402
 
-DEFAULT_SPACES = ROOT.parent / "shared" / "searchspaces"
+DEFAULT_SPACES = ROOT / "examples" / "searchspaces"
 
 # ====================================================================== problems
 

@@ -2,7 +2,7 @@
 
     python benchmarks/process_history.py [--spaces DIR] [--repeat 7] [--processes 3]
 
-For every T1 space in ``--spaces`` (default ``../shared/searchspaces``) and for two process
+For every T1 space in ``--spaces`` (default ``examples/searchspaces``) and for two process
 histories, ``--processes`` fresh Python processes each load the space, count once untimed
 (imports, caches) and then ``--repeat`` times timed, recording the minor page faults of the
 timed counts. History "fresh": nothing else happened. History "after 16 MiB": the process
@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SPACES = ROOT.parent / "shared" / "searchspaces"
+DEFAULT_SPACES = ROOT / "examples" / "searchspaces"
 
 CHILD = r"""
 import json, resource, sys, time

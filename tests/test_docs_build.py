@@ -73,6 +73,28 @@ def test_page_examples_run(page, monkeypatch):
     _run_doctests([test], monkeypatch)
 
 
+def _readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_python_runs_and_prints_what_it_says(index, monkeypatch):
+    """Each Python block of the README runs on this machine (a CPU one too); a ``print`` line's
+    trailing comment is what it prints."""
+    import contextlib
+    import io
+
+    monkeypatch.chdir(ROOT)
+    code = _readme_python_blocks()[index]
+    said = [line.split("#", 1)[1].strip() for line in code.splitlines()
+            if line.startswith("print(") and "#" in line]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"README.md python block {index}", "exec"), {})
+    assert said and out.getvalue().splitlines() == said
+
+
 def _modules() -> list[str]:
     """Every module of the three packages whose source holds a docstring example (``>>>``)."""
     names = []

@@ -12,7 +12,7 @@ import constrint.compat.python_constraint as ours
 
 try:
     import constraint as theirs
-except ImportError:  # python-constraint2 is a benchmark dependency
+except ImportError:  # in the test extra; a plain install may lack it
     theirs = None
 
 needs_theirs = pytest.mark.skipif(theirs is None, reason="python-constraint2 is not installed")

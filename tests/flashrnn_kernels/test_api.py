@@ -79,7 +79,8 @@ def test_non_contiguous_inputs_and_defaults():
     assert not Wx_nc.is_contiguous() and not R_nc.is_contiguous()
     a, la = frk.flashrnn(Wx_nc, R_nc, b, s0)
     c, lc = frk.flashrnn(Wx, R, b, s0)
-    torch.testing.assert_close(a, c, rtol=0, atol=0)
+    # a strided operand may be summed in another order by the CPU's BLAS
+    torch.testing.assert_close(a, c, rtol=0, atol=1e-14)
     zeros, _ = frk.flashrnn(Wx, R, torch.zeros_like(b), torch.zeros_like(s0))
     default, _ = frk.flashrnn(Wx, R)
     torch.testing.assert_close(default, zeros, rtol=0, atol=0)

@@ -129,7 +129,9 @@ def test_heads_are_independent_blocks():
     for n in range(3):
         sl = slice(n, n + 1)
         one, _ = reference_forward(Wx[:, :, :, sl], R[:, sl], b[:, sl], s0[:, :, :, sl], "lstm")
-        torch.testing.assert_close(full[:, :, :, sl], one, rtol=0, atol=0)
+        # not bit-equal: one head's product may be summed in another order than all heads' (BLAS
+        # picks kernels by shape and CPU); a coupling between heads would be of order 1
+        torch.testing.assert_close(full[:, :, :, sl], one, rtol=0, atol=1e-14)
 
 
 # ------------------------------------------------------------ alternating algorithm on the CPU
