@@ -9,7 +9,10 @@ each entry point names a function ``register(subparsers)`` that adds its sub-par
 This keeps constrint free of imports of the packages layered above it.
 
 Exit codes: 0 solution(s) found, 1 infeasible, 2 bad usage or bad input, 3 stopped by a time
-limit (or the output was closed early), 130 interrupted by Ctrl-C.
+limit (or the output was closed early), 4 internal error (a bug: the traceback with ``--debug``),
+130 interrupted by Ctrl-C. With ``--json`` every command prints one JSON object with the keys
+``command``, ``status`` and ``seconds`` (rounded to microseconds), errors included
+(``"status": "error"``, ``"error"``, ``"exit_code"``).
 """
 from __future__ import annotations
 
@@ -17,17 +20,17 @@ import argparse
 import contextlib
 import json
 import os
-import signal
 import sys
 import threading
 import time
+import traceback
 from importlib.metadata import entry_points
 from typing import Any
 
 from . import __version__
-from .errors import ConstrintError, LimitReached
+from .errors import ConstrintError, ConstraintSyntaxError, InternalSolverError, LimitReached, ModelError
+from .language import DIALECTS, loads, parse_objective
 from .language import _decode as decode_text
-from .language import loads, parse_objective
 from .results import Status
 from .t1 import _build, _decode_json
 
@@ -35,7 +38,12 @@ EXIT_OK = 0
 EXIT_INFEASIBLE = 1
 EXIT_USAGE = 2
 EXIT_LIMIT = 3
+EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
+
+#: ``solve --all`` lists through the vectorised path (``solutions_array``) up to this many rows;
+#: beyond, or with ``--limit`` or ``--time-limit``, solutions are streamed one by one.
+ARRAY_ROWS = 20_000_000
 
 #: Error messages are cut to this many lines.
 MAX_MESSAGE_LINES = 20
@@ -55,34 +63,6 @@ def _register_plugins(subparsers: argparse._SubParsersAction) -> None:
 
 class _UsageError(Exception):
     """Bad input found by the CLI itself (exit code 2)."""
-
-
-class _TimeUp(BaseException):
-    """Raised by the interval timer when ``--time-limit`` passes (BaseException: not swallowed)."""
-
-
-@contextlib.contextmanager
-def _alarm(seconds: float | None):
-    """Raise :class:`_TimeUp` in the main thread after ``seconds`` (POSIX; else a no-op)."""
-    usable = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-    )
-    if not usable:
-        yield
-        return
-
-    def handler(signum, frame):
-        raise _TimeUp
-
-    old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 class _Progress:
@@ -153,9 +133,11 @@ def _isatty(stream) -> bool:
         return False
 
 
-def load_file(path: str) -> tuple[Any, dict[str, dict[int, Any]]]:
-    """``(model, labels)`` from a ``.cint`` file or a T1 ``.json`` file.
+def load_file(path: str, dialect: str = "cint") -> tuple[Any, dict[str, dict[int, Any]]]:
+    """``(model, labels)`` from a ``.cint`` file or a T1 ``.json`` file (``-``: standard input).
 
+    The type comes from the extension (``.json``, ``.cint``), else from the content: text that
+    starts with ``{`` is a T1 search space, anything else is read as a ``.cint`` model.
     ``labels`` maps the variables of T1 parameters with non-integer values to those values (see
     :class:`constrint.t1.T1Space`); it is empty for ``.cint`` files.
 
@@ -163,21 +145,35 @@ def load_file(path: str) -> tuple[Any, dict[str, dict[int, Any]]]:
     >>> model.count(), labels
     (1123, {})
     """
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except IsADirectoryError:
-        raise _UsageError(f"{path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
-    ext = os.path.splitext(path)[1].lower()
-    is_json = ext == ".json" or (ext != ".cint" and raw.lstrip()[:1] == b"{")
-    if is_json:
-        space = _build(_decode_json(raw, path), path)
+    if path == "-":
+        name = "<stdin>"
+        raw = sys.stdin.buffer.read()
+    else:
+        name = path
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+        except IsADirectoryError:
+            raise _UsageError(f"{path}: is a directory, not a file") from None
+        except OSError as exc:
+            raise _UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    ext = os.path.splitext(path)[1].lower() if path != "-" else ""
+    if ext == ".json" or (ext != ".cint" and raw.lstrip()[:1] == b"{"):
+        space = _build(_decode_json(raw, name), name)
         return space.model, space.labels
-    model = loads(decode_text(raw, path), filename=path)
+    text = decode_text(raw, name)
+    try:
+        model = loads(text, filename=name, dialect=dialect)
+    except ConstraintSyntaxError as exc:
+        if ext == ".cint":
+            raise
+        what = "standard input" if path == "-" else f"{path} (neither .cint nor .json)"
+        raise _UsageError(
+            f"{exc}\n{what} was read as a .cint model: its text does not start with '{{' as a T1 "
+            "search space (JSON) does"
+        ) from None
     if not model.variables:
-        raise _UsageError(f"{path}: no variables and no constraints (an empty model)")
+        raise _UsageError(f"{name}: no variables and no constraints (an empty model)")
     return model, {}
 
 
@@ -223,45 +219,97 @@ def _domain_text(d) -> str:
 # ====================================================================== commands
 
 
+def _json(prog: _Progress, args, status: str, seconds: float | None, **fields: Any) -> None:
+    """One JSON object in the schema every command shares: ``command``, ``status``,
+    ``seconds`` (rounded to microseconds), then the command's own keys."""
+    out = {"command": args.command, "status": status,
+           "seconds": None if seconds is None else round(seconds, 6)}
+    out.update(fields)
+    prog.write(json.dumps(out) + "\n")
+
+
 def cmd_solve(args) -> int:
-    model, labels = load_file(args.file)
+    model, labels = load_file(args.file, args.dialect)
     _set_objective(model, args)
     if args.all or args.limit is not None:
         return _enumerate(model, labels, args)
-    with _Progress("solving") as prog, _alarm(
-        None if args.time_limit is None else args.time_limit + 0.5
-    ):
-        try:
-            res = model.solve(time_limit=args.time_limit)
-        except _TimeUp:
-            res = None
-    if res is None:
-        res_status, values, objective, seconds = Status.UNKNOWN, {}, None, args.time_limit
-    else:
-        res_status, values, objective, seconds = res.status, res.values, res.objective, res.seconds
-    values = _decode(values, labels, [v.name for v in model.variables])
+    start = time.monotonic()
+    with _Progress("solving") as prog:
+        res = model.solve(time_limit=args.time_limit)
+    seconds = time.monotonic() - start
+    values = _decode(res.values, labels, [v.name for v in model.variables])
     has_obj = model.objective is not None
     if args.json:
-        out = {"status": res_status.value, "solution": values or None, "seconds": seconds}
+        extra: dict[str, Any] = {"solution": values or None}
         if has_obj:
-            out["objective"] = list(objective) if isinstance(objective, tuple) else objective
-        prog.write(json.dumps(out) + "\n")
+            obj = res.objective
+            extra["objective"] = list(obj) if isinstance(obj, tuple) else obj
+        _json(prog, args, res.status.value, seconds, **extra)
     else:
-        lines = [f"status: {res_status.value}"]
+        lines = [f"status: {res.status.value}"]
         if has_obj and values:
-            lines.append(f"objective: {objective}")
+            lines.append(f"objective: {res.objective}")
         lines += [f"{k} = {_value_text(v)}" for k, v in values.items()]
         prog.write("\n".join(lines) + "\n")
-    if res_status is Status.INFEASIBLE:
+    if res.status is Status.INFEASIBLE:
         _note("no solution: the constraints cannot all hold")
         return EXIT_INFEASIBLE
-    if res_status is Status.UNKNOWN:
+    if res.status is Status.UNKNOWN:
         _note("stopped by the time limit before a solution was found")
         return EXIT_LIMIT
-    if has_obj and res_status is Status.FEASIBLE:
+    if has_obj and res.status is Status.FEASIBLE:
         _note("stopped by the time limit: the solution is not proven optimal")
         return EXIT_LIMIT
     return EXIT_OK
+
+
+class _Listing:
+    """Writes solutions (text lines or the items of a JSON array) and counts them."""
+
+    def __init__(self, prog: _Progress, args, labels, names: list[str]):
+        self.prog = prog
+        self.json = args.json
+        self.labels = labels
+        self.names = names
+        self.n = 0
+
+    def open(self) -> None:
+        if self.json:
+            self.prog.write('{"command": %s, "solutions": [' % json.dumps("solve"))
+
+    def one(self, sol: dict[str, Any]) -> None:
+        sol = _decode(sol, self.labels, self.names)
+        if self.json:
+            self.prog.write(("," if self.n else "") + "\n  " + json.dumps(sol))
+        else:
+            self.prog.write(" ".join(f"{k}={_value_text(v)}" for k, v in sol.items()) + "\n")
+        self.n += 1
+        self.prog.count = self.n
+
+    def rows(self, arr) -> None:
+        """Every row of a solutions array, written in chunks."""
+        columns = []
+        for j, name in enumerate(self.names):
+            col = arr[:, j].tolist()
+            lab = self.labels.get(name)
+            if lab is not None:
+                col = [lab.get(v, v) for v in col]
+            columns.append(col)
+        for lo in range(0, len(arr), 8192):
+            part = [c[lo : lo + 8192] for c in columns]
+            if self.json:
+                text = ",\n  ".join(json.dumps(dict(zip(self.names, row))) for row in zip(*part))
+                self.prog.write(("," if self.n else "") + "\n  " + text)
+            else:
+                texts = [[f"{name}={_value_text(v)}" for v in c] for name, c in zip(self.names, part)]
+                self.prog.write("\n".join(" ".join(row) for row in zip(*texts)) + "\n")
+            self.n += len(part[0]) if part else 0
+            self.prog.count = self.n
+
+    def close(self, status: str, seconds: float) -> None:
+        if self.json:
+            tail = {"count": self.n, "status": status, "seconds": round(seconds, 6)}
+            self.prog.write(("\n" if self.n else "") + "], " + json.dumps(tail)[1:] + "\n")
 
 
 def _enumerate(model, labels, args) -> int:
@@ -269,35 +317,34 @@ def _enumerate(model, labels, args) -> int:
         _note("listing solutions: the objective is ignored")
     limit = args.limit
     names = [v.name for v in model.variables]
-    n = 0
     stopped = None
     start = time.monotonic()
-    first = True
-    with _Progress("enumerating") as prog:
-        if args.json:
-            prog.write('{"solutions": [')
+    with _Progress("listing") as prog:
+        out = _Listing(prog, args, labels, names)
+        out.open()
         try:
-            with _alarm(args.time_limit):
-                for sol in model.solutions(limit=limit):
-                    sol = _decode(sol, labels, names)
-                    if args.json:
-                        prog.write(("" if first else ",") + "\n  " + json.dumps(sol))
-                    else:
-                        prog.write(" ".join(f"{k}={_value_text(v)}" for k, v in sol.items()) + "\n")
-                    first = False
-                    n += 1
-                    prog.count = n
-        except _TimeUp:
+            arr = None
+            if limit is None and args.time_limit is None:
+                # the vectorised path: all solutions at once, then written in chunks
+                try:
+                    arr = engine_solutions_array(model, max_rows=ARRAY_ROWS)
+                except ModelError:
+                    arr = None  # too many to hold at once: streamed below
+            if arr is not None:
+                out.rows(arr)
+            else:
+                for sol in model.solutions(limit=limit, time_limit=args.time_limit):
+                    out.one(sol)
+        except LimitReached:
             stopped = "time limit"
         except KeyboardInterrupt:
             stopped = "interrupted"
         seconds = time.monotonic() - start
-        if args.json:
-            status = "complete" if stopped is None else stopped.replace(" ", "_")
-            if stopped is None and limit is not None and n >= limit:
-                status = "limit"
-            tail = {"count": n, "status": status, "seconds": round(seconds, 6)}
-            prog.write(("\n" if not first else "") + '], ' + json.dumps(tail)[1:] + "\n")
+        n = out.n
+        status = "complete" if stopped is None else stopped.replace(" ", "_")
+        if stopped is None and limit is not None and n >= limit:
+            status = "limit"
+        out.close(status, seconds)
     if stopped == "interrupted":
         _note(f"interrupted after {n} solution{'s' if n != 1 else ''} ({seconds:.1f} s)")
         return EXIT_INTERRUPTED
@@ -313,32 +360,41 @@ def _enumerate(model, labels, args) -> int:
     return EXIT_OK
 
 
+def engine_solutions_array(model, max_rows: int):
+    """All solutions as an array, refused (:class:`ModelError`) beyond ``max_rows`` rows."""
+    from .engine import solutions_array
+
+    return solutions_array(model, max_rows=max_rows)
+
+
 def cmd_count(args) -> int:
-    model, _ = load_file(args.file)
+    model, _ = load_file(args.file, args.dialect)
     start = time.monotonic()
     n = None
-    with _Progress("counting") as prog, _alarm(args.time_limit):
+    with _Progress("counting") as prog:
         try:
             n = model.count(time_limit=args.time_limit)
-        except (LimitReached, _TimeUp):
+        except LimitReached:
             n = None
     seconds = time.monotonic() - start
     if n is None:
         if args.json:
-            prog.write(json.dumps({"count": None, "status": "time_limit", "seconds": seconds}) + "\n")
+            _json(prog, args, "time_limit", seconds, count=None)
         _note(f"stopped by the time limit after {seconds:.1f} s; the count is unknown")
         return EXIT_LIMIT
     if args.json:
-        prog.write(json.dumps({"count": n, "status": "complete", "seconds": round(seconds, 6)}) + "\n")
+        _json(prog, args, "complete", seconds, count=n)
     else:
         prog.write(f"{n}\n")
     return EXIT_OK if n > 0 else EXIT_INFEASIBLE
 
 
 def cmd_check(args) -> int:
-    model, labels = load_file(args.file)
+    model, labels = load_file(args.file, args.dialect)
+    start = time.monotonic()
     with _Progress("propagating"):
         doms = model.propagate()
+    seconds = time.monotonic() - start
     variables = []
     for v in model.variables:
         d0 = model.domain(v)
@@ -355,14 +411,11 @@ def cmd_check(args) -> int:
     obj = model.objective
     obj_text = None if obj is None else f"{obj[1]} " + ", ".join(str(e) for e in obj[0])
     if args.json:
-        out = {
-            "file": args.file,
-            "variables": variables,
-            "constraints": [str(c) for c in model.constraints],
-            "objective": obj_text,
-            "infeasible": doms is None,
-        }
-        print(json.dumps(out, indent=1))
+        _json(
+            _Progress("", enabled=False), args, "infeasible" if doms is None else "open", seconds,
+            file=args.file, variables=variables, constraints=[str(c) for c in model.constraints],
+            objective=obj_text, infeasible=doms is None,
+        )
     else:
         nv, nc = len(variables), len(model.constraints)
         print(f"{args.file}: {nv} variable{'s' if nv != 1 else ''}, {nc} constraint{'s' if nc != 1 else ''}"
@@ -411,9 +464,18 @@ def _seconds(text: str) -> float:
 
 
 def _add_builtin(subparsers: argparse._SubParsersAction) -> None:
-    file_help = "a .cint model or a T1 search space (.json)"
+    file_help = "a .cint model or a T1 search space (.json); '-' reads standard input"
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument(
+        "--dialect", choices=DIALECTS, default="cint",
+        help="how a .cint text is read: cint (default) or flashrnn, the original ConstrINT format "
+        "where '%%' binds loosest of the arithmetic operators",
+    )
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback of an internal error")
     p = subparsers.add_parser(
-        "solve", help="find a solution (or an optimal one, or all)",
+        "solve", help="find a solution (or an optimal one, or all)", parents=[common],
         description="Find a solution of a model: the first one, an optimal one where an objective "
         "is set (in the file or with --minimize/--maximize), or all of them (--all, --limit).",
     )
@@ -424,25 +486,23 @@ def _add_builtin(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--minimize", metavar="EXPR", help="minimise EXPR (.cint syntax; 'a, b' lexicographic)")
     g.add_argument("--maximize", metavar="EXPR", help="maximise EXPR (.cint syntax; 'a, b' lexicographic)")
     p.add_argument("--time-limit", type=_seconds, metavar="S", help="stop after S seconds (exit code 3)")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_solve)
 
     p = subparsers.add_parser(
-        "count", help="count the solutions (printed as the last line)",
+        "count", help="count the solutions (printed as the last line)", parents=[common],
         description="Count the solutions exactly; the count is the last line of the output.",
     )
     p.add_argument("file", metavar="FILE", help=file_help)
     p.add_argument("--time-limit", type=_seconds, metavar="S", help="stop after S seconds (exit code 3)")
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_count)
 
     p = subparsers.add_parser(
         "check", help="parse a model and show its variables, constraints and propagated domains",
+        parents=[common],
         description="Parse a model and report its variables, constraints and the domain of each "
         "variable before and after propagation at the root.",
     )
     p.add_argument("file", metavar="FILE", help=file_help)
-    p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_check)
 
 
@@ -458,6 +518,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(prog="constrint", description="Integer constraint solver.")
     parser.add_argument("--version", action="version", version=f"constrint {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_builtin(subparsers)
     _register_plugins(subparsers)
@@ -475,7 +536,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code.
 
     ``constrint ARGS`` runs ``main(ARGS)``; exit codes are listed in ``docs/cli.md``
-    (0 found, 1 infeasible, 2 bad input, 3 time limit, 130 interrupted).
+    (0 found, 1 infeasible, 2 bad input, 3 time limit, 4 internal error, 130 interrupted).
 
     >>> main(["count", "examples/legacy_flashrnn.cint"])   # from the repository root
     144
@@ -486,11 +547,13 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "func", None) is None:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
+    start = time.monotonic()
     try:
         return int(args.func(args))
+    except InternalSolverError as exc:
+        return _failed(args, EXIT_INTERNAL, str(exc), start)
     except (ConstrintError, _UsageError) as exc:
-        sys.stderr.write("constrint: error: " + _short_message(str(exc)) + "\n")
-        return EXIT_USAGE
+        return _failed(args, EXIT_USAGE, _short_message(str(exc)), start)
     except KeyboardInterrupt:
         sys.stderr.write("\nconstrint: interrupted\n")
         return EXIT_INTERRUPTED
@@ -500,6 +563,28 @@ def main(argv: list[str] | None = None) -> int:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         return EXIT_LIMIT
+    except MemoryError:
+        return _failed(args, EXIT_INTERNAL, "out of memory", start)
+    except Exception as exc:  # a bug: one line (the traceback with --debug), never exit code 1
+        what = _short_message(f"{type(exc).__name__}: {exc}")
+        return _failed(args, EXIT_INTERNAL, what, start)
+
+
+def _failed(args, code: int, message: str, start: float) -> int:
+    """Report an error (its traceback too with ``--debug``); returns the exit code."""
+    internal = code == EXIT_INTERNAL
+    args.debug = getattr(args, "debug", False)
+    if args.debug:
+        traceback.print_exc()
+    kind = "internal error" if internal else "error"
+    hint = " (a bug in constrint; --debug shows the traceback)" if internal and not args.debug else ""
+    sys.stderr.write(f"constrint: {kind}: {message}{hint}\n")
+    if getattr(args, "json", False):
+        out = {"command": args.command, "status": "error",
+               "seconds": round(time.monotonic() - start, 6), "error": message, "exit_code": code}
+        with contextlib.suppress(OSError):
+            sys.stdout.write(json.dumps(out) + "\n")
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,16 +17,23 @@ from ..errors import ConstraintSyntaxError
 from ..expr import Constraint, Expr
 from ..model import Model
 from .compiler import UNDECLARED_HI, UNDECLARED_LO, Compiler
-from .grammar import KEYWORDS
+from .grammar import DIALECTS, KEYWORDS, check_dialect
 from .printer import dumps
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-def loads(text: str, filename: str = "<string>") -> Model:
+def loads(text: str, filename: str = "<string>", *, dialect: str = "cint") -> Model:
     """A :class:`~constrint.Model` from ``.cint`` text; :class:`ConstraintSyntaxError` if malformed.
 
-    ``filename`` is only used in error messages.
+    ``filename`` is only used in error messages. ``dialect="flashrnn"`` reads files of the
+    original ConstrINT format unchanged, where ``%`` binds loosest of the arithmetic operators
+    (``A % B * C == 0`` means ``A`` is divisible by ``B * C``); see :data:`DIALECTS`.
+
+    >>> import constrint as ci
+    >>> m = ci.loads("A == 96; B == 4; var C in 1..8; A % B * C == 0;", dialect="flashrnn")
+    >>> str(m.constraints[-1]), m.count()           # 4 * C divides 96: C divides 24
+    ('A % (B * C) == 0', 6)
 
     >>> import constrint as ci
     >>> m = ci.loads("var BM in [32, 64, 128]; var BK in 8..64; 4096 % BM == 0; BM * BK <= 4096;")
@@ -35,7 +42,7 @@ def loads(text: str, filename: str = "<string>") -> Model:
     """
     if not isinstance(text, str):
         raise TypeError(f"loads() takes a str, got {type(text).__name__}")
-    comp = Compiler(text, filename)
+    comp = Compiler(text, filename, check_dialect(dialect))
     tree = comp.parse("start")
     try:
         return comp.compile_program(tree)
@@ -43,8 +50,8 @@ def loads(text: str, filename: str = "<string>") -> Model:
         raise ConstraintSyntaxError("expression nested too deeply", filename) from None
 
 
-def load(path: PathLike) -> Model:
-    """A :class:`~constrint.Model` from a ``.cint`` file (UTF-8).
+def load(path: PathLike, *, dialect: str = "cint") -> Model:
+    """A :class:`~constrint.Model` from a ``.cint`` file (UTF-8; ``dialect`` as in :func:`loads`).
 
     >>> import constrint as ci
     >>> m = ci.load("examples/matmul_tiling.cint")      # run from the repository root
@@ -54,7 +61,7 @@ def load(path: PathLike) -> Model:
     name = os.fspath(path)
     with open(name, "rb") as f:
         data = f.read()
-    return loads(_decode(data, name), filename=name)
+    return loads(_decode(data, name), filename=name, dialect=dialect)
 
 
 def dump(model: Model, path: PathLike) -> None:
@@ -150,5 +157,5 @@ def _decode(data: bytes, name: str) -> str:
 
 __all__ = [
     "loads", "load", "dumps", "dump", "parse_expression", "parse_expressions", "parse_objective",
-    "ConstraintSyntaxError", "KEYWORDS", "UNDECLARED_LO", "UNDECLARED_HI",
+    "ConstraintSyntaxError", "KEYWORDS", "UNDECLARED_LO", "UNDECLARED_HI", "DIALECTS",
 ]

@@ -125,9 +125,10 @@ class _Program:
 class Compiler:
     """Turns parse trees of one source text into model parts; see :func:`loads`."""
 
-    def __init__(self, text: str, filename: str):
+    def __init__(self, text: str, filename: str, dialect: str = "cint"):
         self.text = text
         self.filename = filename
+        self.dialect = dialect
         self._lines = text.splitlines()
         self.model: Model | None = None
         self.names: dict[str, Var] = {}
@@ -148,7 +149,7 @@ class Compiler:
         from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
         try:
-            return parser().parse(self.text, start=start)
+            return parser(self.dialect).parse(self.text, start=start)
         except UnexpectedInput as exc:
             bracket = _bracket_problem(self.text)
             if bracket is not None:
@@ -634,7 +635,7 @@ class Compiler:
         ch = node.children
         operands = ch[0::2]
         ops = ch[1::2]
-        if len(operands) == 2:
+        if len(operands) == 2 and self.dialect == "cint":
             self._check_legacy_mod(node)
             a = self.term(operands[0], depth)
             b = self.term(operands[1], depth)
@@ -705,10 +706,10 @@ class Compiler:
             if n.data == "binop":
                 if str(n.children[1]) == "%" and not is_root:
                     raise self.error(
-                        "ambiguous '%' in 'A % B == 0': the original ConstrINT format reads this as "
-                        "(everything left of %) % (everything right of %), while '%' now binds like "
-                        "'*' (as in Python); add parentheses, e.g. '(a + b) % c == 0' or "
-                        "'a + (b % c) == 0'",
+                        "ambiguous '%' in 'A % B == 0': the original ConstrINT format reads it as "
+                        "(left of %) % (right of %), while '%' now binds like '*' (as in Python); "
+                        "add parentheses, e.g. '(a + b) % c == 0' or 'a + (b % c) == 0', or read "
+                        "the file with --dialect flashrnn (loads(..., dialect='flashrnn'))",
                         n.children[1],
                     )
                 stack.append((n.children[0], False))

@@ -8,6 +8,7 @@ grammar that splits the two.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 GRAMMAR = r"""
 start: _stmt? (_SEMI _stmt?)*
@@ -147,16 +148,49 @@ TERMINAL_NAMES = {
 }
 
 
+#: The dialects the language reads: ``cint`` (``%`` binds like ``*``, as in Python) and
+#: ``flashrnn``, the original ConstrINT format of the FlashRNN tiling models, where ``%`` binds
+#: loosest of the arithmetic operators (``A % B * C == 0`` means ``A % (B * C) == 0``).
+DIALECTS = ("cint", "flashrnn")
+
+#: The grammar of the ``flashrnn`` dialect: ``%`` one level below ``+`` and ``-`` (and above the
+#: shifts and comparisons), left-associative; everything else as in :data:`GRAMMAR`.
+GRAMMAR_FLASHRNN = GRAMMAR.replace(
+    """?shift: sum
+      | shift SHL sum                        -> binop
+      | shift SHR sum                        -> binop
+""",
+    """?shift: modsum
+      | shift SHL modsum                     -> binop
+      | shift SHR modsum                     -> binop
+?modsum: sum
+       | modsum PERCENT sum                  -> binop
+""",
+).replace("     | term PERCENT factor                   -> binop\n", "")
+
+
+def check_dialect(dialect: Any) -> str:
+    """``dialect`` if it is one of :data:`DIALECTS`, else a :class:`~constrint.ModelError`
+    naming them."""
+    if dialect not in DIALECTS:
+        from ..errors import ModelError
+
+        raise ModelError(f"dialect must be one of {', '.join(map(repr, DIALECTS))}, got {dialect!r}")
+    return dialect
+
+
 @lru_cache(maxsize=None)
-def parser():
-    """The lark LALR parser (built once, on first use); start symbols ``start`` and ``exprs``."""
+def parser(dialect: str = "cint"):
+    """The lark LALR parser of a dialect (built on first use, its tables cached on disk by lark
+    across processes); start symbols ``start`` and ``exprs``."""
     from lark import Lark
 
     return Lark(
-        GRAMMAR,
+        GRAMMAR if dialect == "cint" else GRAMMAR_FLASHRNN,
         parser="lalr",
         lexer="contextual",
         start=["start", "exprs"],
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=True,
     )

@@ -301,3 +301,90 @@ def test_progress_line_in_process(capsys):
     out, err = capsys.readouterr()
     assert out == "42\n"
     assert "counting..." in err and err.endswith("\r\x1b[2K")
+
+
+# ---------------------------------------------------------------------------- stdin, file types, JSON, errors
+
+
+def run_input(text: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "constrint.cli", *args], input=text, capture_output=True, text=True,
+        timeout=60, cwd=ROOT,
+    )
+
+
+def test_dash_reads_the_model_from_standard_input():
+    r = run_input("var x in 1..9; x % 3 == 0;", "count", "-")
+    assert r.returncode == 0 and r.stdout == "3\n", r.stderr
+    space = {"ConfigurationSpace": {"TuningParameters": [{"Name": "a", "Values": "[1, 2, 4]"}],
+                                    "Conditions": [{"Expression": "a > 1"}]}}
+    r = run_input(json.dumps(space), "solve", "-", "--all")
+    assert r.returncode == 0 and r.stdout.split() == ["a=2", "a=4"], r.stderr
+
+
+def test_file_type_from_extension_or_content(tmp_path):
+    (tmp_path / "model.txt").write_text("var x in 1..4; x != 2;")
+    (tmp_path / "space.data").write_text(
+        '{"ConfigurationSpace": {"TuningParameters": [{"Name": "a", "Values": "[1, 2]"}]}}')
+    (tmp_path / "neither.txt").write_text("hello world")
+    results = run_many([["count", tmp_path / "model.txt"], ["count", tmp_path / "space.data"],
+                        ["count", tmp_path / "neither.txt"]])
+    assert [r.stdout for r in results[:2]] == ["3\n", "2\n"]
+    bad = results[2]
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert "neither .cint nor .json" in bad.stderr and "does not start with '{'" in bad.stderr
+
+
+def test_one_json_schema_for_every_command(cint):
+    p = cint("var x in 1..4; var y in 1..3; x * y == 4;")
+    calls = [["solve", p, "--json"], ["solve", p, "--all", "--json"], ["count", p, "--json"],
+             ["check", p, "--json"], ["count", p.parent / "missing.cint", "--json"],
+             ["solve", p, "--json", "--maximize", "x +"]]
+    outs = []
+    for args, r in zip(calls, run_many(calls)):
+        out = json.loads(r.stdout)
+        assert {"command", "status", "seconds"} <= set(out), (args, out)
+        assert out["command"] == args[0]
+        assert isinstance(out["seconds"], float) and out["seconds"] == round(out["seconds"], 6)
+        outs.append(out)
+    assert outs[0]["status"] == "feasible" and outs[1]["count"] == outs[2]["count"] == 2
+    assert outs[3]["status"] == "open"
+    for out in outs[4:]:
+        assert out["status"] == "error" and out["exit_code"] == 2 and out["error"]
+
+
+def test_solve_all_lists_through_the_vectorised_path():
+    space = SPACES / "bat_hotspot.json"
+    expected = json.loads((SPACES / "expected.json").read_text())["bat_hotspot.json"]
+    r = run("solve", space, "--all", timeout=120)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == expected == len(set(lines))
+    assert f"{expected} solutions" in r.stderr
+
+
+def test_internal_errors_are_not_exit_code_1(cint, monkeypatch, capsys):
+    import constrint as ci
+    from constrint import cli
+
+    p = cint("var x in 1..4;")
+
+    def broken(self, *a, **k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ci.Model, "count", broken)
+    assert cli.main(["count", str(p)]) == cli.EXIT_INTERNAL == 4
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: boom" in err and "Traceback" not in err and "--debug" in err
+    assert cli.main(["count", str(p), "--debug"]) == 4
+    assert "Traceback" in capsys.readouterr().err
+    assert cli.main(["--debug", "count", str(p), "--json"]) == 4
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "error" and out["exit_code"] == 4
+
+
+def test_original_flashrnn_dialect(cint):
+    p = cint("A == 96; B == 4; var C in 1..8;\nA % B * C == 0;\n")
+    refused, read = run_many([["count", p], ["count", p, "--dialect", "flashrnn"]])
+    assert refused.returncode == 2 and "--dialect flashrnn" in refused.stderr
+    assert read.returncode == 0 and read.stdout == "6\n"  # 4 * C divides 96
