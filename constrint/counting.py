@@ -19,11 +19,9 @@ import time
 from collections.abc import Generator
 from typing import Any
 
-from networkx.utils import UnionFind
-
 from .domain import Domain
 from .expr import Compare
-from .problem import Context, Problem, fixpoint
+from .problem import Context, Problem, UnionFind, fixpoint
 from .propagators import Store
 from .search import _branches
 from .transform import linear_form, substitute

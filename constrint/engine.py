@@ -7,9 +7,7 @@ Every solution handed to a caller is checked against every constraint of the mod
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .counting import OverBudget, count_by_search
 from .domain import Domain
@@ -19,7 +17,13 @@ from .optimize import objective_order, solve_objective, value_directions
 from .problem import Context, Problem, Timeout, check_solution, prepare, root
 from .results import Result, Status
 from .search import ValuePolicy, component_solutions, dfs, leaf_holds
-from .vectorized import array_of, component_suits, count_component_vectorized, solve_vectorized
+
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# numpy (and the vectorised join, which needs it) is imported where it is used: it is a third of
+# the time 'import constrint' would take, and a model that only propagates never needs it
 
 
 def root_domains(model: Any) -> dict[str, Domain] | None:
@@ -37,6 +41,27 @@ WIDE_COMBINATIONS = 1 << 20
 #: A lower bound on the join's time per combination it materialises (seconds): with the widest
 #: span, how long the counting search may try before the join takes over.
 JOIN_ROW_S = 1e-7
+
+
+#: Optimisation over at most this many assignments (of the variables left open at the root)
+#: searches directly: listing them with numpy would not be faster, and importing numpy alone
+#: takes longer than such a search (0.1-0.2 s).
+DIRECT_SEARCH = 4096
+
+
+def _assignments(doms: list[Domain], comps, free) -> int:
+    """The number of assignments of the open variables (capped just past DIRECT_SEARCH)."""
+    total = 1
+    for vars_, _ in comps:
+        for v in vars_:
+            total *= doms[v].size
+            if total > DIRECT_SEARCH:
+                return total
+    for v in free:
+        total *= doms[v].size
+        if total > DIRECT_SEARCH:
+            return total
+    return total
 
 
 def _stopped(what: str, ctx: Context) -> LimitReached:
@@ -73,6 +98,8 @@ def count_component(P: Problem, doms: list[Domain], vars_: list[int], cons: set[
     search goes first, for about the time the join would need for the widest constraint's
     combinations, and the join takes over where the search has not finished by then.
     """
+    from .vectorized import component_suits, count_component_vectorized
+
     span = _widest(P, doms, cons)
     if span > WIDE_COMBINATIONS:
         try:
@@ -245,7 +272,9 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
     order = _order_indices(P, var_order)
     hint_of = _hint_indices(P, hints)
     objective = model._objective
-    if objective is not None and not hint_of:
+    if objective is not None and not hint_of and _assignments(doms, comps, free) > DIRECT_SEARCH:
+        from .vectorized import solve_vectorized
+
         try:
             fast = solve_vectorized(model, prep, ctx)
         except Timeout:
@@ -307,6 +336,8 @@ def solutions_array(model: Any, dtype: Any = None, max_rows: int = 1 << 31, time
     Peak memory is about the output plus the components' own solutions (never more than the
     output again) plus the join's working chunks: blocks are written straight into the output.
     """
+    from .vectorized import array_of
+
     ctx = Context(time_limit)
     try:
         return array_of(prepare(model, ctx), len(model._vars), dtype, max_rows, ctx)

@@ -1,9 +1,10 @@
 """Integer helpers for propagation: divisors, factorisations, integer roots, smooth numbers.
 
 Number theory comes from :mod:`sympy` and :mod:`math`; nothing here keeps global state. sympy is
-imported on first use: its import is most of the time ``import constrint`` would take (~0.3 s with
-compiled bytecode, seconds where its package directory holds none), and a caller that only reads
-cached answers never needs it.
+imported on first use, and only for numbers of at least :data:`SMALL` (factorisations, divisor
+lists) or roots beyond float precision: its import (0.3-0.4 s) was most of the start-up time of a
+solve from the shell, while the numbers of tiling models are small enough for trial division
+(at most 2**16 candidate divisors each).
 """
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import heapq
 import math
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+
+
+#: Numbers below this are factorised by trial division (no sympy).
+SMALL = 1 << 32
 
 
 def _sympy():
@@ -26,7 +31,23 @@ def factorint(n: int) -> dict[int, int]:
 
 @lru_cache(maxsize=4096)
 def _factorint_cached(n: int) -> dict[int, int]:
-    return dict(_sympy().factorint(n))
+    if n >= SMALL:
+        return dict(_sympy().factorint(n))
+    out: dict[int, int] = {}
+    for p in (2, 3):
+        while n % p == 0:
+            out[p] = out.get(p, 0) + 1
+            n //= p
+    p = 5
+    while p * p <= n:  # candidates 6k - 1 and 6k + 1
+        for q in (p, p + 2):
+            while n % q == 0:
+                out[q] = out.get(q, 0) + 1
+                n //= q
+        p += 6
+    if n > 1:
+        out[n] = out.get(n, 0) + 1
+    return out
 
 
 def prime_set(n: int) -> frozenset[int]:
@@ -36,7 +57,13 @@ def prime_set(n: int) -> frozenset[int]:
 
 def divisors(n: int) -> list[int]:
     """Positive divisors of ``|n|`` in ascending order (``n != 0``)."""
-    return list(_sympy().divisors(abs(n)))
+    n = abs(n)
+    if n >= SMALL:
+        return list(_sympy().divisors(n))
+    out = [1]
+    for p, e in factorint(n).items():
+        out = [d * p**k for d in out for k in range(e + 1)]
+    return sorted(out)
 
 
 def count_divisors(n: int) -> int:
@@ -50,8 +77,18 @@ def iroot_floor(n: int, p: int) -> int:
         raise ValueError("iroot_floor needs n >= 0")
     if p == 1 or n < 2:
         return n
-    r, _exact = _sympy().integer_nthroot(n, p)
-    return int(r)
+    if p == 2:
+        return math.isqrt(n)
+    # bisection on the bit length: r in [2**(b // p), 2**(b // p + 1))
+    b = n.bit_length()
+    lo, hi = 1 << ((b - 1) // p), 1 << ((b - 1) // p + 1)
+    while lo + 1 < hi:
+        mid = (lo + hi) // 2
+        if mid**p <= n:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 def iroot_ceil(n: int, p: int) -> int:

@@ -450,3 +450,18 @@ def test_any_text_gives_a_model_or_a_syntax_error(text):
         return
     assert isinstance(m, ci.Model)
     ci.loads(ci.dumps(m))
+
+
+def test_the_original_flashrnn_dialect():
+    text = "A == 96; B == 4; var C in 1..8;\nA % B * C == 0;\n"
+    with pytest.raises(ci.ConstraintSyntaxError, match="dialect='flashrnn'"):
+        ci.loads(text)
+    m = ci.loads(text, dialect="flashrnn")
+    assert m.count() == 6  # 4 * C divides 96
+    # '%' binds loosest of the arithmetic operators, but tighter than comparisons and shifts
+    m = ci.loads("var x in 0..20; x + 1 % 3 == 0;", dialect="flashrnn")
+    assert sorted(s["x"] for s in m.solutions()) == [2, 5, 8, 11, 14, 17, 20]
+    again = ci.loads(ci.dumps(m))  # written back in the default dialect
+    assert again.count() == m.count()
+    with pytest.raises(ci.ModelError, match="dialect"):
+        ci.loads(text, dialect="python")

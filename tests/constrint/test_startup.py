@@ -1,0 +1,53 @@
+"""Start-up: what ``import constrint`` and a first solve load.
+
+Importing constrint loads none of numpy, networkx, sympy or lark (a third of a second of
+start-up together); a model that only propagates never needs them, and numbers of tiling
+models are factorised without sympy. The parser's tables are cached by lark across processes.
+(How long it takes is measured by a benchmark, see docs/benchmarks.md, not here.)
+"""
+import random
+import subprocess
+import sys
+
+import sympy
+
+from constrint.intmath import SMALL, divisors, factorint, iroot_ceil, iroot_floor
+
+
+def _modules_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return set(out.split())
+
+
+def test_import_loads_no_heavy_dependency():
+    loaded = _modules_after("import constrint")
+    assert not {"numpy", "networkx", "sympy", "lark"} & loaded
+
+
+def test_propagating_a_small_model_needs_neither_numpy_nor_sympy():
+    loaded = _modules_after(
+        "import constrint as ci\n"
+        "m = ci.Model(); x = m.int_var('x', 1, 4096); y = m.int_var('y', 1, 64)\n"
+        "m += ci.divides(x, 3840); m += x * y <= 4096\n"
+        "m.propagate(); m.maximize(x + y); assert m.solve().ok"
+    )
+    assert not {"numpy", "networkx", "sympy"} & loaded
+
+
+def test_small_number_theory_agrees_with_sympy():
+    rng = random.Random(7)
+    numbers = list(range(1, 2000)) + [rng.randrange(1, SMALL) for _ in range(200)] + [SMALL - 1]
+    numbers += [2**31 - 1, 65537 * 65521, 2**32 - 5]
+    for n in numbers:
+        assert factorint(n) == sympy.factorint(n), n
+        assert divisors(n) == sympy.divisors(n), n
+        for p in (2, 3, 5):
+            r = iroot_floor(n, p)
+            assert r == sympy.integer_nthroot(n, p)[0], (n, p)
+            assert iroot_ceil(n, p) == r + (r**p < n)
+    for n in (SMALL, 2**64 + 13, 10**30 + 7):  # beyond: sympy
+        assert factorint(n) == sympy.factorint(n)
+        assert iroot_floor(n, 3) == sympy.integer_nthroot(n, 3)[0]
