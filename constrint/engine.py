@@ -43,27 +43,6 @@ WIDE_COMBINATIONS = 1 << 20
 JOIN_ROW_S = 1e-7
 
 
-#: Optimisation over at most this many assignments (of the variables left open at the root)
-#: searches directly: listing them with numpy would not be faster, and importing numpy alone
-#: takes longer than such a search (0.1-0.2 s).
-DIRECT_SEARCH = 4096
-
-
-def _assignments(doms: list[Domain], comps, free) -> int:
-    """The number of assignments of the open variables (capped just past DIRECT_SEARCH)."""
-    total = 1
-    for vars_, _ in comps:
-        for v in vars_:
-            total *= doms[v].size
-            if total > DIRECT_SEARCH:
-                return total
-    for v in free:
-        total *= doms[v].size
-        if total > DIRECT_SEARCH:
-            return total
-    return total
-
-
 def _stopped(what: str, ctx: Context) -> LimitReached:
     return LimitReached(f"{what} stopped by the time limit after {ctx.seconds:.2f} s")
 
@@ -272,7 +251,7 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
     order = _order_indices(P, var_order)
     hint_of = _hint_indices(P, hints)
     objective = model._objective
-    if objective is not None and not hint_of and _assignments(doms, comps, free) > DIRECT_SEARCH:
+    if objective is not None and not hint_of:
         from .vectorized import solve_vectorized
 
         try:
