@@ -110,10 +110,10 @@ class Expr:
         return sub(_coerce(o), self)
 
     def __mul__(self, o):
-        return Mul(self, _coerce(o))
+        return mul(self, _coerce(o))
 
     def __rmul__(self, o):
-        return Mul(_coerce(o), self)
+        return mul(_coerce(o), self)
 
     def __floordiv__(self, o):
         return FloorDiv(self, _coerce(o))
@@ -421,6 +421,48 @@ class Mul(_Binary):
 
     def ev(self, a):
         return self.a.ev(a) * self.b.ev(a)
+
+
+class Product(Expr):
+    """``f0 * f1 * f2 ...``: a flat product of three or more factors, multiplied left to right
+    (two factors are a :class:`Mul`). Multiplying a product extends it, so nothing recurses per
+    factor however long the product.
+
+    >>> import constrint as ci
+    >>> m = ci.Model(); x = m.int_var("x", 1, 9); y = m.int_var("y", 1, 9)
+    >>> e = x * y * 2 * x
+    >>> type(e).__name__, len(e.children), str(e), e.evaluate({"x": 3, "y": 2})
+    ('Product', 4, 'x * y * 2 * x', 36)
+    """
+
+    __slots__ = ("children", "integral")
+    _prec = _P_MUL
+
+    def __init__(self, factors: Iterable[Expr]):
+        self.children = tuple(factors)
+        if len(self.children) < 3:
+            raise ValueError("a Product needs three or more factors (two are a Mul)")
+        self.integral = all(f.integral for f in self.children)
+
+    def ev(self, a):
+        kids = self.children
+        total = kids[0].ev(a)
+        for f in kids[1:]:
+            total = total * f.ev(a)
+        return total
+
+    def fmt(self):
+        kids = self.children
+        return " * ".join([_paren(kids[0], _P_MUL)] + [_paren(f, _P_MUL + 1) for f in kids[1:]])
+
+
+def mul(a: Expr, b: Expr) -> Expr:
+    """``a * b``: a :class:`Mul`, or a :class:`Product` extending a product on the left."""
+    if type(a) is Product:
+        return Product(a.children + (b,))
+    if type(a) is Mul:
+        return Product((a.a, a.b, b))
+    return Mul(a, b)
 
 
 class FloorDiv(_Binary):
@@ -1101,7 +1143,7 @@ def check_integer(v: Any, what: str) -> int:
 
 
 __all__ = [
-    "Expr", "Const", "Var", "Sum", "add", "sub", "Mul", "FloorDiv", "Mod", "ExactDiv", "TrueDiv",
+    "Expr", "Const", "Var", "Sum", "add", "sub", "Mul", "Product", "mul", "FloorDiv", "Mod", "ExactDiv", "TrueDiv",
     "Min", "Max", "Pow", "Neg", "Abs", "Trunc", "Constraint", "BoolConst", "Compare",
     "Divides", "NotDivides", "And", "Or", "Not", "divides", "implies", "all_of", "any_of",
     "min_", "max_", "exact_div", "true_div", "trunc", "sum_", "walk", "Undefined",

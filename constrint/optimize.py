@@ -13,10 +13,11 @@ the first solutions found are then near the optimum and the bound prunes early.
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from .domain import Domain
-from .expr import Abs, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Sum, Var
+from .expr import Abs, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Product, Sum, Var
 from .problem import Timeout, check_solution, fixpoint
 from .propagators import Store, forward
 from .search import dfs, leaf_holds
@@ -77,6 +78,15 @@ def monotonicity(e: Expr, store: Store, memo: dict) -> dict[int, int]:
         left = {v: s * sb if sb else UNKNOWN for v, s in ma.items()}
         right = {v: s * sa if sa else UNKNOWN for v, s in mb.items()}
         return _merge(left, right)
+    if t is Product:
+        signs = [_sign(forward(x, store, memo)[0]) for x in e.children]
+        out: dict[int, int] = {}
+        for i, x in enumerate(e.children):
+            others = math.prod(signs[:i]) * math.prod(signs[i + 1:])  # 0 where one is unknown
+            for v, d in monotonicity(x, store, memo).items():
+                d = d * others if others else UNKNOWN
+                out[v] = d if out.get(v, d) == d else UNKNOWN
+        return out
     if t is FloorDiv:
         sa = _sign(forward(e.a, store, memo)[0])
         sb = _sign(forward(e.b, store, memo)[0])

@@ -36,6 +36,7 @@ from .expr import (
     NotDivides,
     Or,
     Pow,
+    Product,
     Sum,
     Trunc,
     Undefined,
@@ -178,6 +179,18 @@ def _f_mul(n: Mul, store, memo) -> Fwd:
     if A is None or B is None:
         return None, True
     return _mul_dom(A, B), ua or ub
+
+
+def _f_product(n: Product, store, memo) -> Fwd:
+    out = None
+    undefined = False
+    for f in n.children:
+        D, u = forward(f, store, memo)
+        if D is None:
+            return None, True
+        undefined = undefined or u
+        out = D if out is None else _mul_dom(out, D)
+    return out, undefined
 
 
 def _f_pow(n: Pow, store, memo) -> Fwd:
@@ -339,6 +352,7 @@ _FORWARD: Mapping[type, Callable[..., Fwd]] = MappingProxyType({
     Trunc: _f_trunc,
     Sum: _f_sum,
     Mul: _f_mul,
+    Product: _f_product,
     Pow: _f_pow,
     FloorDiv: _f_floordiv,
     ExactDiv: _f_exactdiv,
@@ -498,52 +512,81 @@ def _b_mul(n: Mul, new: Domain, store, memo):
         Y, _ = forward(other, store, memo)
         if X is None or Y is None:
             raise _Fail
-        req = X
-        if 0 not in new:
-            # z != 0 forces x != 0; and x = z / y with y != 0
-            req = req.remove(0)
-            if req is None:
-                raise _Fail
-            h = _quotient_hull(new, Y)
-            if h is None:
-                raise _Fail
-            req = req.clip(h[0], h[1])
-            if req is None:
-                raise _Fail
-            if new.is_fixed:
-                dv = _signed_divisors(new.lo, req)
-                if dv is not False:
-                    req = dv
-                    if req is None:
-                        raise _Fail
-            ps = new.prime_support()
-            if ps is not None:
-                req = req.require_primes(ps)
+        _narrow_factor(this, X, Y, new, store, memo)
+
+
+def _b_product(n: Product, new: Domain, store, memo):
+    # each factor against the product of the others (prefix and suffix products)
+    doms = []
+    for f in n.children:
+        D, _ = forward(f, store, memo)
+        if D is None:
+            raise _Fail
+        doms.append(D)
+    k = len(doms)
+    before: list[Domain | None] = [None] * (k + 1)
+    after: list[Domain | None] = [None] * (k + 1)
+    for i in range(k):
+        before[i + 1] = doms[i] if before[i] is None else _mul_dom(before[i], doms[i])
+        j = k - 1 - i
+        after[j] = doms[j] if after[j + 1] is None else _mul_dom(doms[j], after[j + 1])
+    for i, f in enumerate(n.children):
+        left, right = before[i], after[i + 1]
+        Y = left if right is None else right if left is None else _mul_dom(left, right)
+        if Y is None:
+            raise _Fail
+        _narrow_factor(f, doms[i], Y, new, store, memo)
+
+
+def _narrow_factor(this, X: Domain, Y: Domain, new: Domain, store, memo) -> None:
+    """Narrow the factor ``this`` (domain ``X``) of ``this * other == z`` with ``z`` in ``new``
+    and ``other`` in ``Y``."""
+    req = X
+    if 0 not in new:
+        # z != 0 forces x != 0; and x = z / y with y != 0
+        req = req.remove(0)
+        if req is None:
+            raise _Fail
+        h = _quotient_hull(new, Y)
+        if h is None:
+            raise _Fail
+        req = req.clip(h[0], h[1])
+        if req is None:
+            raise _Fail
+        if new.is_fixed:
+            dv = _signed_divisors(new.lo, req)
+            if dv is not False:
+                req = dv
                 if req is None:
                     raise _Fail
-        elif 0 not in Y:
-            h = _quotient_hull(new, Y)
-            if h is None:
-                raise _Fail
-            req = req.clip(h[0], h[1])
+        ps = new.prime_support()
+        if ps is not None:
+            req = req.require_primes(ps)
             if req is None:
                 raise _Fail
-        f = new.factor
-        if f > 1:
-            # f | x*y  =>  f / gcd(f, G) | x, where G is a multiple of gcd(f, y) for every y
-            if Y.values is not None and len(Y.values) <= 256:
-                G = 1
-                for y in Y.values:
-                    g = math.gcd(f, y)
-                    G = G * g // math.gcd(G, g)
-            else:
-                G = f if not Y.is_fixed else math.gcd(f, Y.lo)
-            need = f // math.gcd(f, G)
-            if need > 1:
-                req = req.require_factor(need)
-                if req is None:
-                    raise _Fail
-        narrow(this, req, store, memo)
+    elif 0 not in Y:
+        h = _quotient_hull(new, Y)
+        if h is None:
+            raise _Fail
+        req = req.clip(h[0], h[1])
+        if req is None:
+            raise _Fail
+    f = new.factor
+    if f > 1:
+        # f | x*y  =>  f / gcd(f, G) | x, where G is a multiple of gcd(f, y) for every y
+        if Y.values is not None and len(Y.values) <= 256:
+            G = 1
+            for y in Y.values:
+                g = math.gcd(f, y)
+                G = G * g // math.gcd(G, g)
+        else:
+            G = f if not Y.is_fixed else math.gcd(f, Y.lo)
+        need = f // math.gcd(f, G)
+        if need > 1:
+            req = req.require_factor(need)
+            if req is None:
+                raise _Fail
+    narrow(this, req, store, memo)
 
 
 def _b_pow(n: Pow, new: Domain, store, memo):
@@ -683,6 +726,7 @@ _BACKWARD: Mapping[type, Callable[..., None]] = MappingProxyType({
     Trunc: _b_trunc,
     Sum: _b_sum,
     Mul: _b_mul,
+    Product: _b_product,
     Pow: _b_pow,
     FloorDiv: _b_floordiv,
     ExactDiv: _b_exactdiv,

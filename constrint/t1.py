@@ -82,6 +82,7 @@ from .expr import (
     Neg,
     Not,
     Pow,
+    Product,
     Sum,
     TrueDiv,
     Trunc,
@@ -1089,6 +1090,9 @@ class _Cond:
             raise self.err(f"unsupported {_describe(node)}", node)
         if op in (ast.Add, ast.Sub):
             return self.sum_chain(node, cond)
+        if op is ast.Mult and isinstance(node.left, ast.BinOp) and isinstance(node.left.op, ast.Mult) \
+                and not self.is_constant(node.left):
+            return self.product_chain(node, cond)
         a, da = self.number(node.left, cond)
         if op is ast.Pow:
             return self.power(node, a, da, cond)
@@ -1136,6 +1140,24 @@ class _Cond:
             signs.append(1 if isinstance(b.op, ast.Add) else -1)
             guards.append(db)
         return Sum(terms, signs), _and(*guards)
+
+    def product_chain(self, node: ast.BinOp, cond: bool) -> tuple[Expr, Constraint]:
+        """A chain ``a * b * c ...`` as one flat :class:`~constrint.expr.Product`, factors in
+        Python's order of evaluation (no recursion per factor)."""
+        spine = []
+        n: ast.AST = node
+        while isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mult) and not (
+            n is not node and self.is_constant(n)
+        ):
+            spine.append(n)
+            n = n.left
+        first, d = self.number(n, cond)
+        factors, guards = [first], [d]
+        for b in reversed(spine):
+            e, db = self.number(b.right, cond)
+            factors.append(e)
+            guards.append(db)
+        return Product(factors), _and(*guards)
 
     def power(self, node: ast.BinOp, a: Expr, da: Constraint, cond: bool) -> tuple[Expr, Constraint]:
         if self.is_constant(node.right):

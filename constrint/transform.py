@@ -38,6 +38,7 @@ from .expr import (
     NotDivides,
     Or,
     Pow,
+    Product,
     Sum,
     TrueDiv,
     Undefined,
@@ -67,6 +68,8 @@ def with_children(node: Any, kids: list[Any]) -> Any:
         return Pow(kids[0], node.p)
     if t is Sum:
         return Sum(kids, node.signs)
+    if t is Product:
+        return Product(kids)
     return t(*kids)
 
 
@@ -325,6 +328,17 @@ def linear_terms(e: Any) -> tuple[dict[int, int], int] | None:
             stack.append((n.b, k * n.a.value))
         elif t is Mul and type(n.b) is Const:
             stack.append((n.a, k * n.b.value))
+        elif t is Product:
+            scale, rest = 1, [x for x in n.children if type(x) is not Const]
+            for x in n.children:
+                if type(x) is Const:
+                    scale *= x.value
+            if len(rest) > 1:
+                return None  # a product of two variable factors
+            if rest:
+                stack.append((rest[0], k * scale))
+            else:
+                const += k * scale
         else:
             return None
     return {v: k for v, k in coefs.items() if k}, const

@@ -32,6 +32,7 @@ from .expr import (
     Min,
     Mod,
     Mul,
+    Product,
     Neg,
     Not,
     NotDivides,
@@ -56,6 +57,21 @@ from .transform import linear_terms
 #: block): the allocator then reuses the freed work arrays of one chunk for the next, so the run
 #: time does not depend on what the process allocated before (benchmarks/process_history.py).
 CHUNK_ROWS = 1 << 13
+
+
+def _settle_allocator() -> None:
+    """Free one block of 1 MiB, above glibc's initial mmap threshold. glibc then raises its
+    thresholds for good (mmap: to that size; trimming the heap: to twice it, mallopt(3)), so the
+    chunks' freed work arrays stay in the heap for the next count instead of being returned to
+    the system and faulted in again. Processes that freed large blocks before (numpy's own
+    import, say) are already in that state; this makes the state independent of the order in
+    which modules were imported. Harmless with other allocators."""
+    block = np.empty(1 << 20, dtype=np.uint8)
+    block.fill(0)
+    del block
+
+
+_settle_allocator()
 #: Components whose domains hold more values than this per variable go to the search instead.
 MAX_VALUES_PER_VAR = 1 << 16
 #: ... and whose Cartesian product exceeds this, unless the join's estimated work is at most
@@ -201,6 +217,14 @@ def _ev_sum(n, env):
     return total
 
 
+def _ev_product(n, env):
+    kids = n.children
+    total = _ev(kids[0], env)
+    for f in kids[1:]:
+        total = total * _ev(f, env)
+    return total
+
+
 def _ev_and(n, env):
     out = True
     for c in n.children:
@@ -224,6 +248,7 @@ _NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
     Var: lambda n, env: env.cols[n.index],
     Sum: _ev_sum,
     Mul: lambda n, env: _ev(n.a, env) * _ev(n.b, env),
+    Product: _ev_product,
     Neg: lambda n, env: -_ev(n.a, env),
     Abs: lambda n, env: abs(_ev(n.a, env)),
     Min: lambda n, env: np.minimum(_ev(n.a, env), _ev(n.b, env)),
@@ -328,8 +353,8 @@ def _magnitude(node, store, memo) -> float:
         return kids[0]  # a non-zero integer divisor has magnitude at least 1
     if t is Sum:
         return sum(kids)
-    if t is Mul:
-        return math.inf if math.inf in kids else kids[0] * kids[1]
+    if t is Mul or t is Product:
+        return math.inf if math.inf in kids else math.prod(kids)
     if t is Mod:
         return kids[1]  # |a % b| < |b|
     if t is Pow:

@@ -27,6 +27,7 @@ from ..expr import (
     Neg,
     Not,
     Pow,
+    Product,
     Sum,
     TrueDiv,
     Trunc,
@@ -438,6 +439,9 @@ class Compiler:
             return self.integer(node.children[1], "an integer after '+'", d)
         if kind == "binop" and str(node.children[1]) in ("+", "-"):
             return self._sum(node, d)
+        if kind == "binop" and str(node.children[1]) == "*" and node.children[0].data == "binop" \
+                and str(node.children[0].children[1]) == "*":
+            return self._product(node, d)
         if kind == "binop":
             left, op, right = node.children
             a = self.integer(left, f"an integer left of {str(op)!r}", d)
@@ -504,6 +508,19 @@ class Compiler:
             terms.append(self.integer(right, f"an integer right of {str(op)!r}", d))
             signs.append(1 if str(op) == "+" else -1)
         return Sum(terms, signs)
+
+    def _product(self, node, d: int) -> Expr:
+        """A chain ``a * b * c ...`` (three or more factors) as one flat
+        :class:`~constrint.expr.Product` (one level of nesting, whatever its length)."""
+        spine = []
+        n = node
+        while n.data == "binop" and str(n.children[1]) == "*":
+            spine.append(n)
+            n = n.children[0]
+        factors = [self.integer(n, "an integer left of '*'", d)]
+        for b in reversed(spine):
+            factors.append(self.integer(b.children[2], "an integer right of '*'", d))
+        return Product(factors)
 
     def _int_literal(self, tok) -> int:
         digits = str(tok).replace("_", "")

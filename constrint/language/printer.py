@@ -25,6 +25,7 @@ from ..expr import (
     NotDivides,
     Or,
     Pow,
+    Product,
     Sum,
     TrueDiv,
     Trunc,
@@ -69,6 +70,9 @@ def expr_text(e) -> tuple[str, int]:
         for x, s in zip(kids[1:], e.signs[1:]):
             parts.append(("+ " if s > 0 else "- ") + _operand(x, _ADD + 1))
         return " ".join(parts), _ADD
+    if t is Product:
+        kids = e.children
+        return " * ".join([_operand(kids[0], _MUL)] + [_operand(x, _MUL + 1) for x in kids[1:]]), _MUL
     if t in _ARITH:
         sym, prec = _ARITH[t]
         return f"{_operand(e.a, prec)} {sym} {_operand(e.b, prec + 1)}", prec

@@ -294,3 +294,28 @@ def test_long_t1_sums():
     expected = sum(1 for a in range(4) for b in range(4) for c in range(4)
                    if 300 * (a + b + c) - a <= 1500)
     assert m.count() == expected
+
+
+def test_products_are_flat_nodes():
+    from constrint.expr import Mul, Product
+
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 1, 9) for i in range(3)]
+    assert type(xs[0] * xs[1]) is Mul
+    p = xs[0] * xs[1] * xs[2] * 2
+    assert type(p) is Product and len(p.children) == 4 and str(p) == "x0 * x1 * x2 * 2"
+    m += p == 48
+    assert m.count() == sum(1 for a in range(1, 10) for b in range(1, 10) for c in range(1, 10)
+                            if a * b * c * 2 == 48)
+    assert {d.size for d in m.propagate().values()} <= {6}  # divisors of 24 up to 9
+    e = xs[0]
+    for _ in range(2000):
+        e = e * 1
+    assert type(e) is Product and len(e.children) == 2001
+    m2 = ci.Model()
+    y = m2.int_var("y", 1, 3)
+    m2 += ci.sum_([y] * 5) * y * 1 * 1 == 5 * y * y
+    text = ci.dumps(m2)
+    assert ci.loads(text).count() == 3 and ci.dumps(ci.loads(text)) == text
+    deep = "var y in 1..3;\n" + " * ".join(["y"] + ["1"] * 5000) + " == y;\n"
+    assert ci.loads(deep).count() == 3

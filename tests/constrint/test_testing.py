@@ -27,6 +27,7 @@ from constrint.expr import (
     NotDivides,
     Or,
     Pow,
+    Product,
     Sum,
     TrueDiv,
     Trunc,
@@ -109,7 +110,7 @@ def test_expressions_respect_ops_and_depth(data):
     ops = data.draw(st.lists(st.sampled_from(EVERY_OP), min_size=1, unique=True))
     depth = data.draw(st.integers(0, 3))
     e = data.draw(expressions(vs, ops, depth))
-    table = {"+": Sum, "-": Sum, "*": Mul, "//": FloorDiv, "%": Mod, "**": Pow, "/": ExactDiv,
+    table = {"+": Sum, "-": Sum, "*": (Mul, Product), "//": FloorDiv, "%": Mod, "**": Pow, "/": ExactDiv,
              "truediv": TrueDiv, "trunc": Trunc, "neg": Neg, "abs": Abs, "min": Min, "max": Max,
              "&": BitAnd, "|": BitOr, "^": BitXor, "~": BitNot, "<<": LShift, ">>": RShift,
              "power": (Power, Pow), "if": (IfThenElse, Compare), "element": Element,
