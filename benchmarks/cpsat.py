@@ -98,6 +98,11 @@ class CpSatModel:
             z = self.new(e)
             self.md.AddMultiplicationEquality(z, [self.var_of(e.a), self.var_of(e.b)])
             return z
+        if t is E.Product:  # CP-SAT multiplies two factors at a time
+            nested = e.children[0]
+            for f in e.children[1:]:
+                nested = E.Mul(nested, f)
+            return self.lin(nested)
         if t is E.Pow:
             if e.p == 0:
                 return 1
