@@ -43,8 +43,8 @@ Capture = Callable[[Callable[..., Sequence[Tensor]], tuple[Tensor, ...]], tuple[
 def capture_cuda_graph(fn: Callable[..., Sequence[Tensor]], statics: tuple[Tensor, ...]):
     """The default :data:`Capture`: one warm-up run on a side stream, then ``torch.cuda.graph``."""
     device = statics[0].device
-    side = torch.cuda.Stream(device)
-    side.wait_stream(torch.cuda.current_stream(device))
+    side = torch.cuda.Stream(device)  # on the inputs' device (torch's default capture stream is
+    side.wait_stream(torch.cuda.current_stream(device))  # made once, on whichever device came first)
     with torch.cuda.stream(side):  # lazy initialisations (cuBLAS workspaces) happen outside the graph
         fn(*statics)
     torch.cuda.current_stream(device).wait_stream(side)
@@ -52,7 +52,7 @@ def capture_cuda_graph(fn: Callable[..., Sequence[Tensor]], statics: tuple[Tenso
     torch.cuda.empty_cache()  # what is reserved from here on is the graph's private pool
     before = torch.cuda.memory_reserved(device)
     graph = torch.cuda.CUDAGraph()
-    with torch.cuda.device(device), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+    with torch.cuda.device(device), torch.cuda.graph(graph, stream=side, capture_error_mode="thread_local"):
         outputs = list(fn(*statics))
     nbytes = max(torch.cuda.memory_reserved(device) - before, 0)
     return graph.replay, outputs, nbytes

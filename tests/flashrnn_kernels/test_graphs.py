@@ -274,3 +274,23 @@ def test_torch_compile_reduce_overhead(backend):
             got, _ = compiled(x)
             want, _ = model(x)
         torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.cuda
+def test_captured_loops_on_a_second_gpu():
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs 2 or more CUDA GPUs")
+    from flashrnn_kernels.backends.alternating import GRAPHS
+
+    c = frk.get_cell("lstm")
+    g = torch.Generator().manual_seed(3)
+    Wx = torch.randn(2, 6, c.num_gates, 1, 16, generator=g)
+    R = torch.randn(c.num_gates, 1, 16, 16, generator=g) / 4
+    want, _ = frk.flashrnn(Wx.double(), R.double(), cell="lstm", backend="reference")
+    GRAPHS.clear()
+    with torch.cuda.device(0):
+        for _ in range(3):  # eager, captured, replayed: all on cuda:1 while cuda:0 is current
+            got, _ = frk.flashrnn(Wx.to("cuda:1"), R.to("cuda:1"), cell="lstm", backend="alternating")
+            assert got.device == torch.device("cuda:1")
+            torch.testing.assert_close(got.cpu().double(), want, rtol=1e-4, atol=1e-5)
+    assert GRAPHS.info().captures == 1
