@@ -2,8 +2,8 @@
 
     python benchmarks/rnn_speed.py [--out docs/benchmarks] [--quick] [--timing per-call|back-to-back|both]
 
-Compares the fused and alternating backends (the latter also with its time loops run eagerly,
-``alternating_eager``: ``FLASHRNN_GRAPHS=0``), the PyTorch reference (small points only) and
+Compares the fused and alternating backends (the latter also with its time loops replayed as
+CUDA graphs, ``alternating_graphs``: ``FLASHRNN_GRAPHS=1``), the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
 (B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096) and
 large single heads (``large``: LSTM 1xD, D = 1024 .. 2560).
@@ -187,8 +187,8 @@ def main():
         try:
             if impl in ("fused", "alternating"):
                 times = time_backend(impl, cell, B, T, N, D, dtype, methods)
-            elif impl == "alternating_eager":
-                with _env(FLASHRNN_GRAPHS="0"):
+            elif impl == "alternating_graphs":
+                with _env(FLASHRNN_GRAPHS="1"):
                     times = time_backend("alternating", cell, B, T, N, D, dtype, methods)
             elif impl == "reference":
                 times = time_reference(cell, B, T, N, D, dtype, methods)
@@ -202,12 +202,12 @@ def main():
         add(sweep, impl, cell, dtype, B, T, N, D, times)
 
     impls = ["fused"] + ([] if a.no_alternating else ["alternating"])
-    eager = [] if a.no_alternating else ["alternating_eager"]
+    graphs = [] if a.no_alternating else ["alternating_graphs"]
     heads = [(1, 768), (3, 256), (12, 64), (24, 32)]
     # 1) heads sweep, B=16, T=1024, all cells
     for cell in ("lstm", "gru", "slstm", "elman") if "heads" in sweeps else ():
         for N, D in heads if not a.quick else heads[:1] + heads[2:3]:
-            for impl in impls + (eager if (N, D) == (1, 768) else []):
+            for impl in impls + (graphs if (N, D) == (1, 768) else []):
                 run("heads", impl, cell, bf16, 16, 1024, N, D)
         if cell in ("lstm", "gru"):
             run("heads", "cudnn_fp16", cell, fp16, 16, 1024, 1, 768)
@@ -224,7 +224,7 @@ def main():
 
     # 4) large single heads, LSTM B=16, T=1024: fused where a tiling fits, else the alternating path
     for D in ((1024, 1536, 2048, 2560) if not a.quick else (1024, 2048)) if "large" in sweeps else ():
-        for impl in impls + eager + ["cudnn_fp16"]:
+        for impl in impls + graphs + ["cudnn_fp16"]:
             run("large", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, 1024, 1, D)
 
     write_csv()

@@ -15,7 +15,7 @@ was chosen.
 | ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
 | ``FLASHRNN_NVCC`` | path | the CUDA compiler to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
-| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; see :mod:`flashrnn_kernels.graphs`) |
+| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
@@ -128,8 +128,8 @@ def cuda_arch_setting() -> str | None:
 
 
 def graphs_enabled() -> bool:
-    """``FLASHRNN_GRAPHS`` alone (default on)."""
-    return _get_bool("FLASHRNN_GRAPHS", True)
+    """``FLASHRNN_GRAPHS`` alone (default off: the captured loops have not run on a GPU yet)."""
+    return _get_bool("FLASHRNN_GRAPHS", False)
 
 
 def graph_memory_bytes() -> int:

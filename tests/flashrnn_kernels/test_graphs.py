@@ -147,11 +147,13 @@ def test_threads_get_their_own_results():
 def test_settings():
     from flashrnn_kernels import env
 
-    with mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "0", "FLASHRNN_GRAPH_MEMORY": "1.5"}):
-        assert env.graphs_enabled() is False
+    with mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "1", "FLASHRNN_GRAPH_MEMORY": "1.5"}):
+        assert env.graphs_enabled() is True
         assert env.graph_memory_bytes() == int(1.5 * 2**20)
     with mock.patch.dict(os.environ, {"FLASHRNN_GRAPH_MEMORY": "-1"}), pytest.raises(frk.InputError):
         env.graph_memory_bytes()
+    with mock.patch.dict(os.environ, {}, clear=True):
+        assert env.graphs_enabled() is False  # off until the captured loops have run on a GPU
 
 
 # ------------------------------------------------------------------------------------ GPU
@@ -182,7 +184,8 @@ def test_captured_loops_equal_eager_loops(cell, dtype):
     GRAPHS.clear()
     with mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "0"}):
         eager = [_alternating_call(cell, dtype, seed) for seed in range(3)]
-    got = [_alternating_call(cell, dtype, seed) for seed in range(3)]
+    with mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "1"}):
+        got = [_alternating_call(cell, dtype, seed) for seed in range(3)]
     info = GRAPHS.info()
     assert (info.captures, info.replays) == (2, 4), info  # forward and backward: captured on call 2
     for e, g in zip(eager, got):
@@ -191,6 +194,7 @@ def test_captured_loops_equal_eager_loops(cell, dtype):
 
 
 @pytest.mark.cuda
+@mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "1"})
 def test_captured_loops_on_a_side_stream_and_inside_a_users_graph():
     from flashrnn_kernels.backends.alternating import GRAPHS
 
@@ -223,6 +227,7 @@ def test_captured_loops_on_a_side_stream_and_inside_a_users_graph():
 
 @pytest.mark.cuda
 @pytest.mark.parametrize("backend", ["alternating", "fused"])
+@mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "1"})  # the library's own graphs stay out of the user's
 def test_a_users_graph_captures_a_whole_training_step(backend):
     """A whole step of a model (forward, loss, backward) captured by the user and replayed with new
     data gives the eager step's loss and gradients."""
@@ -277,6 +282,7 @@ def test_torch_compile_reduce_overhead(backend):
 
 
 @pytest.mark.cuda
+@mock.patch.dict(os.environ, {"FLASHRNN_GRAPHS": "1"})
 def test_captured_loops_on_a_second_gpu():
     if torch.cuda.device_count() < 2:
         pytest.skip("needs 2 or more CUDA GPUs")
