@@ -15,6 +15,8 @@ was chosen.
 | ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
 | ``FLASHRNN_NVCC`` | path | the CUDA compiler to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
+| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |
+| ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
 >>> import os
@@ -90,7 +92,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'gpu_model', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
     """
 
     cache_dir: Path
@@ -100,6 +102,8 @@ class Settings:
     backend: str
     gpu_model: str | None
     nvcc: str | None
+    graphs: bool
+    graph_memory_bytes: int
 
 
 def backend_setting() -> str:
@@ -121,6 +125,16 @@ def nvcc_setting() -> str | None:
 def cuda_arch_setting() -> str | None:
     """``FLASHRNN_CUDA_ARCH`` alone."""
     return _get_str("FLASHRNN_CUDA_ARCH")
+
+
+def graphs_enabled() -> bool:
+    """``FLASHRNN_GRAPHS`` alone (default off: the captured loops have not run on a GPU yet)."""
+    return _get_bool("FLASHRNN_GRAPHS", False)
+
+
+def graph_memory_bytes() -> int:
+    """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB, default 2048)."""
+    return int(_get_float("FLASHRNN_GRAPH_MEMORY", 2048.0) * 2**20)
 
 
 def settings() -> Settings:
@@ -147,4 +161,6 @@ def settings() -> Settings:
         backend=backend_setting(),
         gpu_model=gpu_model_setting(),
         nvcc=nvcc_setting(),
+        graphs=graphs_enabled(),
+        graph_memory_bytes=graph_memory_bytes(),
     )
