@@ -52,6 +52,7 @@ from .propagators import (
     OPEN,
     _Fail,
     forward,
+    forwards,
     narrow,
 )
 from .transform import rebuild
@@ -249,16 +250,6 @@ class _Global(Constraint):
         return self.call_text(lambda e: (e.fmt(), _P_ATOM))
 
 
-def _forwards(items, store, memo) -> list[Domain]:
-    out = []
-    for e in items:
-        d, _ = forward(e, store, memo)
-        if d is None:
-            raise _Fail
-        out.append(d)
-    return out
-
-
 def _snapshot(c, store) -> list[tuple[int, Domain]]:
     """The current domains of a constraint's variables (to tell whether a rule narrowed any)."""
     return [(v.index, store.doms[v.index]) for v in c.variables().values()]
@@ -331,7 +322,7 @@ def _r_all_different(c: AllDifferent, store, memo) -> int:
     snap = _snapshot(c, store)
     xs = c.children
     n = len(xs)
-    doms = _forwards(xs, store, memo)
+    doms = forwards(xs, store, memo)
     # value elimination: a fixed item's value is taken
     changed = True
     while changed:
@@ -557,7 +548,7 @@ def _row_mask(t: Table, doms: list[Domain]):
 def _r_table(t: Table, store, memo) -> int:
     snap = _snapshot(t, store)
     xs = t.children
-    doms = _forwards(xs, store, memo)
+    doms = forwards(xs, store, memo)
     undefined = _undefined_somewhere(xs, store, memo)
     if t.forbidden:
         if all(d.is_fixed for d in doms):
@@ -899,8 +890,8 @@ def _r_inverse(c: Inverse, store, memo) -> int:
     for e in c.children:
         narrow(e, rng, store, memo)
     for _ in range(2):
-        F = _forwards(c.f, store, memo)
-        G = _forwards(c.g, store, memo)
+        F = forwards(c.f, store, memo)
+        G = forwards(c.g, store, memo)
         # a fixed f[i] == j fixes g[j] == i, and the other way round
         for i, d in enumerate(F):
             if d.is_fixed and 0 <= d.lo < n:
@@ -908,23 +899,23 @@ def _r_inverse(c: Inverse, store, memo) -> int:
         for j, d in enumerate(G):
             if d.is_fixed and 0 <= d.lo < n:
                 narrow(c.f[d.lo], Domain.const(j), store, memo)
-        F = _forwards(c.f, store, memo)
-        G = _forwards(c.g, store, memo)
+        F = forwards(c.f, store, memo)
+        G = forwards(c.g, store, memo)
         for i, d in enumerate(F):
             nd = d.filter(lambda j, i=i, G=G: i in G[j])
             if nd is None:
                 return FAILED
             if nd != d:
                 narrow(c.f[i], nd, store, memo)
-        F = _forwards(c.f, store, memo)
+        F = forwards(c.f, store, memo)
         for j, d in enumerate(G):
             nd = d.filter(lambda i, j=j, F=F: j in F[i])
             if nd is None:
                 return FAILED
             if nd != d:
                 narrow(c.g[j], nd, store, memo)
-    F = _forwards(c.f, store, memo)
-    G = _forwards(c.g, store, memo)
+    F = forwards(c.f, store, memo)
+    G = forwards(c.g, store, memo)
     if all(d.is_fixed for d in F + G):
         fv, gv = [d.lo for d in F], [d.lo for d in G]
         if not all(gv[j] == i for i, j in enumerate(fv)) or not all(fv[i] == j for j, i in enumerate(gv)):

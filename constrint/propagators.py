@@ -439,16 +439,22 @@ def _b_trunc(n: Trunc, new: Domain, store, memo):
     narrow(n.a, new, store, memo)
 
 
+def forwards(items, store: Store, memo: dict) -> list[Domain]:
+    """The domains of several expressions (:func:`forward`); fails where one has no value."""
+    out = []
+    for e in items:
+        d, _ = forward(e, store, memo)
+        if d is None:
+            raise _Fail
+        out.append(d)
+    return out
+
+
 def _b_sum(n: Sum, new: Domain, store, memo):
     kids, signs = n.children, n.signs
     if len(kids) == 2 and _support(n, int.__add__ if signs[1] > 0 else int.__sub__, new, store, memo):
         return
-    doms = []
-    for t in kids:
-        D, _ = forward(t, store, memo)
-        if D is None:
-            raise _Fail
-        doms.append(D)
+    doms = forwards(kids, store, memo)
     # s_i * t_i = z - sum of the other signed terms: bounds from the others' bounds
     part = [(D.lo, D.hi) if s > 0 else (-D.hi, -D.lo) for D, s in zip(doms, signs)]
     total_lo = sum(p[0] for p in part)
@@ -517,12 +523,7 @@ def _b_mul(n: Mul, new: Domain, store, memo):
 
 def _b_product(n: Product, new: Domain, store, memo):
     # each factor against the product of the others (prefix and suffix products)
-    doms = []
-    for f in n.children:
-        D, _ = forward(f, store, memo)
-        if D is None:
-            raise _Fail
-        doms.append(D)
+    doms = forwards(n.children, store, memo)
     k = len(doms)
     before: list[Domain | None] = [None] * (k + 1)
     after: list[Domain | None] = [None] * (k + 1)
@@ -538,6 +539,17 @@ def _b_product(n: Product, new: Domain, store, memo):
         _narrow_factor(f, doms[i], Y, new, store, memo)
 
 
+def _within_quotients(req: Domain, Z: Domain, Y: Domain) -> Domain:
+    """``req`` clipped to the hull of ``z / y`` (z in ``Z``, y in ``Y``, y != 0); fails if empty."""
+    h = _quotient_hull(Z, Y)
+    if h is None:
+        raise _Fail
+    out = req.clip(h[0], h[1])
+    if out is None:
+        raise _Fail
+    return out
+
+
 def _narrow_factor(this, X: Domain, Y: Domain, new: Domain, store, memo) -> None:
     """Narrow the factor ``this`` (domain ``X``) of ``this * other == z`` with ``z`` in ``new``
     and ``other`` in ``Y``."""
@@ -547,12 +559,7 @@ def _narrow_factor(this, X: Domain, Y: Domain, new: Domain, store, memo) -> None
         req = req.remove(0)
         if req is None:
             raise _Fail
-        h = _quotient_hull(new, Y)
-        if h is None:
-            raise _Fail
-        req = req.clip(h[0], h[1])
-        if req is None:
-            raise _Fail
+        req = _within_quotients(req, new, Y)
         if new.is_fixed:
             dv = _signed_divisors(new.lo, req)
             if dv is not False:
@@ -565,12 +572,7 @@ def _narrow_factor(this, X: Domain, Y: Domain, new: Domain, store, memo) -> None
             if req is None:
                 raise _Fail
     elif 0 not in Y:
-        h = _quotient_hull(new, Y)
-        if h is None:
-            raise _Fail
-        req = req.clip(h[0], h[1])
-        if req is None:
-            raise _Fail
+        req = _within_quotients(req, new, Y)
     f = new.factor
     if f > 1:
         # f | x*y  =>  f / gcd(f, G) | x, where G is a multiple of gcd(f, y) for every y

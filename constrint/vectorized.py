@@ -48,7 +48,7 @@ from .problem import Opaque, Prepared, check_solution
 from .propagators import Store, forward
 from .results import Result, Status
 from .search import component_solutions
-from .transform import linear_terms
+from .transform import linear_form
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
 #: int64 columns of this length) and keeps the peak near the output's size. Every work array of
@@ -437,15 +437,11 @@ def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) ->
 
 def _linear_check(c: Any) -> tuple[dict[int, int], int, str] | None:
     """A comparison ``sum(k * x) + c OP 0`` (OP not '!='), or None."""
-    if type(c) is not Compare or c.op == "!=":
+    lin = linear_form(c)
+    if lin is None or lin[0] == "!=":
         return None
-    a, b = linear_terms(c.a), linear_terms(c.b)
-    if a is None or b is None:
-        return None
-    coefs = dict(a[0])
-    for v, k in b[0].items():
-        coefs[v] = coefs.get(v, 0) - k
-    return {v: k for v, k in coefs.items() if k}, a[1] - b[1], c.op
+    op, const, coefs = lin
+    return coefs, const, op
 
 
 class _Partial:
