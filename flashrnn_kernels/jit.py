@@ -379,7 +379,7 @@ def cached_build(
 
 # ------------------------------------------------------------------------------ front ends
 
-def _resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
+def resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
     out = []
     for s in sources:
         p = Path(s)
@@ -391,7 +391,7 @@ def _resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def _define_flags(defines: Mapping[str, Any] | None) -> list[str]:
+def define_flags(defines: Mapping[str, Any] | None) -> list[str]:
     flags = []
     for name, value in sorted((defines or {}).items()):
         if not str(name).isidentifier():
@@ -426,7 +426,7 @@ def nvcc_command(
     cmd = [nvcc, mode, "-O3", "-std=c++17", "-lineinfo", *arch_flags(arch)]
     if mode == "-shared":
         cmd += ["-Xcompiler", "-fPIC"]
-    cmd += [f"-I{CSRC}", *(f"-I{i}" for i in include_dirs), *_define_flags(defines), *extra_flags]
+    cmd += [f"-I{CSRC}", *(f"-I{i}" for i in include_dirs), *define_flags(defines), *extra_flags]
     cmd += [*(str(s) for s in sources), "-o", str(output)]
     return cmd
 
@@ -441,14 +441,14 @@ def library_key(
     arch: str,
 ) -> tuple[str, dict[str, Any]]:
     """``(key, parts)`` of a :func:`load_library` build: what its cache directory is named by."""
-    srcs = _resolve_sources(sources)
+    srcs = resolve_sources(sources)
     incs = [CSRC, *(Path(i) for i in include_dirs)]
     parts = {
         "name": name,
         "sources": {p.name: file_digest(p) for p in srcs},
         "headers": header_digests(incs),
         "arch": normalize_arch(arch),
-        "defines": _define_flags(defines),
+        "defines": define_flags(defines),
         "flags": list(extra_flags),
         "toolchain": toolchain_id(),
     }
@@ -485,7 +485,7 @@ def load_library(
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    srcs = _resolve_sources(sources)
+    srcs = resolve_sources(sources)
     libname = f"lib{name}.so"
 
     def build(directory: Path) -> None:

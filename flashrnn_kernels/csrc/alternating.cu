@@ -9,6 +9,7 @@
 
 #include "alternating.h"
 #include "cells_generated.cuh"
+#include "export_table.cuh"
 
 namespace flashrnn {
 namespace alternating {
@@ -109,6 +110,20 @@ __global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardSte
   for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
 }
 
+}  // namespace
+
+// The layouts of the argument structs, for launches without the launchers below (NVRTC builds,
+// which Python launches through the CUDA driver with its ctypes mirror, checked against these).
+extern "C" __device__ const FrnnExport frnn_alt_facts[] = {{"max_threads", kMaxThreads, 0}, {"", 0, 0}};
+extern "C" __device__ const FrnnExport frnn_alt_view[] = {
+    FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(View), alignof(View)}};
+extern "C" __device__ const FrnnExport frnn_alt_forward_args[] = {
+    FRNN_ALT_FORWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(ForwardStepArgs), alignof(ForwardStepArgs)}};
+extern "C" __device__ const FrnnExport frnn_alt_backward_args[] = {
+    FRNN_ALT_BACKWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(BackwardStepArgs), alignof(BackwardStepArgs)}};
+#ifndef __CUDACC_RTC__  // host launchers: nvcc builds only
+namespace {
+
 inline unsigned blocks_for(int B, int N, int D, int threads) {
   const int64_t total = static_cast<int64_t>(B) * N * D;
   return static_cast<unsigned>((total + threads - 1) / threads);
@@ -176,9 +191,11 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
   }
 }
 
+#endif  // __CUDACC_RTC__
 }  // namespace alternating
 }  // namespace flashrnn
 
+#ifndef __CUDACC_RTC__
 // ---- C launchers, called through ctypes (flashrnn_kernels/backends/alternating.py): the step's
 // arguments by pointer, the block size, and the stream; the CUDA error code comes back (0: none)
 extern "C" int frnn_alt_forward(int cell, int dtype, int threads,
@@ -192,3 +209,4 @@ extern "C" int frnn_alt_backward(int cell, int dtype, int threads,
   return static_cast<int>(
       flashrnn::alternating::backward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
 }
+#endif  // __CUDACC_RTC__
