@@ -13,7 +13,8 @@ was chosen.
 | ``FLASHRNN_CUDA_ARCH`` | str | build target instead of the detected GPU, e.g. ``90a``, ``80``, ``sm_89`` |
 | ``FLASHRNN_BUILD_VERBOSE`` | bool | show compiler command lines and output (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``) |
 | ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
-| ``FLASHRNN_NVCC`` | path | the CUDA compiler to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
+| ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc where there is one, else NVRTC, see :func:`flashrnn_kernels.jit.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
+| ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
@@ -90,7 +91,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'gpu_model', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'gpu_model', 'nvcc']
     """
 
     cache_dir: Path
@@ -100,6 +101,7 @@ class Settings:
     backend: str
     gpu_model: str | None
     nvcc: str | None
+    compiler: str
 
 
 def backend_setting() -> str:
@@ -116,6 +118,26 @@ def gpu_model_setting() -> str | None:
 def nvcc_setting() -> str | None:
     """``FLASHRNN_NVCC`` alone."""
     return _get_str("FLASHRNN_NVCC")
+
+
+#: The values ``FLASHRNN_COMPILER`` takes.
+COMPILERS = ("auto", "nvrtc", "nvcc")
+
+
+def compiler_setting() -> str:
+    """``FLASHRNN_COMPILER`` alone (lower case, default ``auto``); another value raises InputError.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"FLASHRNN_COMPILER": "NVRTC"}):
+    ...     compiler_setting()
+    'nvrtc'
+    """
+    raw = _get_str("FLASHRNN_COMPILER")
+    value = (raw or "auto").lower()
+    if value not in COMPILERS:
+        raise InputError(f"environment variable FLASHRNN_COMPILER={raw!r} is not one of {', '.join(COMPILERS)}")
+    return value
 
 
 def cuda_arch_setting() -> str | None:
@@ -147,4 +169,5 @@ def settings() -> Settings:
         backend=backend_setting(),
         gpu_model=gpu_model_setting(),
         nvcc=nvcc_setting(),
+        compiler=compiler_setting(),
     )
