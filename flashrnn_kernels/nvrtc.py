@@ -216,22 +216,22 @@ def compile_source(source: Path, arch: str, *, defines: Mapping[str, Any] | None
         (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         err, size = nvrtc.nvrtcGetProgramLogSize(prog)
         _check(err, "nvrtcGetProgramLogSize")
-        buf = b" " * size
+        buf = bytearray(size)  # written by NVRTC (never a bytes object: those are immutable, shared)
         _check(nvrtc.nvrtcGetProgramLog(prog, buf)[0], "nvrtcGetProgramLog")
-        text = buf.rstrip(b"\0 ").decode(errors="replace")
+        text = bytes(buf).rstrip(b"\0 ").decode(errors="replace")
         if result != nvrtc.nvrtcResult.NVRTC_SUCCESS:
             raise BuildError(f"NVRTC failed for {source} (sm_{a}):\n{' '.join(o.decode() for o in opts)}\n"
                              f"{text[-8000:]}")
         err, size = nvrtc.nvrtcGetCUBINSize(prog)
         _check(err, "nvrtcGetCUBINSize")
-        cubin = b" " * size
-        _check(nvrtc.nvrtcGetCUBIN(prog, cubin)[0], "nvrtcGetCUBIN")
+        image = bytearray(size)
+        _check(nvrtc.nvrtcGetCUBIN(prog, image)[0], "nvrtcGetCUBIN")
         lowered = {}
         for expr in name_expressions:
             err, name = nvrtc.nvrtcGetLoweredName(prog, expr.encode())
             _check(err, f"nvrtcGetLoweredName({expr})")
             lowered[expr] = name.decode() if isinstance(name, bytes) else str(name)
-        return Compiled(cubin, lowered, text)
+        return Compiled(bytes(image), lowered, text)
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
 
@@ -249,7 +249,7 @@ class Cubin:
 
     def kernel_names(self) -> list[str]:
         """The entry points (global functions) in the image."""
-        return sorted(name for name, sym in elf_symbols(self.image).items() if sym.is_function)
+        return sorted(name for name, sym in elf_symbols(self.image).items() if sym.is_entry)
 
     def table(self, name: str) -> list[tuple[str, int, int]]:
         """An exported table of the image (:func:`exported_table`)."""
@@ -325,18 +325,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 @dataclass(frozen=True)
 class Symbol:
-    """A symbol of an ELF image: its section, value (offset in the section), size and type."""
+    """A symbol of an ELF image: its section, value (offset in the section), size, type and
+    ``st_other`` flags."""
 
     section: int
     value: int
     size: int
     kind: int  # STT_*: 1 object, 2 function
-    binding: int  # STB_*: 0 local, 1 global, 2 weak
+    other: int  # st_other: CUDA marks kernels' entry points with STO_CUDA_ENTRY (0x10)
 
     @property
-    def is_function(self) -> bool:
-        """A global function: an entry point (kernel), not a compiler-internal helper."""
-        return self.kind == 2 and self.binding == 1
+    def is_entry(self) -> bool:
+        """A kernel's entry point (not a device function or a compiler-internal helper)."""
+        return self.kind == 2 and bool(self.other & 0x10)
 
 
 def _sections(image: bytes) -> list[tuple[int, int, int, int, int]]:
@@ -362,12 +363,12 @@ def elf_symbols(image: bytes) -> dict[str, Symbol]:
             continue
         str_off = sections[link][1]
         for j in range(size // (entsize or 24)):
-            st_name, st_info, _other, shndx, value, sym_size = struct.unpack_from("<IBBHQQ", image, off + j * 24)
+            st_name, st_info, other, shndx, value, sym_size = struct.unpack_from("<IBBHQQ", image, off + j * 24)
             if not st_name:
                 continue
             end = image.index(b"\0", str_off + st_name)
             name = image[str_off + st_name:end].decode()
-            out[name] = Symbol(shndx, value, sym_size, st_info & 0xF, st_info >> 4)
+            out[name] = Symbol(shndx, value, sym_size, st_info & 0xF, other)
     return out
 
 

@@ -59,6 +59,9 @@ __device__ __forceinline__ void gather_gates(const View& wx, const View& rh, con
   }
 }
 
+}  // namespace
+
+// The kernels have external linkage: NVRTC builds look them up by their lowered names.
 template <int CELL, typename T>
 __global__ void __launch_bounds__(kMaxThreads) forward_kernel(const ForwardStepArgs a) {
   using C = CellDef<CELL>;
@@ -110,17 +113,6 @@ __global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardSte
   for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
 }
 
-}  // namespace
-
-// The layouts of the argument structs, for launches without the launchers below (NVRTC builds,
-// which Python launches through the CUDA driver with its ctypes mirror, checked against these).
-extern "C" __device__ const FrnnExport frnn_alt_facts[] = {{"max_threads", kMaxThreads, 0}, {"", 0, 0}};
-extern "C" __device__ const FrnnExport frnn_alt_view[] = {
-    FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(View), alignof(View)}};
-extern "C" __device__ const FrnnExport frnn_alt_forward_args[] = {
-    FRNN_ALT_FORWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(ForwardStepArgs), alignof(ForwardStepArgs)}};
-extern "C" __device__ const FrnnExport frnn_alt_backward_args[] = {
-    FRNN_ALT_BACKWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(BackwardStepArgs), alignof(BackwardStepArgs)}};
 #ifndef __CUDACC_RTC__  // host launchers: nvcc builds only
 namespace {
 
@@ -194,6 +186,19 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
 #endif  // __CUDACC_RTC__
 }  // namespace alternating
 }  // namespace flashrnn
+
+// The layouts of the argument structs, for launches without the launchers below (NVRTC builds,
+// which Python launches through the CUDA driver with its ctypes mirror, checked against these).
+// At global scope with extern "C": the symbols keep these names in the cubin, and nvcc's host
+// registration of device variables finds them.
+namespace alt = flashrnn::alternating;
+extern "C" __device__ const FrnnExport frnn_alt_facts[] = {{"max_threads", alt::kMaxThreads, 0}, {"", 0, 0}};
+extern "C" __device__ const FrnnExport frnn_alt_view[] = {
+    FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(alt::View), alignof(alt::View)}};
+extern "C" __device__ const FrnnExport frnn_alt_forward_args[] = {
+    FRNN_ALT_FORWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(alt::ForwardStepArgs), alignof(alt::ForwardStepArgs)}};
+extern "C" __device__ const FrnnExport frnn_alt_backward_args[] = {
+    FRNN_ALT_BACKWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(alt::BackwardStepArgs), alignof(alt::BackwardStepArgs)}};
 
 #ifndef __CUDACC_RTC__
 // ---- C launchers, called through ctypes (flashrnn_kernels/backends/alternating.py): the step's

@@ -27,30 +27,31 @@ enum DType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 typedef int64_t Strides[4];
 #define FRNN_ALT_VIEW(X) \
   X(void*, ptr)          \
-  X(Strides, st)
+  X(flashrnn::alternating::Strides, st)
 
 struct View {
   FRNN_ALT_VIEW(FRNN_ALT_DECLARE_FIELD)
 };
 
-// X(type, name) for each field, in order
+// X(type, name) for each field, in order (types qualified: the lists are expanded outside the
+// namespace too, alternating.cu)
 #define FRNN_ALT_FORWARD_ARGS(X)                                                 \
   X(int, B) X(int, N) X(int, D)                                                  \
-  X(View, wx)     /* (b, g, n, d): Wx[:, t]                            dtype */  \
-  X(View, rh)     /* (n, b, g, d): R h_prev for this step (no bias)    dtype */  \
-  X(View, bias)   /* (j, n, d):    b [Gb, N, D]                        dtype */  \
-  X(View, s_prev) /* (k, b, n, d): states at t-1 (or the initial)      dtype */  \
-  X(View, s_out)  /* (k, b, n, d): states at t                         dtype, written */ \
-  X(View, h_next) /* (n, b, d):    h at t, input of the next GEMM      dtype, written */
+  X(flashrnn::alternating::View, wx)     /* (b, g, n, d): Wx[:, t]                            dtype */  \
+  X(flashrnn::alternating::View, rh)     /* (n, b, g, d): R h_prev for this step (no bias)    dtype */  \
+  X(flashrnn::alternating::View, bias)   /* (j, n, d):    b [Gb, N, D]                        dtype */  \
+  X(flashrnn::alternating::View, s_prev) /* (k, b, n, d): states at t-1 (or the initial)      dtype */  \
+  X(flashrnn::alternating::View, s_out)  /* (k, b, n, d): states at t                         dtype, written */ \
+  X(flashrnn::alternating::View, h_next) /* (n, b, d):    h at t, input of the next GEMM      dtype, written */
 
 #define FRNN_ALT_BACKWARD_ARGS(X)                                                              \
   X(int, B) X(int, N) X(int, D)                                                                \
-  X(View, wx) X(View, rh) X(View, bias) X(View, s_prev) /* as forward (recomputed) */          \
-  X(View, grad_s) /* (k, b, n, d): incoming gradient of the states at t            dtype */    \
-  X(View, carry)  /* (k, n, b, d): gradient carried from t+1 into states at t      float32 */  \
-  X(View, dh_rec) /* (n, b, d):    R^T dg of step t+1 (ptr null at the last step)  dtype */    \
-  X(View, dwx)    /* (b, g, n, d): gradient of Wx[:, t]                           written */   \
-  X(View, dg)     /* (n, b, g, d): gradient of the recurrent pre-activation       written */
+  X(flashrnn::alternating::View, wx) X(flashrnn::alternating::View, rh) X(flashrnn::alternating::View, bias) X(flashrnn::alternating::View, s_prev) /* as forward (recomputed) */          \
+  X(flashrnn::alternating::View, grad_s) /* (k, b, n, d): incoming gradient of the states at t            dtype */    \
+  X(flashrnn::alternating::View, carry)  /* (k, n, b, d): gradient carried from t+1 into states at t      float32 */  \
+  X(flashrnn::alternating::View, dh_rec) /* (n, b, d):    R^T dg of step t+1 (ptr null at the last step)  dtype */    \
+  X(flashrnn::alternating::View, dwx)    /* (b, g, n, d): gradient of Wx[:, t]                           written */   \
+  X(flashrnn::alternating::View, dg)     /* (n, b, g, d): gradient of the recurrent pre-activation       written */
 
 struct ForwardStepArgs {
   FRNN_ALT_FORWARD_ARGS(FRNN_ALT_DECLARE_FIELD)

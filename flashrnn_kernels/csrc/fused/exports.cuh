@@ -14,29 +14,27 @@
 #include "tagged_exchange.cuh"
 #include "traits.cuh"
 
-namespace frnn {
-
-// (extern "C": the symbols keep these names in the cubin)
+// At global scope with extern "C": the symbols keep these names in the cubin (and nvcc's host
+// registration of device variables finds them).
 extern "C" __device__ const FrnnExport frnn_fwd_params[] = {
-    FRNN_FWD_PARAMS(FRNN_EXPORT_FIELD){"", sizeof(FwdParams), alignof(FwdParams)}};
+    FRNN_FWD_PARAMS(FRNN_EXPORT_FIELD){"", sizeof(frnn::FwdParams), alignof(frnn::FwdParams)}};
 extern "C" __device__ const FrnnExport frnn_bwd_params[] = {
-    FRNN_BWD_PARAMS(FRNN_EXPORT_FIELD){"", sizeof(BwdParams), alignof(BwdParams)}};
+    FRNN_BWD_PARAMS(FRNN_EXPORT_FIELD){"", sizeof(frnn::BwdParams), alignof(frnn::BwdParams)}};
 
 extern "C" __device__ const FrnnExport frnn_facts[] = {
-    {"threads", kThreads, 0},                      // threads per block, both kernels
-    {"nslice", kNSlice, 0},                        // blocks per (head, batch tile)
-    {"bt", kBT, 0},                                // batch tile
-    {"fwd_smem", kFwdSmem, 0},                     // dynamic shared memory, frnn_fwd(_dsm)
-    {"bwd_smem", kBwdSmem, 0},                     // frnn_bwd
-    {"bwd_smem_dsm", kBwdSmemDsm, 0},              // frnn_bwd_dsm
+    {"threads", frnn::kThreads, 0},                      // threads per block, both kernels
+    {"nslice", frnn::kNSlice, 0},                        // blocks per (head, batch tile)
+    {"bt", frnn::kBT, 0},                                // batch tile
+    {"fwd_smem", frnn::kFwdSmem, 0},                     // dynamic shared memory, frnn_fwd(_dsm)
+    {"bwd_smem", frnn::kBwdSmem, 0},                     // frnn_bwd
+    {"bwd_smem_dsm", frnn::kBwdSmemDsm, 0},              // frnn_bwd_dsm
     {"fwd_dsm", FRNN_FWD_DSM, 0},                        // frnn_fwd_dsm built
     {"bwd_dsm", FRNN_BWD_DSM, 0},                        // frnn_bwd_dsm built
-    {"bwd_dsm_fits", kBwdDsmFits, 0},              // ... and not empty
+    {"bwd_dsm_fits", frnn::kBwdDsmFits, 0},              // ... and not empty
     {"bwd_bulk", FRNN_BWD_BULK, 0},                      // frnn_bwd launches in clusters
     {"cluster", FRNN_CLUSTER, 0},                        // ... of at most this many blocks
-    {"fwd_xch_row_bytes", kTaggedXchRowBytes, 0},  // exchange bytes per padded row and head
-    {"bwd_xch_row_bytes", kFlagXchRowBytes, 0},
-    {"bwd_xch_tile_bytes", kFlagXchTileBytes, 0},  // ... and flag bytes per batch tile and head
+    {"fwd_xch_row_bytes", frnn::kTaggedXchRowBytes, 0},  // exchange bytes per padded row and head
+    {"bwd_xch_row_bytes", frnn::kFlagXchRowBytes, 0},
+    {"bwd_xch_tile_bytes", frnn::kFlagXchTileBytes, 0},  // ... and flag bytes per batch tile and head
     {"", 0, 0}};
 
-}  // namespace frnn

@@ -9,30 +9,31 @@
 
 namespace frnn {
 
-// X(type, name) for each field, in order
+// X(type, name) for each field, in order (types qualified: the lists are expanded outside the
+// namespace too, exports.cuh)
 #define FRNN_FWD_PARAMS(X)                                                                          \
-  X(const elem_t*, wx)     /* [B, T, G, N, D] */                                                    \
-  X(const elem_t*, R)      /* [G, N, D, D]  (D_out, D_in) */                                        \
-  X(const elem_t*, bias)   /* [G, N, D] */                                                          \
-  X(const elem_t*, s0)     /* [S, B, 1, N, D] */                                                    \
-  X(elem_t*, states)       /* [S, B, T, N, D] */                                                    \
-  X(elem_t*, last)         /* [S, B, 1, N, D] */                                                    \
-  X(elem_t*, cache)        /* [B, T, GC, N, D] or null (inference) */                               \
-  X(xword_t*, xch)         /* tagged words (tagged_exchange.cuh), zero at launch (NSLICE > 1) */    \
+  X(const frnn::elem_t*, wx)     /* [B, T, G, N, D] */                                                    \
+  X(const frnn::elem_t*, R)      /* [G, N, D, D]  (D_out, D_in) */                                        \
+  X(const frnn::elem_t*, bias)   /* [G, N, D] */                                                          \
+  X(const frnn::elem_t*, s0)     /* [S, B, 1, N, D] */                                                    \
+  X(frnn::elem_t*, states)       /* [S, B, T, N, D] */                                                    \
+  X(frnn::elem_t*, last)         /* [S, B, 1, N, D] */                                                    \
+  X(frnn::elem_t*, cache)        /* [B, T, GC, N, D] or null (inference) */                               \
+  X(frnn::xword_t*, xch)         /* tagged words (tagged_exchange.cuh), zero at launch (NSLICE > 1) */    \
   X(int, B)                                                                                         \
   X(int, T)                                                                                         \
   X(int, N)
 
 #define FRNN_BWD_PARAMS(X)                                                                          \
-  X(const elem_t*, R)        /* [G, N, D, D] */                                                     \
-  X(const elem_t*, s0)       /* [S, B, 1, N, D] */                                                  \
-  X(const elem_t*, states)   /* [S, B, T, N, D]  forward output */                                  \
-  X(const elem_t*, cache)    /* [B, T, GC, N, D] */                                                 \
-  X(const elem_t*, dstates)  /* [S, B, T, N, D]  (gradient of the last state added at T-1) */       \
-  X(elem_t*, dgr)            /* [B, T, G, N, D]  gradients of the recurrent-side pre-activations */ \
-  X(elem_t*, dwx)            /* [B, T, G, N, D]  input-side ones (only when they differ: GRU) */    \
-  X(elem_t*, ds0)            /* [S, B, 1, N, D] */                                                  \
-  X(xword_t*, xch)           /* plain rows + flags (flag_exchange.cuh), zero at launch */           \
+  X(const frnn::elem_t*, R)        /* [G, N, D, D] */                                                     \
+  X(const frnn::elem_t*, s0)       /* [S, B, 1, N, D] */                                                  \
+  X(const frnn::elem_t*, states)   /* [S, B, T, N, D]  forward output */                                  \
+  X(const frnn::elem_t*, cache)    /* [B, T, GC, N, D] */                                                 \
+  X(const frnn::elem_t*, dstates)  /* [S, B, T, N, D]  (gradient of the last state added at T-1) */       \
+  X(frnn::elem_t*, dgr)            /* [B, T, G, N, D]  gradients of the recurrent-side pre-activations */ \
+  X(frnn::elem_t*, dwx)            /* [B, T, G, N, D]  input-side ones (only when they differ: GRU) */    \
+  X(frnn::elem_t*, ds0)            /* [S, B, 1, N, D] */                                                  \
+  X(frnn::xword_t*, xch)           /* plain rows + flags (flag_exchange.cuh), zero at launch */           \
   X(int, B)                                                                                         \
   X(int, T)                                                                                         \
   X(int, N)
