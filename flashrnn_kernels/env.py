@@ -4,7 +4,8 @@ Values are read when :func:`settings` is called (never cached at import), so tes
 long-running programs see changes. Nothing else in the package reads ``os.environ``, except the
 JIT builder for the variables nvcc itself reads (``CUDA_HOME``, ``CUDA_PATH``,
 ``NVCC_PREPEND_FLAGS``, ``NVCC_APPEND_FLAGS``), to find it and to tell whether a host compiler
-was chosen.
+was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN_NVCC`` and
+``PATH`` as the key under which it remembers its choice of compiler (the values are parsed here).
 
 | variable | type | meaning |
 | --- | --- | --- |

@@ -228,13 +228,14 @@ def compiler_choice() -> CompilerChoice:
     # unavailable: no CUDA compiler: nvcc not found (...); NVRTC from the pip packages)'
     ```
     """
-    env = os.environ
-    return _choice(compiler_setting(), nvcc_setting(), env.get("CUDA_HOME"), env.get("CUDA_PATH"),
-                   env.get("PATH"), env.get("NVCC_PREPEND_FLAGS"), env.get("NVCC_APPEND_FLAGS"))
+    get = os.environ.get  # the raw values key the decision; compiler_setting() checks them once
+    return _choice(get("FLASHRNN_COMPILER"), get("FLASHRNN_NVCC"), get("CUDA_HOME"), get("CUDA_PATH"),
+                   get("PATH"), get("NVCC_PREPEND_FLAGS"), get("NVCC_APPEND_FLAGS"))
 
 
 @functools.lru_cache(maxsize=16)
-def _choice(setting: str, *_environment: str | None) -> CompilerChoice:
+def _choice(_compiler: str | None, *_environment: str | None) -> CompilerChoice:
+    setting = compiler_setting()
     if setting != "auto":
         problem = _problem_of(setting)
         if problem:

@@ -562,3 +562,123 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert lau.frnn_alt_backward(1, 2, 2048, ctypes.byref(alternating._BackwardArgs()), 0) == 1
     a.B = 0
     assert lau.frnn_alt_forward(1, 2, 128, ref, 0) == 0 and len(launched) == 1  # nothing to do
+
+
+# ------------------------------------------------------------------------------ GPU: NVRTC vs nvcc
+
+GPU_SHAPES = [(1, 7, 1, 32), (3, 128, 2, 64), (16, 7, 1, 200), (33, 7, 1, 768), (16, 128, 12, 64),
+              (5, 37, 2, 200)]  # (B, T, N, D); the last: heads of 10 blocks, one cluster each on sm_90a
+GPU_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+GPU_TOL = {"bfloat16": 1e-2, "float16": 1e-3, "float32": 5e-4}
+
+
+def _gpu_inputs(cell, B, T, N, D, seed):
+    from flashrnn_kernels.cells import get_cell
+
+    c = get_cell(cell)
+    g = torch.Generator().manual_seed(seed)
+    Wx = torch.randn(B, T, c.num_gates, N, D, generator=g, dtype=torch.float64) * 0.5
+    R = torch.randn(c.num_gates, N, D, D, generator=g, dtype=torch.float64) / D**0.5
+    b = torch.randn(c.num_bias, N, D, generator=g, dtype=torch.float64) * 0.1
+    s0 = torch.randn(c.num_states, B, 1, N, D, generator=g, dtype=torch.float64) * 0.5
+    if c.name == "slstm":
+        s0[2] = s0[2].abs() + 0.5
+    dst = torch.randn(c.num_states, B, T, N, D, generator=g, dtype=torch.float64) * 0.1
+    dla = torch.randn(c.num_states, B, 1, N, D, generator=g, dtype=torch.float64) * 0.1
+    return [t.cuda() for t in (Wx, R, b, s0)], dst.cuda(), dla.cuda()
+
+
+def _gpu_run(backend, cell, xs, dtype, dst, dla):
+    import flashrnn_kernels as frk
+
+    ins = [t.to(dtype).requires_grad_(True) for t in xs]
+    st, la = frk.flashrnn(*ins, cell=cell, backend=backend)
+    grads = torch.autograd.grad([st, la], ins, [dst.to(dtype), dla.to(dtype)])
+    torch.cuda.synchronize()
+    return [t.detach().double() for t in (st, la, *grads)]
+
+
+def _gpu_rel(a, b):
+    assert torch.isfinite(a).all(), "non-finite values (unwritten output?)"
+    return ((a - b).norm() / b.norm().clamp_min(1e-30)).item()
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", GPU_SHAPES, ids=lambda s: "B{}T{}_{}x{}".format(*s))
+@pytest.mark.parametrize("dtname", list(GPU_DTYPES))
+@pytest.mark.parametrize("cell", ["lstm", "gru", "slstm", "elman"])
+@pytest.mark.parametrize("backend", ["fused", "alternating"])
+def test_nvrtc_build_matches_nvcc_build_and_reference(backend, cell, dtname, shape, monkeypatch, poison_empty):
+    """Every cell and backend built by NVRTC and launched through the driver: outputs and input
+    gradients against the nvcc build's (where nvcc is usable) and the float64 reference (at most
+    twice the error of the reference in the same dtype, or of the nvcc build, plus a tolerance)."""
+    B, T, N, D = shape
+    dtype = GPU_DTYPES[dtname]
+    xs, dst, dla = _gpu_inputs(cell, B, T, N, D, seed=B * 1000 + T)
+    ref64 = _gpu_run("reference", cell, xs, torch.float64, dst, dla)
+    refdt = _gpu_run("reference", cell, xs, dtype, dst, dla)
+    results = {}
+    for compiler in ("nvrtc", "nvcc"):
+        monkeypatch.setenv("FLASHRNN_COMPILER", compiler)
+        if jit.toolchain_problem():
+            assert compiler == "nvcc", jit.toolchain_problem()
+            continue
+        try:
+            results[compiler] = _gpu_run(backend, cell, xs, dtype, dst, dla)
+        except fused.UnsupportedError as exc:
+            pytest.skip(f"{backend} does not run this call: {exc}")
+    names = ["states", "last", "dWx", "dR", "db", "dstates0"]
+    for i, name in enumerate(names):
+        e_rtc, e_ref = _gpu_rel(results["nvrtc"][i], ref64[i]), _gpu_rel(refdt[i], ref64[i])
+        e_nvcc = _gpu_rel(results["nvcc"][i], ref64[i]) if "nvcc" in results else e_ref
+        assert e_rtc <= 2 * max(e_ref, e_nvcc) + GPU_TOL[dtname], (
+            f"{name}: NVRTC build {e_rtc:.3g}, nvcc build {e_nvcc:.3g}, reference {e_ref:.3g}")
+        if "nvcc" in results:
+            diff = _gpu_rel(results["nvrtc"][i], results["nvcc"][i])
+            assert diff <= GPU_TOL[dtname], f"{name}: NVRTC and nvcc builds differ by {diff:.3g}"
+
+
+NO_NVCC_SCRIPT = textwrap.dedent(
+    """
+    import time, torch
+    t0 = time.perf_counter()
+    import flashrnn_kernels as frk
+    from flashrnn_kernels import jit
+    choice = jit.compiler_choice()
+    assert choice.compiler == "nvrtc", choice
+    B, T, N, D = 4, 33, 2, 64
+    x = [torch.randn(*s, device="cuda", dtype=torch.float64) for s in
+         ((B, T, 4, N, D), (4, N, D, D), (4, N, D), (2, B, 1, N, D))]
+    x[1] /= D ** 0.5
+    text = frk.explain(*[t.bfloat16() for t in x], cell="lstm")
+    assert "CUDA compiler: nvrtc" in text, text
+    ref = frk.flashrnn(*x, cell="lstm", backend="reference")[0]
+    for backend in ("fused", "alternating"):
+        t1 = time.perf_counter()
+        ins = [t.bfloat16().requires_grad_(True) for t in x]
+        st, _ = frk.flashrnn(*ins, cell="lstm", backend=backend)
+        st.float().sum().backward()
+        torch.cuda.synchronize()
+        err = ((st.double() - ref).norm() / ref.norm()).item()
+        assert err < 2e-2 and all(torch.isfinite(t.grad).all() for t in ins), (backend, err)
+        print(f"{backend}: first call {time.perf_counter() - t1:.2f} s, error {err:.2e}")
+    print("ok", choice)
+    """
+)
+
+
+@pytest.mark.cuda
+def test_kernels_run_without_a_cuda_toolkit(tmp_path):
+    """A new process with no nvcc to be found (none on PATH, CUDA_HOME and CUDA_PATH unset,
+    FLASHRNN_NVCC naming a file that does not exist so that no fallback location is tried) and
+    an empty cache: auto picks NVRTC and both CUDA backends build, launch and match the reference."""
+    script = tmp_path / "no_nvcc.py"
+    script.write_text(NO_NVCC_SCRIPT)
+    path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                           if p and not (Path(p) / "nvcc").exists())
+    envv = {k: v for k, v in os.environ.items() if k not in ("CUDA_HOME", "CUDA_PATH", "FLASHRNN_COMPILER")}
+    envv.update(PATH=path, FLASHRNN_NVCC=str(tmp_path / "no-nvcc-here"), FLASHRNN_CACHE_DIR=str(tmp_path / "cache"),
+                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=envv, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-6000:]
+    assert "ok nvrtc" in proc.stdout, proc.stdout
