@@ -38,6 +38,10 @@ class DriverError(RuntimeError):
 
 # ------------------------------------------------------------------------------ argument structs
 
+#: struct format codes of the field sizes an argument struct may have: pointers, 32-bit integers
+_CODES = {8: "Q", 4: "i"}
+
+
 class Layout:
     """The byte layout of a kernel's argument struct, from an exported table
     (:func:`flashrnn_kernels.nvrtc.exported_table`: each field's ``(name, size, alignment)`` in
@@ -54,8 +58,6 @@ class Layout:
     '0010000000000000fdffffff00000000'
     """
 
-    _CODES = {8: "Q", 4: "i"}
-
     def __init__(self, table: Sequence[tuple[str, int, int]]):
         if not table or table[-1][0]:
             raise BuildError("an exported layout must end with the struct's entry ('', sizeof, alignof)")
@@ -65,14 +67,14 @@ class Layout:
         for name, fsize, falign in fields:
             if name in offsets:
                 raise BuildError(f"exported layout names field {name!r} twice")
-            if fsize not in self._CODES or falign <= 0 or falign & (falign - 1):
+            if fsize not in _CODES or falign <= 0 or falign & (falign - 1):
                 raise BuildError(f"exported layout: field {name!r} of {fsize} bytes, alignment {falign}, "
                                  "is neither a pointer nor a 32-bit integer")
             pad = -pos % falign
             fmt += f"{pad}x" if pad else ""
             pos += pad
             offsets[name] = pos
-            fmt += self._CODES[fsize]
+            fmt += _CODES[fsize]
             pos += fsize
         tail = -pos % align
         if pos + tail != size:

@@ -219,7 +219,7 @@ def test_cubin_cache_key_and_reuse(tmp_path, monkeypatch):
         compiled.append((Path(source).read_text(), arch, dict(defines or {})))
         if (defines or {}).get("FAIL"):
             raise BuildError("asked to fail")
-        return nvrtc.Compiled(b"\x7fELF-fake-" + arch.encode(), {e: "lowered" for e in name_expressions}, "")
+        return nvrtc.Compiled(b"\x7fELF-fake-" + arch.encode(), dict.fromkeys(name_expressions, "lowered"), "")
 
     monkeypatch.setattr(nvrtc, "compile_source", fake_compile)
     monkeypatch.setattr(nvrtc, "_memo", {})
