@@ -2,7 +2,7 @@
 
     python benchmarks/searchspaces.py [--spaces DIR] [--repeat 3] [--json OUT.json] [--no-memory]
 
-For every T1 file in ``--spaces`` (default: ``../shared/searchspaces`` next to the repository),
+For every T1 file in ``--spaces`` (default: ``examples/searchspaces`` in the repository),
 one process builds and enumerates the space
 
 * with constrint: ``load_t1(decoded JSON)`` then ``Model.solutions_array()`` (both timed), and
@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 import constrint  # noqa: E402
 from constrint.t1 import evaluate_values  # noqa: E402
 
-DEFAULT_SPACES = ROOT.parent / "shared" / "searchspaces"
+DEFAULT_SPACES = ROOT / "examples" / "searchspaces"
 
 #: Speed and memory targets (checked and reported, never enforced by the exit status).
 TARGET_TOTAL_RATIO = 0.5

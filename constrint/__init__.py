@@ -7,6 +7,7 @@
 >>> sorted(s["bm"] for s in m.solutions())
 [16, 32]
 """
+from .booleans import equivalent, if_then_else, reify, xor
 from .domain import Domain
 from .errors import (
     ConstraintSyntaxError,
@@ -32,6 +33,19 @@ from .expr import (
     true_div,
     trunc,
 )
+from .global_constraints import (
+    all_different,
+    among,
+    count,
+    element,
+    forbidden_table,
+    in_set,
+    inverse,
+    lex_less,
+    lex_lesseq,
+    table,
+)
+from .intops import power
 from .language import dump, dumps, load, loads
 from .model import Model
 from .presolve import Reduction
@@ -46,5 +60,8 @@ __all__ = [
     "divides", "implies", "all_of", "any_of", "min_", "max_", "sum_", "exact_div", "true_div",
     "trunc", "ConstrintError", "ModelError", "InternalSolverError", "LimitReached", "Undefined", "__version__",
     "loads", "load", "dumps", "dump", "load_t1", "ConstraintSyntaxError", "T1Error",
+    "equivalent", "xor", "if_then_else", "reify", "element", "power",
+    "all_different", "table", "forbidden_table", "count", "among", "in_set", "lex_less",
+    "lex_lesseq", "inverse",
     "Reduction", "Source", "Statement",
 ]

@@ -6,17 +6,18 @@ Every solution handed to a caller is checked against every constraint of the mod
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from .domain import Domain
 from .errors import LimitReached, ModelError
-from .expr import And, Compare, Const, Constraint, Neg, Or, Var
+from .expr import Neg, Var, check_integer
+from .optimize import objective_order, solve_objective, value_directions
 from .problem import Context, Problem, Timeout, check_solution, prepare, root
 from .results import Result, Status
-from .search import component_solutions, dfs, leaf_holds
+from .search import ValuePolicy, component_solutions, dfs, leaf_holds
 from .vectorized import array_of, count_component_vectorized, solve_vectorized
 
 
@@ -140,81 +141,96 @@ def _order_indices(P: Problem, var_order) -> list[int] | None:
     return out
 
 
-def _lex_less(keys: tuple, best: tuple) -> Constraint:
-    """keys <lex best."""
-    parts = []
-    for i in range(len(keys)):
-        eqs = [Compare("==", keys[j], Const(best[j])) for j in range(i)]
-        lt = Compare("<", keys[i], Const(best[i]))
-        parts.append(And(eqs + [lt]) if eqs else lt)
-    return parts[0] if len(parts) == 1 else Or(parts)
+def _pick_leaf(leaf: list[Domain], vars_: list[int], hint_of: dict[int, int], descending: bool) -> list[int]:
+    """Values of a leaf's variables (an unfixed one takes its hint, or its first value)."""
+    out = []
+    for v in vars_:
+        d = leaf[v]
+        h = hint_of.get(v)
+        out.append(h if h is not None and h in d else (d.hi if descending else d.lo))
+    return out
 
 
-def solve(model: Any, time_limit: float | None, var_order, value_order: str):
+def _hint_indices(P: Problem, hints) -> dict[int, int]:
+    if hints is None:
+        return {}
+    if not isinstance(hints, Mapping):
+        raise ModelError(f"hints must map variables (or names) to values, got {type(hints).__name__}")
+    out = {}
+    for k, v in hints.items():
+        name = k.name if isinstance(k, Var) else k
+        if name not in P.names:
+            raise ModelError(f"hints name unknown variable {name!r}")
+        out[P.names.index(name)] = check_integer(v, f"the hint for {name!r}")
+    return out
+
+
+def solve(model: Any, time_limit: float | None, var_order, value_order: str, hints=None, callback=None):
     """Find a (best) solution (see :meth:`constrint.Model.solve`)."""
     if value_order not in ("ascending", "descending"):
         raise ModelError(f"value_order must be 'ascending' or 'descending', got {value_order!r}")
+    if callback is not None and not callable(callback):
+        raise ModelError(f"callback must be callable, got {type(callback).__name__}")
     descending = value_order == "descending"
     ctx = Context(time_limit)
     prep = prepare(model)
     if prep is None:
-        _order_indices(Problem(model), var_order)  # still report a bad var_order
+        P0 = Problem(model)
+        _order_indices(P0, var_order)  # still report a bad var_order or hint
+        _hint_indices(P0, hints)
         return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
     P, doms, comps, free = prep
     order = _order_indices(P, var_order)
+    hint_of = _hint_indices(P, hints)
     objective = model._objective
-    if objective is not None:
+    if objective is not None and not hint_of:
         fast = solve_vectorized(model, prep, ctx)
         if fast is not None:
+            if fast.ok and callback is not None:
+                callback(dict(fast.values))
             return fast
     active: set[int] = set()
     for _, cons in comps:
         active |= cons
 
     def pick(doms):
-        return {n: (d.hi if descending else d.lo) for n, d in zip(P.names, doms)}
+        out = {}
+        for i, (n, d) in enumerate(zip(P.names, doms)):
+            h = hint_of.get(i)
+            out[n] = h if h is not None and h in d else (d.hi if descending else d.lo)
+        return out
 
     if objective is None:
         sol = pick(doms)
+        policy = ValuePolicy(descending, hints=hint_of)
         try:
             for vars_, cons in comps:
                 found = None
-                for leaf, act in dfs(P, doms, set(cons), ctx, order, descending):
+                for leaf, act in dfs(P, doms, set(cons), ctx, order, policy):
                     if act and not leaf_holds(P, leaf, act):
                         continue
                     found = leaf
                     break
                 if found is None:
                     return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
-                for v in vars_:
-                    sol[P.names[v]] = found[v].hi if descending else found[v].lo
+                sol.update(zip((P.names[v] for v in vars_), _pick_leaf(found, vars_, hint_of, descending)))
         except Timeout:
             return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
-        return Result(Status.FEASIBLE, check_solution(P, sol), nodes=ctx.nodes, seconds=ctx.seconds)
+        sol = check_solution(P, sol)
+        if callback is not None:
+            callback(dict(sol))
+        return Result(Status.FEASIBLE, sol, nodes=ctx.nodes, seconds=ctx.seconds)
 
     keys = tuple(e if model._sense > 0 else Neg(e) for e in objective)
-    bi = P.add_sticky(And([Compare("==", k, k) for k in keys]))
-    active = set(active) | {bi}
-    best = None
-    best_key = None
-    status = Status.OPTIMAL
-    try:
-        for leaf, act in dfs(P, doms, active, ctx, order, descending):
-            if act and not leaf_holds(P, leaf, act):
-                continue
-            sol = check_solution(P, pick(leaf))
-            k = tuple(e.evaluate(sol) for e in keys)
-            if best_key is None or k < best_key:
-                best, best_key = sol, k
-                P.replace(bi, _lex_less(keys, k))
-    except Timeout:
-        status = Status.FEASIBLE
+    policy = ValuePolicy(descending, value_directions(keys, doms), hint_of)
+    if order is None:
+        order = objective_order(keys)
+    best, proven = solve_objective(P, doms, active, keys, ctx, order, policy, pick, callback)
     if best is None:
         return Result(
-            Status.UNKNOWN if status is Status.FEASIBLE else Status.INFEASIBLE,
-            nodes=ctx.nodes,
-            seconds=ctx.seconds,
+            Status.INFEASIBLE if proven else Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds
         )
+    status = Status.OPTIMAL if proven else Status.FEASIBLE
     obj = tuple(e.evaluate(best) for e in objective)
     return Result(status, best, obj[0] if len(obj) == 1 else obj, nodes=ctx.nodes, seconds=ctx.seconds)
 

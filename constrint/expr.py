@@ -43,6 +43,10 @@ _P_OR, _P_AND, _P_NOT, _P_CMP, _P_ADD, _P_MUL, _P_UNARY, _P_POW, _P_ATOM = range
 def _coerce(v: Any) -> Expr:
     if isinstance(v, Expr):
         return v
+    if isinstance(v, Constraint):
+        from .booleans import Reify  # a constraint used as a number is its 0/1 value
+
+        return Reify(v)
     if isinstance(v, bool):
         return Const(int(v))
     if isinstance(v, int):
@@ -108,17 +112,89 @@ class Expr:
         return Mod(_coerce(o), self)
 
     def __pow__(self, p):
-        if isinstance(p, Expr):
-            if isinstance(p, Const):
-                p = p.value
-            else:
-                raise TypeError("the exponent of ** must be a non-negative int constant")
-        if isinstance(p, bool) or not isinstance(p, int) or p < 0:
-            raise TypeError(f"the exponent of ** must be a non-negative int, got {p!r}")
+        if isinstance(p, Const):
+            p = p.value
+        if isinstance(p, (Expr, Constraint)):
+            from .intops import power
+
+            return power(self, p)
+        if isinstance(p, bool) or not isinstance(p, int):
+            raise TypeError(f"the exponent of ** must be an int or an integer expression, got {p!r}")
+        if p < 0:
+            from .intops import Power
+
+            return Power(self, Const(p), False)
         return Pow(self, p)
 
     def __rpow__(self, b):
-        raise TypeError("an expression as exponent is not supported; exponents are int constants")
+        from .intops import power
+
+        return power(b, self)
+
+    # ---- bitwise operators (Python's, on integers)
+    def __and__(self, o):
+        from .intops import BitAnd
+
+        return BitAnd(self, _coerce(o))
+
+    def __rand__(self, o):
+        from .intops import BitAnd
+
+        return BitAnd(_coerce(o), self)
+
+    def __or__(self, o):
+        from .intops import BitOr
+
+        return BitOr(self, _coerce(o))
+
+    def __ror__(self, o):
+        from .intops import BitOr
+
+        return BitOr(_coerce(o), self)
+
+    def __xor__(self, o):
+        from .intops import BitXor
+
+        return BitXor(self, _coerce(o))
+
+    def __rxor__(self, o):
+        from .intops import BitXor
+
+        return BitXor(_coerce(o), self)
+
+    def __invert__(self):
+        from .intops import BitNot
+
+        return BitNot(self)
+
+    def __lshift__(self, o):
+        from .intops import LShift
+
+        return LShift(self, _coerce(o))
+
+    def __rlshift__(self, o):
+        from .intops import LShift
+
+        return LShift(_coerce(o), self)
+
+    def __rshift__(self, o):
+        from .intops import RShift
+
+        return RShift(self, _coerce(o))
+
+    def __rrshift__(self, o):
+        from .intops import RShift
+
+        return RShift(_coerce(o), self)
+
+    def __round__(self, ndigits=None):
+        if ndigits is not None:
+            raise TypeError("round() of an expression takes no ndigits")
+        if self.integral:
+            return self
+        from .intops import Round
+
+        return Round(self)
 
     def __truediv__(self, o):
         raise TypeError(
@@ -255,6 +331,17 @@ class Var(Expr):
 
     def fmt(self):
         return self.name
+
+    @property
+    def boolean(self) -> bool:
+        """Whether the variable was made by :meth:`constrint.Model.bool_var` (values 0 and 1,
+        standing for a constraint: ``m += b`` requires 1, ``~b`` is ``b == 0``)."""
+        return self.index in getattr(self.model, "_booleans", ())
+
+    def __invert__(self):
+        if self.boolean:
+            return Compare("==", self, Const(0))  # not the bitwise complement
+        return super().__invert__()
 
 
 class _Binary(Expr):
@@ -457,7 +544,10 @@ class Trunc(_Unary):
         self.integral = True
 
     def ev(self, a):
-        return int(self.a.ev(a))
+        try:
+            return int(self.a.ev(a))
+        except (OverflowError, ValueError):
+            raise Undefined("int() of an infinite or NaN float") from None
 
     def fmt(self):
         return f"int({self.a.fmt()})"
@@ -500,19 +590,83 @@ class Constraint:
     _prec = _P_ATOM
 
     def __and__(self, o):
+        if _integer_operand(o):
+            return _coerce(self) & o
         return all_of(self, _coerce_c(o))
 
     def __rand__(self, o):
+        if _integer_operand(o):
+            return o & _coerce(self)
         return all_of(_coerce_c(o), self)
 
     def __or__(self, o):
+        if _integer_operand(o):
+            return _coerce(self) | o
         return any_of(self, _coerce_c(o))
 
     def __ror__(self, o):
+        if _integer_operand(o):
+            return o | _coerce(self)
         return any_of(_coerce_c(o), self)
+
+    def __xor__(self, o):
+        if _integer_operand(o):
+            return _coerce(self) ^ o
+        from .booleans import xor
+
+        return xor(self, _coerce_c(o))
+
+    def __rxor__(self, o):
+        if _integer_operand(o):
+            return o ^ _coerce(self)
+        from .booleans import xor
+
+        return xor(_coerce_c(o), self)
 
     def __invert__(self):
         return self.negate()
+
+    # ---- used as a number: the 0/1 value (Python's bool arithmetic)
+    def __add__(self, o):
+        return _coerce(self) + o
+
+    def __radd__(self, o):
+        return _coerce(o) + _coerce(self)
+
+    def __sub__(self, o):
+        return _coerce(self) - o
+
+    def __rsub__(self, o):
+        return _coerce(o) - _coerce(self)
+
+    def __mul__(self, o):
+        return _coerce(self) * o
+
+    def __rmul__(self, o):
+        return _coerce(o) * _coerce(self)
+
+    def __neg__(self):
+        return -_coerce(self)
+
+    def __eq__(self, o):  # type: ignore[override]
+        return _coerce(self) == o
+
+    def __ne__(self, o):  # type: ignore[override]
+        return _coerce(self) != o
+
+    def __lt__(self, o):
+        return _coerce(self) < o
+
+    def __le__(self, o):
+        return _coerce(self) <= o
+
+    def __gt__(self, o):
+        return _coerce(self) > o
+
+    def __ge__(self, o):
+        return _coerce(self) >= o
+
+    __hash__ = object.__hash__
 
     def __bool__(self):
         raise TypeError(
@@ -530,7 +684,8 @@ class Constraint:
         """
         try:
             return bool(self.ev(assignment))
-        except Undefined:
+        except (Undefined, OverflowError):
+            # Python raises there (e.g. an integer too large for a float): not satisfied
             return False
 
     def ev(self, a) -> bool:  # pragma: no cover - abstract
@@ -566,7 +721,20 @@ def _coerce_c(c: Any) -> Constraint:
         return c
     if isinstance(c, bool):
         return BoolConst(c)
+    if isinstance(c, Expr):
+        from .booleans import as_constraint  # a 0/1 expression stands for "it is 1"
+
+        return as_constraint(c)
     raise TypeError(f"expected a constraint, got {type(c).__name__} {c!r}")
+
+
+def _integer_operand(o: Any) -> bool:
+    """Whether ``o`` combines with a constraint as a number (bitwise), not as a truth value."""
+    if isinstance(o, Expr):
+        from .booleans import is_boolean
+
+        return not is_boolean(o)
+    return False
 
 
 class BoolConst(Constraint):

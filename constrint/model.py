@@ -4,7 +4,7 @@ solve it; what they return is in :mod:`constrint.results`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 from . import engine, presolve
@@ -40,6 +40,7 @@ class Model:
         self._domains: list[Domain] = []
         self._by_name: dict[str, Var] = {}
         self._constraints: list[Constraint] = []
+        self._booleans: set[int] = set()  # indices of the variables made by bool_var
         self._var_sources: list[Source | None] = []
         self._sources: list[Source | None] = []
         self._objective: tuple[Expr, ...] | None = None
@@ -95,6 +96,23 @@ class Model:
         self._by_name[name] = var
         return var
 
+    def bool_var(self, name: str, *, source: Source | None = None) -> Var:
+        """A new boolean variable: the values 0 and 1, usable as a number and as a constraint.
+
+        ``m += b`` requires ``b`` to be 1, ``~b`` is the constraint ``b == 0``, and ``b & c``,
+        ``b | c`` combine booleans (see :mod:`constrint.booleans`).
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 0, 9); big = m.bool_var("big")
+        >>> m += ci.equivalent(big, x >= 5)
+        >>> m += big | (x == 0)
+        >>> sorted(s["x"] for s in m.solutions())
+        [0, 5, 6, 7, 8, 9]
+        """
+        var = self.int_var(name, 0, 1, source=source)
+        self._booleans.add(var.index)
+        return var
+
     def add(self, constraint: Constraint | bool | Iterable[Constraint], *, source: Source | None = None) -> Model:
         """Add a constraint (or several); returns the model so calls can chain.
 
@@ -110,7 +128,7 @@ class Model:
         """
         if source is not None and not isinstance(source, Source):
             raise ModelError(f"source must be a constrint.Source, got {type(source).__name__}")
-        if isinstance(constraint, (Constraint, bool)):
+        if isinstance(constraint, (Constraint, bool, Expr)):
             items = [constraint]
         elif is_custom(constraint):
             items = [constraint]
@@ -126,6 +144,13 @@ class Model:
                 c = wrap_custom(c)
             elif isinstance(c, bool):
                 c = BoolConst(c)
+            elif isinstance(c, Expr):
+                from .booleans import as_constraint
+
+                try:
+                    c = as_constraint(c)
+                except TypeError as exc:
+                    raise ModelError(str(exc)) from None
             elif not isinstance(c, Constraint):
                 raise ModelError(f"expected a constraint, got {type(c).__name__} {c!r}")
             self._check_own(c)
@@ -319,6 +344,7 @@ class Model:
             other._domains.append(Domain.const(fix[v.name]) if v.name in fix else d)
             other._var_sources.append(s)
             other._by_name[v.name] = nv
+        other._booleans = set(self._booleans)
         memo: dict = {}
 
         def var_map(v: Var) -> Var:
@@ -366,21 +392,69 @@ class Model:
         *,
         var_order: Iterable[Var | str] | None = None,
         value_order: str = "ascending",
+        hints: Mapping[Var | str, int] | None = None,
+        callback: Callable[[dict[str, int]], Any] | None = None,
     ) -> Result:
         """Find a solution (an optimal one if an objective is set).
 
         ``time_limit`` is in seconds; ``var_order`` lists variables to branch on first (default:
-        smallest domain first); ``value_order`` is ``"ascending"`` or ``"descending"``.
-        Infeasibility is a :class:`Status`, not an exception; a time limit that stops the search
-        gives ``FEASIBLE`` (best so far) or ``UNKNOWN`` (none found).
+        smallest domain first, objective variables first when optimising); ``value_order`` is
+        ``"ascending"`` or ``"descending"`` (when optimising, variables in which the objective is
+        monotone are tried from its good end); ``hints`` maps variables to values tried first
+        (a known good configuration, say). ``callback(values)`` is called with each solution
+        found: the one solution, or each better one while optimising; returning ``False`` stops
+        the search (status ``FEASIBLE``). Infeasibility is a :class:`Status`, not an exception; a
+        time limit that stops the search gives ``FEASIBLE`` (best so far) or ``UNKNOWN`` (none
+        found).
 
         >>> import constrint as ci
         >>> m = ci.Model(); x = m.int_var("x", 1, 100)
         >>> m += ci.divides(7, x)
-        >>> m.solve().values, m.solve(value_order="descending").values
-        ({'x': 7}, {'x': 98})
+        >>> m.solve().values, m.solve(value_order="descending").values, m.solve(hints={x: 49}).values
+        ({'x': 7}, {'x': 98}, {'x': 49})
+        >>> m.maximize(x % 10)
+        >>> found = []
+        >>> r = m.solve(callback=lambda s: found.append(s["x"]))
+        >>> r.values, found[-1]                     # the last solution reported is the best
+        ({'x': 49}, 49)
         """
-        return engine.solve(self, time_limit, var_order, value_order)
+        return engine.solve(self, time_limit, var_order, value_order, hints, callback)
+
+    def solve_all(
+        self,
+        callback: Callable[[dict[str, int]], Any],
+        *,
+        limit: int | None = None,
+        time_limit: float | None = None,
+    ) -> int:
+        """Call ``callback(values)`` for every solution; returns how many it was called for.
+
+        The solutions stream from the search to the consumer (none is kept). The enumeration
+        stops after ``limit`` solutions, when ``time_limit`` seconds have passed, or when the
+        callback returns ``False``.
+
+        >>> import constrint as ci
+        >>> m = ci.Model(); x = m.int_var("x", 1, 30)
+        >>> m += ci.divides(x, 30)
+        >>> seen = []
+        >>> m.solve_all(lambda s: seen.append(s["x"]))
+        8
+        >>> m.solve_all(lambda s: s["x"] < 5)        # stops at the first value >= 5
+        4
+        """
+        import time
+
+        if not callable(callback):
+            raise ModelError(f"solve_all needs a callable, got {type(callback).__name__}")
+        deadline = None if time_limit is None else time.monotonic() + time_limit
+        n = 0
+        for sol in self.solutions(limit):
+            n += 1
+            if callback(sol) is False:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                break
+        return n
 
     def solutions(self, limit: int | None = None) -> Iterator[dict[str, int]]:
         """Lazily yield every solution once, as dicts name -> int (at most ``limit`` of them).
@@ -395,7 +469,7 @@ class Model:
         """
         return engine.iter_solutions(self, limit)
 
-    def count(self, time_limit: float | None = None) -> int:
+    def count(self, time_limit: float | None = None, *, workers: int | None = None) -> int:
         """Exact number of solutions, without listing them where that can be avoided.
 
         Independent parts of a model are counted apart and multiplied:
@@ -406,10 +480,18 @@ class Model:
         >>> m += [ci.divides(x, 720720) for x in xs]
         >>> m.count()                     # 240 divisors each
         13824000
+
+        ``workers`` counts in that many processes (0: one per CPU), the model split on one
+        variable's values (:mod:`constrint.parallel`); the result is the same. It pays for
+        counts that take seconds; the model must be picklable (no inline functions).
         """
+        if workers is not None and workers != 1:
+            from . import parallel
+
+            return parallel.count(self, parallel.check_workers(workers), time_limit)
         return engine.count(self, time_limit)
 
-    def solutions_array(self, *, dtype: Any = None) -> Any:
+    def solutions_array(self, *, dtype: Any = None, workers: int | None = None) -> Any:
         """All solutions as a 2-D numpy array, one column per variable (creation order).
 
         >>> import constrint as ci
@@ -417,7 +499,14 @@ class Model:
         >>> m += a * b == 4
         >>> m.solutions_array().tolist()
         [[1, 4], [2, 2], [4, 1]]
+
+        ``workers`` lists in that many processes (see :meth:`count`): the rows come part by
+        part of the split variable's values, in the same order whatever the number of workers.
         """
+        if workers is not None and workers != 1:
+            from . import parallel
+
+            return parallel.solutions_array(self, parallel.check_workers(workers), dtype)
         return engine.solutions_array(self, dtype=dtype)
 
     # ------------------------------------------------------------------ presolve

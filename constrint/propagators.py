@@ -78,12 +78,15 @@ Fwd = tuple[Any, bool]
 
 def forward(node, store: Store, memo: dict) -> Fwd:
     """Domain of an integer expression node under the store (memoised per node)."""
-    if type(node) is Var:
+    t = type(node)
+    if t is Var:
         return store.doms[node.index], False
     key = id(node)
     r = memo.get(key)
     if r is None:
-        r = _FORWARD[type(node)](node, store, memo)
+        rule = _FORWARD.get(t)
+        # kinds beyond the arithmetic here carry their own rule (constrint.booleans, .intops, ...)
+        r = rule(node, store, memo) if rule is not None else node.forward(store, memo)
         memo[key] = r
     return r
 
@@ -366,6 +369,10 @@ def narrow(node, req: Domain | None, store: Store, memo: dict) -> None:
     rule = _BACKWARD.get(type(node))
     if rule is not None:
         rule(node, new, store, memo)
+    else:
+        own = getattr(node, "backward", None)
+        if own is not None:
+            own(new, store, memo)
 
 
 def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
@@ -377,13 +384,14 @@ def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
     if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
         return False
     ka, kb = set(), set()
+    member = frozenset(new.values).__contains__ if new.values is not None else new.__contains__
     for a in A.values:
         for b in B.values:
             try:
                 v = fn(a, b)
             except (Undefined, ZeroDivisionError):
                 continue
-            if v in new:
+            if member(v):
                 ka.add(a)
                 kb.add(b)
     narrow(node.a, Domain.from_values(ka), store, memo)

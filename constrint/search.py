@@ -45,16 +45,60 @@ def _branches(d: Domain, descending: bool) -> list[Domain]:
     return [b, a] if descending else [a, b]
 
 
+class ValuePolicy:
+    """The order in which a branch tries a variable's values.
+
+    ``descending`` is the default direction, ``per_var`` overrides it for some variables (by
+    index) and ``hints`` names a value to try first (by index; ignored where it is no longer in
+    the domain). The branches always partition the domain.
+    """
+
+    __slots__ = ("descending", "hints", "per_var")
+
+    def __init__(
+        self,
+        descending: bool = False,
+        per_var: dict[int, bool] | None = None,
+        hints: dict[int, int] | None = None,
+    ):
+        self.descending = descending
+        self.per_var = per_var or {}
+        self.hints = hints or {}
+
+    def branches(self, v: int, d: Domain) -> list[Domain]:
+        out = _branches(d, self.per_var.get(v, self.descending))
+        h = self.hints.get(v)
+        if h is None or h not in d:
+            return out
+        rest: list[Domain] = []
+        for part in out:
+            if h not in part:
+                rest.append(part)
+            elif part.values is not None:
+                left = part.remove(h)
+                if left is not None:
+                    rest.append(left)
+            else:
+                for piece in (part.clip(None, h - 1), part.clip(h + 1, None)):
+                    if piece is not None:
+                        rest.append(piece)
+        return [Domain.const(h), *rest]
+
+
 def dfs(
     P: Problem,
     doms: list[Domain],
     active: set[int],
     ctx: Context,
     order: list[int] | None = None,
-    descending: bool = False,
+    descending: bool | ValuePolicy = False,
 ) -> Iterator[tuple[list[Domain], set[int]]]:
-    """Yield leaves: every variable of an active constraint is fixed, or nothing is active."""
+    """Yield leaves: every variable of an active constraint is fixed, or nothing is active.
+
+    ``descending`` is the value direction, or a :class:`ValuePolicy`.
+    """
     stack: list[Iterator[tuple[list[Domain], set[int]]]] = []
+    policy = descending if isinstance(descending, ValuePolicy) else ValuePolicy(descending)
 
     def expand(doms, active):
         ctx.tick()
@@ -62,7 +106,7 @@ def dfs(
         if not cands:
             return None
         v = _choose(P, doms, active, cands, order)
-        return _children(P, doms, active, v, descending)
+        return _children(P, doms, active, v, policy)
 
     it = expand(doms, active)
     if it is None:
@@ -82,9 +126,9 @@ def dfs(
             stack.append(sub)
 
 
-def _children(P, doms, active, v, descending):
+def _children(P, doms, active, v, policy: ValuePolicy):
     queue_base = P.var_cons[v]
-    for child in _branches(doms[v], descending):
+    for child in policy.branches(v, doms[v]):
         nd = list(doms)
         nd[v] = child
         st = Store(nd)
@@ -135,4 +179,4 @@ def lazy_product(domains: list[Domain]) -> Iterator[tuple[int, ...]]:
             yield (v, *tail)
 
 
-__all__ = ["dfs", "leaf_holds", "component_solutions", "lazy_product", "BRANCH_VALUES"]
+__all__ = ["dfs", "ValuePolicy", "leaf_holds", "component_solutions", "lazy_product", "BRANCH_VALUES"]

@@ -8,21 +8,32 @@ A configuration is valid when every condition holds under Python semantics.
 Nothing here runs ``eval``, ``exec`` or ``compile``: every string is parsed with :mod:`ast` and
 only a whitelisted subset is accepted.
 
-* ``Values``: number and string literals, lists and tuples, ``+ - * / // % **`` and unary minus on
-  numbers, ``+`` of lists, ``list * int``, ``range``, ``list``, ``min``, ``max``, ``abs``, ``int``,
-  and list comprehensions (with ``if`` filters) over those. They are evaluated by the small
-  interpreter :func:`evaluate_values`, with limits on sizes and numbers.
-* ``Expression``: parameter names, number literals, ``+ - * / // % **`` (constant, non-negative
-  integer exponents), unary ``-``/``+``, comparisons (chains too; ``in`` / ``not in`` a list or a
-  constant collection), ``and`` / ``or`` / ``not``, ``min``, ``max``, ``abs``, ``int``.
-  ``/`` becomes :func:`constrint.true_div` (a float, exactly as in Python).
+* ``Values``: number and string literals, lists, tuples and sets, ``+ - * / // % **``, bitwise
+  ``& | ^ ~ << >>``, ``a if c else b``, subscripts and slices, ``+`` of lists, ``list * int``,
+  ``range``, ``list``, ``min``, ``max``, ``sum``, ``len``, ``abs``, ``int``, ``round``, ``float``,
+  ``bool``, and list comprehensions (with ``if`` filters) over those. They are evaluated by the
+  small interpreter :func:`evaluate_values`, with limits on sizes and numbers.
+* ``Expression``: parameter names, number and string literals (``1e400`` is Python's infinity),
+  ``+ - * / // % **`` (the exponent may be a parameter), bitwise ``& | ^ ~ << >>``, unary
+  ``-``/``+``, comparisons (chains too; ``in`` / ``not in`` a list, tuple or set of numbers or
+  parameters, or any constant collection), ``and`` / ``or`` / ``not`` (also used as numbers, with
+  Python's values), comparisons used as numbers (``(x > 1) + (y > 1) <= 1``), ``a if c else b``,
+  subscripts of lists and tuples by a parameter, and ``min``, ``max``, ``sum``, ``len`` (of
+  displays such as ``(x, y, 2)``), ``abs``, ``int``, ``round``, ``float``, ``bool``. ``/`` becomes
+  :func:`constrint.true_div` (a float, exactly as in Python); any part without parameters is
+  computed at import time by the same interpreter.
 
 Anything else raises :class:`~constrint.T1Error` naming the construct and where it is.
 
-Semantics are Python's, with one difference: where Python would *raise* (a division by zero that
-is actually evaluated), the configuration is invalid. Divisions inside operands that Python may
-skip (right of ``or``, inside ``not``, later links of a chained comparison, ...) are guarded so
-that a zero divisor there cannot make the condition false when Python would not evaluate it.
+Semantics are Python's, with one difference: where Python would *raise* (a division by zero,
+a negative shift count, an index out of range, a comparison of a string with a number that is
+actually evaluated), the configuration is invalid. Such operations inside operands that Python
+may skip (right of ``or``, inside ``not``, later links of a chained comparison, the branches of
+``a if c else b``, ...) are guarded so that they cannot make the condition false when Python
+would not evaluate them; a constant ``1 / 0`` there is no error either. A comparison that raises
+for every value wherever it is evaluated (``s < 3`` for a string parameter ``s``) is reported as
+an error instead. Exponents and ``<<`` counts that depend on parameters may reach at most 64 and
+1024 in magnitude (a sandbox limit).
 
 Parameters whose values are not all integers:
 
@@ -32,7 +43,7 @@ Parameters whose values are not all integers:
 * integral floats (``2.0``) and booleans become the equal integers;
 * strings (or other mixed values): the variable holds a code ``0..n-1``; conditions may only
   compare such a parameter with literals (``==``, ``!=``, ``<``..., ``in``), which are decided
-  value by value at import time.
+  value by value at import time (so is any parameter compared with a string: ``b == 'd'``).
 
 :func:`read_t1` returns the model together with ``labels`` that map such variables' values back to
 the original values (:meth:`T1Space.decode`).
@@ -51,6 +62,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
+from .booleans import IfThenElse, Reify, may_be_undefined
 from .errors import ModelError, T1Error
 from .expr import (
     COMPARISON_FUNCTIONS,
@@ -80,7 +92,20 @@ from .expr import (
     min_,
     walk,
 )
+from .global_constraints import Element
+from .intops import (
+    BitAnd,
+    BitNot,
+    BitOr,
+    BitXor,
+    LShift,
+    Power,
+    Round,
+    RShift,
+    nonnegative_over_declared_domains,
+)
 from .model import Model
+from .propagators import Store, forward
 
 #: Largest number of values of one parameter (after evaluation).
 MAX_VALUES = 1_000_000
@@ -88,8 +113,11 @@ MAX_VALUES = 1_000_000
 MAX_INT = 2**63 - 1
 #: Largest number of interpreter steps for evaluating one ``Values`` string.
 MAX_STEPS = 5_000_000
-#: Largest exponent accepted in ``**`` inside conditions.
+#: Largest exponent accepted in ``**`` inside conditions (in magnitude; a parameter exponent may
+#: not reach more over the declared values).
 MAX_EXPONENT = 64
+#: Largest count of ``<<`` that a parameter may reach.
+MAX_SHIFT = 1024
 #: Divisors over at most this many variable combinations are checked for zero by enumeration.
 ZERO_CHECK_LIMIT = 20_000
 
@@ -102,6 +130,15 @@ _NUM_OPS = {
     ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+_BIT_OPS = {
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+}
+#: The functions ``Values`` strings and constant parts of conditions may call.
+_CALLS = ("range", "list", "min", "max", "abs", "int", "sum", "len", "round", "float", "bool")
 _CMP_OPS = {
     ast.Eq: "==",
     ast.NotEq: "!=",
@@ -214,6 +251,10 @@ def _parse(where: _Where) -> ast.expr:
 # ====================================================================== Values interpreter
 
 
+class _PythonRaises(T1Error):
+    """A constant that Python cannot evaluate either (it raises, e.g. a division by zero)."""
+
+
 class _Budget:
     __slots__ = ("steps",)
 
@@ -239,6 +280,9 @@ def evaluate_values(text: str, where: _Where | None = None) -> list[Any]:
         raise where.error(
             f"Values must give a list, got {type(result).__name__} {_short(result)}", node
         )
+    for v in result:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise where.error(f"non-finite number {v!r} in the values", node)
     return list(result)
 
 
@@ -257,6 +301,11 @@ class _Interp:
     def err(self, msg: str, node: ast.AST) -> T1Error:
         return self.where.error(msg, node)
 
+    def raises(self, msg: str, node: ast.AST) -> T1Error:
+        """The error for what Python raises at run time (a condition makes it "invalid")."""
+        e = self.err(msg, node)
+        return _PythonRaises(e.message, e.filename, e.location, e.column, e.text, e.line)
+
     def step(self, node: ast.AST, n: int = 1) -> None:
         self.budget.steps += n
         if self.budget.steps > MAX_STEPS:
@@ -265,15 +314,13 @@ class _Interp:
     def check_number(self, v: Any, node: ast.AST) -> Any:
         if isinstance(v, int) and not isinstance(v, bool) and abs(v) > MAX_INT:
             raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
-        if isinstance(v, float) and not math.isfinite(v):
-            raise self.err(f"non-finite number {v!r}", node)
         return v
 
     def check_len(self, n: int, node: ast.AST) -> None:
         if n > MAX_VALUES:
             raise self.err(f"list too long ({n} items; at most {MAX_VALUES})", node)
 
-    def eval(self, node: ast.AST, env: dict[str, Any]) -> Any:  # noqa: C901 - one dispatch
+    def eval(self, node: ast.AST, env: dict[str, Any]) -> Any:
         self.step(node)
         if isinstance(node, ast.Constant):
             v = node.value
@@ -299,7 +346,24 @@ class _Interp:
                 return self.check_number(-v, node)
             if isinstance(node.op, ast.UAdd):
                 return +v
+            if isinstance(node.op, ast.Invert):
+                if not isinstance(v, int):
+                    raise self.err(f"bad operand type for unary ~: {type(v).__name__}", node)
+                return ~v
             raise self.err(f"unsupported {_describe(node)}", node)
+        if isinstance(node, ast.Set):
+            if any(isinstance(e, ast.Starred) for e in node.elts):
+                raise self.err("unsupported starred expression", node)
+            self.check_len(len(node.elts), node)
+            try:
+                return {self.eval(e, env) for e in node.elts}
+            except TypeError as exc:
+                raise self.err(f"cannot build a set: {exc}", node) from None
+        if isinstance(node, ast.IfExp):
+            branch = node.body if self.truth(self.eval(node.test, env), node.test) else node.orelse
+            return self.eval(branch, env)
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, env)
         if isinstance(node, ast.BinOp):
             return self.binop(node, env)
         if isinstance(node, ast.BoolOp):
@@ -321,8 +385,8 @@ class _Interp:
                     except TypeError as exc:
                         raise self.err(f"cannot compare: {exc}", node) from None
                 elif isinstance(op, (ast.In, ast.NotIn)):
-                    if not isinstance(right, (list, tuple, range, str)):
-                        raise self.err("'in' needs a list, tuple or range on its right", comp)
+                    if not isinstance(right, (list, tuple, range, str, set)):
+                        raise self.err("'in' needs a list, tuple, set or range on its right", comp)
                     try:
                         ok = (left in right) == isinstance(op, ast.In)
                     except TypeError as exc:
@@ -342,14 +406,37 @@ class _Interp:
         raise self.err(f"unsupported {_describe(node)}", node)
 
     def truth(self, v: Any, node: ast.AST) -> bool:
-        if isinstance(v, (bool, int, float, str, list, tuple, range)):
+        if isinstance(v, (bool, int, float, str, list, tuple, range, set)):
             return bool(v)
         raise self.err(f"no truth value for {type(v).__name__}", node)  # pragma: no cover
+
+    def subscript(self, node: ast.Subscript, env: dict[str, Any]) -> Any:
+        seq = self.eval(node.value, env)
+        if not isinstance(seq, (list, tuple, range, str)):
+            raise self.err(f"'{type(seq).__name__}' object is not subscriptable", node.value)
+        sl = node.slice
+        if isinstance(sl, ast.Slice):
+            parts = [None if p is None else self.eval(p, env) for p in (sl.lower, sl.upper, sl.step)]
+            if not all(p is None or isinstance(p, int) for p in parts):
+                raise self.err("slice indices must be integers", sl)
+            if parts[2] == 0:
+                raise self.raises("slice step cannot be zero", sl)
+            out = seq[slice(*parts)]
+            return list(out) if isinstance(out, range) else out
+        i = self.eval(sl, env)
+        if not isinstance(i, int):
+            raise self.err(f"indices must be integers, not {type(i).__name__}", sl)
+        try:
+            return seq[i]
+        except IndexError:
+            raise self.raises("index out of range", sl) from None
 
     def binop(self, node: ast.BinOp, env: dict[str, Any]) -> Any:
         a = self.eval(node.left, env)
         b = self.eval(node.right, env)
         op = type(node.op)
+        if op in _BIT_OPS:
+            return self.bitop(node, op, a, b)
         if op not in _NUM_OPS:
             raise self.err(f"unsupported {_describe(node)}", node)
         if isinstance(a, range):
@@ -388,21 +475,33 @@ class _Interp:
             if isinstance(a, int) and isinstance(b, int):
                 if b < 0:
                     if a == 0:
-                        raise self.err("0 cannot be raised to a negative power", node)
+                        raise self.raises("0 cannot be raised to a negative power", node)
                 elif abs(a) > 1 and b * max(a.bit_length(), 1) > 70:
                     raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
             elif isinstance(a, (int, float)) and isinstance(b, (int, float)):
                 if a < 0 and isinstance(b, float) and not b.is_integer():
                     raise self.err("fractional power of a negative number", node)
                 if a == 0 and b < 0:
-                    raise self.err("0 cannot be raised to a negative power", node)
+                    raise self.raises("0 cannot be raised to a negative power", node)
         try:
             v = _NUM_OPS[op](a, b)
         except ZeroDivisionError:
-            raise self.err("division by zero", node) from None
+            raise self.raises("division by zero", node) from None
         except OverflowError:
             raise self.err("number too large", node) from None
         return self.check_number(v, node)
+
+    def bitop(self, node: ast.BinOp, op: type, a: Any, b: Any) -> Any:
+        if not (isinstance(a, int) and isinstance(b, int)):
+            raise self.err(
+                f"unsupported operand types for {_SYMBOL[op]!r}: {type(a).__name__} and {type(b).__name__}",
+                node,
+            )
+        if op in (ast.LShift, ast.RShift) and b < 0:
+            raise self.raises("negative shift count", node)
+        if op is ast.LShift and a and a.bit_length() + b > 70:
+            raise self.err("number too large (at most 2**63 - 1 in magnitude)", node)
+        return self.check_number(_BIT_OPS[op](a, b), node)
 
     def call(self, node: ast.Call, env: dict[str, Any]) -> Any:
         if not isinstance(node.func, ast.Name):
@@ -410,10 +509,8 @@ class _Interp:
         name = node.func.id
         if node.keywords:
             raise self.err(f"keyword arguments to {name}() are not supported", node)
-        if name not in ("range", "list", "min", "max", "abs", "int"):
-            raise self.err(
-                f"unsupported {_describe(node)} (allowed: range, list, min, max, abs, int)", node
-            )
+        if name not in _CALLS:
+            raise self.err(f"unsupported {_describe(node)} (allowed: {', '.join(_CALLS)})", node)
         if any(isinstance(a, ast.Starred) for a in node.args):
             raise self.err("unsupported starred argument", node)
         args = [self.eval(a, env) for a in node.args]
@@ -435,7 +532,7 @@ class _Interp:
             return list(args[0])
         if name in ("min", "max"):
             items = args[0] if len(args) == 1 else args
-            if isinstance(items, range):
+            if isinstance(items, (range, set)):
                 items = list(items)
             if not isinstance(items, (list, tuple)) or not items:
                 raise self.err(f"{name}() needs a non-empty list or several arguments", node)
@@ -443,6 +540,49 @@ class _Interp:
                 return (min if name == "min" else max)(items)
             except TypeError as exc:
                 raise self.err(f"{name}(): {exc}", node) from None
+        if name in ("sum", "len"):
+            if len(args) not in ((1, 2) if name == "sum" else (1,)):
+                raise self.err(f"wrong number of arguments to {name}()", node)
+            items = args[0]
+            if not isinstance(items, (list, tuple, range, set, str)) or (
+                name == "sum" and isinstance(items, str)
+            ):
+                raise self.err(f"{name}() of {type(items).__name__}", node)
+            if name == "len":
+                return len(items)
+            self.step(node, len(items))
+            try:
+                return self.check_number(sum(items, args[1] if len(args) == 2 else 0), node)
+            except TypeError as exc:
+                raise self.err(f"sum(): {exc}", node) from None
+        if name == "round":
+            if len(args) not in (1, 2) or not _is_number(args[0]) or (
+                len(args) == 2 and not isinstance(args[1], int)
+            ):
+                raise self.err("round() takes a number and an optional integer", node)
+            try:
+                return self.check_number(round(*args), node)
+            except (OverflowError, ValueError) as exc:
+                raise self.raises(f"round(): {exc}", node) from None
+        if name in ("float", "bool"):
+            if len(args) != 1:
+                raise self.err(f"{name}() takes one argument", node)
+            (a,) = args
+            if name == "bool":
+                return self.truth(a, node)
+            if isinstance(a, str):
+                if len(a) > 40:
+                    raise self.err(f"float() of the string {_short(a)}", node)
+                try:
+                    return float(a)
+                except ValueError:
+                    raise self.raises(f"float() of the string {_short(a)}", node) from None
+            if not _is_number(a):
+                raise self.err(f"float() of {type(a).__name__}", node)
+            try:
+                return float(a)
+            except OverflowError:
+                raise self.raises("int too large to convert to float", node) from None
         if len(args) != 1:
             raise self.err(f"{name}() takes one argument", node)
         (a,) = args
@@ -457,7 +597,10 @@ class _Interp:
                 raise self.err(f"int() of the string {_short(a)}", node) from None
         if not _is_number(a):
             raise self.err(f"int() of {type(a).__name__}", node)
-        return int(a)
+        try:
+            return self.check_number(int(a), node)
+        except (OverflowError, ValueError) as exc:
+            raise self.raises(f"int(): {exc}", node) from None
 
     def comprehension(self, node, gens, i, env, out) -> None:
         if i == len(gens):
@@ -553,6 +696,11 @@ def _classify(name: str, values: list[Any], where: _Where) -> tuple[str, list[in
 
 
 _TRUE = BoolConst(True)
+_FALSE = BoolConst(False)
+#: Binary operators defined everywhere, as nodes.
+_TOTAL_NODES = {
+    ast.Add: Add, ast.Sub: Sub, ast.Mult: Mul, ast.BitAnd: BitAnd, ast.BitOr: BitOr, ast.BitXor: BitXor,
+}
 
 
 def _and(*cs: Constraint) -> Constraint:
@@ -573,17 +721,34 @@ def _not(c: Constraint) -> Constraint:
     return BoolConst(not c.value) if isinstance(c, BoolConst) else Not(c)
 
 
+class _NonFinite(Expr):
+    """An infinite or NaN float constant while a condition is translated (never kept in a model)."""
+
+    __slots__ = ("value",)
+    integral = False
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def ev(self, a):
+        return self.value
+
+    def fmt(self):
+        return f"float({str(self.value)!r})"
+
+
 class _Cond:
     """Translates one condition's ast into a constraint over the model's variables.
 
     Every translation returns a pair ``(value, defined)``: ``defined`` is a constraint that holds
-    where Python's evaluation would not raise. Divisions that Python evaluates on every path keep
-    their plain form (a zero divisor makes the whole constraint false, as a raise would make the
-    configuration invalid). Divisions in operands that Python may skip (``conditional``: right of
-    ``or``/``and``, later links of a chain, unless at the top-level conjunction where a skipped
-    operand cannot matter) get a divisor that is never zero, and ``defined`` then says
-    "where this operand is evaluated, its divisor is not zero". The condition is
-    ``defined and value``: exactly Python's verdict, with a raise counting as invalid.
+    where Python's evaluation would not raise. Partial operations (divisions, shifts, powers,
+    subscripts) that Python evaluates on every path keep their plain form (where they are
+    undefined the whole constraint is false, as a raise makes the configuration invalid). In
+    operands that Python may skip (``cond``: right of ``or``/``and``, later links of a chain, the
+    branches of ``a if c else b``, unless at the top-level conjunction where a skipped operand
+    cannot matter) they get a form that is never undefined, and ``defined`` then says "where
+    this operand is evaluated, it is defined". The condition is ``defined and value``: exactly
+    Python's verdict, with a raise counting as invalid.
     """
 
     def __init__(self, where: _Where, params: dict[str, _Param], model: Model):
@@ -600,7 +765,68 @@ class _Cond:
         parts = list(val.children) if isinstance(val, And) else [val]
         if not (isinstance(d, BoolConst) and d.value):
             parts.insert(0, d)
+        for part in parts:
+            if any(isinstance(n, _NonFinite) for n in walk(part)):
+                raise self.err(
+                    "an infinite or NaN float is supported in comparisons with integer "
+                    "expressions and in constant parts only",
+                    node,
+                )
         return parts
+
+    # ---- helpers
+    def const_value(self, node: ast.AST) -> tuple[Any, bool]:
+        """``(value, defined)`` of a constant expression; ``defined`` is False where Python raises."""
+        try:
+            return _Interp(self.where).eval(node, {}), True
+        except _PythonRaises:
+            return None, False
+
+    def is_constant(self, node: ast.AST) -> bool:
+        """Whether ``node`` uses no parameter (it is computed at import time, as Python would)."""
+        return not (_names(node) & set(self.params))
+
+    def param(self, node: ast.AST) -> _Param | None:
+        """The parameter ``node`` names, if it is a bare parameter name."""
+        if isinstance(node, ast.Name):
+            return self.params.get(node.id)
+        return None
+
+    def guard(self, e: Expr, conditions: list[Constraint], cond: bool) -> tuple[Expr, Constraint]:
+        """A partial node: plain where Python always evaluates it; else a total form and when it
+        is defined (``conditions``)."""
+        if not cond or not conditions:
+            return e, _TRUE
+        d = _and(*conditions)
+        return IfThenElse(d, e, Const(0)), d
+
+    def values_of(self, p: _Param) -> list[tuple[int, Any]]:
+        """(variable value, original value) of each value of a parameter."""
+        return [(v, p.codes.get(v, v)) for v in self.model.domain(p.var)]
+
+    def value_set(self, p: _Param, pred, node: ast.AST, cond: bool) -> tuple[Constraint, Constraint]:
+        """``(link, defined)``: the parameter's values for which ``pred(original value)`` holds;
+        ``defined`` excludes the values for which Python raises (a TypeError)."""
+        ok, fine, message = [], [], None
+        pairs = self.values_of(p)
+        for code, value in pairs:
+            try:
+                if pred(value):
+                    ok.append(code)
+                fine.append(code)
+            except TypeError as exc:
+                message = f"parameter {p.name!r} (value {_short(value)}): {exc}"
+        if not fine and not cond:
+            raise self.err(message or "cannot compare", node)
+        return self.one_of(p, ok, len(pairs)), self.one_of(p, fine, len(pairs))
+
+    @staticmethod
+    def one_of(p: _Param, codes: list[int], total: int) -> Constraint:
+        if not codes:
+            return BoolConst(False)
+        if len(codes) == total:
+            return BoolConst(True)
+        return any_of([Compare("==", p.var, Const(c)) for c in codes])
 
     # ---- boolean context
     def boolean(self, node: ast.AST, cond: bool, top: bool) -> tuple[Constraint, Constraint]:
@@ -619,15 +845,17 @@ class _Cond:
             return (all_of(vals) if is_and else any_of(vals)), acc
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
             v, d = self.boolean(node.operand, cond, False)
-            return Not(v), d
+            return _not(v), d
         if isinstance(node, ast.Compare):
             return self.compare(node, cond, top)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (bool, int, float, str)):
-            return BoolConst(bool(node.value)), _TRUE
-        if isinstance(node, ast.Name) and node.id in self.params:
-            p = self.params[node.id]
-            if p.kind == "coded":
-                return self._coded_set(p, lambda v: bool(v), node), _TRUE
+        if self.is_constant(node):
+            v, ok = self.const_value(node)
+            if not ok:
+                return _FALSE, _FALSE
+            return BoolConst(_Interp(self.where).truth(v, node)), _TRUE
+        p = self.param(node)
+        if p is not None and p.kind == "coded":
+            return self.value_set(p, bool, node, cond)
         e, d = self.number(node, cond)
         return Compare("!=", e, Const(0)), d
 
@@ -652,35 +880,14 @@ class _Cond:
             links.append(link)
             if i == 0:
                 defs.append(d_left)
+            else:
+                defs[i] = _and(defs[i], d_left)
             defs.append(d_right)
         # operand j >= 2 is evaluated only where links 1 .. j-1 hold
         acc: Constraint = _TRUE
         for j in range(len(operands) - 1, 1, -1):
             acc = _or(_not(links[j - 2]), _and(defs[j], acc))
         return all_of(links), _and(defs[0], defs[1], acc)
-
-    def _coded_name(self, node: ast.AST) -> _Param | None:
-        if isinstance(node, ast.Name) and node.id in self.params:
-            p = self.params[node.id]
-            if p.kind == "coded":
-                return p
-        return None
-
-    def _coded_set(self, p: _Param, pred, node: ast.AST) -> Constraint:
-        ok = []
-        for code, value in p.codes.items():
-            try:
-                if pred(value):
-                    ok.append(code)
-            except TypeError as exc:
-                raise self.err(
-                    f"parameter {p.name!r} (value {_short(value)}): {exc}", node
-                ) from None
-        if not ok:
-            return BoolConst(False)
-        if len(ok) == len(p.codes):
-            return BoolConst(True)
-        return any_of([Compare("==", p.var, Const(c)) for c in ok])
 
     def compare_pair(self, operands, i, op, operand, node) -> tuple[Constraint, Constraint, Constraint]:
         """``(link, defined(left), defined(right))`` of the i-th link of a comparison chain."""
@@ -690,51 +897,95 @@ class _Cond:
         if type(op) not in _CMP_OPS:
             raise self.err(f"unsupported comparison {_describe(op)}", node)
         sym = _CMP_OPS[type(op)]
-        pl, pr = self._coded_name(left), self._coded_name(right)
-        if pl is not None or pr is not None:
-            if pl is not None and pr is not None:
+        fn = COMPARISON_FUNCTIONS[sym]
+        cond = operand.cond_of(i)
+        pl, pr = self.param(left), self.param(right)
+        cl, cr = self.is_constant(left), self.is_constant(right)
+        # a bare parameter against a constant that is not a number, or a non-numeric parameter:
+        # decided value by value with the parameter's original values
+        for p, other, flip in ((pl, right, False), (pr, left, True)):
+            if p is None or not self.is_constant(other):
+                continue
+            lit, ok = self.const_value(other)
+            if not ok:
+                return (_FALSE, _TRUE, _FALSE) if not flip else (_FALSE, _FALSE, _TRUE)
+            if p.kind == "coded" or not _is_number(lit):
+                pred = (lambda v, lit=lit: fn(lit, v)) if flip else (lambda v, lit=lit: fn(v, lit))
+                link, d = self.value_set(p, pred, node, cond)
+                return link, _TRUE, d  # the comparison itself raises: with the right operand
+        for p in (pl, pr):
+            if p is not None and p.kind == "coded":
                 raise self.err(
-                    f"comparing two non-numeric parameters ({pl.name!r}, {pr.name!r}) is not supported",
+                    f"parameter {p.name!r} has non-numeric values and can only be compared with "
+                    "literal values",
                     node,
                 )
-            p = pl or pr
-            other = right if pl is not None else left
-            lit = self.literal(other, p)
-            fn = COMPARISON_FUNCTIONS[sym]
-            if pl is not None:
-                return self._coded_set(p, lambda v: fn(v, lit), node), _TRUE, _TRUE
-            return self._coded_set(p, lambda v: fn(lit, v), node), _TRUE, _TRUE
+        # a number against a constant that is not a number (a string): equality is decided,
+        # ordering raises in Python
+        for const_side, other_j, flip in ((cr, i, False), (cl, i + 1, True)):
+            if not const_side:
+                continue
+            lit, ok = self.const_value(right if not flip else left)
+            if ok and not _is_number(lit):
+                e, de = operand(other_j)
+                if sym in ("==", "!="):
+                    link = _constant_where_defined(sym == "!=", e)
+                    return (link, de, _TRUE) if not flip else (link, _TRUE, de)
+                if not cond:
+                    raise self.err(
+                        f"'{sym}' not supported between a number and {type(lit).__name__}", node
+                    )
+                return (_FALSE, de, _FALSE) if not flip else (_FALSE, _TRUE, _FALSE)
         a, da = operand(i)
         b, db = operand(i + 1)
-        return _compare_exact(sym, a, b), da, db
+        return self.compare_numbers(sym, a, b, node), da, db
 
-    def literal(self, node: ast.AST, p: _Param) -> Any:
-        if _names(node) & set(self.params):
-            raise self.err(
-                f"parameter {p.name!r} has non-numeric values and can only be compared with "
-                "literal values",
-                node,
-            )
-        return _Interp(self.where).eval(node, {})
+    def compare_numbers(self, op: str, a: Expr, b: Expr, node: ast.AST) -> Constraint:
+        try:
+            return _compare_exact(op, a, b)
+        except ValueError as exc:
+            raise self.err(str(exc), node) from None
 
     def membership(self, operands, i, negated, operand) -> tuple[Constraint, Constraint, Constraint]:
         left, right = operands[i], operands[i + 1]
-        p = self._coded_name(left)
-        if p is not None:
-            container = self.literal(right, p)
-            if not isinstance(container, (list, tuple, range, str)):
-                raise self.err("'in' needs a list, tuple or range on its right", right)
-            return self._coded_set(p, lambda v: (v in container) != negated, right), _TRUE, _TRUE
+        cond = operand.cond_of(i)
+        # value by value: a bare parameter in a constant container, or a constant in a parameter
+        p = self.param(left)
+        if p is not None and self.is_constant(right):
+            container, ok = self.const_value(right)
+            if not ok:
+                return _FALSE, _TRUE, _FALSE
+            if p.kind == "coded" or not isinstance(container, (list, tuple, set, range)) or any(
+                not _is_number(v) for v in container
+            ):
+                link, d = self.value_set(p, lambda v: (v in container) != negated, right, cond)
+                return link, _TRUE, d
+        q = self.param(right)
+        if q is not None and self.is_constant(left):
+            item, ok = self.const_value(left)
+            if not ok:
+                return _FALSE, _FALSE, _TRUE
+            link, d = self.value_set(q, lambda v: (item in v) != negated, right, cond)
+            return link, _TRUE, d
+        for r in (p, q):
+            if r is not None and r.kind == "coded":
+                raise self.err(
+                    f"parameter {r.name!r} has non-numeric values and can only be compared with "
+                    "literal values",
+                    left if r is p else right,
+                )
         e, de = operand(i)
-        if _names(right) & set(self.params):
-            if not isinstance(right, (ast.List, ast.Tuple)):
-                raise self.err("'in' needs a list or a constant collection on its right", right)
+        if not self.is_constant(right):
+            if not isinstance(right, (ast.List, ast.Tuple, ast.Set)):
+                raise self.err("'in' needs a list, tuple or set, or a constant collection, on its right", right)
             c = operand.cond_of(i + 1)
             pairs = [self.number(x, c) for x in right.elts]
             items = [v for v, _ in pairs]
             d_right = _and(*[d for _, d in pairs])
         else:
-            container = _Interp(self.where).eval(right, {})
+            container, ok = self.const_value(right)
+            if not ok:
+                return _FALSE, de, _FALSE
             d_right = _TRUE
             if isinstance(container, range):
                 if len(container) > 64 and container.step == 1:
@@ -742,15 +993,22 @@ class _Cond:
                     c = all_of(Compare("<=", Const(lo), e), Compare("<=", e, Const(hi)))
                     return (c.negate() if negated else c), de, d_right
                 container = list(container)
-            if not isinstance(container, (list, tuple)):
-                raise self.err("'in' needs a list, tuple or range on its right", right)
-            items = [self.constant(v, right) for v in container if _is_number(v)]
+            if isinstance(container, str):
+                if not cond:
+                    raise self.err("'in <string>' requires a string as left operand", right)
+                return _FALSE, de, _FALSE
+            if not isinstance(container, (list, tuple, set)):
+                raise self.err("'in' needs a list, tuple, set or range on its right", right)
+            values = container if not isinstance(container, set) else sorted(
+                (v for v in container if _is_number(v)), key=float
+            )
+            items = [self.constant(v, right) for v in values if _is_number(v)]
         if not items:
             return _constant_where_defined(negated, e), de, d_right
         if negated:
-            link = all_of([_compare_exact("!=", e, v) for v in items])
+            link = all_of([self.compare_numbers("!=", e, v, right) for v in items])
         else:
-            link = any_of([_compare_exact("==", e, v) for v in items])
+            link = any_of([self.compare_numbers("==", e, v, right) for v in items])
         return link, de, d_right
 
     # ---- numeric context
@@ -763,19 +1021,20 @@ class _Cond:
             return Const(v)
         if isinstance(v, float):
             if not math.isfinite(v):
-                raise self.err(f"non-finite number {v!r}", node)
+                return _NonFinite(v)
             p, q = v.as_integer_ratio()
             return TrueDiv(Const(p), Const(q))
         raise self.err(f"expected a number, got {type(v).__name__} {_short(v)}", node)
 
-    def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:  # noqa: C901
-        if isinstance(node, (ast.BinOp, ast.UnaryOp)) and not _names(node):
+    def number(self, node: ast.AST, cond: bool) -> tuple[Expr, Constraint]:
+        if self.is_constant(node) and not isinstance(node, ast.Name):
             # a constant sub-expression: computed now, exactly as Python would
-            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
-        if isinstance(node, ast.Constant):
-            if isinstance(node.value, (bool, int, float)):
-                return self.constant(node.value, node), _TRUE
-            raise self.err(f"unsupported {_describe(node)} in arithmetic", node)
+            v, ok = self.const_value(node)
+            if not ok:
+                return Const(0), _FALSE
+            if isinstance(v, str):
+                raise self.err(f"unsupported {_describe(node)} in arithmetic", node)
+            return self.constant(v, node), _TRUE
         if isinstance(node, ast.Name):
             p = self.params.get(node.id)
             if p is None:
@@ -790,77 +1049,205 @@ class _Cond:
                 node,
             )
         if isinstance(node, ast.UnaryOp):
+            if isinstance(node.op, ast.Not):
+                v, d = self.boolean(node.operand, cond, False)
+                return Reify(_not(v)), d
+            v, d = self.number(node.operand, cond)
             if isinstance(node.op, ast.USub):
-                if isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
-                    return self.constant(-node.operand.value, node), _TRUE
-                v, d = self.number(node.operand, cond)
                 return Neg(v), d
             if isinstance(node.op, ast.UAdd):
-                return self.number(node.operand, cond)
-            if isinstance(node.op, ast.Not):
-                raise self.err("a 'not' used as a number is not supported", node)
+                return v, d
+            if isinstance(node.op, ast.Invert):
+                if not v.integral:
+                    raise self.err("bad operand type for unary ~: float", node)
+                return BitNot(v), d
             raise self.err(f"unsupported {_describe(node)}", node)
         if isinstance(node, ast.BinOp):
-            op = type(node.op)
-            if op not in _NUM_OPS:
-                raise self.err(f"unsupported {_describe(node)}", node)
-            a, da = self.number(node.left, cond)
-            if op is ast.Pow:
-                if _names(node.right) & set(self.params):
-                    raise self.err("the exponent of '**' must be a constant", node.right)
-                p = _Interp(self.where).eval(node.right, {})
-                if isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= MAX_EXPONENT:
-                    raise self.err(
-                        f"the exponent of '**' must be an integer from 0 to {MAX_EXPONENT}, got {_short(p)}",
-                        node.right,
-                    )
-                return Pow(a, p), da
-            b, db = self.number(node.right, cond)
-            d = _and(da, db)
-            if op is ast.Add:
-                return Add(a, b), d
-            if op is ast.Sub:
-                return Sub(a, b), d
-            if op is ast.Mult:
-                return Mul(a, b), d
-            if cond and self.may_be_zero(b):
-                d = _and(d, Compare("!=", b, Const(0)))
-                b = self.guard_divisor(b)
-            if op is ast.Div:
-                return TrueDiv(a, b), d
-            if op is ast.FloorDiv:
-                return FloorDiv(a, b), d
-            return Mod(a, b), d
+            return self.binop(node, cond)
         if isinstance(node, ast.Call):
             return self.call(node, cond)
-        if isinstance(node, (ast.Compare, ast.BoolOp)):
-            raise self.err(
-                "a comparison or 'and'/'or' used as a number is not supported", node
-            )
+        if isinstance(node, ast.Compare):
+            v, d = self.compare(node, cond, False)
+            return Reify(v), d
+        if isinstance(node, ast.BoolOp):
+            return self.boolop_value(node, cond)
+        if isinstance(node, ast.IfExp):
+            c, dc = self.boolean(node.test, cond, False)
+            a, da = self.number(node.body, True)
+            b, db = self.number(node.orelse, True)
+            return IfThenElse(c, a, b), _and(dc, _or(_not(c), da), _or(c, db))
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, cond)
+        if isinstance(node, ast.Constant):
+            raise self.err(f"unsupported {_describe(node)} in arithmetic", node)
         raise self.err(f"unsupported {_describe(node)}", node)
 
+    def binop(self, node: ast.BinOp, cond: bool) -> tuple[Expr, Constraint]:
+        op = type(node.op)
+        if op not in _NUM_OPS and op not in _BIT_OPS:
+            raise self.err(f"unsupported {_describe(node)}", node)
+        a, da = self.number(node.left, cond)
+        if op is ast.Pow:
+            return self.power(node, a, da, cond)
+        b, db = self.number(node.right, cond)
+        d = _and(da, db)
+        if op in _BIT_OPS:
+            if not (a.integral and b.integral):
+                raise self.err(
+                    f"unsupported operand types for {_SYMBOL[op]!r}: float (integers only)", node
+                )
+            if op is ast.LShift:
+                self.check_range(b, 0, MAX_SHIFT, "the count of '<<'", node.right)
+            if op in (ast.LShift, ast.RShift):
+                e = (LShift if op is ast.LShift else RShift)(a, b)
+                g, dg = self.guard(e, e.definedness(), cond)
+                return g, _and(d, dg)
+        if op in _TOTAL_NODES:
+            return _TOTAL_NODES[op](a, b), d
+        if cond and self.may_be_zero(b):
+            d = _and(d, Compare("!=", b, Const(0)))
+            b = self.guard_divisor(b)
+        if op is ast.Div:
+            return TrueDiv(a, b), d
+        if op is ast.FloorDiv:
+            return FloorDiv(a, b), d
+        return Mod(a, b), d
+
+    def power(self, node: ast.BinOp, a: Expr, da: Constraint, cond: bool) -> tuple[Expr, Constraint]:
+        if self.is_constant(node.right):
+            p, ok = self.const_value(node.right)
+            if not ok:
+                return Const(0), _FALSE
+            if isinstance(p, bool) or not isinstance(p, int) or not -MAX_EXPONENT <= p <= MAX_EXPONENT:
+                raise self.err(
+                    f"the exponent of '**' must be an integer from {-MAX_EXPONENT} to "
+                    f"{MAX_EXPONENT}, got {_short(p)}",
+                    node.right,
+                )
+            if p >= 0:
+                return Pow(a, p), da
+            b: Expr = Const(p)
+            db: Constraint = _TRUE
+        else:
+            b, db = self.number(node.right, cond)
+            if not b.integral:
+                raise self.err("the exponent of '**' must be integer-valued", node.right)
+            self.check_range(b, -MAX_EXPONENT, MAX_EXPONENT, "the exponent of '**'", node.right)
+        e = Power(a, b, nonnegative_over_declared_domains(b))
+        g, dg = self.guard(e, e.definedness(), cond)
+        return g, _and(da, db, dg)
+
+    def check_range(self, e: Expr, lo: int, hi: int, what: str, node: ast.AST) -> None:
+        """Refuse (as the sandbox does) an exponent or count that may leave ``lo..hi``."""
+        if not e.variables():
+            return
+        d, _ = forward(e, Store(list(self.model._domains)), {})
+        if d is None:
+            return
+        if d.lo < lo or d.hi > hi:
+            bound = d.hi if d.hi > hi else d.lo
+            raise self.err(f"{what} may reach {bound} (allowed: {lo} to {hi})", node)
+
+    def boolop_value(self, node: ast.BoolOp, cond: bool) -> tuple[Expr, Constraint]:
+        """``a and b`` / ``a or b`` used as a number: Python gives one of the operands."""
+        is_and = isinstance(node.op, ast.And)
+        pairs = [self.number(sub, cond if i == 0 else True) for i, sub in enumerate(node.values)]
+        value, defined = pairs[-1]
+        for v, d in reversed(pairs[:-1]):
+            truthy = Compare("!=", v, Const(0))
+            value = IfThenElse(truthy, value, v) if is_and else IfThenElse(truthy, v, value)
+            defined = _and(d, _or(_not(truthy) if is_and else truthy, defined))
+        return value, defined
+
+    def items(self, node: ast.AST, cond: bool) -> tuple[list[Expr], Constraint] | None:
+        """The numbers of a list, tuple or set display (``None`` if ``node`` is none)."""
+        if not isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            return None
+        if any(isinstance(e, ast.Starred) for e in node.elts):
+            raise self.err("unsupported starred expression", node)
+        pairs = [self.number(e, cond) for e in node.elts]
+        return [v for v, _ in pairs], _and(*[d for _, d in pairs])
+
+    def subscript(self, node: ast.Subscript, cond: bool) -> tuple[Expr, Constraint]:
+        if isinstance(node.slice, ast.Slice):
+            raise self.err("slices of sequences with parameters are not supported", node.slice)
+        # Python evaluates every item of a display before indexing it
+        listed = self.items(node.value, True)
+        if listed is None:
+            if not self.is_constant(node.value):
+                raise self.err("only a list, tuple or constant sequence can be indexed", node.value)
+            seq, ok = self.const_value(node.value)
+            if not ok:
+                return Const(0), _FALSE
+            if not isinstance(seq, (list, tuple, range)):
+                raise self.err(f"'{type(seq).__name__}' cannot be indexed by a parameter", node.value)
+            items = [self.constant(v, node.value) for v in seq]
+            d_items: Constraint = _TRUE
+        else:
+            items, d_items = listed
+        if not items:
+            raise self.err("indexing an empty sequence", node.value)
+        index, di = self.number(node.slice, cond)
+        if not index.integral:
+            raise self.err("list indices must be integers, not float", node.slice)
+        n = len(items)
+        lo_store = Store(list(self.model._domains))
+        dom, _ = forward(index, lo_store, {})
+        if dom is not None and dom.lo < 0:
+            # Python counts negative indices from the end
+            index = IfThenElse(Compare("<", index, Const(0)), Add(index, Const(n)), index)
+        e = Element(items, index)
+        g, dg = self.guard(e, [Compare(">=", index, Const(0)), Compare("<", index, Const(n))], cond)
+        return g, _and(d_items, di, dg)
+
     def call(self, node: ast.Call, cond: bool) -> tuple[Expr, Constraint]:
-        if not isinstance(node.func, ast.Name) or node.func.id not in ("min", "max", "abs", "int"):
-            raise self.err(f"unsupported {_describe(node)} (allowed: min, max, abs, int)", node)
+        if not isinstance(node.func, ast.Name) or node.func.id not in _CALLS:
+            raise self.err(f"unsupported {_describe(node)} (allowed: {', '.join(_CALLS)})", node)
         name = node.func.id
         if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
             raise self.err(f"only plain positional arguments are supported in {name}()", node)
-        if not (_names(node) & set(self.params)):
-            return self.constant(_Interp(self.where).eval(node, {}), node), _TRUE
         args = node.args
-        if name in ("min", "max"):
-            if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
-                args = args[0].elts
-            if len(args) < 2:
-                raise self.err(f"{name}() needs several arguments or a list literal", node)
-            pairs = [self.number(a, cond) for a in args]
-            vals = [v for v, _ in pairs]
-            d = _and(*[d for _, d in pairs])
+        if name in ("range", "list"):
+            raise self.err(f"{name}() of parameters is not a number", node)
+        if name in ("min", "max", "sum", "len"):
+            if name in ("min", "max") and len(args) > 1:
+                pairs = [self.number(a, cond) for a in args]
+                vals, d = [v for v, _ in pairs], _and(*[d for _, d in pairs])
+            else:
+                if not args or len(args) > (2 if name == "sum" else 1):
+                    raise self.err(f"wrong number of arguments to {name}()", node)
+                listed = self.items(args[0], True if name == "len" else cond)
+                if listed is None:
+                    raise self.err(
+                        f"{name}() of parameters needs a list, tuple or set display", args[0]
+                    )
+                vals, d = listed
+                if name == "len":
+                    return Const(len(vals)), d
+                if name == "sum":
+                    start, ds = (self.number(args[1], cond) if len(args) == 2 else (Const(0), _TRUE))
+                    out = start
+                    for v in vals:
+                        out = Add(out, v)
+                    return out, _and(ds, d)
+                if not vals:
+                    raise self.err(f"{name}() of an empty sequence", node)
+            if isinstance(args[0], ast.Set) and len(args) == 1:
+                pass  # min/max of a set: order does not matter
             return (min_(vals) if name == "min" else max_(vals)), d
         if len(args) != 1:
-            raise self.err(f"{name}() takes one argument", node)
+            raise self.err(f"{name}() takes one argument here", node)
         v, d = self.number(args[0], cond)
-        return (Abs(v) if name == "abs" else Trunc(v)), d
+        if name == "abs":
+            return Abs(v), d
+        if name == "int":
+            return (v if v.integral else Trunc(v)), d
+        if name == "round":
+            return (v if v.integral else Round(v)), d
+        if name == "float":
+            return (TrueDiv(v, Const(1)) if v.integral else v), d
+        # bool
+        return Reify(Compare("!=", v, Const(0))), d
 
     def guard_divisor(self, d: Expr) -> Expr:
         """An expression equal to ``d`` except that it is 1 where ``d`` is 0."""
@@ -891,24 +1278,47 @@ class _Cond:
 
 
 def _compare_exact(op: str, a: Expr, b: Expr) -> Constraint:
-    """``a op b``; a float literal against an integer expression becomes an integer comparison."""
+    """``a op b`` with Python's meaning; a float constant against an integer expression becomes
+    an integer comparison (infinite and NaN constants included)."""
     fa, fb = _float_literal(a), _float_literal(b)
-    if fb is not None and fa is None and a.integral:
-        return _int_vs_float(op, a, fb)
-    if fa is not None and fb is None and b.integral:
+    if fb is not None and fa is None:
+        return _vs_float(op, a, fb)
+    if fa is not None and fb is None:
         flipped = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}[op]
-        return _int_vs_float(flipped, b, fa)
+        return _vs_float(flipped, b, fa)
     return Compare(op, a, b)
+
+
+def _vs_float(op: str, e: Expr, f: float) -> Constraint:
+    if math.isfinite(f):
+        return _int_vs_float(op, e, f) if e.integral else Compare(op, e, _float_node(f))
+    if any(_float_literal(n) is not None for n in walk(e)):
+        raise ValueError(
+            "comparing a float expression with an infinite or NaN constant is not supported"
+        )
+    # every value of e is finite: inf is above all of them, NaN compares unequal to all
+    if math.isnan(f):
+        truth = op == "!="
+    else:
+        truth = COMPARISON_FUNCTIONS[op](0, f)
+    return _constant_where_defined(truth, e)
+
+
+def _float_node(f: float) -> Expr:
+    p, q = f.as_integer_ratio()
+    return TrueDiv(Const(p), Const(q))
 
 
 def _constant_where_defined(value: bool, e: Expr) -> Constraint:
     """``value``, but still false where ``e`` is undefined (a division by zero stays invalid)."""
-    if any(isinstance(n, (FloorDiv, Mod, TrueDiv)) for n in walk(e)):
+    if may_be_undefined(e):
         return Compare("==" if value else "!=", e, e)
     return BoolConst(value)
 
 
 def _float_literal(e: Expr) -> float | None:
+    if isinstance(e, _NonFinite):
+        return e.value
     if isinstance(e, TrueDiv) and isinstance(e.a, Const) and isinstance(e.b, Const) and e.b.value:
         return e.a.value / e.b.value
     return None

@@ -243,23 +243,32 @@ def definedness(node: Any, prove: Prover | None = None) -> list[Constraint]:
         if id(n) in visited:
             continue
         visited.add(id(n))
-        stack.extend(reversed(n.children))
+        lazy = getattr(n, "conditional_definedness", None)
+        if lazy is None:
+            stack.extend(reversed(n.children))
         t = type(n)
         if t is FloorDiv or t is Mod or t is TrueDiv:
-            g: Any = Compare("!=", n.b, Const(0))
+            guards: list[Any] = [Compare("!=", n.b, Const(0))]
         elif t is ExactDiv:
-            g = Divides(n.b, n.a)
+            guards = [Divides(n.b, n.a)]
         elif t is Divides or t is NotDivides:
-            g = Compare("!=", n.a, Const(0))
+            guards = [Compare("!=", n.a, Const(0))]
+        elif lazy is not None:
+            # operands evaluated only in some cases (a conditional, an element's items): the
+            # node states their guards under those cases
+            guards = lazy(lambda sub: definedness(sub, prove))
+        elif callable(getattr(n, "definedness", None)):
+            guards = n.definedness()  # other partial kinds (shifts, powers) state their own
         else:
             continue
-        g = fold(g)
-        if type(g) is BoolConst and g.value or prove is not None and prove(g):
-            continue
-        key = str(g)
-        if key not in seen:
-            seen.add(key)
-            out.append(g)
+        for g in guards:
+            g = fold(g)
+            if type(g) is BoolConst and g.value or prove is not None and prove(g):
+                continue
+            key = str(g)
+            if key not in seen:
+                seen.add(key)
+                out.append(g)
     return out
 
 

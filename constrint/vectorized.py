@@ -8,6 +8,7 @@ evaluated on every emitted row: that evaluation is the final check of each solut
 """
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
@@ -26,6 +27,7 @@ from .expr import (
     Const,
     Divides,
     ExactDiv,
+    Expr,
     FloorDiv,
     Max,
     Min,
@@ -48,13 +50,18 @@ from .results import Result, Status
 from .search import component_solutions
 
 #: Rows handled at once when extending partial solutions. Bounds the join's working set (a few
-#: int64 columns of this length, about 1 MiB in all); 2**14 was as fast as 2**16 on the T1 search
-#: spaces (benchmarks/searchspaces.py) and keeps the peak near the output's size.
-CHUNK_ROWS = 1 << 14
+#: int64 columns of this length) and keeps the peak near the output's size. Every work array of
+#: a chunk (64 KiB of int64) stays below the size from which the C library maps each allocation
+#: afresh from the system (128 KiB by default in glibc, until a process has freed a larger
+#: block): the allocator then reuses the freed work arrays of one chunk for the next, so the run
+#: time does not depend on what the process allocated before (benchmarks/process_history.py).
+CHUNK_ROWS = 1 << 13
 #: Components whose domains hold more values than this per variable go to the search instead.
 MAX_VALUES_PER_VAR = 1 << 16
-#: ... and whose Cartesian product exceeds this.
+#: ... and whose Cartesian product exceeds this, unless the join's estimated work is at most
+#: MAX_JOIN_WORK rows.
 MAX_CARTESIAN = 1 << 44
+MAX_JOIN_WORK = 1 << 34
 #: Largest magnitude computed in int64 (else Python ints in object arrays).
 INT64_SAFE = 1 << 62
 #: Largest magnitude for which int-to-float conversion in true division is exact.
@@ -88,7 +95,9 @@ def _safe_divisor(d, env: _Env):
 
 
 def _ev(node, env: _Env):
-    return _NP[type(node)](node, env)
+    rule = _NP.get(type(node))
+    # kinds beyond the arithmetic here evaluate themselves (constrint.booleans, .intops, ...)
+    return rule(node, env) if rule is not None else node.numpy(env)
 
 
 def _ev_floordiv(n, env):
@@ -118,29 +127,45 @@ def _ev_truediv(n, env):
     d = _safe_divisor(_ev(n.b, env), env)
     a = _ev(n.a, env)
     if env.dtype is object:
-        return _objmap(operator.truediv, a, d)
+        return _objmap_partial(operator.truediv, a, d, env)
     return np.true_divide(a, d)
-
-
-def _objmap(fn, a, b):
-    if np.ndim(a) == 0 and np.ndim(b) == 0:
-        return fn(a, b)
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
-    out = np.empty(a.shape, dtype=object)
-    for i in range(a.size):
-        out.flat[i] = fn(a.flat[i], b.flat[i])
-    return out
 
 
 def _ev_trunc(n, env):
     v = _ev(n.a, env)
     if n.a.integral:
         return v
+    return float_to_int(v, env, int, np.trunc)
+
+
+def float_to_int(v, env: _Env, python_fn, numpy_fn):
+    """Integers from float values, as ``python_fn`` gives them (``int``, ``round``); rows with
+    an infinite or NaN value (where Python raises) are undefined."""
     if env.dtype is object or np.ndim(v) == 0:
-        if np.ndim(v) == 0:
-            return int(v)
-        return np.array([int(x) for x in v], dtype=object)
-    return np.trunc(v).astype(np.int64)
+        return _objmap_partial(lambda x, _: python_fn(x), v, 0, env)
+    v = np.asarray(v, dtype=np.float64)
+    bad = ~np.isfinite(v)
+    if bad.any():
+        env.bad.append(bad)
+        v = np.where(bad, 0.0, v)
+    return numpy_fn(v).astype(np.int64)
+
+
+def _objmap_partial(fn, a, b, env: _Env):
+    """``fn`` element by element on Python values; where it raises, the row is undefined."""
+    scalar = np.ndim(a) == 0 and np.ndim(b) == 0
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=object), np.asarray(b, dtype=object))
+    out = np.empty(a.shape, dtype=object)
+    bad = np.zeros(a.shape, dtype=bool)
+    for i in range(a.size):
+        try:
+            out.flat[i] = fn(a.flat[i], b.flat[i])
+        except (ArithmeticError, ValueError):
+            bad.flat[i] = True
+            out.flat[i] = 0
+    if bad.any():
+        env.bad.append(bad)
+    return out[()] if scalar else out
 
 
 def _ev_pow(n, env):
@@ -216,40 +241,55 @@ def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarr
     """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
     node = c.c if isinstance(c, Opaque) else c
     env = _Env(cols, dtype)
-    m = _ev(node, env)
+    try:
+        m = _ev(node, env)
+    except (ArithmeticError, ValueError):
+        # a Python operation on object values raised (a float beyond range): row by row
+        return _rowwise_mask(node, cols, nrows)
     m = np.broadcast_to(np.asarray(m, dtype=bool), (nrows,))
     for b in env.bad:
         m = m & ~np.broadcast_to(np.asarray(b, dtype=bool), (nrows,))
     return m
 
 
+def _rowwise_mask(node, cols: dict[int, Any], nrows: int) -> np.ndarray:
+    """The mask of ``node`` computed by its own evaluation, one row at a time."""
+    names = {n.index: n.name for n in walk(node) if isinstance(n, Var)}
+    columns = {i: np.broadcast_to(np.asarray(cols[i], dtype=object), (nrows,)) for i in names}
+    out = np.zeros(nrows, dtype=bool)
+    for r in range(nrows):
+        out[r] = node.holds({names[i]: columns[i][r] for i in names})
+    return out
+
+
 def vectorizable(P, cons) -> bool:
     """Whether every constraint can be evaluated with numpy (custom constraints cannot)."""
     for ci in cons:
         for n in walk(P.cons[ci]):
-            if type(n) not in _NP:
+            if type(n) not in _NP and not callable(getattr(n, "numpy", None)):
                 return False
     return True
 
 
 def _needs_object(P, cons, doms) -> bool:
-    """Whether some intermediate value may leave the int64 (or exact float) range."""
+    """Whether some value may leave the range where numpy computes exactly what Python does.
+
+    Integers must stay below 2**62 in magnitude (int64 without overflow). In a constraint with
+    a float-valued part (a true division), every integer value, variables and constants
+    included, must stay below 2**53: numpy turns the integers a float meets into float64, which
+    is exact only there, while Python divides integers with one correct rounding and compares a
+    float with an integer exactly.
+    """
     store = Store(list(doms))
     memo: dict = {}
     for ci in cons:
-        has_true_div = False
-        for n in walk(P.cons[ci]):
-            t = type(n)
-            if t is TrueDiv:
-                has_true_div = True
-            if t in (Var, Const) or not getattr(n, "integral", False) or not hasattr(n, "a"):
-                if t is Const and abs(n.value) >= INT64_SAFE:
-                    return True
-                continue
-            if any(not c.integral for c in n.children):
-                continue
-            d, _ = forward(n, store, memo)
-            if d is not None and max(-d.lo, d.hi) >= (FLOAT_SAFE if has_true_div else INT64_SAFE):
+        nodes = list(walk(P.cons[ci]))
+        floats = any(not getattr(n, "integral", True) for n in nodes)
+        if any(getattr(n, "needs_python", False) for n in nodes):
+            return True
+        limit = FLOAT_SAFE if floats else INT64_SAFE
+        for n in nodes:
+            if isinstance(n, Expr) and n.integral and _magnitude(n, store, memo) >= limit:
                 return True
     for d in doms:
         if max(-d.lo, d.hi) >= INT64_SAFE:
@@ -257,34 +297,248 @@ def _needs_object(P, cons, doms) -> bool:
     return False
 
 
+def _all_integral(node) -> bool:
+    return all(getattr(n, "integral", True) for n in walk(node))
+
+
+def _magnitude(node, store, memo) -> float:
+    """An upper bound of the magnitude of an expression's values; inf when unknown."""
+    if _all_integral(node):
+        d, _ = forward(node, store, memo)
+        return math.inf if d is None else float(max(-d.lo, d.hi))
+    if getattr(node, "boolean", False) and type(node).__name__ == "Reify":
+        return 1.0
+    t = type(node)
+    exprs = [c for c in node.children if isinstance(c, Expr)]
+    kids = [_magnitude(c, store, memo) for c in exprs]
+    if node.integral:
+        # an integer computed from floats (int(), round()) or chosen among values
+        return max(kids, default=math.inf) + 1
+    if len(exprs) != len(node.children) and t.__name__ != "IfThenElse":
+        return math.inf
+    if t is TrueDiv and node.b.integral:
+        return kids[0]  # a non-zero integer divisor has magnitude at least 1
+    if t in (Add, Sub):
+        return kids[0] + kids[1]
+    if t is Mul:
+        return math.inf if math.inf in kids else kids[0] * kids[1]
+    if t is Mod:
+        return kids[1]  # |a % b| < |b|
+    if t is Pow:
+        try:
+            return kids[0] ** node.p
+        except OverflowError:
+            return math.inf
+    if t in (Neg, Abs, Min, Max) or t.__name__ in ("IfThenElse", "Element"):
+        return max(kids, default=math.inf)
+    return math.inf
+
+
 # ====================================================================== the join
 
 
-def _join_order(P, vars_: list[int], cons: set[int], doms) -> list[int]:
+def _checks_and_tables(P, vars_: list[int], cons: set[int], doms) -> tuple[list[Any], list[Any]]:
+    """What the join evaluates (constraints, global ones split into their parts) and the
+    tables whose rows it joins."""
+    from .global_constraints import Table
+
+    in_comp = set(vars_)
+    checks: list[Any] = []
+    tables: list[Any] = []
+    for ci in sorted(cons):
+        c = P.cons[ci]
+        if type(c) is Table and c.joinable() and all(e.index in in_comp for e in c.children):
+            tables.append(c)
+            continue
+        parts = c.join_parts() if hasattr(c, "join_parts") else None
+        checks.extend(parts if parts else [c])
+    return checks, tables
+
+
+def _node_vars(c) -> set[int]:
+    return {n.index for n in walk(c) if isinstance(n, Var)}
+
+
+def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> tuple[list[int], dict[int, Any]]:
+    """Variables in join order (tables' variables consecutive) and the tables by first position."""
+    in_comp = set(vars_)
+    scopes = [_node_vars(c) & in_comp for c in checks]
+    by_var: dict[int, list[int]] = {v: [] for v in vars_}
+    for k, sc in enumerate(scopes):
+        for v in sc:
+            by_var[v].append(k)
+    table_of: dict[int, Any] = {}
+    for t in tables:
+        for e in t.children:
+            table_of.setdefault(e.index, t)
     placed: list[int] = []
     placed_set: set[int] = set()
-    open_of = {ci: {v for v in P.cvars[ci] if v in set(vars_)} for ci in cons}
+    blocks: dict[int, Any] = {}
+    opened: set[int] = set()
     remaining = set(vars_)
     while remaining:
         best, key = None, None
         for v in remaining:
-            done = 0
-            linked = 0
-            for ci in P.var_cons[v]:
-                if ci not in open_of:
-                    continue
-                rest = open_of[ci] - placed_set
+            done = linked = 0
+            for k in by_var[v]:
+                rest = scopes[k] - placed_set
                 if rest == {v}:
                     done += 1
-                elif rest & placed_set or len(open_of[ci] & placed_set) > 0:
+                elif scopes[k] & placed_set:
                     linked += 1
-            k = (-done, -linked, doms[v].size, v)
+            k = (v not in table_of, -done, -linked, doms[v].size, v)
             if key is None or k < key:
                 best, key = v, k
-        placed.append(best)
-        placed_set.add(best)
-        remaining.discard(best)
-    return placed
+        t = table_of.get(best)
+        if t is not None and id(t) not in opened:
+            opened.add(id(t))
+            blocks[len(placed)] = t
+            group = [e.index for e in t.children if e.index not in placed_set]
+        else:
+            group = [best]
+        for v in group:
+            placed.append(v)
+            placed_set.add(v)
+            remaining.discard(v)
+    return placed, blocks
+
+
+def _linear(e: Any) -> tuple[dict[int, int], int] | None:
+    """``e`` as ``sum(k * x) + c`` with integer coefficients (by variable index), or None."""
+    t = type(e)
+    if t is Var:
+        return {e.index: 1}, 0
+    if t is Const:
+        return {}, e.value
+    if t in (Add, Sub):
+        a, b = _linear(e.a), _linear(e.b)
+        if a is None or b is None:
+            return None
+        sign = 1 if t is Add else -1
+        out = dict(a[0])
+        for v, k in b[0].items():
+            out[v] = out.get(v, 0) + sign * k
+        return {v: k for v, k in out.items() if k}, a[1] + sign * b[1]
+    if t is Neg:
+        a = _linear(e.a)
+        return None if a is None else ({v: -k for v, k in a[0].items()}, -a[1])
+    if t is Mul:
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if type(x) is Const:
+                a = _linear(y)
+                if a is None:
+                    return None
+                return {v: x.value * k for v, k in a[0].items() if x.value * k}, x.value * a[1]
+    return None
+
+
+def _linear_check(c: Any) -> tuple[dict[int, int], int, str] | None:
+    """A comparison ``sum(k * x) + c OP 0`` (OP not '!='), or None."""
+    if type(c) is not Compare or c.op == "!=":
+        return None
+    a, b = _linear(c.a), _linear(c.b)
+    if a is None or b is None:
+        return None
+    coefs = dict(a[0])
+    for v, k in b[0].items():
+        coefs[v] = coefs.get(v, 0) - k
+    return {v: k for v, k in coefs.items() if k}, a[1] - b[1], c.op
+
+
+class _Partial:
+    """A linear constraint seen before all its variables are placed: the placed part plus the
+    bounds of the rest must leave the relation possible (never removes a row of a solution)."""
+
+    def __init__(self, placed: dict[int, int], coefs: dict[int, int], const: int, op: str, doms, pos, dtype):
+        self.placed = placed
+        self.op = op
+        rest_lo = rest_hi = const
+        for v, k in coefs.items():
+            if v in placed:
+                continue
+            d = doms[v]
+            rest_lo += k * d.lo if k > 0 else k * d.hi
+            rest_hi += k * d.hi if k > 0 else k * d.lo
+        self.rest = (rest_lo, rest_hi)
+        big = sum(abs(k) * max(abs(doms[v].lo), abs(doms[v].hi)) for v, k in placed.items())
+        # int64 sums only (an object-valued join evaluates the full constraint at completion)
+        self.useful = dtype is not object and big + abs(rest_lo) + abs(rest_hi) < INT64_SAFE
+
+    def mask(self, env: dict[int, Any], rows: int) -> np.ndarray:
+        total: Any = 0
+        for v, k in self.placed.items():
+            total = total + k * env[v]
+        lo, hi = total + self.rest[0], total + self.rest[1]
+        op = self.op
+        if op == "==":
+            m = (lo <= 0) & (hi >= 0)
+        elif op == "<=":
+            m = lo <= 0
+        elif op == "<":
+            m = lo < 0
+        elif op == ">=":
+            m = hi >= 0
+        else:
+            m = hi > 0
+        return np.broadcast_to(np.asarray(m, dtype=bool), (rows,))
+
+
+class _TableStep:
+    """The rows of a table (inside the domains) joined with partial solutions on the table's
+    variables placed before it."""
+
+    def __init__(self, t, pos: dict[int, int], a: int, b: int, doms, dtype):
+        from .global_constraints import _row_mask
+
+        col_of = {e.index: k for k, e in enumerate(t.children)}
+        arr = t.array(dtype)
+        rows = arr[_row_mask(t, [doms[e.index] for e in t.children])]
+        self.new = [(j, col_of[var]) for j, var in ((j, v) for v, j in pos.items() if a <= j < b)]
+        self.new.sort()
+        self.keys = sorted((pos[e.index], col_of[e.index]) for e in t.children if pos[e.index] < a)
+        self.ok = True
+        if not self.keys:
+            self.rows = rows
+            return
+        # sort the rows by their key columns; one group of rows per distinct key
+        radix, codes = 1, np.zeros(len(rows), dtype=np.int64)
+        self.uniques = []
+        for _j, k in self.keys:
+            u, inv = np.unique(rows[:, k], return_inverse=True)
+            self.uniques.append(u)
+            if radix * max(len(u), 1) >= 1 << 62:
+                self.ok = False  # too many key combinations to encode: filter instead
+                return
+            codes = codes * len(u) + inv.astype(np.int64)
+            radix *= max(len(u), 1)
+        order = np.argsort(codes, kind="stable")
+        self.rows = rows[order]
+        codes = codes[order]
+        self.group_keys, self.group_start, self.group_len = np.unique(
+            codes, return_index=True, return_counts=True
+        )
+
+    def size(self) -> int:
+        return len(self.rows)
+
+    def match(self, cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows per partial row, first table row of each) for partial rows with ``cols``."""
+        n = len(cols[0])
+        codes = np.zeros(n, dtype=np.int64)
+        hit = np.ones(n, dtype=bool)
+        for (j, _k), u in zip(self.keys, self.uniques):
+            v = cols[j]
+            r = np.searchsorted(u, v)
+            inside = r < len(u)
+            r = np.where(inside, r, 0)
+            hit &= inside & (u[r] == v)
+            codes = codes * len(u) + r
+        g = np.searchsorted(self.group_keys, codes)
+        found = g < len(self.group_keys)
+        g = np.where(found, g, 0)
+        hit &= found & (self.group_keys[g] == codes)
+        counts = np.where(hit, self.group_len[g], 0)
+        return counts, self.group_start[g]
 
 
 class _Join:
@@ -292,59 +546,106 @@ class _Join:
 
     Consecutive variables are joined as one *step* (their Cartesian product, at most
     ``CHUNK_ROWS`` combinations) up to and including the next variable that completes a
-    constraint, so no partial rows are materialised for levels that filter nothing. At a step,
-    the completed constraints are evaluated on the columns they read only; then every column is
-    gathered for the surviving rows. Rows keep the order of the plain nested loop (earlier
-    variables vary slowest).
+    constraint, so no partial rows are materialised for levels that filter nothing. The
+    variables of an allowed table are one step whose combinations are the table's rows, matched
+    on the table's variables placed before (a sort join). At a step, the completed constraints
+    (global ones split into the parts they are made of) are evaluated on the columns they read
+    only; then every column is gathered for the surviving rows. Rows keep the order of the plain
+    nested loop (earlier variables vary slowest).
     """
 
     def __init__(self, P, doms, vars_: list[int], cons: set[int], emit):
         self.P = P
         self.emit = emit
-        self.order = _join_order(P, vars_, cons, doms)
-        pos = {v: i for i, v in enumerate(self.order)}
-        levels: list[list[int]] = [[] for _ in self.order]
-        self.closed: list[int] = []
-        for ci in cons:
-            open_vs = [pos[v] for v in P.cvars[ci] if v in pos]
-            if open_vs:
-                levels[max(open_vs)].append(ci)
-            else:
-                self.closed.append(ci)
+        checks, tables = _checks_and_tables(P, vars_, cons, doms)
         self.dtype: Any = object if _needs_object(P, cons, doms) else np.int64
+        self.order, blocks = _join_order(vars_, checks, tables, doms)
+        pos = {v: i for i, v in enumerate(self.order)}
         self.fixed = {
             v: (doms[v].lo if self.dtype is object else np.int64(doms[v].lo))
             for v in range(len(doms))
             if doms[v].is_fixed
         }
         self.values = [np.array(list(doms[v]), dtype=self.dtype) for v in self.order]
-        # steps: (first position, stop position, constraints completed at the last position)
-        self.steps: list[tuple[int, int, list[int]]] = []
+        # table steps by first position (a table that cannot be joined becomes a check, as
+        # does one whose variables other tables placed)
+        joined = {id(t) for t in blocks.values()}
+        checks.extend(t for t in tables if id(t) not in joined)
+        table_at: dict[int, tuple[int, _TableStep]] = {}
+        for a in sorted(blocks):
+            t = blocks[a]
+            b = a
+            while b < len(self.order) and b - a < len(t.children) and self.order[b] in {
+                e.index for e in t.children
+            } and (b == a or b not in blocks):
+                b += 1
+            ts = _TableStep(t, pos, a, b, doms, self.dtype)
+            if ts.ok:
+                table_at[a] = (b, ts)
+            else:
+                checks.append(t)
+        levels: list[list[Any]] = [[] for _ in self.order]
+        self.closed: list[Any] = []
+        for c in checks:
+            open_vs = [pos[v] for v in _node_vars(c) if v in pos]
+            if open_vs:
+                levels[max(open_vs)].append(c)
+            else:
+                self.closed.append(c)
+        # steps: (first position, stop position, checks completed there, table step or None)
+        self.steps: list[tuple[int, int, list[Any], _TableStep | None]] = []
         start, prod = 0, 1
-        for k, vals in enumerate(self.values):
+        k = 0
+        while k < len(self.order):
+            if k in table_at:
+                if k > start:
+                    self.steps.append((start, k, [], None))
+                b, ts = table_at[k]
+                done = [c for j in range(k, b) for c in levels[j]]
+                self.steps.append((k, b, done, ts))
+                start, prod, k = b, 1, b
+                continue
+            vals = self.values[k]
             if k > start and prod * len(vals) > CHUNK_ROWS:
-                self.steps.append((start, k, []))
+                self.steps.append((start, k, [], None))
                 start, prod = k, 1
             prod *= len(vals)
             if levels[k]:
-                self.steps.append((start, k + 1, levels[k]))
+                self.steps.append((start, k + 1, levels[k], None))
                 start, prod = k + 1, 1
+            k += 1
         if start < len(self.order):
-            self.steps.append((start, len(self.order), []))
-        # positions read by each step's constraints
+            self.steps.append((start, len(self.order), [], None))
+        # linear constraints also filter before they are complete: the placed part of the sum
+        # plus the bounds of the rest must leave the relation possible
+        self.partials: list[list[_Partial]] = [[] for _ in self.steps]
+        for c in checks:
+            lin = _linear_check(c)
+            if lin is None:
+                continue
+            coefs, const, op = lin
+            if any(v not in pos for v in coefs) or len(coefs) < 2:
+                continue
+            last = max(pos[v] for v in coefs)
+            for s_i, (a, b, _done, _ts) in enumerate(self.steps):
+                if b > last:
+                    break  # complete from here on: the check itself filters
+                placed = {v: k for v, k in coefs.items() if pos[v] < b}
+                if not placed or not any(a <= pos[v] < b for v in placed):
+                    continue
+                part = _Partial(placed, coefs, const, op, doms, pos, self.dtype)
+                if part.useful:
+                    self.partials[s_i].append(part)
+        # positions read by each step's checks and partial filters
         self.reads: list[list[int]] = []
-        for _a, _b, cis in self.steps:
-            used = {
-                pos[n.index]
-                for ci in cis
-                for n in walk(P.cons[ci])
-                if isinstance(n, Var) and n.index in pos
-            }
+        for s_i, (_a, _b, done, _ts) in enumerate(self.steps):
+            used = {pos[v] for c in done for v in _node_vars(c) if v in pos}
+            used |= {pos[v] for part in self.partials[s_i] for v in part.placed}
             self.reads.append(sorted(used))
 
     def run(self) -> None:
-        for ci in self.closed:
-            if not constraint_mask(self.P.cons[ci], dict(self.fixed), self.dtype, 1)[0]:
+        for c in self.closed:
+            if not constraint_mask(c, dict(self.fixed), self.dtype, 1)[0]:
                 return
         self._extend([], 0)
 
@@ -360,12 +661,83 @@ class _Join:
         col = np.repeat(vals, inner) if inner > 1 else vals
         return np.tile(col, outer)
 
+    def _filter(self, new_cols: list[np.ndarray], s: int, done: list[Any]) -> list[np.ndarray] | None:
+        """The rows of ``new_cols`` that satisfy the step's checks (None if there are none)."""
+        partials = self.partials[s]
+        if not done and not partials:
+            return new_cols
+        rows = len(new_cols[0])
+        env = dict(self.fixed)
+        for j in self.reads[s]:
+            env[self.order[j]] = new_cols[j]
+        mask = None
+        for part in partials:
+            cm = part.mask(env, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return None
+        for c in done:
+            cm = constraint_mask(c, env, self.dtype, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return None
+        if mask.all():
+            return new_cols
+        idx = np.flatnonzero(mask)
+        return [c[idx] for c in new_cols]
+
+    def _table_step(self, cols: list[np.ndarray], s: int) -> None:
+        a, b, done, ts = self.steps[s]
+        n = len(cols[0]) if cols else 1
+        m = ts.size()
+        if m == 0:
+            return
+        if not ts.keys:
+            if n * m > CHUNK_ROWS and n > 1:
+                step = max(1, CHUNK_ROWS // m)
+                for lo in range(0, n, step):
+                    self._table_step([c[lo : lo + step] for c in cols], s)
+                return
+            for lo in range(0, m, max(1, CHUNK_ROWS // n)):
+                part = ts.rows[lo : lo + max(1, CHUNK_ROWS // n)]
+                new_cols = [np.repeat(c, len(part)) for c in cols]
+                new_cols.extend(np.tile(part[:, k], n) for _j, k in ts.new)
+                kept = self._filter(new_cols, s, done)
+                if kept is not None:
+                    self._extend(kept, s + 1)
+            return
+        counts, starts = ts.match(cols)
+        total = int(counts.sum())
+        if total == 0:
+            return
+        if total > CHUNK_ROWS and n > 1:
+            ends = np.cumsum(counts)
+            lo = 0
+            while lo < n:
+                base = ends[lo - 1] if lo else 0
+                hi = int(np.searchsorted(ends, base + CHUNK_ROWS, side="right"))
+                hi = max(hi, lo + 1)
+                self._table_step([c[lo:hi] for c in cols], s)
+                lo = hi
+            return
+        parent = np.repeat(np.arange(n), counts)
+        first = np.cumsum(counts) - counts
+        ridx = np.repeat(starts, counts) + (np.arange(total) - np.repeat(first, counts))
+        new_cols = [c[parent] for c in cols]
+        new_cols.extend(ts.rows[ridx, k] for _j, k in ts.new)
+        kept = self._filter(new_cols, s, done)
+        if kept is not None:
+            self._extend(kept, s + 1)
+
     def _extend(self, cols: list[np.ndarray], s: int) -> None:
         if s == len(self.steps):
             if cols and len(cols[0]):
                 self.emit(self.order, cols)
             return
-        a, b, cis = self.steps[s]
+        a, b, cis, ts = self.steps[s]
+        if ts is not None:
+            self._table_step(cols, s)
+            return
         M = 1
         for i in range(a, b):
             M *= len(self.values[i])
@@ -376,7 +748,8 @@ class _Join:
                 self._extend([c[lo : lo + step] for c in cols], s)
             return
         rows = n * M
-        if not cis:
+        partials = self.partials[s]
+        if not cis and not partials:
             new_cols = [np.repeat(c, M) for c in cols]
             new_cols.extend(self._step_column(j, a, b, n) for j in range(a, b))
             self._extend(new_cols, s + 1)
@@ -385,8 +758,13 @@ class _Join:
         for j in self.reads[s]:
             env[self.order[j]] = np.repeat(cols[j], M) if j < a else self._step_column(j, a, b, n)
         mask = None
-        for ci in cis:
-            cm = constraint_mask(self.P.cons[ci], env, self.dtype, rows)
+        for part in partials:
+            cm = part.mask(env, rows)
+            mask = cm if mask is None else (mask & cm)
+            if not mask.any():
+                return
+        for c in cis:
+            cm = constraint_mask(c, env, self.dtype, rows)
             mask = cm if mask is None else (mask & cm)
             if not mask.any():
                 return
@@ -413,16 +791,68 @@ class _Join:
         self._extend(new_cols, s + 1)
 
 
+def _selectivity(c: Any, v: int, doms) -> float:
+    """A rough share of the rows that ``c``, completed by placing variable ``v``, keeps."""
+    size = max(doms[v].size, 1)
+    if type(c) is Compare:
+        if c.op == "==":
+            return 1.0 / size
+        if c.op == "!=":
+            return 1.0 - 1.0 / size
+    return 0.5
+
+
+def _estimated_work(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> float:
+    """Rows the join would generate, estimated level by level from rough selectivities."""
+    order, blocks = _join_order(vars_, checks, tables, doms)
+    pos = {v: i for i, v in enumerate(order)}
+    done_at: dict[int, list[Any]] = {}
+    for c in checks:
+        vs = [pos[v] for v in _node_vars(c) if v in pos]
+        if vs:
+            done_at.setdefault(max(vs), []).append(c)
+    in_table = {e.index: t for t in blocks.values() for e in t.children}
+    rows = work = 1.0
+    for k, v in enumerate(order):
+        t = in_table.get(v)
+        if k in blocks:
+            fan = float(len(blocks[k].rows))
+        elif t is not None:
+            fan = 1.0  # placed with its table's rows
+        else:
+            fan = float(doms[v].size)
+        work += rows * fan
+        rows *= fan
+        for c in done_at.get(k, ()):
+            rows *= _selectivity(c, v, doms)
+        rows = max(rows, 1.0)
+    return work
+
+
 def component_suits(P, doms, vars_: list[int], cons: set[int]) -> bool:
-    """Whether the numpy join is a good way to enumerate this component."""
+    """Whether the numpy join is a good way to enumerate this component: its Cartesian product
+    is moderate, or the join's estimated work is (the constraints filter early)."""
     if not vectorizable(P, cons):
         return False
+    checks, tables = _checks_and_tables(P, vars_, cons, doms)
+    if any(doms[v].size > MAX_VALUES_PER_VAR for v in vars_ if not any(
+            v in {e.index for e in t.children} for t in tables)):
+        return False
+    if _estimated_work(vars_, checks, tables, doms) <= MAX_JOIN_WORK:
+        return True
+    in_table: set[int] = set()
     total = 1
+    for t in tables:
+        # a table joins at most its rows' worth of combinations of its variables
+        fresh = [e.index for e in t.children if e.index not in in_table]
+        total *= min(len(t.rows), math.prod(doms[v].size for v in fresh)) if fresh else 1
+        in_table.update(fresh)
     for v in vars_:
         s = doms[v].size
-        if s > MAX_VALUES_PER_VAR:
+        if s > MAX_VALUES_PER_VAR and v not in in_table:
             return False
-        total *= s
+        if v not in in_table:
+            total *= s
     return total <= MAX_CARTESIAN
 
 
@@ -533,6 +963,14 @@ def solve_vectorized(model: Any, prep: Prepared, ctx) -> Result | None:
     if len(arr) == 0:
         return Result(Status.INFEASIBLE, nodes=0, seconds=ctx.seconds)
     objective = model._objective
+    store, memo = Store(list(doms)), {}
+    wide = any(
+        d is None or max(-d.lo, d.hi) >= INT64_SAFE
+        for e in objective
+        for d in (forward(n, store, memo)[0] for n in walk(e) if isinstance(n, Expr))
+    )
+    if wide and arr.dtype != object:
+        arr = arr.astype(object)
     cols = {v.index: arr[:, v.index] for v in model._vars}
     keys = []
     valid = np.ones(len(arr), dtype=bool)

@@ -61,11 +61,38 @@ def _pycon_blocks(markdown: str, name: str) -> doctest.DocTest:
     return doctest.DocTestParser().get_doctest(text, {}, name, name, 0)
 
 
-@pytest.mark.parametrize("page", ["python-api.md", "from-torch.md"])
+_GLOBALS = sorted(
+    f"global-constraints/{p.name}" for p in (DOCS / "global-constraints").glob("*.md") if p.name != "index.md"
+)
+
+
+@pytest.mark.parametrize("page", ["python-api.md", "from-torch.md", "coming-from.md", *_GLOBALS])
 def test_page_examples_run(page, monkeypatch):
     test = _pycon_blocks((DOCS / page).read_text(encoding="utf-8"), page)
     assert test.examples, f"{page} has no pycon examples"
     _run_doctests([test], monkeypatch)
+
+
+def _readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.M | re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_readme_python_runs_and_prints_what_it_says(index, monkeypatch):
+    """Each Python block of the README runs on this machine (a CPU one too); a ``print`` line's
+    trailing comment is what it prints."""
+    import contextlib
+    import io
+
+    monkeypatch.chdir(ROOT)
+    code = _readme_python_blocks()[index]
+    said = [line.split("#", 1)[1].strip() for line in code.splitlines()
+            if line.startswith("print(") and "#" in line]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, f"README.md python block {index}", "exec"), {})
+    assert said and out.getvalue().splitlines() == said
 
 
 def _modules() -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..booleans import IfThenElse, Reify, as_constraint, equivalent, is_boolean, xor
 from ..errors import ConstraintSyntaxError, ModelError
 from ..expr import (
     Abs,
@@ -34,31 +35,75 @@ from ..expr import (
     Var,
     all_of,
     any_of,
+    implies,
     max_,
     min_,
 )
+from ..global_constraints import (
+    Element,
+    InSet,
+    all_different,
+    among,
+    count,
+    inverse,
+    lex_less,
+    lex_lesseq,
+    table,
+)
+from ..intops import BitAnd, BitNot, BitOr, BitXor, LShift, RShift, power
 from ..model import Model
+from ..propagators import Store, forward
 from ..statements import Source
 from .grammar import KEYWORDS, TERMINAL_NAMES, parser
 
 #: Domain of a variable that is used but never declared (as in the original ConstrINT format).
 UNDECLARED_LO = 1
 UNDECLARED_HI = 2**30
-#: Largest magnitude of an integer literal or a constant (declaration bounds, list values).
-MAX_LITERAL = 2**63 - 1
+#: Most decimal digits of an integer literal or a constant (declaration bounds, list values):
+#: far beyond 64 bits, so that every model :func:`constrint.dumps` writes reads back, and below
+#: Python's own limit on converting integers to and from text (4300 digits).
+MAX_LITERAL_DIGITS = 4000
+#: Constants at least this large in magnitude are refused.
+LITERAL_BOUND = 10**MAX_LITERAL_DIGITS
 #: Largest exponent of ``^`` / ``**``.
 MAX_EXPONENT = 64
 #: Deepest nesting of expressions accepted (parentheses, operators, calls).
 MAX_DEPTH = 200
 
-_BINOPS = {"+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod}
+_BINOPS = {
+    "+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "/": ExactDiv, "%": Mod,
+    "<<": LShift, ">>": RShift,
+}
 _FUNCTIONS = {
     "min": "min(a, b, ...)",
     "max": "max(a, b, ...)",
     "abs": "abs(a)",
     "truediv": "truediv(a, b)",
     "int": "int(a)",
+    "round": "round(a)",
+    "bitand": "bitand(a, b, ...)",
+    "bitor": "bitor(a, b, ...)",
+    "bitxor": "bitxor(a, b, ...)",
+    "bitnot": "bitnot(a)",
 }
+#: Functions that build constraints (or, count and among, integers from constraints).
+_CONSTRAINT_FUNCTIONS = {
+    "all_different": "all_different(a, b, ...)",
+    "table": "table([a, b], [[1, 2], [3, 4], ...])",
+    "forbidden_table": "forbidden_table([a, b], [[1, 2], ...])",
+    "count": "count([a, b, ...], v)",
+    "among": "among([a, b, ...], [1, 2, ...])",
+    "lex_less": "lex_less([a, b], [c, d])",
+    "lex_lesseq": "lex_lesseq([a, b], [c, d])",
+    "inverse": "inverse([f0, f1], [g0, g1])",
+    "implies": "implies(c1, c2)",
+    "equivalent": "equivalent(c1, c2)",
+    "xor": "xor(c1, c2, ...)",
+}
+#: Largest magnitude an exponent or a shift count that depends on variables may reach (over the
+#: declared domains): keeps a hostile file from asking for numbers of astronomic size.
+MAX_VARIABLE_EXPONENT = 64
+MAX_VARIABLE_SHIFT = 1024
 
 
 @dataclass
@@ -250,7 +295,7 @@ class Compiler:
                         raise self.error(f"variable {name!r} is declared twice (first on line {line})", tok)
                     prog.decls[name] = decl
                     self._note(prog, tok)
-                if dom is not None:
+                if dom is not None and not _is_bool_domain(dom):
                     for tok in _names_in(dom):
                         raise self.error(
                             f"the domain of a declaration must be constant, but it uses {str(tok)!r}",
@@ -304,6 +349,12 @@ class Compiler:
 
     def _declare(self, model: Model, name: str, decl: _Decl, source: Source | None) -> Var:
         dom = decl.domain
+        if _is_bool_domain(dom):
+            return model.bool_var(name)
+        if dom.data == "named_domain":
+            raise self.error(
+                f"unknown domain {str(dom.children[0])!r} (write lo..hi, [v1, v2, ...] or bool)", dom
+            )
         if dom.data == "range":
             lo = self.constant(dom.children[0], "a lower bound")
             hi = self.constant(dom.children[1], "an upper bound")
@@ -331,14 +382,14 @@ class Compiler:
             raise self.error(f"{what} is undefined: {exc}", node) from None
         if not isinstance(v, int):
             raise self.error(f"{what} must be an integer, got {v!r}", node)
-        if abs(v) > MAX_LITERAL:
-            raise self.error(f"{what} is too large (at most 2^63 - 1 in magnitude)", node)
+        if abs(v) >= LITERAL_BOUND:
+            raise self.error(f"{what} is too large (at most {MAX_LITERAL_DIGITS} digits)", node)
         return v
 
     def integer(self, node, what: str = "an integer expression", depth: int = 0) -> Expr:
         e = self.term(node, depth)
         if isinstance(e, Constraint):
-            raise self.error(f"expected {what}, got a constraint", node)
+            return Reify(e)  # a constraint used as a number: 1 where it holds, else 0
         if isinstance(e, _ValueList):
             raise self.error(_LIST_MSG, node)
         return e
@@ -348,6 +399,8 @@ class Compiler:
         if isinstance(e, _ValueList):
             raise self.error(_LIST_MSG, node)
         if isinstance(e, Expr):
+            if is_boolean(e):
+                return as_constraint(e)  # a 0/1 expression (a boolean) must be 1
             raise self.error(
                 "expected a constraint (a comparison such as 'x <= 8'), got an integer expression",
                 node,
@@ -393,12 +446,32 @@ class Compiler:
             left, op, right = node.children
             a = self.integer(left, f"an integer left of {str(op)!r}", d)
             b = self.integer(right, f"an integer right of {str(op)!r}", d)
+            if str(op) == "<<":
+                self._check_magnitude(b, MAX_VARIABLE_SHIFT, "the count of '<<'", right)
             return _BINOPS[str(op)](a, b)
         if kind == "pow":
             base, op, exp = node.children
             a = self.integer(base, f"an integer left of {str(op)!r}", d)
+            if _names_in(exp):
+                b = self.integer(exp, f"an integer exponent right of {str(op)!r}", d)
+                self._check_magnitude(b, MAX_VARIABLE_EXPONENT, f"the exponent of {str(op)!r}", exp)
+                return power(a, b)
             p = self._exponent(exp, op)
-            return Pow(a, p)
+            return Pow(a, p) if p >= 0 else power(a, p)
+        if kind == "ifexp":
+            a_node, c_node, b_node = node.children
+            c = self.constraint(c_node, d)
+            return IfThenElse(c, self.integer(a_node, "an integer (a branch)", d),
+                              self.integer(b_node, "an integer (a branch)", d))
+        if kind == "subscript":
+            base, _lsqb, index, _rsqb = node.children
+            lst = self.term(base, d)
+            if not isinstance(lst, _ValueList):
+                raise self.error(
+                    "only a value list can be indexed: write [a, b, c][i] (positions count from 0)",
+                    base,
+                )
+            return Element(lst.items, self.integer(index, "an integer index", d))
         if kind == "call":
             return self._call(node, d)
         if kind == "compare":
@@ -415,12 +488,27 @@ class Compiler:
 
     def _int_literal(self, tok) -> int:
         digits = str(tok).replace("_", "")
-        if len(digits.lstrip("0")) > 19 or int(digits) > MAX_LITERAL:
-            raise self.error("integer literal too large (at most 2^63 - 1 = 9223372036854775807)", tok)
+        if len(digits.lstrip("0")) > MAX_LITERAL_DIGITS:
+            raise self.error(f"integer literal too large (at most {MAX_LITERAL_DIGITS} digits)", tok)
         return int(digits)
 
+    def _check_magnitude(self, e: Expr, limit: int, what: str, node) -> None:
+        """Refuse an exponent or shift count that can exceed ``limit`` over the declared domains."""
+        if not e.variables():
+            return
+        assert self.model is not None
+        d, _ = forward(e, Store(list(self.model._domains)), {})
+        if d is not None and max(-d.lo, d.hi) > limit:
+            raise self.error(
+                f"{what} may reach {max(-d.lo, d.hi)} over the declared domains (at most {limit})",
+                node,
+            )
+
     def _exponent(self, node, op) -> int:
-        msg = f"the exponent of {str(op)!r} must be a constant integer from 0 to {MAX_EXPONENT}"
+        msg = (
+            f"the exponent of {str(op)!r} must be an integer from -{MAX_EXPONENT} to "
+            f"{MAX_EXPONENT} (or depend on variables)"
+        )
         for tok in _names_in(node):
             raise self.error(msg + f", but it uses {str(tok)!r}", tok)
         e = self.integer(node, "an integer exponent")
@@ -428,7 +516,7 @@ class Compiler:
             p = e.evaluate({})
         except Undefined:
             raise self.error(msg, node) from None
-        if not isinstance(p, int) or not 0 <= p <= MAX_EXPONENT:
+        if not isinstance(p, int) or not -MAX_EXPONENT <= p <= MAX_EXPONENT:
             raise self.error(msg + f", got {p!r}", node)
         return p
 
@@ -436,11 +524,16 @@ class Compiler:
         fname = node.children[0]
         args = [c for c in node.children[2:-1] if c is not None]
         name = str(fname)
+        if name in _CONSTRAINT_FUNCTIONS:
+            try:
+                return self._constraint_call(name, args, fname, depth)
+            except (ModelError, TypeError) as exc:
+                raise self.error(f"{name}(): {exc}", fname) from None
         if name not in _FUNCTIONS:
-            known = ", ".join(_FUNCTIONS.values())
+            known = ", ".join([*_FUNCTIONS.values(), *_CONSTRAINT_FUNCTIONS.values()])
             raise self.error(f"unknown function {name!r} (known: {known})", fname)
         vals = [self.integer(a, f"an integer argument of {name}()", depth) for a in args]
-        arity = {"abs": 1, "int": 1, "truediv": 2}.get(name)
+        arity = {"abs": 1, "int": 1, "truediv": 2, "round": 1, "bitnot": 1}.get(name)
         if arity is not None and len(vals) != arity:
             raise self.error(
                 f"{name}() takes {arity} argument{'s' if arity > 1 else ''}, got {len(vals)}: "
@@ -449,6 +542,22 @@ class Compiler:
             )
         if name in ("min", "max") and not vals:
             raise self.error(f"{name}() needs at least one argument", fname)
+        if name in ("bitand", "bitor", "bitxor"):
+            if len(vals) < 2:
+                raise self.error(f"{name}() needs at least two arguments", fname)
+            if any(not v.integral for v in vals):
+                raise self.error(f"{name}() needs integer arguments (truediv() gives fractions)", fname)
+            op = {"bitand": BitAnd, "bitor": BitOr, "bitxor": BitXor}[name]
+            out = vals[0]
+            for v in vals[1:]:
+                out = op(out, v)
+            return out
+        if name == "bitnot":
+            if not vals[0].integral:
+                raise self.error("bitnot() needs an integer argument (truediv() gives fractions)", fname)
+            return BitNot(vals[0])
+        if name == "round":
+            return round(vals[0])
         if name == "min":
             return min_(vals)
         if name == "max":
@@ -458,6 +567,50 @@ class Compiler:
         if name == "int":
             return Trunc(vals[0])
         return TrueDiv(vals[0], vals[1])
+
+    def _constraint_call(self, name: str, args: list, fname, depth: int):
+        """Global constraints, count and among, and the boolean connectives written as calls."""
+        usage = _CONSTRAINT_FUNCTIONS[name]
+        if name == "all_different":
+            if len(args) == 1 and args[0].data == "value_list":
+                items = self._list(args[0], depth)
+            else:
+                items = [self.integer(a, "an integer argument of all_different()", depth) for a in args]
+            if len(items) < 1:
+                raise self.error("all_different() needs at least one item", fname)
+            return all_different(items)
+        if name in ("implies", "equivalent", "xor"):
+            cs = [self.constraint(a, depth) for a in args]
+            if (name != "xor" and len(cs) != 2) or not cs:
+                raise self.error(f"write {usage}", fname)
+            return {"implies": implies, "equivalent": equivalent, "xor": xor}[name](*cs)
+        if len(args) != 2:
+            raise self.error(f"{name}() takes two arguments: write {usage}", fname)
+        first = self._list(args[0], depth, usage)
+        if name in ("table", "forbidden_table"):
+            rows = self._rows(args[1], usage)
+            return table(first, rows, forbidden=name == "forbidden_table")
+        if name == "count":
+            return count(first, self.integer(args[1], "the value counted", depth))
+        if name == "among":
+            return among(first, self.value_list_constants(self._need_list(args[1], usage)))
+        second = self._list(args[1], depth, usage)
+        return {"lex_less": lex_less, "lex_lesseq": lex_lesseq, "inverse": inverse}[name](first, second)
+
+    def _need_list(self, node, usage: str):
+        if node.data != "value_list":
+            raise self.error(f"expected a list [..] here: write {usage}", node)
+        return node
+
+    def _list(self, node, depth: int, usage: str = "[a, b, ...]") -> list[Expr]:
+        items = [c for c in self._need_list(node, usage).children[1:-1] if c is not None]
+        return [self.integer(c, "an integer in a list", depth) for c in items]
+
+    def _rows(self, node, usage: str) -> list[list[int]]:
+        rows = []
+        for r in [c for c in self._need_list(node, usage).children[1:-1] if c is not None]:
+            rows.append(self.value_list_constants(self._need_list(r, usage)))
+        return rows
 
     def _compare(self, node, depth: int) -> Constraint:
         ch = node.children
@@ -498,11 +651,7 @@ class Compiler:
 
     def _cmp_operand(self, v, node) -> Expr:
         if isinstance(v, Constraint):
-            raise self.error(
-                "expected an integer expression on each side of a comparison, got a constraint "
-                "(chain comparisons as in 'a <= x <= b', or join constraints with 'and')",
-                node,
-            )
+            return Reify(v)  # a parenthesised constraint compared as a number (0 or 1)
         return v
 
     def _membership(self, node, negated: bool, depth: int) -> Constraint:
@@ -514,6 +663,16 @@ class Compiler:
             if negated:
                 return any_of(Compare("<", e, lo), Compare(">", e, hi))
             return all_of(Compare("<=", lo, e), Compare("<=", e, hi))
+        if dom.data == "named_domain":
+            if not _is_bool_domain(dom):
+                raise self.error(
+                    f"unknown domain {str(dom.children[0])!r} (write lo..hi, [v1, v2, ...] or bool)",
+                    dom,
+                )
+            c = all_of(Compare(">=", e, Const(0)), Compare("<=", e, Const(1)))
+            return c.negate() if negated else c
+        if not [c for c in dom.children[1:-1] if c is not None]:
+            return InSet(e, (), negated)  # 'x in []': false (true for 'not in') where e is defined
         lst = self.term(dom, depth)
         return _member(e, lst.items, negated)
 
@@ -549,9 +708,22 @@ _LIST_MSG = (
 
 
 def _member(e: Expr, items: list[Expr], negated: bool) -> Constraint:
+    if all(type(v) is Const for v in items):
+        return InSet(e, [v.value for v in items], negated)
+    return _member_of_expressions(e, items, negated)
+
+
+def _member_of_expressions(e: Expr, items: list[Expr], negated: bool) -> Constraint:
     if negated:
         return all_of([Compare("!=", e, v) for v in items])
     return any_of([Compare("==", e, v) for v in items])
+
+
+def _is_bool_domain(dom) -> bool:
+    """Whether a declaration's domain is the word ``bool`` (a boolean variable)."""
+    from lark import Tree
+
+    return isinstance(dom, Tree) and dom.data == "named_domain" and str(dom.children[0]) == "bool"
 
 
 def _is_token(x, type_: str | None = None) -> bool:

@@ -21,19 +21,24 @@ constraint: expr
 decl: _VAR NAME ("," NAME)* (_IN domain)?
 ?domain: value_list
        | sum _DOTDOT sum                     -> range
+       | NAME                                -> named_domain
 objective: (MINIMIZE | MAXIMIZE) expr ("," expr)*
 
 ?expr: or_expr
+     | or_expr _IF or_expr _ELSE expr        -> ifexp
 ?or_expr: and_expr
         | or_expr _OR and_expr               -> or_
 ?and_expr: not_expr
          | and_expr _AND not_expr            -> and_
 ?not_expr: comparison
          | _NOT not_expr                     -> not_
-?comparison: sum
-           | sum (CMP_OP sum)+               -> compare
-           | sum _IN domain                  -> in_
-           | sum _NOT _IN domain             -> not_in
+?comparison: shift
+           | shift (CMP_OP shift)+           -> compare
+           | shift _IN domain                -> in_
+           | shift _NOT _IN domain           -> not_in
+?shift: sum
+      | shift SHL sum                        -> binop
+      | shift SHR sum                        -> binop
 ?sum: term
     | sum PLUS term                          -> binop
     | sum MINUS term                         -> binop
@@ -45,8 +50,10 @@ objective: (MINIMIZE | MAXIMIZE) expr ("," expr)*
 ?factor: power
        | MINUS factor                        -> neg
        | PLUS factor                         -> pos
-?power: atom
-      | atom POW factor                      -> pow
+?power: postfix
+      | postfix POW factor                   -> pow
+?postfix: atom
+        | postfix LSQB expr RSQB             -> subscript
 ?atom: NAME                                  -> name
      | INT                                   -> int
      | TRUE                                  -> true
@@ -57,6 +64,8 @@ objective: (MINIMIZE | MAXIMIZE) expr ("," expr)*
 value_list: LSQB [expr ("," expr)* ","?] RSQB
 
 CMP_OP: "==" | "!=" | "<=" | ">=" | "<" | ">"
+SHL.2: "<<"
+SHR.2: ">>"
 POW: "^" | "**"
 STAR: "*"
 SLASH2: "//"
@@ -74,6 +83,8 @@ _OR: "or" | "||" | "|"
 _AND: "and" | "&&"
 _NOT: "not"
 _IN: "in"
+_IF: "if"
+_ELSE: "else"
 _VAR: "var"
 MINIMIZE: "minimize"
 MAXIMIZE: "maximize"
@@ -89,12 +100,16 @@ COMMENT: /#[^\n]*/
 
 #: Words that cannot name variables in ``.cint`` text.
 KEYWORDS = frozenset(
-    {"and", "or", "not", "in", "var", "minimize", "maximize", "true", "false"}
+    {"and", "or", "not", "in", "var", "minimize", "maximize", "true", "false", "if", "else"}
 )
 
 #: How terminals are named in error messages.
 TERMINAL_NAMES = {
     "CMP_OP": "a comparison (==, !=, <, <=, >, >=)",
+    "SHL": "'<<'",
+    "SHR": "'>>'",
+    "_IF": "'if'",
+    "_ELSE": "'else'",
     "POW": "'^'",
     "STAR": "'*'",
     "SLASH2": "'//'",

@@ -31,6 +31,7 @@ from ..expr import (
     Trunc,
     Var,
 )
+from .compiler import LITERAL_BOUND, MAX_LITERAL_DIGITS
 from .grammar import KEYWORDS
 
 # precedence levels, higher binds tighter
@@ -38,6 +39,16 @@ _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _ATOM = range(9)
 
 _ARITH = {Add: ("+", _ADD), Sub: ("-", _ADD), Mul: ("*", _MUL), FloorDiv: ("//", _MUL),
           ExactDiv: ("/", _MUL), Mod: ("%", _MUL)}
+
+
+def int_text(v: int) -> str:
+    """Decimal text of an integer that the reader accepts back (a ModelError if it cannot)."""
+    if abs(v) >= LITERAL_BOUND:
+        raise ModelError(
+            f"cannot write an integer of {v.bit_length()} bits as .cint text (at most "
+            f"{MAX_LITERAL_DIGITS} digits)"
+        )
+    return str(v)
 
 
 def _wrap(text: str, prec: int, need: int) -> str:
@@ -48,7 +59,8 @@ def expr_text(e) -> tuple[str, int]:
     """``(text, precedence)`` of an integer expression."""
     t = type(e)
     if t is Const:
-        return (str(e.value), _ATOM) if e.value >= 0 else (str(e.value), _UNARY)
+        text = int_text(e.value)
+        return (text, _ATOM) if e.value >= 0 else (text, _UNARY)
     if t is Var:
         if e.name in KEYWORDS:
             raise ModelError(f"variable name {e.name!r} is a keyword of the .cint language")
@@ -70,6 +82,9 @@ def expr_text(e) -> tuple[str, int]:
         return f"abs({expr_text(e.a)[0]})", _ATOM
     if t is Trunc:
         return f"int({expr_text(e.a)[0]})", _ATOM
+    hook = getattr(e, "cint_text", None)
+    if hook is not None:
+        return hook(expr_text, constraint_text)
     raise ModelError(f"cannot write a {t.__name__} node as .cint text")
 
 
@@ -84,7 +99,7 @@ def constraint_text(c) -> tuple[str, int]:
     """``(text, precedence)`` of a constraint."""
     t = type(c)
     if t is Compare:
-        return f"{expr_text(c.a)[0]} {c.op} {expr_text(c.b)[0]}", _CMP
+        return f"{_wrap(*expr_text(c.a), _CMP + 1)} {c.op} {_wrap(*expr_text(c.b), _CMP + 1)}", _CMP
     if t in (Divides, NotDivides):
         op = "==" if t is Divides else "!="
         return f"{_operand(c.b, _MUL)} % {_operand(c.a, _MUL + 1)} {op} 0", _CMP
@@ -101,6 +116,9 @@ def constraint_text(c) -> tuple[str, int]:
     if t is Not:
         s, p = constraint_text(c.c)
         return "not " + _wrap(s, p, _NOT), _NOT
+    hook = getattr(c, "cint_text", None)
+    if hook is not None:
+        return hook(expr_text, constraint_text)
     raise ModelError(
         f"cannot write a {t.__name__} constraint as .cint text (custom constraints have no text form)"
     )
@@ -109,13 +127,13 @@ def constraint_text(c) -> tuple[str, int]:
 def domain_text(dom) -> str:
     """``lo..hi`` or ``[v1, v2, ...]`` for a domain."""
     if dom.values is None and dom.factor == 1 and dom.primes is None:
-        return f"{dom.lo}..{dom.hi}"
+        return f"{int_text(dom.lo)}..{int_text(dom.hi)}"
     if dom.values is None and dom.size > 1_000_000:
         raise ModelError(f"cannot write a domain of {dom.size} scattered values as .cint text")
     values = list(dom.values) if dom.values is not None else list(dom)
     if values[-1] - values[0] + 1 == len(values):
-        return f"{values[0]}..{values[-1]}"
-    return "[" + ", ".join(map(str, values)) + "]"
+        return f"{int_text(values[0])}..{int_text(values[-1])}"
+    return "[" + ", ".join(map(int_text, values)) + "]"
 
 
 def _commented(line: str, source) -> str:
@@ -144,7 +162,8 @@ def dumps(model) -> str:
     for v in model.variables:
         if v.name in KEYWORDS:
             raise ModelError(f"variable name {v.name!r} is a keyword of the .cint language")
-        lines.append(_commented(f"var {v.name} in {domain_text(model.domain(v))};", model.source(v)))
+        decl = f"var {v.name} in bool;" if v.boolean else f"var {v.name} in {domain_text(model.domain(v))};"
+        lines.append(_commented(decl, model.source(v)))
     for st in model.statements:
         lines.append(_commented(constraint_text(st.constraint)[0] + ";", st.source))
     obj = model.objective

@@ -30,9 +30,12 @@ from .propagation import (
 from .strategies import (
     ALL_CONSTRAINTS,
     ALL_OPS,
+    BOOLEAN_KINDS,
     COMPARISONS,
     EVERY_OP,
     EXTRA_OPS,
+    GLOBAL_KINDS,
+    INT_OPS,
     PARTIAL_OPS,
     add_var,
     constraints,
@@ -54,7 +57,8 @@ __all__ = [
     # strategies
     "domains", "domain_objects", "domain_lists", "int_values", "expressions", "constraints",
     "custom_constraints", "models", "add_var", "to_domain", "expression_depth",
-    "ALL_OPS", "EXTRA_OPS", "EVERY_OP", "PARTIAL_OPS", "ALL_CONSTRAINTS", "COMPARISONS",
+    "ALL_OPS", "EXTRA_OPS", "INT_OPS", "EVERY_OP", "PARTIAL_OPS", "ALL_CONSTRAINTS",
+    "BOOLEAN_KINDS", "GLOBAL_KINDS", "COMPARISONS",
     # assertions
     "assert_sound", "assert_equivalent", "SoundnessError", "EquivalenceError", "CHECKS",
     "minimize_failure", "model_text", "format_assignment", "build_model",

@@ -26,7 +26,9 @@ from hypothesis import strategies as st
 
 from ..custom import CustomConstraint, wrap_custom
 from ..domain import Domain
+from ..expr import Constraint
 from ..model import Model
+from ..propagators import FAILED, Store, revise
 from .assertions import SoundnessError, assert_sound, format_assignment
 from .strategies import _arity, add_var, domain_lists, to_domain
 
@@ -72,15 +74,42 @@ def _normalise(domains: Any) -> dict[str, Domain]:
     return out
 
 
-def _build(factory: Callable[..., Any], doms: dict[str, Domain]) -> tuple[Model, CustomConstraint]:
+class _BuiltinRule:
+    """A built-in constraint seen through the interface of a custom one: one call of its
+    revision rule (:func:`constrint.propagators.revise`) is its ``propagate``."""
+
+    def __init__(self, c: Constraint, model: Model):
+        self.c = c
+        self.model = model
+        self.vars = tuple(c.variables().values())
+
+    def fmt(self) -> str:
+        return self.c.fmt()
+
+    def holds(self, a) -> bool:
+        return self.c.holds(a)
+
+    def propagate_domains(self, current: Mapping[str, Domain]) -> dict[str, Domain] | None:
+        store = Store(list(self.model._domains))
+        for v in self.vars:
+            store.doms[v.index] = current[v.name]
+        if revise(self.c, store) == FAILED:
+            return None
+        return {v.name: store.doms[v.index] for v in self.vars if store.doms[v.index] != current[v.name]}
+
+
+def _build(factory: Callable[..., Any], doms: dict[str, Domain]) -> tuple[Model, Any]:
     m = Model()
     vs = [add_var(m, name, d) for name, d in doms.items()]
     obj = factory(*vs)
+    if isinstance(obj, Constraint) and not isinstance(obj, CustomConstraint):
+        m.add(obj)
+        return m, _BuiltinRule(obj, m)
     c = wrap_custom(obj)
     if not isinstance(c, CustomConstraint):
         raise TypeError(
-            f"the factory returned {type(obj).__name__}, not a custom constraint (an object with "
-            "variables, evaluate and propagate)"
+            f"the factory returned {type(obj).__name__}, not a constraint or a custom constraint "
+            "(an object with variables, evaluate and propagate)"
         )
     m.add(c)
     return m, c
@@ -176,7 +205,8 @@ def check_propagator(
     """Property-test the propagator of a custom constraint for soundness and idempotence.
 
     ``cls_or_factory`` is called with the variables as positional arguments
-    (``cls_or_factory(x0, x1, ...)``) and returns a custom constraint. ``strategy`` draws the
+    (``cls_or_factory(x0, x1, ...)``) and returns a custom constraint, or a built-in constraint
+    (a global constraint, say), whose revision rule is then checked the same way. ``strategy`` draws the
     domains: a list of :class:`Domain` objects (or domain specs, or lists of ints), one per
     variable, or a dict name -> domain; the default draws 1 to 3 small domains
     (:func:`~constrint.testing.domain_lists`), as many as the factory's signature accepts.

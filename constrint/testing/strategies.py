@@ -18,6 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from ..booleans import equivalent, xor
 from ..custom import wrap_custom
 from ..domain import Domain
 from ..expr import (
@@ -37,13 +38,27 @@ from ..model import Model
 
 #: The operators the strategies produce by default (integer-valued, Python semantics).
 ALL_OPS = ("+", "-", "*", "//", "%", "**", "neg", "abs", "min", "max")
+#: Integer operators of :mod:`constrint.intops`, :mod:`constrint.booleans` and
+#: :mod:`constrint.global_constraints`: bitwise ``& | ^ ~``, shifts ``<< >>``, ``power`` (a
+#: variable or negative exponent), ``if`` (``a if c else b``), ``element`` (``[a, b, c][i]``) and
+#: ``bool`` (a comparison used as the number 0 or 1).
+INT_OPS = ("&", "|", "^", "~", "<<", ">>", "power", "if", "element", "bool")
 #: Further operators, produced only when asked for: exact division (``exact_div``), true division
-#: (``true_div``, float valued) and truncation (``trunc``, i.e. ``int(...)``).
-EXTRA_OPS = ("/", "truediv", "trunc")
+#: (``true_div``, float valued), truncation (``trunc``, i.e. ``int(...)``) and :data:`INT_OPS`.
+EXTRA_OPS = ("/", "truediv", "trunc") + INT_OPS
 #: Every operator the strategies know.
 EVERY_OP = ALL_OPS + EXTRA_OPS
-#: Every constraint kind the strategies can produce (``custom`` ones come from factories).
+#: The constraint kinds the strategies produce by default (``custom`` ones come from factories).
 ALL_CONSTRAINTS = ("==", "!=", "<", "<=", ">", ">=", "divides", "and", "or", "not", "implies")
+#: Further connectives, produced only when asked for: ``equivalent`` and ``xor`` of two
+#: constraints (:func:`constrint.equivalent`, :func:`constrint.xor`).
+BOOLEAN_KINDS = ("equivalent", "xor")
+#: Global constraints, produced only when asked for (:mod:`constrint.global_constraints`):
+#: ``count`` and ``among`` appear compared with a small constant.
+GLOBAL_KINDS = (
+    "all_different", "table", "forbidden_table", "lex_less", "lex_lesseq", "count", "among",
+    "inverse", "in_set",
+)
 #: Comparison kinds.
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -67,7 +82,7 @@ _UNARY: dict[str, Callable[[Expr], Expr]] = {
     "trunc": lambda a: trunc(a),
 }
 #: Operators that may make an expression undefined or non-integral (kept out of objectives).
-PARTIAL_OPS = ("//", "%", "/", "truediv")
+PARTIAL_OPS = ("//", "%", "/", "truediv", "<<", ">>", "power", "element")
 
 
 def _check_ops(ops: Iterable[str]) -> None:
@@ -264,6 +279,12 @@ def expressions(
     if huge_constants:
         consts = st.one_of(consts, int_values(0, 0, huge=True))
     leaves = st.one_of(st.sampled_from(list(variables)), consts.map(_coerce))
+    # exponents and left-shift counts stay small (their results grow exponentially with them)
+    small_vars = [v for v in variables if _small_domain(v)]
+    small = st.one_of(
+        st.integers(-2, max(max_exponent, 0)).map(_coerce),
+        *([st.sampled_from(small_vars)] if small_vars else []),
+    )
     strat: st.SearchStrategy[Expr] = leaves
     for _ in range(max(0, max_depth)):
         sub = strat
@@ -278,10 +299,50 @@ def expressions(
             options.append(
                 st.tuples(sub, st.integers(0, max_exponent)).map(lambda t: t[0] ** t[1])
             )
+        options.extend(_int_op_options(ops, sub, small))
         if not options:
             break
         strat = _leaf_or(leaves, st.one_of(options))
     return strat
+
+
+def _small_domain(v: Var) -> bool:
+    d = v.model.domain(v)
+    return -8 <= d.lo and d.hi <= 8
+
+
+def _int_op_options(ops: Sequence[str], sub: st.SearchStrategy, small: st.SearchStrategy) -> list:
+    """Strategies for the operators of :data:`INT_OPS` that ``ops`` asks for."""
+    from ..booleans import if_then_else, reify
+    from ..global_constraints import element
+    from ..intops import power
+
+    integral = sub.filter(lambda e: e.integral)
+    out: list[st.SearchStrategy[Expr]] = []
+    bit = {"&": lambda a, b: a & b, "|": lambda a, b: a | b, "^": lambda a, b: a ^ b}
+    for op, fn in bit.items():
+        if op in ops:
+            out.append(st.tuples(integral, integral).map(lambda t, fn=fn: fn(*t)))
+    if "~" in ops:
+        out.append(integral.map(lambda a: ~a))
+    if "<<" in ops:
+        out.append(st.tuples(integral, small).map(lambda t: t[0] << t[1]))
+    if ">>" in ops:
+        out.append(st.tuples(integral, integral).map(lambda t: t[0] >> t[1]))
+    if "power" in ops:
+        out.append(st.tuples(sub, small).map(lambda t: power(t[0], t[1])))
+    comparison = st.tuples(st.sampled_from(COMPARISONS), sub, sub).map(
+        lambda t: _compare(t[0], t[1], t[2])
+    )
+    if "if" in ops:
+        out.append(st.tuples(comparison, sub, sub).map(lambda t: if_then_else(*t)))
+    if "element" in ops:
+        out.append(
+            st.tuples(st.lists(sub, min_size=1, max_size=3), integral).map(lambda t: element(*t))
+        )
+    if "bool" in ops:
+        out.append(comparison.map(reify))
+    return out
 
 
 @st.composite
@@ -292,8 +353,18 @@ def _leaf_or(draw: Any, leaf: st.SearchStrategy, inner: st.SearchStrategy) -> An
 
 
 def expression_depth(node: Any) -> int:
-    """Nesting depth of an expression or constraint tree (a leaf has depth 0)."""
-    kids = [c for c in getattr(node, "children", ()) if not isinstance(node, Var)]
+    """Nesting depth of an expression or constraint tree (a leaf has depth 0).
+
+    A comparison inside an expression (``a if x < y else b``, ``(x < y)`` as a number) is part
+    of that expression's level.
+    """
+    kids: list[Any] = []
+    if not isinstance(node, Var):
+        for c in getattr(node, "children", ()):
+            if isinstance(node, Expr) and isinstance(c, Constraint):
+                kids.extend(c.children)
+            else:
+                kids.append(c)
     return 1 + max(expression_depth(c) for c in kids) if kids else 0
 
 
@@ -382,8 +453,11 @@ def constraints(
         atoms.append(st.tuples(ex, ex).map(lambda t: divides(*t)))
     if custom:
         atoms.append(custom_constraints(variables, custom))
+    atoms.extend(_global_atoms(kinds, list(variables), ex))
     if not atoms:
-        raise ValueError("constraints() needs a comparison kind, 'divides' or a custom factory")
+        raise ValueError(
+            "constraints() needs a comparison kind, 'divides', a global kind or a custom factory"
+        )
     base = st.one_of(atoms)
     strat = base
     for _ in range(max(0, nesting)):
@@ -397,10 +471,72 @@ def constraints(
             options.append(sub.map(lambda c: ~c))
         if "implies" in kinds:
             options.append(st.tuples(sub, sub).map(lambda t: implies(*t)))
+        if "equivalent" in kinds:
+            options.append(st.tuples(sub, sub).map(lambda t: equivalent(*t)))
+        if "xor" in kinds:
+            options.append(st.tuples(sub, sub).map(lambda t: xor(*t)))
         if not options:
             break
         strat = _leaf_or(base, st.one_of(options))
     return strat
+
+
+def _global_atoms(kinds: Sequence[str], vs: list[Var], ex: st.SearchStrategy) -> list:
+    """Strategies for the kinds of :data:`GLOBAL_KINDS` that ``kinds`` asks for."""
+    from .. import global_constraints as g
+
+    out: list[st.SearchStrategy[Constraint]] = []
+    integral = ex.filter(lambda e: e.integral)
+    small = st.integers(0, 3)
+    if "all_different" in kinds:
+        out.append(st.lists(integral, min_size=2, max_size=4).map(g.all_different))
+
+    @st.composite
+    def rows_for(draw, forbidden: bool):
+        chosen = draw(st.lists(st.sampled_from(vs), min_size=1, max_size=min(3, len(vs)), unique=True))
+        pools = [list(v.model.domain(v))[:12] + [draw(st.integers(-6, 12))] for v in chosen]
+        rows = draw(st.lists(st.tuples(*(st.sampled_from(p) for p in pools)), max_size=8))
+        return g.table(chosen, rows, forbidden=forbidden)
+
+    if "table" in kinds:
+        out.append(rows_for(False))
+    if "forbidden_table" in kinds:
+        out.append(rows_for(True))
+
+    @st.composite
+    def lex(draw, fn):
+        n = draw(st.integers(1, 3))
+        return fn(draw(st.lists(integral, min_size=n, max_size=n)), draw(st.lists(integral, min_size=n, max_size=n)))
+
+    if "lex_less" in kinds:
+        out.append(lex(g.lex_less))
+    if "lex_lesseq" in kinds:
+        out.append(lex(g.lex_lesseq))
+    items = st.lists(integral, min_size=1, max_size=4)
+    if "count" in kinds:
+        out.append(
+            st.tuples(st.sampled_from(COMPARISONS), items, st.one_of(integral, st.integers(-2, 4).map(_coerce)), small)
+            .map(lambda t: _compare(t[0], g.count(t[1], t[2]), _coerce(t[3])))
+        )
+    if "among" in kinds:
+        out.append(
+            st.tuples(st.sampled_from(COMPARISONS), items, st.sets(st.integers(-3, 6), max_size=4), small)
+            .map(lambda t: _compare(t[0], g.among(t[1], t[2]), _coerce(t[3])))
+        )
+    if "in_set" in kinds:
+        out.append(st.tuples(integral, st.sets(st.integers(-4, 8), max_size=5)).map(lambda t: g.in_set(*t)))
+    if "inverse" in kinds:
+
+        @st.composite
+        def inv(draw):
+            n = draw(st.integers(1, max(1, min(2, len(vs) // 2))))
+            chosen = draw(st.permutations(vs))[: 2 * n]
+            if len(chosen) < 2 * n:
+                chosen = chosen + chosen
+            return g.inverse(chosen[:n], chosen[n : 2 * n])
+
+        out.append(inv())
+    return out
 
 
 def _compare(op: str, a: Expr, b: Expr) -> Constraint:
@@ -490,7 +626,8 @@ def models(
 
 
 __all__ = [
-    "ALL_OPS", "EXTRA_OPS", "EVERY_OP", "ALL_CONSTRAINTS", "COMPARISONS", "PARTIAL_OPS", "HUGE",
+    "ALL_OPS", "EXTRA_OPS", "INT_OPS", "EVERY_OP", "ALL_CONSTRAINTS", "BOOLEAN_KINDS", "GLOBAL_KINDS",
+    "COMPARISONS", "PARTIAL_OPS", "HUGE",
     "int_values", "domains", "domain_objects", "domain_lists", "to_domain", "add_var",
     "expressions", "expression_depth", "constraints", "custom_constraints", "models",
 ]

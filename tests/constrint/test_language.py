@@ -185,8 +185,8 @@ def test_parse_expression_and_objective_against_a_model():
     assert len(parse_objective("x, -y", m)) == 2
     with pytest.raises(ci.ConstraintSyntaxError, match="unknown variable 'z'"):
         parse_expression("x + z", m)
-    with pytest.raises(ci.ConstraintSyntaxError, match="got a constraint"):
-        parse_objective("x < y", m)
+    with pytest.raises(ci.ConstraintSyntaxError, match="integer-valued"):
+        parse_objective("truediv(x, y)", m)
 
 
 # ---------------------------------------------------------------------------- errors
@@ -214,8 +214,6 @@ def err(text: str, filename: str = "f.cint") -> ci.ConstraintSyntaxError:
         ("1 <= [1, 2] <= 3;", 1, 6, "chained"),
         ("[1] == [2];", 1, 1, "two value lists"),
         ("x + 1;", 1, 1, "expected a constraint"),
-        ("(x < 2) + 1 == 3;", 1, 1, "got a constraint"),
-        ("(x < 2) == (x < 3);", 1, 1, "got a constraint"),
         ("not x;", 1, 5, "expected a constraint"),
         ("x < 1 or 2;", 1, 10, "expected a constraint"),
         ("var x in 1..y;", 1, 13, "constant"),
@@ -224,17 +222,14 @@ def err(text: str, filename: str = "f.cint") -> ci.ConstraintSyntaxError:
         ("x == [];", 1, 6, "empty value list"),
         ("var x in 1..3;\n\nvar x in 1..4;", 3, 5, "declared twice"),
         ("minimize x;\nmaximize x;", 2, 1, "second objective"),
-        ("minimize x < 3;", 1, 10, "got a constraint"),
         ("minimize truediv(x, 2);", 1, 10, "integer-valued"),
-        ("x ^ y == 2;", 1, 5, "constant integer"),
-        ("x ^ 65 == 2;", 1, 5, "from 0 to 64"),
-        ("x ^ -1 == 2;", 1, 5, "from 0 to 64"),
+        ("x ^ y == 2;", 1, 5, "may reach 1073741824"),
+        ("x ^ 65 == 2;", 1, 5, "from -64 to 64"),
+        ("x ^ -65 == 2;", 1, 5, "from -64 to 64"),
         ("foo(x) == 1;", 1, 1, "unknown function 'foo'"),
         ("abs(x, 1) == 1;", 1, 1, "takes 1 argument"),
         ("min() == 1;", 1, 1, "at least one"),
-        ("x <= 99999999999999999999999;", 1, 6, "too large"),
-        ("x <= 9223372036854775808;", 1, 6, "too large"),
-        ("var x in 1..2^64;", 1, 13, "too large"),
+        ("var x in 1..(10^64)^64;", 1, 13, "too large"),
         ("var x in [1 / 0];", 1, 11, "undefined"),
         ("a + b % c == 0;", 1, 7, "ambiguous '%'"),
         ("a % b * c == 0;", 1, 3, "ambiguous '%'"),
@@ -257,6 +252,15 @@ def test_error_positions(text, line, column, fragment):
     assert caret.rstrip().endswith("^")
     assert len(caret.rstrip()) - 4 == column
     assert len(lines) == 3
+
+
+def test_integer_literals_up_to_4000_digits():
+    big = 10**3999
+    m = ci.loads(f"var x in 0..{big}; x * 2 >= {big};")
+    assert m.count() == big // 2 + 1
+    assert ci.loads(ci.dumps(m)).count() == m.count()
+    e = err("x <= 1" + "0" * 4000 + ";")
+    assert (e.line, e.column) == (1, 6) and "too large" in e.message
 
 
 def test_error_is_a_constrint_error_and_pickles():

@@ -59,8 +59,7 @@ def test_bool_of_constraint_and_expression_raises():
             pass
     with pytest.raises(TypeError):
         x / 2
-    with pytest.raises(TypeError):
-        x**-1
+    assert not (x**-1).integral  # Python's int ** negative int is a float
     with pytest.raises(TypeError):
         x + 1.5
 

@@ -8,6 +8,7 @@ from hypothesis import find, given, settings
 from hypothesis import strategies as st
 
 import constrint as ci
+from constrint.booleans import IfThenElse, Reify
 from constrint.domain import Domain
 from constrint.expr import (
     Abs,
@@ -33,9 +34,11 @@ from constrint.expr import (
     Var,
     walk,
 )
+from constrint.global_constraints import Element
+from constrint.intops import BitAnd, BitNot, BitOr, BitXor, LShift, Power, RShift
 from constrint.testing import (
-    EVERY_OP,
     CHECKS,
+    EVERY_OP,
     EquivalenceError,
     SoundnessError,
     assert_equivalent,
@@ -108,9 +111,14 @@ def test_expressions_respect_ops_and_depth(data):
     depth = data.draw(st.integers(0, 3))
     e = data.draw(expressions(vs, ops, depth))
     table = {"+": Add, "-": Sub, "*": Mul, "//": FloorDiv, "%": Mod, "**": Pow, "/": ExactDiv,
-             "truediv": TrueDiv, "trunc": Trunc, "neg": Neg, "abs": Abs, "min": Min, "max": Max}
+             "truediv": TrueDiv, "trunc": Trunc, "neg": Neg, "abs": Abs, "min": Min, "max": Max,
+             "&": BitAnd, "|": BitOr, "^": BitXor, "~": BitNot, "<<": LShift, ">>": RShift,
+             "power": (Power, Pow), "if": (IfThenElse, Compare), "element": Element,
+             "bool": (Reify, Compare)}
     assert set(table) == set(EVERY_OP)
-    allowed = {Var, Const} | {table[op] for op in ops}
+    allowed = {Var, Const}
+    for op in ops:
+        allowed |= set(table[op]) if isinstance(table[op], tuple) else {table[op]}
     assert {type(n) for n in walk(e)} <= allowed
     assert expression_depth(e) <= depth
 
