@@ -107,18 +107,33 @@ def in_cache(cache_dir, monkeypatch):
     return cache_dir
 
 
-#: (cell, dtype, B, N, D, pass, arch, GPU model, pinned decisions): each kernel kind once by default
+#: (cell, dtype, B, N, D, pass, arch, GPU model, pinned decisions, extra defines): each kernel kind
+#: once by default
 SAMPLE = [
-    ("lstm", "bfloat16", 16, 1, 768, "both", "90a", "h100", {}),          # L2 exchange, bulk backward
-    ("gru", "float16", 5, 2, 200, "both", "90a", "h100", {"NSLICE": 10, "BT": 8}),  # cluster exchange
-    ("lstm", "bfloat16", 16, 12, 64, "both", "90a", "h100", {}),          # one block per head, ring
-    ("elman", "float32", 16, 2, 64, "both", "80", "a100", {}),            # tf32, sm_80
+    ("lstm", "bfloat16", 16, 1, 768, "both", "90a", "h100", {}, {}),          # L2 exchange, bulk backward
+    ("gru", "float16", 5, 2, 200, "both", "90a", "h100", {"NSLICE": 10, "BT": 8}, {}),  # cluster exchange
+    ("lstm", "bfloat16", 16, 12, 64, "both", "90a", "h100", {}, {}),          # one block per head, ring
+    ("elman", "float32", 16, 2, 64, "both", "80", "a100", {}, {}),            # tf32, sm_80
 ]
 ARCH_GPUS = {"80": "a100", "86": "A10", "89": "L4", "90a": "h100", "100": "B200"}
-GRID_SHAPES = [(1, 1, 32), (3, 2, 64), (16, 1, 200), (33, 1, 768), (16, 12, 64), (33, 1, 32), (16, 1, 768)]
-GRID_CASES = [(cell, dt, B, N, D, "both", arch, gpu, {})
-              for arch, gpu in ARCH_GPUS.items() for cell in ("lstm", "gru", "slstm", "elman")
-              for dt in ("bfloat16", "float16", "float32") for B, N, D in GRID_SHAPES]
+# the GPU tests' configurations (test_fused.py, test_nvrtc.py): their shapes, each pass as the
+# backend solves it, for every architecture; their cluster tilings with the variant switches they
+# build; the bulk-copy backward with each cluster bound
+GRID_SHAPES = [(1, 1, 32), (3, 2, 64), (16, 1, 200), (33, 1, 768), (16, 12, 64), (33, 1, 32), (16, 1, 768),
+               (5, 2, 200)]
+CLUSTER_TILINGS = [("lstm", "bfloat16", 16, 2, 256, 16, 8), ("lstm", "bfloat16", 33, 1, 256, 16, 16),
+                   ("gru", "float16", 5, 2, 200, 20, 8), ("slstm", "bfloat16", 3, 2, 96, 12, 8),
+                   ("elman", "float32", 4, 2, 90, 18, 8), ("lstm", "bfloat16", 2, 2, 100, 50, 8)]
+GRID_CASES = (
+    [(cell, dt, B, N, D, pass_, arch, gpu, {}, {})
+     for arch, gpu in ARCH_GPUS.items() for cell in ("lstm", "gru", "slstm", "elman")
+     for dt in ("bfloat16", "float16", "float32") for B, N, D in GRID_SHAPES for pass_ in ("forward", "backward")]
+    + [(cell, dt, B, N, D, "both", "90a", "h100", {"NSLICE": -(-D // U), "BT": bt}, extra)
+       for cell, dt, B, N, D, U, bt in CLUSTER_TILINGS
+       for extra in ({}, {"FRNN_FWD_DSM": 0}, {"FRNN_BWD_DSM_BYTES": 1000000}, {"FRNN_BWD_DSM": 0})]
+    + [("lstm", "bfloat16", B, 1, 768, "backward", "90a", "h100", {}, extra) for B in (16, 33)
+       for extra in ({"FRNN_CLUSTER": 1}, {"FRNN_CLUSTER": 2}, {"FRNN_CLUSTER": 16}, {"FRNN_BWD_BULK": 0})]
+)
 
 
 def _config(cell, dt, B, N, D, pass_, gpu, fixed):
@@ -128,15 +143,16 @@ def _config(cell, dt, B, N, D, pass_, gpu, fixed):
         pytest.skip(f"no tiling: {exc}")
 
 
-def _check_fused_cubin(cub, cfg, arch):
+def _check_fused_cubin(cub, cfg, arch, extra=None):
     facts = fl.Facts.from_table(cub.table("frnn_facts"))
-    d = fused.build_defines(cfg, arch)
+    d = fused.build_defines(cfg, arch, extra)
     assert set(cub.kernel_names()) == fl.expected_kernels(facts)
     assert facts.threads == 32 * d["FLASHRNN_FUSED_FWD_WM"] * d["FLASHRNN_FUSED_FWD_WK"]
     assert (facts.nslice, facts.bt) == (d["FLASHRNN_FUSED_NSLICE"], d["FLASHRNN_FUSED_BT"])
     assert (facts.fwd_smem, facts.bwd_smem, facts.bwd_smem_dsm) == (
         d["FRNN_SMEM_FWD"], d["FRNN_SMEM_BWD"], d["FRNN_SMEM_BWD_DSM"])
-    assert facts.bwd_bulk == (arch == "90a" and facts.nslice > 1)
+    assert facts.bwd_bulk == d.get("FRNN_BWD_BULK", arch == "90a" and facts.nslice > 1)
+    assert facts.cluster == d.get("FRNN_CLUSTER", 16)
     fwd, bwd = (driver.Layout(cub.table(t)) for t in ("frnn_fwd_params", "frnn_bwd_params"))
     assert fwd.names == ("wx", "R", "bias", "s0", "states", "last", "cache", "xch", "B", "T", "N")
     assert bwd.names == ("R", "s0", "states", "cache", "dstates", "dgr", "dwx", "ds0", "xch", "B", "T", "N")
@@ -144,17 +160,23 @@ def _check_fused_cubin(cub, cfg, arch):
     return facts
 
 
+def _case_id(case) -> str:
+    fixed, extra = case[8], case[9]
+    return "-".join(map(str, case[:7])) + ("-pinned" if fixed else "") + "".join(f"-{k}={v}" for k, v in extra.items())
+
+
 @needs_nvrtc
-@pytest.mark.parametrize("case", GRID_CASES if GRID else SAMPLE,
-                         ids=lambda c: "-".join(map(str, c[:7])) + ("-pinned" if c[8] else ""))
+@pytest.mark.parametrize("case", GRID_CASES if GRID else SAMPLE, ids=_case_id)
 def test_fused_kernels_compile_with_nvrtc(case, in_cache):
-    cell, dt, B, N, D, pass_, arch, gpu, fixed = case
+    cell, dt, B, N, D, pass_, arch, gpu, fixed, extra = case
     cfg = _config(cell, dt, B, N, D, pass_, gpu, fixed)
-    cub = nvrtc.load_cubin("fused_rnn", fused.SOURCES[0], defines=fused.build_defines(cfg, arch), arch=arch)
+    defines = fused.build_defines(cfg, arch, extra)
+    cub = nvrtc.load_cubin("fused_rnn", fused.SOURCES[0], defines=defines, arch=arch)
     assert cub.image[:4] == b"\x7fELF" and cub.path.parent.name.startswith("fused_rnn-nvrtc-")
-    facts = _check_fused_cubin(cub, cfg, arch)
-    if fixed:  # the cluster tiling: both cluster kernels, each head one cluster of NSLICE blocks
-        assert facts.fwd_dsm and facts.bwd_dsm and facts.nslice == fixed["NSLICE"]
+    facts = _check_fused_cubin(cub, cfg, arch, extra)
+    if fixed:  # a cluster tiling: the cluster kernels, each head one cluster of NSLICE blocks
+        assert facts.fwd_dsm == extra.get("FRNN_FWD_DSM", 1) and facts.bwd_dsm == extra.get("FRNN_BWD_DSM", 1)
+        assert facts.nslice == fixed["NSLICE"]
 
 
 @needs_nvrtc
