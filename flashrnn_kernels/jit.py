@@ -1,9 +1,14 @@
 """Just-in-time builds of the CUDA sources in ``csrc/``: one build path for every CUDA backend.
 
-:func:`load_library` is the one seam: it turns ``(name, sources, defines, arch)`` into a loaded
-module of C launchers (today nvcc builds a shared library, opened with :mod:`ctypes`), cached on
-disk by content. Both CUDA backends build through it; nothing else in the package runs a
-compiler.
+``(name, sources, defines, arch)`` -> a loaded module, cached on disk by content, with one of two
+compilers behind it, picked by :func:`compiler_choice` (``FLASHRNN_COMPILER``):
+
+* nvcc: :func:`load_library` builds a shared library of C launchers, opened with :mod:`ctypes`;
+* NVRTC: :func:`flashrnn_kernels.nvrtc.load_cubin` builds a cubin from pip packages (no toolkit),
+  whose kernels :mod:`flashrnn_kernels.driver` launches.
+
+Both CUDA backends build through these; nothing else in the package runs a compiler. This module
+holds what both share: the target, the key, the cache and its lock.
 
 * **Target.** :func:`target_arch`: ``FLASHRNN_CUDA_ARCH``, else the GPU's compute capability, with
   the arch-specific suffix where the kernels use arch-specific features (``90a`` on Hopper, whose

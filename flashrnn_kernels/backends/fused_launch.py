@@ -19,7 +19,7 @@ fl.forward_cluster(f, B=16, N=2, held=8)       # NSLICE when all 4 clusters fit 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -287,7 +287,3 @@ def expected_kernels(f: Facts) -> set[str]:
     return {"frnn_fwd", "frnn_bwd"} | ({"frnn_fwd_dsm"} if f.fwd_dsm else set()) | (
         {"frnn_bwd_dsm"} if f.bwd_dsm else set())
 
-
-def facts_of(values: Mapping[str, int]) -> Facts:
-    """:class:`Facts` from ``{name: value}`` (tests and tools)."""
-    return Facts.from_table([(k, int(v), 0) for k, v in values.items()])
