@@ -38,6 +38,7 @@ from .expr import (
     _paren,
     all_of,
     any_of,
+    register_kinds,
 )
 from .propagators import (
     ENTAILED,
@@ -380,6 +381,8 @@ def _np_ite(n: IfThenElse, env):
         out = out.astype(object)
     return out
 
+
+register_kinds(Reify=Reify, xor=xor, as_constraint=as_constraint, is_boolean=is_boolean)
 
 __all__ = [
     "Reify", "IfThenElse", "is_boolean", "as_constraint", "if_then_else",

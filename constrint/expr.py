@@ -13,7 +13,7 @@ exact division does not divide, makes every constraint that contains that node f
 from __future__ import annotations
 
 import operator
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Union
 
 from .errors import ModelError
@@ -36,6 +36,24 @@ class Undefined(ArithmeticError):
     """
 
 
+#: Constructors of the node kinds defined by the modules above this one (``constrint.intops``:
+#: powers with a variable exponent, bitwise operators, shifts, ``round``; ``constrint.booleans``:
+#: constraints used as numbers, ``xor``), registered by those modules when ``constrint`` is
+#: imported (:func:`register_kinds`), so that the operators below build them without importing
+#: upwards.
+_KINDS: dict[str, Callable[..., Any]] = {}
+
+
+def register_kinds(**makers: Callable[..., Any]) -> None:
+    """Make node constructors known to the operators of :class:`Expr` and :class:`Constraint`
+    (called by the modules that define those node kinds)."""
+    _KINDS.update(makers)
+
+
+def _kind(name: str) -> Callable[..., Any]:
+    return _KINDS[name]
+
+
 # Precedence levels used when printing (higher binds tighter).
 _P_OR, _P_AND, _P_NOT, _P_CMP, _P_ADD, _P_MUL, _P_UNARY, _P_POW, _P_ATOM = range(9)
 
@@ -44,9 +62,7 @@ def _coerce(v: Any) -> Expr:
     if isinstance(v, Expr):
         return v
     if isinstance(v, Constraint):
-        from .booleans import Reify  # a constraint used as a number is its 0/1 value
-
-        return Reify(v)
+        return _kind("Reify")(v)  # a constraint used as a number is its 0/1 value
     if isinstance(v, bool):
         return Const(int(v))
     if isinstance(v, int):
@@ -115,86 +131,56 @@ class Expr:
         if isinstance(p, Const):
             p = p.value
         if isinstance(p, (Expr, Constraint)):
-            from .intops import power
-
-            return power(self, p)
+            return _kind("power")(self, p)
         if isinstance(p, bool) or not isinstance(p, int):
             raise TypeError(f"the exponent of ** must be an int or an integer expression, got {p!r}")
         if p < 0:
-            from .intops import Power
-
-            return Power(self, Const(p), False)
+            return _kind("Power")(self, Const(p), False)
         return Pow(self, p)
 
     def __rpow__(self, b):
-        from .intops import power
-
-        return power(b, self)
+        return _kind("power")(b, self)
 
     # ---- bitwise operators (Python's, on integers)
     def __and__(self, o):
-        from .intops import BitAnd
-
-        return BitAnd(self, _coerce(o))
+        return _kind("BitAnd")(self, _coerce(o))
 
     def __rand__(self, o):
-        from .intops import BitAnd
-
-        return BitAnd(_coerce(o), self)
+        return _kind("BitAnd")(_coerce(o), self)
 
     def __or__(self, o):
-        from .intops import BitOr
-
-        return BitOr(self, _coerce(o))
+        return _kind("BitOr")(self, _coerce(o))
 
     def __ror__(self, o):
-        from .intops import BitOr
-
-        return BitOr(_coerce(o), self)
+        return _kind("BitOr")(_coerce(o), self)
 
     def __xor__(self, o):
-        from .intops import BitXor
-
-        return BitXor(self, _coerce(o))
+        return _kind("BitXor")(self, _coerce(o))
 
     def __rxor__(self, o):
-        from .intops import BitXor
-
-        return BitXor(_coerce(o), self)
+        return _kind("BitXor")(_coerce(o), self)
 
     def __invert__(self):
-        from .intops import BitNot
-
-        return BitNot(self)
+        return _kind("BitNot")(self)
 
     def __lshift__(self, o):
-        from .intops import LShift
-
-        return LShift(self, _coerce(o))
+        return _kind("LShift")(self, _coerce(o))
 
     def __rlshift__(self, o):
-        from .intops import LShift
-
-        return LShift(_coerce(o), self)
+        return _kind("LShift")(_coerce(o), self)
 
     def __rshift__(self, o):
-        from .intops import RShift
-
-        return RShift(self, _coerce(o))
+        return _kind("RShift")(self, _coerce(o))
 
     def __rrshift__(self, o):
-        from .intops import RShift
-
-        return RShift(_coerce(o), self)
+        return _kind("RShift")(_coerce(o), self)
 
     def __round__(self, ndigits=None):
         if ndigits is not None:
             raise TypeError("round() of an expression takes no ndigits")
         if self.integral:
             return self
-        from .intops import Round
-
-        return Round(self)
+        return _kind("Round")(self)
 
     def __truediv__(self, o):
         raise TypeError(
@@ -612,16 +598,12 @@ class Constraint:
     def __xor__(self, o):
         if _integer_operand(o):
             return _coerce(self) ^ o
-        from .booleans import xor
-
-        return xor(self, _coerce_c(o))
+        return _kind("xor")(self, _coerce_c(o))
 
     def __rxor__(self, o):
         if _integer_operand(o):
             return o ^ _coerce(self)
-        from .booleans import xor
-
-        return xor(_coerce_c(o), self)
+        return _kind("xor")(_coerce_c(o), self)
 
     def __invert__(self):
         return self.negate()
@@ -722,18 +704,14 @@ def _coerce_c(c: Any) -> Constraint:
     if isinstance(c, bool):
         return BoolConst(c)
     if isinstance(c, Expr):
-        from .booleans import as_constraint  # a 0/1 expression stands for "it is 1"
-
-        return as_constraint(c)
+        return _kind("as_constraint")(c)  # a 0/1 expression stands for "it is 1"
     raise TypeError(f"expected a constraint, got {type(c).__name__} {c!r}")
 
 
 def _integer_operand(o: Any) -> bool:
     """Whether ``o`` combines with a constraint as a number (bitwise), not as a truth value."""
     if isinstance(o, Expr):
-        from .booleans import is_boolean
-
-        return not is_boolean(o)
+        return not _kind("is_boolean")(o)
     return False
 
 

@@ -474,6 +474,10 @@ class Table(_Global):
         rows = ", ".join("[" + ", ".join(map(int_text, r)) + "]" for r in self.rows)
         return f"{name}({_list_text(expr_text, self.children)}, [{rows}])", _P_ATOM
 
+    def row_mask(self, doms: list[Domain]):
+        """Which rows lie in the domains ``doms`` of the items (a numpy boolean mask)."""
+        return _row_mask(self, doms)
+
     def joinable(self) -> bool:
         """Whether the vectorised join can take this table's rows as a step."""
         return (

@@ -38,6 +38,7 @@ from .expr import (
     Var,
     _paren,
     any_of,
+    register_kinds,
 )
 from .propagators import (
     Store,
@@ -518,6 +519,9 @@ def _np_round(n: Round, env):
     return float_to_int(_ev(n.a, env), env, round, np.rint)
 
 
+
+register_kinds(power=power, Power=Power, BitAnd=BitAnd, BitOr=BitOr, BitXor=BitXor, BitNot=BitNot,
+               LShift=LShift, RShift=RShift, Round=Round)
 
 __all__ = [
     "BitAnd", "BitOr", "BitXor", "BitNot", "LShift", "RShift", "Power", "Round", "power",

@@ -17,7 +17,9 @@ from typing import Any
 
 from .domain import Domain
 from .expr import Abs, Add, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Sub, Var
+from .problem import Timeout, check_solution, fixpoint
 from .propagators import Store, forward
+from .search import dfs, leaf_holds
 
 #: Direction signs: a key is non-decreasing (+1) or non-increasing (-1) in a variable, or
 #: neither is known (0).
@@ -126,8 +128,6 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
     ``pick(leaf_domains)`` turns a leaf into a solution (checked here); ``callback(values)`` is
     called with each better solution and stops the search by returning ``False``.
     """
-    from .problem import Timeout, check_solution, fixpoint
-    from .search import dfs, leaf_holds
 
     # solutions where a key is undefined are not solutions of the optimisation
     defined = P.add_sticky(And([Compare("==", k, k) for k in keys]))

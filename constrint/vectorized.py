@@ -340,14 +340,13 @@ def _magnitude(node, store, memo) -> float:
 def _checks_and_tables(P, vars_: list[int], cons: set[int], doms) -> tuple[list[Any], list[Any]]:
     """What the join evaluates (constraints, global ones split into their parts) and the
     tables whose rows it joins."""
-    from .global_constraints import Table
-
     in_comp = set(vars_)
     checks: list[Any] = []
     tables: list[Any] = []
     for ci in sorted(cons):
         c = P.cons[ci]
-        if type(c) is Table and c.joinable() and all(e.index in in_comp for e in c.children):
+        joinable = getattr(c, "joinable", None)  # a table whose rows the join can take as a step
+        if joinable is not None and joinable() and all(e.index in in_comp for e in c.children):
             tables.append(c)
             continue
         parts = c.join_parts() if hasattr(c, "join_parts") else None
@@ -488,11 +487,9 @@ class _TableStep:
     variables placed before it."""
 
     def __init__(self, t, pos: dict[int, int], a: int, b: int, doms, dtype):
-        from .global_constraints import _row_mask
-
         col_of = {e.index: k for k, e in enumerate(t.children)}
         arr = t.array(dtype)
-        rows = arr[_row_mask(t, [doms[e.index] for e in t.children])]
+        rows = arr[t.row_mask([doms[e.index] for e in t.children])]
         self.new = [(j, col_of[var]) for j, var in ((j, v) for v, j in pos.items() if a <= j < b)]
         self.new.sort()
         self.keys = sorted((pos[e.index], col_of[e.index]) for e in t.children if pos[e.index] < a)

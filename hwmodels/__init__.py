@@ -19,7 +19,6 @@ layered above it.
 """
 from __future__ import annotations
 
-from .constants import constants
 from .detection import detect
 from .errors import (
     DetectionError,
@@ -35,7 +34,7 @@ from .errors import (
 from .loader import get_architecture, list_architectures, load, parse_compute_capability
 from .model import DTYPES, GPU, INSTRUCTIONS, Architecture, MmaShape, PeakTflops
 from .occupancy import Occupancy, occupancy
-from .registry import get, list_gpus
+from .registry import constants, get, list_gpus
 
 __all__ = [
     "DTYPES",

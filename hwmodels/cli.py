@@ -16,9 +16,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .constants import constants
 from .errors import HwModelsError
 from .model import GPU
+from .registry import constants
 
 EXIT_OK = 0
 EXIT_USAGE = 2

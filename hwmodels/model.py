@@ -24,6 +24,9 @@ from .errors import ModelError, Problem
 #: Data-type names used for tensor-core shapes and peak throughput.
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "fp16", "bf16", "fp8", "fp6", "fp4", "int8", "int4")
 
+#: Prefix of the tensor-core constants of each instruction family (see :func:`hwmodels.constants`).
+_PREFIX = {"mma_sync": "MMA", "wmma": "WMMA", "wgmma": "WGMMA", "tcgen05": "TCGEN05"}
+
 #: Tensor-core instruction families, in the order constants are derived from them.
 INSTRUCTIONS: tuple[str, ...] = ("mma_sync", "wmma", "wgmma", "tcgen05")
 
@@ -299,6 +302,55 @@ class Architecture:
         """
         return self.sources.get(field_name, self.source)
 
+    def constants(self) -> dict[str, int]:
+        """The architecture's named integers for constraint models (:func:`hwmodels.constants`).
+
+        >>> import hwmodels
+        >>> c = hwmodels.get_architecture("sm_80").constants()
+        >>> c["MAX_WARPS_PER_SM"], c["MMA_K_BF16"], "WGMMA_K_BF16" in c
+        (64, 16, False)
+        """
+        major, minor = self.compute_capability
+        out: dict[str, int] = {
+            "COMPUTE_CAPABILITY": self.sm_version,
+            "CC_MAJOR": major,
+            "CC_MINOR": minor,
+            "WARP_SIZE": self.warp_size,
+            "MAX_THREADS_PER_BLOCK": self.max_threads_per_block,
+            "MAX_THREADS_PER_SM": self.max_threads_per_sm,
+            "MAX_WARPS_PER_SM": self.max_warps_per_sm,
+            "MAX_BLOCKS_PER_SM": self.max_blocks_per_sm,
+            "REGS_PER_SM": self.registers_per_sm,
+            "REGS_PER_BLOCK": self.registers_per_block,
+            "MAX_REGS_PER_THREAD": self.max_registers_per_thread,
+            "REG_ALLOC_UNIT": self.register_allocation_unit,
+            "REG_PARTITIONS": self.warp_allocation_granularity,
+            "SMEM_PER_SM": self.shared_memory_per_sm,
+            "SMEM_PER_BLOCK": self.shared_memory_per_block,
+            "SMEM_PER_BLOCK_OPTIN": self.shared_memory_per_block_optin,
+            "SMEM_RESERVED_PER_BLOCK": self.reserved_shared_memory_per_block,
+            "SMEM_ALLOC_UNIT": self.shared_memory_allocation_unit,
+            "CLUSTER_LAUNCH": int(self.cluster_launch),
+            "MAX_CLUSTER_SIZE": self.max_cluster_size,
+            "MAX_CLUSTER_SIZE_NONPORTABLE": self.max_cluster_size_nonportable,
+        }
+        seen: set[tuple[str, str]] = set()
+        for shape in self.tensor_cores:
+            key = (shape.instruction, shape.dtype)
+            if key in seen:
+                continue  # only the preferred (first) shape of each instruction and data type
+            seen.add(key)
+            prefix, dt = _PREFIX[shape.instruction], shape.dtype.upper()
+            out[f"{prefix}_M_{dt}"] = shape.m
+            out[f"{prefix}_N_{dt}"] = shape.n
+            out[f"{prefix}_K_{dt}"] = shape.k
+            if len(shape.n_values) > 1:
+                out[f"{prefix}_N_MIN_{dt}"] = shape.n_min
+                steps = {b - a for a, b in zip(shape.n_values, shape.n_values[1:])}
+                if len(steps) == 1:
+                    out[f"{prefix}_N_STEP_{dt}"] = steps.pop()
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of every fact (tensor-core shapes as strings).
 
@@ -572,9 +624,19 @@ class GPU:
         >>> c["NUM_SMS"], c["SMEM_PER_BLOCK_OPTIN"], c["MMA_K_BF16"]
         (132, 232448, 16)
         """
-        from .constants import constants
-
-        return constants(self)
+        out = {
+            "NUM_SMS": self.sm_count,
+            "L2_BYTES": self.l2_cache_bytes,
+            "MEMORY_BYTES": self.memory_bytes,
+        }
+        if self.memory_bandwidth_gbps is not None:
+            out["MEMORY_BANDWIDTH_GBPS"] = round(self.memory_bandwidth_gbps)
+        if self.boost_clock_mhz is not None:
+            out["BOOST_CLOCK_MHZ"] = self.boost_clock_mhz
+        for dtype, tflops in self.peak_tflops.items():
+            out[f"PEAK_GFLOPS_{dtype.upper()}"] = round(tflops * 1000)
+        out.update(self.architecture.constants())
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of the product and its architecture.

@@ -54,17 +54,11 @@ from ..intops import BitAnd, BitNot, BitOr, BitXor, LShift, RShift, power
 from ..model import Model
 from ..propagators import Store, forward
 from ..statements import Source
-from .grammar import KEYWORDS, TERMINAL_NAMES, parser
+from .grammar import KEYWORDS, LITERAL_BOUND, MAX_LITERAL_DIGITS, TERMINAL_NAMES, parser
 
 #: Domain of a variable that is used but never declared (as in the original ConstrINT format).
 UNDECLARED_LO = 1
 UNDECLARED_HI = 2**30
-#: Most decimal digits of an integer literal or a constant (declaration bounds, list values):
-#: far beyond 64 bits, so that every model :func:`constrint.dumps` writes reads back, and below
-#: Python's own limit on converting integers to and from text (4300 digits).
-MAX_LITERAL_DIGITS = 4000
-#: Constants at least this large in magnitude are refused.
-LITERAL_BOUND = 10**MAX_LITERAL_DIGITS
 #: Largest exponent of ``^`` / ``**``.
 MAX_EXPONENT = 64
 #: Deepest nesting of expressions accepted (parentheses, operators, calls).

@@ -98,6 +98,13 @@ COMMENT: /#[^\n]*/
 %ignore /[ \t\f\r\n]+/
 """
 
+#: Most decimal digits of an integer literal or a constant (declaration bounds, list values):
+#: far beyond 64 bits, so that every model :func:`constrint.dumps` writes reads back, and below
+#: Python's own limit on converting integers to and from text (4300 digits).
+MAX_LITERAL_DIGITS = 4000
+#: Constants at least this large in magnitude are refused.
+LITERAL_BOUND = 10**MAX_LITERAL_DIGITS
+
 #: Words that cannot name variables in ``.cint`` text.
 KEYWORDS = frozenset(
     {"and", "or", "not", "in", "var", "minimize", "maximize", "true", "false", "if", "else"}

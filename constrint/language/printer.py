@@ -31,8 +31,7 @@ from ..expr import (
     Trunc,
     Var,
 )
-from .compiler import LITERAL_BOUND, MAX_LITERAL_DIGITS
-from .grammar import KEYWORDS
+from .grammar import KEYWORDS, LITERAL_BOUND, MAX_LITERAL_DIGITS
 
 # precedence levels, higher binds tighter
 _OR, _AND, _NOT, _CMP, _ADD, _MUL, _UNARY, _POW, _ATOM = range(9)

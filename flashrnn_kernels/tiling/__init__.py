@@ -16,12 +16,11 @@ See ``docs/kernel-configs.md`` for the models, the objective and a table of conf
 """
 from __future__ import annotations
 
-from .config import KernelConfig, ResourceUse
+from .config import KernelConfig, ResourceUse, binding_resources
 from .models import ALTERNATING, FUSED, SPECS, TILING_VERSION, ModelSpec, TilingModelError
 from .problem import BACKENDS, DTYPES, PASSES, Problem
 from .solve import (
     InfeasibleConfigError,
-    binding_resources,
     cache_path,
     clear_cache,
     kernel_config,

@@ -10,19 +10,14 @@ import constrint as ci
 import hwmodels
 
 from ..cells import get_cell
+from .config import mb
 from .models import SPECS, ModelSpec, model_inputs, relaxed, resource_kinds
-from .problem import Problem
-from .solve import InfeasibleConfigError, on_chip_bytes, r_bytes, solve_inputs
-
-
-def mb(n: float) -> str:
-    """Bytes as MB (10^6) with one decimal, or kB below 1 MB."""
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
+from .problem import ELEMENT_BYTES, InfeasibleConfigError, Problem
 
 
 def _feasible(problem: Problem, gpu: hwmodels.GPU) -> bool:
     spec = SPECS[problem.backend]
-    return solve_inputs(spec, model_inputs(spec, problem, hwmodels.constants(gpu)))[1] is not None
+    return spec.solve(model_inputs(spec, problem, hwmodels.constants(gpu)))[1] is not None
 
 
 def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
@@ -42,7 +37,7 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
     reasons: list[str] = []
     binding: list[str] = []
     for kind in resource_kinds(spec):
-        red, res = solve_inputs(spec, inputs, relaxed(spec, kind, inputs), fixed)
+        red, res = spec.solve(inputs, relaxed(spec, kind, inputs), fixed)
         if res is not None:
             binding.append(kind)
             reasons.append(_reason(spec, kind, problem, gpu, inputs, red, reduced))
@@ -56,7 +51,7 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
         pairs = []
         for i, a in enumerate(kinds):
             for b in kinds[i + 1:]:
-                if solve_inputs(spec, inputs, {**relaxed(spec, a, inputs), **relaxed(spec, b, inputs)}, fixed)[1]:
+                if spec.solve(inputs, {**relaxed(spec, a, inputs), **relaxed(spec, b, inputs)}, fixed)[1]:
                     pairs.append(f"{a} and {b}")
         if pairs:
             binding.extend(k for k in kinds if any(k in p for p in pairs))
@@ -142,7 +137,7 @@ def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -
 def _unfixed(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
              fixed: dict[str, int]) -> list[str]:
     """What would work when the caller fixed some decisions: the model's own choice, if any."""
-    _, res = solve_inputs(spec, inputs)
+    _, res = spec.solve(inputs)
     if res is None:
         return _suggestions(problem, gpu)
     choice = ", ".join(f"{k} = {res.values[k]}" for k in fixed)
@@ -176,4 +171,15 @@ def _suggestions(problem: Problem, gpu: hwmodels.GPU) -> list[str]:
     return out
 
 
-__all__ = ["diagnose", "mb"]
+def on_chip_bytes(gpu: hwmodels.GPU) -> int:
+    """Registers and shared memory of all SMs, in bytes."""
+    a = gpu.architecture
+    return gpu.sm_count * (a.registers_per_sm * 4 + a.shared_memory_per_sm)
+
+
+def r_bytes(problem: Problem) -> int:
+    """Bytes of one head's recurrent matrix R."""
+    return get_cell(problem.cell).num_gates * problem.head_dim ** 2 * ELEMENT_BYTES[problem.dtype]
+
+
+__all__ = ["diagnose", "on_chip_bytes", "r_bytes"]

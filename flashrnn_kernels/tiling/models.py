@@ -87,6 +87,22 @@ class ModelSpec:
                 why = f" ({src.comment})" if src is not None and src.comment else ""
                 raise InputError(f"{self.file}: input {name} = {v} is outside its range {dom!r}{why}")
 
+    def solve(self, inputs: Mapping[str, int], overrides: Mapping[str, int] | None = None,
+              fixed: Mapping[str, int] | None = None) -> tuple[ci.Reduction, ci.Result | None]:
+        """Solve the model for these inputs (``overrides``, ``fixed`` as in :meth:`reduce`):
+        ``(reduction, result)``, ``result`` (over every variable of the model) ``None`` when
+        there is no solution."""
+        reduced = self.reduce(inputs, overrides, fixed)
+        res = reduced.solve()
+        if res.status is ci.Status.UNKNOWN:
+            raise TilingModelError(f"{self.file}: the solver stopped without an answer")
+        return reduced, (res if res.ok else None)
+
+    def objective_of(self, res: ci.Result) -> tuple[int, ...]:
+        """The objective of the model (one int per level) at a solution."""
+        obj = self.model().objective
+        return tuple(int(e.evaluate(res.values)) for e in obj[0]) if obj else ()
+
     def reduce(self, inputs: Mapping[str, int], overrides: Mapping[str, int] | None = None,
                fixed: Mapping[str, int] | None = None) -> ci.Reduction:
         """The model with these inputs, reduced to a model over the decisions.

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..cells import get_cell
-from ..errors import InputError
+from ..errors import InputError, UnsupportedError
 
 #: Accepted spellings of the data types (torch names are the canonical ones).
 DTYPES = {
@@ -118,4 +118,40 @@ class Problem:
         return f"{self.cell}, batch {self.batch_size}, {heads}, {self.dtype}, {what[self.pass_]} ({self.backend})"
 
 
-__all__ = ["Problem", "DTYPES", "PASSES", "BACKENDS", "ELEMENT_BYTES", "DTYPE_CODES", "MMA_DTYPES"]
+class InfeasibleConfigError(UnsupportedError):
+    """No configuration of the kernel fits the problem on the GPU.
+
+    A :class:`~flashrnn_kernels.UnsupportedError` (so a :class:`FlashRNNError` and a
+    ``ValueError``). ``binding`` lists the resources that cannot be met (registers, shared
+    memory, SMs, threads, or a requirement of the kernel), ``suggestions`` what would work.
+    """
+
+    def __init__(self, message: str, problem: Problem | None = None, gpu: str = "",
+                 binding: tuple[str, ...] = (), suggestions: tuple[str, ...] = (),
+                 fixed: tuple[tuple[str, int], ...] = ()):
+        super().__init__(message)
+        self.problem = problem
+        self.gpu = gpu
+        self.binding = tuple(binding)
+        self.suggestions = tuple(suggestions)
+        self.fixed = tuple(fixed)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"message": str(self), "problem": self.problem.to_dict() if self.problem else None,
+               "gpu": self.gpu, "binding": list(self.binding), "suggestions": list(self.suggestions)}
+        if self.fixed:
+            out["fixed"] = dict(self.fixed)
+        return out
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed))
+
+    def fresh(self) -> InfeasibleConfigError:
+        """A new instance with the same content and no traceback. The cache keeps one instance
+        and raises fresh ones: re-raising the cached object itself would grow its traceback with
+        every raise and keep every caller's frame (and its tensors) alive."""
+        return type(self)(str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed)
+
+
+__all__ = ["Problem", "InfeasibleConfigError", "DTYPES", "PASSES", "BACKENDS", "ELEMENT_BYTES", "DTYPE_CODES",
+           "MMA_DTYPES"]

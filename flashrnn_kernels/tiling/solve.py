@@ -24,10 +24,11 @@ from typing import Any, Union
 import constrint as ci
 import hwmodels
 
-from ..errors import InputError, UnsupportedError
+from ..errors import InputError
 from .config import KernelConfig
-from .models import SPECS, TILING_VERSION, ModelSpec, TilingModelError, model_inputs, relaxed
-from .problem import ELEMENT_BYTES, Problem
+from .diagnose import diagnose
+from .models import SPECS, TILING_VERSION, ModelSpec, model_inputs
+from .problem import InfeasibleConfigError, Problem
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -37,41 +38,6 @@ GPULike = Union["hwmodels.GPU", str]
 _MEMO: OrderedDict[str, Any] = OrderedDict()
 _MEMO_SIZE = 4096
 _LOCK = threading.Lock()
-
-
-class InfeasibleConfigError(UnsupportedError):
-    """No configuration of the kernel fits the problem on the GPU.
-
-    A :class:`~flashrnn_kernels.UnsupportedError` (so a :class:`FlashRNNError` and a
-    ``ValueError``). ``binding`` lists the resources that cannot be met (registers, shared
-    memory, SMs, threads, or a requirement of the kernel), ``suggestions`` what would work.
-    """
-
-    def __init__(self, message: str, problem: Problem | None = None, gpu: str = "",
-                 binding: tuple[str, ...] = (), suggestions: tuple[str, ...] = (),
-                 fixed: tuple[tuple[str, int], ...] = ()):
-        super().__init__(message)
-        self.problem = problem
-        self.gpu = gpu
-        self.binding = tuple(binding)
-        self.suggestions = tuple(suggestions)
-        self.fixed = tuple(fixed)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {"message": str(self), "problem": self.problem.to_dict() if self.problem else None,
-               "gpu": self.gpu, "binding": list(self.binding), "suggestions": list(self.suggestions)}
-        if self.fixed:
-            out["fixed"] = dict(self.fixed)
-        return out
-
-    def __reduce__(self):
-        return (type(self), (str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed))
-
-    def fresh(self) -> InfeasibleConfigError:
-        """A new instance with the same content and no traceback. The cache keeps one instance
-        and raises fresh ones: re-raising the cached object itself would grow its traceback with
-        every raise and keep every caller's frame (and its tensors) alive."""
-        return type(self)(str(self), self.problem, self.gpu, self.binding, self.suggestions, self.fixed)
 
 
 # ====================================================================== GPU
@@ -210,10 +176,8 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
                 raise hit.fresh()
             return hit
     start = time.perf_counter()
-    reduced, res = solve_inputs(spec, inputs, fixed=pins)
+    reduced, res = spec.solve(inputs, fixed=pins)
     if res is None:
-        from .diagnose import diagnose
-
         result: Any = diagnose(spec, problem, g, inputs, reduced, pins)
     else:
         result = _config(spec, problem, g, reduced, res, pins, (time.perf_counter() - start) * 1e3)
@@ -256,46 +220,4 @@ def _config(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, reduced: ci.Re
                         tuple(fixed.items()))
 
 
-def solve_inputs(spec: ModelSpec, inputs: dict[str, int], overrides: dict[str, int] | None = None,
-                 fixed: dict[str, int] | None = None) -> tuple[ci.Reduction, ci.Result | None]:
-    """Solve ``spec``'s model for these inputs (overrides, fixed decisions); ``(reduction, result)``
-    with ``result`` (over every variable of the model) ``None`` when there is no solution."""
-    reduced = spec.reduce(inputs, overrides, fixed)
-    res = reduced.solve()
-    if res.status is ci.Status.UNKNOWN:
-        raise TilingModelError(f"{spec.file}: the solver stopped without an answer")
-    return reduced, (res if res.ok else None)
-
-
-def objective_of(spec: ModelSpec, res: ci.Result) -> tuple[int, ...]:
-    """The objective of ``spec``'s model (one int per level) at a solution."""
-    obj = spec.model().objective
-    return tuple(int(e.evaluate(res.values)) for e in obj[0]) if obj else ()
-
-
-def binding_resources(cfg: KernelConfig) -> dict[str, bool]:
-    """Per kind of resource: whether lifting its budget alone gives a better objective."""
-    spec = cfg.spec
-    inputs = dict(cfg.inputs)
-    out: dict[str, bool] = {}
-    for kind, _ in spec.relaxations:
-        _, res = solve_inputs(spec, inputs, relaxed(spec, kind, inputs), dict(cfg.fixed))
-        out[kind] = res is not None and objective_of(spec, res) < cfg.objective
-    return out
-
-
-def on_chip_bytes(gpu: hwmodels.GPU) -> int:
-    """Registers and shared memory of all SMs, in bytes."""
-    a = gpu.architecture
-    return gpu.sm_count * (a.registers_per_sm * 4 + a.shared_memory_per_sm)
-
-
-def r_bytes(problem: Problem) -> int:
-    """Bytes of one head's recurrent matrix R."""
-    from ..cells import get_cell
-
-    return get_cell(problem.cell).num_gates * problem.head_dim ** 2 * ELEMENT_BYTES[problem.dtype]
-
-
-__all__ = ["kernel_config", "InfeasibleConfigError", "clear_cache", "resolve_gpu",
-           "binding_resources", "cache_path"]
+__all__ = ["kernel_config", "InfeasibleConfigError", "clear_cache", "resolve_gpu", "cache_path"]

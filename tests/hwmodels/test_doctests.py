@@ -7,7 +7,7 @@ import importlib
 import pytest
 
 MODULES = ["hwmodels", "hwmodels.model", "hwmodels.loader", "hwmodels.registry", "hwmodels.occupancy",
-           "hwmodels.constants", "hwmodels.detection", "hwmodels.cli"]
+           "hwmodels.detection", "hwmodels.cli"]
 
 
 @pytest.mark.parametrize("name", MODULES)
