@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHILD_RUN = """
 import json, sys, time, torch
 import flashrnn_kernels as frk
-from flashrnn_kernels import jit
+from flashrnn_kernels import compilers
 cell, B, N, D = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 sys.path.insert(0, sys.argv[5])
 from timing import inputs
@@ -42,7 +42,7 @@ t0 = time.perf_counter()
 st, _ = frk.flashrnn(*xs, cell=cell, backend="fused")
 st[0].float().sum().backward()
 torch.cuda.synchronize()
-print(json.dumps({"seconds": time.perf_counter() - t0, "compiler": jit.chosen_compiler()}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "compiler": compilers.chosen_compiler()}))
 """
 
 CHILD_BUILD = """

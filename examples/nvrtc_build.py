@@ -14,7 +14,7 @@ import sys
 import torch
 
 import flashrnn_kernels as frk
-from flashrnn_kernels import devices, driver, jit, nvrtc
+from flashrnn_kernels import compilers, devices, driver, nvrtc
 from flashrnn_kernels.backends import fused
 from flashrnn_kernels.backends.fused_launch import Facts
 from flashrnn_kernels.tiling import Problem, kernel_config
@@ -22,7 +22,7 @@ from flashrnn_kernels.tiling import Problem, kernel_config
 problem = nvrtc.toolchain_problem()
 if problem:
     sys.exit(f"NVRTC cannot build here: {problem}")
-print("compiler the backends would use:", jit.compiler_choice())
+print("compiler the backends would use:", compilers.compiler_choice())
 
 # a tiling solved for the H100 model and built for its target, sm_90a (no GPU needed for this part)
 cfg = kernel_config(Problem("lstm", 16, 2, 256, "bfloat16", "both"), "h100")

@@ -1,7 +1,8 @@
 """Just-in-time builds of the CUDA sources in ``csrc/``: one build path for every CUDA backend.
 
 ``(name, sources, defines, arch)`` -> a loaded module, cached on disk by content, with one of two
-compilers behind it, picked by :func:`compiler_choice` (``FLASHRNN_COMPILER``):
+compilers behind it, picked by :func:`flashrnn_kernels.compilers.compiler_choice`
+(``FLASHRNN_COMPILER``):
 
 * nvcc: :func:`load_library` builds a shared library of C launchers, opened with :mod:`ctypes`;
 * NVRTC: :func:`flashrnn_kernels.nvrtc.load_cubin` builds a cubin from pip packages (no toolkit),
@@ -46,7 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .env import compiler_setting, cuda_arch_setting, nvcc_setting, settings
+from .env import cuda_arch_setting, nvcc_setting, settings
 from .errors import BuildError, BuildLockTimeout, InputError
 
 log = logging.getLogger(__name__)
@@ -194,89 +195,6 @@ def nvcc_problem() -> str | None:
     if nvcc is None:
         return "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
     return _host_compiler_problem(os.environ.get("NVCC_PREPEND_FLAGS", "") + os.environ.get("NVCC_APPEND_FLAGS", ""))
-
-
-#: The compilers ``FLASHRNN_COMPILER=auto`` tries, in order: nvcc first while the NVRTC path (its
-#: launches go through the CUDA driver from Python) is new, so that NVRTC serves where there is no
-#: nvcc. Making NVRTC the default is swapping these two.
-AUTO_ORDER = ("nvcc", "nvrtc")
-
-
-@dataclass(frozen=True)
-class CompilerChoice:
-    """Which compiler builds the CUDA kernels (``"nvcc"``, ``"nvrtc"``, or None when none can)
-    and why: :func:`compiler_choice`."""
-
-    compiler: str | None
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.compiler or 'none'} ({self.reason})"
-
-
-def _problem_of(compiler: str) -> str | None:
-    if compiler == "nvcc":
-        return nvcc_problem()
-    from . import nvrtc
-
-    return nvrtc.toolchain_problem()
-
-
-def compiler_choice() -> CompilerChoice:
-    """The compiler of the next build, by ``FLASHRNN_COMPILER``: ``nvcc`` or ``nvrtc`` when named
-    (None if it cannot build here, with its reason); for ``auto`` the first of :data:`AUTO_ORDER`
-    that can build. Decided once per value of the variables it depends on.
-
-    ```python
-    str(jit.compiler_choice())
-    # 'nvcc (FLASHRNN_COMPILER=auto: nvcc found)', or 'nvrtc (FLASHRNN_COMPILER=auto: nvcc
-    # unavailable: no CUDA compiler: nvcc not found (...); NVRTC from the pip packages)'
-    ```
-    """
-    get = os.environ.get  # the raw values key the decision; compiler_setting() checks them once
-    return _choice(get("FLASHRNN_COMPILER"), get("FLASHRNN_NVCC"), get("CUDA_HOME"), get("CUDA_PATH"),
-                   get("PATH"), get("NVCC_PREPEND_FLAGS"), get("NVCC_APPEND_FLAGS"))
-
-
-@functools.lru_cache(maxsize=16)
-def _choice(_compiler: str | None, *_environment: str | None) -> CompilerChoice:
-    setting = compiler_setting()
-    if setting != "auto":
-        problem = _problem_of(setting)
-        if problem:
-            return CompilerChoice(None, f"FLASHRNN_COMPILER={setting}: {problem}")
-        return CompilerChoice(setting, f"FLASHRNN_COMPILER={setting}")
-    problems: list[str] = []
-    for compiler in AUTO_ORDER:
-        problem = _problem_of(compiler)
-        if problem is None:
-            found = {"nvcc": "nvcc found", "nvrtc": "NVRTC from the pip packages"}[compiler]
-            return CompilerChoice(compiler, "FLASHRNN_COMPILER=auto: " + "; ".join([*problems, found]))
-        problems.append(f"{compiler} unavailable: {problem}")
-    return CompilerChoice(None, "no CUDA compiler: " + "; ".join(problems))
-
-
-def chosen_compiler() -> str:
-    """:func:`compiler_choice`'s compiler; :class:`~flashrnn_kernels.BuildError` with the reason
-    when none can build."""
-    choice = compiler_choice()
-    if choice.compiler is None:
-        raise BuildError(choice.reason)
-    return choice.compiler
-
-
-def toolchain_problem() -> str | None:
-    """None if the CUDA kernels can be built here by the compiler :func:`compiler_choice` picks,
-    else why not (what backends' ``supports`` say).
-
-    ```python
-    jit.toolchain_problem()
-    # None, or e.g. 'no CUDA compiler: nvcc unavailable: no CUDA compiler: nvcc not found (...);
-    # nvrtc unavailable: no NVRTC: the package cuda-bindings is not installed (...)'
-    ```
-    """
-    choice = compiler_choice()
-    return None if choice.compiler else choice.reason
 
 
 @functools.lru_cache(maxsize=8)

@@ -364,10 +364,10 @@ def explain_call(call: Call, backend: str = "auto") -> str:
     priorities = {b.name: b.priority for b in registered_backends()}
     lines = [f"flashrnn call: {call}", f"requested backend: {backend}"]
     if call.device.type == "cuda":
-        from .. import jit
+        from .. import compilers
 
         try:
-            lines.append(f"CUDA compiler: {jit.compiler_choice()}")
+            lines.append(f"CUDA compiler: {compilers.compiler_choice()}")
         except InputError as exc:  # a malformed FLASHRNN_COMPILER
             lines.append(f"CUDA compiler: none ({exc})")
     for name, why in reasons.items():

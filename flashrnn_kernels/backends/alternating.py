@@ -17,7 +17,7 @@ float32 whatever the storage dtype. ``aux`` (saved for the backward) is ``[rh_al
 ``[T, N, B, G*D]`` in the input dtype.
 
 The pointwise kernels (``csrc/alternating.cu``) are built by the compiler
-:func:`flashrnn_kernels.jit.compiler_choice` picks: by nvcc (:func:`flashrnn_kernels.jit.load_library`)
+:func:`flashrnn_kernels.compilers.compiler_choice` picks: by nvcc (:func:`flashrnn_kernels.jit.load_library`)
 and called through their C launchers, or by NVRTC (:func:`flashrnn_kernels.nvrtc.load_cubin`) and
 launched through the CUDA driver (:class:`DriverLaunchers`, the same interface); either way
 :class:`CudaSteps` runs them with the block size the tiling model ``tiling/alternating.cint``
@@ -175,10 +175,10 @@ def _library(compiler: str) -> Any:
 
 def library(compiler: str | None = None) -> Any:
     """The compiled pointwise kernels' launchers, built on first use by ``compiler`` (``"nvcc"`` or
-    ``"nvrtc"``; default: :func:`flashrnn_kernels.jit.compiler_choice`'s) and kept for the process."""
-    from .. import jit
+    ``"nvrtc"``; default: :func:`flashrnn_kernels.compilers.compiler_choice`'s) and kept for the process."""
+    from .. import compilers
 
-    return _library(compiler or jit.chosen_compiler())
+    return _library(compiler or compilers.chosen_compiler())
 
 
 def _set_view(v: _View, t: Tensor, dims: tuple[int, ...], offset: int = 0) -> None:
@@ -459,9 +459,9 @@ class AlternatingBackend(Backend):
             return f"dtype {call.dtype} not compiled (float32, float16 and bfloat16 are)"
         if call.cell not in CELLS:
             return f"cell {call.cell!r} not compiled"
-        from .. import devices, jit
+        from .. import compilers, devices
 
-        return devices.model_problem(call.device) or jit.toolchain_problem()
+        return devices.model_problem(call.device) or compilers.toolchain_problem()
 
     def steps_for(self, Wx: Tensor, cell: Cell) -> Steps:
         if not Wx.is_cuda:

@@ -8,7 +8,7 @@ The kernels live in ``csrc/fused/`` (nvcc alone builds them; its README lists th
   (:func:`flashrnn_kernels.devices.gpu_model`); a batch with no tiling runs in chunks that have one
   (:func:`batch_plan`);
 * builds the kernels with the solved configuration's defines (:class:`FusedKernels`,
-  :func:`kernels`) with the compiler :func:`flashrnn_kernels.jit.compiler_choice` picks: nvcc
+  :func:`kernels`) with the compiler :func:`flashrnn_kernels.compilers.compiler_choice` picks: nvcc
   (:func:`flashrnn_kernels.jit.load_library`, the launchers of ``launch.cuh`` through ctypes) or
   NVRTC (:func:`flashrnn_kernels.nvrtc.load_cubin`, the same launch logic in Python through the
   CUDA driver: :mod:`flashrnn_kernels.backends.fused_launch`);
@@ -112,7 +112,7 @@ class FusedKernels:
     ``config`` is the solved :class:`~flashrnn_kernels.tiling.KernelConfig`; ``defines`` are extra
     ``-D`` defines that override or add to its own (the kernel's variant switches, see
     ``csrc/fused/README.md``); ``compiler`` is ``"nvcc"`` or ``"nvrtc"`` (default: the one
-    :func:`flashrnn_kernels.jit.compiler_choice` picks). ``lib`` holds the launchers of
+    :func:`flashrnn_kernels.compilers.compiler_choice` picks). ``lib`` holds the launchers of
     ``launch.cuh`` (nvcc: the library's, through ctypes; NVRTC:
     :class:`~flashrnn_kernels.backends.fused_launch.DriverLaunchers`). The launchers run on the
     tensors' device and its current stream.
@@ -120,13 +120,13 @@ class FusedKernels:
 
     def __init__(self, config: Any, arch: str, defines: Mapping[str, int] | None = None,
                  compiler: str | None = None):
-        from .. import jit
+        from .. import compilers, jit
 
         self.config = config
         self.arch = jit.normalize_arch(arch)
         self.cell = get_cell(config.problem.cell)
         self.defines = build_defines(config, self.arch, defines)
-        self.compiler = compiler or jit.chosen_compiler()
+        self.compiler = compiler or compilers.chosen_compiler()
         if self.compiler == "nvrtc":
             from .. import nvrtc
             from .fused_launch import DriverLaunchers
@@ -187,7 +187,7 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
             compiler: str | None = None) -> FusedKernels:
     """The :class:`FusedKernels` of ``config`` for ``arch`` (default: the current GPU's, see
     :func:`flashrnn_kernels.devices.build_arch`) with extra ``defines``, built by ``compiler``
-    (default: :func:`flashrnn_kernels.jit.compiler_choice`'s); built once (cached on disk) and kept
+    (default: :func:`flashrnn_kernels.compilers.compiler_choice`'s); built once (cached on disk) and kept
     for the process.
 
     ```python
@@ -200,7 +200,7 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
     k_rtc = fused.kernels(cfg, compiler="nvrtc")           # the same tiling built by NVRTC
     ```
     """
-    from .. import jit
+    from .. import compilers
 
     if arch is None:
         import torch
@@ -208,7 +208,7 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
         from .. import devices
 
         arch = devices.build_arch(torch.cuda.current_device())
-    return _kernels(config, arch, tuple(sorted((defines or {}).items())), compiler or jit.chosen_compiler())
+    return _kernels(config, arch, tuple(sorted((defines or {}).items())), compiler or compilers.chosen_compiler())
 
 
 @functools.lru_cache(maxsize=4096)
@@ -225,9 +225,9 @@ def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index
 def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any) -> tuple[int, FusedKernels]:
     """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem, device
     and compiler)."""
-    from .. import devices, jit
+    from .. import compilers, devices
 
-    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device), jit.chosen_compiler())
+    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device), compilers.chosen_compiler())
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -450,7 +450,7 @@ def _register() -> None:
         return
     import torch
 
-    from .. import devices, jit
+    from .. import compilers, devices
 
     _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
@@ -473,7 +473,7 @@ def _register() -> None:
             cap = devices.gpu_model(call.device).compute_capability
             if cap < (8, 0):
                 return f"needs compute capability 8.0 or newer (mma.sync bf16), got {cap}"
-            problem = jit.toolchain_problem()
+            problem = compilers.toolchain_problem()
             if problem:
                 return problem
             try:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flashrnn_kernels import env, jit
+from flashrnn_kernels import compilers, env, jit
 from flashrnn_kernels.errors import BuildLockTimeout, InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -273,7 +273,7 @@ def test_toolchain_problem_names_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASHRNN_NVCC", str(tmp_path / "no-such-nvcc"))
     monkeypatch.setenv("FLASHRNN_COMPILER", "nvcc")
     assert jit.nvcc_problem() == "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
-    assert jit.toolchain_problem() == ("FLASHRNN_COMPILER=nvcc: no CUDA compiler: nvcc not found "
+    assert compilers.toolchain_problem() == ("FLASHRNN_COMPILER=nvcc: no CUDA compiler: nvcc not found "
                                        "(set CUDA_HOME or put nvcc on PATH)")
     from flashrnn_kernels.errors import BuildError
 

@@ -22,7 +22,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from flashrnn_kernels import driver, jit, nvrtc  # noqa: E402
+from flashrnn_kernels import compilers, driver, jit, nvrtc  # noqa: E402
 from flashrnn_kernels.backends import alternating, fused  # noqa: E402
 from flashrnn_kernels.backends import fused_launch as fl  # noqa: E402
 from flashrnn_kernels.errors import BuildError, InputError  # noqa: E402
@@ -37,9 +37,9 @@ GRID = os.environ.get("FLASHRNN_TEST_NVRTC_GRID", "") == "1"
 @pytest.fixture
 def fresh_choice():
     """The compiler choice is decided once per environment: forget it around a test."""
-    jit._choice.cache_clear()
+    compilers._choice.cache_clear()
     yield
-    jit._choice.cache_clear()
+    compilers._choice.cache_clear()
 
 
 # ------------------------------------------------------------------------------ compiler choice
@@ -48,38 +48,38 @@ def test_auto_prefers_nvcc_and_falls_back_to_nvrtc(monkeypatch, tmp_path, fresh_
     monkeypatch.setattr(jit, "nvcc_problem", lambda: None)
     monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: None)
     monkeypatch.delenv("FLASHRNN_COMPILER", raising=False)
-    choice = jit.compiler_choice()
+    choice = compilers.compiler_choice()
     assert (choice.compiler, choice.reason) == ("nvcc", "FLASHRNN_COMPILER=auto: nvcc found")
 
-    jit._choice.cache_clear()
+    compilers._choice.cache_clear()
     monkeypatch.setattr(jit, "nvcc_problem", lambda: "no CUDA compiler: nvcc not found")
-    choice = jit.compiler_choice()
-    assert choice.compiler == "nvrtc" and jit.chosen_compiler() == "nvrtc"
+    choice = compilers.compiler_choice()
+    assert choice.compiler == "nvrtc" and compilers.chosen_compiler() == "nvrtc"
     assert choice.reason == ("FLASHRNN_COMPILER=auto: nvcc unavailable: no CUDA compiler: nvcc not found; "
                              "NVRTC from the pip packages")
-    assert jit.toolchain_problem() is None
+    assert compilers.toolchain_problem() is None
 
-    jit._choice.cache_clear()
+    compilers._choice.cache_clear()
     monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: "no NVRTC: cuda-bindings missing")
-    assert jit.compiler_choice().compiler is None
-    assert jit.toolchain_problem() == ("no CUDA compiler: nvcc unavailable: no CUDA compiler: nvcc not found; "
+    assert compilers.compiler_choice().compiler is None
+    assert compilers.toolchain_problem() == ("no CUDA compiler: nvcc unavailable: no CUDA compiler: nvcc not found; "
                                        "nvrtc unavailable: no NVRTC: cuda-bindings missing")
     with pytest.raises(BuildError, match="nvrtc unavailable: no NVRTC"):
-        jit.chosen_compiler()
+        compilers.chosen_compiler()
 
 
 def test_named_compiler_is_used_or_refused(monkeypatch, fresh_choice):
     monkeypatch.setattr(jit, "nvcc_problem", lambda: None)
     monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: "no NVRTC: libnvrtc could not be loaded")
     monkeypatch.setenv("FLASHRNN_COMPILER", "nvcc")
-    assert str(jit.compiler_choice()) == "nvcc (FLASHRNN_COMPILER=nvcc)"
+    assert str(compilers.compiler_choice()) == "nvcc (FLASHRNN_COMPILER=nvcc)"
     monkeypatch.setenv("FLASHRNN_COMPILER", "NVRTC")
-    assert jit.compiler_choice().compiler is None
-    assert jit.toolchain_problem() == "FLASHRNN_COMPILER=nvrtc: no NVRTC: libnvrtc could not be loaded"
+    assert compilers.compiler_choice().compiler is None
+    assert compilers.toolchain_problem() == "FLASHRNN_COMPILER=nvrtc: no NVRTC: libnvrtc could not be loaded"
     monkeypatch.setenv("FLASHRNN_COMPILER", "clang")
     with pytest.raises(InputError, match="FLASHRNN_COMPILER='clang' is not one of auto, nvrtc, nvcc"):
-        jit.compiler_choice()
-    assert jit.AUTO_ORDER == ("nvcc", "nvrtc")  # nvcc first while the driver path is new
+        compilers.compiler_choice()
+    assert compilers.AUTO_ORDER == ("nvcc", "nvrtc")  # nvcc first while the driver path is new
 
 
 def test_missing_bindings_are_named(monkeypatch):
@@ -651,8 +651,8 @@ def test_nvrtc_build_matches_nvcc_build_and_reference(backend, cell, dtname, sha
     results = {}
     for compiler in ("nvrtc", "nvcc"):
         monkeypatch.setenv("FLASHRNN_COMPILER", compiler)
-        if jit.toolchain_problem():
-            assert compiler == "nvcc", jit.toolchain_problem()
+        if compilers.toolchain_problem():
+            assert compiler == "nvcc", compilers.toolchain_problem()
             continue
         try:
             results[compiler] = _gpu_run(backend, cell, xs, dtype, dst, dla)
@@ -677,8 +677,8 @@ NO_NVCC_SCRIPT = textwrap.dedent(
     import time, torch
     t0 = time.perf_counter()
     import flashrnn_kernels as frk
-    from flashrnn_kernels import jit
-    choice = jit.compiler_choice()
+    from flashrnn_kernels import compilers
+    choice = compilers.compiler_choice()
     assert choice.compiler == "nvrtc", choice
     B, T, N, D = 4, 33, 2, 64
     x = [torch.randn(*s, device="cuda", dtype=torch.float64) for s in
