@@ -2,9 +2,11 @@
 
     python benchmarks/rnn_speed.py [--out docs/benchmarks] [--quick] [--timing per-call|back-to-back|both]
 
-Compares the fused and alternating backends, the PyTorch reference (small points only) and
+Compares the fused and alternating backends (the latter also with its time loops replayed as
+CUDA graphs, ``alternating_graphs``: ``FLASHRNN_GRAPHS=1``), the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
-(B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096).
+(B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096) and
+large single heads (``large``: LSTM 1xD, D = 1024 .. 2560).
 Writes rnn_speed.csv and PNG plots to --out, prints a table with ratios to cuDNN float16, and
 measures the first-call latency (config + compile in a fresh process) and the cached one.
 A run of some sweeps only (--sweeps) keeps the rows of the other sweeps already in the CSV.
@@ -14,6 +16,7 @@ host time included) and/or back to back (GPU time only); the CSV has a column pa
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import math
@@ -89,6 +92,21 @@ def time_cudnn(cell, B, T, H, dtype, methods):
     return timed(f, fb, methods)
 
 
+@contextlib.contextmanager
+def _env(**values: str):
+    """Environment variables set for the duration of a block (read by the package on every call)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def first_call_latency(cache_dir: str) -> float:
     """Seconds for import + config + compile + first run of the fused LSTM, new process."""
     code = (
@@ -107,7 +125,7 @@ def first_call_latency(cache_dir: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-SWEEPS = ("heads", "batch", "T")
+SWEEPS = ("heads", "batch", "T", "large")
 FIELDS = ["sweep", "impl", "cell", "dtype", "B", "T", "heads", "head_dim", "fwd_ms", "fwdbwd_ms",
           "fwd_b2b_ms", "fwdbwd_b2b_ms"]
 TIMES = ("fwd_ms", "fwdbwd_ms", "fwd_b2b_ms", "fwdbwd_b2b_ms")
@@ -132,9 +150,9 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "docs" / "benchmarks"))
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-alternating", action="store_true")
-    ap.add_argument("--sweeps", default="heads,batch,T",
-                    help="comma-separated subset of: heads, batch, T (the CSV keeps the rows of "
-                         "the others)")
+    ap.add_argument("--sweeps", default="heads,batch,T,large",
+                    help="comma-separated subset of: heads, batch, T, large (the CSV keeps the rows "
+                         "of the others)")
     ap.add_argument("--timing", default="per-call", choices=("per-call", "back-to-back", "both"),
                     help="timing method (benchmarks/timing.py); default per call")
     ap.add_argument("--no-latency", action="store_true", help="skip the first-call latency runs")
@@ -169,6 +187,9 @@ def main():
         try:
             if impl in ("fused", "alternating"):
                 times = time_backend(impl, cell, B, T, N, D, dtype, methods)
+            elif impl == "alternating_graphs":
+                with _env(FLASHRNN_GRAPHS="1"):
+                    times = time_backend("alternating", cell, B, T, N, D, dtype, methods)
             elif impl == "reference":
                 times = time_reference(cell, B, T, N, D, dtype, methods)
             else:
@@ -181,11 +202,12 @@ def main():
         add(sweep, impl, cell, dtype, B, T, N, D, times)
 
     impls = ["fused"] + ([] if a.no_alternating else ["alternating"])
+    graphs = [] if a.no_alternating else ["alternating_graphs"]
     heads = [(1, 768), (3, 256), (12, 64), (24, 32)]
     # 1) heads sweep, B=16, T=1024, all cells
     for cell in ("lstm", "gru", "slstm", "elman") if "heads" in sweeps else ():
         for N, D in heads if not a.quick else heads[:1] + heads[2:3]:
-            for impl in impls:
+            for impl in impls + (graphs if (N, D) == (1, 768) else []):
                 run("heads", impl, cell, bf16, 16, 1024, N, D)
         if cell in ("lstm", "gru"):
             run("heads", "cudnn_fp16", cell, fp16, 16, 1024, 1, 768)
@@ -199,6 +221,11 @@ def main():
     for T in ((256, 4096) if not a.quick else ()) if "T" in sweeps else ():
         for impl in ["fused", "cudnn_fp16"]:
             run("T", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, T, 1, 768)
+
+    # 4) large single heads, LSTM B=16, T=1024: fused where a tiling fits, else the alternating path
+    for D in ((1024, 1536, 2048, 2560) if not a.quick else (1024, 2048)) if "large" in sweeps else ():
+        for impl in impls + graphs + ["cudnn_fp16"]:
+            run("large", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, 1024, 1, D)
 
     write_csv()
 
@@ -217,14 +244,18 @@ def main():
         print("plot failed:", e)
 
     # table with ratios to cuDNN float16 (same sweep point with heads 1x768)
-    print("\n== summary (ms; ratio = cuDNN fp16 / impl in the same method, >1 is faster than cuDNN) ==")
-    cud = {(r["sweep"], r["cell"], r["B"], r["T"]): r for r in rows if r["impl"] == "cudnn_fp16"}
+    print("\n== summary (ms; ratio = cuDNN fp16 / impl in the same method and hidden size, >1 is faster "
+          "than cuDNN) ==")
+    def point(r):  # cuDNN runs one head of the whole hidden size
+        return r["sweep"], r["cell"], r["B"], r["T"], r["heads"] * r["head_dim"]
+
+    cud = {point(r): r for r in rows if r["impl"] == "cudnn_fp16"}
     cols = [k for k in TIMES if any(not math.isnan(r[k]) for r in rows)]
     print(f"{'sweep':6s} {'impl':12s} {'cell':5s} {'B':>4s} {'T':>5s} {'NxD':>7s} "
           + " ".join(f"{k.removesuffix('_ms'):>13s}" for k in cols)
           + " " + " ".join(f"{'x ' + k.removesuffix('_ms'):>15s}" for k in cols))
     for r in rows:
-        c = cud.get((r["sweep"], r["cell"], r["B"], r["T"]))
+        c = cud.get(point(r))
         ratios = [c[k] / r[k] if c else NAN for k in cols]
         print(f"{r['sweep']:6s} {r['impl']:12s} {r['cell']:5s} {r['B']:4d} {r['T']:5d} "
               f"{r['heads']:>3d}x{r['head_dim']:<4d}" + " ".join(f"{r[k]:13.3f}" for k in cols)
@@ -237,7 +268,7 @@ def plot(rows, out: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = plt.subplots(1, 4, figsize=(21, 4.5))
     # heads sweep, LSTM
     ax = axes[0]
     hs = [r for r in rows if r["sweep"] == "heads" and r["cell"] == "lstm"]
@@ -257,7 +288,8 @@ def plot(rows, out: Path):
     ax.set_xlabel("heads x head dim")
     ax.legend(fontsize=8)
     for ax, sweep, key, title in ((axes[1], "batch", "B", "LSTM 1x768, T=1024: batch"),
-                                  (axes[2], "T", "T", "LSTM 1x768, B=16: sequence length")):
+                                  (axes[2], "T", "T", "LSTM 1x768, B=16: sequence length"),
+                                  (axes[3], "large", "head_dim", "LSTM 1 head, B=16, T=1024: head size")):
         rs = [r for r in rows if r["sweep"] == sweep]
         for impl in sorted({r["impl"] for r in rs}):
             pts = sorted((r[key], r["fwd_ms"], r["fwdbwd_ms"]) for r in rs if r["impl"] == impl)

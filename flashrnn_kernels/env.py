@@ -17,6 +17,8 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc where there is one, else NVRTC, see :func:`flashrnn_kernels.compilers.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
 | ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
+| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |
+| ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
 >>> import os
@@ -92,7 +94,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'gpu_model', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
     """
 
     cache_dir: Path
@@ -103,6 +105,8 @@ class Settings:
     gpu_model: str | None
     nvcc: str | None
     compiler: str
+    graphs: bool
+    graph_memory_bytes: int
 
 
 def backend_setting() -> str:
@@ -146,6 +150,16 @@ def cuda_arch_setting() -> str | None:
     return _get_str("FLASHRNN_CUDA_ARCH")
 
 
+def graphs_enabled() -> bool:
+    """``FLASHRNN_GRAPHS`` alone (default off: the captured loops have not run on a GPU yet)."""
+    return _get_bool("FLASHRNN_GRAPHS", False)
+
+
+def graph_memory_bytes() -> int:
+    """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB, default 2048)."""
+    return int(_get_float("FLASHRNN_GRAPH_MEMORY", 2048.0) * 2**20)
+
+
 def settings() -> Settings:
     """Read every variable now and return them typed; a malformed value raises InputError.
 
@@ -171,4 +185,6 @@ def settings() -> Settings:
         gpu_model=gpu_model_setting(),
         nvcc=nvcc_setting(),
         compiler=compiler_setting(),
+        graphs=graphs_enabled(),
+        graph_memory_bytes=graph_memory_bytes(),
     )

@@ -19,9 +19,10 @@ time-reversed copy of its input (each sequence reversed within its own length).
 """
 from __future__ import annotations
 
+import functools
 import math
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,7 @@ def _shape(t: Tensor) -> str:
     return "[" + ", ".join(str(s) for s in t.shape) + "]"
 
 
+@functools.cache
 def _bias_sources(cell: Cell) -> tuple[int | None, ...]:
     """Per row of the kernel's bias ``b [Gb, N, D]``: the gate whose recurrent bias (torch's
     ``bias_hh``) fills it, or None for a row that stays zero. The input bias ``bias_ih`` is added
@@ -342,35 +344,38 @@ class _RNNBase(nn.Module):
         names = self.cell.state_names
         S, LD, H = len(names), self.num_layers * self.num_directions, self.hidden_size
         if S == 1:
-            labels = ["hx"]
             parts = [hx]
-            what = "a tensor"
         else:
-            labels = [f"hx[{k}] ({n}_0)" for k, n in enumerate(names)]
-            what = f"a tuple of {S} tensors ({', '.join(n + '_0' for n in names)})"
             if not isinstance(hx, (tuple, list)) or len(hx) != S:
                 got = f"{len(hx)} items" if isinstance(hx, (tuple, list)) else type(hx).__name__
-                raise InputError(f"hx must be {what}, got {got}")
+                raise InputError(f"hx must be a tuple of {S} tensors ({', '.join(n + '_0' for n in names)}), "
+                                 f"got {got}")
             parts = list(hx)
-        if batched:
-            expected = f"[num_layers * num_directions={LD}, batch={B}, hidden_size={H}]"
-            shape = (LD, B, H)
-        else:
-            expected = f"[num_layers * num_directions={LD}, hidden_size={H}] (unbatched input)"
-            shape = (LD, H)
+        shape = (LD, B, H) if batched else (LD, H)
         cast = torch.is_autocast_enabled(device.type)
-        for label, p in zip(labels, parts):
-            if not isinstance(p, Tensor):
-                raise InputError(f"{label} must be a torch.Tensor of shape {expected}, got {type(p).__name__}")
-            if tuple(p.shape) != shape:
-                raise InputError(f"{label} has shape {_shape(p)}; expected {expected}")
-            if p.device != device:
-                raise InputError(f"{label} is on device {p.device}; expected {device} (the device of input)")
-            if p.dtype != dtype and not (cast and p.is_floating_point()):
-                raise InputError(f"{label} has dtype {p.dtype}; expected {dtype} (the dtype of input)")
+        for k, p in enumerate(parts):
+            ok = isinstance(p, Tensor) and p.shape == shape and p.device == device
+            if not (ok and (p.dtype == dtype or (cast and p.is_floating_point()))):
+                self._refuse_state(k, p, shape, batched, dtype, device)  # says what is wrong
         if not batched:
             parts = [p.unsqueeze(1) for p in parts]
         return parts
+
+    def _refuse_state(self, k: int, p: Any, shape: tuple[int, ...], batched: bool, dtype: torch.dtype,
+                      device: torch.device) -> None:
+        """Raise the InputError that says what is wrong with item ``k`` of ``hx``."""
+        names = self.cell.state_names
+        label = "hx" if len(names) == 1 else f"hx[{k}] ({names[k]}_0)"
+        LD, H = self.num_layers * self.num_directions, self.hidden_size
+        expected = (f"[num_layers * num_directions={LD}, batch={shape[1]}, hidden_size={H}]" if batched
+                    else f"[num_layers * num_directions={LD}, hidden_size={H}] (unbatched input)")
+        if not isinstance(p, Tensor):
+            raise InputError(f"{label} must be a torch.Tensor of shape {expected}, got {type(p).__name__}")
+        if tuple(p.shape) != shape:
+            raise InputError(f"{label} has shape {_shape(p)}; expected {expected}")
+        if p.device != device:
+            raise InputError(f"{label} is on device {p.device}; expected {device} (the device of input)")
+        raise InputError(f"{label} has dtype {p.dtype}; expected {dtype} (the dtype of input)")
 
     def _run(self, x: Tensor, states0: list[Tensor] | None,
              lengths: Tensor | None) -> tuple[Tensor, list[Tensor]]:
@@ -386,13 +391,16 @@ class _RNNBase(nn.Module):
             outs = []
             for direction in range(dirs):
                 k = layer * dirs + direction
-                s0 = None if states0 is None else torch.stack([s[k] for s in states0])
+                s0 = None if states0 is None else (
+                    states0[0][k:k + 1] if len(states0) == 1 else torch.stack([s[k] for s in states0]))
                 out, last = self._run_direction(x, layer, direction, s0, lengths, reverse_index)
                 outs.append(out)
                 lasts.append(last)
             x = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
+        if len(lasts) == 1:  # one layer, one direction: [S, B, H] -> S x [1, B, H], views
+            return x, list(lasts[0].unsqueeze(1).unbind(0))
         return x, list(torch.stack(lasts, dim=1).unbind(0))
 
     def _run_direction(self, x, layer, direction, s0, lengths, reverse_index):

@@ -324,11 +324,13 @@ def select_backend(call: Call, backend: str = "auto") -> Backend:
     'reference'
     """
     if backend == "auto":
-        reasons = rejections(call)
-        for candidate in registered_backends():
-            if reasons.get(candidate.name) is None:
-                return candidate
-        raise UnsupportedError(f"no backend supports this call ({call}):\n{_format_reasons(reasons)}")
+        for candidate in registered_backends():  # highest priority first: the first that supports it
+            try:
+                if candidate.supports(call) is None:
+                    return candidate
+            except Exception:  # reported with the others' reasons below, if no backend runs it
+                continue
+        raise UnsupportedError(f"no backend supports this call ({call}):\n{_format_reasons(rejections(call))}")
     chosen = get_backend(backend)
     try:
         why = chosen.supports(call)

@@ -38,6 +38,7 @@ import torch
 from torch import Tensor
 
 from ..cells import CELLS, Cell
+from ..graphs import GraphCache
 from ..reference import TORCH_OPS, split_bias
 from . import Backend, Call, register_backend
 
@@ -439,6 +440,17 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     return dWx, dR, db, dstates0
 
 
+#: The captured time loops of this backend (:mod:`flashrnn_kernels.graphs`): ``GRAPHS.info()``
+#: says what is held, ``GRAPHS.clear()`` frees it.
+GRAPHS = GraphCache()
+
+
+def _dense(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The operands in the dense layout a captured loop is keyed by (views of parameters, such as
+    a module's ``R``, are copied once per call; the loop copies them anyway)."""
+    return tuple(t.contiguous() for t in tensors)
+
+
 def _on_device(t: Tensor) -> Any:
     """The tensors' device as the current one while the kernels launch (a no-op on the CPU)."""
     import contextlib
@@ -474,13 +486,28 @@ class AlternatingBackend(Backend):
 
     def forward(self, Wx, R, b, states0, cell):
         with _on_device(Wx):
-            return alternating_forward(self.steps_for(Wx, cell), Wx, R, b, states0, cell)
+            steps = self.steps_for(Wx, cell)
+
+            def loop(Wx, R, b, states0):
+                states, last, (rh_all,) = alternating_forward(steps, Wx, R, b, states0, cell)
+                return states, last, rh_all
+
+            key = ("alternating forward", cell.name, getattr(steps, "threads", None))
+            states, last, rh_all = GRAPHS.run(key, loop, _dense(Wx, R, b, states0))
+            return states, last, [rh_all]
 
     def backward(self, grad_states, grad_last, Wx, R, b, states0, states, aux, cell):
         (rh_all,) = aux
         with _on_device(Wx):
-            return alternating_backward(self.steps_for(Wx, cell), grad_states, grad_last, Wx, R, b, states0,
-                                        states, rh_all, cell)
+            steps = self.steps_for(Wx, cell)
+
+            def loop(grad_states, grad_last, Wx, R, b, states0, states, rh_all):
+                return alternating_backward(steps, grad_states, grad_last, Wx, R, b, states0, states, rh_all,
+                                            cell)
+
+            key = ("alternating backward", cell.name, getattr(steps, "threads", None))
+            inputs = _dense(grad_states.to(Wx.dtype), grad_last, Wx, R, b, states0, states, rh_all)
+            return tuple(GRAPHS.run(key, loop, inputs))
 
     def fake_aux(self, Wx, R, b, states0, cell):
         B, T, G, N, D = Wx.shape

@@ -60,3 +60,13 @@ def test_stack_benchmark_runs_on_the_cpu(tmp_path, capsys):
         assert len(list(csv.DictReader(fh))) == 4
     text = capsys.readouterr().out
     assert "max |output - torch.nn.LSTM's|" in text and "reverse-direction copies" in text
+
+
+def test_glue_benchmark_runs_on_the_cpu(capsys):
+    from flashrnn_kernels.backends import registered_backends
+
+    bench = _load("glue_overhead")
+    assert bench.main(["--device", "cpu", "--calls", "5"]) == 0
+    text = capsys.readouterr().out
+    assert "LSTM module.step(x_t, state), B=16" in text and "select_backend('auto') -> reference" in text
+    assert "null" not in [b.name for b in registered_backends()]  # the stand-in backend is gone again

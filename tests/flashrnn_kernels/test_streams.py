@@ -6,10 +6,10 @@
 * ``cuda:1`` (2+ GPUs): the module on the second GPU while the current device stays ``cuda:0``;
   results equal those on ``cuda:0``.
 
-What the backends do (read from the code): the alternating binding takes a ``CUDAGuard`` on the
-tensors' device and launches on ``at::cuda::getCurrentCUDAStream()``; the fused backend passes
-``torch.cuda.current_stream(device).cuda_stream`` to its ctypes launchers and makes the tensors'
-device current around the launch; the GEMMs and everything else are torch ops.
+What the backends do (read from the code): both pass ``torch.cuda.current_stream(device).cuda_stream``
+to their ctypes launchers and make the tensors' device current around the launch (the alternating
+backend's captured loops replay on the current stream too); the GEMMs and everything else are
+torch ops.
 """
 from __future__ import annotations
 
