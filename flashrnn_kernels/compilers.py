@@ -19,10 +19,10 @@ from . import jit, nvrtc
 from .env import compiler_setting
 from .errors import BuildError
 
-#: The compilers ``FLASHRNN_COMPILER=auto`` tries, in order: nvcc first while the NVRTC path (its
-#: launches go through the CUDA driver from Python) is new, so that NVRTC serves where there is no
-#: nvcc. Making NVRTC the default is swapping these two.
-AUTO_ORDER = ("nvcc", "nvrtc")
+#: The compilers ``FLASHRNN_COMPILER=auto`` tries, in order. NVRTC (its launches go through the CUDA
+#: driver from Python) is not among them until its launches have run on a GPU: it serves only where
+#: it is named (``FLASHRNN_COMPILER=nvrtc``). Making it the default is putting ``"nvrtc"`` first.
+AUTO_ORDER = ("nvcc",)
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,7 @@ def compiler_choice() -> CompilerChoice:
 
     ```python
     str(compilers.compiler_choice())
-    # 'nvcc (FLASHRNN_COMPILER=auto: nvcc found)', or 'nvrtc (FLASHRNN_COMPILER=auto: nvcc
-    # unavailable: no CUDA compiler: nvcc not found (...); NVRTC from the pip packages)'
+    # 'nvcc (FLASHRNN_COMPILER=auto: nvcc found)', or 'nvrtc (FLASHRNN_COMPILER=nvrtc)'
     ```
     """
     get = os.environ.get  # the raw values key the decision; compiler_setting() checks them once
@@ -72,7 +71,10 @@ def _choice(_compiler: str | None, *_environment: str | None) -> CompilerChoice:
             found = {"nvcc": "nvcc found", "nvrtc": "NVRTC from the pip packages"}[compiler]
             return CompilerChoice(compiler, "FLASHRNN_COMPILER=auto: " + "; ".join([*problems, found]))
         problems.append(f"{compiler} unavailable: {problem}")
-    return CompilerChoice(None, "no CUDA compiler: " + "; ".join(problems))
+    hint = "" if "nvrtc" in AUTO_ORDER else (
+        " (FLASHRNN_COMPILER=nvrtc builds with NVRTC from the pip packages instead: new, its launches "
+        "have not run on a GPU yet)")
+    return CompilerChoice(None, "no CUDA compiler: " + "; ".join(problems) + hint)
 
 
 def chosen_compiler() -> str:

@@ -14,7 +14,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_CUDA_ARCH`` | str | build target instead of the detected GPU, e.g. ``90a``, ``80``, ``sm_89`` |
 | ``FLASHRNN_BUILD_VERBOSE`` | bool | show compiler command lines and output (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``) |
 | ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
-| ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc where there is one, else NVRTC, see :func:`flashrnn_kernels.compilers.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
+| ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc, see :func:`flashrnn_kernels.compilers.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
 | ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |

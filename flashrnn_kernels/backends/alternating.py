@@ -445,6 +445,12 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
 GRAPHS = GraphCache()
 
 
+def _build_of(steps: Steps) -> tuple:
+    """What a captured loop depends on besides its inputs: the block size and the kernels' build
+    (a graph replays the launches of the library it was captured with)."""
+    return getattr(steps, "threads", None), id(getattr(steps, "lib", None))
+
+
 def _dense(*tensors: Tensor) -> tuple[Tensor, ...]:
     """The operands in the dense layout a captured loop is keyed by (views of parameters, such as
     a module's ``R``, are copied once per call; the loop copies them anyway)."""
@@ -492,7 +498,7 @@ class AlternatingBackend(Backend):
                 states, last, (rh_all,) = alternating_forward(steps, Wx, R, b, states0, cell)
                 return states, last, rh_all
 
-            key = ("alternating forward", cell.name, getattr(steps, "threads", None))
+            key = ("alternating forward", cell.name, _build_of(steps))
             states, last, rh_all = GRAPHS.run(key, loop, _dense(Wx, R, b, states0))
             return states, last, [rh_all]
 
@@ -505,7 +511,7 @@ class AlternatingBackend(Backend):
                 return alternating_backward(steps, grad_states, grad_last, Wx, R, b, states0, states, rh_all,
                                             cell)
 
-            key = ("alternating backward", cell.name, getattr(steps, "threads", None))
+            key = ("alternating backward", cell.name, _build_of(steps))
             inputs = _dense(grad_states.to(Wx.dtype), grad_last, Wx, R, b, states0, states, rh_all)
             return tuple(GRAPHS.run(key, loop, inputs))
 

@@ -44,7 +44,7 @@ def fresh_choice():
 
 # ------------------------------------------------------------------------------ compiler choice
 
-def test_auto_prefers_nvcc_and_falls_back_to_nvrtc(monkeypatch, tmp_path, fresh_choice):
+def test_auto_is_nvcc_and_names_nvrtc_where_there_is_none(monkeypatch, tmp_path, fresh_choice):
     monkeypatch.setattr(jit, "nvcc_problem", lambda: None)
     monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: None)
     monkeypatch.delenv("FLASHRNN_COMPILER", raising=False)
@@ -54,18 +54,32 @@ def test_auto_prefers_nvcc_and_falls_back_to_nvrtc(monkeypatch, tmp_path, fresh_
     compilers._choice.cache_clear()
     monkeypatch.setattr(jit, "nvcc_problem", lambda: "no CUDA compiler: nvcc not found")
     choice = compilers.compiler_choice()
-    assert choice.compiler == "nvrtc" and compilers.chosen_compiler() == "nvrtc"
-    assert choice.reason == ("FLASHRNN_COMPILER=auto: nvcc unavailable: no CUDA compiler: nvcc not found; "
-                             "NVRTC from the pip packages")
-    assert compilers.toolchain_problem() is None
+    assert choice.compiler is None  # NVRTC only where named, until its launches have run on a GPU
+    assert compilers.toolchain_problem() == (
+        "no CUDA compiler: nvcc unavailable: no CUDA compiler: nvcc not found (FLASHRNN_COMPILER=nvrtc "
+        "builds with NVRTC from the pip packages instead: new, its launches have not run on a GPU yet)")
+    with pytest.raises(BuildError, match="FLASHRNN_COMPILER=nvrtc builds with NVRTC"):
+        compilers.chosen_compiler()
 
     compilers._choice.cache_clear()
+    monkeypatch.setenv("FLASHRNN_COMPILER", "nvrtc")
+    assert str(compilers.compiler_choice()) == "nvrtc (FLASHRNN_COMPILER=nvrtc)"
+    assert compilers.chosen_compiler() == "nvrtc" and compilers.toolchain_problem() is None
+
+
+def test_auto_order_reaches_nvrtc_when_it_is_listed(monkeypatch, fresh_choice):
+    monkeypatch.setattr(compilers, "AUTO_ORDER", ("nvcc", "nvrtc"))
+    monkeypatch.setattr(jit, "nvcc_problem", lambda: "no CUDA compiler: nvcc not found")
+    monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: None)
+    monkeypatch.delenv("FLASHRNN_COMPILER", raising=False)
+    choice = compilers.compiler_choice()
+    assert choice.compiler == "nvrtc"
+    assert choice.reason == ("FLASHRNN_COMPILER=auto: nvcc unavailable: no CUDA compiler: nvcc not found; "
+                             "NVRTC from the pip packages")
+    compilers._choice.cache_clear()
     monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: "no NVRTC: cuda-bindings missing")
-    assert compilers.compiler_choice().compiler is None
     assert compilers.toolchain_problem() == ("no CUDA compiler: nvcc unavailable: no CUDA compiler: nvcc not found; "
-                                       "nvrtc unavailable: no NVRTC: cuda-bindings missing")
-    with pytest.raises(BuildError, match="nvrtc unavailable: no NVRTC"):
-        compilers.chosen_compiler()
+                                             "nvrtc unavailable: no NVRTC: cuda-bindings missing")
 
 
 def test_named_compiler_is_used_or_refused(monkeypatch, fresh_choice):
@@ -79,7 +93,7 @@ def test_named_compiler_is_used_or_refused(monkeypatch, fresh_choice):
     monkeypatch.setenv("FLASHRNN_COMPILER", "clang")
     with pytest.raises(InputError, match="FLASHRNN_COMPILER='clang' is not one of auto, nvrtc, nvcc"):
         compilers.compiler_choice()
-    assert compilers.AUTO_ORDER == ("nvcc", "nvrtc")  # nvcc first while the driver path is new
+    assert compilers.AUTO_ORDER == ("nvcc",)  # NVRTC only where named while the driver path is new
 
 
 def test_missing_bindings_are_named(monkeypatch):
@@ -705,13 +719,15 @@ NO_NVCC_SCRIPT = textwrap.dedent(
 def test_kernels_run_without_a_cuda_toolkit(tmp_path):
     """A new process with no nvcc to be found (none on PATH, CUDA_HOME and CUDA_PATH unset,
     FLASHRNN_NVCC naming a file that does not exist so that no fallback location is tried) and
-    an empty cache: auto picks NVRTC and both CUDA backends build, launch and match the reference."""
+    an empty cache, FLASHRNN_COMPILER=nvrtc: both CUDA backends build, launch and match the
+    reference."""
     script = tmp_path / "no_nvcc.py"
     script.write_text(NO_NVCC_SCRIPT)
     path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
                            if p and not (Path(p) / "nvcc").exists())
     envv = {k: v for k, v in os.environ.items() if k not in ("CUDA_HOME", "CUDA_PATH", "FLASHRNN_COMPILER")}
     envv.update(PATH=path, FLASHRNN_NVCC=str(tmp_path / "no-nvcc-here"), FLASHRNN_CACHE_DIR=str(tmp_path / "cache"),
+                FLASHRNN_COMPILER="nvrtc",
                 PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=envv, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr[-6000:]
