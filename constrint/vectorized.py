@@ -338,7 +338,10 @@ def _magnitude(node, store, memo) -> float:
     """An upper bound of the magnitude of an expression's values; inf when unknown."""
     if _all_integral(node):
         d, _ = forward(node, store, memo)
-        return math.inf if d is None else float(max(-d.lo, d.hi))
+        if d is None:
+            return math.inf
+        m = max(-d.lo, d.hi)
+        return float(m) if m < 2**1023 else math.inf  # beyond float64's range
     if getattr(node, "boolean", False) and type(node).__name__ == "Reify":
         return 1.0
     t = type(node)

@@ -4,7 +4,8 @@ Values are read when :func:`settings` is called (never cached at import), so tes
 long-running programs see changes. Nothing else in the package reads ``os.environ``, except the
 JIT builder for the variables nvcc itself reads (``CUDA_HOME``, ``CUDA_PATH``,
 ``NVCC_PREPEND_FLAGS``, ``NVCC_APPEND_FLAGS``), to find it and to tell whether a host compiler
-was chosen.
+was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN_NVCC`` and
+``PATH`` as the key under which it remembers its choice of compiler (the values are parsed here).
 
 | variable | type | meaning |
 | --- | --- | --- |
@@ -13,7 +14,8 @@ was chosen.
 | ``FLASHRNN_CUDA_ARCH`` | str | build target instead of the detected GPU, e.g. ``90a``, ``80``, ``sm_89`` |
 | ``FLASHRNN_BUILD_VERBOSE`` | bool | show compiler command lines and output (``1``/``0``, ``true``/``false``, ``yes``/``no``, ``on``/``off``) |
 | ``FLASHRNN_GPU_MODEL`` | str | hardware model of the GPUs the kernels run on instead of detecting it: a bundled name (``h100``) or a ``.toml`` model file (see :mod:`flashrnn_kernels.devices`) |
-| ``FLASHRNN_NVCC`` | path | the CUDA compiler to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
+| ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc, see :func:`flashrnn_kernels.compilers.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
+| ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
@@ -92,7 +94,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'cuda_arch', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
     """
 
     cache_dir: Path
@@ -102,6 +104,7 @@ class Settings:
     backend: str
     gpu_model: str | None
     nvcc: str | None
+    compiler: str
     graphs: bool
     graph_memory_bytes: int
 
@@ -120,6 +123,26 @@ def gpu_model_setting() -> str | None:
 def nvcc_setting() -> str | None:
     """``FLASHRNN_NVCC`` alone."""
     return _get_str("FLASHRNN_NVCC")
+
+
+#: The values ``FLASHRNN_COMPILER`` takes.
+COMPILERS = ("auto", "nvrtc", "nvcc")
+
+
+def compiler_setting() -> str:
+    """``FLASHRNN_COMPILER`` alone (lower case, default ``auto``); another value raises InputError.
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"FLASHRNN_COMPILER": "NVRTC"}):
+    ...     compiler_setting()
+    'nvrtc'
+    """
+    raw = _get_str("FLASHRNN_COMPILER")
+    value = (raw or "auto").lower()
+    if value not in COMPILERS:
+        raise InputError(f"environment variable FLASHRNN_COMPILER={raw!r} is not one of {', '.join(COMPILERS)}")
+    return value
 
 
 def cuda_arch_setting() -> str | None:
@@ -161,6 +184,7 @@ def settings() -> Settings:
         backend=backend_setting(),
         gpu_model=gpu_model_setting(),
         nvcc=nvcc_setting(),
+        compiler=compiler_setting(),
         graphs=graphs_enabled(),
         graph_memory_bytes=graph_memory_bytes(),
     )

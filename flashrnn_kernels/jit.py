@@ -1,9 +1,15 @@
 """Just-in-time builds of the CUDA sources in ``csrc/``: one build path for every CUDA backend.
 
-:func:`load_library` is the one seam: it turns ``(name, sources, defines, arch)`` into a loaded
-module of C launchers (today nvcc builds a shared library, opened with :mod:`ctypes`), cached on
-disk by content. Both CUDA backends build through it; nothing else in the package runs a
-compiler.
+``(name, sources, defines, arch)`` -> a loaded module, cached on disk by content, with one of two
+compilers behind it, picked by :func:`flashrnn_kernels.compilers.compiler_choice`
+(``FLASHRNN_COMPILER``):
+
+* nvcc: :func:`load_library` builds a shared library of C launchers, opened with :mod:`ctypes`;
+* NVRTC: :func:`flashrnn_kernels.nvrtc.load_cubin` builds a cubin from pip packages (no toolkit),
+  whose kernels :mod:`flashrnn_kernels.driver` launches.
+
+Both CUDA backends build through these; nothing else in the package runs a compiler. This module
+holds what both share: the target, the key, the cache and its lock.
 
 * **Target.** :func:`target_arch`: ``FLASHRNN_CUDA_ARCH``, else the GPU's compute capability, with
   the arch-specific suffix where the kernels use arch-specific features (``90a`` on Hopper, whose
@@ -176,11 +182,11 @@ def _version_of(nvcc: str) -> str | None:
     return lines[-1] if lines else "unknown"
 
 
-def toolchain_problem() -> str | None:
-    """None if the CUDA kernels can be built here, else why not (what backends' ``supports`` say).
+def nvcc_problem() -> str | None:
+    """None if nvcc can build the kernels here, else why not.
 
     ```python
-    jit.toolchain_problem()
+    jit.nvcc_problem()
     # None, or e.g. 'no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)',
     # 'no host C++ compiler for nvcc (g++ not found on PATH)'
     ```
@@ -379,7 +385,7 @@ def cached_build(
 
 # ------------------------------------------------------------------------------ front ends
 
-def _resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
+def resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
     out = []
     for s in sources:
         p = Path(s)
@@ -391,7 +397,7 @@ def _resolve_sources(sources: Sequence[str | Path]) -> list[Path]:
     return out
 
 
-def _define_flags(defines: Mapping[str, Any] | None) -> list[str]:
+def define_flags(defines: Mapping[str, Any] | None) -> list[str]:
     flags = []
     for name, value in sorted((defines or {}).items()):
         if not str(name).isidentifier():
@@ -426,7 +432,7 @@ def nvcc_command(
     cmd = [nvcc, mode, "-O3", "-std=c++17", "-lineinfo", *arch_flags(arch)]
     if mode == "-shared":
         cmd += ["-Xcompiler", "-fPIC"]
-    cmd += [f"-I{CSRC}", *(f"-I{i}" for i in include_dirs), *_define_flags(defines), *extra_flags]
+    cmd += [f"-I{CSRC}", *(f"-I{i}" for i in include_dirs), *define_flags(defines), *extra_flags]
     cmd += [*(str(s) for s in sources), "-o", str(output)]
     return cmd
 
@@ -441,14 +447,14 @@ def library_key(
     arch: str,
 ) -> tuple[str, dict[str, Any]]:
     """``(key, parts)`` of a :func:`load_library` build: what its cache directory is named by."""
-    srcs = _resolve_sources(sources)
+    srcs = resolve_sources(sources)
     incs = [CSRC, *(Path(i) for i in include_dirs)]
     parts = {
         "name": name,
         "sources": {p.name: file_digest(p) for p in srcs},
         "headers": header_digests(incs),
         "arch": normalize_arch(arch),
-        "defines": _define_flags(defines),
+        "defines": define_flags(defines),
         "flags": list(extra_flags),
         "toolchain": toolchain_id(),
     }
@@ -477,7 +483,7 @@ def load_library(
     ```
     """
     arch = normalize_arch(arch) if arch else target_arch()
-    problem = toolchain_problem()
+    problem = nvcc_problem()
     if problem:
         raise BuildError(f"cannot build {name}: {problem}")
     key, parts = library_key(name, sources, defines=defines, extra_flags=extra_flags,
@@ -485,7 +491,7 @@ def load_library(
     with _memo_lock:
         if key in _memo:
             return _memo[key]
-    srcs = _resolve_sources(sources)
+    srcs = resolve_sources(sources)
     libname = f"lib{name}.so"
 
     def build(directory: Path) -> None:

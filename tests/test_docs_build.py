@@ -148,3 +148,15 @@ def test_mkdocs_build_strict(tmp_path):
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-6000:]
     assert (tmp_path / "site" / "reference" / "constrint" / "index.html").is_file()
+
+
+def test_every_environment_variable_is_in_the_troubleshooting_table():
+    """``flashrnn_kernels/env.py`` lists the variables the package reads; the troubleshooting
+    page's table gives their defaults: both name the same ``FLASHRNN_*`` variables."""
+    import flashrnn_kernels.env as env
+
+    ours = set(re.findall(r"``(FLASHRNN_\w+)``", env.__doc__))
+    page = (DOCS / "troubleshooting.md").read_text(encoding="utf-8")
+    table = page.split("## Environment variables", 1)[1]
+    documented = set(re.findall(r"^\| `(FLASHRNN_\w+)`", table, flags=re.M))
+    assert ours and ours == documented, (sorted(ours - documented), sorted(documented - ours))

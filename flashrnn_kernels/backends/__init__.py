@@ -365,6 +365,13 @@ def explain_call(call: Call, backend: str = "auto") -> str:
         failure = str(exc).splitlines()[0]
     priorities = {b.name: b.priority for b in registered_backends()}
     lines = [f"flashrnn call: {call}", f"requested backend: {backend}"]
+    if call.device.type == "cuda":
+        from .. import compilers
+
+        try:
+            lines.append(f"CUDA compiler: {compilers.compiler_choice()}")
+        except InputError as exc:  # a malformed FLASHRNN_COMPILER
+            lines.append(f"CUDA compiler: none ({exc})")
     for name, why in reasons.items():
         prio = priorities.get(name)
         head = f"  {name}" + (f" (priority {prio})" if prio is not None else "")

@@ -16,9 +16,12 @@ sum of ``dWx`` (and of ``dG`` for the GRU's recurrent bias). The carried state g
 float32 whatever the storage dtype. ``aux`` (saved for the backward) is ``[rh_all]``,
 ``[T, N, B, G*D]`` in the input dtype.
 
-The pointwise kernels (``csrc/alternating.cu``) are built through :func:`flashrnn_kernels.jit.load_library`
-and called through their C launchers (:class:`CudaSteps`) with the block size the tiling model
-``tiling/alternating.cint`` chooses for the problem. The same algorithm runs with the pointwise
+The pointwise kernels (``csrc/alternating.cu``) are built by the compiler
+:func:`flashrnn_kernels.compilers.compiler_choice` picks: by nvcc (:func:`flashrnn_kernels.jit.load_library`)
+and called through their C launchers, or by NVRTC (:func:`flashrnn_kernels.nvrtc.load_cubin`) and
+launched through the CUDA driver (:class:`DriverLaunchers`, the same interface); either way
+:class:`CudaSteps` runs them with the block size the tiling model ``tiling/alternating.cint``
+chooses for the problem. The same algorithm runs with the pointwise
 steps written in torch (:class:`TorchSteps`) for CPU tensors and float64: tests use that to check
 the algorithm on machines without a GPU. The backend itself only accepts CUDA tensors in float32,
 float16 or bfloat16.
@@ -87,16 +90,96 @@ class _BackwardArgs(ctypes.Structure):
                 ("dh_rec", _View), ("dwx", _View), ("dg", _View)]
 
 
+#: The element types of the kernels' template instances, by ``DType`` code (``alternating.h``).
+_DTYPE_TYPES = {0: "float", 1: "__half", 2: "__nv_bfloat16"}
+
+
+def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
+    """The C++ name of one kernel instance (an NVRTC name expression).
+
+    >>> kernel_expression("forward", 0, 2)
+    'flashrnn::alternating::forward_kernel<0, __nv_bfloat16>'
+    """
+    return f"flashrnn::alternating::{direction}_kernel<{cell_id}, {_DTYPE_TYPES[dtype_code]}>"
+
+
+def kernel_expressions() -> list[str]:
+    """Every kernel instance the backend launches: both directions, every cell, every dtype."""
+    return [kernel_expression(d, c.cuda_id, code) for d in ("forward", "backward") for c in CELLS.values()
+            for code in _DTYPE_TYPES]
+
+
+class DriverLaunchers:
+    """The launchers ``frnn_alt_forward`` / ``frnn_alt_backward`` of ``alternating.cu`` for an
+    NVRTC build, through the CUDA driver: same arguments (the step's argument struct by
+    reference, the block size, the stream) and results (0, or 1 for a block size the kernels do
+    not take). The ctypes mirrors :class:`_ForwardArgs`, :class:`_BackwardArgs` are checked
+    against the layouts the cubin exports when it is loaded."""
+
+    def __init__(self, cubin: Any):
+        from .. import driver
+
+        driver.check_mirror(_View, cubin.table("frnn_alt_view"))
+        driver.check_mirror(_ForwardArgs, cubin.table("frnn_alt_forward_args"))
+        driver.check_mirror(_BackwardArgs, cubin.table("frnn_alt_backward_args"))
+        self.max_threads = driver.facts(cubin.table("frnn_alt_facts"))["max_threads"]
+        self.cubin = cubin
+        self._functions: dict[tuple[int, str, int, int], Any] = {}
+
+    def _function(self, index: int, direction: str, cell: int, dtype: int) -> Any:
+        key = (index, direction, cell, dtype)
+        fn = self._functions.get(key)
+        if fn is None:
+            from .. import driver
+
+            module = driver.module(str(self.cubin.path), self.cubin.image, index)
+            fn = self._functions[key] = module.function(self.cubin.lowered[kernel_expression(direction, cell, dtype)])
+        return fn
+
+    def _launch(self, direction: str, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
+        from .. import driver
+
+        if not (32 <= threads <= self.max_threads and threads % 32 == 0) or dtype not in _DTYPE_TYPES:
+            return 1  # cudaErrorInvalidValue, as the nvcc build's launchers
+        args = args_ref._obj  # the structure byref() points at
+        total = args.B * args.N * args.D
+        if total == 0:
+            return 0
+        index = torch.cuda.current_device()
+        fn = self._function(index, direction, cell, dtype)
+        driver.launch(fn, -(-total // threads), threads, 0, stream or 0, ctypes.addressof(args), device=index)
+        return 0
+
+    def frnn_alt_forward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
+        return self._launch("forward", cell, dtype, threads, args_ref, stream)
+
+    def frnn_alt_backward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
+        return self._launch("backward", cell, dtype, threads, args_ref, stream)
+
+
 @functools.cache
-def library() -> Any:
-    """The compiled pointwise kernels (built on first use through :func:`flashrnn_kernels.jit.load_library`)."""
+def _library(compiler: str) -> Any:
     from .. import jit
 
+    if compiler == "nvrtc":
+        from .. import devices, nvrtc
+
+        arch = devices.build_arch(torch.cuda.current_device())
+        return DriverLaunchers(nvrtc.load_cubin("flashrnn_alternating", SOURCES[0], arch=arch,
+                                                name_expressions=kernel_expressions()))
     lib = jit.load_library("flashrnn_alternating", SOURCES)
     for fn, args in ((lib.frnn_alt_forward, _ForwardArgs), (lib.frnn_alt_backward, _BackwardArgs)):
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
     return lib
+
+
+def library(compiler: str | None = None) -> Any:
+    """The compiled pointwise kernels' launchers, built on first use by ``compiler`` (``"nvcc"`` or
+    ``"nvrtc"``; default: :func:`flashrnn_kernels.compilers.compiler_choice`'s) and kept for the process."""
+    from .. import compilers
+
+    return _library(compiler or compilers.chosen_compiler())
 
 
 def _set_view(v: _View, t: Tensor, dims: tuple[int, ...], offset: int = 0) -> None:
@@ -142,9 +225,9 @@ class CudaSteps:
     """The pointwise steps of ``alternating.cu`` for one call: the operands' views are bound once,
     and each step moves their pointers to step ``t`` and launches on the current stream."""
 
-    def __init__(self, threads: int):
+    def __init__(self, threads: int, compiler: str | None = None):
         self.threads = threads
-        self.lib = library()
+        self.lib = library(compiler)
 
     @staticmethod
     def _common(a: ctypes.Structure, Wx: Tensor, rh_all: Tensor, bias: Tensor) -> None:
@@ -362,6 +445,12 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
 GRAPHS = GraphCache()
 
 
+def _build_of(steps: Steps) -> tuple:
+    """What a captured loop depends on besides its inputs: the block size and the kernels' build
+    (a graph replays the launches of the library it was captured with)."""
+    return getattr(steps, "threads", None), id(getattr(steps, "lib", None))
+
+
 def _dense(*tensors: Tensor) -> tuple[Tensor, ...]:
     """The operands in the dense layout a captured loop is keyed by (views of parameters, such as
     a module's ``R``, are copied once per call; the loop copies them anyway)."""
@@ -388,9 +477,9 @@ class AlternatingBackend(Backend):
             return f"dtype {call.dtype} not compiled (float32, float16 and bfloat16 are)"
         if call.cell not in CELLS:
             return f"cell {call.cell!r} not compiled"
-        from .. import devices, jit
+        from .. import compilers, devices
 
-        return devices.model_problem(call.device) or jit.toolchain_problem()
+        return devices.model_problem(call.device) or compilers.toolchain_problem()
 
     def steps_for(self, Wx: Tensor, cell: Cell) -> Steps:
         if not Wx.is_cuda:
@@ -409,7 +498,7 @@ class AlternatingBackend(Backend):
                 states, last, (rh_all,) = alternating_forward(steps, Wx, R, b, states0, cell)
                 return states, last, rh_all
 
-            key = ("alternating forward", cell.name, getattr(steps, "threads", None))
+            key = ("alternating forward", cell.name, _build_of(steps))
             states, last, rh_all = GRAPHS.run(key, loop, _dense(Wx, R, b, states0))
             return states, last, [rh_all]
 
@@ -422,7 +511,7 @@ class AlternatingBackend(Backend):
                 return alternating_backward(steps, grad_states, grad_last, Wx, R, b, states0, states, rh_all,
                                             cell)
 
-            key = ("alternating backward", cell.name, getattr(steps, "threads", None))
+            key = ("alternating backward", cell.name, _build_of(steps))
             inputs = _dense(grad_states.to(Wx.dtype), grad_last, Wx, R, b, states0, states, rh_all)
             return tuple(GRAPHS.run(key, loop, inputs))
 

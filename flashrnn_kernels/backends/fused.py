@@ -7,8 +7,11 @@ The kernels live in ``csrc/fused/`` (nvcc alone builds them; its README lists th
   (:func:`flashrnn_kernels.tiling.kernel_config`) for the hardware model of the tensors' GPU
   (:func:`flashrnn_kernels.devices.gpu_model`); a batch with no tiling runs in chunks that have one
   (:func:`batch_plan`);
-* builds the kernels with the solved configuration's defines through
-  :func:`flashrnn_kernels.jit.load_library` (:class:`FusedKernels`, :func:`kernels`);
+* builds the kernels with the solved configuration's defines (:class:`FusedKernels`,
+  :func:`kernels`) with the compiler :func:`flashrnn_kernels.compilers.compiler_choice` picks: nvcc
+  (:func:`flashrnn_kernels.jit.load_library`, the launchers of ``launch.cuh`` through ctypes) or
+  NVRTC (:func:`flashrnn_kernels.nvrtc.load_cubin`, the same launch logic in Python through the
+  CUDA driver: :mod:`flashrnn_kernels.backends.fused_launch`);
 * runs the forward and backward kernels and finishes the backward with two reductions in torch
   (``dR`` as one batched GEMM over all steps, ``db`` as a sum).
 
@@ -108,21 +111,35 @@ class FusedKernels:
 
     ``config`` is the solved :class:`~flashrnn_kernels.tiling.KernelConfig`; ``defines`` are extra
     ``-D`` defines that override or add to its own (the kernel's variant switches, see
-    ``csrc/fused/README.md``). The launchers run on the tensors' device and its current stream.
+    ``csrc/fused/README.md``); ``compiler`` is ``"nvcc"`` or ``"nvrtc"`` (default: the one
+    :func:`flashrnn_kernels.compilers.compiler_choice` picks). ``lib`` holds the launchers of
+    ``launch.cuh`` (nvcc: the library's, through ctypes; NVRTC:
+    :class:`~flashrnn_kernels.backends.fused_launch.DriverLaunchers`). The launchers run on the
+    tensors' device and its current stream.
     """
 
-    def __init__(self, config: Any, arch: str, defines: Mapping[str, int] | None = None):
-        from .. import jit
+    def __init__(self, config: Any, arch: str, defines: Mapping[str, int] | None = None,
+                 compiler: str | None = None):
+        from .. import compilers, jit
 
         self.config = config
         self.arch = jit.normalize_arch(arch)
         self.cell = get_cell(config.problem.cell)
         self.defines = build_defines(config, self.arch, defines)
-        self.lib = _declare(jit.load_library("fused_rnn", SOURCES, defines=self.defines, arch=self.arch))
+        self.compiler = compiler or compilers.chosen_compiler()
+        if self.compiler == "nvrtc":
+            from .. import nvrtc
+            from .fused_launch import DriverLaunchers
+
+            self.lib = DriverLaunchers(nvrtc.load_cubin("fused_rnn", SOURCES[0], defines=self.defines, arch=self.arch))
+        elif self.compiler == "nvcc":
+            self.lib = _declare(jit.load_library("fused_rnn", SOURCES, defines=self.defines, arch=self.arch))
+        else:
+            raise UnsupportedError(f"fused: compiler must be 'nvcc' or 'nvrtc', got {self.compiler!r}")
 
     def __repr__(self) -> str:
         extra = {k: v for k, v in self.defines.items() if k not in self.config.defines()}
-        return f"FusedKernels({self.config}, arch={self.arch!r}, extra={extra})"
+        return f"FusedKernels({self.config}, arch={self.arch!r}, extra={extra}, compiler={self.compiler!r})"
 
     def forward_cluster(self, B: int, N: int) -> int:
         """Blocks per cluster of the forward launch (1: the exchange goes through L2)."""
@@ -162,14 +179,16 @@ def _declare(lib: Any) -> Any:
 
 
 @functools.lru_cache(maxsize=256)
-def _kernels(config: Any, arch: str, defines: tuple[tuple[str, int], ...]) -> FusedKernels:
-    return FusedKernels(config, arch, dict(defines))
+def _kernels(config: Any, arch: str, defines: tuple[tuple[str, int], ...], compiler: str) -> FusedKernels:
+    return FusedKernels(config, arch, dict(defines), compiler)
 
 
-def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | None = None) -> FusedKernels:
+def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | None = None,
+            compiler: str | None = None) -> FusedKernels:
     """The :class:`FusedKernels` of ``config`` for ``arch`` (default: the current GPU's, see
-    :func:`flashrnn_kernels.devices.build_arch`) with extra ``defines``; built once (cached on
-    disk by :func:`flashrnn_kernels.jit.load_library`) and kept for the process.
+    :func:`flashrnn_kernels.devices.build_arch`) with extra ``defines``, built by ``compiler``
+    (default: :func:`flashrnn_kernels.compilers.compiler_choice`'s); built once (cached on disk) and kept
+    for the process.
 
     ```python
     from flashrnn_kernels.backends import fused
@@ -178,32 +197,37 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
     cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", "forward"), "h100", fixed={"BT": 16})
     k = fused.kernels(cfg, defines={"FRNN_FWD_XCH": 0})   # a variant of that tiling
     states, last, cache = fused.fused_forward(Wx, R, b, s0, "lstm", False, kernels=k)
+    k_rtc = fused.kernels(cfg, compiler="nvrtc")           # the same tiling built by NVRTC
     ```
     """
+    from .. import compilers
+
     if arch is None:
         import torch
 
         from .. import devices
 
         arch = devices.build_arch(torch.cuda.current_device())
-    return _kernels(config, arch, tuple(sorted((defines or {}).items())))
+    return _kernels(config, arch, tuple(sorted((defines or {}).items())), compiler or compilers.chosen_compiler())
 
 
 @functools.lru_cache(maxsize=4096)
-def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index: int) -> tuple[int, FusedKernels]:
-    """``(chunk, kernels)`` of a call: decided once per problem and device (the tiling, the build
-    target and the built kernels), so that a repeated call only looks it up."""
+def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index: int,
+               compiler: str) -> tuple[int, FusedKernels]:
+    """``(chunk, kernels)`` of a call: decided once per problem, device and compiler (the tiling,
+    the build target and the built kernels), so that a repeated call only looks it up."""
     from .. import devices
 
     chunk, config = _device_plan(cell, dtype, B, N, D, kernel, index)
-    return chunk, _kernels(config, devices.build_arch(index), ())
+    return chunk, _kernels(config, devices.build_arch(index), (), compiler)
 
 
 def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any) -> tuple[int, FusedKernels]:
-    """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem and device)."""
-    from .. import devices
+    """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem, device
+    and compiler)."""
+    from .. import compilers, devices
 
-    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device))
+    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device), compilers.chosen_compiler())
 
 
 # ------------------------------------------------------------------------------------------ run
@@ -426,7 +450,7 @@ def _register() -> None:
         return
     import torch
 
-    from .. import devices, jit
+    from .. import compilers, devices
 
     _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
@@ -449,7 +473,7 @@ def _register() -> None:
             cap = devices.gpu_model(call.device).compute_capability
             if cap < (8, 0):
                 return f"needs compute capability 8.0 or newer (mma.sync bf16), got {cap}"
-            problem = jit.toolchain_problem()
+            problem = compilers.toolchain_problem()
             if problem:
                 return problem
             try:

@@ -9,6 +9,7 @@
 
 #include "alternating.h"
 #include "cells_generated.cuh"
+#include "export_table.cuh"
 
 namespace flashrnn {
 namespace alternating {
@@ -58,6 +59,9 @@ __device__ __forceinline__ void gather_gates(const View& wx, const View& rh, con
   }
 }
 
+}  // namespace
+
+// The kernels have external linkage: NVRTC builds look them up by their lowered names.
 template <int CELL, typename T>
 __global__ void __launch_bounds__(kMaxThreads) forward_kernel(const ForwardStepArgs a) {
   using C = CellDef<CELL>;
@@ -108,6 +112,9 @@ __global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardSte
 #pragma unroll
   for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
 }
+
+#ifndef __CUDACC_RTC__  // host launchers: nvcc builds only
+namespace {
 
 inline unsigned blocks_for(int B, int N, int D, int threads) {
   const int64_t total = static_cast<int64_t>(B) * N * D;
@@ -176,9 +183,24 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
   }
 }
 
+#endif  // __CUDACC_RTC__
 }  // namespace alternating
 }  // namespace flashrnn
 
+// The layouts of the argument structs, for launches without the launchers below (NVRTC builds,
+// which Python launches through the CUDA driver with its ctypes mirror, checked against these).
+// At global scope with extern "C": the symbols keep these names in the cubin, and nvcc's host
+// registration of device variables finds them.
+namespace alt = flashrnn::alternating;
+extern "C" __device__ const FrnnExport frnn_alt_facts[] = {{"max_threads", alt::kMaxThreads, 0}, {"", 0, 0}};
+extern "C" __device__ const FrnnExport frnn_alt_view[] = {
+    FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(alt::View), alignof(alt::View)}};
+extern "C" __device__ const FrnnExport frnn_alt_forward_args[] = {
+    FRNN_ALT_FORWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(alt::ForwardStepArgs), alignof(alt::ForwardStepArgs)}};
+extern "C" __device__ const FrnnExport frnn_alt_backward_args[] = {
+    FRNN_ALT_BACKWARD_ARGS(FRNN_EXPORT_FIELD){"", sizeof(alt::BackwardStepArgs), alignof(alt::BackwardStepArgs)}};
+
+#ifndef __CUDACC_RTC__
 // ---- C launchers, called through ctypes (flashrnn_kernels/backends/alternating.py): the step's
 // arguments by pointer, the block size, and the stream; the CUDA error code comes back (0: none)
 extern "C" int frnn_alt_forward(int cell, int dtype, int threads,
@@ -192,3 +214,4 @@ extern "C" int frnn_alt_backward(int cell, int dtype, int threads,
   return static_cast<int>(
       flashrnn::alternating::backward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
 }
+#endif  // __CUDACC_RTC__

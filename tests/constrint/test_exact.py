@@ -54,6 +54,17 @@ def test_optimisation_over_listed_solutions_does_not_overflow():
     assert r.objective == brute_force_optimum(m)
 
 
+def test_values_beyond_floating_point_range_are_bounded_without_overflow():
+    # ((-2**31 + 1) ** x) ** x reaches about 2**1100: deciding whether the numpy path holds it
+    # must not convert that bound to a float
+    m = ci.Model()
+    x = m.int_var("x0", values=[2, 3, 4, 5, 6])
+    m += x != ((-2147483647) ** x) ** x
+    m.maximize(x)
+    assert m.solve().values == {"x0": 6} and m.count() == 5
+    assert [tuple(r) for r in m.solutions_array()] == [(v,) for v in range(2, 7)]
+
+
 def test_constants_beyond_64_bits_round_trip_through_the_text():
     m = ci.Model()
     x = m.int_var("x", values=[1, 2, 2**80])

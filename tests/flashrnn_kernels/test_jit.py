@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from flashrnn_kernels import env, jit
+from flashrnn_kernels import compilers, env, jit
 from flashrnn_kernels.errors import BuildLockTimeout, InputError
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,8 +188,8 @@ def test_nothing_compiled_at_import():
     code = (
         "import sys, flashrnn_kernels as f\n"
         "f.flashrnn; f.LSTM; import flashrnn_kernels.backends as b; b.registered_backends()\n"
-        "import flashrnn_kernels.backends.alternating as a, flashrnn_kernels.jit as j\n"
-        "assert a.library.cache_info().currsize == 0 and not j._memo\n"
+        "import flashrnn_kernels.backends.alternating as a, flashrnn_kernels.jit as j, flashrnn_kernels.nvrtc as r\n"
+        "assert a._library.cache_info().currsize == 0 and not j._memo and not r._memo\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
@@ -271,7 +271,10 @@ def test_load_library_failure_is_a_build_error_and_caches_nothing(fake_nvcc, tmp
 
 def test_toolchain_problem_names_what_is_missing(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASHRNN_NVCC", str(tmp_path / "no-such-nvcc"))
-    assert jit.toolchain_problem() == "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
+    monkeypatch.setenv("FLASHRNN_COMPILER", "nvcc")
+    assert jit.nvcc_problem() == "no CUDA compiler: nvcc not found (set CUDA_HOME or put nvcc on PATH)"
+    assert compilers.toolchain_problem() == ("FLASHRNN_COMPILER=nvcc: no CUDA compiler: nvcc not found "
+                                       "(set CUDA_HOME or put nvcc on PATH)")
     from flashrnn_kernels.errors import BuildError
 
     with pytest.raises(BuildError, match="nvcc not found"):

@@ -17,9 +17,13 @@
 
 namespace frnn {
 
-// Bytes of the buffer for Bpad batch rows and N heads: the data, then the flags.
+// Bytes of the buffer: the data per padded batch row and head (both step parities), the flags per
+// batch tile and head, and for Bpad batch rows and N heads the data, then the flags (exports.cuh
+// exports the first two for launches without this host code).
+constexpr long kFlagXchRowBytes = 2 * (long)BwdGemm::kKPad * (long)sizeof(elem_t);
+constexpr long kFlagXchTileBytes = 4 * (long)kNSlice;
 __host__ __device__ constexpr long flag_xch_bytes(long bpad, int N) {
-  return 2 * bpad * N * BwdGemm::kKPad * (long)sizeof(elem_t) + 4 * (bpad / kBT) * N * kNSlice;
+  return bpad * N * kFlagXchRowBytes + (bpad / kBT) * N * kFlagXchTileBytes;
 }
 // One warp: spin until all NSLICE step flags of the group are >= tag (all loads in flight at
 // once); FRNN_BWD_ACQ picks how they acquire the producers' data.

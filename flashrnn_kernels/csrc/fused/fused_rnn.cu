@@ -15,6 +15,7 @@
 // flashrnn-test-problem: gru 16 12 64 float32 both
 #include "backward.cuh"
 #include "forward.cuh"
+#include "exports.cuh"
 #include "traits.cuh"
 
 // Forward through shared memory (NSLICE == 1) or L2 (NSLICE > 1, a cooperative launch).
@@ -45,4 +46,6 @@ extern "C" __global__ void __launch_bounds__(frnn::kThreads, 1) frnn_bwd_dsm(frn
 }
 #endif
 
+#ifndef __CUDACC_RTC__  // host launchers: nvcc builds only (NVRTC builds launch from Python)
 #include "launch.cuh"
+#endif

@@ -20,8 +20,10 @@ struct InputRing {
   long step;  // elements between the steps of one row
   // this thread's chunks (row bl, gate g, chunk k of the U units): their source at step 0 and
   // their place in a slot (-1: no chunk), fixed for the whole sequence
-  const elem_t* src[kPerThread];
-  int dst[kPerThread];
+  // (at least one slot: the template is defined, though never used, for tilings whose rows are not
+  // whole chunks, and NVRTC, unlike nvcc, rejects arrays of size zero)
+  const elem_t* src[kPerThread > 0 ? kPerThread : 1];
+  int dst[kPerThread > 0 ? kPerThread : 1];
 
   // ring: its shared memory; the block's rows b0 .. b0 + nb - 1, head n, units from u0; ND = N*D
   __device__ __forceinline__ InputRing(elem_t* ring_, const elem_t* wx, int b0, int nb, int T_, int n,

@@ -1,7 +1,7 @@
 // Memory operations with an explicit scope or path (PTX): asynchronous copies into shared memory,
 // loads and stores with memory-model semantics at GPU scope, fences.
 #pragma once
-#include <stdint.h>
+#include "../fixed_width.cuh"
 
 namespace frnn {
 

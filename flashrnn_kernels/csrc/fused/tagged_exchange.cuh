@@ -58,9 +58,11 @@ constexpr int kXchWordsPerChunk = 16 / (int)sizeof(fxword_t);
 static_assert(kNSlice == 1 || kXchRow % kXchWordsPerChunk == 0,
               "exchange rows must be whole 16-byte chunks (D % (16 / word bytes) == 0)");
 
-// Bytes of the buffer for Bpad batch rows and N heads.
+// Bytes of the buffer per padded batch row and head (both step parities), and for Bpad batch rows
+// and N heads (exports.cuh exports the first for launches without this host code).
+constexpr long kTaggedXchRowBytes = 2 * (long)kXchRow * (long)sizeof(fxword_t);
 __host__ __device__ constexpr long tagged_xch_bytes(long bpad, int N) {
-  return 2 * bpad * N * (long)kXchRow * (long)sizeof(fxword_t);
+  return bpad * N * kTaggedXchRowBytes;
 }
 
 // The forward's warps of one column wk (FWD_WM of them) multiply the K range [f_klo, f_khi) of

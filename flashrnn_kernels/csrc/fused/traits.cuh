@@ -3,7 +3,7 @@
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <stdint.h>
+#include "../fixed_width.cuh"
 
 #include "../cells_generated.cuh"
 #include "config.cuh"
