@@ -527,7 +527,9 @@ class Model:
         if workers is not None and workers != 1:
             from . import parallel
 
-            return parallel.solutions_array(self, parallel.check_workers(workers), dtype)
+            return parallel.solutions_array(
+                self, parallel.check_workers(workers), _check_dtype(dtype), check_time_limit(time_limit)
+            )
         return engine.solutions_array(self, dtype=_check_dtype(dtype), time_limit=check_time_limit(time_limit))
 
     # ------------------------------------------------------------------ presolve

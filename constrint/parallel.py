@@ -17,12 +17,13 @@ import math
 import multiprocessing
 import os
 import pickle
+import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 
-from .errors import ModelError
+from .errors import LimitReached, ModelError
 from .problem import prepare
 
 #: The split variable's values are cut into this many parts (fewer if it has fewer values):
@@ -68,12 +69,24 @@ def _restricted(blob: bytes, name: str, part: list[int], ranged: bool) -> Any:
     return model
 
 
-def _count_part(blob: bytes, name: str, part: list[int], ranged: bool, time_limit: float | None) -> int:
-    return _restricted(blob, name, part, ranged).count(time_limit=time_limit)
+def _left(deadline: float | None) -> float | None:
+    """Seconds left until ``deadline`` (wall-clock time, the same in every process), or
+    :class:`LimitReached` when it has passed."""
+    if deadline is None:
+        return None
+    left = deadline - time.time()
+    if left <= 0:
+        raise LimitReached("stopped by the time limit before this part started")
+    return left
 
 
-def _array_part(blob: bytes, name: str, part: list[int], ranged: bool, dtype: Any) -> np.ndarray:
-    return _restricted(blob, name, part, ranged).solutions_array(dtype=dtype)
+def _count_part(blob: bytes, name: str, part: list[int], ranged: bool, deadline: float | None) -> int:
+    return _restricted(blob, name, part, ranged).count(time_limit=_left(deadline))
+
+
+def _array_part(blob: bytes, name: str, part: list[int], ranged: bool, extra: tuple) -> np.ndarray:
+    dtype, deadline = extra
+    return _restricted(blob, name, part, ranged).solutions_array(dtype=dtype, time_limit=_left(deadline))
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
@@ -117,17 +130,23 @@ def _parts(model: Any, workers: int, task, extra: Any) -> list[Any] | None:
         return [f.result() for f in futures]
 
 
+def _deadline(time_limit: float | None) -> float | None:
+    return None if time_limit is None else time.time() + time_limit
+
+
 def count(model: Any, workers: int, time_limit: float | None = None) -> int:
-    """:meth:`constrint.Model.count` in ``workers`` processes."""
-    counts = _parts(model, workers, _count_part, time_limit)
+    """:meth:`constrint.Model.count` in ``workers`` processes; ``time_limit`` bounds the whole
+    call (each part gets what is left of it when it starts)."""
+    counts = _parts(model, workers, _count_part, _deadline(time_limit))
     return model.count(time_limit=time_limit) if counts is None else sum(counts)
 
 
-def solutions_array(model: Any, workers: int, dtype: Any = None) -> np.ndarray:
-    """:meth:`constrint.Model.solutions_array` in ``workers`` processes (rows part by part)."""
-    blocks = _parts(model, workers, _array_part, dtype)
+def solutions_array(model: Any, workers: int, dtype: Any = None, time_limit: float | None = None) -> np.ndarray:
+    """:meth:`constrint.Model.solutions_array` in ``workers`` processes (rows part by part);
+    ``time_limit`` as in :func:`count`."""
+    blocks = _parts(model, workers, _array_part, (dtype, _deadline(time_limit)))
     if blocks is None:
-        return model.solutions_array(dtype=dtype)
+        return model.solutions_array(dtype=dtype, time_limit=time_limit)
     if dtype is None and any(b.dtype == object for b in blocks):
         blocks = [b.astype(object) for b in blocks]
     return np.concatenate(blocks) if blocks else np.empty((0, len(model.variables)), dtype=dtype or np.int64)

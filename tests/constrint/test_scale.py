@@ -319,3 +319,12 @@ def test_products_are_flat_nodes():
     assert ci.loads(text).count() == 3 and ci.dumps(ci.loads(text)) == text
     deep = "var y in 1..3;\n" + " * ".join(["y"] + ["1"] * 5000) + " == y;\n"
     assert ci.loads(deep).count() == 3
+
+
+@pytest.mark.parametrize("call", ["count", "solutions_array"])
+def test_time_limits_hold_with_worker_processes(call):
+    m = slow_model()
+    start = time.monotonic()
+    with pytest.raises(ci.LimitReached):
+        getattr(m, call)(time_limit=0.5, workers=2)
+    assert time.monotonic() - start < 5.0
