@@ -41,9 +41,10 @@ EXIT_LIMIT = 3
 EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130
 
-#: ``solve --all`` lists through the vectorised path (``solutions_array``) up to this many rows;
-#: beyond, or with ``--limit`` or ``--time-limit``, solutions are streamed one by one.
-ARRAY_ROWS = 20_000_000
+#: ``solve --all`` lists through the vectorised path (``solutions_array``) up to this many rows
+#: (the array is then at most a few hundred MB); beyond, or with ``--limit`` or
+#: ``--time-limit``, solutions are streamed one by one.
+ARRAY_ROWS = 2_000_000
 
 #: Error messages are cut to this many lines.
 MAX_MESSAGE_LINES = 20

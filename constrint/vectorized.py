@@ -874,13 +874,24 @@ def count_component_vectorized(P, doms, vars_: list[int], cons: set[int], ctx=No
     return total
 
 
-def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any, ctx=None) -> list[np.ndarray]:
-    """All solutions of a component as consecutive row blocks, columns in the order of ``vars_``."""
+def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any, ctx=None,
+                      max_rows: int | None = None) -> list[np.ndarray]:
+    """All solutions of a component as consecutive row blocks, columns in the order of ``vars_``;
+    a :class:`ModelError` as soon as there are more than ``max_rows`` (nothing more is built)."""
     col = {v: i for i, v in enumerate(vars_)}
     pieces: list[np.ndarray] = []
+    made = 0
+
+    def count_rows(k: int) -> None:
+        nonlocal made
+        made += k
+        if max_rows is not None and made > max_rows:
+            raise ModelError(f"too many solutions to list (over {max_rows}); use count() or solutions()")
+
     if component_suits(P, doms, vars_, cons):
 
         def emit(order, cols):
+            count_rows(len(cols[0]))
             block = np.empty((len(cols[0]), len(vars_)), dtype=dtype)
             for v, c in zip(order, cols):
                 block[:, col[v]] = c
@@ -889,7 +900,11 @@ def _component_blocks(P, doms, vars_: list[int], cons: set[int], dtype: Any, ctx
         _Join(P, doms, vars_, cons, emit, ctx).run()
     else:
         names = [P.names[v] for v in vars_]
-        rows = [[s[n] for n in names] for s in component_solutions(P, doms, vars_, cons, ctx)]
+        rows = []
+        for sol in component_solutions(P, doms, vars_, cons, ctx):
+            rows.append([sol[n] for n in names])
+            if (len(rows) & 1023) == 0:
+                count_rows(1024)
         if rows:
             pieces.append(np.array(rows, dtype=dtype))
     return pieces
@@ -916,7 +931,7 @@ def array_of(prep: Prepared | None, n: int, dtype: Any, max_rows: int, ctx=None)
     if total > max_rows:
         raise ModelError(f"too many solutions to list ({total}); use count() or solutions()")
     for vars_, cons in comps:
-        blocks = _component_blocks(P, doms, vars_, cons, dtype, ctx)
+        blocks = _component_blocks(P, doms, vars_, cons, dtype, ctx, max_rows // max(total, 1))
         rows = sum(len(b) for b in blocks)
         total *= rows
         if total > max_rows:

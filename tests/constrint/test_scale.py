@@ -328,3 +328,14 @@ def test_time_limits_hold_with_worker_processes(call):
     with pytest.raises(ci.LimitReached):
         getattr(m, call)(time_limit=0.5, workers=2)
     assert time.monotonic() - start < 5.0
+
+
+def test_listing_stops_building_rows_past_its_bound():
+    from constrint.engine import solutions_array
+
+    m = ci.Model()
+    xs = [m.int_var(f"x{i}", 0, 9) for i in range(9)]
+    m += ci.sum_(xs) >= 3  # one part of nearly 10**9 solutions
+    with pytest.raises(ci.ModelError, match="too many solutions"):
+        solutions_array(m, max_rows=100_000)
+    assert len(solutions_array(ci.loads("var x, y in 0..9; x < y;"), max_rows=45)) == 45
