@@ -28,7 +28,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from . import __version__
-from .errors import ConstrintError, ConstraintSyntaxError, InternalSolverError, LimitReached, ModelError
+from .errors import ConstraintSyntaxError, ConstrintError, InternalSolverError, LimitReached, ModelError
 from .language import DIALECTS, loads, parse_objective
 from .language import _decode as decode_text
 from .results import Status
@@ -276,7 +276,7 @@ class _Listing:
 
     def open(self) -> None:
         if self.json:
-            self.prog.write('{"command": %s, "solutions": [' % json.dumps("solve"))
+            self.prog.write('{"command": "solve", "solutions": [')
 
     def one(self, sol: dict[str, Any]) -> None:
         sol = _decode(sol, self.labels, self.names)

@@ -18,7 +18,6 @@ from .problem import Context, Problem, Timeout, check_solution, prepare, root
 from .results import Result, Status
 from .search import ValuePolicy, component_solutions, dfs, leaf_holds
 
-
 if TYPE_CHECKING:
     import numpy as np
 

@@ -50,7 +50,6 @@ from .propagators import (
     ENTAILED,
     FAILED,
     OPEN,
-    _Fail,
     forward,
     forwards,
     narrow,

@@ -13,7 +13,6 @@ import math
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
-
 #: Numbers below this are factorised by trial division (no sympy).
 SMALL = 1 << 32
 

@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-
 from .domain import Domain
 from .errors import InternalSolverError
 from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Sum, Var, walk

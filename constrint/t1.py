@@ -66,8 +66,6 @@ from .booleans import IfThenElse, Reify, may_be_undefined
 from .errors import ModelError, T1Error
 from .expr import (
     COMPARISON_FUNCTIONS,
-    add,
-    sub,
     Abs,
     And,
     BoolConst,
@@ -88,10 +86,12 @@ from .expr import (
     Trunc,
     Undefined,
     Var,
+    add,
     all_of,
     any_of,
     max_,
     min_,
+    sub,
     walk,
 )
 from .global_constraints import Element

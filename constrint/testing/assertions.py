@@ -21,7 +21,6 @@ from ..custom import CustomConstraint
 from ..domain import Domain
 from ..expr import (
     And,
-    Compare,
     Const,
     Constraint,
     Expr,

@@ -88,7 +88,7 @@ def _count_sum(n, hi, total, first_two):
                         new[s + d] += w
         ways = new
     return sum(ways[total - a - b] for a in range(hi + 1) for b in range(hi + 1)
-               if first_two(a, b) and 0 <= total - a - b)
+               if first_two(a, b) and total - a - b >= 0)
 
 
 def test_count_agrees_with_listing_where_both_run():
