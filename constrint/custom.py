@@ -71,7 +71,7 @@ def custom_label(obj: Any) -> str:
 
 def custom_variables(obj: Any) -> list[Var]:
     """The variables a custom constraint declares, checked (duplicates removed)."""
-    vs = getattr(obj, "variables")
+    vs = obj.variables
     if callable(vs):
         vs = vs()
     if isinstance(vs, Mapping):
@@ -210,9 +210,8 @@ def revise_custom(c: CustomConstraint, store: Store) -> int:
         i = index[name]
         doms[i] = nd
         store.changed.add(i)
-    if all(doms[v.index].is_fixed for v in vs):
-        if not c.holds({v.name: doms[v.index].lo for v in vs}):
-            return FAILED
+    if all(doms[v.index].is_fixed for v in vs) and not c.holds({v.name: doms[v.index].lo for v in vs}):
+        return FAILED
         # Entailed only under the narrowed domains: report OPEN, since a trial revision (the
         # truth test of a part of an 'or') reads ENTAILED as "true on the domains given". The
         # change re-queues the constraint, which is then found entailed on entry.

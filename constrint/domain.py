@@ -37,7 +37,7 @@ class Domain:
     12
     """
 
-    __slots__ = ("lo", "hi", "values", "factor", "primes", "_size")
+    __slots__ = ("_size", "factor", "hi", "lo", "primes", "values")
 
     lo: int
     hi: int

@@ -162,12 +162,10 @@ def _solutions(model: Any, limit: int | None, ctx: Context) -> Iterator[dict[str
         else:
             name, d = P.names[v], doms[v]
             parts.append(_Replayable(lambda name=name, d=d: ({name: x} for x in d), cap=0))
-    produced = 0
-    for sol in _product(parts, dict(fixed_names)):
-        if (produced & 255) == 255:
+    for produced, sol in enumerate(_product(parts, dict(fixed_names)), start=1):
+        if (produced & 255) == 0:
             ctx.check()
         yield check_solution(P, sol)
-        produced += 1
         if limit is not None and produced >= limit:
             return
 

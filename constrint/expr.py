@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from .errors import ModelError
 
@@ -275,7 +275,7 @@ def _paren(e: Expr, prec: int, arith: bool = True) -> str:
     s = e.fmt()
     # a '%' operand of another arithmetic operator is always bracketed: the original text
     # format read '%' with the lowest precedence, so the language refuses the bare form
-    if e._prec < prec or (arith and type(e) is Mod and _P_ADD <= prec):
+    if e._prec < prec or (arith and type(e) is Mod and prec >= _P_ADD):
         return f"({s})"
     return s
 
@@ -305,7 +305,7 @@ class Var(Expr):
     ('x', 0, True)
     """
 
-    __slots__ = ("model", "index", "name")
+    __slots__ = ("index", "model", "name")
 
     def __init__(self, model: Any, index: int, name: str):
         self.model = model
@@ -360,7 +360,7 @@ class Sum(Expr):
     ('Sum', 4, (1, 1, -1, 1), 'x + 2 * y - 3 + x', 3)
     """
 
-    __slots__ = ("children", "signs", "integral")
+    __slots__ = ("children", "integral", "signs")
     _prec = _P_ADD
 
     def __init__(self, terms: Iterable[Expr], signs: Iterable[int] | None = None):
@@ -556,7 +556,7 @@ class Max(_Binary):
 class Pow(Expr):
     """``a ** p`` for a non-negative int constant ``p``."""
 
-    __slots__ = ("a", "p", "children", "integral")
+    __slots__ = ("a", "children", "integral", "p")
     _prec = _P_POW
 
     def __init__(self, a: Expr, p: int):
@@ -628,7 +628,7 @@ class Trunc(_Unary):
 
 # ====================================================================== constraints
 
-ExprLike = Union[Expr, int]
+ExprLike = Expr | int
 
 _NEGATE_OP = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 #: The Python function of each comparison operator.
@@ -823,7 +823,7 @@ class BoolConst(Constraint):
 class Compare(Constraint):
     """``a OP b`` with OP one of ``== != < <= > >=``."""
 
-    __slots__ = ("op", "a", "b", "children")
+    __slots__ = ("a", "b", "children", "op")
     _prec = _P_CMP
 
     def __init__(self, op: str, a: Expr, b: Expr):

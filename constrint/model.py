@@ -129,9 +129,7 @@ class Model:
         """
         if source is not None and not isinstance(source, Source):
             raise ModelError(f"source must be a constrint.Source, got {type(source).__name__}")
-        if isinstance(constraint, (Constraint, bool, Expr)):
-            items = [constraint]
-        elif is_custom(constraint):
+        if isinstance(constraint, (Constraint, bool, Expr)) or is_custom(constraint):
             items = [constraint]
         else:
             try:

@@ -243,7 +243,7 @@ def reduce(
             violated.append(_range_statement(model, name, None))
 
     # substitution: inputs become constants, definitions their (folded) expressions
-    store = Store(list(model.domain(v) for v in variables))
+    store = Store([model.domain(v) for v in variables])
     bounds: dict = {}
     fold_memo: dict = {}
     subst: dict[str, Any] = {n: Const(v) for n, v in fixed.items()}

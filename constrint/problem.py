@@ -26,7 +26,7 @@ class Timeout(Exception):
 class Opaque(Constraint):
     """Wrapper for a constraint reasoned about only by evaluation (true division, custom, not)."""
 
-    __slots__ = ("c", "idx", "names", "children")
+    __slots__ = ("c", "children", "idx", "names")
 
     def __init__(self, c: Constraint, idx: tuple[int, ...], names: tuple[str, ...]):
         self.c = c

@@ -11,6 +11,7 @@ are proven sound by reasoning in each function's comments and tested against bru
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -59,7 +60,7 @@ ENTAILED, FAILED, OPEN = 1, 0, 2
 class Store:
     """The current domains (a list indexed by variable) and the indices that changed."""
 
-    __slots__ = ("doms", "changed")
+    __slots__ = ("changed", "doms")
 
     def __init__(self, doms: list[Domain]):
         self.doms = doms
@@ -91,17 +92,15 @@ def forward(node, store: Store, memo: dict) -> Fwd:
     return r
 
 
-def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | None | bool:
+def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | bool | None:
     """Explicit image of a binary function over small explicit domains (False if too big)."""
     if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
         return False
     out = set()
     for a in A.values:
         for b in B.values:
-            try:
+            with contextlib.suppress(Undefined, ZeroDivisionError):
                 out.add(fn(a, b))
-            except (Undefined, ZeroDivisionError):
-                pass
     return Domain.from_values(out)
 
 
@@ -502,7 +501,7 @@ def _quotient_hull(Z: Domain, Y: Domain) -> tuple[int, int] | None:
     return lo, hi
 
 
-def _signed_divisors(c: int, within: Domain) -> Domain | None | bool:
+def _signed_divisors(c: int, within: Domain) -> Domain | bool | None:
     if count_divisors(c) > DIVISOR_LIMIT:
         return False
     ds = divisors(c)
@@ -825,9 +824,9 @@ def _divides_truth(A: Domain, B: Domain, undefined: bool) -> int:
         return OPEN
     if A.is_fixed and B.factor % A.lo == 0:
         return ENTAILED
-    if A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT:
-        if all(b % a == 0 for a in A.values for b in B.values):
-            return ENTAILED
+    if (A.values is not None and B.values is not None and len(A.values) * len(B.values) <= PAIR_LIMIT
+            and all(b % a == 0 for a in A.values for b in B.values)):
+        return ENTAILED
     return OPEN
 
 

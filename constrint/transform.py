@@ -273,7 +273,7 @@ def definedness(node: Any, prove: Prover | None = None) -> list[Constraint]:
             continue
         for g in guards:
             g = fold(g)
-            if type(g) is BoolConst and g.value or prove is not None and prove(g):
+            if (type(g) is BoolConst and g.value) or (prove is not None and prove(g)):
                 continue
             key = str(g)
             if key not in seen:

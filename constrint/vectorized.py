@@ -87,7 +87,7 @@ FLOAT_SAFE = 1 << 53
 
 
 class _Env:
-    __slots__ = ("cols", "dtype", "bad")
+    __slots__ = ("bad", "cols", "dtype")
 
     def __init__(self, cols: dict[int, Any], dtype: Any):
         self.cols = cols
@@ -324,10 +324,7 @@ def _needs_object(P, cons, doms) -> bool:
         for n in nodes:
             if isinstance(n, Expr) and n.integral and _magnitude(n, store, memo) >= limit:
                 return True
-    for d in doms:
-        if max(-d.lo, d.hi) >= INT64_SAFE:
-            return True
-    return False
+    return any(max(-d.lo, d.hi) >= INT64_SAFE for d in doms)
 
 
 def _all_integral(node) -> bool:

@@ -402,7 +402,7 @@ class Compiler:
             )
         return e
 
-    def term(self, node, depth: int = 0) -> Any:  # noqa: C901 - one dispatch over node kinds
+    def term(self, node, depth: int = 0) -> Any:
         if depth > MAX_DEPTH:
             raise self.error(f"expression nested too deeply (more than {MAX_DEPTH} levels)", node)
         d = depth + 1

@@ -7,7 +7,7 @@ grammar that splits the two.
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 GRAMMAR = r"""
@@ -179,7 +179,7 @@ def check_dialect(dialect: Any) -> str:
     return dialect
 
 
-@lru_cache(maxsize=None)
+@cache
 def parser(dialect: str = "cint"):
     """The lark LALR parser of a dialect (built on first use, its tables cached on disk by lark
     across processes); start symbols ``start`` and ``exprs``."""

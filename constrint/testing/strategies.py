@@ -71,15 +71,15 @@ _BINARY: dict[str, Callable[[Expr, Expr], Expr]] = {
     "*": lambda a, b: a * b,
     "//": lambda a, b: a // b,
     "%": lambda a, b: a % b,
-    "min": lambda a, b: min_(a, b),
-    "max": lambda a, b: max_(a, b),
-    "/": lambda a, b: exact_div(a, b),
-    "truediv": lambda a, b: true_div(a, b),
+    "min": min_,
+    "max": max_,
+    "/": exact_div,
+    "truediv": true_div,
 }
 _UNARY: dict[str, Callable[[Expr], Expr]] = {
     "neg": lambda a: -a,
-    "abs": lambda a: abs(a),
-    "trunc": lambda a: trunc(a),
+    "abs": abs,
+    "trunc": trunc,
 }
 #: Operators that may make an expression undefined or non-integral (kept out of objectives).
 PARTIAL_OPS = ("//", "%", "/", "truediv", "<<", ">>", "power", "element")
@@ -131,7 +131,7 @@ def int_values(
 def _intervals(draw, lo: int, hi: int, max_size: int, zero: bool) -> tuple[int, int]:
     a = draw(st.integers(lo, hi))
     if not zero and a == 0:
-        a = 1 if 1 <= hi else -1
+        a = 1 if hi >= 1 else -1
         if not lo <= a <= hi:
             raise ValueError("no interval without 0 in the given range")
     top = min(hi, a + max_size - 1)
@@ -308,7 +308,7 @@ def expressions(
 
 def _small_domain(v: Var) -> bool:
     d = v.model.domain(v)
-    return -8 <= d.lo and d.hi <= 8
+    return d.lo >= -8 and d.hi <= 8
 
 
 def _int_op_options(ops: Sequence[str], sub: st.SearchStrategy, small: st.SearchStrategy) -> list:

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 import constrint as ci
 from constrint.custom import CustomConstraint, wrap_custom
 from constrint.domain import Domain
-from constrint.problem import Problem
 from constrint.expr import Not
-from constrint.transform import rebuild
+from constrint.problem import Problem
 from constrint.propagators import ENTAILED, FAILED, OPEN, Store, revise
 from constrint.testing import (
     PropagatorError,
@@ -24,6 +23,7 @@ from constrint.testing import (
     model_text,
     models,
 )
+from constrint.transform import rebuild
 from constrint.vectorized import vectorizable
 
 EXAMPLE = runpy.run_path(str(Path(__file__).parents[2] / "examples" / "custom_constraint.py"))
@@ -74,7 +74,7 @@ class Widening:
 
     def propagate(self, domains):
         (name, d), = domains.items()
-        return {name: range(0, 1000)}
+        return {name: range(1000)}
 
 
 class Returns:

@@ -61,7 +61,7 @@ def test_legacy_file_parses_with_original_meaning():
     count = 0
     for h, rh, rg in itertools.product([96, 128, 192], [1, 2, 3, 4], [1, 2, 3]):
         ok = (
-            96 <= h and h % rh == 0 and h % (rg * 32) == 0
+            h >= 96 and h % rh == 0 and h % (rg * 32) == 0
             and (2 * h * h <= 165000 * rh or h == 96)
         )
         a = {

@@ -55,7 +55,7 @@ def test_bool_of_constraint_and_expression_raises():
     with pytest.raises(TypeError, match="truth value"):
         bool(x == 1)
     with pytest.raises(TypeError, match="truth value"):
-        if x:  # noqa: SIM108
+        if x:
             pass
     with pytest.raises(TypeError):
         x / 2

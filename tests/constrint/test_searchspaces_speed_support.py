@@ -61,7 +61,7 @@ def _chunked_model():
     a = m.int_var("a", values=range(1, 31))
     b = m.int_var("b", values=range(1, 21))
     c = m.int_var("c", values=[1, 2, 3, 4, 6])
-    d = m.int_var("d", values=range(0, 8))
+    d = m.int_var("d", values=range(8))
     e = m.int_var("e", values=range(1, 7))
     f = m.int_var("f", values=range(1, 4))
     m.int_var("g", values=[5, 11])

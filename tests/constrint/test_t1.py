@@ -1,6 +1,7 @@
 """T1 import: the visible search spaces, the Values interpreter, the condition whitelist."""
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from pathlib import Path
@@ -53,10 +54,8 @@ def python_count(params: dict[str, list], predicate) -> int:
     names = list(params)
     n = 0
     for combo in itertools.product(*params.values()):
-        try:
+        with contextlib.suppress(ZeroDivisionError):
             n += bool(predicate(**dict(zip(names, combo))))
-        except ZeroDivisionError:
-            pass
     return n
 
 
@@ -167,44 +166,44 @@ def test_values_error_names_the_parameter_and_column():
             lambda x, y: 32 <= x * y <= 64 < 100 and not (x > 30 and y == 2),
         ),
         (
-            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            {"x": list(range(12)), "y": [0, 1, 2, 3]},
             ["y == 0 or x % y == 0"],  # Python short-circuits the division by zero away
             lambda x, y: y == 0 or x % y == 0,
         ),
         (
-            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            {"x": list(range(12)), "y": [0, 1, 2, 3]},
             ["not (y != 0 and x % y == 0) or x > 9"],
             lambda x, y: not (y != 0 and x % y == 0) or x > 9,
         ),
         (
-            {"x": list(range(0, 12)), "y": [0, 1, 2, 3]},
+            {"x": list(range(12)), "y": [0, 1, 2, 3]},
             ["y == 0 or 2 < x / y < 3 or x / y > 5.5"],
             lambda x, y: y == 0 or 2 < x / y < 3 or x / y > 5.5,
         ),
         (
-            {"x": list(range(0, 8)), "y": [0, 1, 2]},
+            {"x": list(range(8)), "y": [0, 1, 2]},
             ["x < 2 or x < 5 < 10 // y"],  # a later link of a chain is skipped by Python
             lambda x, y: x < 2 or x < 5 < 10 // y,
         ),
         (
-            {"x": list(range(0, 10)), "y": [1, 2, 3]},
+            {"x": list(range(10)), "y": [1, 2, 3]},
             ["x ** 2 - 3 * x * y + abs(x - 5) > min(x, y, 2) * max([y, 2])", "int(x / y) != 1"],
             lambda x, y: x**2 - 3 * x * y + abs(x - 5) > min(x, y, 2) * max([y, 2]) and int(x / y) != 1,
         ),
         (
-            {"x": list(range(0, 10)), "y": [1, 2, 3]},
+            {"x": list(range(10)), "y": [1, 2, 3]},
             ["x in [1, 2, y * 3]", "y not in range(2, 3)", "x"],
             lambda x, y: x in [1, 2, y * 3] and y not in range(2, 3) and x,
         ),
         (
-            {"x": list(range(0, 200))},
+            {"x": list(range(200))},
             ["x in range(10, 150)", "x not in [2**i for i in range(8)]", "x < 1e2", "x >= 12.5"],
             lambda x: x in range(10, 150) and x not in [2**i for i in range(8)] and x < 1e2 and x >= 12.5,
         ),
         (
-            {"x": list(range(0, 6)), "y": [0, 1]},
+            {"x": list(range(6)), "y": [0, 1]},
             ["x and y or not x", "True", "1"],
-            lambda x, y: (x and y or not x) and True and 1,
+            lambda x, y: ((x and y) or not x) and True and 1,
         ),
         (
             {"x": [1, 2, 3]},
@@ -219,7 +218,7 @@ def test_values_error_names_the_parameter_and_column():
         (
             {"x": [1, 2, 3, 4]},
             ["x < 2 and 0 ** -1 > 1 or x == 3 or x in [1 // 0]", "x > 3 or 1 % 0 != 5 or x < 4"],
-            lambda x: (x < 2 and 0 ** -1 > 1 or x == 3 or x in [1 // 0]) and (x > 3 or 1 % 0 != 5 or x < 4),
+            lambda x: ((x < 2 and 0 ** -1 > 1) or x == 3 or x in [1 // 0]) and (x > 3 or 1 % 0 != 5 or x < 4),
         ),
     ],
 )
@@ -350,7 +349,8 @@ def test_condition_rejections(expr, column, fragment):
             "missing key 'Expression'",
         ),
         (
-            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[1]"}], "Conditions": [{"Expression": 1}]}},
+            {"ConfigurationSpace": {"TuningParameters": [{"Name": "x", "Values": "[1]"}],
+                                    "Conditions": [{"Expression": 1}]}},
             "must be a JSON string",
         ),
         (
@@ -490,17 +490,11 @@ def _bool_exprs():
 
 
 def all_sc(cs, a):
-    for c in cs:  # Python's 'and': stops at the first falsy operand
-        if not c[1](a):
-            return False
-    return True
+    return all(c[1](a) for c in cs)
 
 
 def any_sc(cs, a):
-    for c in cs:
-        if c[1](a):
-            return True
-    return False
+    return any(c[1](a) for c in cs)
 
 
 @given(st.lists(_bool_exprs(), min_size=1, max_size=2))
