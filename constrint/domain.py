@@ -13,6 +13,7 @@ Intervals are never expanded into value lists unless they hold at most :data:`EX
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
 
@@ -77,12 +78,7 @@ class Domain:
 
     @staticmethod
     def _explicit(vals: tuple[int, ...]) -> Domain:
-        g = 0
-        for v in vals:
-            g = math.gcd(g, v)
-            if g == 1:
-                break
-        return Domain(vals[0], vals[-1], vals, g or 1, None, len(vals))
+        return Domain(vals[0], vals[-1], vals, math.gcd(*vals) or 1, None, len(vals))
 
     @staticmethod
     def interval(
@@ -228,8 +224,8 @@ class Domain:
             return None
         if self.values is not None:
             vals = self.values
-            i = _bisect_left(vals, nlo)
-            j = _bisect_right(vals, nhi)
+            i = bisect_left(vals, nlo)
+            j = bisect_right(vals, nhi)
             if i >= j:
                 return None
             return Domain._explicit(vals[i:j])
@@ -305,7 +301,8 @@ class Domain:
                 small, big = other, self
             else:
                 small, big = self, other
-            vals = tuple(v for v in small.values if v in big)
+            members = set(big.values)
+            vals = tuple(v for v in small.values if v in members)
             if len(vals) == len(small.values):
                 return small
             return Domain._explicit(vals) if vals else None
@@ -361,30 +358,8 @@ class Domain:
         return a, b
 
 
-def _bisect_left(vals, x):
-    lo, hi = 0, len(vals)
-    while lo < hi:
-        m = (lo + hi) // 2
-        if vals[m] < x:
-            lo = m + 1
-        else:
-            hi = m
-    return lo
-
-
-def _bisect_right(vals, x):
-    lo, hi = 0, len(vals)
-    while lo < hi:
-        m = (lo + hi) // 2
-        if vals[m] <= x:
-            lo = m + 1
-        else:
-            hi = m
-    return lo
-
-
 def _bisect_contains(vals, x):
-    i = _bisect_left(vals, x)
+    i = bisect_left(vals, x)
     return i < len(vals) and vals[i] == x
 
 

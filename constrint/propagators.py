@@ -11,7 +11,6 @@ are proven sound by reasoning in each function's comments and tested against bru
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from collections.abc import Callable, Mapping
@@ -96,11 +95,17 @@ def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | bool
     """Explicit image of a binary function over small explicit domains (False if too big)."""
     if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
         return False
+    try:  # the common case: every pair defined (one comprehension, no per-pair handler)
+        return Domain.from_values({fn(a, b) for a in A.values for b in B.values})
+    except (Undefined, ZeroDivisionError):
+        pass
     out = set()
     for a in A.values:
         for b in B.values:
-            with contextlib.suppress(Undefined, ZeroDivisionError):
+            try:
                 out.add(fn(a, b))
+            except (Undefined, ZeroDivisionError):
+                continue  # an undefined pair contributes no value
     return Domain.from_values(out)
 
 
@@ -400,8 +405,11 @@ def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
         return False
     ka, kb = set(), set()
     member = frozenset(new.values).__contains__ if new.values is not None else new.__contains__
+    nb = len(B.values)
     for a in A.values:
         for b in B.values:
+            if b in kb and a in ka:
+                continue  # both already supported: nothing to learn from this pair
             try:
                 v = fn(a, b)
             except (Undefined, ZeroDivisionError):
@@ -409,6 +417,8 @@ def _support(node, fn, new: Domain, store: Store, memo: dict) -> bool:
             if member(v):
                 ka.add(a)
                 kb.add(b)
+        if len(kb) == nb and len(ka) == len(A.values):
+            break  # every value of both sides is supported
     narrow(node.a, Domain.from_values(ka), store, memo)
     narrow(node.b, Domain.from_values(kb), store, memo)
     return True
