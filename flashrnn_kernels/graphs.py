@@ -12,7 +12,10 @@ Policy:
   dtype and device of every input); a shape met once runs eagerly and costs no capture.
 * Captured graphs and their buffers are kept within a memory budget per device
   (``FLASHRNN_GRAPH_MEMORY``, MiB, default 2048), least recently used first out; a call whose
-  capture alone would exceed it runs eagerly.
+  capture alone would exceed it runs eagerly. An evicted signature must be seen twice as many
+  times as before to be captured again (2, 4, 8, ... sightings), so calls that take turns in a
+  budget too small for both (a large head's forward and backward) run mostly eagerly instead of
+  capturing on every call.
 * A call made while the current stream is being captured (a user's ``torch.cuda.graph``,
   ``torch.compile(mode="reduce-overhead")``) runs eagerly: the enclosing capture records it.
 * Calls on CPU tensors or with non-dense inputs run eagerly, and every call does unless
@@ -108,7 +111,8 @@ class GraphCache:
         self._budget = budget_bytes or env.graph_memory_bytes
         self._enabled = enabled or env.graphs_enabled
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
-        self._seen: set[tuple] = set()
+        self._seen: dict[tuple, int] = {}  # sightings since the signature was last captured
+        self._wanted: dict[tuple, int] = {}  # sightings that capture it (default 2; doubled per eviction)
         self._lock = threading.RLock()
         self._counts = {"captures": 0, "replays": 0, "eager": 0, "evictions": 0}
 
@@ -119,10 +123,13 @@ class GraphCache:
                              keys=[k[0] for k in self._entries], **self._counts)
 
     def clear(self) -> None:
-        """Drop every graph and forget every signature (frees their memory)."""
+        """Drop every graph, forget every signature and zero the counts of :meth:`info` (frees
+        the graphs' memory)."""
         with self._lock:
             self._entries.clear()
             self._seen.clear()
+            self._wanted.clear()
+            self._counts = dict.fromkeys(self._counts, 0)
 
     # ------------------------------------------------------------------ the call
     def _eager(self, fn, inputs) -> list[Tensor]:
@@ -146,9 +153,8 @@ class GraphCache:
         with self._lock:
             entry = self._entries.get(sig)
             if entry is None:
-                first = sig not in self._seen
-                self._seen.add(sig)
-                if not first:
+                seen = self._seen[sig] = self._seen.get(sig, 0) + 1
+                if seen >= self._wanted.get(sig, 2):
                     entry = self._capture_entry(sig, fn, inputs, device)
             if entry is not None:
                 self._entries.move_to_end(sig)
@@ -175,7 +181,8 @@ class GraphCache:
 
     def _evict(self, device, budget: int, keep: tuple | None = None) -> None:
         """Drop the least recently used graphs of ``device`` until it holds at most ``budget``
-        bytes; a dropped signature must be seen twice again to be captured again."""
+        bytes; a dropped signature must be seen twice as many times as before to be captured
+        again."""
         held = self._held(device)
         for k in list(self._entries):
             if held <= budget:
@@ -183,7 +190,8 @@ class GraphCache:
             if k == keep or k[1][3] != device:
                 continue
             held -= self._entries.pop(k).nbytes
-            self._seen.discard(k)
+            self._seen[k] = 0
+            self._wanted[k] = 2 * self._wanted.get(k, 2)
             self._counts["evictions"] += 1
 
     def _replay(self, entry: _Entry, inputs: tuple[Tensor, ...], device) -> list[Tensor]:

@@ -5,13 +5,15 @@ The kernel's error (RMS against the float64 reference) must be at most twice the
 PyTorch reference run in the same dtype, plus a small tolerance relative to the values' size.
 Outputs are poisoned (NaN) before each run; inputs are fresh random numbers per case.
 
-A cell with a kink (ReLU) has gradients that jump where a pre-activation crosses 0: in 16-bit
-types, which elements land on which side differs between any two computations, so its gradients
-there are checked against the float64 backward taken at the kernel's own forward values (the
-same sides), next to the PyTorch steps in the same dtype at those values.
+A cell with a kink (ReLU) has gradients that jump where a pre-activation crosses 0: in any type
+below float64, which elements land on which side can differ between any two computations (in
+float32 too, over 128 steps), so its gradients are checked against the float64 backward taken
+at the kernel's own forward values (the same sides), next to the PyTorch steps in the same dtype
+at those values.
 """
 import itertools
 import math
+import zlib
 
 import pytest
 import torch
@@ -60,7 +62,7 @@ def _rms(x):
 def test_alternating_matches_float64_reference(cell_name, dtype_name, B, T, ND, poison_empty):
     cell, dtype = CELLS[cell_name], DTYPES[dtype_name]
     N, D = ND
-    seed = hash((cell_name, dtype_name, B, T, N, D)) % 2**31
+    seed = zlib.crc32(repr((cell_name, dtype_name, B, T, N, D)).encode())  # the same in every process
     inputs = _inputs(cell, B, T, N, D, seed)
     ref_states, ref_last = reference_forward(*inputs, cell_name)
     gs = torch.randn_like(ref_states)
@@ -82,7 +84,7 @@ def test_alternating_matches_float64_reference(cell_name, dtype_name, B, T, ND, 
     exact = _run(reference, inputs, torch.float64, gs, gl)
     low = _run(reference, inputs, dtype, gs, gl)
     ours = _run(kernel, inputs, dtype, gs, gl)
-    if cell_name in KINKED and dtype != torch.float32:
+    if cell_name in KINKED:
         exact[2:], low[2:], ours[2:] = _backward_at_kernel_forward(cell, inputs, dtype, gs, gl)
     failures = []
     for name, e, r, k in zip(NAMES, exact, low, ours):

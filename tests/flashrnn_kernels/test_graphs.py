@@ -83,7 +83,7 @@ def test_signature_covers_key_shape_dtype_and_strides():
     assert cap.captured == 1
 
 
-def test_budget_evicts_least_recently_used_and_evicted_signatures_start_over():
+def test_budget_evicts_least_recently_used_and_evicted_signatures_wait_longer():
     x1, w = _inputs(n=4)
     x2, _ = _inputs(n=8)
     one = sum(t.numel() * t.element_size() for t in (*_fn(x2, w), x2, w))
@@ -93,10 +93,26 @@ def test_budget_evicts_least_recently_used_and_evicted_signatures_start_over():
     info = cache.info()
     assert (info.captures, info.evictions, info.graphs) == (2, 1, 1)
     assert info.nbytes <= int(1.5 * one)
-    cache.run("mm", _fn, (x1, w))  # seen once again: eager
+    for _ in range(3):  # evicted once: captured again at its fourth sighting
+        cache.run("mm", _fn, (x1, w))
     assert cache.info().captures == 2
     cache.run("mm", _fn, (x1, w))
     assert cache.info().captures == 3
+
+
+def test_calls_taking_turns_in_a_budget_for_one_do_not_capture_on_every_call():
+    x1, w = _inputs(n=4)
+    x2, _ = _inputs(n=8)
+    one = sum(t.numel() * t.element_size() for t in (*_fn(x2, w), x2, w))
+    cache, cap = _cache(budget=int(1.5 * one))
+    for i in range(200):
+        x = (x1, x2)[i % 2]
+        got = cache.run("mm", _fn, (x, w))
+        torch.testing.assert_close(got[0], x @ w, rtol=0, atol=0)
+    info = cache.info()
+    # each eviction doubles the sightings a capture waits for: 100 calls each -> a few captures
+    assert info.captures <= 2 * 7 and info.captures == cap.captured
+    assert info.replays + info.eager == 200
 
 
 def test_too_large_for_the_budget_or_disabled_runs_eagerly():
@@ -117,7 +133,8 @@ def test_clear_frees_everything():
     for _ in range(2):
         cache.run("mm", _fn, (x, w))
     cache.clear()
-    assert cache.info().graphs == 0
+    info = cache.info()
+    assert (info.graphs, info.nbytes, info.captures, info.replays, info.eager) == (0, 0, 0, 0, 0)
     cache.run("mm", _fn, (x, w))
     assert cap.captured == 1  # forgotten: the next sighting is a first one again
 
