@@ -321,33 +321,55 @@ def _needs_object(P, cons, doms) -> bool:
         if any(getattr(n, "needs_python", False) for n in nodes):
             return True
         limit = FLOAT_SAFE if floats else INT64_SAFE
-        for n in nodes:
-            if isinstance(n, Expr) and n.integral and _magnitude(n, store, memo) >= limit:
+        if floats:
+            mags = _magnitudes(nodes, store, memo)
+            if any(isinstance(n, Expr) and n.integral and mags[id(n)] >= limit for n in nodes):
+                return True
+            continue
+        for n in nodes:  # every node integral: forward's bounds (shared through memo) suffice
+            if isinstance(n, Expr) and _bound(n, store, memo) >= limit:
                 return True
     return any(max(-d.lo, d.hi) >= INT64_SAFE for d in doms)
 
 
-def _all_integral(node) -> bool:
-    return all(getattr(n, "integral", True) for n in walk(node))
+def _bound(node, store, memo) -> float:
+    """An upper bound of the magnitude of an integral expression's values; inf when unknown."""
+    d, _ = forward(node, store, memo)
+    if d is None:
+        return math.inf
+    m = max(-d.lo, d.hi)
+    return float(m) if m < 2**1023 else math.inf  # beyond float64's range
 
 
-def _magnitude(node, store, memo) -> float:
-    """An upper bound of the magnitude of an expression's values; inf when unknown."""
-    if _all_integral(node):
-        d, _ = forward(node, store, memo)
-        if d is None:
-            return math.inf
-        m = max(-d.lo, d.hi)
-        return float(m) if m < 2**1023 else math.inf  # beyond float64's range
+def _magnitudes(nodes, store, memo) -> dict[int, float]:
+    """Upper bounds of the magnitudes of the expressions among ``nodes`` (all nodes of a tree,
+    parents before children), by ``id``; inf where unknown. One pass, children first."""
+    whole: dict[int, bool] = {}  # id -> the node and every node below it are integral
+    mags: dict[int, float] = {}  # id -> bound, for every expression
+    for node in reversed(nodes):
+        key = id(node)
+        if key in whole:
+            continue
+        whole[key] = getattr(node, "integral", True) and all(whole[id(c)] for c in node.children)
+        if isinstance(node, Expr):
+            if whole[key]:
+                mags[key] = _bound(node, store, memo)
+            else:
+                kids = [mags[id(c)] for c in node.children if isinstance(c, Expr)]
+                mags[key] = _magnitude_of(node, kids)
+    return mags
+
+
+def _magnitude_of(node, kids: list[float]) -> float:
+    """An upper bound of the magnitude of an expression with a float-valued part below it, from
+    the bounds ``kids`` of its expression children; inf when unknown."""
     if getattr(node, "boolean", False) and type(node).__name__ == "Reify":
         return 1.0
     t = type(node)
-    exprs = [c for c in node.children if isinstance(c, Expr)]
-    kids = [_magnitude(c, store, memo) for c in exprs]
     if node.integral:
         # an integer computed from floats (int(), round()) or chosen among values
         return max(kids, default=math.inf) + 1
-    if len(exprs) != len(node.children) and t.__name__ != "IfThenElse":
+    if len(kids) != len(node.children) and t.__name__ != "IfThenElse":
         return math.inf
     if t is TrueDiv and node.b.integral:
         return kids[0]  # a non-zero integer divisor has magnitude at least 1
