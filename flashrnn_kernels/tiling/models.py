@@ -15,6 +15,7 @@ the decisions.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,6 +28,9 @@ from ..errors import InputError
 from .problem import DTYPE_CODES, ELEMENT_BYTES, MMA_DTYPES, Problem
 
 HERE = Path(__file__).resolve().parent
+
+log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())
 
 #: Bumped when the Python side changes what a cached result means.
 TILING_VERSION = 1
@@ -138,7 +142,20 @@ def _text_sha(path: str, mtime_ns: int, size: int) -> str:
 
 @lru_cache(maxsize=32)
 def _load(path: str, sha256: str) -> ci.Model:
-    return ci.load(path)
+    root = cache_dir()
+    return ci.load(path, cache_dir=None if root is None else root / "models")
+
+
+def cache_dir() -> Path | None:
+    """``<cache dir>/tiling``: solved configurations (JSON) and, in ``models/``, the parsed
+    models (:func:`constrint.load`'s ``cache_dir``: keyed by the text and constrint's code)."""
+    try:
+        from ..env import settings
+
+        return settings().cache_dir / "tiling"
+    except Exception as exc:  # pragma: no cover - a malformed environment variable
+        log.debug("no tiling cache directory: %s", exc)
+        return None
 
 
 _GPU_COMMON = ("NUM_SMS", "WARP_SIZE", "MAX_THREADS_PER_BLOCK", "REGS_PER_SM", "MAX_REGS_PER_THREAD",

@@ -27,7 +27,7 @@ import hwmodels
 from ..errors import InputError
 from .config import KernelConfig
 from .diagnose import diagnose
-from .models import SPECS, TILING_VERSION, ModelSpec, model_inputs
+from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs
 from .problem import InfeasibleConfigError, Problem
 
 log = logging.getLogger(__name__)
@@ -70,18 +70,8 @@ def _key(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str,
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _cache_dir() -> Path | None:
-    try:
-        from ..env import settings
-
-        return settings().cache_dir / "tiling"
-    except Exception as exc:  # pragma: no cover - a malformed environment variable
-        log.debug("no tiling cache directory: %s", exc)
-        return None
-
-
 def cache_path(key: str) -> Path | None:
-    root = _cache_dir()
+    root = cache_dir()
     return None if root is None else root / f"{key}.json"
 
 
@@ -130,13 +120,14 @@ def _remember(key: str, result: Any) -> None:
 
 
 def clear_cache(disk: bool = False) -> None:
-    """Forget the in-process results (and, with ``disk=True``, the files of the disk cache)."""
+    """Forget the in-process results (and, with ``disk=True``, the files of the disk cache, the
+    parsed models' included)."""
     with _LOCK:
         _MEMO.clear()
     if disk:
-        root = _cache_dir()
+        root = cache_dir()
         if root is not None and root.is_dir():
-            for p in root.glob("*.json"):
+            for p in [*root.glob("*.json"), *root.glob("models/*.pickle")]:
                 with contextlib.suppress(OSError):
                     p.unlink()
 

@@ -465,3 +465,55 @@ def test_the_original_flashrnn_dialect():
     assert again.count() == m.count()
     with pytest.raises(ci.ModelError, match="dialect"):
         ci.loads(text, dialect="python")
+
+
+class TestParseCache:
+    TEXT = "var x, y in 1..8; x * y <= 12; maximize x * y, -x;"
+
+    def test_same_model_from_the_cache(self, tmp_path):
+        first = ci.loads(self.TEXT, cache_dir=tmp_path)
+        (stored,) = tmp_path.glob("*.pickle")
+        again = ci.loads(self.TEXT, cache_dir=tmp_path)
+        assert again is not first
+        assert ci.dumps(again) == ci.dumps(first) == ci.dumps(ci.loads(self.TEXT))
+        assert again.solve().values == first.solve().values == {"x": 2, "y": 6}
+        assert list(tmp_path.glob("*.pickle")) == [stored]
+
+    def test_key_covers_text_name_and_dialect(self, tmp_path):
+        ci.loads(self.TEXT, cache_dir=tmp_path)
+        ci.loads(self.TEXT + " x != 3;", cache_dir=tmp_path)
+        ci.loads(self.TEXT, filename="other.cint", cache_dir=tmp_path)
+        m = ci.loads(self.TEXT, dialect="flashrnn", cache_dir=tmp_path)
+        assert len(list(tmp_path.glob("*.pickle"))) == 4
+        assert ci.loads(self.TEXT + " x != 3;", cache_dir=tmp_path).solve().values == {"x": 2, "y": 6}
+        assert ci.loads(self.TEXT + " x != 2;", cache_dir=tmp_path).solve().values == {"x": 3, "y": 4}
+        assert m.solve().values == {"x": 2, "y": 6}
+
+    def test_the_source_names_its_own_file(self, tmp_path):
+        a = ci.loads(self.TEXT, filename="a.cint", cache_dir=tmp_path)
+        b = ci.loads(self.TEXT, filename="b.cint", cache_dir=tmp_path)
+        assert a.source("x").filename == "a.cint" and b.source("x").filename == "b.cint"
+
+    def test_a_damaged_file_is_parsed_again_and_replaced(self, tmp_path):
+        ci.loads(self.TEXT, cache_dir=tmp_path)
+        (stored,) = tmp_path.glob("*.pickle")
+        for junk in (b"", b"not a pickle", stored.read_bytes()[:20]):
+            stored.write_bytes(junk)
+            assert ci.loads(self.TEXT, cache_dir=tmp_path).count() == 27
+            assert stored.read_bytes() != junk
+
+    def test_a_directory_that_cannot_be_written_costs_only_the_parse(self, tmp_path):
+        blocker = tmp_path / "a file"
+        blocker.write_text("")
+        assert ci.loads(self.TEXT, cache_dir=blocker / "cache").count() == 27
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]
+
+    def test_syntax_errors_are_not_cached(self, tmp_path):
+        for _ in range(2):
+            with pytest.raises(ci.ConstraintSyntaxError, match="expected"):
+                ci.loads("var x in 1..8; x <= ;", cache_dir=tmp_path)
+        assert list(tmp_path.iterdir()) == []
+
+    def test_cache_dir_must_be_a_path(self):
+        with pytest.raises(TypeError, match="cache_dir must be a path, got int"):
+            ci.loads(self.TEXT, cache_dir=3)

@@ -51,3 +51,17 @@ def test_small_number_theory_agrees_with_sympy():
     for n in (SMALL, 2**64 + 13, 10**30 + 7):  # beyond: sympy
         assert factorint(n) == sympy.factorint(n)
         assert iroot_floor(n, 3) == sympy.integer_nthroot(n, 3)[0]
+
+
+def test_a_cached_parse_is_read_back_without_the_parser(tmp_path):
+    text = "var BM in [32, 64, 128]; var BK in 8..64; 4096 % BM == 0; BM * BK <= 4096; maximize BM * BK;"
+    path = tmp_path / "tiles.cint"
+    path.write_text(text)
+    code = (
+        "import constrint as ci\n"
+        f"m = ci.load({str(path)!r}, cache_dir={str(tmp_path / 'cache')!r})\n"
+        "assert m.count() == 139 and m.solve().values == {'BM': 64, 'BK': 64}\n"
+    )
+    assert "lark" in _modules_after(code)  # the first load parses and stores the parse
+    assert len(list((tmp_path / "cache").glob("*.pickle"))) == 1
+    assert "lark" not in _modules_after(code)  # the second reads it back

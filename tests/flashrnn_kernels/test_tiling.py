@@ -319,6 +319,29 @@ def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
     assert FUSED.sha256() in json.dumps(json.loads(files[0].read_text()))
 
 
+def test_parsed_models_are_cached_on_disk(tmp_path):
+    """The tiling models' parse is kept under ``<cache>/tiling/models`` (even when results are
+    not cached): a later process solves without the parser; clear_cache(disk=True) removes it."""
+    code = ("import sys\n"
+            "from flashrnn_kernels.tiling import Problem, kernel_config\n"
+            "cfg = kernel_config(Problem('lstm', 16, 1, 704), 'h100', cache=False)\n"
+            "print(cfg['NSLICE'], 'lark' in sys.modules)\n")
+    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path)}
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    nslice, parsed = run()
+    assert parsed == "True"
+    assert len(list((tmp_path / "tiling" / "models").glob("*.pickle"))) == 1
+    assert not list((tmp_path / "tiling").glob("*.json"))  # no result stored
+    assert run() == [nslice, "False"]
+    clear_code = ("from flashrnn_kernels.tiling import clear_cache\nclear_cache(disk=True)\n")
+    subprocess.run([sys.executable, "-c", clear_code], env=env, check=True)
+    assert not list((tmp_path / "tiling" / "models").glob("*.pickle"))
+
+
 def test_cached_failure_keeps_no_caller_alive():
     """A cached infeasible answer is raised as a fresh exception each time: re-raising one stored
     object would chain every raise's frames onto its traceback and keep the callers' locals
