@@ -8,6 +8,7 @@ evaluated on every emitted row: that evaluation is the final check of each solut
 """
 from __future__ import annotations
 
+import heapq
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -425,35 +426,65 @@ def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) ->
     for t in tables:
         for e in t.children:
             table_of.setdefault(e.index, t)
+    # A check counts for an unplaced variable of its scope as "done" when that variable is the
+    # last one it waits for, as "linked" when some of its variables are placed. A check changes
+    # state at most twice, so keeping the counts (and a heap of the variables' keys, stale
+    # entries skipped) costs the scopes' total size, not that times the number of variables.
+    left = [len(sc) for sc in scopes]
+    done = dict.fromkeys(vars_, 0)
+    linked = dict.fromkeys(vars_, 0)
+
+    def state(k: int) -> int:
+        return 2 if left[k] == 1 else 1 if left[k] < len(scopes[k]) else 0
+
+    for k, sc in enumerate(scopes):
+        if state(k) == 2:
+            for v in sc:
+                done[v] += 1
+
+    def key(v: int) -> tuple:
+        return (v not in table_of, -done[v], -linked[v], doms[v].size, v)
+
+    heap = [key(v) for v in vars_]
+    heapq.heapify(heap)
     placed: list[int] = []
     placed_set: set[int] = set()
     blocks: dict[int, Any] = {}
     opened: set[int] = set()
-    remaining = set(vars_)
-    while remaining:
-        best, key = None, None
-        for v in remaining:
-            done = linked = 0
-            for k in by_var[v]:
-                rest = scopes[k] - placed_set
-                if rest == {v}:
-                    done += 1
-                elif scopes[k] & placed_set:
-                    linked += 1
-            k = (v not in table_of, -done, -linked, doms[v].size, v)
-            if key is None or k < key:
-                best, key = v, k
+
+    def place(u: int) -> None:
+        placed.append(u)
+        placed_set.add(u)
+        for k in by_var[u]:
+            before = state(k)
+            left[k] -= 1
+            after = state(k)
+            if after == before:
+                continue
+            for v in scopes[k]:
+                if v in placed_set:
+                    continue
+                for s_, sign in ((before, -1), (after, 1)):
+                    if s_ == 2:
+                        done[v] += sign
+                    elif s_ == 1:
+                        linked[v] += sign
+                heapq.heappush(heap, key(v))
+
+    while len(placed) < len(vars_):
+        top = heapq.heappop(heap)
+        best = top[-1]
+        if best in placed_set or top != key(best):
+            continue  # a stale entry
         t = table_of.get(best)
         if t is not None and id(t) not in opened:
             opened.add(id(t))
             blocks[len(placed)] = t
-            group = [e.index for e in t.children if e.index not in placed_set]
+            group = list(dict.fromkeys(e.index for e in t.children if e.index not in placed_set))
         else:
             group = [best]
         for v in group:
-            placed.append(v)
-            placed_set.add(v)
-            remaining.discard(v)
+            place(v)
     return placed, blocks
 
 

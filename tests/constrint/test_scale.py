@@ -339,3 +339,32 @@ def test_listing_stops_building_rows_past_its_bound():
     with pytest.raises(ci.ModelError, match="too many solutions"):
         solutions_array(m, max_rows=100_000)
     assert len(solutions_array(ci.loads("var x, y in 0..9; x < y;"), max_rows=45)) == 45
+
+
+def test_the_join_plan_of_a_long_sum_looks_at_each_variable_a_few_times():
+    """The join's variable order over one sum of n variables: it used to compare every
+    remaining variable at every step (n**2 / 2 looks at the domains, and a set difference of
+    the sum's scope for each: 0.84 s for 400 variables); now each look is caused by a step that
+    changes a variable's standing."""
+    from constrint.problem import prepare
+    from constrint.vectorized import _checks_and_tables, _join_order
+
+    class Counted:  # a domain that counts how often the plan asks for its size
+        looks = 0
+
+        def __init__(self, d):
+            self.d = d
+
+        @property
+        def size(self):
+            Counted.looks += 1
+            return self.d.size
+
+    n = 3000
+    m = binaries(n, 2)
+    P, doms, comps, _ = prepare(m)
+    (vars_, cons), = comps
+    checks, tables = _checks_and_tables(P, vars_, cons, doms)
+    order, blocks = _join_order(vars_, checks, tables, [Counted(d) for d in doms])
+    assert order == list(range(n)) and blocks == {}
+    assert Counted.looks <= 4 * n
