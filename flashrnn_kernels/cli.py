@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON (the config, its resources and defines)")
     p.add_argument("--print-model", action="store_true",
                    help="print the model as .cint text with its inputs set (for 'constrint solve') and stop")
-    p.add_argument("--no-cache", action="store_true", help="solve afresh (do not read or write the cache)")
+    p.add_argument("--no-cache", action="store_true", help="solve afresh (do not read or write the cache of results)")
     p.set_defaults(func=cmd_kernel_config)
 
 

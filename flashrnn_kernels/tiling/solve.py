@@ -142,7 +142,7 @@ def kernel_config(problem: Problem, gpu: GPULike = "h100", *, cache: bool = True
     still chosen by the objective, and every constraint still holds. Raises
     :class:`InfeasibleConfigError` when no configuration fits (the message names the resource
     and what would work), :class:`InputError` on bad input. ``cache=False`` solves afresh and
-    stores nothing.
+    stores no result (the parsed model is cached regardless: keyed by its text, never stale).
 
     >>> from flashrnn_kernels.tiling import Problem
     >>> cfg = kernel_config(Problem("lstm", 16, 1, 768), "h100", fixed={"NSLICE": 48, "BT": 16})
