@@ -2,8 +2,9 @@
 
     python benchmarks/rnn_speed.py [--out docs/benchmarks] [--quick] [--timing per-call|back-to-back|both]
 
-Compares the fused and alternating backends (the latter also with its time loops replayed as
-CUDA graphs, ``alternating_graphs``: ``FLASHRNN_GRAPHS=1``), the PyTorch reference (small points only) and
+Compares the fused and alternating backends (the latter with its time loops replayed as CUDA
+graphs, ``alternating_graphs``, the default, and run step by step, ``alternating``:
+``FLASHRNN_GRAPHS=0``), the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
 (B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096) and
 large single heads (``large``: LSTM 1xD, D = 1024 .. 2560).
@@ -185,9 +186,12 @@ def main():
 
     def run(sweep, impl, cell, dtype, B, T, N, D):
         try:
-            if impl in ("fused", "alternating"):
+            if impl == "fused":
                 times = time_backend(impl, cell, B, T, N, D, dtype, methods)
-            elif impl == "alternating_graphs":
+            elif impl == "alternating":  # the eager loop, step by step from Python
+                with _env(FLASHRNN_GRAPHS="0"):
+                    times = time_backend("alternating", cell, B, T, N, D, dtype, methods)
+            elif impl == "alternating_graphs":  # the default
                 with _env(FLASHRNN_GRAPHS="1"):
                     times = time_backend("alternating", cell, B, T, N, D, dtype, methods)
             elif impl == "reference":

@@ -17,9 +17,9 @@ import math
 from typing import Any
 
 from .domain import Domain
-from .expr import Abs, And, Compare, Const, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Product, Sum, Var
+from .expr import Abs, And, Compare, Const, Constraint, Expr, FloorDiv, Max, Min, Mul, Neg, Pow, Product, Sum, Var
 from .problem import Timeout, check_solution, fixpoint
-from .propagators import Store, forward
+from .propagators import OPEN, Store, forward
 from .search import dfs, leaf_holds
 
 #: Direction signs: a key is non-decreasing (+1) or non-increasing (-1) in a variable, or
@@ -133,6 +133,41 @@ def objective_order(keys: tuple[Expr, ...]) -> list[int]:
     return list(seen)
 
 
+class Proven(Constraint):
+    """A constraint shown to hold on the whole root box, and so on every box of the search below
+    it: its variables are the constraint's as for any other (the search branches on them until
+    they are fixed), but revising it is a no-op."""
+
+    __slots__ = ("c", "children")
+
+    def __init__(self, c: Constraint):
+        self.c = c
+        self.children = (c,)
+
+    def ev(self, a):
+        return self.c.ev(a)
+
+    def negate(self):
+        return self.c.negate()
+
+    def fmt(self):
+        return self.c.fmt()
+
+    def revise(self, store: Store) -> int:
+        return OPEN
+
+
+def keys_defined(keys: tuple[Expr, ...], doms: list[Domain]) -> bool:
+    """Whether every key is defined on every assignment of the box ``doms`` (forward
+    propagation over-approximates where an expression may be undefined, so True is a proof)."""
+    store, memo = Store(list(doms)), {}
+    for k in keys:
+        d, undefined = forward(k, store, memo)
+        if d is None or undefined:
+            return False
+    return True
+
+
 def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Expr, ...],
                     ctx: Any, order: list[int] | None, policy: Any, pick,
                     callback: Any = None) -> tuple[Any, bool]:
@@ -142,9 +177,14 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
     called with each better solution and stops the search by returning ``False``.
     """
 
-    # solutions where a key is undefined are not solutions of the optimisation
-    defined = P.add_sticky(And([Compare("==", k, k) for k in keys]))
-    active = set(active) | {defined}
+    # Solutions where a key is undefined are not solutions of the optimisation. Where the keys
+    # are defined on the whole root box, the constraint says nothing new: it only keeps the
+    # objective's variables open for branching, without being revised at every node.
+    defined: Constraint = And([Compare("==", k, k) for k in keys])
+    always = keys_defined(keys, doms)
+    if always:
+        defined = Proven(defined)
+    active = set(active) | {P.add_sticky(defined)}
     incumbent: dict[str, int] | None = None
     inc_key: tuple | None = None
     try:
@@ -157,7 +197,10 @@ def solve_objective(P: Any, doms: list[Domain], active: set[int], keys: tuple[Ex
                 active.add(ci)
                 queue.append(ci)
             # the bound on this key: none yet (a tautology) or better than the incumbent
-            first = Compare("==", key, key) if inc_key is None else Compare("<", key, Const(inc_key[i]))
+            if inc_key is not None:
+                first: Constraint = Compare("<", key, Const(inc_key[i]))
+            else:
+                first = Proven(Compare("==", key, key)) if always else Compare("==", key, key)
             bound = P.add_sticky(first)
             active.add(bound)
             queue.append(bound)

@@ -117,6 +117,9 @@ class Problem:
         for ci, c in enumerate(cons):
             self.index(ci, c)
         self.sticky: set[int] = set()
+        #: images of binary operations over value lists, shared by every fixpoint over this
+        #: problem (:func:`constrint.propagators._pairs`)
+        self.images: dict = {}
 
     def index(self, ci: int, c: Constraint) -> None:
         """Record which variables constraint number ``ci`` reads."""
@@ -173,6 +176,8 @@ def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int], c
              ) -> bool:
     """Revise constraints until nothing changes (or a revision budget is spent); False on failure.
     ``ctx``: a :class:`Context` whose time limit is looked at after every revision."""
+    if store.images is None:
+        store.images = P.images
     pending = deque(ci for ci in queue if ci in active)
     inq = set(pending)
     budget = 64 * len(P.cons) + 256

@@ -47,6 +47,8 @@ from .intmath import ceil_div, count_divisors, divisors, iroot_ceil, iroot_floor
 
 #: Explicit pairwise reasoning for a binary node when |A| * |B| is at most this.
 PAIR_LIMIT = 1024
+#: The image cache of one search (:func:`_pairs`) is emptied when it holds this many images.
+IMAGE_CACHE = 2048
 #: Divisors of a fixed dividend are listed when there are at most this many.
 DIVISOR_LIMIT = 20000
 #: Constraints revised by evaluation are filtered when their open variables span at most this
@@ -57,13 +59,15 @@ ENTAILED, FAILED, OPEN = 1, 0, 2
 
 
 class Store:
-    """The current domains (a list indexed by variable) and the indices that changed."""
+    """The current domains (a list indexed by variable), the indices that changed, and
+    optionally the image cache of the problem being searched (see :func:`_pairs`)."""
 
-    __slots__ = ("changed", "doms")
+    __slots__ = ("changed", "doms", "images")
 
-    def __init__(self, doms: list[Domain]):
+    def __init__(self, doms: list[Domain], images: dict | None = None):
         self.doms = doms
         self.changed: set[int] = set()
+        self.images = images
 
 
 class _Fail(Exception):
@@ -91,10 +95,30 @@ def forward(node, store: Store, memo: dict) -> Fwd:
     return r
 
 
-def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | bool | None:
-    """Explicit image of a binary function over small explicit domains (False if too big)."""
+def _pairs(fn: Callable[[int, int], int], A: Domain, B: Domain, images: dict | None = None
+           ) -> Domain | bool | None:
+    """Explicit image of a binary function over small explicit domains (False if too big).
+
+    ``images``: a cache of images by (function, values, values), shared by the revisions of one
+    search (``Store.images``), where the same products and quotients of the same value lists
+    come back again and again: an image is a function of its two value lists, and domains are
+    immutable, so a cached one is the one that would be computed. It is emptied when it holds
+    :data:`IMAGE_CACHE` images.
+    """
     if A.values is None or B.values is None or len(A.values) * len(B.values) > PAIR_LIMIT:
         return False
+    if images is None:
+        return _image(fn, A, B)
+    key = (fn, A.values, B.values)
+    d = images.get(key, False)
+    if d is False:
+        if len(images) >= IMAGE_CACHE:
+            images.clear()
+        d = images[key] = _image(fn, A, B)
+    return d
+
+
+def _image(fn: Callable[[int, int], int], A: Domain, B: Domain) -> Domain | None:
     try:  # the common case: every pair defined (one comprehension, no per-pair handler)
         return Domain.from_values({fn(a, b) for a in A.values for b in B.values})
     except (Undefined, ZeroDivisionError):
@@ -150,7 +174,7 @@ def _f_sum(n: Sum, store, memo) -> Fwd:
         (A, ua), (B, ub) = forward(kids[0], store, memo), forward(kids[1], store, memo)
         if A is None or B is None:
             return None, True
-        d = _pairs(int.__add__ if signs[1] > 0 else int.__sub__, A, B)
+        d = _pairs(int.__add__ if signs[1] > 0 else int.__sub__, A, B, store.images)
         if d is not False:
             return d, ua or ub
     lo = hi = g = 0
@@ -168,8 +192,8 @@ def _f_sum(n: Sum, store, memo) -> Fwd:
     return Domain.interval(lo, hi, g or 1), undefined
 
 
-def _mul_dom(A: Domain, B: Domain) -> Domain | None:
-    d = _pairs(int.__mul__, A, B)
+def _mul_dom(A: Domain, B: Domain, images: dict | None = None) -> Domain | None:
+    d = _pairs(int.__mul__, A, B, images)
     if d is not False:
         return d  # type: ignore[return-value]
     c = (A.lo * B.lo, A.lo * B.hi, A.hi * B.lo, A.hi * B.hi)
@@ -182,7 +206,7 @@ def _f_mul(n: Mul, store, memo) -> Fwd:
     (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
     if A is None or B is None:
         return None, True
-    return _mul_dom(A, B), ua or ub
+    return _mul_dom(A, B, store.images), ua or ub
 
 
 def _f_product(n: Product, store, memo) -> Fwd:
@@ -193,7 +217,7 @@ def _f_product(n: Product, store, memo) -> Fwd:
         if D is None:
             return None, True
         undefined = undefined or u
-        out = D if out is None else _mul_dom(out, D)
+        out = D if out is None else _mul_dom(out, D, store.images)
     return out, undefined
 
 
@@ -260,7 +284,7 @@ def _f_floordiv(n: FloorDiv, store, memo) -> Fwd:
     if A is None or B is None:
         return None, True
     u = ua or ub or (0 in B)
-    d = _pairs(int.__floordiv__, A, B)
+    d = _pairs(int.__floordiv__, A, B, store.images)
     if d is not False:
         return d, u
     h = _floordiv_hull(A, B)
@@ -278,7 +302,7 @@ def _f_exactdiv(n: ExactDiv, store, memo) -> Fwd:
         return None, True
     exact = B.is_fixed and B.lo != 0 and A.factor % B.lo == 0
     u = ua or ub or not exact
-    d = _pairs(_exact_div, A, B)
+    d = _pairs(_exact_div, A, B, store.images)
     if d is not False:
         return d, u
     h = _floordiv_hull(A, B)
@@ -299,7 +323,7 @@ def _f_mod(n: Mod, store, memo) -> Fwd:
     if A is None or B is None:
         return None, True
     u = ua or ub or (0 in B)
-    d = _pairs(int.__mod__, A, B)
+    d = _pairs(int.__mod__, A, B, store.images)
     if d is not False:
         return d, u
     lo = hi = None
@@ -333,7 +357,7 @@ def _f_min(n: Min, store, memo) -> Fwd:
     (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
     if A is None or B is None:
         return None, True
-    d = _pairs(min, A, B)
+    d = _pairs(min, A, B, store.images)
     if d is not False:
         return d, ua or ub
     return Domain.interval(min(A.lo, B.lo), min(A.hi, B.hi), math.gcd(A.factor, B.factor)), ua or ub
@@ -343,7 +367,7 @@ def _f_max(n: Max, store, memo) -> Fwd:
     (A, ua), (B, ub) = forward(n.a, store, memo), forward(n.b, store, memo)
     if A is None or B is None:
         return None, True
-    d = _pairs(max, A, B)
+    d = _pairs(max, A, B, store.images)
     if d is not False:
         return d, ua or ub
     return Domain.interval(max(A.lo, B.lo), max(A.hi, B.hi), math.gcd(A.factor, B.factor)), ua or ub
@@ -537,12 +561,12 @@ def _b_product(n: Product, new: Domain, store, memo):
     before: list[Domain | None] = [None] * (k + 1)
     after: list[Domain | None] = [None] * (k + 1)
     for i in range(k):
-        before[i + 1] = doms[i] if before[i] is None else _mul_dom(before[i], doms[i])
+        before[i + 1] = doms[i] if before[i] is None else _mul_dom(before[i], doms[i], store.images)
         j = k - 1 - i
-        after[j] = doms[j] if after[j + 1] is None else _mul_dom(doms[j], after[j + 1])
+        after[j] = doms[j] if after[j + 1] is None else _mul_dom(doms[j], after[j + 1], store.images)
     for i, f in enumerate(n.children):
         left, right = before[i], after[i + 1]
-        Y = left if right is None else right if left is None else _mul_dom(left, right)
+        Y = left if right is None else right if left is None else _mul_dom(left, right, store.images)
         if Y is None:
             raise _Fail
         _narrow_factor(f, doms[i], Y, new, store, memo)
@@ -674,7 +698,7 @@ def _b_exactdiv(n: ExactDiv, new: Domain, store, memo):
     A, _ = forward(n.a, store, memo)
     B, _ = forward(n.b, store, memo)
     # a = q * b exactly
-    req = _mul_dom(new, B)
+    req = _mul_dom(new, B, store.images)
     if B.is_fixed and req is not None:
         req = req.require_factor(B.lo)
     narrow(n.a, req, store, memo)
@@ -978,7 +1002,7 @@ def truth(c, store: Store) -> int:
     if t is BoolConst:
         return ENTAILED if c.value else FAILED
     # Other kinds: a trial revision on a scratch copy decides without changing the store.
-    scratch = Store(list(store.doms))
+    scratch = Store(list(store.doms), store.images)
     return revise(c, scratch)
 
 

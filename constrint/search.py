@@ -133,8 +133,10 @@ def _children(P, doms, active, v, policy: ValuePolicy):
         nd[v] = child
         st = Store(nd)
         act = set(active)
-        q = list(queue_base)
-        q.extend(P.sticky)
+        # the objective's bounds first: they are cheap, and most children of a branch and bound
+        # fail on them, before the costlier constraints of the variable need revising
+        q = list(P.sticky)
+        q.extend(queue_base)
         if fixpoint(P, st, act, q):
             yield st.doms, act
 

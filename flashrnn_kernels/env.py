@@ -17,7 +17,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_COMPILER`` | str | which compiler builds the CUDA kernels: ``auto`` (default: nvcc, see :func:`flashrnn_kernels.compilers.compiler_choice`), ``nvrtc`` (NVRTC from the pip packages, launched through the CUDA driver), ``nvcc`` |
 | ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
-| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default off: new, not yet run on a GPU; see :mod:`flashrnn_kernels.graphs`) |
+| ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; ``0`` runs them step by step; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
@@ -151,8 +151,8 @@ def cuda_arch_setting() -> str | None:
 
 
 def graphs_enabled() -> bool:
-    """``FLASHRNN_GRAPHS`` alone (default off: the captured loops have not run on a GPU yet)."""
-    return _get_bool("FLASHRNN_GRAPHS", False)
+    """``FLASHRNN_GRAPHS`` alone (default on)."""
+    return _get_bool("FLASHRNN_GRAPHS", True)
 
 
 def graph_memory_bytes() -> int:

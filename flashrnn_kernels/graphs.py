@@ -18,8 +18,8 @@ Policy:
   capturing on every call.
 * A call made while the current stream is being captured (a user's ``torch.cuda.graph``,
   ``torch.compile(mode="reduce-overhead")``) runs eagerly: the enclosing capture records it.
-* Calls on CPU tensors or with non-dense inputs run eagerly, and every call does unless
-  ``FLASHRNN_GRAPHS=1`` (off by default: the captured loops have not run on a GPU yet).
+* Calls on CPU tensors or with non-dense inputs run eagerly, and every call does with
+  ``FLASHRNN_GRAPHS=0`` (the replay is on by default).
 * Uses of one graph from several streams are ordered by an event, so they never share its
   buffers at the same time.
 

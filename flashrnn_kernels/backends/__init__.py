@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -177,8 +178,11 @@ class Backend:
 
     def prepare(self) -> None:
         """Called (outside ``torch.compile`` tracing) before :meth:`run`; by default defines this
-        backend's custom ops. Must not compile kernels (that happens in the first ``forward``)."""
-        if getattr(self, "_ops", None) is None:
+        backend's custom ops once ``torch.compile`` may trace them (:func:`compiler_loaded`): an
+        eager process defines them in its first :meth:`run` if it needs them (defining an op
+        costs about 0.1-0.2 s on a first call). Must not compile kernels (that happens in the
+        first ``forward``)."""
+        if getattr(self, "_ops", None) is None and compiler_loaded():
             self._ops = custom_ops(self.name)
 
     def run(self, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor, cell: Cell) -> tuple[Tensor, Tensor]:
@@ -191,6 +195,13 @@ class Backend:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} priority={self.priority}>"
+
+
+def compiler_loaded() -> bool:
+    """Whether ``torch.compile``'s tracer (``torch._dynamo``) is imported in this process: it is
+    before anything is traced, so a backend's :meth:`Backend.prepare` defines what tracing needs
+    only then."""
+    return "torch._dynamo" in sys.modules
 
 
 # ------------------------------------------------------------------------------------ registry

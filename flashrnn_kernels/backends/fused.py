@@ -445,7 +445,7 @@ def _inference_op():
 
 def _register() -> None:
     try:
-        from . import Backend, Call, register_backend
+        from . import Backend, Call, compiler_loaded, register_backend
     except ImportError:  # pragma: no cover - registry not importable (torch missing)
         return
     import torch
@@ -486,7 +486,8 @@ def _register() -> None:
 
         def prepare(self) -> None:
             super().prepare()
-            _inference_op()
+            if compiler_loaded():  # eager calls go straight to the kernels (run)
+                _inference_op()
 
         def run(self, Wx, R, b, states0, cell):
             grad = torch.is_grad_enabled() and any(

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 
 import constrint as ci
-from constrint.optimize import DOWN, UNKNOWN, UP, monotonicity, value_directions
+from constrint.optimize import DOWN, UNKNOWN, UP, keys_defined, monotonicity, value_directions
 from constrint.propagators import Store
 
 # 11 tile sizes with divisor chains, a shared-memory bound and a lexicographic objective
@@ -68,4 +68,30 @@ def test_a_time_limit_keeps_the_best_solution_found():
     r = m.solve(time_limit=1e-9)
     assert r.status in (ci.Status.FEASIBLE, ci.Status.UNKNOWN)
     if r.ok:
+        assert m.check(r.values)
+
+
+def test_keys_defined_on_the_whole_box():
+    m = ci.Model()
+    x = m.int_var("x", 0, 9)
+    y = m.int_var("y", -2, 2)
+    z = m.int_var("z", 1, 4)
+    doms = list(m._domains)
+    assert keys_defined((x * y, x // z, -(x % z)), doms)
+    assert not keys_defined((x * y, x // y), doms)  # y = 0 is in the box
+    assert not keys_defined((x % (z - 1),), doms)
+
+
+def test_an_objective_undefined_in_places_is_optimised_where_defined():
+    # a hint sends the objective through the branch and bound (not the listing of solutions)
+    m = ci.Model()
+    x = m.int_var("x", -6, 6)
+    y = m.int_var("y", -2, 2)
+    m += x + y <= 5
+    m.maximize([x // y, -x])
+    best = max((x_ // y_, -x_) for x_ in range(-6, 7) for y_ in (-2, -1, 1, 2) if x_ + y_ <= 5)
+    for hints in ({"y": 0}, {"x": 0}):
+        r = m.solve(hints=hints)
+        assert r.status is ci.Status.OPTIMAL
+        assert r.objective == best and r.values["y"] != 0
         assert m.check(r.values)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 import constrint as ci
 from constrint.domain import Domain
 from constrint.problem import Problem
-from constrint.propagators import FAILED, Store, revise
+from constrint.propagators import FAILED, IMAGE_CACHE, Store, _pairs, revise
 from constrint.testing import constraints, domains
 
 
@@ -51,6 +51,36 @@ def test_revise_keeps_every_supported_value(case):
         for combo in solutions:
             for d, value in zip(store.doms, combo):
                 assert value in d, f"{con} removed {value} (solution {combo}); domains {store.doms}"
+
+
+@given(narrowed_problem())
+def test_the_image_cache_changes_no_revision(case):
+    m, subs = case
+    P = Problem(m)
+    images: dict = {}
+    for con in P.cons:
+        plain = Store(list(subs))
+        expected = revise(con, plain)
+        for _ in range(2):  # the second time from the cache
+            cached = Store(list(subs), images)
+            assert revise(con, cached) == expected
+            assert cached.doms == plain.doms and cached.changed == plain.changed
+
+
+def test_the_image_cache_is_bounded_and_exact():
+    images: dict = {}
+    B = Domain.from_values([-3, -1, 2, 5])
+    for k in range(IMAGE_CACHE + 10):
+        A = Domain.from_values([k, k + 3, -k])
+        for fn in (int.__mul__, int.__floordiv__, int.__mod__, min):
+            assert _pairs(fn, A, B, images) == _pairs(fn, A, B)
+        assert len(images) <= IMAGE_CACHE
+    A = Domain.from_values([0, 1, 6])
+    B = Domain.from_values([0, 2])
+    first = _pairs(int.__floordiv__, A, B, images)
+    assert first == Domain.from_values([0, 3])
+    assert _pairs(int.__floordiv__, A, B, images) is first
+    assert _pairs(int.__floordiv__, A, Domain.from_values([0]), images) is None  # every pair undefined
 
 
 @given(narrowed_problem())

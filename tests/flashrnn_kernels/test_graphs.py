@@ -170,7 +170,7 @@ def test_settings():
     with mock.patch.dict(os.environ, {"FLASHRNN_GRAPH_MEMORY": "-1"}), pytest.raises(frk.InputError):
         env.graph_memory_bytes()
     with mock.patch.dict(os.environ, {}, clear=True):
-        assert env.graphs_enabled() is False  # off until the captured loops have run on a GPU
+        assert env.graphs_enabled() is True  # on by default
 
 
 # ------------------------------------------------------------------------------------ GPU

@@ -630,6 +630,12 @@ def _gpu_inputs(cell, B, T, N, D, seed):
         s0[2] = s0[2].abs() + 0.5
     dst = torch.randn(c.num_states, B, T, N, D, generator=g, dtype=torch.float64) * 0.1
     dla = torch.randn(c.num_states, B, 1, N, D, generator=g, dtype=torch.float64) * 0.1
+    if c.name == "slstm":
+        # A loss on h only: the stabilised c, n, m are not differentiable where the stabiliser's
+        # max ties, and a rounding-level difference picks the other side there (h does not depend
+        # on m); the c, n, m paths are still exercised through the recurrence.
+        dst[1:] = 0
+        dla[1:] = 0
     return [t.cuda() for t in (Wx, R, b, s0)], dst.cuda(), dla.cuda()
 
 
