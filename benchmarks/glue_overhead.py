@@ -1,6 +1,6 @@
 """Host time of the library's own work around a backend, on any machine (a CPU one too).
 
-    python benchmarks/glue_overhead.py [--device cpu|cuda] [--hidden H] [--profile 20]
+    python benchmarks/glue_overhead.py [--device cpu|cuda] [--hidden H] [--threads 1] [--profile 20]
 
 A backend named ``null`` is registered that computes nothing (its outputs are allocated, not
 written), so what is timed is everything else a call does: argument checks, the backend choice,
@@ -17,6 +17,8 @@ of 5 rounds of ``--calls`` calls each, without gradients:
   launches; on a CPU with a small ``--hidden`` it is mostly its own overhead).
 
 ``--profile N`` prints the N most expensive functions of the module step (cProfile).
+``--threads`` sets torch's intra-op threads (default 1: on a CPU with a few busy cores, waking a
+thread pool for the input projection otherwise costs more, and varies more, than the glue).
 """
 from __future__ import annotations
 
@@ -70,11 +72,14 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=None, help="default: 768 on a GPU, 8 on a CPU")
     ap.add_argument("--calls", type=int, default=2000)
     ap.add_argument("--profile", type=int, default=0, help="rows of the module step's CPU profile (0: none)")
+    ap.add_argument("--threads", type=int, default=1, help="torch's intra-op threads (default 1)")
     a = ap.parse_args(argv)
     dev = torch.device(a.device)
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     H = a.hidden or (768 if dev.type == "cuda" else 8)
     register_backend(NullBackend(), replace=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(a.threads)
     rows: list[tuple[str, float]] = []
     try:
         torch.manual_seed(0)
@@ -118,7 +123,8 @@ def main(argv=None) -> int:
                 rows.append((f"torch.nn.LSTM ({ref.weight_ih_l0.dtype}) module(x, state), B={B}, T=1 "
                              "(real work)", best_us(tfwd, a.calls)))
             width = max(len(r[0]) for r in rows)
-            print(f"host time per call on {dev} ({torch.__version__}), hidden {H}, {dtype}, no gradients")
+            print(f"host time per call on {dev} ({torch.__version__}, {a.threads} thread(s)), hidden {H}, {dtype}, "
+                  "no gradients")
             for label, us in rows:
                 print(f"  {label:{width}s} {us:9.1f} us")
             if a.profile and step is not None:
@@ -130,6 +136,7 @@ def main(argv=None) -> int:
                 pstats.Stats(pr).sort_stats("tottime").print_stats(a.profile)
     finally:
         unregister_backend("null")
+        torch.set_num_threads(threads)
     return 0
 
 
