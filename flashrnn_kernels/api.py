@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .backends import Call, explain_call, select_backend
+from .backends import Backend, Call, explain_call, select_backend
 from .cells import Cell, get_cell
 from .env import backend_setting
 from .errors import InputError
@@ -127,10 +127,19 @@ def flashrnn(
         ```
     """
     cell, chosen = _dispatch(Wx, R, b, states, cell, backend)
-    B, _, _, N, D = Wx.shape
+    return _run_chosen(chosen, Wx, R, b, states, cell)
+
+
+def _run_chosen(chosen: Backend, Wx: Tensor, R: Tensor, b: Tensor | None, states: Tensor | None,
+                cell: Cell) -> tuple[Tensor, Tensor]:
+    """Run a call that :func:`_dispatch` validated and gave to ``chosen`` (zeros for a missing
+    ``b`` or ``states``). The modules call it directly for a call whose signature they have
+    seen validated before (see ``modules._RNNBase._run``)."""
     if states is None:
+        B, _, _, N, D = Wx.shape
         states = Wx.new_zeros(cell.num_states, B, 1, N, D)
     if b is None:
+        _, _, _, N, D = Wx.shape
         b = Wx.new_zeros(cell.num_bias, N, D)
     return chosen.run(Wx, R, b, states, cell)
 

@@ -29,8 +29,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .api import flashrnn
+from .api import _dispatch, _run_chosen
+from .backends import registry_generation
 from .cells import Cell, get_cell
+from .env import backend_setting
 from .errors import InputError, UnsupportedError
 
 __all__ = ["LSTM", "GRU", "RNN", "Elman", "SLSTM"]
@@ -41,18 +43,43 @@ def _shape(t: Tensor) -> str:
 
 
 @functools.cache
-def _bias_sources(cell: Cell) -> tuple[int | None, ...]:
-    """Per row of the kernel's bias ``b [Gb, N, D]``: the gate whose recurrent bias (torch's
-    ``bias_hh``) fills it, or None for a row that stays zero. The input bias ``bias_ih`` is added
-    to the input projection; a gate's recurrent bias joins it there (an input-side row of
-    ``b``) unless the cell keeps a recurrent-side row for it (the GRU's candidate ``n``).
+def _bias_pieces(cell: Cell) -> tuple[tuple[int, int] | None, ...] | None:
+    """How the kernel's bias ``b [Gb, N, D]`` is made of the recurrent bias (torch's
+    ``bias_hh``) seen as ``[G, N, D]``: None where it is that tensor row for row, else the
+    pieces to concatenate, each a run of its gates ``(start, stop)`` or None for a row of zeros.
+    The input bias ``bias_ih`` is added to the input projection; a gate's recurrent bias joins it
+    there (an input-side row of ``b``) unless the cell keeps a recurrent-side row for it (the
+    GRU's candidate ``n``), and the input-side row of such a gate stays zero.
 
     >>> from flashrnn_kernels import get_cell
-    >>> _bias_sources(get_cell("lstm")), _bias_sources(get_cell("gru"))
-    ((0, 1, 2, 3), (0, 1, None, 2))
+    >>> _bias_pieces(get_cell("lstm")), _bias_pieces(get_cell("gru"))
+    (None, ((0, 2), None, (2, 3)))
     """
     recurrent_side = {g for side, g in cell.bias_rows if side == "r"}
-    return tuple(g if side == "r" or g not in recurrent_side else None for side, g in cell.bias_rows)
+    sources = [g if side == "r" or g not in recurrent_side else None for side, g in cell.bias_rows]
+    if sources == list(range(cell.num_gates)):
+        return None
+    pieces: list[tuple[int, int] | None] = []
+    for g in sources:
+        last = pieces[-1] if pieces else None
+        if g is not None and last is not None and last[1] == g:
+            pieces[-1] = (last[0], g + 1)
+        else:
+            pieces.append(None if g is None else (g, g + 1))
+    return tuple(pieces)
+
+
+def _bias_rows(rows: Tensor, cell: Cell, dtype: torch.dtype) -> Tensor:
+    """The kernel's bias ``b [Gb, N, D]`` in ``dtype`` from the recurrent bias ``rows [G, N, D]``."""
+    pieces = _bias_pieces(cell)
+    if pieces is not None:
+        zero = rows.new_zeros(1, *rows.shape[1:])
+        rows = torch.cat([zero if p is None else rows[p[0]:p[1]] for p in pieces])
+    return rows if rows.dtype == dtype else rows.to(dtype)
+
+
+#: How many signatures of calls a module remembers its backends for (the oldest is forgotten).
+_PLANS_KEPT = 8
 
 
 def _reverse_index(lengths: Tensor, T: int, device: torch.device) -> Tensor:
@@ -138,6 +165,8 @@ class _RNNBase(nn.Module):
                     self.register_parameter(name, nn.Parameter(torch.empty(shape, **factory)))
                     self._flat_weights_names.append(name)
         self.reset_parameters()
+        #: per key of a validated call, its backend per layer and direction (see ``_run``)
+        self._call_plans: dict[tuple, tuple[Any, ...]] = {}
 
     @property
     def cell(self) -> Cell:
@@ -154,8 +183,8 @@ class _RNNBase(nn.Module):
         """Per layer and direction (layer-major), its parameters in torch's order:
         ``[weight_ih, weight_hh]`` plus ``[bias_ih, bias_hh]`` with ``bias=True``."""
         per = 4 if self.bias else 2
-        names = self._flat_weights_names
-        return [[getattr(self, n) for n in names[k:k + per]] for k in range(0, len(names), per)]
+        flat = self._flat_weights()
+        return [flat[k:k + per] for k in range(0, len(flat), per)]
 
     def reset_parameters(self) -> None:
         """Every parameter uniform in ``[-1/sqrt(hidden_size), 1/sqrt(hidden_size)]``, drawn in
@@ -201,6 +230,12 @@ class _RNNBase(nn.Module):
             "(one input shape, the reference backend)."
         )
 
+    def __getstate__(self):
+        return {**self.__dict__, "_call_plans": {}}  # backends are chosen again, not copied or pickled
+
+    def __setstate__(self, state):
+        super().__setstate__({"_call_plans": {}, **state})  # modules pickled before plans existed
+
     # ------------------------------------------------------------------------- checkpoints
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
@@ -244,7 +279,6 @@ class _RNNBase(nn.Module):
         >>> torch.allclose(torch.cat([out1, out2]), out), torch.allclose(h2, h)
         (True, True)
         """
-        name = type(self).__name__
         packed = isinstance(input, PackedSequence)
         lengths = None
         if packed:
@@ -257,12 +291,9 @@ class _RNNBase(nn.Module):
                 x = input.unsqueeze(0)
             else:
                 x = input if self.batch_first else input.transpose(0, 1)
-        B, T = x.shape[0], x.shape[1]
-        if T == 0:
+        if x.shape[1] == 0:
             raise InputError(f"input has shape {_shape(x)}: the sequence length must be at least 1")
-        dtype = self._compute_dtype(x, name)
-        states0 = self._initial_states(hx, B, batched, dtype, x.device)
-        out, last = self._run(x, states0, lengths)
+        out, last = self._run(x, hx, batched, lengths)
         if packed:
             order = input.sorted_indices
             padded = out if order is None else out.index_select(0, order)
@@ -302,10 +333,12 @@ class _RNNBase(nn.Module):
             shape = _shape(input) if isinstance(input, Tensor) else type(input).__name__
             raise InputError(f"input has shape {shape}; step expects [B, input_size={self.input_size}] or "
                              f"[input_size={self.input_size}] (one time step)")
-        batched = input.dim() == 2
-        x = input.unsqueeze(1 if self.batch_first else 0) if batched else input.unsqueeze(0)
-        out, h = self.forward(x, hx)
-        return (out[:, 0] if self.batch_first else out[0]) if batched else out[0], h
+        if input.dim() == 2:
+            out, last = self._run(input.unsqueeze(1), hx, True, None)  # [B, T=1, input_size]
+            return out[:, 0], last[0] if len(last) == 1 else tuple(last)
+        out, last = self._run(input.reshape(1, 1, -1), hx, False, None)
+        last = [s[:, 0] for s in last]
+        return out[0, 0], last[0] if len(last) == 1 else tuple(last)
 
     def _check_input(self, x) -> None:
         order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
@@ -320,10 +353,10 @@ class _RNNBase(nn.Module):
             raise InputError(f"input has shape {_shape(x)}; expected {expected} "
                              f"(last axis is {x.shape[-1]}, not input_size={self.input_size})")
 
-    def _compute_dtype(self, x: Tensor, name: str) -> torch.dtype:
+    def _compute_dtype(self, x: Tensor) -> torch.dtype:
         w = self.weight_ih_l0
         if x.device != w.device:
-            raise InputError(f"input is on device {x.device}; the parameters of {name} are on "
+            raise InputError(f"input is on device {x.device}; the parameters of {type(self).__name__} are on "
                              f"{w.device}: move one of them (input.to({str(w.device)!r}) or "
                              f"module.to({str(x.device)!r}))")
         if not x.is_floating_point():
@@ -331,8 +364,8 @@ class _RNNBase(nn.Module):
         if torch.is_autocast_enabled(x.device.type):
             return torch.get_autocast_dtype(x.device.type)
         if x.dtype != w.dtype:
-            raise InputError(f"input has dtype {x.dtype}; the parameters of {name} are {w.dtype}: "
-                             f"convert the input (input.to({w.dtype})) or the module "
+            raise InputError(f"input has dtype {x.dtype}; the parameters of {type(self).__name__} are "
+                             f"{w.dtype}: convert the input (input.to({w.dtype})) or the module "
                              f"(module.to({x.dtype}))")
         return w.dtype
 
@@ -377,67 +410,120 @@ class _RNNBase(nn.Module):
             raise InputError(f"{label} is on device {p.device}; expected {device} (the device of input)")
         raise InputError(f"{label} has dtype {p.dtype}; expected {dtype} (the dtype of input)")
 
-    def _run(self, x: Tensor, states0: list[Tensor] | None,
+    def _flat_weights(self) -> list[Tensor]:
+        """The parameters named by ``_flat_weights_names``, in that order (a parametrised or
+        otherwise computed weight as the module's attribute gives it)."""
+        params = self._parameters
+        return [params[n] if n in params else getattr(self, n) for n in self._flat_weights_names]
+
+    def _plan_key(self, x: Tensor, dtype: torch.dtype, states0: list[Tensor] | None,
+                  weights: list[Tensor]) -> tuple | None:
+        """Everything the validation and the backend choice of this module's ``flashrnn`` calls
+        depend on, for a batch-major ``x``: the sizes, dtypes and devices of input and weights,
+        which tensors require gradients, the backend asked for (``FLASHRNN_BACKEND`` where that
+        is ``"auto"``) and the registry's generation. The module builds ``Wx``, ``R``, ``b`` and
+        the states itself (their shapes follow from these and the module's sizes, their dtype
+        is ``Wx``'s), so a call with the key of a validated call passes the same checks and gets
+        the same backend. None while ``torch.compile`` traces (every call is validated there)."""
+        if torch.compiler.is_compiling():
+            return None
+        backend = self.backend
+        key = (x.dtype, dtype, x.device, x.shape[0], x.shape[1], backend,
+               backend_setting() if backend.lower() == "auto" else None, registry_generation(),
+               tuple([w.device for w in weights]))
+        if torch.is_grad_enabled():
+            key += (x.requires_grad, states0 is not None and any([s.requires_grad for s in states0]),
+                    tuple([w.requires_grad for w in weights]))
+        return key
+
+    def _run(self, x: Tensor, hx, batched: bool,
              lengths: Tensor | None) -> tuple[Tensor, list[Tensor]]:
-        """All layers: ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``."""
-        dirs = self.num_directions
+        """All layers on a batch-major ``x [B, T, input_size]`` from ``hx`` (``forward``'s):
+        ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``.
+
+        The backend of each layer and direction is chosen by a validated :func:`flashrnn` call
+        (``api._dispatch``) the first time; the module remembers the choices under
+        :meth:`_plan_key` (for the last ``_PLANS_KEPT`` keys) and later calls with a remembered
+        key go straight to the backend (``api._run_chosen``). Nothing tensor-valued is remembered (weights are read on every
+        call: in-place changes, ``.data`` assignments and replaced parameters all count)."""
+        B, T, _ = x.shape
+        dtype = self._compute_dtype(x)
+        states0 = self._initial_states(hx, B, batched, dtype, x.device)
+        cell = self.cell
+        S, H, dirs = cell.num_states, self.hidden_size, self.num_directions
+        LD = self.num_layers * dirs
+        flat = self._flat_weights()
+        per = 4 if self.bias else 2
+        key = self._plan_key(x, dtype, states0, flat)
+        plans = self._call_plans
+        chosen = None if key is None else plans.get(key)
+        picked = []
         reverse_index = None
         if dirs == 2 and lengths is not None:
-            reverse_index = _reverse_index(lengths, x.shape[1], x.device)
+            reverse_index = _reverse_index(lengths, T, x.device)
         if lengths is not None:
             lengths = lengths.to(x.device)
+        # the states of every layer in one [S, LD, B, H] tensor (one state: hx itself)
+        stacked = None if states0 is None else states0[0] if S == 1 else torch.stack(states0)
         lasts: list[Tensor] = []
         for layer in range(self.num_layers):
             outs = []
             for direction in range(dirs):
                 k = layer * dirs + direction
-                s0 = None if states0 is None else (
-                    states0[0][k:k + 1] if len(states0) == 1 else torch.stack([s[k] for s in states0]))
-                out, last = self._run_direction(x, layer, direction, s0, lengths, reverse_index)
+                if stacked is None or LD == 1:
+                    s0 = stacked
+                else:
+                    s0 = stacked[k:k + 1] if S == 1 else stacked[:, k]
+                w = flat[k * per:(k + 1) * per]
+                out, last, backend = self._run_direction(
+                    x, direction, w, s0, lengths, reverse_index, cell, None if chosen is None else chosen[k])
+                picked.append(backend)
                 outs.append(out)
                 lasts.append(last)
             x = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
             if self.dropout and self.training and layer < self.num_layers - 1:
                 x = F.dropout(x, self.dropout, training=True)
-        if len(lasts) == 1:  # one layer, one direction: [S, B, H] -> S x [1, B, H], views
-            return x, list(lasts[0].unsqueeze(1).unbind(0))
-        return x, list(torch.stack(lasts, dim=1).unbind(0))
+        if key is not None and chosen is None and B > 0:
+            # a new dict, not an update: replicas that share this one (DataParallel) may read it
+            kept = list(plans.items())[1 - _PLANS_KEPT:]
+            self._call_plans = {**dict(kept), key: tuple(picked)}
+        if LD == 1:  # one layer, one direction: S x [1, B, H], views
+            return x, list(lasts[0].reshape(S, 1, B, H).unbind(0))
+        return x, list(torch.stack(lasts, dim=1).reshape(S, LD, B, H).unbind(0))
 
-    def _run_direction(self, x, layer, direction, s0, lengths, reverse_index):
-        """One layer in one direction: ``(out [B, T, H], last [S, B, H])``."""
-        suffix = f"_l{layer}{'_reverse' if direction else ''}"
-        w_ih = getattr(self, "weight_ih" + suffix)
-        w_hh = getattr(self, "weight_hh" + suffix)
-        b_ih = getattr(self, "bias_ih" + suffix) if self.bias else None
-        b_hh = getattr(self, "bias_hh" + suffix) if self.bias else None
+    def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen):
+        """One layer in one direction: ``(out [B, T, H], last, backend)``; ``last`` holds
+        ``[S, B, H]`` in some shape, ``backend`` ran the call (``chosen`` if given, else the
+        validated choice of ``api._dispatch``; None for an empty batch)."""
+        if self.bias:
+            w_ih, w_hh, b_ih, b_hh = weights
+        else:
+            (w_ih, w_hh), b_ih, b_hh = weights, None, None
         if direction:
             x = x.flip(1) if reverse_index is None else _time_gather(x, reverse_index)
-        cell = self.cell
-        B, T = x.shape[0], x.shape[1]
+        B, T, _ = x.shape
         G, S, N, D, H = cell.num_gates, cell.num_states, self.num_heads, self.head_size, self.hidden_size
         Wx = F.linear(x, w_ih, b_ih).reshape(B, T, G, N, D)
-        R = w_hh.view(G, N, D, D).to(Wx.dtype)
-        b = None
-        if b_hh is not None:
-            rows = b_hh.view(G, N, D)
-            sources = _bias_sources(cell)
-            if sources != tuple(range(G)):
-                zero = rows.new_zeros(N, D)
-                rows = torch.stack([zero if g is None else rows[g] for g in sources])
-            b = rows.to(Wx.dtype)
-        states0 = None if s0 is None else s0.to(Wx.dtype).view(S, B, 1, N, D)
+        dtype = Wx.dtype
+        R = w_hh.view(G, N, D, D)
+        if R.dtype != dtype:
+            R = R.to(dtype)
+        b = None if b_hh is None else _bias_rows(b_hh.view(G, N, D), cell, dtype)
+        states0 = None
+        if s0 is not None:
+            states0 = (s0 if s0.dtype == dtype else s0.to(dtype)).view(S, B, 1, N, D)
         if B == 0:
             states, last = _empty_batch(Wx, R, b, states0, S)
         else:
-            states, last = flashrnn(Wx, R, b, states0, cell=cell, backend=self.backend)
+            if chosen is None:
+                cell, chosen = _dispatch(Wx, R, b, states0, cell, self.backend)
+            states, last = _run_chosen(chosen, Wx, R, b, states0, cell)
         out = states[0].reshape(B, T, H)
-        if lengths is None:
-            last = last.reshape(S, B, H)
-        else:
-            last = states[:, torch.arange(B, device=x.device), lengths - 1].reshape(S, B, H)
+        if lengths is not None:
+            last = states[:, torch.arange(B, device=x.device), lengths - 1]
         if direction:
             out = out.flip(1) if reverse_index is None else _time_gather(out, reverse_index)
-        return out, last
+        return out, last, chosen
 
     @classmethod
     def _from_torch_module(cls, module: nn.RNNBase, backend: str, **options):

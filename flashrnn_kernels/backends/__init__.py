@@ -63,6 +63,7 @@ __all__ = [
     "unregister_backend",
     "get_backend",
     "registered_backends",
+    "registry_generation",
     "rejections",
     "select_backend",
     "explain_call",
@@ -211,6 +212,22 @@ _REGISTRY: dict[str, Backend] = {}
 _IMPORT_FAILURES: dict[str, str] = {}
 _BUILTINS_LOADED = threading.Event()  # set once the built-in backends are imported
 _BUILTIN_MODULES = ("reference", "alternating", "fused")
+_generation = 0  # bumped by every change of _REGISTRY
+
+
+def registry_generation() -> int:
+    """A number that changes whenever a backend is registered, replaced or unregistered: a
+    caller that remembers which backend :func:`select_backend` chose for a call chooses again
+    when it differs from the one it saw then.
+
+    The built-in backends are loaded first (as :func:`select_backend` would).
+
+    >>> before = registry_generation()
+    >>> unregister_backend("no_such_backend"); registry_generation() == before
+    True
+    """
+    _load_builtins()
+    return _generation
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
@@ -234,6 +251,7 @@ def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
             raise InputError(f"a backend named {backend.name!r} is already registered (pass replace=True)")
         _REGISTRY[backend.name] = backend
         _IMPORT_FAILURES.pop(backend.name, None)
+        _bump_generation()
     log.debug("registered backend %r (priority %d)", backend.name, backend.priority)
     return backend
 
@@ -246,7 +264,13 @@ def unregister_backend(name: str) -> None:
     >>> unregister_backend("no_such_backend")
     """
     with _lock:
-        _REGISTRY.pop(name, None)
+        if _REGISTRY.pop(name, None) is not None:
+            _bump_generation()
+
+
+def _bump_generation() -> None:
+    global _generation
+    _generation += 1
 
 
 def _load_builtins() -> None:

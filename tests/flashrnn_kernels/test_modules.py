@@ -6,7 +6,10 @@ given and default initial states, packed sequences with random lengths, unbatche
 and ``eval()`` with dropout; checkpoints load both ways. Then the module's own behaviour: errors,
 heads, the sLSTM, checkpoints of the earlier layout, autocast, scripting.
 """
+import copy
 import io
+import pickle
+import threading
 import warnings
 
 import pytest
@@ -15,6 +18,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import flashrnn_kernels as frk
+from flashrnn_kernels.backends import Backend, register_backend, unregister_backend
 from flashrnn_kernels.errors import InputError, UnsupportedError
 
 F64 = torch.float64
@@ -431,6 +435,139 @@ def test_torch_compile_and_export():
     torch.testing.assert_close(compiled(x)[0], rnn(x)[0])
     exported = torch.export.export(rnn, (x,))
     torch.testing.assert_close(exported.module()(x)[0], rnn(x)[0])
+
+
+class _Counting(Backend):
+    """The reference's results; records every call the registry asks it about. It holds a lock,
+    as real backends do, so a module that kept it in its state could not be copied."""
+
+    name, priority = "counting", 100
+
+    def __init__(self):
+        self.asked = []
+        self.lock = threading.Lock()
+
+    def supports(self, call):
+        self.asked.append(call)
+        return None
+
+    def prepare(self):
+        pass
+
+    def run(self, Wx, R, b, states0, cell):
+        return frk.reference_forward(Wx, R, b, states0, cell)
+
+
+@pytest.fixture
+def counting():
+    backend = register_backend(_Counting())
+    yield backend
+    unregister_backend(backend.name)
+
+
+def _asked(backend):
+    """The (B, T, requires_grad) of the calls asked about since the last look."""
+    asked = [(c.B, c.T, c.requires_grad) for c in backend.asked]
+    backend.asked.clear()
+    return asked
+
+
+def test_a_module_validates_and_chooses_once_per_signature(counting):
+    rnn = frk.GRU(I, H, num_layers=2, dtype=F64)
+    ref = frk.GRU(I, H, num_layers=2, dtype=F64, backend="reference")
+    ref.load_state_dict(rnn.state_dict())
+    x = torch.randn(5, 2, I, dtype=F64)
+    for _ in range(2):
+        torch.testing.assert_close(rnn(x), ref(x), **TOL)
+    assert _asked(counting) == [(2, 5, True)] * 2  # once per layer, on the first call only
+    with torch.no_grad():
+        for _ in range(2):
+            torch.testing.assert_close(rnn(x), ref(x), **TOL)
+            h = rnn.step(x[0])[1]
+    assert _asked(counting) == [(2, 5, False)] * 2 + [(2, 1, False)] * 2
+    with torch.no_grad():
+        torch.testing.assert_close(rnn.step(x[1], h), ref.step(x[1], h), **TOL)
+    assert _asked(counting) == []  # a step with the state given: the signature of the one without
+    rnn(x, h.requires_grad_())
+    assert _asked(counting) == [(2, 5, True)] * 2  # the states require gradients: a new signature
+    rnn.requires_grad_(False)
+    rnn(x)
+    assert _asked(counting) == [(2, 5, False)] * 2
+    rnn.requires_grad_(True)
+    rnn(x)
+    assert _asked(counting) == []
+    longer = torch.randn(20, 2, I, dtype=F64)
+    for T in range(6, 21):
+        rnn(longer[:T])
+    assert _asked(counting) == [(2, T, True) for T in range(6, 21) for _ in range(2)]
+    rnn(x)
+    assert _asked(counting) == [(2, 5, True)] * 2  # a few signatures are remembered, not all
+
+
+def test_a_module_chooses_again_for_another_backend_setting(counting, monkeypatch):
+    rnn = frk.LSTM(I, H, dtype=F64)
+    x = torch.randn(5, 2, I, dtype=F64)
+    rnn(x)
+    assert _asked(counting) == [(2, 5, True)]
+    monkeypatch.setenv("FLASHRNN_BACKEND", "reference")
+    rnn(x)
+    assert _asked(counting) == []  # the reference ran it, without asking the others
+    monkeypatch.delenv("FLASHRNN_BACKEND")
+    rnn(x)
+    assert _asked(counting) == []  # the choice for "auto" without the variable is remembered
+    rnn.backend = "reference"
+    rnn(x)
+    rnn.backend = "counting"
+    rnn(x)
+    assert _asked(counting) == [(2, 5, True)]
+    rnn.backend = "auto"
+    register_backend(_Counting(), replace=True)  # a new registry: chosen again, the new one runs
+    rnn(x)
+    assert _asked(counting) == [] and _asked(frk.get_backend("counting")) == [(2, 5, True)]
+
+
+def test_a_module_reads_its_parameters_on_every_call(counting):
+    """Whatever changes the parameters (in place, through ``.data``, a checkpoint, a new
+    parameter), the next call computes with the new values: nothing is remembered but the
+    choice of backend."""
+    torch.manual_seed(0)
+    rnn, fresh = frk.GRU(I, H, dtype=F64), frk.GRU(I, H, dtype=F64)
+    x = torch.randn(5, 2, I, dtype=F64)
+    changes = [
+        lambda: rnn.weight_hh_l0.data.mul_(0.5),  # not seen by the version counter
+        lambda: torch.nn.init.uniform_(rnn.bias_hh_l0),
+        lambda: rnn.load_state_dict(frk.GRU(I, H, dtype=F64).state_dict()),
+        lambda: setattr(rnn, "bias_ih_l0", nn.Parameter(torch.randn(3 * H, dtype=F64))),
+    ]
+    for change in changes:
+        with torch.no_grad():
+            rnn(x)
+            change()
+            fresh.load_state_dict(rnn.state_dict())
+            torch.testing.assert_close(rnn(x), fresh(x), **TOL)
+
+
+def test_a_changed_signature_fails_as_a_first_call_does():
+    x = torch.randn(5, 2, I)
+    rnn, fresh = frk.LSTM(I, H, backend="reference"), frk.LSTM(I, H, backend="reference")
+    rnn(x)
+    for m in (rnn, fresh):
+        m.weight_hh_l0 = nn.Parameter(m.weight_hh_l0.detach().to("meta"))
+    with pytest.raises(InputError) as first:
+        fresh(x)
+    with pytest.raises(InputError) as again:
+        rnn(x)
+    assert str(again.value) == str(first.value) == "R is on device meta; expected cpu (the device of Wx)"
+
+
+def test_a_module_that_ran_copies_and_pickles(counting):
+    rnn = frk.SLSTM(I, H, dtype=F64)
+    x = torch.randn(5, 2, I, dtype=F64)
+    out = rnn(x)[0]
+    assert _asked(counting) == [(2, 5, True)]
+    for copied in (copy.deepcopy(rnn), pickle.loads(pickle.dumps(rnn))):
+        torch.testing.assert_close(copied(x)[0], out, **TOL)
+        assert _asked(counting) == [(2, 5, True)]  # the copy chooses its backend itself
 
 
 def test_autocast_runs_in_the_autocast_dtype():
