@@ -43,7 +43,7 @@ def _shape(t: Tensor) -> str:
 
 
 @functools.cache
-def _bias_pieces(cell: Cell) -> tuple[tuple[int, int] | None, ...] | None:
+def _bias_pieces(name: str) -> tuple[tuple[int, int] | None, ...] | None:
     """How the kernel's bias ``b [Gb, N, D]`` is made of the recurrent bias (torch's
     ``bias_hh``) seen as ``[G, N, D]``: None where it is that tensor row for row, else the
     pieces to concatenate, each a run of its gates ``(start, stop)`` or None for a row of zeros.
@@ -51,10 +51,10 @@ def _bias_pieces(cell: Cell) -> tuple[tuple[int, int] | None, ...] | None:
     there (an input-side row of ``b``) unless the cell keeps a recurrent-side row for it (the
     GRU's candidate ``n``), and the input-side row of such a gate stays zero.
 
-    >>> from flashrnn_kernels import get_cell
-    >>> _bias_pieces(get_cell("lstm")), _bias_pieces(get_cell("gru"))
+    >>> _bias_pieces("lstm"), _bias_pieces("gru")
     (None, ((0, 2), None, (2, 3)))
     """
+    cell = get_cell(name)
     recurrent_side = {g for side, g in cell.bias_rows if side == "r"}
     sources = [g if side == "r" or g not in recurrent_side else None for side, g in cell.bias_rows]
     if sources == list(range(cell.num_gates)):
@@ -71,7 +71,7 @@ def _bias_pieces(cell: Cell) -> tuple[tuple[int, int] | None, ...] | None:
 
 def _bias_rows(rows: Tensor, cell: Cell, dtype: torch.dtype) -> Tensor:
     """The kernel's bias ``b [Gb, N, D]`` in ``dtype`` from the recurrent bias ``rows [G, N, D]``."""
-    pieces = _bias_pieces(cell)
+    pieces = _bias_pieces(cell.name)
     if pieces is not None:
         zero = rows.new_zeros(1, *rows.shape[1:])
         rows = torch.cat([zero if p is None else rows[p[0]:p[1]] for p in pieces])
@@ -353,25 +353,27 @@ class _RNNBase(nn.Module):
             raise InputError(f"input has shape {_shape(x)}; expected {expected} "
                              f"(last axis is {x.shape[-1]}, not input_size={self.input_size})")
 
-    def _compute_dtype(self, x: Tensor) -> torch.dtype:
-        w = self.weight_ih_l0
-        if x.device != w.device:
+    def _compute_dtype(self, x: Tensor, w: Tensor, device: torch.device) -> tuple[torch.dtype, bool]:
+        """The dtype the layers compute in, for ``x`` on ``device`` (``x.device``) and the first
+        layer's input weight ``w``, and whether autocast is on for the device type."""
+        if device != w.device:
             raise InputError(f"input is on device {x.device}; the parameters of {type(self).__name__} are on "
                              f"{w.device}: move one of them (input.to({str(w.device)!r}) or "
                              f"module.to({str(x.device)!r}))")
         if not x.is_floating_point():
             raise InputError(f"input has dtype {x.dtype}; expected a floating-point tensor ({w.dtype})")
-        if torch.is_autocast_enabled(x.device.type):
-            return torch.get_autocast_dtype(x.device.type)
+        if torch.is_autocast_enabled(device.type):
+            return torch.get_autocast_dtype(device.type), True
         if x.dtype != w.dtype:
             raise InputError(f"input has dtype {x.dtype}; the parameters of {type(self).__name__} are "
                              f"{w.dtype}: convert the input (input.to({w.dtype})) or the module "
                              f"(module.to({x.dtype}))")
-        return w.dtype
+        return w.dtype, False
 
-    def _initial_states(self, hx, B: int, batched: bool, dtype: torch.dtype,
-                        device: torch.device) -> list[Tensor] | None:
-        """The initial states as a list of ``[num_layers * num_directions, B, H]`` tensors."""
+    def _initial_states(self, hx, B: int, batched: bool, dtype: torch.dtype, device: torch.device,
+                        cast: bool) -> list[Tensor] | None:
+        """The initial states as a list of ``[num_layers * num_directions, B, H]`` tensors
+        (``cast``: whether autocast is on, which takes states of any floating dtype)."""
         if hx is None:
             return None
         names = self.cell.state_names
@@ -385,7 +387,6 @@ class _RNNBase(nn.Module):
                                  f"got {got}")
             parts = list(hx)
         shape = (LD, B, H) if batched else (LD, H)
-        cast = torch.is_autocast_enabled(device.type)
         for k, p in enumerate(parts):
             ok = isinstance(p, Tensor) and p.shape == shape and p.device == device
             if not (ok and (p.dtype == dtype or (cast and p.is_floating_point()))):
@@ -416,7 +417,7 @@ class _RNNBase(nn.Module):
         params = self._parameters
         return [params[n] if n in params else getattr(self, n) for n in self._flat_weights_names]
 
-    def _plan_key(self, x: Tensor, dtype: torch.dtype, states0: list[Tensor] | None,
+    def _plan_key(self, x: Tensor, device: torch.device, dtype: torch.dtype, states0: list[Tensor] | None,
                   weights: list[Tensor]) -> tuple | None:
         """Everything the validation and the backend choice of this module's ``flashrnn`` calls
         depend on, for a batch-major ``x``: the sizes, dtypes and devices of input and weights,
@@ -428,7 +429,7 @@ class _RNNBase(nn.Module):
         if torch.compiler.is_compiling():
             return None
         backend = self.backend
-        key = (x.dtype, dtype, x.device, x.shape[0], x.shape[1], backend,
+        key = (x.dtype, dtype, device, x.shape[0], x.shape[1], backend,
                backend_setting() if backend.lower() == "auto" else None, registry_generation(),
                tuple([w.device for w in weights]))
         if torch.is_grad_enabled():
@@ -444,25 +445,27 @@ class _RNNBase(nn.Module):
         The backend of each layer and direction is chosen by a validated :func:`flashrnn` call
         (``api._dispatch``) the first time; the module remembers the choices under
         :meth:`_plan_key` (for the last ``_PLANS_KEPT`` keys) and later calls with a remembered
-        key go straight to the backend (``api._run_chosen``). Nothing tensor-valued is remembered (weights are read on every
-        call: in-place changes, ``.data`` assignments and replaced parameters all count)."""
+        key go straight to the backend (``api._run_chosen``). Nothing tensor-valued is
+        remembered (weights are read on every call: in-place changes, ``.data`` assignments and
+        replaced parameters all count)."""
         B, T, _ = x.shape
-        dtype = self._compute_dtype(x)
-        states0 = self._initial_states(hx, B, batched, dtype, x.device)
+        device = x.device
+        flat = self._flat_weights()
+        dtype, cast = self._compute_dtype(x, flat[0], device)
+        states0 = self._initial_states(hx, B, batched, dtype, device, cast)
         cell = self.cell
         S, H, dirs = cell.num_states, self.hidden_size, self.num_directions
         LD = self.num_layers * dirs
-        flat = self._flat_weights()
         per = 4 if self.bias else 2
-        key = self._plan_key(x, dtype, states0, flat)
+        key = self._plan_key(x, device, dtype, states0, flat)
         plans = self._call_plans
         chosen = None if key is None else plans.get(key)
         picked = []
         reverse_index = None
         if dirs == 2 and lengths is not None:
-            reverse_index = _reverse_index(lengths, T, x.device)
+            reverse_index = _reverse_index(lengths, T, device)
         if lengths is not None:
-            lengths = lengths.to(x.device)
+            lengths = lengths.to(device)
         # the states of every layer in one [S, LD, B, H] tensor (one state: hx itself)
         stacked = None if states0 is None else states0[0] if S == 1 else torch.stack(states0)
         lasts: list[Tensor] = []
