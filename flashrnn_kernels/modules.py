@@ -333,12 +333,12 @@ class _RNNBase(nn.Module):
             shape = _shape(input) if isinstance(input, Tensor) else type(input).__name__
             raise InputError(f"input has shape {shape}; step expects [B, input_size={self.input_size}] or "
                              f"[input_size={self.input_size}] (one time step)")
-        if input.dim() == 2:
-            out, last = self._run(input.unsqueeze(1), hx, True, None)  # [B, T=1, input_size]
-            return out[:, 0], last[0] if len(last) == 1 else tuple(last)
-        out, last = self._run(input.reshape(1, 1, -1), hx, False, None)
-        last = [s[:, 0] for s in last]
-        return out[0, 0], last[0] if len(last) == 1 else tuple(last)
+        batched = input.dim() == 2
+        x = input.unsqueeze(1) if batched else input.reshape(1, 1, -1)  # [B, T=1, input_size]
+        out, last = self._run(x, hx, batched, None, one_step=True)
+        if not batched:
+            out, last = out[0], [s[:, 0] for s in last]
+        return out, last[0] if len(last) == 1 else tuple(last)
 
     def _check_input(self, x) -> None:
         order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
@@ -371,12 +371,12 @@ class _RNNBase(nn.Module):
         return w.dtype, False
 
     def _initial_states(self, hx, B: int, batched: bool, dtype: torch.dtype, device: torch.device,
-                        cast: bool) -> list[Tensor] | None:
+                        cast: bool, cell: Cell) -> list[Tensor] | None:
         """The initial states as a list of ``[num_layers * num_directions, B, H]`` tensors
         (``cast``: whether autocast is on, which takes states of any floating dtype)."""
         if hx is None:
             return None
-        names = self.cell.state_names
+        names = cell.state_names
         S, LD, H = len(names), self.num_layers * self.num_directions, self.hidden_size
         if S == 1:
             parts = [hx]
@@ -437,10 +437,11 @@ class _RNNBase(nn.Module):
                     tuple([w.requires_grad for w in weights]))
         return key
 
-    def _run(self, x: Tensor, hx, batched: bool,
-             lengths: Tensor | None) -> tuple[Tensor, list[Tensor]]:
+    def _run(self, x: Tensor, hx, batched: bool, lengths: Tensor | None,
+             one_step: bool = False) -> tuple[Tensor, list[Tensor]]:
         """All layers on a batch-major ``x [B, T, input_size]`` from ``hx`` (``forward``'s):
-        ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``.
+        ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``;
+        ``one_step``: T is 1 and the output comes as ``[B, H]``.
 
         The backend of each layer and direction is chosen by a validated :func:`flashrnn` call
         (``api._dispatch``) the first time; the module remembers the choices under
@@ -452,8 +453,8 @@ class _RNNBase(nn.Module):
         device = x.device
         flat = self._flat_weights()
         dtype, cast = self._compute_dtype(x, flat[0], device)
-        states0 = self._initial_states(hx, B, batched, dtype, device, cast)
         cell = self.cell
+        states0 = self._initial_states(hx, B, batched, dtype, device, cast, cell)
         S, H, dirs = cell.num_states, self.hidden_size, self.num_directions
         LD = self.num_layers * dirs
         per = 4 if self.bias else 2
@@ -470,6 +471,7 @@ class _RNNBase(nn.Module):
         stacked = None if states0 is None else states0[0] if S == 1 else torch.stack(states0)
         lasts: list[Tensor] = []
         for layer in range(self.num_layers):
+            squeeze = one_step and layer == self.num_layers - 1  # the last layer's output [B, H]
             outs = []
             for direction in range(dirs):
                 k = layer * dirs + direction
@@ -479,7 +481,8 @@ class _RNNBase(nn.Module):
                     s0 = stacked[k:k + 1] if S == 1 else stacked[:, k]
                 w = flat[k * per:(k + 1) * per]
                 out, last, backend = self._run_direction(
-                    x, direction, w, s0, lengths, reverse_index, cell, None if chosen is None else chosen[k])
+                    x, direction, w, s0, lengths, reverse_index, cell, None if chosen is None else chosen[k],
+                    squeeze)
                 picked.append(backend)
                 outs.append(out)
                 lasts.append(last)
@@ -494,8 +497,9 @@ class _RNNBase(nn.Module):
             return x, list(lasts[0].reshape(S, 1, B, H).unbind(0))
         return x, list(torch.stack(lasts, dim=1).reshape(S, LD, B, H).unbind(0))
 
-    def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen):
-        """One layer in one direction: ``(out [B, T, H], last, backend)``; ``last`` holds
+    def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen, squeeze):
+        """One layer in one direction: ``(out [B, T, H]`` (``[B, H]`` if ``squeeze``, for T = 1),
+        ``last, backend)``; ``last`` holds
         ``[S, B, H]`` in some shape, ``backend`` ran the call (``chosen`` if given, else the
         validated choice of ``api._dispatch``; None for an empty batch)."""
         if self.bias:
@@ -521,7 +525,7 @@ class _RNNBase(nn.Module):
             if chosen is None:
                 cell, chosen = _dispatch(Wx, R, b, states0, cell, self.backend)
             states, last = _run_chosen(chosen, Wx, R, b, states0, cell)
-        out = states[0].reshape(B, T, H)
+        out = states[0].reshape((B, H) if squeeze else (B, T, H))
         if lengths is not None:
             last = states[:, torch.arange(B, device=x.device), lengths - 1]
         if direction:
