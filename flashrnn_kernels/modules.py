@@ -14,8 +14,9 @@ unit ``n * D + i`` to unit ``n * D + o`` in gate ``g`` (for ``N = 1`` this is to
 ``forward(input, hx=None)`` takes and returns what torch's does: ``input`` ``[T, B, input_size]``
 (``[B, T, ...]`` if ``batch_first``), ``[T, input_size]`` (unbatched) or a ``PackedSequence``;
 states of shape ``[num_layers * num_directions, B, hidden_size]``. Each layer and direction runs
-:func:`flashrnn_kernels.flashrnn` on its input projection; the reversed direction runs on a
-time-reversed copy of its input (each sequence reversed within its own length).
+:func:`flashrnn_kernels.flashrnn` on its input projection (validated and dispatched once per call
+signature, see ``_RNNBase._run``); the reversed direction runs on a time-reversed copy of its
+input (each sequence reversed within its own length).
 """
 from __future__ import annotations
 
@@ -430,7 +431,8 @@ class _RNNBase(nn.Module):
             return None
         backend = self.backend
         key = (x.dtype, dtype, device, x.shape[0], x.shape[1], backend,
-               backend_setting() if backend.lower() == "auto" else None, registry_generation(),
+               backend_setting() if isinstance(backend, str) and backend.lower() == "auto" else None,
+               registry_generation(),
                tuple([w.device for w in weights]))
         if torch.is_grad_enabled():
             key += (x.requires_grad, states0 is not None and any([s.requires_grad for s in states0]),

@@ -524,6 +524,9 @@ def test_a_module_chooses_again_for_another_backend_setting(counting, monkeypatc
     register_backend(_Counting(), replace=True)  # a new registry: chosen again, the new one runs
     rnn(x)
     assert _asked(counting) == [] and _asked(frk.get_backend("counting")) == [(2, 5, True)]
+    rnn.backend = None
+    with pytest.raises(InputError, match="^backend must be a string, got NoneType$"):
+        rnn(x)
 
 
 def test_a_module_reads_its_parameters_on_every_call(counting):
