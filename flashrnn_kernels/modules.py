@@ -435,7 +435,7 @@ class _RNNBase(nn.Module):
                registry_generation(),
                tuple([w.device for w in weights]))
         if torch.is_grad_enabled():
-            key += (x.requires_grad, states0 is not None and any([s.requires_grad for s in states0]),
+            key += (x.requires_grad, states0 is not None and any(s.requires_grad for s in states0),
                     tuple([w.requires_grad for w in weights]))
         return key
 

@@ -212,7 +212,7 @@ _REGISTRY: dict[str, Backend] = {}
 _IMPORT_FAILURES: dict[str, str] = {}
 _BUILTINS_LOADED = threading.Event()  # set once the built-in backends are imported
 _BUILTIN_MODULES = ("reference", "alternating", "fused")
-_generation = 0  # bumped by every change of _REGISTRY
+_GENERATION = [0]  # bumped (under _lock) by every change of _REGISTRY
 
 
 def registry_generation() -> int:
@@ -227,7 +227,7 @@ def registry_generation() -> int:
     True
     """
     _load_builtins()
-    return _generation
+    return _GENERATION[0]
 
 
 def register_backend(backend: Backend, *, replace: bool = False) -> Backend:
@@ -269,8 +269,7 @@ def unregister_backend(name: str) -> None:
 
 
 def _bump_generation() -> None:
-    global _generation
-    _generation += 1
+    _GENERATION[0] += 1
 
 
 def _load_builtins() -> None:
