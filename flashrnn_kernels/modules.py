@@ -43,39 +43,41 @@ def _shape(t: Tensor) -> str:
     return "[" + ", ".join(str(s) for s in t.shape) + "]"
 
 
-@functools.cache
-def _bias_pieces(name: str) -> tuple[tuple[int, int] | None, ...] | None:
-    """How the kernel's bias ``b [Gb, N, D]`` is made of the recurrent bias (torch's
-    ``bias_hh``) seen as ``[G, N, D]``: None where it is that tensor row for row, else the
-    pieces to concatenate, each a run of its gates ``(start, stop)`` or None for a row of zeros.
-    The input bias ``bias_ih`` is added to the input projection; a gate's recurrent bias joins it
-    there (an input-side row of ``b``) unless the cell keeps a recurrent-side row for it (the
-    GRU's candidate ``n``), and the input-side row of such a gate stays zero.
+def _bias_layout(name: str) -> tuple[int, ...] | None:
+    """Where the recurrent bias (torch's ``bias_hh``) of cell ``name`` goes in the kernel's bias
+    ``b [Gb, N, D]``: per gate, the row it fills (the other rows stay zero), or None where ``b``
+    is ``bias_hh`` row for row. The input bias ``bias_ih`` is added to the input projection; a
+    gate's recurrent bias joins it there (the gate's input-side row of ``b``) unless the cell
+    keeps a recurrent-side row for it (the GRU's candidate ``n``), and the input-side row of such
+    a gate stays zero.
 
-    >>> _bias_pieces("lstm"), _bias_pieces("gru")
-    (None, ((0, 2), None, (2, 3)))
+    >>> _bias_layout("lstm"), _bias_layout("gru")
+    (None, (0, 1, 3))
     """
     cell = get_cell(name)
     recurrent_side = {g for side, g in cell.bias_rows if side == "r"}
-    sources = [g if side == "r" or g not in recurrent_side else None for side, g in cell.bias_rows]
-    if sources == list(range(cell.num_gates)):
+    row = {g: j for j, (side, g) in enumerate(cell.bias_rows) if side == "r" or g not in recurrent_side}
+    layout = tuple(row[g] for g in range(cell.num_gates))
+    return None if layout == tuple(range(cell.num_bias)) else layout
+
+
+@functools.cache
+def _bias_index(name: str, device: torch.device) -> Tensor | None:
+    """:func:`_bias_layout` as an index tensor on ``device``, made once (a normal tensor even
+    when first asked for under ``torch.inference_mode``, so that autograd may save it later)."""
+    layout = _bias_layout(name)
+    if layout is None:
         return None
-    pieces: list[tuple[int, int] | None] = []
-    for g in sources:
-        last = pieces[-1] if pieces else None
-        if g is not None and last is not None and last[1] == g:
-            pieces[-1] = (last[0], g + 1)
-        else:
-            pieces.append(None if g is None else (g, g + 1))
-    return tuple(pieces)
+    with torch.inference_mode(False):
+        return torch.tensor(layout, device=device)
 
 
 def _bias_rows(rows: Tensor, cell: Cell, dtype: torch.dtype) -> Tensor:
     """The kernel's bias ``b [Gb, N, D]`` in ``dtype`` from the recurrent bias ``rows [G, N, D]``."""
-    pieces = _bias_pieces(cell.name)
-    if pieces is not None:
-        zero = rows.new_zeros(1, *rows.shape[1:])
-        rows = torch.cat([zero if p is None else rows[p[0]:p[1]] for p in pieces])
+    index = _bias_index(cell.name, rows.device)
+    if index is not None:
+        _, N, D = rows.shape
+        rows = rows.new_zeros(cell.num_bias, N, D).index_copy_(0, index, rows)
     return rows if rows.dtype == dtype else rows.to(dtype)
 
 

@@ -573,6 +573,21 @@ def test_a_module_that_ran_copies_and_pickles(counting):
         assert _asked(counting) == [(2, 5, True)]  # the copy chooses its backend itself
 
 
+def test_a_gru_first_run_in_inference_mode_trains_afterwards():
+    """The GRU's bias layout is an index tensor made once per device; made under
+    ``torch.inference_mode``, it must still be one that autograd can save."""
+    from flashrnn_kernels import modules
+
+    modules._bias_index.cache_clear()
+    ours, theirs = pair("gru")
+    x = torch.randn(5, 2, I, dtype=F64)
+    with torch.inference_mode():
+        torch.testing.assert_close(ours(x)[0], theirs(x)[0], **TOL)
+    ours(x)[0].sum().backward()
+    theirs(x)[0].sum().backward()
+    torch.testing.assert_close(ours.bias_hh_l0.grad, theirs.bias_hh_l0.grad, **TOL)
+
+
 def test_autocast_runs_in_the_autocast_dtype():
     rnn = frk.LSTM(3, 8, num_layers=2, backend="reference")
     x = torch.randn(4, 2, 3)
