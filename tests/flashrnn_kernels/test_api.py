@@ -5,13 +5,11 @@ import torch
 
 import flashrnn_kernels as frk
 from flashrnn_kernels.backends import (
-    Backend,
     Call,
     get_backend,
     register_backend,
     registered_backends,
     select_backend,
-    unregister_backend,
 )
 from flashrnn_kernels.errors import FlashRNNError, InputError, UnsupportedError
 
@@ -89,29 +87,6 @@ def test_non_contiguous_inputs_and_defaults():
 
 # ------------------------------------------------------------------------------ registry
 
-class _Fake(Backend):
-    name = "fake_test"
-    priority = 1000
-
-    def __init__(self, reason=None):
-        self.reason = reason
-        self.calls = 0
-
-    def supports(self, call):
-        return self.reason
-
-    def run(self, Wx, R, b, states0, cell):
-        self.calls += 1
-        return frk.reference_forward(Wx, R, b, states0, cell)
-
-
-@pytest.fixture
-def fake_backend():
-    backend = register_backend(_Fake())
-    yield backend
-    unregister_backend(backend.name)
-
-
 def test_builtin_backends_registered():
     names = [b.name for b in registered_backends()]
     assert "reference" in names and "alternating" in names
@@ -144,25 +119,25 @@ def test_unsupported_request_lists_every_reason(fake_backend):
     assert "would run it: ['reference']" in msg
 
 
-def test_no_backend_at_all(monkeypatch):
+def test_no_backend_at_all(monkeypatch, fake_backend_class):
     from flashrnn_kernels import backends
 
-    monkeypatch.setattr(backends, "_REGISTRY", {"x": _Fake("nope")})
+    monkeypatch.setattr(backends, "_REGISTRY", {"x": fake_backend_class("nope")})
     call = Call("lstm", F64, torch.device("cpu"), 1, 1, 1, 1, False)
     with pytest.raises(UnsupportedError, match="no backend supports this call.*\n  fake_test: nope"):
         select_backend(call)
 
 
-def test_register_checks(fake_backend):
+def test_register_checks(fake_backend, fake_backend_class):
     with pytest.raises(InputError, match="already registered"):
-        register_backend(_Fake())
+        register_backend(fake_backend_class())
     with pytest.raises(InputError, match="Backend instance"):
         register_backend(object())
-    bad = _Fake()
+    bad = fake_backend_class()
     bad.name = "auto"
     with pytest.raises(InputError, match="reserved"):
         register_backend(bad)
-    register_backend(_Fake(), replace=True)
+    register_backend(fake_backend_class(), replace=True)
 
 
 def test_env_backend_override(monkeypatch, fake_backend):

@@ -9,7 +9,6 @@ heads, the sLSTM, checkpoints of the earlier layout, autocast, scripting.
 import copy
 import io
 import pickle
-import threading
 import warnings
 
 import pytest
@@ -18,7 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 import flashrnn_kernels as frk
-from flashrnn_kernels.backends import Backend, register_backend, unregister_backend
+from flashrnn_kernels.backends import register_backend
 from flashrnn_kernels.errors import InputError, UnsupportedError
 
 F64 = torch.float64
@@ -437,34 +436,6 @@ def test_torch_compile_and_export():
     torch.testing.assert_close(exported.module()(x)[0], rnn(x)[0])
 
 
-class _Counting(Backend):
-    """The reference's results; records every call the registry asks it about. It holds a lock,
-    as real backends do, so a module that kept it in its state could not be copied."""
-
-    name, priority = "counting", 100
-
-    def __init__(self):
-        self.asked = []
-        self.lock = threading.Lock()
-
-    def supports(self, call):
-        self.asked.append(call)
-        return None
-
-    def prepare(self):
-        pass
-
-    def run(self, Wx, R, b, states0, cell):
-        return frk.reference_forward(Wx, R, b, states0, cell)
-
-
-@pytest.fixture
-def counting():
-    backend = register_backend(_Counting())
-    yield backend
-    unregister_backend(backend.name)
-
-
 def _asked(backend):
     """The (B, T, requires_grad) of the calls asked about since the last look."""
     asked = [(c.B, c.T, c.requires_grad) for c in backend.asked]
@@ -472,64 +443,64 @@ def _asked(backend):
     return asked
 
 
-def test_a_module_validates_and_chooses_once_per_signature(counting):
+def test_a_module_validates_and_chooses_once_per_signature(fake_backend):
     rnn = frk.GRU(I, H, num_layers=2, dtype=F64)
     ref = frk.GRU(I, H, num_layers=2, dtype=F64, backend="reference")
     ref.load_state_dict(rnn.state_dict())
     x = torch.randn(5, 2, I, dtype=F64)
     for _ in range(2):
         torch.testing.assert_close(rnn(x), ref(x), **TOL)
-    assert _asked(counting) == [(2, 5, True)] * 2  # once per layer, on the first call only
+    assert _asked(fake_backend) == [(2, 5, True)] * 2  # once per layer, on the first call only
     with torch.no_grad():
         for _ in range(2):
             torch.testing.assert_close(rnn(x), ref(x), **TOL)
             h = rnn.step(x[0])[1]
-    assert _asked(counting) == [(2, 5, False)] * 2 + [(2, 1, False)] * 2
+    assert _asked(fake_backend) == [(2, 5, False)] * 2 + [(2, 1, False)] * 2
     with torch.no_grad():
         torch.testing.assert_close(rnn.step(x[1], h), ref.step(x[1], h), **TOL)
-    assert _asked(counting) == []  # a step with the state given: the signature of the one without
+    assert _asked(fake_backend) == []  # a step with the state given: the signature of the one without
     rnn(x, h.requires_grad_())
-    assert _asked(counting) == [(2, 5, True)] * 2  # the states require gradients: a new signature
+    assert _asked(fake_backend) == [(2, 5, True)] * 2  # the states require gradients: a new signature
     rnn.requires_grad_(False)
     rnn(x)
-    assert _asked(counting) == [(2, 5, False)] * 2
+    assert _asked(fake_backend) == [(2, 5, False)] * 2
     rnn.requires_grad_(True)
     rnn(x)
-    assert _asked(counting) == []
+    assert _asked(fake_backend) == []
     longer = torch.randn(20, 2, I, dtype=F64)
     for T in range(6, 21):
         rnn(longer[:T])
-    assert _asked(counting) == [(2, T, True) for T in range(6, 21) for _ in range(2)]
+    assert _asked(fake_backend) == [(2, T, True) for T in range(6, 21) for _ in range(2)]
     rnn(x)
-    assert _asked(counting) == [(2, 5, True)] * 2  # a few signatures are remembered, not all
+    assert _asked(fake_backend) == [(2, 5, True)] * 2  # a few signatures are remembered, not all
 
 
-def test_a_module_chooses_again_for_another_backend_setting(counting, monkeypatch):
+def test_a_module_chooses_again_for_another_backend_setting(fake_backend, fake_backend_class, monkeypatch):
     rnn = frk.LSTM(I, H, dtype=F64)
     x = torch.randn(5, 2, I, dtype=F64)
     rnn(x)
-    assert _asked(counting) == [(2, 5, True)]
+    assert _asked(fake_backend) == [(2, 5, True)]
     monkeypatch.setenv("FLASHRNN_BACKEND", "reference")
     rnn(x)
-    assert _asked(counting) == []  # the reference ran it, without asking the others
+    assert _asked(fake_backend) == []  # the reference ran it, without asking the others
     monkeypatch.delenv("FLASHRNN_BACKEND")
     rnn(x)
-    assert _asked(counting) == []  # the choice for "auto" without the variable is remembered
+    assert _asked(fake_backend) == []  # the choice for "auto" without the variable is remembered
     rnn.backend = "reference"
     rnn(x)
-    rnn.backend = "counting"
+    rnn.backend = "fake_test"
     rnn(x)
-    assert _asked(counting) == [(2, 5, True)]
+    assert _asked(fake_backend) == [(2, 5, True)]
     rnn.backend = "auto"
-    register_backend(_Counting(), replace=True)  # a new registry: chosen again, the new one runs
+    register_backend(fake_backend_class(), replace=True)  # a new registry: chosen again, the new one runs
     rnn(x)
-    assert _asked(counting) == [] and _asked(frk.get_backend("counting")) == [(2, 5, True)]
+    assert _asked(fake_backend) == [] and _asked(frk.get_backend("fake_test")) == [(2, 5, True)]
     rnn.backend = None
     with pytest.raises(InputError, match="^backend must be a string, got NoneType$"):
         rnn(x)
 
 
-def test_a_module_reads_its_parameters_on_every_call(counting):
+def test_a_module_reads_its_parameters_on_every_call(fake_backend):
     """Whatever changes the parameters (in place, through ``.data``, a checkpoint, a new
     parameter), the next call computes with the new values: nothing is remembered but the
     choice of backend."""
@@ -563,14 +534,14 @@ def test_a_changed_signature_fails_as_a_first_call_does():
     assert str(again.value) == str(first.value) == "R is on device meta; expected cpu (the device of Wx)"
 
 
-def test_a_module_that_ran_copies_and_pickles(counting):
+def test_a_module_that_ran_copies_and_pickles(fake_backend):
     rnn = frk.SLSTM(I, H, dtype=F64)
     x = torch.randn(5, 2, I, dtype=F64)
     out = rnn(x)[0]
-    assert _asked(counting) == [(2, 5, True)]
+    assert _asked(fake_backend) == [(2, 5, True)]
     for copied in (copy.deepcopy(rnn), pickle.loads(pickle.dumps(rnn))):
         torch.testing.assert_close(copied(x)[0], out, **TOL)
-        assert _asked(counting) == [(2, 5, True)]  # the copy chooses its backend itself
+        assert _asked(fake_backend) == [(2, 5, True)]  # the copy chooses its backend itself
 
 
 def test_a_gru_first_run_in_inference_mode_trains_afterwards():
