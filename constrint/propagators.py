@@ -195,7 +195,7 @@ def quick_compare(c, sums: dict[int, SumBounds]) -> int | None:
     if b is None:
         return None
     op = c.op
-    t = _compare_truth(op, Domain(a[0], a[1], None, 1, None, None), Domain(b[0], b[1], None, 1, None, None), False)
+    t = _bounds_truth(op, a[0], a[1], b[0], b[1], False)
     if t != OPEN:
         return t
     if op == "==":
@@ -925,31 +925,36 @@ def revise(c, store: Store) -> int:
 
 
 def _compare_truth(op: str, A: Domain, B: Domain, undefined: bool) -> int:
+    return _bounds_truth(op, A.lo, A.hi, B.lo, B.hi, undefined)
+
+
+def _bounds_truth(op: str, alo: int, ahi: int, blo: int, bhi: int, undefined: bool) -> int:
+    """Truth of ``a OP b`` from the bounds of forward domains (guaranteed supersets)."""
     if op == "==":
-        if A.hi < B.lo or B.hi < A.lo:
+        if ahi < blo or bhi < alo:
             return FAILED
-        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+        if alo == ahi == blo == bhi:
             return OPEN if undefined else ENTAILED
         return OPEN
     if op == "!=":
-        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+        if alo == ahi == blo == bhi:
             return FAILED
-        if (A.hi < B.lo or B.hi < A.lo) and not undefined:
+        if (ahi < blo or bhi < alo) and not undefined:
             return ENTAILED
         return OPEN
     if op in (">", ">="):
-        A, B = B, A
+        alo, ahi, blo, bhi = blo, bhi, alo, ahi
         op = "<" if op == ">" else "<="
     if op == "<=":
-        if A.lo > B.hi:
+        if alo > bhi:
             return FAILED
-        if A.hi <= B.lo and not undefined:
+        if ahi <= blo and not undefined:
             return ENTAILED
         return OPEN
     # "<"
-    if A.lo >= B.hi:
+    if alo >= bhi:
         return FAILED
-    if A.hi < B.lo and not undefined:
+    if ahi < blo and not undefined:
         return ENTAILED
     return OPEN
 

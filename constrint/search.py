@@ -118,7 +118,7 @@ def dfs(
             else:
                 stack.append([u, iter(policy.branches(u, doms[u])), len(trail), pos])
     finally:
-        search.undo(0)
+        search.undo(0, entered=False)  # the heap and counts are of no use any more
 
 
 class _Search:
