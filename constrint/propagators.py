@@ -924,10 +924,6 @@ def revise(c, store: Store) -> int:
         return FAILED
 
 
-def _compare_truth(op: str, A: Domain, B: Domain, undefined: bool) -> int:
-    return _bounds_truth(op, A.lo, A.hi, B.lo, B.hi, undefined)
-
-
 def _bounds_truth(op: str, alo: int, ahi: int, blo: int, bhi: int, undefined: bool) -> int:
     """Truth of ``a OP b`` from the bounds of forward domains (guaranteed supersets)."""
     if op == "==":
@@ -965,7 +961,7 @@ def _r_compare(c: Compare, store: Store, memo: dict) -> int:
     if A is None or B is None:
         return FAILED
     op = c.op
-    t = _compare_truth(op, A, B, ua or ub)
+    t = _bounds_truth(op, A.lo, A.hi, B.lo, B.hi, ua or ub)
     if t != OPEN:
         if t == ENTAILED:
             return ENTAILED
@@ -1124,7 +1120,7 @@ def truth(c, store: Store) -> int:
         B, ub = forward(c.b, store, memo)
         if A is None or B is None:
             return FAILED
-        return _compare_truth(c.op, A, B, ua or ub)
+        return _bounds_truth(c.op, A.lo, A.hi, B.lo, B.hi, ua or ub)
     if t is And:
         res = ENTAILED
         for part in c.children:

@@ -11,6 +11,9 @@ from .propagators import KEPT_SUM_TERMS, Store, SumBounds
 
 #: Domains with at most this many values are branched on value by value (else bisected).
 BRANCH_VALUES = 64
+#: Searches over at most this many variables scan them for the branching variable at each node
+#: (more keep them in a heap).
+SCAN_VARS = 64
 
 
 def _branches(d: Domain, descending: bool) -> list[Domain]:
@@ -96,7 +99,8 @@ def dfs(
         stack.append([v, iter(policy.branches(v, doms[v])), len(trail), pos])
         while stack:
             frame = stack[-1]
-            search.undo(frame[2])
+            if len(trail) > frame[2]:
+                search.undo(frame[2])
             child = next(frame[1], None)
             if child is None:
                 stack.pop()
@@ -128,9 +132,11 @@ class _Search:
     node, a heap keeps one entry ``(size, -number of constraints, index)`` for every candidate
     (an entry whose key no longer matches its variable is dropped when it reaches the top):
     an entry is pushed whenever a variable's domain narrows or is restored, and whenever a
-    restored constraint makes a variable a candidate again. ``order`` is scanned from where
-    the parent node found its variable: the variables before it were fixed or in no active
-    constraint there, and stay so below it.
+    restored constraint makes a variable a candidate again. With at most :data:`SCAN_VARS`
+    variables in the search's constraints they are scanned at each node instead (cheaper than
+    keeping a heap at that size). ``order`` is scanned from where the parent node found its
+    variable: the variables before it were fixed or in no active constraint there, and stay so
+    below it.
     """
 
     __slots__ = ("P", "active", "count", "doms", "heap", "order", "store", "trail")
@@ -149,8 +155,9 @@ class _Search:
             for u in cvars[ci]:
                 count[u] = count.get(u, 0) + 1
         self.count = count
-        self.heap: list[tuple[int, int, int]] = []
-        self.rebuild()
+        self.heap: list[tuple[int, int, int]] | None = None
+        if len(count) > SCAN_VARS:
+            self.rebuild()
         _keep_sums(P, store, active)
 
     def rebuild(self) -> None:
@@ -167,32 +174,37 @@ class _Search:
     def entered(self, mark: int) -> None:
         """Account for a child whose changes are the trail's entries from ``mark`` on: push the
         variables it narrowed, and count the constraints it dropped out of their variables."""
-        trail, count, cvars = self.trail, self.count, self.P.cvars
+        trail, count, cvars, doms = self.trail, self.count, self.P.cvars, self.doms
+        heap, var_cons = self.heap, self.P.var_cons
         for k in range(mark, len(trail)):
             i, old = trail[k]
             if old is not None:
-                self.push(i)
+                if heap is None:
+                    continue
+                d = doms[i]
+                if d.lo != d.hi and count.get(i):
+                    heapq.heappush(heap, (d.size, -len(var_cons[i]), i))
             else:
                 for u in cvars[i]:
                     count[u] -= 1
-        if len(self.heap) > 4 * len(self.count) + 64:
+        if heap is not None and len(heap) > 4 * len(count) + 64:
             self.rebuild()  # stale and repeated entries: in proportion to the pushes since the last
 
     def undo(self, mark: int, entered: bool = True) -> None:
         """Undo the changes recorded since the trail had ``mark`` entries (``entered``: of a
         child passed to :meth:`entered`; a failed child's changes never reached the heap)."""
-        trail, doms, store = self.trail, self.doms, self.store
-        watch = store.watch
+        trail, doms, count, heap = self.trail, self.doms, self.count, self.heap
+        watch, var_cons = self.store.watch, self.P.var_cons
+        push = entered and heap is not None
         while len(trail) > mark:
             i, old = trail.pop()
             if old is None:  # a constraint dropped as entailed
                 self.active.add(i)
                 if entered:
-                    count = self.count
                     for u in self.P.cvars[i]:
                         n = count[u]
                         count[u] = n + 1
-                        if not n:
+                        if push and not n:
                             self.push(u)
                 continue
             if watch is not None:
@@ -200,8 +212,8 @@ class _Search:
                 for sb, k, bare in watch.get(i, ()):
                     sb.move(k, bare, cur, old)
             doms[i] = old
-            if entered:
-                self.push(i)
+            if push and old.lo != old.hi and count.get(i):
+                heapq.heappush(heap, (old.size, -len(var_cons[i]), i))
 
     def choose(self, pos: int) -> tuple[int | None, int]:
         """The branching variable (None at a leaf) and where in ``order`` the scan stopped."""
@@ -212,6 +224,15 @@ class _Search:
                 return u, pos
             pos += 1
         heap, var_cons = self.heap, self.P.var_cons
+        if heap is None:
+            best, key = None, None
+            for u, n in count.items():
+                d = doms[u]
+                if n and d.lo != d.hi:
+                    k = (d.size, -len(var_cons[u]), u)
+                    if key is None or k < key:
+                        best, key = u, k
+            return best, pos
         while heap:
             size, deg, u = heap[0]
             d = doms[u]

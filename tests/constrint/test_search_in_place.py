@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import constrint as ci
 import constrint.problem as problem_mod
+import constrint.search as search_mod
 from constrint.domain import Domain
 from constrint.expr import Compare, Const
 from constrint.problem import Context, prepare
@@ -114,6 +115,23 @@ def test_listing_with_kept_sums_equals_the_numpy_join(m):
     got = sorted(tuple(s[n] for n in names) for s in m.solutions())
     arr = m.solutions_array()
     assert got == sorted(tuple(int(x) for x in row) for row in arr)
+
+
+@given(long_sum_models(), st.booleans())
+def test_the_candidate_heap_chooses_as_the_scan_does(m, descending):
+    # the same solutions in the same order and the same node counts, whichever way the
+    # branching variable is found
+    order = "descending" if descending else "ascending"
+    scanned = list(m.solutions()), m.solve(value_order=order)
+    saved = search_mod.SCAN_VARS
+    search_mod.SCAN_VARS = 0
+    try:
+        heaped = list(m.solutions()), m.solve(value_order=order)
+    finally:
+        search_mod.SCAN_VARS = saved
+    assert scanned[0] == heaped[0]
+    assert (scanned[1].status, scanned[1].nodes, scanned[1].values) == (
+        heaped[1].status, heaped[1].nodes, heaped[1].values)
 
 
 @st.composite
