@@ -207,9 +207,7 @@ def revise_custom(c: CustomConstraint, store: Store) -> int:
     for name, nd in narrowed.items():
         if nd is None:
             return FAILED
-        i = index[name]
-        doms[i] = nd
-        store.changed.add(i)
+        store.set(index[name], nd)
     if all(doms[v.index].is_fixed for v in vs) and not c.holds({v.name: doms[v.index].lo for v in vs}):
         return FAILED
         # Entailed only under the narrowed domains: report OPEN, since a trial revision (the

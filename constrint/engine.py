@@ -279,11 +279,11 @@ def solve(model: Any, time_limit: float | None, var_order, value_order: str, hin
                 for leaf, act in dfs(P, doms, set(cons), ctx, order, policy):
                     if act and not leaf_holds(P, leaf, act):
                         continue
-                    found = leaf
+                    found = _pick_leaf(leaf, vars_, hint_of, descending)  # before the search undoes it
                     break
                 if found is None:
                     return Result(Status.INFEASIBLE, nodes=ctx.nodes, seconds=ctx.seconds)
-                sol.update(zip((P.names[v] for v in vars_), _pick_leaf(found, vars_, hint_of, descending)))
+                sol.update(zip((P.names[v] for v in vars_), found))
         except Timeout:
             return Result(Status.UNKNOWN, nodes=ctx.nodes, seconds=ctx.seconds)
         sol = check_solution(P, sol)

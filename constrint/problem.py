@@ -15,7 +15,7 @@ from typing import Any
 from .domain import Domain
 from .errors import InternalSolverError
 from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Sum, Var, walk
-from .propagators import ENTAILED, FAILED, Store, revise, revise_by_evaluation
+from .propagators import ENTAILED, FAILED, Store, quick_compare, revise, revise_by_evaluation
 from .transform import definedness, fold, linear_compare, linear_form
 
 
@@ -175,24 +175,31 @@ class Context:
 def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int], ctx: Context | None = None
              ) -> bool:
     """Revise constraints until nothing changes (or a revision budget is spent); False on failure.
-    ``ctx``: a :class:`Context` whose time limit is looked at after every revision."""
+    ``ctx``: a :class:`Context` whose time limit is looked at after every revision. Where the
+    store keeps a trail, a constraint dropped from ``active`` as entailed is recorded on it, and
+    comparisons of kept sums are first decided from their bounds (:func:`quick_compare`)."""
     if store.images is None:
         store.images = P.images
     pending = deque(ci for ci in queue if ci in active)
     inq = set(pending)
     budget = 64 * len(P.cons) + 256
     cons, var_cons, sticky = P.cons, P.var_cons, P.sticky
+    sums, trail = store.sums, store.trail
     while pending:
         ci = pending.popleft()
         inq.discard(ci)
         if ci not in active:
             continue
         store.changed = set()
-        t = revise(cons[ci], store)
+        t = None if sums is None else quick_compare(cons[ci], sums)
+        if t is None:
+            t = revise(cons[ci], store)
         if t == FAILED:
             return False
         if t == ENTAILED and ci not in sticky:
             active.discard(ci)
+            if trail is not None:
+                trail.append((ci, None))
         budget -= 1
         if budget <= 0:
             break

@@ -60,14 +60,154 @@ ENTAILED, FAILED, OPEN = 1, 0, 2
 
 class Store:
     """The current domains (a list indexed by variable), the indices that changed, and
-    optionally the image cache of the problem being searched (see :func:`_pairs`)."""
+    optionally the image cache of the problem being searched (see :func:`_pairs`).
 
-    __slots__ = ("changed", "doms", "images")
+    Inside a search (:func:`constrint.search.dfs`) the store also keeps a ``trail``: every
+    change made through :meth:`set` appends ``(index, old domain)``, and a constraint dropped
+    as entailed appends ``(constraint number, None)``, so that the search undoes a child's
+    changes instead of copying the domains for it. ``sums`` then holds the kept bounds of the
+    long linear sums (:class:`SumBounds`, by ``id`` of the sum) and ``watch`` which of them each
+    variable takes part in; :meth:`set` keeps them up to date. Elsewhere all three are None.
+    """
+
+    __slots__ = ("changed", "doms", "images", "sums", "trail", "watch")
 
     def __init__(self, doms: list[Domain], images: dict | None = None):
         self.doms = doms
         self.changed: set[int] = set()
         self.images = images
+        self.trail: list[tuple[int, Domain | None]] | None = None
+        self.sums: dict[int, SumBounds] | None = None
+        self.watch: dict[int, list[tuple[SumBounds, int, bool]]] | None = None
+
+    def set(self, i: int, d: Domain) -> None:
+        """Make ``d`` the domain of variable ``i`` (recorded on the trail where there is one)."""
+        trail = self.trail
+        if trail is not None:
+            old = self.doms[i]
+            trail.append((i, old))
+            if self.watch is not None:
+                for sb, k, bare in self.watch.get(i, ()):
+                    sb.move(k, bare, old, d)
+        self.doms[i] = d
+        self.changed.add(i)
+
+
+#: A linear sum with at least this many terms keeps its bounds during a search
+#: (:class:`SumBounds`).
+KEPT_SUM_TERMS = 16
+
+
+class SumBounds:
+    """The bounds of a sum of terms ``k * x`` and constants, kept up to date by the search
+    (:meth:`Store.set` moves them by the change of one variable's bounds, the search's undo
+    moves them back), so that :func:`quick_compare` decides in constant time that revising a
+    comparison of the sum would change nothing.
+
+    ``lo`` and ``hi`` are exactly the bounds :func:`_f_sum` computes; ``units`` counts the bare
+    variable terms whose domain has factor 1 (with two of them, every gcd :func:`_f_sum` and
+    :func:`_b_sum` take is 1); ``width`` is the widest term's ``hi - lo`` when the search
+    started, at least the width of every term below it, since domains only narrow.
+    """
+
+    __slots__ = ("hi", "lo", "node", "units", "width")
+
+    def __init__(self, node: Sum):
+        self.node = node
+        self.lo = self.hi = self.units = self.width = 0
+
+    @staticmethod
+    def terms(node: Sum) -> list[tuple[int, int, bool]] | None:
+        """``(variable, coefficient, bare)`` per variable term, or None where a term is neither a
+        variable, nor a constant times one, nor a constant."""
+        out = []
+        for t, s in zip(node.children, node.signs):
+            tt = type(t)
+            if tt is Var:
+                out.append((t.index, s, True))
+            elif tt is Const:
+                if type(t.value) is not int:
+                    return None
+            elif tt is Mul and type(t.a) is Const and type(t.b) is Var and type(t.a.value) is int:
+                out.append((t.b.index, s * t.a.value, False))
+            elif tt is Mul and type(t.b) is Const and type(t.a) is Var and type(t.b.value) is int:
+                out.append((t.a.index, s * t.b.value, False))
+            else:
+                return None
+        return out
+
+    def start(self, doms: list[Domain], terms: list[tuple[int, int, bool]]) -> None:
+        lo = hi = units = width = 0
+        for t, s in zip(self.node.children, self.node.signs):
+            if type(t) is Const:
+                lo += s * t.value
+                hi += s * t.value
+        for v, k, bare in terms:
+            d = doms[v]
+            a, b = (k * d.lo, k * d.hi) if k >= 0 else (k * d.hi, k * d.lo)
+            lo += a
+            hi += b
+            width = max(width, b - a)
+            units += bare and d.factor == 1
+        self.lo, self.hi, self.units, self.width = lo, hi, units, width
+
+    def move(self, k: int, bare: bool, old: Domain, new: Domain) -> None:
+        """A term ``k * x`` whose ``x`` went from ``old`` to ``new``."""
+        if k >= 0:
+            self.lo += k * (new.lo - old.lo)
+            self.hi += k * (new.hi - old.hi)
+        else:
+            self.lo += k * (new.hi - old.hi)
+            self.hi += k * (new.lo - old.lo)
+        if bare:
+            self.units += (new.factor == 1) - (old.factor == 1)
+
+
+def _kept_side(e, sums: dict[int, SumBounds]) -> tuple[int, int, int] | None:
+    """(lo, hi, widest term) of a constant or a kept sum with two unit terms, else None."""
+    if type(e) is Const:
+        v = e.value
+        return (v, v, 0) if type(v) is int else None
+    sb = sums.get(id(e))
+    if sb is None or sb.units < 2:
+        return None
+    return sb.lo, sb.hi, sb.width
+
+
+def quick_compare(c, sums: dict[int, SumBounds]) -> int | None:
+    """What revising ``c`` (:func:`revise`) returns, where that is known without revising it:
+    ENTAILED or FAILED from the bounds, or OPEN where no term of either side could narrow;
+    None where a full revision must decide (or ``c`` is not a comparison of kept sums and
+    constants).
+
+    It follows :func:`_r_compare` and :func:`_b_sum` step by step: a sum's forward domain is the
+    interval ``[lo, hi]`` (factor 1, as some term has factor 1); ``_b_sum`` narrowing a sum to
+    ``[l, h]`` leaves a term of width ``w`` alone where ``w <= hi - l`` and ``w <= h - lo`` (its
+    required factor is 1, as some other term has factor 1); and a constant side is narrowed to
+    a domain holding its value whenever the comparison is not failed.
+    """
+    if type(c) is not Compare or c.op == "!=":
+        return None
+    a = _kept_side(c.a, sums)
+    if a is None:
+        return None
+    b = _kept_side(c.b, sums)
+    if b is None:
+        return None
+    op = c.op
+    t = _bounds_truth(op, a[0], a[1], b[0], b[1], False)
+    if t != OPEN:
+        return t
+    if op == "==":
+        lo, hi = max(a[0], b[0]), min(a[1], b[1])
+        ok = a[2] <= min(a[1] - lo, hi - a[0]) and b[2] <= min(b[1] - lo, hi - b[0])
+    else:
+        if op in (">", ">="):
+            a, b = b, a
+        strict = 1 if op in ("<", ">") else 0
+        # a is narrowed to at most b.hi - strict, then b to at least a.lo + strict
+        ok = a[2] <= b[1] - strict - a[0] and b[2] <= b[1] - a[0] - strict
+    return OPEN if ok else None
 
 
 class _Fail(Exception):
@@ -406,8 +546,7 @@ def narrow(node, req: Domain | None, store: Store, memo: dict) -> None:
     if new == cur:
         return
     if type(node) is Var:
-        store.doms[node.index] = new
-        store.changed.add(node.index)
+        store.set(node.index, new)
         return
     memo[id(node)] = (new, memo[id(node)][1]) if id(node) in memo else (new, False)
     rule = _BACKWARD.get(type(node))
@@ -785,32 +924,33 @@ def revise(c, store: Store) -> int:
         return FAILED
 
 
-def _compare_truth(op: str, A: Domain, B: Domain, undefined: bool) -> int:
+def _bounds_truth(op: str, alo: int, ahi: int, blo: int, bhi: int, undefined: bool) -> int:
+    """Truth of ``a OP b`` from the bounds of forward domains (guaranteed supersets)."""
     if op == "==":
-        if A.hi < B.lo or B.hi < A.lo:
+        if ahi < blo or bhi < alo:
             return FAILED
-        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+        if alo == ahi == blo == bhi:
             return OPEN if undefined else ENTAILED
         return OPEN
     if op == "!=":
-        if A.is_fixed and B.is_fixed and A.lo == B.lo:
+        if alo == ahi == blo == bhi:
             return FAILED
-        if (A.hi < B.lo or B.hi < A.lo) and not undefined:
+        if (ahi < blo or bhi < alo) and not undefined:
             return ENTAILED
         return OPEN
     if op in (">", ">="):
-        A, B = B, A
+        alo, ahi, blo, bhi = blo, bhi, alo, ahi
         op = "<" if op == ">" else "<="
     if op == "<=":
-        if A.lo > B.hi:
+        if alo > bhi:
             return FAILED
-        if A.hi <= B.lo and not undefined:
+        if ahi <= blo and not undefined:
             return ENTAILED
         return OPEN
     # "<"
-    if A.lo >= B.hi:
+    if alo >= bhi:
         return FAILED
-    if A.hi < B.lo and not undefined:
+    if ahi < blo and not undefined:
         return ENTAILED
     return OPEN
 
@@ -821,7 +961,7 @@ def _r_compare(c: Compare, store: Store, memo: dict) -> int:
     if A is None or B is None:
         return FAILED
     op = c.op
-    t = _compare_truth(op, A, B, ua or ub)
+    t = _bounds_truth(op, A.lo, A.hi, B.lo, B.hi, ua or ub)
     if t != OPEN:
         if t == ENTAILED:
             return ENTAILED
@@ -980,7 +1120,7 @@ def truth(c, store: Store) -> int:
         B, ub = forward(c.b, store, memo)
         if A is None or B is None:
             return FAILED
-        return _compare_truth(c.op, A, B, ua or ub)
+        return _bounds_truth(c.op, A.lo, A.hi, B.lo, B.hi, ua or ub)
     if t is And:
         res = ENTAILED
         for part in c.children:
@@ -1039,8 +1179,7 @@ def revise_by_evaluation(c, idx: tuple[int, ...], names: tuple[str, ...], store:
         if nd is None:
             return FAILED
         if nd != doms[i]:
-            doms[i] = nd
-            store.changed.add(i)
+            store.set(i, nd)
     return ENTAILED if all_hold else OPEN
 
 

@@ -450,8 +450,7 @@ def _r_predicate(c: Predicate, store) -> int:
         if nd is None:
             return FAILED
         if nd != d:
-            store.doms[v.index] = nd
-            store.changed.add(v.index)
+            store.set(v.index, nd)
     return ENTAILED if every else OPEN
 
 
