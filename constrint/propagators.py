@@ -843,10 +843,7 @@ def _b_exactdiv(n: ExactDiv, new: Domain, store, memo):
     narrow(n.a, req, store, memo)
     if 0 not in new:
         A, _ = forward(n.a, store, memo)
-        h = _quotient_hull(A, new)
-        if h is None:
-            raise _Fail
-        narrow(n.b, B.clip(h[0], h[1]), store, memo)
+        narrow(n.b, _within_quotients(B, A, new), store, memo)
 
 
 def _b_mod(n: Mod, new: Domain, store, memo):

@@ -321,15 +321,12 @@ def _needs_object(P, cons, doms) -> bool:
         floats = any(not getattr(n, "integral", True) for n in nodes)
         if any(getattr(n, "needs_python", False) for n in nodes):
             return True
-        limit = FLOAT_SAFE if floats else INT64_SAFE
         if floats:
             mags = _magnitudes(nodes, store, memo)
-            if any(isinstance(n, Expr) and n.integral and mags[id(n)] >= limit for n in nodes):
+            if any(isinstance(n, Expr) and n.integral and mags[id(n)] >= FLOAT_SAFE for n in nodes):
                 return True
-            continue
-        for n in nodes:  # every node integral: forward's bounds (shared through memo) suffice
-            if isinstance(n, Expr) and _bound(n, store, memo) >= limit:
-                return True
+        elif any(isinstance(n, Expr) and _bound(n, store, memo) >= INT64_SAFE for n in nodes):
+            return True  # every node integral: forward's bounds (shared through memo) suffice
     return any(max(-d.lo, d.hi) >= INT64_SAFE for d in doms)
 
 

@@ -54,9 +54,7 @@ def read(cache_dir: str | os.PathLike[str], k: str) -> Model | None:
     try:
         with open(Path(cache_dir) / f"{k}.pickle", "rb") as f:
             model = pickle.load(f)
-    except FileNotFoundError:
-        return None
-    except Exception:  # damaged, truncated or foreign: parsing again replaces it
+    except Exception:  # absent, damaged, truncated or foreign: parsing again replaces it
         return None
     return model if isinstance(model, Model) else None
 
