@@ -74,7 +74,6 @@ def list_gpus() -> tuple[GPU, ...]:
 def constants(arch_or_gpu: GPU | Architecture | str) -> dict[str, int]:
     """Named integers that constraint models use, for a GPU, an architecture, a bundled GPU's
     name or an architecture's name (``"sm_90"``).
-Named integer constants for constraint models.
 
 Architecture constants (every GPU and every :class:`Architecture`):
 

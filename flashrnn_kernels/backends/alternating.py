@@ -124,21 +124,18 @@ class DriverLaunchers:
         driver.check_mirror(_BackwardArgs, cubin.table("frnn_alt_backward_args"))
         self.max_threads = driver.facts(cubin.table("frnn_alt_facts"))["max_threads"]
         self.cubin = cubin
+        self._driver = driver  # imported once, not on every launch
         self._functions: dict[tuple[int, str, int, int], Any] = {}
 
     def _function(self, index: int, direction: str, cell: int, dtype: int) -> Any:
         key = (index, direction, cell, dtype)
         fn = self._functions.get(key)
         if fn is None:
-            from .. import driver
-
-            module = driver.module(str(self.cubin.path), self.cubin.image, index)
+            module = self._driver.module(str(self.cubin.path), self.cubin.image, index)
             fn = self._functions[key] = module.function(self.cubin.lowered[kernel_expression(direction, cell, dtype)])
         return fn
 
     def _launch(self, direction: str, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
-        from .. import driver
-
         if not (32 <= threads <= self.max_threads and threads % 32 == 0) or dtype not in _DTYPE_TYPES:
             return 1  # cudaErrorInvalidValue, as the nvcc build's launchers
         args = args_ref._obj  # the structure byref() points at
@@ -147,7 +144,7 @@ class DriverLaunchers:
             return 0
         index = torch.cuda.current_device()
         fn = self._function(index, direction, cell, dtype)
-        driver.launch(fn, -(-total // threads), threads, 0, stream or 0, ctypes.addressof(args), device=index)
+        self._driver.launch(fn, -(-total // threads), threads, 0, stream or 0, ctypes.addressof(args), device=index)
         return 0
 
     def frnn_alt_forward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:

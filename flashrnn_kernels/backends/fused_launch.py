@@ -48,7 +48,9 @@ class Facts:
     @classmethod
     def from_table(cls, table: Sequence[tuple[str, int, int]]) -> Facts:
         """From the exported table (``(name, value, 0)`` entries); a missing fact is an error."""
-        values = {name: a for name, a, _ in table if name}
+        from ..driver import facts
+
+        values = facts(table)
         missing = [f.name for f in fields(cls) if f.name not in values]
         if missing:
             raise BuildError(f"the fused cubin does not export the facts {missing} (a build of an older source?)")
