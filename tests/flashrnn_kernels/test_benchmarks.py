@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,3 +71,19 @@ def test_glue_benchmark_runs_on_the_cpu(capsys):
     text = capsys.readouterr().out
     assert "LSTM module.step(x_t, state), B=16" in text and "select_backend('auto') -> reference" in text
     assert "null" not in [b.name for b in registered_backends()]  # the stand-in backend is gone again
+
+
+def test_streaming_benchmark_needs_a_gpu(capsys):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: test_streaming_benchmark_runs_on_a_gpu covers the script")
+    assert _load("streaming").main([]) == 2
+    assert "none is visible" in capsys.readouterr().err
+
+
+@pytest.mark.cuda
+def test_streaming_benchmark_runs_on_a_gpu(capsys):
+    bench = _load("streaming")
+    assert bench.main(["--hidden", "64", "--steps", "4"]) == 0
+    text = capsys.readouterr().out
+    rows = [line for line in text.splitlines() if "flashrnn_kernels LSTM bf16" in line]
+    assert len(rows) == 2 and "backend='auto' for B=16, T=1 chose" in text

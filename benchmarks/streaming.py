@@ -1,0 +1,111 @@
+"""Streaming inference on a GPU: one time step per call with the state carried over.
+
+    python benchmarks/streaming.py [--hidden 768] [--cell lstm] [--backend auto] [--steps 64]
+
+For B = 1 and B = 16, a one-layer module of ``--hidden`` units in bfloat16 against
+``torch.nn.LSTM`` (or ``GRU``) in float16 (cuDNN's fastest) and bfloat16, on the same inputs:
+
+* ``step``: ``module.step(x_t, state)``, the state the call returns fed to the next one, timed per
+  call and back to back (``timing.py``'s two methods; ms, median);
+* ``graph``: ``--steps`` such steps captured once in one CUDA graph (``torch.cuda.CUDAGraph``) and
+  replayed; microseconds per step (the replay's time divided by the steps), median of 20 replays.
+
+The ratio column is ours over ``torch.nn`` float16 on the same row.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+from timing import back_to_back, per_call
+
+import flashrnn_kernels as frk
+from flashrnn_kernels.backends import Call, select_backend
+
+
+def _graph_us_per_step(step, x, state, steps: int, reps: int = 20) -> float:
+    """Captures ``steps`` calls of ``step(x, state) -> state`` in one graph; us per step of a replay."""
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):  # warm-up outside the capture: builds, plans, workspaces
+        s = state
+        for _ in range(3):
+            s = step(x, s)
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        s = state
+        for _ in range(steps):
+            s = step(x, s)
+    graph.replay()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    ts = []
+    for _ in range(reps):
+        a.record()
+        graph.replay()
+        b.record()
+        torch.cuda.synchronize()
+        ts.append(a.elapsed_time(b) * 1e3 / steps)
+    return statistics.median(ts)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--hidden", type=int, default=768)
+    ap.add_argument("--cell", default="lstm", choices=("lstm", "gru"))
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--steps", type=int, default=64, help="steps captured in one graph")
+    a = ap.parse_args(argv)
+    if not torch.cuda.is_available():
+        print("streaming.py measures on a CUDA GPU; none is visible", file=sys.stderr)
+        return 2
+    H, dev = a.hidden, torch.device("cuda")
+    ours_cls = frk.LSTM if a.cell == "lstm" else frk.GRU
+    ref_cls = torch.nn.LSTM if a.cell == "lstm" else torch.nn.GRU
+    torch.manual_seed(0)
+    ours = ours_cls(H, H, batch_first=True, backend=a.backend, device=dev, dtype=torch.bfloat16)
+    refs = {dt: ref_cls(H, H, batch_first=True, device=dev, dtype=dt) for dt in (torch.float16, torch.bfloat16)}
+
+    def ours_step(x, s):
+        return ours.step(x, s)[1]
+
+    def ref_step(m):
+        def f(x, s):
+            return m(x.unsqueeze(1), s)[1]
+        return f
+
+    print(f"{torch.cuda.get_device_name()}, {a.cell.upper()} hidden {H}, one layer, T = 1 per call, "
+          f"ours bfloat16 (backend={a.backend!r})")
+    print(f"{'B':>3} {'implementation':28s} {'step per call':>14s} {'step b2b':>10s} "
+          f"{'graph us/step':>14s} {'ratio (per call, b2b, graph)':>30s}")
+    with torch.no_grad():
+        for B in (1, 16):
+            rows = []
+            for label, fn, dt in ((f"flashrnn_kernels {a.cell.upper()} bf16", ours_step, torch.bfloat16),
+                                  (f"torch.nn.{ref_cls.__name__} fp16", ref_step(refs[torch.float16]), torch.float16),
+                                  (f"torch.nn.{ref_cls.__name__} bf16", ref_step(refs[torch.bfloat16]), torch.bfloat16)):
+                x = torch.randn(B, H, device=dev, dtype=dt)
+                state = [fn(x, None)]
+
+                def call(fn=fn, x=x, state=state):
+                    state[0] = fn(x, state[0])
+
+                s0 = fn(x, None)
+                rows.append((label, per_call(call, reps=50), back_to_back(call, n=100),
+                             _graph_us_per_step(fn, x, s0, a.steps)))
+            ref = rows[1]
+            for label, pc, bb, gr in rows:
+                ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, {gr / ref[3]:.2f}"
+                print(f"{B:3d} {label:28s} {pc:11.3f} ms {bb:7.3f} ms {gr:11.1f} us {ratio:>30s}")
+    if a.backend == "auto":
+        for B in (1, 16):
+            call = Call(a.cell, torch.bfloat16, dev, B, 1, 1, H, False)
+            print(f"backend='auto' for B={B}, T=1 chose {select_backend(call).name!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
