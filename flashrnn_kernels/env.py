@@ -18,6 +18,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_NVCC`` | path | the nvcc to build with (default: ``$CUDA_HOME/bin/nvcc``, else ``nvcc`` on ``PATH``) |
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; ``0`` runs them step by step; see :mod:`flashrnn_kernels.graphs`) |
+| ``FLASHRNN_FUSED_STEP`` | bool | the alternating backend's forward computes each step's ``R h`` and the cell in one kernel where it can (default on; ``0`` keeps a cuBLAS product and a pointwise kernel per step; see :mod:`flashrnn_kernels.backends.alternating`) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
@@ -94,7 +95,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'fused_step', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
     """
 
     cache_dir: Path
@@ -107,6 +108,7 @@ class Settings:
     compiler: str
     graphs: bool
     graph_memory_bytes: int
+    fused_step: bool
 
 
 def backend_setting() -> str:
@@ -155,6 +157,11 @@ def graphs_enabled() -> bool:
     return _get_bool("FLASHRNN_GRAPHS", True)
 
 
+def fused_step_enabled() -> bool:
+    """``FLASHRNN_FUSED_STEP`` alone (default on)."""
+    return _get_bool("FLASHRNN_FUSED_STEP", True)
+
+
 def graph_memory_bytes() -> int:
     """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB, default 2048)."""
     return int(_get_float("FLASHRNN_GRAPH_MEMORY", 2048.0) * 2**20)
@@ -187,4 +194,5 @@ def settings() -> Settings:
         compiler=compiler_setting(),
         graphs=graphs_enabled(),
         graph_memory_bytes=graph_memory_bytes(),
+        fused_step=fused_step_enabled(),
     )

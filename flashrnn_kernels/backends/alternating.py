@@ -6,6 +6,11 @@ Forward, for t = 0 .. T-1::
     rh_all[t] = h_{t-1} @ Rp                      # torch.bmm over heads: [N, B, D] x [N, D, G*D]
     states[:, :, t], h_t = pointwise(Wx[:, t], rh_all[t], b, states[:, :, t-1])   # our kernel
 
+Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32, B up to
+:data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it off), each forward step is one launch
+instead: the fused step kernel computes its slice of ``rh_all[t]`` on tensor cores from ``R`` and
+the states of step t-1, writes it (the backward reads it) and applies the cell.
+
 Backward, for t = T-1 .. 0 (the forward's pointwise part is recomputed from ``rh_all``)::
 
     dWx[:, t], dG[:, t], carry = pointwise_backward(..., grad_states[:, :, t] + carry + dh_rec)
@@ -63,10 +68,14 @@ class Steps(Protocol):
     """The pointwise steps of one call: :class:`CudaSteps` (the kernels) or :class:`TorchSteps`.
 
     ``forward`` and ``backward`` bind the call's operands once and return the per-step function.
+    ``forward`` given ``R`` returns a fused step, which computes ``rh_all[t]`` itself from ``R``
+    and the states of step t-1 (``h_next`` may then be None); ``fuses`` says whether it can.
     """
 
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool: ...
+
     def forward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
-                states: Tensor, h_next: Tensor) -> ForwardStep: ...
+                states: Tensor, h_next: Tensor | None, R: Tensor | None = None) -> ForwardStep: ...
 
     def backward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
                  states: Tensor, grad_states: Tensor, carry: Tensor, dWx: Tensor,
@@ -81,7 +90,8 @@ class _View(ctypes.Structure):
 
 class _ForwardArgs(ctypes.Structure):
     _fields_ = [("B", ctypes.c_int), ("N", ctypes.c_int), ("D", ctypes.c_int), ("wx", _View),
-                ("rh", _View), ("bias", _View), ("s_prev", _View), ("s_out", _View), ("h_next", _View)]
+                ("rh", _View), ("bias", _View), ("s_prev", _View), ("s_out", _View), ("h_next", _View),
+                ("r", _View)]
 
 
 class _BackwardArgs(ctypes.Structure):
@@ -103,10 +113,17 @@ def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
     return f"flashrnn::alternating::{direction}_kernel<{cell_id}, {_DTYPE_TYPES[dtype_code]}>"
 
 
+#: The dtype codes of the fused forward step's instances (tensor-core products: 16-bit types).
+FUSED_DTYPE_CODES = (1, 2)
+
+
 def kernel_expressions() -> list[str]:
-    """Every kernel instance the backend launches: both directions, every cell, every dtype."""
-    return [kernel_expression(d, c.cuda_id, code) for d in ("forward", "backward") for c in CELLS.values()
-            for code in _DTYPE_TYPES]
+    """Every kernel instance the backend launches: both directions of the pointwise steps for
+    every cell and dtype, and the fused forward step for every cell in float16 and bfloat16."""
+    pointwise = [kernel_expression(d, c.cuda_id, code) for d in ("forward", "backward") for c in CELLS.values()
+                 for code in _DTYPE_TYPES]
+    return pointwise + [kernel_expression("fused_forward", c.cuda_id, code) for c in CELLS.values()
+                        for code in FUSED_DTYPE_CODES]
 
 
 class DriverLaunchers:
@@ -122,7 +139,8 @@ class DriverLaunchers:
         driver.check_mirror(_View, cubin.table("frnn_alt_view"))
         driver.check_mirror(_ForwardArgs, cubin.table("frnn_alt_forward_args"))
         driver.check_mirror(_BackwardArgs, cubin.table("frnn_alt_backward_args"))
-        self.max_threads = driver.facts(cubin.table("frnn_alt_facts"))["max_threads"]
+        self.facts = driver.facts(cubin.table("frnn_alt_facts"))
+        self.max_threads = self.facts["max_threads"]
         self.cubin = cubin
         self._driver = driver  # imported once, not on every launch
         self._functions: dict[tuple[int, str, int, int], Any] = {}
@@ -150,6 +168,22 @@ class DriverLaunchers:
     def frnn_alt_forward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
         return self._launch("forward", cell, dtype, threads, args_ref, stream)
 
+    def frnn_alt_fused_forward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
+        args = args_ref._obj
+        cols = self.facts["fused_cols"]
+        if args.D % self.facts["fused_k"] or not args.r.ptr or dtype not in FUSED_DTYPE_CODES:
+            return 1  # cudaErrorInvalidValue, as the nvcc build's launcher
+        if args.B * args.N * args.D == 0:
+            return 0
+        index = torch.cuda.current_device()
+        fn = self._function(index, "fused_forward", cell, dtype)
+        self._driver.launch(fn, args.N * args.D // cols, self.facts["fused_threads"], 0, stream or 0,
+                            ctypes.addressof(args), device=index)
+        return 0
+
+    def frnn_alt_fact(self, name: bytes) -> int:
+        return self.facts.get(name.decode(), -1)
+
     def frnn_alt_backward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
         return self._launch("backward", cell, dtype, threads, args_ref, stream)
 
@@ -168,6 +202,10 @@ def _library(compiler: str) -> Any:
     for fn, args in ((lib.frnn_alt_forward, _ForwardArgs), (lib.frnn_alt_backward, _BackwardArgs)):
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
+    lib.frnn_alt_fused_forward.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_ForwardArgs), ctypes.c_void_p]
+    lib.frnn_alt_fused_forward.restype = ctypes.c_int
+    lib.frnn_alt_fact.argtypes = [ctypes.c_char_p]
+    lib.frnn_alt_fact.restype = ctypes.c_longlong
     return lib
 
 
@@ -218,6 +256,18 @@ class _PrevState:
         return t == 0 or not self.on_states
 
 
+#: The largest batch the fused forward step takes: it reads R once per 16 batch rows, so past a
+#: few tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
+FUSED_MAX_BATCH = 64
+
+
+def _aligned(t: Tensor, elements: int) -> bool:
+    """Unit stride last, and each row (index of the last dimension 0) 16-byte aligned, given rows
+    whose other strides are multiples of ``elements``."""
+    return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
+            and all(st % elements == 0 for st, size in zip(t.stride()[:-1], t.shape[:-1]) if size > 1))
+
+
 class CudaSteps:
     """The pointwise steps of ``alternating.cu`` for one call: the operands' views are bound once,
     and each step moves their pointers to step ``t`` and launches on the current stream."""
@@ -225,6 +275,22 @@ class CudaSteps:
     def __init__(self, threads: int, compiler: str | None = None):
         self.threads = threads
         self.lib = library(compiler)
+
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool:
+        """Whether the fused forward step takes this call: ``FLASHRNN_FUSED_STEP`` on, float16 or
+        bfloat16, a GPU of compute capability 8.0 or later, D a multiple of the kernel's
+        reduction chunk (32), B at most :data:`FUSED_MAX_BATCH`, and R and the initial states
+        with unit-stride, 16-byte aligned rows."""
+        from ..env import fused_step_enabled
+
+        if not fused_step_enabled() or _DTYPE_CODES.get(Wx.dtype) not in FUSED_DTYPE_CODES:
+            return False
+        B, T, G, N, D = Wx.shape
+        fact = self.lib.frnn_alt_fact
+        major, minor = torch.cuda.get_device_capability(Wx.device)
+        per16 = 16 // Wx.element_size()
+        return (B <= FUSED_MAX_BATCH and D % fact(b"fused_k") == 0 and 10 * major + minor >= fact(b"fused_min_arch")
+                and _aligned(R, per16) and _aligned(s0, per16))
 
     @staticmethod
     def _common(a: ctypes.Structure, Wx: Tensor, rh_all: Tensor, bias: Tensor) -> None:
@@ -242,19 +308,26 @@ class CudaSteps:
     def _fail(what: str, rc: int) -> None:
         raise RuntimeError(f"alternating {what}: CUDA error {rc}")
 
-    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next):
+    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next, R=None):
         a = _ForwardArgs()
         self._common(a, Wx, rh_all, bias)
-        _set_view(a.h_next, h_next, (0, 1, 2, 2))
-        a.h_next.st[3] = 0
+        if h_next is not None:
+            _set_view(a.h_next, h_next, (0, 1, 2, 2))
+            a.h_next.st[3] = 0
+        if R is not None:
+            _set_view(a.r, R, (0, 1, 2, 3))
         _set_view(a.s_out, states, (0, 1, 3, 4))
         esize = Wx.element_size()
         wx_v, rh_v, out_v, prev_v = a.wx, a.rh, a.s_out, a.s_prev  # views into a, fetched once
         wx0, rh0, st0 = wx_v.ptr, rh_v.ptr, out_v.ptr
         wx_t, rh_t, st_t = Wx.stride(1) * esize, rh_all.stride(0) * esize, states.stride(2) * esize
         prev = _PrevState(prev_v, s0, states, st0, st_t)
-        fn, ref, stream = self.lib.frnn_alt_forward, ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
+        ref, stream = ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
         cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
+        if R is None:
+            fn = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream)
+        else:
+            fn = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, ref, stream)
 
         def step(t: int) -> None:
             wx_v.ptr = wx0 + t * wx_t
@@ -264,9 +337,9 @@ class CudaSteps:
                 prev.at(t)
             else:
                 prev_v.ptr = st0 + (t - 1) * st_t
-            rc = fn(cid, code, threads, ref, stream)
+            rc = fn()
             if rc:
-                self._fail("forward step", rc)
+                self._fail("fused forward step" if R is not None else "forward step", rc)
 
         return step
 
@@ -332,7 +405,14 @@ class TorchSteps:
     """The pointwise steps of ``alternating.cu`` written with torch ops (any device and dtype).
 
     Same operands and layouts as :class:`CudaSteps`; used for CPU/float64 runs and tests.
+    ``fused``: :meth:`fuses` says yes, so that the fused forward's loop runs too.
     """
+
+    def __init__(self, fused: bool = False):
+        self.fused = fused
+
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool:
+        return self.fused
 
     @staticmethod
     def _gates(cell: Cell, t: int, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor, states: Tensor):
@@ -346,12 +426,19 @@ class TorchSteps:
         s_prev = (s0[:, :, 0] if t == 0 else states[:, :, t - 1]).to(acc)  # [S, B, N, D]
         return list(xg.unbind(1)), list(rg.unbind(1)), list(s_prev.unbind(0))
 
-    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next):
+    def forward(self, cell, Wx, rh_all, bias, s0, states, h_next, R=None):
+        B, T, G, N, D = Wx.shape
+        Rp = None if R is None else _stacked_R(R)
+
         def step(t: int) -> None:
+            if Rp is not None:  # the fused step: rh_all[t] from the states of step t-1
+                h_prev = (s0[0, :, 0] if t == 0 else states[0, :, t - 1]).permute(1, 0, 2)  # [N, B, D]
+                torch.bmm(h_prev, Rp, out=rh_all[t])
             xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
             new = cell.forward(TORCH_OPS, xg, rg, s)
             states[:, :, t] = _as_tensors(new, xg[0]).to(states.dtype)
-            h_next.copy_(new[0].permute(1, 0, 2))
+            if h_next is not None:
+                h_next.copy_(new[0].permute(1, 0, 2))
 
         return step
 
@@ -372,21 +459,33 @@ class TorchSteps:
         return step
 
 
+def _stacked_R(R: Tensor) -> Tensor:
+    """``Rp[n, i, g*D + o] = R[g, n, o, i]``: the gates side by side, ``[N, D, G*D]``."""
+    G, N, D, _ = R.shape
+    return R.permute(1, 3, 0, 2).reshape(N, D, G * D)
+
+
 def alternating_forward(steps: Steps, Wx: Tensor, R: Tensor, b: Tensor, states0: Tensor,
                         cell: Cell) -> tuple[Tensor, Tensor, list[Tensor]]:
-    """Forward of the alternating scheme; returns ``(states, last, [rh_all])``."""
+    """Forward of the alternating scheme; returns ``(states, last, [rh_all])``. Where ``steps``
+    fuses the product into the step (:meth:`Steps.fuses`), one launch per step does both."""
     Wx = Wx.contiguous()
     B, T, G, N, D = Wx.shape
     S = cell.num_states
-    Rp = R.permute(1, 3, 0, 2).reshape(N, D, G * D)  # Rp[n, i, g*D + o] = R[g, n, o, i]
     states = _empty(Wx, S, B, T, N, D)
     rh_all = _empty(Wx, T, N, B, G * D)
-    h = _empty(Wx, N, B, D)  # written by every step: must never be a view of states0
-    h.copy_(states0[0, :, 0].permute(1, 0, 2))
-    step = steps.forward(cell, Wx, rh_all, b, states0, states, h)
-    for t in range(T):
-        torch.bmm(h, Rp, out=rh_all[t])
-        step(t)
+    if steps.fuses(Wx, R, states0):
+        step = steps.forward(cell, Wx, rh_all, b, states0, states, None, R=R)
+        for t in range(T):
+            step(t)
+    else:
+        Rp = _stacked_R(R)
+        h = _empty(Wx, N, B, D)  # written by every step: must never be a view of states0
+        h.copy_(states0[0, :, 0].permute(1, 0, 2))
+        step = steps.forward(cell, Wx, rh_all, b, states0, states, h)
+        for t in range(T):
+            torch.bmm(h, Rp, out=rh_all[t])
+            step(t)
     last = states[:, :, T - 1 : T].clone(memory_format=torch.contiguous_format)  # never a view
     return states, last, [rh_all]
 

@@ -17,6 +17,15 @@ namespace {
 
 constexpr int kMaxThreads = 1024;  // threads per block at most (every CUDA GPU allows this many)
 
+// The fused forward step (fused_forward_kernel): a block computes kFusedCols consecutive d of one
+// head for every gate (one 16 x 8 tile of R h per gate and 16 batch rows), its kFusedWarps warps
+// taking turns over the reduction dimension in chunks of kFusedK.
+constexpr int kFusedCols = 8;
+constexpr int kFusedK = 32;
+constexpr int kFusedWarps = 8;
+constexpr int kFusedThreads = 32 * kFusedWarps;
+constexpr int kFusedRows = 16;  // batch rows per tensor-core tile
+
 template <typename T> __device__ __forceinline__ float load(const T* p);
 template <> __device__ __forceinline__ float load<float>(const float* p) { return *p; }
 template <> __device__ __forceinline__ float load<__half>(const __half* p) { return __half2float(*p); }
@@ -113,6 +122,145 @@ __global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardSte
   for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
 }
 
+namespace {
+
+// D = A B + D on tensor cores, m16n8k16, float32 accumulators; A row-major, B column-major, two
+// 16-bit values per register (mma.sync, sm_80 and later).
+template <typename T>
+__device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                         uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+  __trap();
+#endif
+}
+template <>
+__device__ __forceinline__ void mma16816<__half>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
+                                                 uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+      "{%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+  __trap();
+#endif
+}
+
+// Eight consecutive 16-bit values from global memory (16-byte aligned), or zeros for a null row.
+__device__ __forceinline__ uint4 load8(const void* p) {
+  return p == nullptr ? make_uint4(0, 0, 0, 0) : __ldg(static_cast<const uint4*>(p));
+}
+
+}  // namespace
+
+// A whole forward step in one launch, N * D / kFusedCols blocks of kFusedThreads. Block
+// n * D / kFusedCols + x owns d in [x*kFusedCols, (x+1)*kFusedCols) of head n. For each tile of
+// kFusedRows batch rows:
+//   1. every thread of the tile's elements (row, col) loads its Wx and previous states
+//      (overlapping the product below);
+//   2. warp w multiplies h_prev (s_prev[0], rows of the tile) by R's columns of this block for
+//      every gate, over the chunks w, w + kFusedWarps, ... of kFusedK inputs: m16n8k16 products,
+//      each thread loading 16 bytes of h and of R per chunk. The dot product's order of inputs
+//      is free, so chunk c's thread tig holds inputs c*kFusedK + tig*8 + 0..7 and feeds 0..3 to
+//      one product and 4..7 to the next (A and B use the same assignment);
+//   3. the warps' partial sums meet in shared memory; each element's recurrent pre-activations
+//      are rounded to the storage dtype (what rh keeps for the backward, as the GEMM path does),
+//      written to rh, and the cell runs as in forward_kernel.
+template <int CELL, typename T>
+__global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const ForwardStepArgs a) {
+  using C = CellDef<CELL>;
+  constexpr int G = C::kGates;
+  __shared__ float part[kFusedWarps][G][kFusedRows][kFusedCols];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int grp = lane >> 2, tig = lane & 3;
+  const int tiles = a.D / kFusedCols;  // blocks per head (a 1-D grid of N * D / kFusedCols blocks)
+  const int n = blockIdx.x / tiles, d0 = (blockIdx.x % tiles) * kFusedCols;
+  const int chunks = a.D / kFusedK;
+  // the element of step 3 this thread owns (threads beyond the tile's elements only multiply)
+  const int e_row = threadIdx.x / kFusedCols, e_col = threadIdx.x % kFusedCols;
+  const bool owner = threadIdx.x < kFusedRows * kFusedCols;
+  const int d = d0 + e_col;
+
+  for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
+    const int b = b0 + e_row;
+    const bool live = owner && b < a.B;
+    float xg[G], rg[G], s[C::kStates], s_new[C::kStates];
+    if (live) {
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        xg[g] = load(at<const T>(a.wx, b, g, n, d));
+        rg[g] = 0.f;
+      }
+#pragma unroll
+      for (int k = 0; k < C::kStates; ++k) s[k] = load(at<const T>(a.s_prev, k, b, n, d));
+    }
+
+    float acc[G][4];
+#pragma unroll
+    for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
+    const int ra = b0 + grp, rb = b0 + grp + 8;
+    const T* ha = ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr;
+    const T* hb = rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr;
+#pragma unroll 2
+    for (int c = warp; c < chunks; c += kFusedWarps) {
+      const int i = c * kFusedK + tig * 8;
+      const uint4 va = load8(ha == nullptr ? nullptr : ha + i);
+      const uint4 vb = load8(hb == nullptr ? nullptr : hb + i);
+      uint4 w[G];
+#pragma unroll
+      for (int g = 0; g < G; ++g) w[g] = load8(at<const T>(a.r, g, n, d0 + grp, i));
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        mma16816<T>(acc[g], va.x, vb.x, va.y, vb.y, w[g].x, w[g].y);
+        mma16816<T>(acc[g], va.z, vb.z, va.w, vb.w, w[g].z, w[g].w);
+      }
+    }
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      part[warp][g][grp][2 * tig] = acc[g][0];
+      part[warp][g][grp][2 * tig + 1] = acc[g][1];
+      part[warp][g][grp + 8][2 * tig] = acc[g][2];
+      part[warp][g][grp + 8][2 * tig + 1] = acc[g][3];
+    }
+    __syncthreads();
+    if (live) {
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        float sum = 0.f;
+#pragma unroll
+        for (int w2 = 0; w2 < kFusedWarps; ++w2) sum += part[w2][g][e_row][e_col];
+        T* out = at<T>(a.rh, n, b, g, d);
+        store(out, sum);
+        rg[g] = load(static_cast<const T*>(out));  // the rounded value, as the backward reads it
+      }
+#pragma unroll
+      for (int j = 0; j < C::kBias; ++j) {
+        const float v = load(at<const T>(a.bias, j, n, d));
+        if (C::bias_side(j) == 0) {
+          xg[C::bias_gate(j)] += v;
+        } else {
+          rg[C::bias_gate(j)] += v;
+        }
+      }
+      C::template forward<float>(xg, rg, s, s_new);
+#pragma unroll
+      for (int k = 0; k < C::kStates; ++k) store(at<T>(a.s_out, k, b, n, d), s_new[k]);
+      if (a.h_next.ptr != nullptr) store(at<T>(a.h_next, n, b, d), s_new[0]);
+    }
+    __syncthreads();  // part is reused by the next tile
+  }
+}
+
 #ifndef __CUDACC_RTC__  // host launchers: nvcc builds only
 namespace {
 
@@ -155,6 +303,17 @@ cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, int threads, cu
 
 bool threads_ok(int threads) { return threads >= 32 && threads <= kMaxThreads && threads % 32 == 0; }
 
+template <int CELL>
+cudaError_t fused_forward_dtype(int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(a.D / kFusedCols) * a.N;
+  switch (dtype) {
+    case kFloat16: fused_forward_kernel<CELL, __half><<<grid, kFusedThreads, 0, stream>>>(a); break;
+    case kBFloat16: fused_forward_kernel<CELL, __nv_bfloat16><<<grid, kFusedThreads, 0, stream>>>(a); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, int threads, cudaStream_t stream) {
@@ -183,6 +342,19 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
   }
 }
 
+cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+  if (a.D % kFusedK != 0 || a.r.ptr == nullptr) return cudaErrorInvalidValue;
+  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
+  switch (cell) {
+    case FLASHRNN_CELL_LSTM: return fused_forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_GRU: return fused_forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
+    case FLASHRNN_CELL_SLSTM: return fused_forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN: return fused_forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN_RELU: return fused_forward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
 #endif  // __CUDACC_RTC__
 }  // namespace alternating
 }  // namespace flashrnn
@@ -192,7 +364,11 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
 // At global scope with extern "C": the symbols keep these names in the cubin, and nvcc's host
 // registration of device variables finds them.
 namespace alt = flashrnn::alternating;
-extern "C" __device__ const FrnnExport frnn_alt_facts[] = {{"max_threads", alt::kMaxThreads, 0}, {"", 0, 0}};
+#define FRNN_ALT_FACTS                                                                       \
+  {{"max_threads", alt::kMaxThreads, 0},     {"fused_cols", alt::kFusedCols, 0},             \
+   {"fused_k", alt::kFusedK, 0},             {"fused_threads", alt::kFusedThreads, 0},       \
+   {"fused_min_arch", 80, 0},                {"", 0, 0}}
+extern "C" __device__ const FrnnExport frnn_alt_facts[] = FRNN_ALT_FACTS;
 extern "C" __device__ const FrnnExport frnn_alt_view[] = {
     FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(alt::View), alignof(alt::View)}};
 extern "C" __device__ const FrnnExport frnn_alt_forward_args[] = {
@@ -207,6 +383,23 @@ extern "C" int frnn_alt_forward(int cell, int dtype, int threads,
                                 const flashrnn::alternating::ForwardStepArgs* args, void* stream) {
   return static_cast<int>(
       flashrnn::alternating::forward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
+}
+
+extern "C" int frnn_alt_fused_forward(int cell, int dtype, const flashrnn::alternating::ForwardStepArgs* args,
+                                      void* stream) {
+  return static_cast<int>(
+      flashrnn::alternating::fused_forward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream)));
+}
+
+// The facts table above on the host (nvcc builds): the value of fact `name`, -1 if there is none.
+extern "C" long long frnn_alt_fact(const char* name) {
+  static const FrnnExport facts[] = FRNN_ALT_FACTS;
+  for (const FrnnExport* f = facts; f->name[0] != 0; ++f) {
+    int i = 0;
+    while (name[i] != 0 && name[i] == f->name[i]) ++i;
+    if (name[i] == 0 && f->name[i] == 0) return f->a;
+  }
+  return -1;
 }
 
 extern "C" int frnn_alt_backward(int cell, int dtype, int threads,

@@ -8,6 +8,9 @@
 // One time step of the alternating scheme: the caller computes rh = R h_prev for all heads with
 // one batched GEMM, then one launch of forward_step applies the cell (cells_generated.cuh).
 // backward_step mirrors it; the caller does the GEMMs dh += R^T dg and, at the end, dR and db.
+// fused_forward_step does a forward step in one launch: R h_prev on tensor cores (h_prev read
+// from s_prev), rh written for the backward, then the cell; float16 / bfloat16, sm_80 and later,
+// D a multiple of kFusedK.
 #pragma once
 
 #include "fixed_width.cuh"
@@ -42,7 +45,8 @@ struct View {
   X(flashrnn::alternating::View, bias)   /* (j, n, d):    b [Gb, N, D]                        dtype */  \
   X(flashrnn::alternating::View, s_prev) /* (k, b, n, d): states at t-1 (or the initial)      dtype */  \
   X(flashrnn::alternating::View, s_out)  /* (k, b, n, d): states at t                         dtype, written */ \
-  X(flashrnn::alternating::View, h_next) /* (n, b, d):    h at t, input of the next GEMM      dtype, written */
+  X(flashrnn::alternating::View, h_next) /* (n, b, d):    h at t, input of the next GEMM      dtype, written (ptr may be null) */ \
+  X(flashrnn::alternating::View, r)      /* (g, n, o, i): R, unit stride in i; read by the fused step only (else ptr null) dtype */
 
 #define FRNN_ALT_BACKWARD_ARGS(X)                                                              \
   X(int, B) X(int, N) X(int, D)                                                                \
@@ -67,6 +71,7 @@ struct BackwardStepArgs {
 cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& args, int threads, cudaStream_t stream);
 cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& args, int threads,
                           cudaStream_t stream);
+cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& args, cudaStream_t stream);
 #endif
 
 }  // namespace alternating

@@ -212,10 +212,12 @@ def test_alternating_kernels_compile_with_nvrtc(arch, in_cache):
     cub = nvrtc.load_cubin("flashrnn_alternating", alternating.SOURCES[0], arch=arch,
                            name_expressions=alternating.kernel_expressions())
     lowered = [cub.lowered[e] for e in alternating.kernel_expressions()]
-    assert len(set(lowered)) == 2 * 5 * 3
+    assert len(set(lowered)) == 2 * 5 * 3 + 5 * 2  # pointwise: 2 directions x 5 cells x 3 dtypes; fused: 16-bit
     assert set(cub.kernel_names()) == set(lowered)
     launchers = alternating.DriverLaunchers(cub)  # checks the ctypes mirrors against the exports
     assert launchers.max_threads == 1024
+    assert [launchers.frnn_alt_fact(n) for n in (b"fused_k", b"fused_cols", b"fused_threads", b"nothing")] == [
+        32, 8, 256, -1]
 
 
 @needs_nvrtc
@@ -588,11 +590,13 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
             return (Fn, name)
 
     cub = nvrtc.Cubin(Path("/nowhere/a.cubin"), b"", {e: f"low:{e}" for e in alternating.kernel_expressions()})
-    tables = {"frnn_alt_facts": [("max_threads", 1024, 0), ("", 0, 0)],
+    tables = {"frnn_alt_facts": [("max_threads", 1024, 0), ("fused_cols", 8, 0), ("fused_k", 32, 0),
+                                 ("fused_threads", 256, 0), ("fused_min_arch", 80, 0), ("", 0, 0)],
               "frnn_alt_view": [("ptr", 8, 8), ("st", 32, 8), ("", 40, 8)],
               "frnn_alt_forward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
-                                        *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "s_out", "h_next")),
-                                        ("", 256, 8)],
+                                        *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "s_out", "h_next",
+                                                               "r")),
+                                        ("", 296, 8)],
               "frnn_alt_backward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
                                          *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "grad_s", "carry",
                                                                 "dh_rec", "dwx", "dg")), ("", 376, 8)]}
@@ -609,8 +613,20 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert launched == [(f"low:{alternating.kernel_expression('forward', 1, 2)}", 5, 128, 77, ctypes.addressof(a))]
     assert lau.frnn_alt_forward(1, 2, 100, ref, 0) == 1  # not a multiple of 32
     assert lau.frnn_alt_backward(1, 2, 2048, ctypes.byref(alternating._BackwardArgs()), 0) == 1
+    # the fused step: N * D / 8 blocks of 256 threads; refused without R, for D not a multiple of
+    # 32 or a 32-bit dtype
+    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 1  # r.ptr is null
+    a.r.ptr = 4096
+    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 1  # D = 100
+    a.D = 96
+    assert lau.frnn_alt_fused_forward(1, 0, ref, 5) == 1  # float32
+    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 0
+    assert launched[-1] == (f"low:{alternating.kernel_expression('fused_forward', 1, 2)}", 2 * 96 // 8, 256, 5,
+                            ctypes.addressof(a))
+    del launched[1:]
     a.B = 0
     assert lau.frnn_alt_forward(1, 2, 128, ref, 0) == 0 and len(launched) == 1  # nothing to do
+    assert lau.frnn_alt_fused_forward(1, 2, ref, 0) == 0 and len(launched) == 1
 
 
 # ------------------------------------------------------------------------------ GPU: NVRTC vs nvcc

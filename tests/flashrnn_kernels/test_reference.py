@@ -153,6 +153,18 @@ def test_alternating_algorithm_matches_reference(name, size, poison_empty):
         torch.testing.assert_close(g, w, rtol=0, atol=1e-11)
 
 
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_alternating_fused_step_loop_matches_the_product_then_pointwise_loop(name):
+    """The forward loop of a fused step (R h computed inside the step, from the states of step
+    t-1) gives the loop of a product then a pointwise step: states and the saved rh."""
+    Wx, R, b, s0 = rnn_inputs(name, B=3, T=5, N=2, D=4, seed=13, requires_grad=False)
+    cell = CELLS[name]
+    split = alt.alternating_forward(alt.TorchSteps(), Wx, R, b, s0, cell)
+    fused = alt.alternating_forward(alt.TorchSteps(fused=True), Wx, R, b, s0, cell)
+    for got, want in zip((fused[0], fused[1], *fused[2]), (split[0], split[1], *split[2])):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+
+
 def _rms(x):
     return x.double().pow(2).mean().sqrt().item()
 
