@@ -84,9 +84,10 @@ def main(argv=None) -> int:
     with torch.no_grad():
         for B in (1, 16):
             rows = []
-            for label, fn, dt in ((f"flashrnn_kernels {a.cell.upper()} bf16", ours_step, torch.bfloat16),
-                                  (f"torch.nn.{ref_cls.__name__} fp16", ref_step(refs[torch.float16]), torch.float16),
-                                  (f"torch.nn.{ref_cls.__name__} bf16", ref_step(refs[torch.bfloat16]), torch.bfloat16)):
+            impls = [(f"flashrnn_kernels {a.cell.upper()} bf16", ours_step, torch.bfloat16)]
+            impls += [(f"torch.nn.{ref_cls.__name__} {name}", ref_step(refs[dt]), dt)
+                      for name, dt in (("fp16", torch.float16), ("bf16", torch.bfloat16))]
+            for label, fn, dt in impls:
                 x = torch.randn(B, H, device=dev, dtype=dt)
                 state = [fn(x, None)]
 
