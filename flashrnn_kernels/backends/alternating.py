@@ -542,9 +542,12 @@ GRAPHS = GraphCache()
 
 
 def _build_of(steps: Steps) -> tuple:
-    """What a captured loop depends on besides its inputs: the block size and the kernels' build
-    (a graph replays the launches of the library it was captured with)."""
-    return getattr(steps, "threads", None), id(getattr(steps, "lib", None))
+    """What a captured loop depends on besides its inputs: the block size, the kernels' build (a
+    graph replays the launches of the library it was captured with) and whether the forward may
+    fuse its steps (``FLASHRNN_FUSED_STEP``; the rest of that choice follows from the inputs)."""
+    from ..env import fused_step_enabled
+
+    return getattr(steps, "threads", None), id(getattr(steps, "lib", None)), fused_step_enabled()
 
 
 def _dense(*tensors: Tensor) -> tuple[Tensor, ...]:
