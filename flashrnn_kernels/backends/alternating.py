@@ -189,16 +189,15 @@ class DriverLaunchers:
 
 
 @functools.cache
-def _library(compiler: str) -> Any:
+def _library(compiler: str, arch: str) -> Any:
     from .. import jit
 
     if compiler == "nvrtc":
-        from .. import devices, nvrtc
+        from .. import nvrtc
 
-        arch = devices.build_arch(torch.cuda.current_device())
         return DriverLaunchers(nvrtc.load_cubin("flashrnn_alternating", SOURCES[0], arch=arch,
                                                 name_expressions=kernel_expressions()))
-    lib = jit.load_library("flashrnn_alternating", SOURCES)
+    lib = jit.load_library("flashrnn_alternating", SOURCES, arch=arch)
     for fn, args in ((lib.frnn_alt_forward, _ForwardArgs), (lib.frnn_alt_backward, _BackwardArgs)):
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
@@ -209,12 +208,18 @@ def _library(compiler: str) -> Any:
     return lib
 
 
-def library(compiler: str | None = None) -> Any:
-    """The compiled pointwise kernels' launchers, built on first use by ``compiler`` (``"nvcc"`` or
-    ``"nvrtc"``; default: :func:`flashrnn_kernels.compilers.compiler_choice`'s) and kept for the process."""
-    from .. import compilers
+def library(compiler: str | None = None, device: Any = None) -> Any:
+    """The compiled kernels' launchers for ``device`` (default: the current CUDA device), built
+    on first use by ``compiler`` (``"nvcc"`` or ``"nvrtc"``; default:
+    :func:`flashrnn_kernels.compilers.compiler_choice`'s) for the device's architecture
+    (:func:`flashrnn_kernels.devices.build_arch`) and kept for the process: GPUs of different
+    architectures in one process get a build each."""
+    from .. import compilers, devices
 
-    return _library(compiler or compilers.chosen_compiler())
+    index = None if device is None else torch.device(device).index
+    if index is None:
+        index = torch.cuda.current_device()
+    return _library(compiler or compilers.chosen_compiler(), devices.build_arch(index))
 
 
 def _set_view(v: _View, t: Tensor, dims: tuple[int, ...], offset: int = 0) -> None:

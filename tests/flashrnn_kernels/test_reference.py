@@ -236,3 +236,19 @@ def test_alternating_rejects_cpu_with_reason():
     Wx, R, b, s0 = rnn_inputs("lstm", B=1, T=2, N=1, D=2, requires_grad=False)
     with pytest.raises(frk.UnsupportedError, match="alternating.*needs CUDA tensors"):
         frk.flashrnn(Wx, R, b, s0, backend="alternating")
+
+
+def test_alternating_library_is_built_per_architecture(monkeypatch):
+    """Two GPUs of different architectures in one process get a build each (the kernels of one
+    architecture do not load on the other)."""
+    from flashrnn_kernels import devices
+
+    built = []
+    monkeypatch.setattr(devices, "build_arch", lambda index: {0: "80", 1: "90a"}[index])
+    monkeypatch.setattr(alt, "_library", lambda compiler, arch: built.append((compiler, arch)) or (compiler, arch))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert alt.library("nvrtc") == ("nvrtc", "90a")  # the current device
+    assert alt.library("nvrtc", "cuda:0") == ("nvrtc", "80")
+    assert alt.library("nvcc", torch.device("cuda", 1)) == ("nvcc", "90a")
+    assert alt.library("nvcc", "cuda") == ("nvcc", "90a")  # no index: the current device
+    assert built == [("nvrtc", "90a"), ("nvrtc", "80"), ("nvcc", "90a"), ("nvcc", "90a")]
