@@ -9,7 +9,9 @@ Forward, for t = 0 .. T-1::
 Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32, B up to
 :data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it off), each forward step is one launch
 instead: the fused step kernel computes its slice of ``rh_all[t]`` on tensor cores from ``R`` and
-the states of step t-1, writes it (the backward reads it) and applies the cell.
+the states of step t-1, writes it (the backward reads it) and applies the cell; each backward
+step likewise computes ``dh_rec = dG[:, t+1] @ Rp^T`` for its slice before the cell's backward
+(step 0's product, for ``dstates0``, stays one GEMM after the loop).
 
 Backward, for t = T-1 .. 0 (the forward's pointwise part is recomputed from ``rh_all``)::
 
@@ -69,7 +71,9 @@ class Steps(Protocol):
 
     ``forward`` and ``backward`` bind the call's operands once and return the per-step function.
     ``forward`` given ``R`` returns a fused step, which computes ``rh_all[t]`` itself from ``R``
-    and the states of step t-1 (``h_next`` may then be None); ``fuses`` says whether it can.
+    and the states of step t-1 (``h_next`` may then be None); ``backward`` given ``RT`` (R with
+    its last two dimensions swapped, dense) one that computes its ``dh_rec`` from ``dG[:, t+1]``
+    (and ignores the argument); ``fuses`` says whether they can.
     """
 
     def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool: ...
@@ -79,7 +83,7 @@ class Steps(Protocol):
 
     def backward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
                  states: Tensor, grad_states: Tensor, carry: Tensor, dWx: Tensor,
-                 dG: Tensor) -> BackwardStep: ...
+                 dG: Tensor, RT: Tensor | None = None) -> BackwardStep: ...
 
 
 class _View(ctypes.Structure):
@@ -97,7 +101,7 @@ class _ForwardArgs(ctypes.Structure):
 class _BackwardArgs(ctypes.Structure):
     _fields_ = [("B", ctypes.c_int), ("N", ctypes.c_int), ("D", ctypes.c_int), ("wx", _View),
                 ("rh", _View), ("bias", _View), ("s_prev", _View), ("grad_s", _View), ("carry", _View),
-                ("dh_rec", _View), ("dwx", _View), ("dg", _View)]
+                ("dh_rec", _View), ("dwx", _View), ("dg", _View), ("rt", _View), ("dg_next", _View)]
 
 
 #: The element types of the kernels' template instances, by ``DType`` code (``alternating.h``).
@@ -113,17 +117,17 @@ def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
     return f"flashrnn::alternating::{direction}_kernel<{cell_id}, {_DTYPE_TYPES[dtype_code]}>"
 
 
-#: The dtype codes of the fused forward step's instances (tensor-core products: 16-bit types).
+#: The dtype codes of the fused steps' instances (tensor-core products: 16-bit types).
 FUSED_DTYPE_CODES = (1, 2)
 
 
 def kernel_expressions() -> list[str]:
     """Every kernel instance the backend launches: both directions of the pointwise steps for
-    every cell and dtype, and the fused forward step for every cell in float16 and bfloat16."""
+    every cell and dtype, and both fused steps for every cell in float16 and bfloat16."""
     pointwise = [kernel_expression(d, c.cuda_id, code) for d in ("forward", "backward") for c in CELLS.values()
                  for code in _DTYPE_TYPES]
-    return pointwise + [kernel_expression("fused_forward", c.cuda_id, code) for c in CELLS.values()
-                        for code in FUSED_DTYPE_CODES]
+    return pointwise + [kernel_expression(d, c.cuda_id, code) for d in ("fused_forward", "fused_backward")
+                        for c in CELLS.values() for code in FUSED_DTYPE_CODES]
 
 
 class DriverLaunchers:
@@ -168,18 +172,24 @@ class DriverLaunchers:
     def frnn_alt_forward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
         return self._launch("forward", cell, dtype, threads, args_ref, stream)
 
-    def frnn_alt_fused_forward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
-        args = args_ref._obj
-        cols = self.facts["fused_cols"]
-        if args.D % self.facts["fused_k"] or not args.r.ptr or dtype not in FUSED_DTYPE_CODES:
-            return 1  # cudaErrorInvalidValue, as the nvcc build's launcher
+    def _launch_fused(self, direction: str, cell: int, dtype: int, args: Any, weights: Any, stream: int) -> int:
+        if args.D % self.facts["fused_k"] or not weights.ptr or dtype not in FUSED_DTYPE_CODES:
+            return 1  # cudaErrorInvalidValue, as the nvcc build's launchers
         if args.B * args.N * args.D == 0:
             return 0
         index = torch.cuda.current_device()
-        fn = self._function(index, "fused_forward", cell, dtype)
-        self._driver.launch(fn, args.N * args.D // cols, self.facts["fused_threads"], 0, stream or 0,
-                            ctypes.addressof(args), device=index)
+        fn = self._function(index, direction, cell, dtype)
+        self._driver.launch(fn, args.N * args.D // self.facts["fused_cols"], self.facts["fused_threads"], 0,
+                            stream or 0, ctypes.addressof(args), device=index)
         return 0
+
+    def frnn_alt_fused_forward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
+        args = args_ref._obj
+        return self._launch_fused("fused_forward", cell, dtype, args, args.r, stream)
+
+    def frnn_alt_fused_backward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
+        args = args_ref._obj
+        return self._launch_fused("fused_backward", cell, dtype, args, args.rt, stream)
 
     def frnn_alt_fact(self, name: bytes) -> int:
         return self.facts.get(name.decode(), -1)
@@ -201,8 +211,9 @@ def _library(compiler: str, arch: str) -> Any:
     for fn, args in ((lib.frnn_alt_forward, _ForwardArgs), (lib.frnn_alt_backward, _BackwardArgs)):
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
-    lib.frnn_alt_fused_forward.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(_ForwardArgs), ctypes.c_void_p]
-    lib.frnn_alt_fused_forward.restype = ctypes.c_int
+    for fn, args in ((lib.frnn_alt_fused_forward, _ForwardArgs), (lib.frnn_alt_fused_backward, _BackwardArgs)):
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
+        fn.restype = ctypes.c_int
     lib.frnn_alt_fact.argtypes = [ctypes.c_char_p]
     lib.frnn_alt_fact.restype = ctypes.c_longlong
     return lib
@@ -348,7 +359,7 @@ class CudaSteps:
 
         return step
 
-    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG):
+    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG, RT=None):
         if carry.dtype != torch.float32:
             raise RuntimeError("alternating backend: carry must be float32")
         a = _BackwardArgs()
@@ -360,6 +371,10 @@ class CudaSteps:
             raise RuntimeError("alternating backend: dG must be [N, T, B, G*D]")
         _set_view(a.dg, dG, (0, 2, 3, 3))
         a.dg.st[2] = a.D
+        if RT is not None:
+            _set_view(a.rt, RT, (0, 1, 2, 3))
+            _set_view(a.dg_next, dG, (0, 2, 3, 3))
+            a.dg_next.st[2] = a.D
         esize = Wx.element_size()
         base = {k: getattr(a, k).ptr for k in ("wx", "rh", "grad_s", "dwx", "dg")}
         inc = {"wx": Wx.stride(1), "rh": rh_all.stride(0), "grad_s": grad_states.stride(2),
@@ -370,9 +385,14 @@ class CudaSteps:
             (getattr(a, k), base[k], inc[k]) for k in base)
         prev_v, dh_v = a.s_prev, a.dh_rec
         prev = _PrevState(prev_v, s0, states, st0, st_t)
-        fn, ref, stream = self.lib.frnn_alt_backward, ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
+        ref, stream = ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
         cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
         bound: list[Tensor | None] = [None]  # the tensor dh_v shows (the caller passes one buffer)
+        if RT is not None:
+            fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, ref, stream)
+            next_v, last = a.dg_next, Wx.shape[1] - 1
+        else:
+            fn = functools.partial(self.lib.frnn_alt_backward, cid, code, threads, ref, stream)
 
         def step(t: int, dh_rec: Tensor | None) -> None:
             wx_v.ptr = wx0 + t * wx_t
@@ -384,16 +404,18 @@ class CudaSteps:
                 prev.at(t)
             else:
                 prev_v.ptr = st0 + (t - 1) * st_t
-            if dh_rec is not bound[0]:
+            if RT is not None:  # the fused step reads dg of step t+1 itself
+                next_v.ptr = None if t == last else dg0 + (t + 1) * dg_t
+            elif dh_rec is not bound[0]:
                 bound[0] = dh_rec
                 if dh_rec is None:
                     dh_v.ptr = None
                 else:
                     _set_view(dh_v, dh_rec, (0, 1, 2, 2))
                     dh_v.st[3] = 0
-            rc = fn(cid, code, threads, ref, stream)
+            rc = fn()
             if rc:
-                self._fail("backward step", rc)
+                self._fail("fused backward step" if RT is not None else "backward step", rc)
 
         return step
 
@@ -447,10 +469,13 @@ class TorchSteps:
 
         return step
 
-    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG):
+    def backward(self, cell, Wx, rh_all, bias, s0, states, grad_states, carry, dWx, dG, RT=None):
         B, T, G, N, D = Wx.shape
+        RpT = None if RT is None else RT.permute(1, 0, 3, 2).reshape(N, G * D, D)  # [n, g*D + o, i]
 
         def step(t: int, dh_rec: Tensor | None) -> None:
+            if RpT is not None:  # the fused step: dh_rec from dG of step t+1
+                dh_rec = None if t == T - 1 else torch.bmm(dG[:, t + 1], RpT)
             xg, rg, s = self._gates(cell, t, Wx, rh_all, bias, s0, states)
             acc = xg[0].dtype
             ds = grad_states[:, :, t].to(acc) + carry.permute(0, 2, 1, 3).to(acc)  # [S, B, N, D]
@@ -510,11 +535,18 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     dG = _empty(Wx, N, T, B, G * D)
     dh_rec: Tensor | None = None
     dh_buf = _empty(Wx, N, B, D)
-    step = steps.backward(cell, Wx, rh_all, b, states0, states, grad_states, carry, dWx, dG)
-    for t in range(T - 1, -1, -1):
-        step(t, dh_rec)
-        torch.bmm(dG[:, t], RpT, out=dh_buf)
-        dh_rec = dh_buf
+    if steps.fuses(Wx, R, states0):  # each step computes its dh_rec = dG[t+1] R^T itself
+        RT = R.transpose(2, 3).contiguous()  # [G, N, i, o]
+        step = steps.backward(cell, Wx, rh_all, b, states0, states, grad_states, carry, dWx, dG, RT=RT)
+        for t in range(T - 1, -1, -1):
+            step(t, None)
+        dh_rec = torch.bmm(dG[:, 0], RpT, out=dh_buf)
+    else:
+        step = steps.backward(cell, Wx, rh_all, b, states0, states, grad_states, carry, dWx, dG)
+        for t in range(T - 1, -1, -1):
+            step(t, dh_rec)
+            torch.bmm(dG[:, t], RpT, out=dh_buf)
+            dh_rec = dh_buf
     assert dh_rec is not None
     carry[0] += dh_rec.to(acc)
     dstates0 = torch.empty_like(states0, memory_format=torch.contiguous_format)

@@ -261,6 +261,83 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
   }
 }
 
+// A whole backward step in one launch, the grid of fused_forward_kernel. For each tile of
+// kFusedRows batch rows: the tile's elements load what backward_kernel reads; the warps compute
+// dh_rec = R^T dg_next for the block's kFusedCols columns d (over the G*D inputs (g, o), in
+// chunks of kFusedK as in the forward; a chunk lies in one gate, D being a multiple of kFusedK),
+// rounded to the storage dtype as the product of the other path; then the cell's backward as in
+// backward_kernel. At the last step (dg_next null) there is no product.
+template <int CELL, typename T>
+__global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const BackwardStepArgs a) {
+  using C = CellDef<CELL>;
+  constexpr int G = C::kGates;
+  __shared__ float part[kFusedWarps][kFusedRows][kFusedCols];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int grp = lane >> 2, tig = lane & 3;
+  const int tiles = a.D / kFusedCols;
+  const int n = blockIdx.x / tiles, d0 = (blockIdx.x % tiles) * kFusedCols;
+  const int chunks = G * a.D / kFusedK;
+  const bool product = a.dg_next.ptr != nullptr;
+  const int e_row = threadIdx.x / kFusedCols, e_col = threadIdx.x % kFusedCols;
+  const bool owner = threadIdx.x < kFusedRows * kFusedCols;
+  const int d = d0 + e_col;
+
+  for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
+    const int b = b0 + e_row;
+    const bool live = owner && b < a.B;
+    float xg[G], rg[G], s[C::kStates], ds[C::kStates];
+    if (live) {
+      gather_gates<CELL, T>(a.wx, a.rh, a.bias, b, n, d, xg, rg);
+#pragma unroll
+      for (int k = 0; k < C::kStates; ++k) {
+        s[k] = load(at<const T>(a.s_prev, k, b, n, d));
+        ds[k] = load(at<const T>(a.grad_s, k, b, n, d)) + *at<const float>(a.carry, k, n, b, d);
+      }
+    }
+    if (product) {
+      float acc[4] = {0.f, 0.f, 0.f, 0.f};
+      const int ra = b0 + grp, rb = b0 + grp + 8;
+      const T* ga = ra < a.B ? at<const T>(a.dg_next, n, ra, 0, 0) : nullptr;
+      const T* gb = rb < a.B ? at<const T>(a.dg_next, n, rb, 0, 0) : nullptr;
+#pragma unroll 2
+      for (int c = warp; c < chunks; c += kFusedWarps) {
+        const int k = c * kFusedK + tig * 8;  // input (g, o) = (k / D, k % D); dg_next's row is g*D + o
+        const int g = k / a.D, o = k - g * a.D;
+        const uint4 va = load8(ga == nullptr ? nullptr : ga + k);
+        const uint4 vb = load8(gb == nullptr ? nullptr : gb + k);
+        const uint4 w = load8(at<const T>(a.rt, g, n, d0 + grp, o));
+        mma16816<T>(acc, va.x, vb.x, va.y, vb.y, w.x, w.y);
+        mma16816<T>(acc, va.z, vb.z, va.w, vb.w, w.z, w.w);
+      }
+      part[warp][grp][2 * tig] = acc[0];
+      part[warp][grp][2 * tig + 1] = acc[1];
+      part[warp][grp + 8][2 * tig] = acc[2];
+      part[warp][grp + 8][2 * tig + 1] = acc[3];
+      __syncthreads();
+      if (live) {
+        float sum = 0.f;
+#pragma unroll
+        for (int w2 = 0; w2 < kFusedWarps; ++w2) sum += part[w2][e_row][e_col];
+        T rounded;
+        store(&rounded, sum);
+        ds[0] += load(static_cast<const T*>(&rounded));
+      }
+      __syncthreads();  // part is reused by the next tile
+    }
+    if (live) {
+      float dxg[G], drg[G], ds_prev[C::kStates];
+      C::template backward<float>(xg, rg, s, ds, dxg, drg, ds_prev);
+#pragma unroll
+      for (int g = 0; g < G; ++g) {
+        store(at<T>(a.dwx, b, g, n, d), dxg[g]);
+        store(at<T>(a.dg, n, b, g, d), drg[g]);
+      }
+#pragma unroll
+      for (int k = 0; k < C::kStates; ++k) *at<float>(a.carry, k, n, b, d) = ds_prev[k];
+    }
+  }
+}
+
 #ifndef __CUDACC_RTC__  // host launchers: nvcc builds only
 namespace {
 
@@ -314,6 +391,17 @@ cudaError_t fused_forward_dtype(int dtype, const ForwardStepArgs& a, cudaStream_
   return cudaGetLastError();
 }
 
+template <int CELL>
+cudaError_t fused_backward_dtype(int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+  const unsigned grid = static_cast<unsigned>(a.D / kFusedCols) * a.N;
+  switch (dtype) {
+    case kFloat16: fused_backward_kernel<CELL, __half><<<grid, kFusedThreads, 0, stream>>>(a); break;
+    case kBFloat16: fused_backward_kernel<CELL, __nv_bfloat16><<<grid, kFusedThreads, 0, stream>>>(a); break;
+    default: return cudaErrorInvalidValue;
+  }
+  return cudaGetLastError();
+}
+
 }  // namespace
 
 cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, int threads, cudaStream_t stream) {
@@ -355,6 +443,19 @@ cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cu
   }
 }
 
+cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+  if (a.D % kFusedK != 0 || a.rt.ptr == nullptr) return cudaErrorInvalidValue;
+  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
+  switch (cell) {
+    case FLASHRNN_CELL_LSTM: return fused_backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_GRU: return fused_backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
+    case FLASHRNN_CELL_SLSTM: return fused_backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN: return fused_backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
+    case FLASHRNN_CELL_ELMAN_RELU: return fused_backward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, stream);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
 #endif  // __CUDACC_RTC__
 }  // namespace alternating
 }  // namespace flashrnn
@@ -389,6 +490,12 @@ extern "C" int frnn_alt_fused_forward(int cell, int dtype, const flashrnn::alter
                                       void* stream) {
   return static_cast<int>(
       flashrnn::alternating::fused_forward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream)));
+}
+
+extern "C" int frnn_alt_fused_backward(int cell, int dtype, const flashrnn::alternating::BackwardStepArgs* args,
+                                       void* stream) {
+  return static_cast<int>(
+      flashrnn::alternating::fused_backward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream)));
 }
 
 // The facts table above on the host (nvcc builds): the value of fact `name`, -1 if there is none.

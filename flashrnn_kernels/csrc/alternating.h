@@ -10,7 +10,8 @@
 // backward_step mirrors it; the caller does the GEMMs dh += R^T dg and, at the end, dR and db.
 // fused_forward_step does a forward step in one launch: R h_prev on tensor cores (h_prev read
 // from s_prev), rh written for the backward, then the cell; float16 / bfloat16, sm_80 and later,
-// D a multiple of kFusedK.
+// D a multiple of kFusedK. fused_backward_step likewise computes dh_rec = R^T dg_next itself
+// (from rt and dg_next) before the cell's backward.
 #pragma once
 
 #include "fixed_width.cuh"
@@ -55,7 +56,9 @@ struct View {
   X(flashrnn::alternating::View, carry)  /* (k, n, b, d): gradient carried from t+1 into states at t      float32 */  \
   X(flashrnn::alternating::View, dh_rec) /* (n, b, d):    R^T dg of step t+1 (ptr null at the last step)  dtype */    \
   X(flashrnn::alternating::View, dwx)    /* (b, g, n, d): gradient of Wx[:, t]                           written */   \
-  X(flashrnn::alternating::View, dg)     /* (n, b, g, d): gradient of the recurrent pre-activation       written */
+  X(flashrnn::alternating::View, dg)     /* (n, b, g, d): gradient of the recurrent pre-activation       written */   \
+  X(flashrnn::alternating::View, rt)     /* (g, n, i, o): R transposed, unit stride in o; fused step only (else ptr null) dtype */ \
+  X(flashrnn::alternating::View, dg_next) /* (n, b, g, d): dg of step t+1, unit stride in d (ptr null at the last step); fused step only dtype */
 
 struct ForwardStepArgs {
   FRNN_ALT_FORWARD_ARGS(FRNN_ALT_DECLARE_FIELD)
@@ -72,6 +75,7 @@ cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& args, int t
 cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& args, int threads,
                           cudaStream_t stream);
 cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& args, cudaStream_t stream);
+cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& args, cudaStream_t stream);
 #endif
 
 }  // namespace alternating

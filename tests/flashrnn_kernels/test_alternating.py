@@ -123,11 +123,12 @@ FUSED_SIZES = [(1, 1, 32), (3, 2, 64), (16, 1, 96), (20, 1, 256), (64, 3, 32), (
 @pytest.mark.parametrize("B, N, D", FUSED_SIZES, ids=[f"B{b}-{n}x{d}" for b, n, d in FUSED_SIZES])
 @pytest.mark.parametrize("dtype_name", ["float16", "bfloat16"])
 @pytest.mark.parametrize("cell_name", sorted(CELLS))
-def test_fused_step_matches_product_then_pointwise(cell_name, dtype_name, B, N, D, monkeypatch):
-    """The fused forward step (FLASHRNN_FUSED_STEP=1: R h on tensor cores and the cell in one
-    kernel) against a cuBLAS product then the pointwise kernel (=0), the same inputs: the saved
-    rh differ by the products' summation order alone (at most a unit in the last place of the
-    storage type, relative to the largest term), and so do the states over a few steps. Batch
+def test_fused_steps_match_product_then_pointwise(cell_name, dtype_name, B, N, D, monkeypatch):
+    """The fused steps (FLASHRNN_FUSED_STEP=1: R h, or R^T dg, on tensor cores and the cell in
+    one kernel) against a cuBLAS product then the pointwise kernel (=0), the same inputs: the
+    saved rh differ by the products' summation order alone (at most a unit in the last place of
+    the storage type, relative to the largest term), and so do the states and the gradients over
+    a few steps. Batch
     sizes cover part-filled and several 16-row tiles, head sizes one and several reduction
     chunks per warp."""
     from flashrnn_kernels.backends.alternating import AlternatingBackend
@@ -138,13 +139,26 @@ def test_fused_step_matches_product_then_pointwise(cell_name, dtype_name, B, N, 
     Wx, R, b, s0 = [t.to(dtype) for t in _inputs(cell, B, T, N, D, seed)]
     backend = AlternatingBackend()
     fwd, _ = custom_ops("alternating")
+    gs = torch.randn(cell.num_states, B, T, N, D, device="cuda", generator=torch.Generator(device="cuda").manual_seed(seed))
+    if cell_name == "slstm":  # see test_alternating_matches_float64_reference
+        gs[1:] = 0
+    gs = gs.to(dtype)
+    monkeypatch.setenv("FLASHRNN_GRAPHS", "0")
+    grads = {}
+    for on in ("1", "0"):
+        monkeypatch.setenv("FLASHRNN_FUSED_STEP", on)
+        assert backend.steps_for(Wx, cell).fuses(Wx, R.contiguous(), s0.contiguous()) == (on == "1")
+        leaves = [t.clone().requires_grad_() for t in (Wx, R, b, s0)]
+        states, _ = frk.flashrnn(*leaves, cell=cell_name, backend="alternating")
+        grads[on] = torch.autograd.grad(states, leaves, gs)
+    for name, got, want in zip(("dWx", "dR", "db", "dstates0"), grads["1"], grads["0"]):
+        assert torch.isfinite(got).all(), name
+        err = (got.double() - want.double()).abs().amax().item()
+        assert err <= 64 * torch.finfo(dtype).eps * (want.double().abs().amax().item() + 1.0), (name, err)
     with torch.no_grad():
-        monkeypatch.setenv("FLASHRNN_GRAPHS", "0")
         monkeypatch.setenv("FLASHRNN_FUSED_STEP", "1")
-        assert backend.steps_for(Wx, cell).fuses(Wx, R.contiguous(), s0.contiguous())
         fused = fwd(Wx, R, b, s0, cell_name)
         monkeypatch.setenv("FLASHRNN_FUSED_STEP", "0")
-        assert not backend.steps_for(Wx, cell).fuses(Wx, R.contiguous(), s0.contiguous())
         split = fwd(Wx, R, b, s0, cell_name)
     eps = torch.finfo(dtype).eps
     (rh_f,), (rh_s,) = fused[2], split[2]

@@ -212,7 +212,7 @@ def test_alternating_kernels_compile_with_nvrtc(arch, in_cache):
     cub = nvrtc.load_cubin("flashrnn_alternating", alternating.SOURCES[0], arch=arch,
                            name_expressions=alternating.kernel_expressions())
     lowered = [cub.lowered[e] for e in alternating.kernel_expressions()]
-    assert len(set(lowered)) == 2 * 5 * 3 + 5 * 2  # pointwise: 2 directions x 5 cells x 3 dtypes; fused: 16-bit
+    assert len(set(lowered)) == 2 * 5 * 3 + 2 * 5 * 2  # pointwise: 2 directions x 5 cells x 3 dtypes; fused: 16-bit
     assert set(cub.kernel_names()) == set(lowered)
     launchers = alternating.DriverLaunchers(cub)  # checks the ctypes mirrors against the exports
     assert launchers.max_threads == 1024
@@ -599,7 +599,8 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
                                         ("", 296, 8)],
               "frnn_alt_backward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
                                          *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "grad_s", "carry",
-                                                                "dh_rec", "dwx", "dg")), ("", 376, 8)]}
+                                                                "dh_rec", "dwx", "dg", "rt", "dg_next")),
+                                         ("", 456, 8)]}
     monkeypatch.setattr(nvrtc.Cubin, "table", lambda self, name: tables[name])
     monkeypatch.setattr(driver, "module", lambda key, image, index: Mod())
     monkeypatch.setattr(driver, "launch", lambda fn, blocks, threads, smem, stream, params, **kw:
@@ -623,6 +624,13 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 0
     assert launched[-1] == (f"low:{alternating.kernel_expression('fused_forward', 1, 2)}", 2 * 96 // 8, 256, 5,
                             ctypes.addressof(a))
+    bw = alternating._BackwardArgs()
+    bw.B, bw.N, bw.D = 3, 2, 64
+    assert lau.frnn_alt_fused_backward(0, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null
+    bw.rt.ptr = 4096
+    assert lau.frnn_alt_fused_backward(0, 1, ctypes.byref(bw), 5) == 0
+    assert launched[-1] == (f"low:{alternating.kernel_expression('fused_backward', 0, 1)}", 2 * 64 // 8, 256, 5,
+                            ctypes.addressof(bw))
     del launched[1:]
     a.B = 0
     assert lau.frnn_alt_forward(1, 2, 128, ref, 0) == 0 and len(launched) == 1  # nothing to do

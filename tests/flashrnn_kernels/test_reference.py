@@ -156,13 +156,22 @@ def test_alternating_algorithm_matches_reference(name, size, poison_empty):
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_alternating_fused_step_loop_matches_the_product_then_pointwise_loop(name):
     """The forward loop of a fused step (R h computed inside the step, from the states of step
-    t-1) gives the loop of a product then a pointwise step: states and the saved rh."""
+    t-1) gives the loop of a product then a pointwise step: states and the saved rh; so does the
+    backward loop of fused steps (dh_rec computed inside the step) give the other's gradients."""
     Wx, R, b, s0 = rnn_inputs(name, B=3, T=5, N=2, D=4, seed=13, requires_grad=False)
     cell = CELLS[name]
     split = alt.alternating_forward(alt.TorchSteps(), Wx, R, b, s0, cell)
     fused = alt.alternating_forward(alt.TorchSteps(fused=True), Wx, R, b, s0, cell)
     for got, want in zip((fused[0], fused[1], *fused[2]), (split[0], split[1], *split[2])):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-13)
+    # and the backward loop whose steps compute dh_rec themselves
+    states, _, (rh_all,) = split
+    gs = torch.randn_like(states)
+    gl = torch.randn_like(split[1])
+    want = alt.alternating_backward(alt.TorchSteps(), gs, gl, Wx, R, b, s0, states, rh_all, cell)
+    got = alt.alternating_backward(alt.TorchSteps(fused=True), gs, gl, Wx, R, b, s0, states, rh_all, cell)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=0, atol=1e-12)
 
 
 def _rms(x):
