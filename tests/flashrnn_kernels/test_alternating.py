@@ -139,7 +139,8 @@ def test_fused_steps_match_product_then_pointwise(cell_name, dtype_name, B, N, D
     Wx, R, b, s0 = [t.to(dtype) for t in _inputs(cell, B, T, N, D, seed)]
     backend = AlternatingBackend()
     fwd, _ = custom_ops("alternating")
-    gs = torch.randn(cell.num_states, B, T, N, D, device="cuda", generator=torch.Generator(device="cuda").manual_seed(seed))
+    g = torch.Generator(device="cuda").manual_seed(seed)
+    gs = torch.randn(cell.num_states, B, T, N, D, device="cuda", generator=g)
     if cell_name == "slstm":  # see test_alternating_matches_float64_reference
         gs[1:] = 0
     gs = gs.to(dtype)
