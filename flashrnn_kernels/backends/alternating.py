@@ -6,8 +6,8 @@ Forward, for t = 0 .. T-1::
     rh_all[t] = h_{t-1} @ Rp                      # torch.bmm over heads: [N, B, D] x [N, D, G*D]
     states[:, :, t], h_t = pointwise(Wx[:, t], rh_all[t], b, states[:, :, t-1])   # our kernel
 
-Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32, B up to
-:data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it off), each forward step is one launch
+Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32 up to
+:data:`FUSED_MAX_HEAD`, B up to :data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it off), each forward step is one launch
 instead: the fused step kernel computes its slice of ``rh_all[t]`` on tensor cores from ``R`` and
 the states of step t-1, writes it (the backward reads it) and applies the cell; each backward
 step likewise computes ``dh_rec = dG[:, t+1] @ Rp^T`` for its slice before the cell's backward
@@ -272,9 +272,12 @@ class _PrevState:
         return t == 0 or not self.on_states
 
 
-#: The largest batch the fused forward step takes: it reads R once per 16 batch rows, so past a
-#: few tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
+#: The largest batch the fused steps take: they read R once per 16 batch rows, so past a few
+#: tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
 FUSED_MAX_BATCH = 64
+#: The largest head the fused steps take: at 2048 units the forward measured slower than a cuBLAS
+#: product and the pointwise kernel (docs/design/alternating-fused-step.md).
+FUSED_MAX_HEAD = 1024
 
 
 def _aligned(t: Tensor, elements: int) -> bool:
@@ -293,10 +296,11 @@ class CudaSteps:
         self.lib = library(compiler)
 
     def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool:
-        """Whether the fused forward step takes this call: ``FLASHRNN_FUSED_STEP`` on, float16 or
-        bfloat16, a GPU of compute capability 8.0 or later, D a multiple of the kernel's
-        reduction chunk (32), B at most :data:`FUSED_MAX_BATCH`, and R and the initial states
-        with unit-stride, 16-byte aligned rows."""
+        """Whether the fused steps take this call: ``FLASHRNN_FUSED_STEP`` on, float16 or
+        bfloat16, a GPU of compute capability 8.0 or later, D a multiple of the kernels'
+        reduction chunk (32) and at most :data:`FUSED_MAX_HEAD`, B at most
+        :data:`FUSED_MAX_BATCH`, and R and the initial states with unit-stride, 16-byte aligned
+        rows."""
         from ..env import fused_step_enabled
 
         if not fused_step_enabled() or _DTYPE_CODES.get(Wx.dtype) not in FUSED_DTYPE_CODES:
@@ -305,7 +309,8 @@ class CudaSteps:
         fact = self.lib.frnn_alt_fact
         major, minor = torch.cuda.get_device_capability(Wx.device)
         per16 = 16 // Wx.element_size()
-        return (B <= FUSED_MAX_BATCH and D % fact(b"fused_k") == 0 and 10 * major + minor >= fact(b"fused_min_arch")
+        return (B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % fact(b"fused_k") == 0
+                and 10 * major + minor >= fact(b"fused_min_arch")
                 and _aligned(R, per16) and _aligned(s0, per16))
 
     @staticmethod

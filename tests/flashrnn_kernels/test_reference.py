@@ -261,3 +261,39 @@ def test_alternating_library_is_built_per_architecture(monkeypatch):
     assert alt.library("nvcc", torch.device("cuda", 1)) == ("nvcc", "90a")
     assert alt.library("nvcc", "cuda") == ("nvcc", "90a")  # no index: the current device
     assert built == [("nvrtc", "90a"), ("nvrtc", "80"), ("nvcc", "90a"), ("nvcc", "90a")]
+
+
+def test_fused_step_rule(monkeypatch):
+    """Which calls the fused steps take (CudaSteps.fuses), with the kernels' facts of a stand-in
+    build: 16-bit dtypes, D a multiple of 32 up to FUSED_MAX_HEAD, B up to FUSED_MAX_BATCH,
+    compute capability 8.0+, aligned rows of R and the initial states, FLASHRNN_FUSED_STEP on."""
+    facts = {b"fused_k": 32, b"fused_min_arch": 80}
+
+    class Lib:
+        @staticmethod
+        def frnn_alt_fact(name):
+            return facts.get(name, -1)
+
+    monkeypatch.setattr(alt, "library", lambda compiler=None, device=None: Lib())
+    capability = [(9, 0)]
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability[0])
+    steps = alt.CudaSteps(256)
+
+    def case(B=16, N=1, D=768, dtype=torch.bfloat16, offset=0):
+        Wx = torch.zeros(B, 2, 4, N, D, dtype=dtype)
+        R = torch.zeros(4 * N * D * D + offset, dtype=dtype)[offset:].view(4, N, D, D)
+        s0 = torch.zeros(2, B, 1, N, D, dtype=dtype)
+        return steps.fuses(Wx, R, s0)
+
+    assert case() and case(dtype=torch.float16) and case(B=alt.FUSED_MAX_BATCH, N=3, D=32)
+    assert case(D=alt.FUSED_MAX_HEAD)
+    assert not case(dtype=torch.float32)
+    assert not case(D=200)  # not a multiple of 32
+    assert not case(D=alt.FUSED_MAX_HEAD + 32)
+    assert not case(B=alt.FUSED_MAX_BATCH + 1)
+    assert not case(offset=1)  # R's rows not 16-byte aligned
+    monkeypatch.setenv("FLASHRNN_FUSED_STEP", "0")
+    assert not case()
+    monkeypatch.delenv("FLASHRNN_FUSED_STEP")
+    capability[0] = (7, 5)
+    assert not case()
