@@ -6,13 +6,6 @@ Forward, for t = 0 .. T-1::
     rh_all[t] = h_{t-1} @ Rp                      # torch.bmm over heads: [N, B, D] x [N, D, G*D]
     states[:, :, t], h_t = pointwise(Wx[:, t], rh_all[t], b, states[:, :, t-1])   # our kernel
 
-Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32 up to
-:data:`FUSED_MAX_HEAD`, B up to :data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it off), each forward step is one launch
-instead: the fused step kernel computes its slice of ``rh_all[t]`` on tensor cores from ``R`` and
-the states of step t-1, writes it (the backward reads it) and applies the cell; each backward
-step likewise computes ``dh_rec = dG[:, t+1] @ Rp^T`` for its slice before the cell's backward
-(step 0's product, for ``dstates0``, stays one GEMM after the loop).
-
 Backward, for t = T-1 .. 0 (the forward's pointwise part is recomputed from ``rh_all``)::
 
     dWx[:, t], dG[:, t], carry = pointwise_backward(..., grad_states[:, :, t] + carry + dh_rec)
@@ -22,6 +15,14 @@ then ``dR`` is one GEMM over all steps and batch rows (``dG^T @ H_prev`` per hea
 sum of ``dWx`` (and of ``dG`` for the GRU's recurrent bias). The carried state gradient stays in
 float32 whatever the storage dtype. ``aux`` (saved for the backward) is ``[rh_all]``,
 ``[T, N, B, G*D]`` in the input dtype.
+
+Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32 up to
+:data:`FUSED_MAX_HEAD`, B up to :data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it
+off), each step is one launch instead of two: the fused forward step computes its slice of
+``rh_all[t]`` on tensor cores from ``R`` and the states of step t-1, writes it (the backward
+reads it) and applies the cell; the fused backward step computes its slice of
+``dh_rec = dG[:, t+1] @ Rp^T`` before the cell's backward (step 0's product, for ``dstates0``,
+stays one GEMM after the loop). See ``docs/design/alternating-fused-step.md``.
 
 The pointwise kernels (``csrc/alternating.cu``) are built by the compiler
 :func:`flashrnn_kernels.compilers.compiler_choice` picks: by nvcc (:func:`flashrnn_kernels.jit.load_library`)
