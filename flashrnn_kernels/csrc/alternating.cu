@@ -6,6 +6,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#ifndef __CUDACC_RTC__
+#include <type_traits>  // host launchers (NVRTC has no standard library)
+#endif
 
 #include "alternating.h"
 #include "cells_generated.cuh"
@@ -380,80 +383,67 @@ cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, int threads, cu
 
 bool threads_ok(int threads) { return threads >= 32 && threads <= kMaxThreads && threads % 32 == 0; }
 
-template <int CELL>
-cudaError_t fused_forward_dtype(int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+// A fused step's launch, N * D / kFusedCols blocks of kFusedThreads: `half_kernel` for float16,
+// `bf16_kernel` for bfloat16.
+template <typename Args>
+cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, void (*half_kernel)(Args),
+                         void (*bf16_kernel)(Args)) {
   const unsigned grid = static_cast<unsigned>(a.D / kFusedCols) * a.N;
   switch (dtype) {
-    case kFloat16: fused_forward_kernel<CELL, __half><<<grid, kFusedThreads, 0, stream>>>(a); break;
-    case kBFloat16: fused_forward_kernel<CELL, __nv_bfloat16><<<grid, kFusedThreads, 0, stream>>>(a); break;
+    case kFloat16: half_kernel<<<grid, kFusedThreads, 0, stream>>>(a); break;
+    case kBFloat16: bf16_kernel<<<grid, kFusedThreads, 0, stream>>>(a); break;
     default: return cudaErrorInvalidValue;
   }
   return cudaGetLastError();
 }
 
-template <int CELL>
-cudaError_t fused_backward_dtype(int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
-  const unsigned grid = static_cast<unsigned>(a.D / kFusedCols) * a.N;
-  switch (dtype) {
-    case kFloat16: fused_backward_kernel<CELL, __half><<<grid, kFusedThreads, 0, stream>>>(a); break;
-    case kBFloat16: fused_backward_kernel<CELL, __nv_bfloat16><<<grid, kFusedThreads, 0, stream>>>(a); break;
+// f(std::integral_constant<int, CELL>()) for the cell id `cell` (cudaErrorInvalidValue for an unknown id).
+template <typename F>
+cudaError_t with_cell(int cell, F&& f) {
+  switch (cell) {
+    case FLASHRNN_CELL_LSTM: return f(std::integral_constant<int, FLASHRNN_CELL_LSTM>());
+    case FLASHRNN_CELL_GRU: return f(std::integral_constant<int, FLASHRNN_CELL_GRU>());
+    case FLASHRNN_CELL_SLSTM: return f(std::integral_constant<int, FLASHRNN_CELL_SLSTM>());
+    case FLASHRNN_CELL_ELMAN: return f(std::integral_constant<int, FLASHRNN_CELL_ELMAN>());
+    case FLASHRNN_CELL_ELMAN_RELU: return f(std::integral_constant<int, FLASHRNN_CELL_ELMAN_RELU>());
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
 }
+
+bool empty(int B, int N, int D) { return static_cast<int64_t>(B) * N * D == 0; }
 
 }  // namespace
 
 cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& a, int threads, cudaStream_t stream) {
   if (!threads_ok(threads)) return cudaErrorInvalidValue;
-  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
-  switch (cell) {
-    case FLASHRNN_CELL_LSTM: return forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_GRU: return forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_SLSTM: return forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_ELMAN: return forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_ELMAN_RELU: return forward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, threads, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (empty(a.B, a.N, a.D)) return cudaSuccess;
+  return with_cell(cell, [&](auto c) { return forward_dtype<decltype(c)::value>(dtype, a, threads, stream); });
 }
 
 cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int threads, cudaStream_t stream) {
   if (!threads_ok(threads)) return cudaErrorInvalidValue;
-  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
-  switch (cell) {
-    case FLASHRNN_CELL_LSTM: return backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_GRU: return backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_SLSTM: return backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_ELMAN: return backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, threads, stream);
-    case FLASHRNN_CELL_ELMAN_RELU: return backward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, threads, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (empty(a.B, a.N, a.D)) return cudaSuccess;
+  return with_cell(cell, [&](auto c) { return backward_dtype<decltype(c)::value>(dtype, a, threads, stream); });
 }
 
 cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
   if (a.D % kFusedK != 0 || a.r.ptr == nullptr) return cudaErrorInvalidValue;
-  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
-  switch (cell) {
-    case FLASHRNN_CELL_LSTM: return fused_forward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_GRU: return fused_forward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
-    case FLASHRNN_CELL_SLSTM: return fused_forward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN: return fused_forward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN_RELU: return fused_forward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (empty(a.B, a.N, a.D)) return cudaSuccess;
+  return with_cell(cell, [&](auto c) {
+    constexpr int kCell = decltype(c)::value;
+    return launch_fused(dtype, a, stream, fused_forward_kernel<kCell, __half>,
+                        fused_forward_kernel<kCell, __nv_bfloat16>);
+  });
 }
 
 cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
   if (a.D % kFusedK != 0 || a.rt.ptr == nullptr) return cudaErrorInvalidValue;
-  if (static_cast<int64_t>(a.B) * a.N * a.D == 0) return cudaSuccess;
-  switch (cell) {
-    case FLASHRNN_CELL_LSTM: return fused_backward_dtype<FLASHRNN_CELL_LSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_GRU: return fused_backward_dtype<FLASHRNN_CELL_GRU>(dtype, a, stream);
-    case FLASHRNN_CELL_SLSTM: return fused_backward_dtype<FLASHRNN_CELL_SLSTM>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN: return fused_backward_dtype<FLASHRNN_CELL_ELMAN>(dtype, a, stream);
-    case FLASHRNN_CELL_ELMAN_RELU: return fused_backward_dtype<FLASHRNN_CELL_ELMAN_RELU>(dtype, a, stream);
-    default: return cudaErrorInvalidValue;
-  }
+  if (empty(a.B, a.N, a.D)) return cudaSuccess;
+  return with_cell(cell, [&](auto c) {
+    constexpr int kCell = decltype(c)::value;
+    return launch_fused(dtype, a, stream, fused_backward_kernel<kCell, __half>,
+                        fused_backward_kernel<kCell, __nv_bfloat16>);
+  });
 }
 
 #endif  // __CUDACC_RTC__
