@@ -128,35 +128,39 @@ __global__ void __launch_bounds__(kMaxThreads) backward_kernel(const BackwardSte
 namespace {
 
 // D = A B + D on tensor cores, m16n8k16, float32 accumulators; A row-major, B column-major, two
-// 16-bit values per register (mma.sync, sm_80 and later).
+// 16-bit values per register (mma.sync, sm_80 and later). One specialisation per input type,
+// named in PTX by `ptx_type`.
 template <typename T>
 __device__ __forceinline__ void mma16816(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
                                          uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
-                                                        uint32_t a3, uint32_t b0, uint32_t b1) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#define FRNN_MMA16816_BODY(ptx_type)                                                                  \
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." ptx_type "." ptx_type                         \
+               ".f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"                         \
+               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])                                       \
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1))
 #else
-  __trap();
+#define FRNN_MMA16816_BODY(ptx_type) __trap()
 #endif
-}
-template <>
-__device__ __forceinline__ void mma16816<__half>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                                 uint32_t b0, uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-      "{%0,%1,%2,%3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-#else
-  __trap();
-#endif
+#define FRNN_MMA16816(T, ptx_type)                                                                    \
+  template <>                                                                                         \
+  __device__ __forceinline__ void mma16816<T>(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,   \
+                                              uint32_t a3, uint32_t b0, uint32_t b1) {                \
+    FRNN_MMA16816_BODY(ptx_type);                                                                     \
+  }
+FRNN_MMA16816(__nv_bfloat16, "bf16")
+FRNN_MMA16816(__half, "f16")
+#undef FRNN_MMA16816
+#undef FRNN_MMA16816_BODY
+
+// Thread (grp, tig)'s accumulators of an m16n8 product into the 16 x 8 tile `p` (the fragment
+// layout of mma.sync: rows grp and grp + 8, columns 2 tig and 2 tig + 1).
+__device__ __forceinline__ void store_fragment(float (&p)[kFusedRows][kFusedCols], const float (&acc)[4], int grp,
+                                               int tig) {
+  p[grp][2 * tig] = acc[0];
+  p[grp][2 * tig + 1] = acc[1];
+  p[grp + 8][2 * tig] = acc[2];
+  p[grp + 8][2 * tig + 1] = acc[3];
 }
 
 // Eight consecutive 16-bit values from global memory (16-byte aligned), or zeros for a null row.
@@ -229,12 +233,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
       }
     }
 #pragma unroll
-    for (int g = 0; g < G; ++g) {
-      part[warp][g][grp][2 * tig] = acc[g][0];
-      part[warp][g][grp][2 * tig + 1] = acc[g][1];
-      part[warp][g][grp + 8][2 * tig] = acc[g][2];
-      part[warp][g][grp + 8][2 * tig + 1] = acc[g][3];
-    }
+    for (int g = 0; g < G; ++g) store_fragment(part[warp][g], acc[g], grp, tig);
     __syncthreads();
     if (live) {
 #pragma unroll
@@ -312,10 +311,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
         mma16816<T>(acc, va.x, vb.x, va.y, vb.y, w.x, w.y);
         mma16816<T>(acc, va.z, vb.z, va.w, vb.w, w.z, w.w);
       }
-      part[warp][grp][2 * tig] = acc[0];
-      part[warp][grp][2 * tig + 1] = acc[1];
-      part[warp][grp + 8][2 * tig] = acc[2];
-      part[warp][grp + 8][2 * tig + 1] = acc[3];
+      store_fragment(part[warp], acc, grp, tig);
       __syncthreads();
       if (live) {
         float sum = 0.f;
