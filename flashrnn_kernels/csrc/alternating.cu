@@ -168,11 +168,29 @@ __device__ __forceinline__ uint4 load8(const void* p) {
   return p == nullptr ? make_uint4(0, 0, 0, 0) : __ldg(static_cast<const uint4*>(p));
 }
 
+// Where a thread of a fused step's block (N * D / kFusedCols blocks of kFusedThreads, block
+// n * D / kFusedCols + x owning units [x*kFusedCols, (x+1)*kFusedCols) of head n) works: its warp,
+// its group and index in the group (the mma.sync fragments), the block's head and first unit, and
+// the tile element (row, column, unit d) whose cell it runs, if `owner` (the first
+// kFusedRows * kFusedCols threads; the others only multiply).
+struct FusedPlace {
+  int warp, grp, tig, n, d0, e_row, e_col, d;
+  bool owner;
+};
+
+__device__ __forceinline__ FusedPlace fused_place(int D) {
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int grp = lane >> 2, tig = lane & 3;
+  const int tiles = D / kFusedCols;
+  const int n = blockIdx.x / tiles, d0 = (blockIdx.x % tiles) * kFusedCols;
+  const int e_row = threadIdx.x / kFusedCols, e_col = threadIdx.x % kFusedCols;
+  return {warp, grp, tig, n, d0, e_row, e_col, d0 + e_col, threadIdx.x < kFusedRows * kFusedCols};
+}
+
 }  // namespace
 
-// A whole forward step in one launch, N * D / kFusedCols blocks of kFusedThreads. Block
-// n * D / kFusedCols + x owns d in [x*kFusedCols, (x+1)*kFusedCols) of head n. For each tile of
-// kFusedRows batch rows:
+// A whole forward step in one launch (the grid of fused_place). For each tile of kFusedRows
+// batch rows:
 //   1. every thread of the tile's elements (row, col) loads its Wx and previous states
 //      (overlapping the product below);
 //   2. warp w multiplies h_prev (s_prev[0], rows of the tile) by R's columns of this block for
@@ -188,15 +206,8 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
   using C = CellDef<CELL>;
   constexpr int G = C::kGates;
   __shared__ float part[kFusedWarps][G][kFusedRows][kFusedCols];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int grp = lane >> 2, tig = lane & 3;
-  const int tiles = a.D / kFusedCols;  // blocks per head (a 1-D grid of N * D / kFusedCols blocks)
-  const int n = blockIdx.x / tiles, d0 = (blockIdx.x % tiles) * kFusedCols;
+  const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
   const int chunks = a.D / kFusedK;
-  // the element of step 3 this thread owns (threads beyond the tile's elements only multiply)
-  const int e_row = threadIdx.x / kFusedCols, e_col = threadIdx.x % kFusedCols;
-  const bool owner = threadIdx.x < kFusedRows * kFusedCols;
-  const int d = d0 + e_col;
 
   for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
     const int b = b0 + e_row;
@@ -274,15 +285,9 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
   using C = CellDef<CELL>;
   constexpr int G = C::kGates;
   __shared__ float part[kFusedWarps][kFusedRows][kFusedCols];
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int grp = lane >> 2, tig = lane & 3;
-  const int tiles = a.D / kFusedCols;
-  const int n = blockIdx.x / tiles, d0 = (blockIdx.x % tiles) * kFusedCols;
+  const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
   const int chunks = G * a.D / kFusedK;
   const bool product = a.dg_next.ptr != nullptr;
-  const int e_row = threadIdx.x / kFusedCols, e_col = threadIdx.x % kFusedCols;
-  const bool owner = threadIdx.x < kFusedRows * kFusedCols;
-  const int d = d0 + e_col;
 
   for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
     const int b = b0 + e_row;
