@@ -94,9 +94,8 @@ def main(argv=None) -> int:
                 def call(fn=fn, x=x, state=state):
                     state[0] = fn(x, state[0])
 
-                s0 = fn(x, None)
-                rows.append((label, per_call(call, reps=50), back_to_back(call, n=100),
-                             _graph_us_per_step(fn, x, s0, a.steps)))
+                pc, bb = per_call(call, reps=50), back_to_back(call, n=100)
+                rows.append((label, pc, bb, _graph_us_per_step(fn, x, state[0], a.steps)))
             ref = rows[1]
             for label, pc, bb, gr in rows:
                 ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, {gr / ref[3]:.2f}"

@@ -119,7 +119,7 @@ def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
 
 
 #: The dtype codes of the fused steps' instances (tensor-core products: 16-bit types).
-FUSED_DTYPE_CODES = (1, 2)
+FUSED_DTYPE_CODES = (_DTYPE_CODES[torch.float16], _DTYPE_CODES[torch.bfloat16])
 
 
 def kernel_expressions() -> list[str]:
@@ -347,9 +347,9 @@ class CudaSteps:
         ref, stream = ctypes.byref(a), torch.cuda.current_stream(Wx.device).cuda_stream
         cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
         if R is None:
-            fn = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream)
+            fn, what = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream), "forward step"
         else:
-            fn = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, ref, stream)
+            fn, what = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, ref, stream), "fused forward step"
 
         def step(t: int) -> None:
             wx_v.ptr = wx0 + t * wx_t
@@ -361,7 +361,7 @@ class CudaSteps:
                 prev_v.ptr = st0 + (t - 1) * st_t
             rc = fn()
             if rc:
-                self._fail("fused forward step" if R is not None else "forward step", rc)
+                self._fail(what, rc)
 
         return step
 
@@ -396,9 +396,9 @@ class CudaSteps:
         bound: list[Tensor | None] = [None]  # the tensor dh_v shows (the caller passes one buffer)
         if RT is not None:
             fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, ref, stream)
-            next_v, last = a.dg_next, Wx.shape[1] - 1
+            what, next_v, last = "fused backward step", a.dg_next, Wx.shape[1] - 1
         else:
-            fn = functools.partial(self.lib.frnn_alt_backward, cid, code, threads, ref, stream)
+            fn, what = functools.partial(self.lib.frnn_alt_backward, cid, code, threads, ref, stream), "backward step"
 
         def step(t: int, dh_rec: Tensor | None) -> None:
             wx_v.ptr = wx0 + t * wx_t
@@ -421,7 +421,7 @@ class CudaSteps:
                     dh_v.st[3] = 0
             rc = fn()
             if rc:
-                self._fail("fused backward step" if RT is not None else "backward step", rc)
+                self._fail(what, rc)
 
         return step
 
@@ -460,7 +460,6 @@ class TorchSteps:
         return list(xg.unbind(1)), list(rg.unbind(1)), list(s_prev.unbind(0))
 
     def forward(self, cell, Wx, rh_all, bias, s0, states, h_next, R=None):
-        B, T, G, N, D = Wx.shape
         Rp = None if R is None else _stacked_R(R)
 
         def step(t: int) -> None:
