@@ -220,9 +220,12 @@ class Module:
                cluster=cluster, device=self.index)
 
 
-def launch_config(blocks: int, threads: int, smem: int, stream: int, *, cooperative: bool, cluster: int) -> Any:
+def launch_config(blocks: int, threads: int, smem: int, stream: int, *, cooperative: bool, cluster: int,
+                  programmatic: bool = False) -> Any:
     """A ``CUlaunchConfig`` of a 1-D grid, cooperative and in clusters of ``cluster`` blocks where
-    asked (no attribute for ``cluster == 1``)."""
+    asked (no attribute for ``cluster == 1``); ``programmatic``: a programmatic dependent of the
+    work before it on the stream (sm_90+: it may start before that finishes; the kernel waits
+    where it needs its results)."""
     drv = _bindings()
     cfg = drv.CUlaunchConfig()
     cfg.gridDimX, cfg.gridDimY, cfg.gridDimZ = blocks, 1, 1
@@ -240,13 +243,19 @@ def launch_config(blocks: int, threads: int, smem: int, stream: int, *, cooperat
         a.id = drv.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_CLUSTER_DIMENSION
         a.value.clusterDim.x, a.value.clusterDim.y, a.value.clusterDim.z = cluster, 1, 1
         attrs.append(a)
+    if programmatic:
+        a = drv.CUlaunchAttribute()
+        a.id = drv.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+        a.value.programmaticStreamSerializationAllowed = 1
+        attrs.append(a)
     cfg.attrs = attrs
     cfg.numAttrs = len(attrs)
     return cfg
 
 
 def launch(function: Any, blocks: int, threads: int, smem: int, stream: int, params: bytes | int, *,
-           cooperative: bool = False, cluster: int = 1, device: int | None = None) -> None:
+           cooperative: bool = False, cluster: int = 1, device: int | None = None,
+           programmatic: bool = False) -> None:
     """Launch ``function`` with its one argument, a struct by value: ``params`` is its bytes, or the
     address of them (a ctypes structure's). ``stream`` is a ``cudaStream_t`` as an integer
     (``torch.cuda.current_stream().cuda_stream``); ``device`` makes its primary context current."""
@@ -259,7 +268,8 @@ def launch(function: Any, blocks: int, threads: int, smem: int, stream: int, par
         holder = ctypes.create_string_buffer(params, len(params))
         address = ctypes.addressof(holder)
     args = (ctypes.c_void_p * 1)(address)
-    cfg = launch_config(blocks, threads, smem, stream, cooperative=cooperative, cluster=cluster)
+    cfg = launch_config(blocks, threads, smem, stream, cooperative=cooperative, cluster=cluster,
+                        programmatic=programmatic)
     drv = _driver()
     (err,) = drv.cuLaunchKernelEx(cfg, function, ctypes.addressof(args), 0)
     del holder

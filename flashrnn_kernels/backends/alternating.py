@@ -173,7 +173,8 @@ class DriverLaunchers:
     def frnn_alt_forward(self, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
         return self._launch("forward", cell, dtype, threads, args_ref, stream)
 
-    def _launch_fused(self, direction: str, cell: int, dtype: int, args: Any, weights: Any, stream: int) -> int:
+    def _launch_fused(self, direction: str, cell: int, dtype: int, overlap: int, args: Any, weights: Any,
+                      stream: int) -> int:
         if args.D % self.facts["fused_k"] or not weights.ptr or dtype not in FUSED_DTYPE_CODES:
             return 1  # cudaErrorInvalidValue, as the nvcc build's launchers
         if args.B * args.N * args.D == 0:
@@ -181,16 +182,16 @@ class DriverLaunchers:
         index = torch.cuda.current_device()
         fn = self._function(index, direction, cell, dtype)
         self._driver.launch(fn, args.N * args.D // self.facts["fused_cols"], self.facts["fused_threads"], 0,
-                            stream or 0, ctypes.addressof(args), device=index)
+                            stream or 0, ctypes.addressof(args), device=index, programmatic=bool(overlap))
         return 0
 
-    def frnn_alt_fused_forward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
+    def frnn_alt_fused_forward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj
-        return self._launch_fused("fused_forward", cell, dtype, args, args.r, stream)
+        return self._launch_fused("fused_forward", cell, dtype, overlap, args, args.r, stream)
 
-    def frnn_alt_fused_backward(self, cell: int, dtype: int, args_ref: Any, stream: int) -> int:
+    def frnn_alt_fused_backward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj
-        return self._launch_fused("fused_backward", cell, dtype, args, args.rt, stream)
+        return self._launch_fused("fused_backward", cell, dtype, overlap, args, args.rt, stream)
 
     def frnn_alt_fact(self, name: bytes) -> int:
         return self.facts.get(name.decode(), -1)
@@ -213,7 +214,7 @@ def _library(compiler: str, arch: str) -> Any:
         fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
     for fn, args in ((lib.frnn_alt_fused_forward, _ForwardArgs), (lib.frnn_alt_fused_backward, _BackwardArgs)):
-        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
+        fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.POINTER(args), ctypes.c_void_p]
         fn.restype = ctypes.c_int
     lib.frnn_alt_fact.argtypes = [ctypes.c_char_p]
     lib.frnn_alt_fact.restype = ctypes.c_longlong
@@ -273,6 +274,11 @@ class _PrevState:
         return t == 0 or not self.on_states
 
 
+#: Whether the fused steps launch as programmatic dependents of the step before them (on GPUs of
+#: compute capability 9.0 and later): a step's grid starts, and loads its part of R, while the
+#: previous step still runs (docs/design/alternating-fused-step.md). For comparisons; on by default.
+OVERLAP_STEPS = True
+
 #: The largest batch the fused steps take: they read R once per 16 batch rows, so past a few
 #: tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
 FUSED_MAX_BATCH = 64
@@ -286,6 +292,11 @@ def _aligned(t: Tensor, elements: int) -> bool:
     whose other strides are multiples of ``elements``."""
     return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
             and all(st % elements == 0 for st, size in zip(t.stride()[:-1], t.shape[:-1]) if size > 1))
+
+
+def _overlap(t: Tensor) -> int:
+    """1 where the fused steps on ``t``'s device launch as programmatic dependents."""
+    return int(OVERLAP_STEPS and torch.cuda.get_device_capability(t.device)[0] >= 9)
 
 
 class CudaSteps:
@@ -349,7 +360,7 @@ class CudaSteps:
         if R is None:
             fn, what = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream), "forward step"
         else:
-            fn, what = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, ref, stream), "fused forward step"
+            fn, what = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, _overlap(Wx), ref, stream), "fused forward step"
 
         def step(t: int) -> None:
             wx_v.ptr = wx0 + t * wx_t
@@ -395,7 +406,7 @@ class CudaSteps:
         cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
         bound: list[Tensor | None] = [None]  # the tensor dh_v shows (the caller passes one buffer)
         if RT is not None:
-            fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, ref, stream)
+            fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, _overlap(Wx), ref, stream)
             what, next_v, last = "fused backward step", a.dg_next, Wx.shape[1] - 1
         else:
             fn, what = functools.partial(self.lib.frnn_alt_backward, cid, code, threads, ref, stream), "backward step"

@@ -28,6 +28,9 @@ constexpr int kFusedK = 32;
 constexpr int kFusedWarps = 8;
 constexpr int kFusedThreads = 32 * kFusedWarps;
 constexpr int kFusedRows = 16;  // batch rows per tensor-core tile
+// Chunks of R per warp loaded before waiting for the previous step (launched as a programmatic
+// dependent, a step's grid starts while the previous one runs; R does not depend on it).
+constexpr int kFusedPrefetch = 2;
 
 template <typename T> __device__ __forceinline__ float load(const T* p);
 template <> __device__ __forceinline__ float load<float>(const float* p) { return *p; }
@@ -187,6 +190,20 @@ __device__ __forceinline__ FusedPlace fused_place(int D) {
   return {warp, grp, tig, n, d0, e_row, e_col, d0 + e_col, threadIdx.x < kFusedRows * kFusedCols};
 }
 
+// Programmatic dependent launch (sm_90+; no-ops before, and without the launch attribute): let
+// the next step's grid launch now / wait until the previous step's grid has finished and its
+// writes are visible.
+__device__ __forceinline__ void launch_next_step() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wait_previous_step() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
 }  // namespace
 
 // A whole forward step in one launch (the grid of fused_place). For each tile of kFusedRows
@@ -209,6 +226,19 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
   const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
   const int chunks = a.D / kFusedK;
 
+  // before the previous step ends: the warp's first kFusedPrefetch chunks of R
+  uint4 pre[kFusedPrefetch][G];
+#pragma unroll
+  for (int j = 0; j < kFusedPrefetch; ++j) {
+    const int c = warp + j * kFusedWarps;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      pre[j][g] = load8(c < chunks ? at<const T>(a.r, g, n, d0 + grp, c * kFusedK + tig * 8) : nullptr);
+    }
+  }
+  launch_next_step();
+  wait_previous_step();
+
   for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
     const int b = b0 + e_row;
     const bool live = owner && b < a.B;
@@ -229,8 +259,22 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
     const int ra = b0 + grp, rb = b0 + grp + 8;
     const T* ha = ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr;
     const T* hb = rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr;
+#pragma unroll
+    for (int j = 0; j < kFusedPrefetch; ++j) {
+      const int c = warp + j * kFusedWarps;
+      if (c < chunks) {
+        const int i = c * kFusedK + tig * 8;
+        const uint4 va = load8(ha == nullptr ? nullptr : ha + i);
+        const uint4 vb = load8(hb == nullptr ? nullptr : hb + i);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          mma16816<T>(acc[g], va.x, vb.x, va.y, vb.y, pre[j][g].x, pre[j][g].y);
+          mma16816<T>(acc[g], va.z, vb.z, va.w, vb.w, pre[j][g].z, pre[j][g].w);
+        }
+      }
+    }
 #pragma unroll 2
-    for (int c = warp; c < chunks; c += kFusedWarps) {
+    for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
       const int i = c * kFusedK + tig * 8;
       const uint4 va = load8(ha == nullptr ? nullptr : ha + i);
       const uint4 vb = load8(hb == nullptr ? nullptr : hb + i);
@@ -289,6 +333,17 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
   const int chunks = G * a.D / kFusedK;
   const bool product = a.dg_next.ptr != nullptr;
 
+  // before the previous step ends: the warp's first kFusedPrefetch chunks of R^T
+  uint4 pre[kFusedPrefetch];
+#pragma unroll
+  for (int j = 0; j < kFusedPrefetch; ++j) {
+    const int c = warp + j * kFusedWarps;
+    const int k = c * kFusedK + tig * 8, g = k / a.D;
+    pre[j] = load8(product && c < chunks ? at<const T>(a.rt, g, n, d0 + grp, k - g * a.D) : nullptr);
+  }
+  launch_next_step();
+  wait_previous_step();
+
   for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
     const int b = b0 + e_row;
     const bool live = owner && b < a.B;
@@ -306,8 +361,19 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
       const int ra = b0 + grp, rb = b0 + grp + 8;
       const T* ga = ra < a.B ? at<const T>(a.dg_next, n, ra, 0, 0) : nullptr;
       const T* gb = rb < a.B ? at<const T>(a.dg_next, n, rb, 0, 0) : nullptr;
+#pragma unroll
+      for (int j = 0; j < kFusedPrefetch; ++j) {
+        const int c = warp + j * kFusedWarps;
+        if (c < chunks) {
+          const int k = c * kFusedK + tig * 8;
+          const uint4 va = load8(ga == nullptr ? nullptr : ga + k);
+          const uint4 vb = load8(gb == nullptr ? nullptr : gb + k);
+          mma16816<T>(acc, va.x, vb.x, va.y, vb.y, pre[j].x, pre[j].y);
+          mma16816<T>(acc, va.z, vb.z, va.w, vb.w, pre[j].z, pre[j].w);
+        }
+      }
 #pragma unroll 2
-      for (int c = warp; c < chunks; c += kFusedWarps) {
+      for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
         const int k = c * kFusedK + tig * 8;  // input (g, o) = (k / D, k % D); dg_next's row is g*D + o
         const int g = k / a.D, o = k - g * a.D;
         const uint4 va = load8(ga == nullptr ? nullptr : ga + k);
@@ -385,17 +451,27 @@ cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, int threads, cu
 bool threads_ok(int threads) { return threads >= 32 && threads <= kMaxThreads && threads % 32 == 0; }
 
 // A fused step's launch, N * D / kFusedCols blocks of kFusedThreads: `half_kernel` for float16,
-// `bf16_kernel` for bfloat16.
+// `bf16_kernel` for bfloat16; `overlap`: as a programmatic dependent of the work before it on the
+// stream (sm_90+).
 template <typename Args>
-cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, void (*half_kernel)(Args),
+cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, int overlap, void (*half_kernel)(Args),
                          void (*bf16_kernel)(Args)) {
-  const unsigned grid = static_cast<unsigned>(a.D / kFusedCols) * a.N;
+  void (*kernel)(Args) = nullptr;
   switch (dtype) {
-    case kFloat16: half_kernel<<<grid, kFusedThreads, 0, stream>>>(a); break;
-    case kBFloat16: bf16_kernel<<<grid, kFusedThreads, 0, stream>>>(a); break;
+    case kFloat16: kernel = half_kernel; break;
+    case kBFloat16: kernel = bf16_kernel; break;
     default: return cudaErrorInvalidValue;
   }
-  return cudaGetLastError();
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(static_cast<unsigned>(a.D / kFusedCols) * a.N);
+  cfg.blockDim = dim3(kFusedThreads);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = overlap ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, a);
 }
 
 // f(std::integral_constant<int, CELL>()) for the cell id `cell` (cudaErrorInvalidValue for an unknown id).
@@ -427,22 +503,22 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
   return with_cell(cell, [&](auto c) { return backward_dtype<decltype(c)::value>(dtype, a, threads, stream); });
 }
 
-cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream) {
+cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream, int overlap) {
   if (a.D % kFusedK != 0 || a.r.ptr == nullptr) return cudaErrorInvalidValue;
   if (empty(a.B, a.N, a.D)) return cudaSuccess;
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
-    return launch_fused(dtype, a, stream, fused_forward_kernel<kCell, __half>,
+    return launch_fused(dtype, a, stream, overlap, fused_forward_kernel<kCell, __half>,
                         fused_forward_kernel<kCell, __nv_bfloat16>);
   });
 }
 
-cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream) {
+cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& a, cudaStream_t stream, int overlap) {
   if (a.D % kFusedK != 0 || a.rt.ptr == nullptr) return cudaErrorInvalidValue;
   if (empty(a.B, a.N, a.D)) return cudaSuccess;
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
-    return launch_fused(dtype, a, stream, fused_backward_kernel<kCell, __half>,
+    return launch_fused(dtype, a, stream, overlap, fused_backward_kernel<kCell, __half>,
                         fused_backward_kernel<kCell, __nv_bfloat16>);
   });
 }
@@ -477,16 +553,16 @@ extern "C" int frnn_alt_forward(int cell, int dtype, int threads,
       flashrnn::alternating::forward_step(cell, dtype, *args, threads, static_cast<cudaStream_t>(stream)));
 }
 
-extern "C" int frnn_alt_fused_forward(int cell, int dtype, const flashrnn::alternating::ForwardStepArgs* args,
+extern "C" int frnn_alt_fused_forward(int cell, int dtype, int overlap, const flashrnn::alternating::ForwardStepArgs* args,
                                       void* stream) {
   return static_cast<int>(
-      flashrnn::alternating::fused_forward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream)));
+      flashrnn::alternating::fused_forward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream), overlap));
 }
 
-extern "C" int frnn_alt_fused_backward(int cell, int dtype, const flashrnn::alternating::BackwardStepArgs* args,
+extern "C" int frnn_alt_fused_backward(int cell, int dtype, int overlap, const flashrnn::alternating::BackwardStepArgs* args,
                                        void* stream) {
   return static_cast<int>(
-      flashrnn::alternating::fused_backward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream)));
+      flashrnn::alternating::fused_backward_step(cell, dtype, *args, static_cast<cudaStream_t>(stream), overlap));
 }
 
 // The facts table above on the host (nvcc builds): the value of fact `name`, -1 if there is none.

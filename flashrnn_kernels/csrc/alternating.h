@@ -74,8 +74,11 @@ struct BackwardStepArgs {
 cudaError_t forward_step(int cell, int dtype, const ForwardStepArgs& args, int threads, cudaStream_t stream);
 cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& args, int threads,
                           cudaStream_t stream);
-cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& args, cudaStream_t stream);
-cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& args, cudaStream_t stream);
+// The fused steps; `overlap`: launched as programmatic dependents of the work before them on the
+// stream (sm_90+: a step's grid starts, and loads R, while the previous step runs).
+cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& args, cudaStream_t stream, int overlap);
+cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& args, cudaStream_t stream,
+                                int overlap);
 #endif
 
 }  // namespace alternating

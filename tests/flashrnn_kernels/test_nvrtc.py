@@ -513,6 +513,10 @@ def test_launch_config_attributes():
     assert cfg.attrs[0].value.cooperative == 1 and cfg.attrs[1].value.clusterDim.x == 8
     plain = driver.launch_config(4, 32, 0, 0, cooperative=False, cluster=1)
     assert plain.numAttrs == 0
+    dep = driver.launch_config(4, 32, 0, 0, cooperative=False, cluster=1, programmatic=True)
+    assert dep.numAttrs == 1
+    assert dep.attrs[0].id == drv.CUlaunchAttributeID.CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION
+    assert dep.attrs[0].value.programmaticStreamSerializationAllowed == 1
 
 
 class FakeModule:
@@ -603,8 +607,12 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
                                          ("", 456, 8)]}
     monkeypatch.setattr(nvrtc.Cubin, "table", lambda self, name: tables[name])
     monkeypatch.setattr(driver, "module", lambda key, image, index: Mod())
-    monkeypatch.setattr(driver, "launch", lambda fn, blocks, threads, smem, stream, params, **kw:
-                        launched.append((fn[1], blocks, threads, stream, params)))
+    def fake_launch(fn, blocks, threads, smem, stream, params, **kw):
+        launched.append((fn[1], blocks, threads, stream, params))
+        if kw.get("programmatic"):
+            launched.append("programmatic")
+
+    monkeypatch.setattr(driver, "launch", fake_launch)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
     lau = alternating.DriverLaunchers(cub)
     a = alternating._ForwardArgs()
@@ -616,25 +624,26 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert lau.frnn_alt_backward(1, 2, 2048, ctypes.byref(alternating._BackwardArgs()), 0) == 1
     # the fused step: N * D / 8 blocks of 256 threads; refused without R, for D not a multiple of
     # 32 or a 32-bit dtype
-    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 1  # r.ptr is null
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1  # r.ptr is null
     a.r.ptr = 4096
-    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 1  # D = 100
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1  # D = 100
     a.D = 96
-    assert lau.frnn_alt_fused_forward(1, 0, ref, 5) == 1  # float32
-    assert lau.frnn_alt_fused_forward(1, 2, ref, 5) == 0
+    assert lau.frnn_alt_fused_forward(1, 0, 0, ref, 5) == 1  # float32
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0
     assert launched[-1] == (f"low:{alternating.kernel_expression('fused_forward', 1, 2)}", 2 * 96 // 8, 256, 5,
                             ctypes.addressof(a))
     bw = alternating._BackwardArgs()
     bw.B, bw.N, bw.D = 3, 2, 64
-    assert lau.frnn_alt_fused_backward(0, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null
+    assert lau.frnn_alt_fused_backward(0, 1, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null
     bw.rt.ptr = 4096
-    assert lau.frnn_alt_fused_backward(0, 1, ctypes.byref(bw), 5) == 0
+    assert lau.frnn_alt_fused_backward(0, 1, 1, ctypes.byref(bw), 5) == 0  # overlapping the step before
+    assert launched.pop() == "programmatic"
     assert launched[-1] == (f"low:{alternating.kernel_expression('fused_backward', 0, 1)}", 2 * 64 // 8, 256, 5,
                             ctypes.addressof(bw))
     del launched[1:]
     a.B = 0
     assert lau.frnn_alt_forward(1, 2, 128, ref, 0) == 0 and len(launched) == 1  # nothing to do
-    assert lau.frnn_alt_fused_forward(1, 2, ref, 0) == 0 and len(launched) == 1
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 0) == 0 and len(launched) == 1
 
 
 # ------------------------------------------------------------------------------ GPU: NVRTC vs nvcc
