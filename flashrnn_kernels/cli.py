@@ -96,10 +96,10 @@ def cmd_kernel_config(args: argparse.Namespace) -> int:
         cfg = kernel_config(problem, gpu, cache=not args.no_cache)
         if args.json:
             d = cfg.to_dict()
-            d["resources"] = [r.to_dict() for r in cfg.resources(binding=True)]
+            d["resources"] = [r.to_dict() for r in cfg.resources(binding=True, cache=not args.no_cache)]
             print(json.dumps(d, indent=2))
         else:
-            print(cfg.explain())
+            print(cfg.explain(cache=not args.no_cache))
         return EXIT_OK
     except BrokenPipeError:
         raise  # the reader went away: constrint's main() handles it

@@ -1,13 +1,18 @@
 """The result of a solve: :class:`KernelConfig` (frozen; JSON round trip; explains itself)."""
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .models import SPECS, TILING_VERSION, ModelSpec, Resource, problem_defines, relaxed
+from .models import SPECS, TILING_VERSION, ModelSpec, Resource, cache_dir, problem_defines, relaxed, write_json
 from .problem import Problem
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -138,16 +143,18 @@ class KernelConfig:
         return cls.from_dict(d)
 
     # ------------------------------------------------------------------ explanation
-    def resources(self, binding: bool = False) -> list[ResourceUse]:
+    def resources(self, binding: bool = False, cache: bool = True) -> list[ResourceUse]:
         """The budgets of the kernels that must fit, with their use and slack.
 
         ``binding=True`` also says, per resource, whether it binds: whether lifting that budget
         alone (re-solving the model with it relaxed) gives a configuration the objective
-        prefers. That costs one solve per kind of resource.
+        prefers. That costs one solve per kind of resource, the first time: the answer is kept
+        in the tiling cache (``cache=False``: neither read nor written), see
+        :func:`binding_resources`.
         """
         binds: dict[str, bool] = {}
         if binding:
-            binds = binding_resources(self)
+            binds = binding_resources(self, cache=cache)
         out = []
         for r in self.spec.resources:
             if r.kernel == "forward" and not self.problem.forward:
@@ -157,10 +164,10 @@ class KernelConfig:
             out.append(_use(self, r, binds.get(r.kind)))
         return out
 
-    def explain(self, binding: bool = True) -> str:
+    def explain(self, binding: bool = True, cache: bool = True) -> str:
         """A readable account: defines, grid, where R lives, resources and their slack, and which
         of them bind (see :meth:`resources`), and the objective."""
-        return _explain(self, binding)
+        return _explain(self, binding, cache)
 
     def __str__(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.defines().items())
@@ -181,7 +188,7 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def _explain(cfg: KernelConfig, binding: bool = True) -> str:
+def _explain(cfg: KernelConfig, binding: bool = True, cache: bool = True) -> str:
     p = cfg.problem
     lines = [f"{p.backend} kernel for {p.describe()} on the {cfg.gpu}"]
     defines = cfg.defines()
@@ -194,7 +201,7 @@ def _explain(cfg: KernelConfig, binding: bool = True) -> str:
         lines += _fused(cfg)
     else:
         lines += _alternating(cfg)
-    uses = cfg.resources(binding=binding)
+    uses = cfg.resources(binding=binding, cache=cache)
     rows = [("resource", "kernel", "used", "limit", "slack", "binds", "unit")]
     for u in uses:
         rows.append((u.label, u.kernel or "-", f"{u.used:,}", f"{u.limit:,}", f"{u.slack:,}",
@@ -249,15 +256,65 @@ def _alternating(cfg: KernelConfig) -> list[str]:
             f"{_plural(cfg['WAVES'], 'wave')}, {_plural(cfg['IDLE_SMS'], 'idle SM')}"]
 
 
-def binding_resources(cfg: KernelConfig) -> dict[str, bool]:
-    """Per kind of resource: whether lifting its budget alone gives a better objective."""
+def binding_resources(cfg: KernelConfig, cache: bool = True) -> dict[str, bool]:
+    """Per kind of resource: whether lifting its budget alone gives a better objective.
+
+    The answer depends only on the model's text, the inputs, the fixed decisions and the
+    objective reached, so it is kept under that key, in memory and in the tiling cache
+    (``binds-<key>.json``), and later calls for the same configuration skip the solves.
+    ``cache=False`` neither reads nor writes it.
+    """
+    key, root = _binds_key(cfg), cache_dir()
+    path = None if root is None else root / f"binds-{key}.json"
+    if cache:
+        hit = _BINDS.get(key)
+        if hit is None and path is not None:
+            hit = _read_binds(path, cfg.spec)
+        if hit is not None:
+            _BINDS[key] = hit
+            return dict(hit)
     spec = cfg.spec
     inputs = dict(cfg.inputs)
     out: dict[str, bool] = {}
     for kind, _ in spec.relaxations:
         _, res = spec.solve(inputs, relaxed(spec, kind, inputs), dict(cfg.fixed))
         out[kind] = res is not None and spec.objective_of(res) < cfg.objective
+    if cache:
+        _BINDS[key] = dict(out)
+        if path is not None:
+            write_json(path, {"binds": out})
     return out
+
+
+#: binding_resources' answers in this process, by _binds_key
+_BINDS: dict[str, dict[str, bool]] = {}
+
+
+def forget_binds() -> None:
+    """Forget binding_resources' answers kept in this process (the tiling cache's clear_cache)."""
+    _BINDS.clear()
+
+
+def _binds_key(cfg: KernelConfig) -> str:
+    payload = {"version": TILING_VERSION, "model": cfg.model, "sha256": cfg.spec.sha256(),
+               "inputs": sorted(cfg.inputs), "fixed": sorted(cfg.fixed), "objective": list(cfg.objective)}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _read_binds(path: Path, spec: ModelSpec) -> dict[str, bool] | None:
+    try:
+        binds = json.loads(path.read_text(encoding="utf-8"))["binds"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.debug("ignoring unreadable tiling cache entry %s: %s", path, exc)
+        return None
+    kinds = [kind for kind, _ in spec.relaxations]
+    if not isinstance(binds, dict) or sorted(binds) != sorted(kinds) or not all(
+            isinstance(v, bool) for v in binds.values()):
+        log.debug("ignoring tiling cache entry %s: not an answer for this model", path)
+        return None
+    return binds
 
 
 __all__ = ["KernelConfig", "ResourceUse", "binding_resources"]

@@ -15,11 +15,15 @@ the decisions.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import constrint as ci
 
@@ -156,6 +160,19 @@ def cache_dir() -> Path | None:
     except Exception as exc:  # pragma: no cover - a malformed environment variable
         log.debug("no tiling cache directory: %s", exc)
         return None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` in the cache, atomically (a reader sees the old file or
+    the whole new one); a read-only cache is not an error (nothing is written)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.debug("could not write the tiling cache entry %s: %s", path, exc)
 
 
 _GPU_COMMON = ("NUM_SMS", "WARP_SIZE", "MAX_THREADS_PER_BLOCK", "REGS_PER_SM", "MAX_REGS_PER_THREAD",

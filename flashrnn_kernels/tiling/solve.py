@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -25,9 +24,9 @@ import constrint as ci
 import hwmodels
 
 from ..errors import InputError
-from .config import KernelConfig
+from .config import KernelConfig, forget_binds
 from .diagnose import diagnose
-from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs
+from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs, write_json
 from .problem import InfeasibleConfigError, Problem
 
 log = logging.getLogger(__name__)
@@ -99,16 +98,8 @@ def _write_disk(key: str, result: Any) -> None:
     path = cache_path(key)
     if path is None:
         return
-    data = ({"config": result.to_dict()} if isinstance(result, KernelConfig)
-            else {"infeasible": result.to_dict()})
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-    except OSError as exc:  # a read-only cache is not an error
-        log.debug("could not write the tiling cache entry %s: %s", path, exc)
+    write_json(path, {"config": result.to_dict()} if isinstance(result, KernelConfig)
+               else {"infeasible": result.to_dict()})
 
 
 def _remember(key: str, result: Any) -> None:
@@ -124,6 +115,7 @@ def clear_cache(disk: bool = False) -> None:
     parsed models' included)."""
     with _LOCK:
         _MEMO.clear()
+    forget_binds()
     if disk:
         root = cache_dir()
         if root is not None and root.is_dir():

@@ -319,6 +319,39 @@ def test_cache_in_process_and_on_disk(tmp_path, monkeypatch):
     assert FUSED.sha256() in json.dumps(json.loads(files[0].read_text()))
 
 
+def test_binding_answers_are_cached(tmp_path, monkeypatch):
+    """Whether each resource binds costs one relaxed solve per kind the first time; the answer is
+    kept in memory and in the tiling cache, so a later process explains without solving, and
+    ``cache=False`` or a damaged entry solves again."""
+    from flashrnn_kernels.tiling import binding_resources, models
+
+    cfg = kernel_config(Problem("lstm", 16, 1, 768), "h100")
+    other = kernel_config(Problem("lstm", 64, 1, 768), "h100", cache=False)
+    first = binding_resources(cfg)
+    assert set(first) == {kind for kind, _ in models.FUSED.relaxations}
+    assert first["registers"] is True  # the 768-unit head is register-bound
+    (entry,) = (tmp_path / "cache" / "tiling").glob("binds-*.json")
+    clear_cache()  # memory gone, disk kept
+
+    def no_solve(*a, **k):
+        raise AssertionError("solved although the cache holds the answer")
+
+    monkeypatch.setattr(models.ModelSpec, "solve", no_solve)
+    assert binding_resources(cfg) == first
+    assert "binds" in cfg.explain() and cfg.resources(binding=True)[0].binds is not None
+    with pytest.raises(AssertionError):
+        binding_resources(cfg, cache=False)
+    # other inputs (here: another batch) are another question
+    with pytest.raises(AssertionError):
+        binding_resources(other)
+    entry.write_text('{"binds": {"registers": "yes"}}')
+    clear_cache()
+    with pytest.raises(AssertionError):
+        binding_resources(cfg)
+    monkeypatch.undo()
+    assert binding_resources(cfg) == first
+
+
 def test_parsed_models_are_cached_on_disk(tmp_path):
     """The tiling models' parse is kept under ``<cache>/tiling/models`` (even when results are
     not cached): a later process solves without the parser; clear_cache(disk=True) removes it."""
