@@ -360,7 +360,8 @@ class CudaSteps:
         if R is None:
             fn, what = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream), "forward step"
         else:
-            fn, what = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, _overlap(Wx), ref, stream), "fused forward step"
+            fn = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, _overlap(Wx), ref, stream)
+            what = "fused forward step"
 
         def step(t: int) -> None:
             wx_v.ptr = wx0 + t * wx_t
