@@ -166,17 +166,25 @@ def _check(err: Any, what: str) -> None:
 def options(arch: str, defines: Mapping[str, Any] | None = None,
             include_dirs: Sequence[Path] = ()) -> list[str]:
     """NVRTC's options of a build: the real target ``sm_<arch>`` (a cubin, no PTX), C++17, line
-    info, the include directories (``csrc/``, then ``include_dirs``, then the CUDA headers) and
-    the defines, as nvcc's command line has them (:func:`jit.nvcc_command`).
+    info, a parallel compile (:data:`SPLIT_COMPILE`), the include directories (``csrc/``, then
+    ``include_dirs``, then the CUDA headers) and the defines, as nvcc's command line has them
+    (:func:`jit.nvcc_command`).
 
-    >>> options("90a", {"X": 1}, include_dirs=[])[:3]
-    ['-arch=sm_90a', '-std=c++17', '-lineinfo']
+    >>> options("90a", {"X": 1}, include_dirs=[])[:4]
+    ['-arch=sm_90a', '-std=c++17', '-lineinfo', '-split-compile=0']
     """
     from . import jit
 
     a = jit.normalize_arch(arch)
     incs = [jit.CSRC, *include_dirs, cuda_include_dir()]
-    return [f"-arch=sm_{a}", "-std=c++17", "-lineinfo", *(f"-I{i}" for i in incs), *jit.define_flags(defines)]
+    return [f"-arch=sm_{a}", "-std=c++17", "-lineinfo", SPLIT_COMPILE, *(f"-I{i}" for i in incs),
+            *jit.define_flags(defines)]
+
+
+#: NVRTC runs its optimiser and code generation on as many threads as the machine has, one part of
+#: the program per thread: the same kernels' machine code, built in about 0.6-0.75x the time on
+#: two cores (docs/design/nvrtc.md). An NVRTC that does not know the option builds without it.
+SPLIT_COMPILE = "-split-compile=0"
 
 
 @dataclass(frozen=True)
@@ -208,12 +216,12 @@ def compile_source(source: Path, arch: str, *, defines: Mapping[str, Any] | None
                          f"(it builds for sm_{', sm_'.join(supported_archs())}); install a newer nvidia-cuda-nvrtc")
     # NVRTC gets the text, not the file: its own directory first, as nvcc searches it for "..."
     opts = [o.encode() for o in options(a, defines, [Path(source).resolve().parent, *include_dirs])]
-    err, prog = nvrtc.nvrtcCreateProgram(Path(source).read_bytes(), Path(source).name.encode(), 0, [], [])
-    _check(err, "nvrtcCreateProgram")
+    prog, result = _compile(Path(source), opts, name_expressions)
+    if result == nvrtc.nvrtcResult.NVRTC_ERROR_INVALID_OPTION and SPLIT_COMPILE.encode() in opts:
+        nvrtc.nvrtcDestroyProgram(prog)  # an NVRTC from before the option: build on one thread
+        opts.remove(SPLIT_COMPILE.encode())
+        prog, result = _compile(Path(source), opts, name_expressions)
     try:
-        for expr in name_expressions:
-            _check(nvrtc.nvrtcAddNameExpression(prog, expr.encode())[0], f"nvrtcAddNameExpression({expr})")
-        (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
         err, size = nvrtc.nvrtcGetProgramLogSize(prog)
         _check(err, "nvrtcGetProgramLogSize")
         buf = bytearray(size)  # written by NVRTC (never a bytes object: those are immutable, shared)
@@ -234,6 +242,22 @@ def compile_source(source: Path, arch: str, *, defines: Mapping[str, Any] | None
         return Compiled(bytes(image), lowered, text)
     finally:
         nvrtc.nvrtcDestroyProgram(prog)
+
+
+def _compile(source: Path, opts: list[bytes], name_expressions: Sequence[str]) -> tuple[Any, Any]:
+    """``(program, result)`` of one NVRTC compile of ``source`` with ``opts``; the caller
+    destroys the program."""
+    nvrtc = _nvrtc_module()
+    err, prog = nvrtc.nvrtcCreateProgram(source.read_bytes(), source.name.encode(), 0, [], [])
+    _check(err, "nvrtcCreateProgram")
+    try:
+        for expr in name_expressions:
+            _check(nvrtc.nvrtcAddNameExpression(prog, expr.encode())[0], f"nvrtcAddNameExpression({expr})")
+        (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
+    except BaseException:
+        nvrtc.nvrtcDestroyProgram(prog)
+        raise
+    return prog, result
 
 
 # ------------------------------------------------------------------------------ cached builds

@@ -250,6 +250,31 @@ def test_nvrtc_errors_carry_the_log(in_cache):
         nvrtc.compile_source(jit.CSRC / "alternating.cu", "30")
 
 
+@needs_nvrtc
+def test_parallel_compile_gives_the_same_machine_code(tmp_path, monkeypatch):
+    """NVRTC builds with its optimiser split over threads (``-split-compile=0``): the kernels'
+    machine code equals a one-thread build's. An NVRTC that refuses the option (here: a made-up
+    option in its place) builds without it."""
+    src = tmp_path / "two.cu"
+    src.write_text('extern "C" __global__ void a(float* p) { p[threadIdx.x] = __expf(p[threadIdx.x]) * 3.0f; }\n'
+                   'extern "C" __global__ void b(int* p) { p[threadIdx.x] += blockIdx.x * 7; }\n')
+    assert nvrtc.SPLIT_COMPILE in nvrtc.options("90a", {}, [])
+    split = nvrtc.compile_source(src, "90a")
+    monkeypatch.setattr(nvrtc, "SPLIT_COMPILE", "-no-such-option-of-nvrtc")
+    assert "-no-such-option-of-nvrtc" in nvrtc.options("90a", {}, [])
+    plain = nvrtc.compile_source(src, "90a")  # refused at first, then built without it
+    for name in ("a", "b"):
+        assert _code(split.cubin, name) == _code(plain.cubin, name)
+
+
+def _code(image: bytes, kernel: str) -> bytes:
+    """The machine code of ``kernel`` in a cubin: its function symbol's bytes."""
+    sym = nvrtc.elf_symbols(image)[kernel]
+    assert sym.kind == 2 and sym.size > 0
+    _stype, off, _size, _link, _entsize = nvrtc._sections(image)[sym.section]
+    return image[off + sym.value: off + sym.value + sym.size]
+
+
 # ------------------------------------------------------------------------------ the cache
 
 TINY = 'extern "C" __global__ void tiny(int* p) { p[threadIdx.x] = TINY_VALUE; }\n'
