@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -230,6 +231,72 @@ def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, devic
     return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device), compilers.chosen_compiler())
 
 
+def prebuild(config: Any, arch: str, compiler: str | None = None) -> threading.Thread:
+    """Build the kernels of ``config`` for ``arch`` in a background thread and return the started
+    thread. Only the compile runs there (the disk cache and the compiler's in-process memo get
+    the build; nothing touches the GPU), so that a later :func:`kernels` call of the same
+    tiling finds it built, or waits on the build lock for the rest of it. The compilers release
+    the GIL while they run, so this overlaps the calling thread's own work and builds. A failed
+    build is logged and left to that later call, which builds again and raises.
+
+    ```python
+    cfg = kernel_config(Problem("lstm", 16, 1, 768, "bfloat16", "backward"), "h100")
+    fused.prebuild(cfg, "90a").join()     # the backward's kernels, built (or found) on disk
+    ```
+    """
+    from .. import compilers, jit
+
+    chosen = compiler or compilers.chosen_compiler()
+    thread = threading.Thread(target=_build_only, args=(config, jit.normalize_arch(arch), chosen),
+                              name="flashrnn-prebuild", daemon=True)
+    thread.start()
+    return thread
+
+
+def _build_only(config: Any, arch: str, compiler: str) -> None:
+    from .. import jit
+
+    defines = build_defines(config, arch)
+    try:
+        if compiler == "nvrtc":
+            from .. import nvrtc
+
+            nvrtc.load_cubin("fused_rnn", SOURCES[0], defines=defines, arch=arch)
+        elif compiler == "nvcc":
+            jit.load_library("fused_rnn", SOURCES, defines=defines, arch=arch)
+        else:
+            raise UnsupportedError(f"fused: compiler must be 'nvcc' or 'nvrtc', got {compiler!r}")
+    except Exception as exc:  # the call that needs these kernels builds them again and raises
+        log.info("background build of the fused kernels of %s (sm_%s, %s) failed: %s", config, arch, compiler, exc)
+
+
+#: The problems whose backward kernels a forward with gradients has started to build
+#: (_start_backward_build), by (cell, dtype, B, N, D, device).
+_BACKWARD_BUILDS: set[tuple] = set()
+_BACKWARD_BUILDS_KEPT = 4096
+
+
+def _start_backward_build(cell: Cell, Wx) -> None:
+    """The first forward with gradients of a problem starts its backward's build (:func:`prebuild`)
+    before building and running its own kernels: on an empty cache the two compiles overlap
+    instead of the backward's waiting for ``backward()``."""
+    B, _T, _G, N, D = Wx.shape
+    key = (cell.name, Wx.dtype, B, N, D, Wx.device)
+    if key in _BACKWARD_BUILDS:
+        return
+    if len(_BACKWARD_BUILDS) >= _BACKWARD_BUILDS_KEPT:
+        _BACKWARD_BUILDS.clear()
+    _BACKWARD_BUILDS.add(key)
+    from .. import devices
+
+    index = devices.device_index(Wx.device)
+    try:
+        _chunk, config = _device_plan(cell.name, _dtype_name(Wx), B, N, D, "b", index)
+    except UnsupportedError:
+        return  # no backward tiling: backward() says so itself
+    prebuild(config, devices.build_arch(index))
+
+
 # ------------------------------------------------------------------------------------------ run
 def _dtype_name(t) -> str:
     return str(t.dtype).replace("torch.", "")
@@ -282,6 +349,8 @@ def forward_chunked(Wx, R, b, states0, cell: Cell, need_cache: bool):
     import torch
 
     B, T, G, N, D = Wx.shape
+    if need_cache:
+        _start_backward_build(cell, Wx)
     chunk, k = call_plan(cell, _dtype_name(Wx), B, N, D, "f", Wx.device)
     if chunk >= B:
         return fused_forward(Wx, R, b, states0, cell, need_cache, k)

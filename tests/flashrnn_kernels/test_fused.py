@@ -167,6 +167,25 @@ def test_fused_through_registry():
 
 
 @pytest.mark.cuda
+def test_first_forward_with_gradients_starts_the_backward_build(monkeypatch):
+    """A forward that will need a backward starts that backward's build (fused.prebuild) once per
+    problem, for the backward's own tiling; a forward without gradients starts none."""
+    from flashrnn_kernels import flashrnn
+
+    started = []
+    monkeypatch.setattr(fused, "prebuild", lambda config, arch, compiler=None: started.append(config))
+    monkeypatch.setattr(fused, "_BACKWARD_BUILDS", set())
+    xs = [t.requires_grad_() for t in _inputs("gru", 5, 7, 2, 64, torch.bfloat16, 4)[:4]]
+    with torch.no_grad():
+        flashrnn(*xs, cell="gru", backend="fused")
+    assert started == []
+    for _ in range(2):
+        st, _ = flashrnn(*xs, cell="gru", backend="fused")
+        st.float().sum().backward()
+    assert [(c.problem.cell, c.problem.pass_, c.problem.batch_size) for c in started] == [("gru", "backward", 5)]
+
+
+@pytest.mark.cuda
 def test_fused_inference_matches_training_forward():
     """Without gradients the registry runs the cache-less inference op: same states."""
     from flashrnn_kernels import flashrnn

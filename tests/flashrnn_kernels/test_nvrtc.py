@@ -11,11 +11,13 @@ and dtype at two shapes.
 """
 import ctypes
 import json
+import logging
 import os
 import struct
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -317,6 +319,43 @@ def test_cubin_cache_key_and_reuse(tmp_path, monkeypatch):
     complete = [d for d in dirs if (d / jit.MARKER).exists()]
     assert len(dirs) == 5 and len(complete) == 4  # the failed build's directory counts as nothing
     assert all((d / nvrtc.CUBIN).exists() == (d in complete) for d in dirs)
+
+
+def test_prebuild_compiles_on_a_background_thread(tmp_path, monkeypatch, caplog):
+    """``fused.prebuild`` (what a first forward with gradients starts for its backward) compiles a
+    tiling's kernels on another thread: a later load of that build, in-process memo cleared,
+    finds it on disk without compiling. A failed background build raises nothing there: it is
+    logged, nothing is cached, and the load that needs it builds again and raises."""
+    if NO_NVRTC:
+        monkeypatch.setattr(nvrtc, "toolchain_problem", lambda: None)
+        monkeypatch.setattr(nvrtc, "toolchain_id", lambda: {"nvrtc": "fake"})
+    monkeypatch.setenv("FLASHRNN_CACHE_DIR", str(tmp_path / "cache"))
+    threads = []
+
+    def fake_compile(source, arch, *, defines=None, include_dirs=(), name_expressions=()):
+        threads.append(threading.current_thread().name)
+        if (defines or {}).get("FLASHRNN_CELL") == 1:  # the GRU build fails
+            raise BuildError("asked to fail")
+        return nvrtc.Compiled(b"\x7fELF-fake-" + arch.encode(), {}, "")
+
+    monkeypatch.setattr(nvrtc, "compile_source", fake_compile)
+    lstm = _config("lstm", "bfloat16", 16, 1, 768, "backward", "h100", {})
+    thread = fused.prebuild(lstm, "90a", "nvrtc")
+    thread.join(timeout=120)
+    assert not thread.is_alive() and threads == ["flashrnn-prebuild"]
+    nvrtc._memo.clear()
+    cub = nvrtc.load_cubin("fused_rnn", fused.SOURCES[0], defines=fused.build_defines(lstm, "90a"), arch="90a")
+    assert cub.image == b"\x7fELF-fake-90a" and threads == ["flashrnn-prebuild"]
+
+    gru = _config("gru", "bfloat16", 16, 1, 768, "backward", "h100", {})
+    assert fused.build_defines(gru, "90a")["FLASHRNN_CELL"] == 1
+    with caplog.at_level(logging.INFO, logger="flashrnn_kernels.backends.fused"):
+        thread = fused.prebuild(gru, "90a", "nvrtc")
+        thread.join(timeout=120)
+    assert "background build" in caplog.text and "asked to fail" in caplog.text
+    with pytest.raises(BuildError, match="asked to fail"):
+        nvrtc.load_cubin("fused_rnn", fused.SOURCES[0], defines=fused.build_defines(gru, "90a"), arch="90a")
+    assert threads == ["flashrnn-prebuild", "flashrnn-prebuild", "MainThread"]
 
 
 def test_interrupted_cubin_build_is_not_loaded(tmp_path, monkeypatch):
