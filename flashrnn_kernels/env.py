@@ -19,6 +19,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; ``0`` runs them step by step; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_FUSED_STEP`` | bool | the alternating backend's forward computes each step's ``R h`` and the cell in one kernel where it can (default on; ``0`` keeps a cuBLAS product and a pointwise kernel per step; see :mod:`flashrnn_kernels.backends.alternating`) |
+| ``FLASHRNN_OVERLAP_STEPS`` | bool | the alternating backend's fused steps launch as programmatic dependents of the step before them on GPUs of compute capability 9.0 and later, so that a step's start overlaps the previous step's end (default on; ``0`` launches them plainly) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
@@ -95,7 +96,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'fused_step', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'fused_step', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc', 'overlap_steps']
     """
 
     cache_dir: Path
@@ -109,6 +110,7 @@ class Settings:
     graphs: bool
     graph_memory_bytes: int
     fused_step: bool
+    overlap_steps: bool
 
 
 def backend_setting() -> str:
@@ -162,6 +164,11 @@ def fused_step_enabled() -> bool:
     return _get_bool("FLASHRNN_FUSED_STEP", True)
 
 
+def overlap_steps_enabled() -> bool:
+    """``FLASHRNN_OVERLAP_STEPS`` alone (default on)."""
+    return _get_bool("FLASHRNN_OVERLAP_STEPS", True)
+
+
 def graph_memory_bytes() -> int:
     """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB, default 2048)."""
     return int(_get_float("FLASHRNN_GRAPH_MEMORY", 2048.0) * 2**20)
@@ -195,4 +202,5 @@ def settings() -> Settings:
         graphs=graphs_enabled(),
         graph_memory_bytes=graph_memory_bytes(),
         fused_step=fused_step_enabled(),
+        overlap_steps=overlap_steps_enabled(),
     )

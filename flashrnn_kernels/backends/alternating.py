@@ -274,11 +274,6 @@ class _PrevState:
         return t == 0 or not self.on_states
 
 
-#: Whether the fused steps launch as programmatic dependents of the step before them (on GPUs of
-#: compute capability 9.0 and later): a step's grid starts, and loads its part of R, while the
-#: previous step still runs (docs/design/alternating-fused-step.md). For comparisons; on by default.
-OVERLAP_STEPS = True
-
 #: The largest batch the fused steps take: they read R once per 16 batch rows, so past a few
 #: tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
 FUSED_MAX_BATCH = 64
@@ -295,8 +290,13 @@ def _aligned(t: Tensor, elements: int) -> bool:
 
 
 def _overlap(t: Tensor) -> int:
-    """1 where the fused steps on ``t``'s device launch as programmatic dependents."""
-    return int(OVERLAP_STEPS and torch.cuda.get_device_capability(t.device)[0] >= 9)
+    """1 where the fused steps on ``t``'s device launch as programmatic dependents of the step
+    before them (``FLASHRNN_OVERLAP_STEPS``, on by default, and compute capability 9.0 or later):
+    a step's grid starts, and loads its first chunks of R, while the previous step still runs
+    (docs/design/alternating-fused-step.md)."""
+    from ..env import overlap_steps_enabled
+
+    return int(overlap_steps_enabled() and torch.cuda.get_device_capability(t.device)[0] >= 9)
 
 
 class CudaSteps:
@@ -597,11 +597,14 @@ GRAPHS = GraphCache()
 
 def _build_of(steps: Steps) -> tuple:
     """What a captured loop depends on besides its inputs: the block size, the kernels' build (a
-    graph replays the launches of the library it was captured with) and whether the forward may
-    fuse its steps (``FLASHRNN_FUSED_STEP``; the rest of that choice follows from the inputs)."""
-    from ..env import fused_step_enabled
+    graph replays the launches of the library it was captured with), whether the loops may fuse
+    their steps (``FLASHRNN_FUSED_STEP``; the rest of that choice follows from the inputs) and
+    whether fused steps overlap (``FLASHRNN_OVERLAP_STEPS``: a graph keeps its launches'
+    attributes)."""
+    from ..env import fused_step_enabled, overlap_steps_enabled
 
-    return getattr(steps, "threads", None), id(getattr(steps, "lib", None)), fused_step_enabled()
+    return (getattr(steps, "threads", None), id(getattr(steps, "lib", None)), fused_step_enabled(),
+            overlap_steps_enabled())
 
 
 def _dense(*tensors: Tensor) -> tuple[Tensor, ...]:

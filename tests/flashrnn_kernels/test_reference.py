@@ -263,6 +263,30 @@ def test_alternating_library_is_built_per_architecture(monkeypatch):
     assert built == [("nvrtc", "90a"), ("nvrtc", "80"), ("nvcc", "90a"), ("nvcc", "90a")]
 
 
+def test_overlap_rule_and_graph_key(monkeypatch):
+    """The fused steps launch as programmatic dependents on compute capability 9.0+ unless
+    FLASHRNN_OVERLAP_STEPS=0; a captured loop keeps its launches' attributes, so the setting is
+    part of what the graph cache keys a loop by (as FLASHRNN_FUSED_STEP is)."""
+    capability = [(9, 0)]
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability[0])
+    t = torch.zeros(1)
+    steps = alt.TorchSteps()
+    monkeypatch.delenv("FLASHRNN_OVERLAP_STEPS", raising=False)
+    monkeypatch.delenv("FLASHRNN_FUSED_STEP", raising=False)
+    on, key_on = alt._overlap(t), alt._build_of(steps)
+    monkeypatch.setenv("FLASHRNN_OVERLAP_STEPS", "0")
+    off, key_off = alt._overlap(t), alt._build_of(steps)
+    assert (on, off) == (1, 0) and key_on != key_off
+    monkeypatch.setenv("FLASHRNN_FUSED_STEP", "0")
+    assert alt._build_of(steps) not in (key_on, key_off)
+    monkeypatch.setenv("FLASHRNN_OVERLAP_STEPS", "1")
+    capability[0] = (8, 0)
+    assert alt._overlap(t) == 0
+    monkeypatch.setenv("FLASHRNN_OVERLAP_STEPS", "sometimes")
+    with pytest.raises(ValueError, match="FLASHRNN_OVERLAP_STEPS"):
+        alt._overlap(t)
+
+
 def test_fused_step_rule(monkeypatch):
     """Which calls the fused steps take (CudaSteps.fuses), with the kernels' facts of a stand-in
     build: 16-bit dtypes, D a multiple of 32 up to FUSED_MAX_HEAD, B up to FUSED_MAX_BATCH,
