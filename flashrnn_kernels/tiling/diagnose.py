@@ -6,13 +6,17 @@ separate forward and backward builds, the other backend) is checked by solving i
 """
 from __future__ import annotations
 
-import constrint as ci
+from typing import TYPE_CHECKING
+
 import hwmodels
 
 from ..cells import get_cell
 from .config import mb
 from .models import SPECS, ModelSpec, model_inputs, relaxed, resource_kinds
 from .problem import ELEMENT_BYTES, InfeasibleConfigError, Problem
+
+if TYPE_CHECKING:
+    import constrint as ci
 
 
 def _feasible(problem: Problem, gpu: hwmodels.GPU) -> bool:
@@ -115,13 +119,15 @@ def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inp
 
 def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -> str:
     """The fused kernel's registers: the split that overshoots its register budgets least."""
+    import constrint
+
     budget_a = int(base.expression("A_REG_BUDGET").evaluate({}))
     over = []
     for k, on in (("F", problem.forward), ("B", problem.backward)):
         if on:
             over.append(red.expression(f"A_{k}") - budget_a)
             over.append(red.expression(f"REGS_{k}") - red.expression("REG_LIMIT"))
-    dec = _least(red, ci.max_(over))
+    dec = _least(red, constrint.max_(over))
     if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
         return "registers: the budget is too small"
     d = base.complete(dec)  # the real budgets of this split

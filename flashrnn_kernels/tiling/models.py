@@ -23,9 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import constrint as ci
+from typing import TYPE_CHECKING, Any
 
 from ..cells import get_cell
 from ..errors import InputError
@@ -33,8 +31,19 @@ from .problem import DTYPE_CODES, ELEMENT_BYTES, MMA_DTYPES, Problem
 
 HERE = Path(__file__).resolve().parent
 
+if TYPE_CHECKING:
+    import constrint as ci
+
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
+
+
+def _ci():
+    """constrint, imported when a model is first parsed or solved: a configuration read from the
+    cache needs neither (the import is about 0.05-0.1 s of a process's first call)."""
+    import constrint
+
+    return constrint
 
 #: Bumped when the Python side changes what a cached result means.
 TILING_VERSION = 1
@@ -88,7 +97,7 @@ class ModelSpec:
                 raise InputError(f"{self.file}: input {name} must be an integer, got {v!r}")
             try:
                 dom = model.domain(name)
-            except ci.ModelError:
+            except _ci().ModelError:
                 raise TilingModelError(f"{self.file}: {name} is not a variable of the model") from None
             if v not in dom:
                 src = model.source(name)
@@ -102,7 +111,7 @@ class ModelSpec:
         there is no solution."""
         reduced = self.reduce(inputs, overrides, fixed)
         res = reduced.solve()
-        if res.status is ci.Status.UNKNOWN:
+        if res.status is _ci().Status.UNKNOWN:
             raise TilingModelError(f"{self.file}: the solver stopped without an answer")
         return reduced, (res if res.ok else None)
 
@@ -129,14 +138,14 @@ class ModelSpec:
         try:
             red = self.model().reduce(values, decisions=self.decisions, overrides=redefined)
             return red.fix(fixed) if fixed else red
-        except ci.ModelError as exc:
+        except _ci().ModelError as exc:
             raise TilingModelError(f"{self.file}: {exc}") from None
 
     def render(self, inputs: Mapping[str, int]) -> str:
         """The model as self-contained ``.cint`` text, the inputs declared as their values."""
         self.check_inputs(inputs)
         head = f"# {self.file} with its inputs set (written by flashrnn_kernels.tiling)\n"
-        return head + ci.dumps(self.model().copy(fix=inputs))
+        return head + _ci().dumps(self.model().copy(fix=inputs))
 
 
 @lru_cache(maxsize=64)
@@ -147,7 +156,7 @@ def _text_sha(path: str, mtime_ns: int, size: int) -> str:
 @lru_cache(maxsize=32)
 def _load(path: str, sha256: str) -> ci.Model:
     root = cache_dir()
-    return ci.load(path, cache_dir=None if root is None else root / "models")
+    return _ci().load(path, cache_dir=None if root is None else root / "models")
 
 
 def cache_dir() -> Path | None:

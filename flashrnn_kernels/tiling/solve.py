@@ -18,9 +18,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import constrint as ci
 import hwmodels
 
 from ..errors import InputError
@@ -28,6 +27,9 @@ from .config import KernelConfig, forget_binds
 from .diagnose import diagnose
 from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs, write_json
 from .problem import InfeasibleConfigError, Problem
+
+if TYPE_CHECKING:
+    import constrint as ci
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())

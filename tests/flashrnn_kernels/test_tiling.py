@@ -375,6 +375,24 @@ def test_parsed_models_are_cached_on_disk(tmp_path):
     assert not list((tmp_path / "tiling" / "models").glob("*.pickle"))
 
 
+def test_a_cached_configuration_needs_no_solver(tmp_path):
+    """A configuration read back from the cache in a new process does not import constrint (the
+    first call of a cached configuration pays only for what it uses); solving imports it."""
+    code = ("import sys\n"
+            "from flashrnn_kernels.tiling import Problem, kernel_config\n"
+            "cfg = kernel_config(Problem('gru', 8, 2, 64), 'h100')\n"
+            "print(cfg['NSLICE'], 'constrint' in sys.modules)\n")
+    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path)}
+
+    def run() -> list[str]:
+        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                              check=True).stdout.split()
+
+    nslice, solved = run()
+    assert solved == "True"
+    assert run() == [nslice, "False"]
+
+
 def test_cached_failure_keeps_no_caller_alive():
     """A cached infeasible answer is raised as a fresh exception each time: re-raising one stored
     object would chain every raise's frames onto its traceback and keep the callers' locals
