@@ -352,45 +352,38 @@ def test_binding_answers_are_cached(tmp_path, monkeypatch):
     assert binding_resources(cfg) == first
 
 
+def _solve_in_a_new_process(cache: Path, problem: str, cache_results: bool, module: str) -> list[str]:
+    """In a new process with the cache directory ``cache``: the NSLICE of ``problem`` (Python
+    source of a Problem) on the H100 and whether ``module`` was imported, as printed words."""
+    code = ("import sys\n"
+            "from flashrnn_kernels.tiling import Problem, kernel_config\n"
+            f"cfg = kernel_config({problem}, 'h100', cache={cache_results})\n"
+            f"print(cfg['NSLICE'], {module!r} in sys.modules)\n")
+    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(cache)}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.split()
+
+
 def test_parsed_models_are_cached_on_disk(tmp_path):
     """The tiling models' parse is kept under ``<cache>/tiling/models`` (even when results are
     not cached): a later process solves without the parser; clear_cache(disk=True) removes it."""
-    code = ("import sys\n"
-            "from flashrnn_kernels.tiling import Problem, kernel_config\n"
-            "cfg = kernel_config(Problem('lstm', 16, 1, 704), 'h100', cache=False)\n"
-            "print(cfg['NSLICE'], 'lark' in sys.modules)\n")
-    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path)}
-
-    def run() -> list[str]:
-        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                              check=True).stdout.split()
-
-    nslice, parsed = run()
+    nslice, parsed = _solve_in_a_new_process(tmp_path, "Problem('lstm', 16, 1, 704)", False, "lark")
     assert parsed == "True"
     assert len(list((tmp_path / "tiling" / "models").glob("*.pickle"))) == 1
     assert not list((tmp_path / "tiling").glob("*.json"))  # no result stored
-    assert run() == [nslice, "False"]
+    assert _solve_in_a_new_process(tmp_path, "Problem('lstm', 16, 1, 704)", False, "lark") == [nslice, "False"]
     clear_code = ("from flashrnn_kernels.tiling import clear_cache\nclear_cache(disk=True)\n")
-    subprocess.run([sys.executable, "-c", clear_code], env=env, check=True)
+    subprocess.run([sys.executable, "-c", clear_code], env={**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path)},
+                   check=True)
     assert not list((tmp_path / "tiling" / "models").glob("*.pickle"))
 
 
 def test_a_cached_configuration_needs_no_solver(tmp_path):
     """A configuration read back from the cache in a new process does not import constrint (the
     first call of a cached configuration pays only for what it uses); solving imports it."""
-    code = ("import sys\n"
-            "from flashrnn_kernels.tiling import Problem, kernel_config\n"
-            "cfg = kernel_config(Problem('gru', 8, 2, 64), 'h100')\n"
-            "print(cfg['NSLICE'], 'constrint' in sys.modules)\n")
-    env = {**os.environ, "FLASHRNN_CACHE_DIR": str(tmp_path)}
-
-    def run() -> list[str]:
-        return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                              check=True).stdout.split()
-
-    nslice, solved = run()
+    nslice, solved = _solve_in_a_new_process(tmp_path, "Problem('gru', 8, 2, 64)", True, "constrint")
     assert solved == "True"
-    assert run() == [nslice, "False"]
+    assert _solve_in_a_new_process(tmp_path, "Problem('gru', 8, 2, 64)", True, "constrint") == [nslice, "False"]
 
 
 def test_cached_failure_keeps_no_caller_alive():
