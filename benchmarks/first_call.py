@@ -11,6 +11,10 @@ With a GPU, per compiler and repeat, two new processes share a fresh cache direc
   tiling, the build, the module load, the launch and the run;
 * **cached**: the same in a second process (the build found in the cache).
 
+Each child also reports the kernel builds it ran and their seconds (:func:`collect_builds`): a
+first call with none means the cache was not empty after all, and a cached call with some means
+its build was not found.
+
 Each time excludes the imports and the CUDA context, which a process pays anyway (measured
 before: a warm-up tensor operation). ``--build-only`` times the builds alone (both fused kernels
 of the configuration's tiling and the alternating kernels; solved for ``--gpu``, built for
@@ -36,14 +40,35 @@ from flashrnn_kernels import compilers
 cell, B, N, D = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 sys.path.insert(0, sys.argv[5])
 from timing import inputs
+from first_call import collect_builds
+builds = collect_builds()
 xs = inputs(cell, B, 1024, N, D, torch.bfloat16, grad=True)
 torch.cuda.synchronize()
 t0 = time.perf_counter()
 st, _ = frk.flashrnn(*xs, cell=cell, backend="fused")
 st[0].float().sum().backward()
 torch.cuda.synchronize()
-print(json.dumps({"seconds": time.perf_counter() - t0, "compiler": compilers.chosen_compiler()}))
+print(json.dumps({"seconds": time.perf_counter() - t0, "compiler": compilers.chosen_compiler(), "builds": builds}))
 """
+
+
+def collect_builds() -> list[list]:
+    """A list that fills with ``[build directory name, seconds]`` for each kernel build this
+    process runs from now on (what :func:`flashrnn_kernels.jit.cached_build` logs at INFO), so
+    that a first call's time can be told apart into builds and the rest."""
+    import logging
+
+    builds: list[list] = []
+
+    class _Builds(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.msg == "built %s in %.1f s":
+                builds.append([Path(str(record.args[0])).name, float(record.args[1])])
+
+    logger = logging.getLogger("flashrnn_kernels.jit")
+    logger.addHandler(_Builds(logging.INFO))
+    logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
+    return builds
 
 CHILD_BUILD = """
 import json, sys, time
@@ -88,7 +113,7 @@ def _table(rows: list[tuple[str, dict[str, list[float]]]]) -> str:
     lines = ["| measurement | nvcc (s) | NVRTC (s) | NVRTC / nvcc |", "|---|--:|--:|--:|"]
     for what, times in rows:
         a, b = statistics.median(times["nvcc"]), statistics.median(times["nvrtc"])
-        lines.append(f"| {what} | {a:.3f} | {b:.3f} | {b / a:.2f} |")
+        lines.append(f"| {what} | {a:.3f} | {b:.3f} | {f'{b / a:.2f}' if a else '-'} |")
     return "\n".join(lines)
 
 
@@ -125,15 +150,24 @@ def main(argv=None) -> int:
         return 2
     first = {c: [] for c in compilers}
     cached = {c: [] for c in compilers}
+    built = {c: [] for c in compilers}  # seconds of the builds inside the first call
     for _ in range(a.repeats):
         for c in compilers:
             with tempfile.TemporaryDirectory() as cache:
                 env = _env(cache, c)
-                first[c].append(_child(CHILD_RUN, [*sizes, str(ROOT / "benchmarks")], env)["seconds"])
-                cached[c].append(_child(CHILD_RUN, [*sizes, str(ROOT / "benchmarks")], env)["seconds"])
+                out = _child(CHILD_RUN, [*sizes, str(ROOT / "benchmarks")], env)
+                first[c].append(out["seconds"])
+                built[c].append(sum(seconds for _name, seconds in out["builds"]))
+                runs = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in out["builds"])
+                print(f"{c}, empty cache: {out['seconds']:.3f} s; builds: {runs or 'none'}")
+                out = _child(CHILD_RUN, [*sizes, str(ROOT / "benchmarks")], env)
+                cached[c].append(out["seconds"])
+                if out["builds"]:
+                    print(f"{c}, cached: built again: {out['builds']}")
     print(f"First forward+backward through flashrnn(backend='fused'), new process: {a.cell} B{a.batch} "
           f"{a.heads}x{a.head_dim} T1024 bfloat16, {torch.cuda.get_device_name()}, median of {a.repeats}")
-    print(_table([("empty cache (tiling, build, load, run)", first), ("cached build", cached)]))
+    print(_table([("empty cache (tiling, build, load, run)", first),
+                  ("builds inside it (summed; they may overlap)", built), ("cached build", cached)]))
     return 0
 
 

@@ -87,3 +87,16 @@ def test_streaming_benchmark_runs_on_a_gpu(capsys):
     text = capsys.readouterr().out
     rows = [line for line in text.splitlines() if "flashrnn_kernels LSTM bf16" in line]
     assert len(rows) == 2 and "backend='auto' for B=16, T=1 chose" in text
+
+
+def test_first_call_counts_the_builds_of_a_process(tmp_path):
+    """benchmarks/first_call.py's children report each kernel build they run (from the build
+    cache's log) with its seconds, and nothing for a build found in the cache."""
+    from flashrnn_kernels import jit
+
+    builds = _load("first_call").collect_builds()
+    parts = {"what": "a stand-in build"}
+    name = f"demo-{jit.build_key(parts)[:20]}"
+    jit.cached_build(name, parts, lambda d: (d / "out.txt").write_text("x"), cache_dir=tmp_path)
+    jit.cached_build(name, parts, lambda d: (d / "out.txt").write_text("x"), cache_dir=tmp_path)  # found
+    assert [b[0] for b in builds] == [name] and builds[0][1] >= 0.0
