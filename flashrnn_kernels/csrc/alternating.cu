@@ -171,6 +171,21 @@ __device__ __forceinline__ uint4 load8(const void* p) {
   return p == nullptr ? make_uint4(0, 0, 0, 0) : __ldg(static_cast<const uint4*>(p));
 }
 
+// load8 of row[i..i+7], zeros for a null row (a batch row past B).
+template <typename T>
+__device__ __forceinline__ uint4 load_row8(const T* row, int i) {
+  return load8(row == nullptr ? nullptr : row + i);
+}
+
+// One chunk of kFusedK = 32 inputs: thread tig holds inputs tig*8 + 0..7 of its A rows (a: batch
+// row grp, b: row grp + 8) and of its B column (w) and feeds 0..3 to one m16n8k16 product and
+// 4..7 to the next (a dot product's order of inputs is free, so A and B only need to agree).
+template <typename T>
+__device__ __forceinline__ void mma_chunk(float (&acc)[4], const uint4& a, const uint4& b, const uint4& w) {
+  mma16816<T>(acc, a.x, b.x, a.y, b.y, w.x, w.y);
+  mma16816<T>(acc, a.z, b.z, a.w, b.w, w.z, w.w);
+}
+
 // Where a thread of a fused step's block (N * D / kFusedCols blocks of kFusedThreads, block
 // n * D / kFusedCols + x owning units [x*kFusedCols, (x+1)*kFusedCols) of head n) works: its warp,
 // its group and index in the group (the mma.sync fragments), the block's head and first unit, and
@@ -211,10 +226,8 @@ __device__ __forceinline__ void wait_previous_step() {
 //   1. every thread of the tile's elements (row, col) loads its Wx and previous states
 //      (overlapping the product below);
 //   2. warp w multiplies h_prev (s_prev[0], rows of the tile) by R's columns of this block for
-//      every gate, over the chunks w, w + kFusedWarps, ... of kFusedK inputs: m16n8k16 products,
-//      each thread loading 16 bytes of h and of R per chunk. The dot product's order of inputs
-//      is free, so chunk c's thread tig holds inputs c*kFusedK + tig*8 + 0..7 and feeds 0..3 to
-//      one product and 4..7 to the next (A and B use the same assignment);
+//      every gate, over the chunks w, w + kFusedWarps, ... of kFusedK inputs (mma_chunk), each
+//      thread loading 16 bytes of h and of R per chunk;
 //   3. the warps' partial sums meet in shared memory; each element's recurrent pre-activations
 //      are rounded to the storage dtype (what rh keeps for the backward, as the GEMM path does),
 //      written to rh, and the cell runs as in forward_kernel.
@@ -264,28 +277,20 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
       const int c = warp + j * kFusedWarps;
       if (c < chunks) {
         const int i = c * kFusedK + tig * 8;
-        const uint4 va = load8(ha == nullptr ? nullptr : ha + i);
-        const uint4 vb = load8(hb == nullptr ? nullptr : hb + i);
+        const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
 #pragma unroll
-        for (int g = 0; g < G; ++g) {
-          mma16816<T>(acc[g], va.x, vb.x, va.y, vb.y, pre[j][g].x, pre[j][g].y);
-          mma16816<T>(acc[g], va.z, vb.z, va.w, vb.w, pre[j][g].z, pre[j][g].w);
-        }
+        for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
       }
     }
 #pragma unroll 2
     for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
       const int i = c * kFusedK + tig * 8;
-      const uint4 va = load8(ha == nullptr ? nullptr : ha + i);
-      const uint4 vb = load8(hb == nullptr ? nullptr : hb + i);
+      const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
       uint4 w[G];
 #pragma unroll
       for (int g = 0; g < G; ++g) w[g] = load8(at<const T>(a.r, g, n, d0 + grp, i));
 #pragma unroll
-      for (int g = 0; g < G; ++g) {
-        mma16816<T>(acc[g], va.x, vb.x, va.y, vb.y, w[g].x, w[g].y);
-        mma16816<T>(acc[g], va.z, vb.z, va.w, vb.w, w[g].z, w[g].w);
-      }
+      for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, w[g]);
     }
 #pragma unroll
     for (int g = 0; g < G; ++g) store_fragment(part[warp][g], acc[g], grp, tig);
@@ -366,21 +371,15 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
         const int c = warp + j * kFusedWarps;
         if (c < chunks) {
           const int k = c * kFusedK + tig * 8;
-          const uint4 va = load8(ga == nullptr ? nullptr : ga + k);
-          const uint4 vb = load8(gb == nullptr ? nullptr : gb + k);
-          mma16816<T>(acc, va.x, vb.x, va.y, vb.y, pre[j].x, pre[j].y);
-          mma16816<T>(acc, va.z, vb.z, va.w, vb.w, pre[j].z, pre[j].w);
+          mma_chunk<T>(acc, load_row8(ga, k), load_row8(gb, k), pre[j]);
         }
       }
 #pragma unroll 2
       for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
         const int k = c * kFusedK + tig * 8;  // input (g, o) = (k / D, k % D); dg_next's row is g*D + o
         const int g = k / a.D, o = k - g * a.D;
-        const uint4 va = load8(ga == nullptr ? nullptr : ga + k);
-        const uint4 vb = load8(gb == nullptr ? nullptr : gb + k);
-        const uint4 w = load8(at<const T>(a.rt, g, n, d0 + grp, o));
-        mma16816<T>(acc, va.x, vb.x, va.y, vb.y, w.x, w.y);
-        mma16816<T>(acc, va.z, vb.z, va.w, vb.w, w.z, w.w);
+        const uint4 va = load_row8(ga, k), vb = load_row8(gb, k);
+        mma_chunk<T>(acc, va, vb, load8(at<const T>(a.rt, g, n, d0 + grp, o)));
       }
       store_fragment(part[warp], acc, grp, tig);
       __syncthreads();
