@@ -107,6 +107,19 @@ def build_defines(config: Any, arch: str, defines: Mapping[str, int] | None = No
     return {**config.defines(), "FRNN_SM90A": int(jit.normalize_arch(arch) == "90a"), **(defines or {})}
 
 
+def _build(defines: Mapping[str, int], arch: str, compiler: str) -> Any:
+    """The kernels of one build (built, or found in the cache): NVRTC's cubin, or nvcc's library."""
+    from .. import jit
+
+    if compiler == "nvrtc":
+        from .. import nvrtc
+
+        return nvrtc.load_cubin("fused_rnn", SOURCES[0], defines=defines, arch=arch)
+    if compiler == "nvcc":
+        return jit.load_library("fused_rnn", SOURCES, defines=defines, arch=arch)
+    raise UnsupportedError(f"fused: compiler must be 'nvcc' or 'nvrtc', got {compiler!r}")
+
+
 class FusedKernels:
     """The fused kernels of one tiling, built for one target (:func:`kernels` makes and caches them).
 
@@ -128,15 +141,13 @@ class FusedKernels:
         self.cell = get_cell(config.problem.cell)
         self.defines = build_defines(config, self.arch, defines)
         self.compiler = compiler or compilers.chosen_compiler()
+        built = _build(self.defines, self.arch, self.compiler)
         if self.compiler == "nvrtc":
-            from .. import nvrtc
             from .fused_launch import DriverLaunchers
 
-            self.lib = DriverLaunchers(nvrtc.load_cubin("fused_rnn", SOURCES[0], defines=self.defines, arch=self.arch))
-        elif self.compiler == "nvcc":
-            self.lib = _declare(jit.load_library("fused_rnn", SOURCES, defines=self.defines, arch=self.arch))
+            self.lib = DriverLaunchers(built)
         else:
-            raise UnsupportedError(f"fused: compiler must be 'nvcc' or 'nvrtc', got {self.compiler!r}")
+            self.lib = _declare(built)
 
     def __repr__(self) -> str:
         extra = {k: v for k, v in self.defines.items() if k not in self.config.defines()}
@@ -254,18 +265,8 @@ def prebuild(config: Any, arch: str, compiler: str | None = None) -> threading.T
 
 
 def _build_only(config: Any, arch: str, compiler: str) -> None:
-    from .. import jit
-
-    defines = build_defines(config, arch)
     try:
-        if compiler == "nvrtc":
-            from .. import nvrtc
-
-            nvrtc.load_cubin("fused_rnn", SOURCES[0], defines=defines, arch=arch)
-        elif compiler == "nvcc":
-            jit.load_library("fused_rnn", SOURCES, defines=defines, arch=arch)
-        else:
-            raise UnsupportedError(f"fused: compiler must be 'nvcc' or 'nvrtc', got {compiler!r}")
+        _build(build_defines(config, arch), arch, compiler)
     except Exception as exc:  # the call that needs these kernels builds them again and raises
         log.info("background build of the fused kernels of %s (sm_%s, %s) failed: %s", config, arch, compiler, exc)
 
