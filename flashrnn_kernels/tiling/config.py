@@ -9,7 +9,17 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from .models import SPECS, TILING_VERSION, ModelSpec, Resource, cache_dir, problem_defines, relaxed, write_json
+from .models import (
+    SPECS,
+    TILING_VERSION,
+    ModelSpec,
+    Resource,
+    cache_dir,
+    problem_defines,
+    read_json,
+    relaxed,
+    write_json,
+)
 from .problem import Problem
 
 log = logging.getLogger(__name__)
@@ -302,13 +312,10 @@ def _binds_key(cfg: KernelConfig) -> str:
 
 
 def _read_binds(path: Path, spec: ModelSpec) -> dict[str, bool] | None:
-    try:
-        binds = json.loads(path.read_text(encoding="utf-8"))["binds"]
-    except FileNotFoundError:
+    data = read_json(path)
+    if data is None:
         return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.debug("ignoring unreadable tiling cache entry %s: %s", path, exc)
-        return None
+    binds = data.get("binds") if isinstance(data, dict) else None
     kinds = [kind for kind, _ in spec.relaxations]
     if not isinstance(binds, dict) or sorted(binds) != sorted(kinds) or not all(
             isinstance(v, bool) for v in binds.values()):

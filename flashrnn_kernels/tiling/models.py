@@ -45,6 +45,7 @@ def _ci():
 
     return constrint
 
+
 #: Bumped when the Python side changes what a cached result means.
 TILING_VERSION = 1
 
@@ -168,6 +169,18 @@ def cache_dir() -> Path | None:
         return settings().cache_dir / "tiling"
     except Exception as exc:  # pragma: no cover - a malformed environment variable
         log.debug("no tiling cache directory: %s", exc)
+        return None
+
+
+def read_json(path: Path) -> Any:
+    """The JSON value of a cache entry, None where there is none or it cannot be read (a
+    damaged entry is ignored: the answer is computed again and replaces it)."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        log.debug("ignoring unreadable tiling cache entry %s: %s", path, exc)
         return None
 
 

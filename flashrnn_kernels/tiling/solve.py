@@ -25,7 +25,7 @@ import hwmodels
 from ..errors import InputError
 from .config import KernelConfig, forget_binds
 from .diagnose import diagnose
-from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs, write_json
+from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs, read_json, write_json
 from .problem import InfeasibleConfigError, Problem
 
 if TYPE_CHECKING:
@@ -78,10 +78,10 @@ def cache_path(key: str) -> Path | None:
 
 def _read_disk(key: str) -> Any:
     path = cache_path(key)
-    if path is None:
+    data = None if path is None else read_json(path)
+    if data is None:
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
         if "config" in data:
             return KernelConfig.from_dict(data["config"])
         if "infeasible" in data:
@@ -89,9 +89,7 @@ def _read_disk(key: str) -> Any:
             return InfeasibleConfigError(d["message"], Problem.from_dict(d["problem"]), d["gpu"],
                                          tuple(d["binding"]), tuple(d["suggestions"]),
                                          tuple((str(k), int(v)) for k, v in d.get("fixed", {}).items()))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError) as exc:
         log.debug("ignoring unreadable tiling cache entry %s: %s", path, exc)
     return None
 
