@@ -182,7 +182,7 @@ def options(arch: str, defines: Mapping[str, Any] | None = None,
 
 
 #: NVRTC runs its optimiser and code generation on as many threads as the machine has, one part of
-#: the program per thread: the same kernels' machine code, built in about 0.6-0.75x the time on
+#: the program per thread: the same kernels' machine code, built in 0.77-0.90x the time on
 #: two cores (docs/design/nvrtc.md). An NVRTC that does not know the option builds without it.
 SPLIT_COMPILE = "-split-compile=0"
 
