@@ -31,6 +31,11 @@ constexpr int kFusedRows = 16;  // batch rows per tensor-core tile
 // Chunks of R per warp loaded before waiting for the previous step (launched as a programmatic
 // dependent, a step's grid starts while the previous one runs; R does not depend on it).
 constexpr int kFusedPrefetch = 2;
+// The backward step's product runs over G times as many chunks (all gates' columns of R^T), one
+// load of R^T each: it prefetches more of them and then loads kFusedBwdBatch chunks at a time, so
+// that few L2 round trips are in series.
+constexpr int kFusedBwdPrefetch = 4;
+constexpr int kFusedBwdBatch = 4;
 
 template <typename T> __device__ __forceinline__ float load(const T* p);
 template <> __device__ __forceinline__ float load<float>(const float* p) { return *p; }
@@ -338,10 +343,10 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
   const int chunks = G * a.D / kFusedK;
   const bool product = a.dg_next.ptr != nullptr;
 
-  // before the previous step ends: the warp's first kFusedPrefetch chunks of R^T
-  uint4 pre[kFusedPrefetch];
+  // before the previous step ends: the warp's first kFusedBwdPrefetch chunks of R^T
+  uint4 pre[kFusedBwdPrefetch];
 #pragma unroll
-  for (int j = 0; j < kFusedPrefetch; ++j) {
+  for (int j = 0; j < kFusedBwdPrefetch; ++j) {
     const int c = warp + j * kFusedWarps;
     const int k = c * kFusedK + tig * 8, g = k / a.D;
     pre[j] = load8(product && c < chunks ? at<const T>(a.rt, g, n, d0 + grp, k - g * a.D) : nullptr);
@@ -366,20 +371,31 @@ __global__ void __launch_bounds__(kFusedThreads) fused_backward_kernel(const Bac
       const int ra = b0 + grp, rb = b0 + grp + 8;
       const T* ga = ra < a.B ? at<const T>(a.dg_next, n, ra, 0, 0) : nullptr;
       const T* gb = rb < a.B ? at<const T>(a.dg_next, n, rb, 0, 0) : nullptr;
+      {
+        uint4 va[kFusedBwdPrefetch], vb[kFusedBwdPrefetch];
 #pragma unroll
-      for (int j = 0; j < kFusedPrefetch; ++j) {
-        const int c = warp + j * kFusedWarps;
-        if (c < chunks) {
-          const int k = c * kFusedK + tig * 8;
-          mma_chunk<T>(acc, load_row8(ga, k), load_row8(gb, k), pre[j]);
+        for (int j = 0; j < kFusedBwdPrefetch; ++j) {
+          const int c = warp + j * kFusedWarps, k = c * kFusedK + tig * 8;
+          va[j] = c < chunks ? load_row8(ga, k) : make_uint4(0, 0, 0, 0);
+          vb[j] = c < chunks ? load_row8(gb, k) : make_uint4(0, 0, 0, 0);
         }
+#pragma unroll
+        for (int j = 0; j < kFusedBwdPrefetch; ++j) mma_chunk<T>(acc, va[j], vb[j], pre[j]);
       }
-#pragma unroll 2
-      for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
-        const int k = c * kFusedK + tig * 8;  // input (g, o) = (k / D, k % D); dg_next's row is g*D + o
-        const int g = k / a.D, o = k - g * a.D;
-        const uint4 va = load_row8(ga, k), vb = load_row8(gb, k);
-        mma_chunk<T>(acc, va, vb, load8(at<const T>(a.rt, g, n, d0 + grp, o)));
+      // the rest, kFusedBwdBatch chunks of the warp at a time: all their loads, then the products
+      for (int c0 = warp + kFusedBwdPrefetch * kFusedWarps; c0 < chunks; c0 += kFusedBwdBatch * kFusedWarps) {
+        uint4 va[kFusedBwdBatch], vb[kFusedBwdBatch], w[kFusedBwdBatch];
+#pragma unroll
+        for (int j = 0; j < kFusedBwdBatch; ++j) {
+          const int c = c0 + j * kFusedWarps, k = c * kFusedK + tig * 8;
+          const int g = k / a.D, o = k - g * a.D;  // input (g, o); dg_next's row is g*D + o
+          const bool in = c < chunks;
+          va[j] = in ? load_row8(ga, k) : make_uint4(0, 0, 0, 0);
+          vb[j] = in ? load_row8(gb, k) : make_uint4(0, 0, 0, 0);
+          w[j] = load8(in ? at<const T>(a.rt, g, n, d0 + grp, o) : nullptr);
+        }
+#pragma unroll
+        for (int j = 0; j < kFusedBwdBatch; ++j) mma_chunk<T>(acc, va[j], vb[j], w[j]);
       }
       store_fragment(part[warp], acc, grp, tig);
       __syncthreads();
