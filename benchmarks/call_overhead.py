@@ -70,14 +70,16 @@ def main(argv=None) -> int:
     bs = [backward_call() for _ in range(15)]
     print(f"{label} {'backward() call':18s} host {statistics.median(bs):7.3f} ms (best {min(bs):.3f})")
     if a.profile:
-        pr = cProfile.Profile()
-        for _ in range(30):
+        for name, fn in (("forward, no grad", fwd_nograd), ("forward, grad", fwd_grad)):
+            pr = cProfile.Profile()
+            for _ in range(30):
+                torch.cuda.synchronize()
+                pr.enable()
+                fn()
+                pr.disable()
             torch.cuda.synchronize()
-            pr.enable()
-            fwd_grad()
-            pr.disable()
-        torch.cuda.synchronize()
-        pstats.Stats(pr).sort_stats("tottime").print_stats(a.profile)
+            print(f"\nCPU profile of 30 calls, {name}, by own time:")
+            pstats.Stats(pr).sort_stats("tottime").print_stats(a.profile)
     return 0
 
 
