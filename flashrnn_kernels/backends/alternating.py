@@ -17,8 +17,7 @@ float32 whatever the storage dtype. ``aux`` (saved for the backward) is ``[rh_al
 ``[T, N, B, G*D]`` in the input dtype.
 
 Where it can (float16/bfloat16 on compute capability 8.0+, D a multiple of 32 up to
-:data:`FUSED_MAX_HEAD`, or :data:`FUSED_MAX_HEAD_BACKWARD` in the backward, B up to
-:data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it
+:data:`FUSED_MAX_HEAD`, B up to :data:`FUSED_MAX_BATCH`; ``FLASHRNN_FUSED_STEP=0`` turns it
 off), each step is one launch instead of two: the fused forward step computes its slice of
 ``rh_all[t]`` on tensor cores from ``R`` and the states of step t-1, writes it (the backward
 reads it) and applies the cell; the fused backward step computes its slice of
@@ -78,7 +77,7 @@ class Steps(Protocol):
     (and ignores the argument); ``fuses`` says whether they can.
     """
 
-    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor, backward: bool = False) -> bool: ...
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool: ...
 
     def forward(self, cell: Cell, Wx: Tensor, rh_all: Tensor, bias: Tensor, s0: Tensor,
                 states: Tensor, h_next: Tensor | None, R: Tensor | None = None) -> ForwardStep: ...
@@ -278,13 +277,9 @@ class _PrevState:
 #: The largest batch the fused steps take: they read R once per 16 batch rows, so past a few
 #: tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
 FUSED_MAX_BATCH = 64
-#: The largest head the fused forward step takes: at 2048 units it measured slower than a cuBLAS
+#: The largest head the fused steps take: at 2048 units the forward measured slower than a cuBLAS
 #: product and the pointwise kernel (docs/design/alternating-fused-step.md).
 FUSED_MAX_HEAD = 1024
-#: The largest head the fused backward step takes: at 2048 units it measured 1.6x faster than a
-#: cuBLAS product and the pointwise kernel; larger heads were not measured
-#: (docs/design/alternating-fused-step.md).
-FUSED_MAX_HEAD_BACKWARD = 2048
 
 
 def _aligned(t: Tensor, elements: int) -> bool:
@@ -312,11 +307,10 @@ class CudaSteps:
         self.threads = threads
         self.lib = library(compiler)
 
-    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor, backward: bool = False) -> bool:
-        """Whether the fused steps take this call's forward (or, with ``backward``, its
-        backward): ``FLASHRNN_FUSED_STEP`` on, float16 or bfloat16, a GPU of compute capability
-        8.0 or later, D a multiple of the kernels' reduction chunk (32) and at most
-        :data:`FUSED_MAX_HEAD` (:data:`FUSED_MAX_HEAD_BACKWARD`), B at most
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool:
+        """Whether the fused steps take this call: ``FLASHRNN_FUSED_STEP`` on, float16 or
+        bfloat16, a GPU of compute capability 8.0 or later, D a multiple of the kernels'
+        reduction chunk (32) and at most :data:`FUSED_MAX_HEAD`, B at most
         :data:`FUSED_MAX_BATCH`, and R and the initial states with unit-stride, 16-byte aligned
         rows."""
         from ..env import fused_step_enabled
@@ -327,8 +321,7 @@ class CudaSteps:
         fact = self.lib.frnn_alt_fact
         major, minor = torch.cuda.get_device_capability(Wx.device)
         per16 = 16 // Wx.element_size()
-        limit = FUSED_MAX_HEAD_BACKWARD if backward else FUSED_MAX_HEAD
-        return (B <= FUSED_MAX_BATCH and limit >= D and D % fact(b"fused_k") == 0
+        return (B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % fact(b"fused_k") == 0
                 and 10 * major + minor >= fact(b"fused_min_arch")
                 and _aligned(R, per16) and _aligned(s0, per16))
 
@@ -463,7 +456,7 @@ class TorchSteps:
     def __init__(self, fused: bool = False):
         self.fused = fused
 
-    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor, backward: bool = False) -> bool:
+    def fuses(self, Wx: Tensor, R: Tensor, s0: Tensor) -> bool:
         return self.fused
 
     @staticmethod
@@ -559,7 +552,7 @@ def alternating_backward(steps: Steps, grad_states: Tensor, grad_last: Tensor, W
     dG = _empty(Wx, N, T, B, G * D)
     dh_rec: Tensor | None = None
     dh_buf = _empty(Wx, N, B, D)
-    if steps.fuses(Wx, R, states0, backward=True):  # each step computes its dh_rec = dG[t+1] R^T itself
+    if steps.fuses(Wx, R, states0):  # each step computes its dh_rec = dG[t+1] R^T itself
         RT = R.transpose(2, 3).contiguous()  # [G, N, i, o]
         step = steps.backward(cell, Wx, rh_all, b, states0, states, grad_states, carry, dWx, dG, RT=RT)
         for t in range(T - 1, -1, -1):

@@ -289,8 +289,7 @@ def test_overlap_rule_and_graph_key(monkeypatch):
 
 def test_fused_step_rule(monkeypatch):
     """Which calls the fused steps take (CudaSteps.fuses), with the kernels' facts of a stand-in
-    build: 16-bit dtypes, D a multiple of 32 up to FUSED_MAX_HEAD (FUSED_MAX_HEAD_BACKWARD in the
-    backward), B up to FUSED_MAX_BATCH,
+    build: 16-bit dtypes, D a multiple of 32 up to FUSED_MAX_HEAD, B up to FUSED_MAX_BATCH,
     compute capability 8.0+, aligned rows of R and the initial states, FLASHRNN_FUSED_STEP on."""
     facts = {b"fused_k": 32, b"fused_min_arch": 80}
 
@@ -304,21 +303,17 @@ def test_fused_step_rule(monkeypatch):
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability[0])
     steps = alt.CudaSteps(256)
 
-    def case(B=16, N=1, D=768, dtype=torch.bfloat16, offset=0, backward=False):
+    def case(B=16, N=1, D=768, dtype=torch.bfloat16, offset=0):
         Wx = torch.zeros(B, 2, 4, N, D, dtype=dtype)
         R = torch.zeros(4 * N * D * D + offset, dtype=dtype)[offset:].view(4, N, D, D)
         s0 = torch.zeros(2, B, 1, N, D, dtype=dtype)
-        return steps.fuses(Wx, R, s0, backward=backward)
+        return steps.fuses(Wx, R, s0)
 
     assert case() and case(dtype=torch.float16) and case(B=alt.FUSED_MAX_BATCH, N=3, D=32)
     assert case(D=alt.FUSED_MAX_HEAD)
     assert not case(dtype=torch.float32)
     assert not case(D=200)  # not a multiple of 32
     assert not case(D=alt.FUSED_MAX_HEAD + 32)
-    assert alt.FUSED_MAX_HEAD_BACKWARD > alt.FUSED_MAX_HEAD
-    assert case(D=alt.FUSED_MAX_HEAD + 32, backward=True) and case(D=alt.FUSED_MAX_HEAD_BACKWARD, backward=True)
-    assert not case(D=alt.FUSED_MAX_HEAD_BACKWARD + 32, backward=True)
-    assert not case(D=200, backward=True) and not case(dtype=torch.float32, backward=True)
     assert not case(B=alt.FUSED_MAX_BATCH + 1)
     assert not case(offset=1)  # R's rows not 16-byte aligned
     monkeypatch.setenv("FLASHRNN_FUSED_STEP", "0")
