@@ -20,7 +20,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; ``0`` runs them step by step; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_FUSED_STEP`` | bool | the alternating backend's forward computes each step's ``R h`` and the cell in one kernel where it can (default on; ``0`` keeps a cuBLAS product and a pointwise kernel per step; see :mod:`flashrnn_kernels.backends.alternating`) |
 | ``FLASHRNN_OVERLAP_STEPS`` | bool | the alternating backend's fused steps launch as programmatic dependents of the step before them on GPUs of compute capability 9.0 and later, so that a step's start overlaps the previous step's end (default on; ``0`` launches them plainly) |
-| ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default 2048) |
+| ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default: a sixteenth of the GPU's memory, at least 2048; see :func:`flashrnn_kernels.graphs.default_budget`) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
 
 >>> import os
@@ -108,7 +108,7 @@ class Settings:
     nvcc: str | None
     compiler: str
     graphs: bool
-    graph_memory_bytes: int
+    graph_memory_bytes: int | None
     fused_step: bool
     overlap_steps: bool
 
@@ -169,9 +169,11 @@ def overlap_steps_enabled() -> bool:
     return _get_bool("FLASHRNN_OVERLAP_STEPS", True)
 
 
-def graph_memory_bytes() -> int:
-    """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB, default 2048)."""
-    return int(_get_float("FLASHRNN_GRAPH_MEMORY", 2048.0) * 2**20)
+def graph_memory_bytes() -> int | None:
+    """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB), or None where it is
+    unset: the graph cache then gives each GPU :func:`flashrnn_kernels.graphs.default_budget`."""
+    mib = _get_float("FLASHRNN_GRAPH_MEMORY", 0.0)  # a set value must be positive
+    return int(mib * 2**20) if mib else None
 
 
 def settings() -> Settings:

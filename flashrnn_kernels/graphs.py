@@ -11,7 +11,8 @@ Policy:
 * A call is captured the second time its signature is seen (function key, and shape, strides,
   dtype and device of every input); a shape met once runs eagerly and costs no capture.
 * Captured graphs and their buffers are kept within a memory budget per device
-  (``FLASHRNN_GRAPH_MEMORY``, MiB, default 2048), least recently used first out; a call whose
+  (``FLASHRNN_GRAPH_MEMORY``, MiB; by default a sixteenth of the GPU's memory and at least
+  2 GiB, :func:`default_budget`), least recently used first out; a call whose
   capture alone would exceed it runs eagerly. An evicted signature must be seen twice as many
   times as before to be captured again (2, 4, 8, ... sightings), so calls that take turns in a
   budget too small for both (a large head's forward and backward) run mostly eagerly instead of
@@ -42,6 +43,26 @@ from . import env
 #: recomputes ``outputs`` from the current contents of ``statics``; ``nbytes`` is the device memory
 #: the capture holds (its buffers and outputs).
 Capture = Callable[[Callable[..., Sequence[Tensor]], tuple[Tensor, ...]], tuple[Callable[[], None], list[Tensor], int]]
+
+
+#: The default graph budget of one GPU is its memory divided by this, and at least
+#: :data:`MIN_DEFAULT_BUDGET` bytes. A sixteenth of an 80 GB H100 (about 5 GB) holds both loops of
+#: a 1 x 2048 LSTM at B = 16, T = 1024 (about 2.1 GB), which 2 GiB did not: they took turns and
+#: ran step by step (docs/design/alternating-fused-step.md).
+DEFAULT_BUDGET_SHARE = 16
+MIN_DEFAULT_BUDGET = 2 * 2**30
+
+
+def default_budget(device: torch.device) -> int:
+    """Bytes the captured graphs of ``device`` may hold when ``FLASHRNN_GRAPH_MEMORY`` is unset:
+    a :data:`DEFAULT_BUDGET_SHARE`-th of the GPU's memory, at least :data:`MIN_DEFAULT_BUDGET`
+    (that alone off a GPU).
+
+    >>> default_budget(torch.device("cpu")) == MIN_DEFAULT_BUDGET
+    True
+    """
+    total = torch.cuda.get_device_properties(device).total_memory if device.type == "cuda" else 0
+    return max(MIN_DEFAULT_BUDGET, total // DEFAULT_BUDGET_SHARE)
 
 
 def capture_cuda_graph(fn: Callable[..., Sequence[Tensor]], statics: tuple[Tensor, ...]):
@@ -105,10 +126,10 @@ class GraphCache:
     """
 
     def __init__(self, capture: Capture = capture_cuda_graph, *, device_type: str = "cuda",
-                 budget_bytes: Callable[[], int] | None = None, enabled: Callable[[], bool] | None = None):
+                 budget_bytes: Callable[[], int | None] | None = None, enabled: Callable[[], bool] | None = None):
         self._capture = capture
         self._device_type = device_type
-        self._budget = budget_bytes or env.graph_memory_bytes
+        self._budget = budget_bytes or env.graph_memory_bytes  # None: default_budget(device)
         self._enabled = enabled or env.graphs_enabled
         self._entries: OrderedDict[tuple, _Entry] = OrderedDict()
         self._seen: dict[tuple, int] = {}  # sightings since the signature was last captured
@@ -166,6 +187,8 @@ class GraphCache:
 
     def _capture_entry(self, sig, fn, inputs, device) -> _Entry | None:
         budget = self._budget()
+        if budget is None:
+            budget = default_budget(device)
         need = 2 * sum(t.numel() * t.element_size() for t in inputs)  # statics, and at least as much out
         if need > budget:
             return None

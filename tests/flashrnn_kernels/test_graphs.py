@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+from types import SimpleNamespace
 from unittest import mock
 
 import pytest
@@ -169,6 +170,8 @@ def test_settings():
         assert env.graph_memory_bytes() == int(1.5 * 2**20)
     with mock.patch.dict(os.environ, {"FLASHRNN_GRAPH_MEMORY": "-1"}), pytest.raises(frk.InputError):
         env.graph_memory_bytes()
+    with mock.patch.dict(os.environ, {"FLASHRNN_GRAPH_MEMORY": ""}):
+        assert env.graph_memory_bytes() is None  # unset: each GPU's default_budget
     with mock.patch.dict(os.environ, {}, clear=True):
         assert env.graphs_enabled() is True  # on by default
 
@@ -317,3 +320,26 @@ def test_captured_loops_on_a_second_gpu():
             assert got.device == torch.device("cuda:1")
             torch.testing.assert_close(got.cpu().double(), want, rtol=1e-4, atol=1e-5)
     assert GRAPHS.info().captures == 1
+
+
+def test_default_budget_is_a_share_of_the_gpu_memory(monkeypatch):
+    """Without FLASHRNN_GRAPH_MEMORY a GPU's graphs may hold a sixteenth of its memory, never less
+    than 2 GiB; the cache asks for the budget of the device it captures on."""
+    from flashrnn_kernels import graphs
+
+    sizes = {0: 80 * 10**9, 1: 16 * 2**30}
+    monkeypatch.setattr(torch.cuda, "get_device_properties",
+                        lambda device: SimpleNamespace(total_memory=sizes[torch.device(device).index]))
+    assert graphs.default_budget(torch.device("cuda", 0)) == 80 * 10**9 // 16
+    assert graphs.default_budget(torch.device("cuda", 1)) == 2 * 2**30  # 1 GiB: the floor
+    assert graphs.default_budget(torch.device("cpu")) == 2 * 2**30
+
+    asked = []
+    monkeypatch.setattr(graphs, "default_budget", lambda device: asked.append(device) or 0)
+    cache = GraphCache(lambda fn, statics: (lambda: None, list(fn(*statics)), 0), device_type="cpu",
+                       budget_bytes=lambda: None, enabled=lambda: True)
+    x = torch.ones(4)
+    for _ in range(3):  # captured the second time, if the budget allowed: 0 bytes does not
+        assert torch.equal(cache.run("f", lambda t: [t + 1], (x,))[0], x + 1)
+    assert asked == [torch.device("cpu")] * 2 and cache.info().captures == 0
+
