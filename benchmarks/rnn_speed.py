@@ -7,7 +7,9 @@ graphs, ``alternating_graphs``, the default, and run step by step, ``alternating
 ``FLASHRNN_GRAPHS=0``), the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
 (B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096) and
-large single heads (``large``: LSTM 1xD, D = 1024 .. 2560 and 4096).
+large single heads (``large``: LSTM 1xD, D = 1024 .. 2560 and 4096). Every sweep has the replayed
+alternating rows (``--no-alternating`` drops them); the heads and large sweeps have cuDNN in both
+dtypes.
 Writes rnn_speed.csv and PNG plots to --out, prints a table with ratios to cuDNN float16, and
 measures the first-call latency (config + compile in a fresh process) and the cached one.
 A run of some sweeps only (--sweeps) keeps the rows of the other sweeps already in the CSV.
@@ -219,16 +221,16 @@ def main():
         run("heads", "reference", cell, bf16, 16, 1024 if cell == "lstm" else 256, 1, 768)
     # 2) batch sweep, LSTM 1x768, T=1024
     for B in ((2, 16, 64, 256) if not a.quick else (64,)) if "batch" in sweeps else ():
-        for impl in ["fused", "cudnn_fp16"]:
+        for impl in ["fused", *graphs, "cudnn_fp16"]:
             run("batch", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, B, 1024, 1, 768)
     # 3) sequence-length sweep, LSTM 1x768, B=16
     for T in ((256, 4096) if not a.quick else ()) if "T" in sweeps else ():
-        for impl in ["fused", "cudnn_fp16"]:
+        for impl in ["fused", *graphs, "cudnn_fp16"]:
             run("T", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, T, 1, 768)
 
     # 4) large single heads, LSTM B=16, T=1024: fused where a tiling fits, else the alternating path
     for D in ((1024, 1536, 2048, 2560, 4096) if not a.quick else (1024, 2048)) if "large" in sweeps else ():
-        for impl in impls + graphs + ["cudnn_fp16"]:
+        for impl in impls + graphs + ["cudnn_fp16", "cudnn_bf16"]:
             run("large", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, 1024, 1, D)
 
     write_csv()
@@ -276,9 +278,10 @@ def plot(rows, out: Path):
     # heads sweep, LSTM
     ax = axes[0]
     hs = [r for r in rows if r["sweep"] == "heads" and r["cell"] == "lstm"]
-    splits = sorted({(r["heads"], r["head_dim"]) for r in hs if r["impl"] in ("fused", "alternating")})
+    ours = ("fused", "alternating", "alternating_graphs")
+    splits = sorted({(r["heads"], r["head_dim"]) for r in hs if r["impl"] in ours})
     labels = [f"{n}x{d}" for n, d in splits]  # by number of heads
-    for impl in ("fused", "alternating"):
+    for impl in ours:
         ys = [next((r["fwd_ms"] for r in hs if r["impl"] == impl and (r["heads"], r["head_dim"]) == sp),
                    float("nan")) for sp in splits]
         ax.plot(labels, ys, "o-", label=f"{impl} bf16")
