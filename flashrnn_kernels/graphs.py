@@ -47,8 +47,8 @@ Capture = Callable[[Callable[..., Sequence[Tensor]], tuple[Tensor, ...]], tuple[
 
 #: The default graph budget of one GPU is its memory divided by this, and at least
 #: :data:`MIN_DEFAULT_BUDGET` bytes. A sixteenth of an 80 GB H100 (about 5 GB) holds both loops of
-#: a 1 x 2048 LSTM at B = 16, T = 1024 (about 2.1 GB), which 2 GiB did not: they took turns and
-#: ran step by step (docs/design/alternating-fused-step.md).
+#: a 1 x 2048 LSTM at B = 16, T = 1024 (about 2.1 GB by the sizes of their buffers), which 2 GiB
+#: cannot: they would take turns and run mostly step by step (docs/design/alternating-fused-step.md).
 DEFAULT_BUDGET_SHARE = 16
 MIN_DEFAULT_BUDGET = 2 * 2**30
 
