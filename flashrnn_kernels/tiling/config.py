@@ -274,9 +274,10 @@ def binding_resources(cfg: KernelConfig, cache: bool = True) -> dict[str, bool]:
     (``binds-<key>.json``), and later calls for the same configuration skip the solves.
     ``cache=False`` neither reads nor writes it.
     """
-    key, root = _binds_key(cfg), cache_dir()
-    path = None if root is None else root / f"binds-{key}.json"
+    key = path = None
     if cache:
+        key, root = _binds_key(cfg), cache_dir()
+        path = None if root is None else root / f"binds-{key}.json"
         hit = _BINDS.get(key)
         if hit is None and path is not None:
             hit = _read_binds(path, cfg.spec)
@@ -289,7 +290,7 @@ def binding_resources(cfg: KernelConfig, cache: bool = True) -> dict[str, bool]:
     for kind, _ in spec.relaxations:
         _, res = spec.solve(inputs, relaxed(spec, kind, inputs), dict(cfg.fixed))
         out[kind] = res is not None and spec.objective_of(res) < cfg.objective
-    if cache:
+    if key is not None:
         _BINDS[key] = dict(out)
         if path is not None:
             write_json(path, {"binds": out})
