@@ -183,6 +183,13 @@ def main(argv=None) -> None:
     if under_torchrun:
         rank = int(os.environ["RANK"])
         train(rank, world, int(os.environ.get("LOCAL_RANK", rank)), args)
+        # Done: leave without Python's shutdown. A gloo worker thread can still be releasing the
+        # tensors of the last collectives after they returned; if the interpreter is finalizing
+        # when it does, the release needs the interpreter lock, the thread is stopped, and the
+        # process aborts ("terminate called without an active exception"), now and then.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     else:
         raise SystemExit(start_ranks(world, sys.argv[1:] if argv is None else list(argv)))
 

@@ -92,14 +92,12 @@ def worker_main(args: dict) -> None:
     from datetime import timedelta
 
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel as DDP
 
-    rank, world = args["rank"], args["world"]
+    rank = args["rank"]
     torch.set_num_threads(1)
     env = {k: os.environ.get(k) for k in NCCL_SAFE_ENV}
     assert env == NCCL_SAFE_ENV, f"rank {rank}: environment lacks {NCCL_SAFE_ENV}: {env}"
     dtype = getattr(torch, args["dtype"])
-    sizes = args["sizes"]
     if args["pg_backend"] == "nccl":
         torch.cuda.set_device(rank)
         device = torch.device("cuda", rank)
@@ -109,29 +107,39 @@ def worker_main(args: dict) -> None:
         extra = {}
     builds = _record_builds()
     dist.init_process_group(args["pg_backend"], init_method=f"tcp://127.0.0.1:{args['port']}", rank=rank,
-                            world_size=world, timeout=timedelta(seconds=args["timeout"]), **extra)
+                            world_size=args["world"], timeout=timedelta(seconds=args["timeout"]), **extra)
     try:
-        # rank r starts from other values: DDP must broadcast rank 0's parameters
-        model = make_model(sizes, dtype, device, args["backend"], seed=args["seed"] + rank)
-        ddp = DDP(model, device_ids=[rank] if device.type == "cuda" else None)
-        x, y = make_batch(sizes, dtype, device)
-        per = sizes["B"] // world
-        xs, ys = x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]
-        opt = torch.optim.SGD(ddp.parameters(), lr=LR)
-        opt.zero_grad(set_to_none=True)
-        loss = loss_fn(ddp, xs, ys)
-        loss.backward()
-        grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
-        opt.step()
-        params = {n: p.detach().double().cpu() for n, p in model.named_parameters()}
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            assert torch.cuda.current_device() == rank
+        loss, grads, params = _ddp_step(args, device, dtype)
         dist.barrier()
     finally:
         dist.destroy_process_group()
-    torch.save({"rank": rank, "loss": float(loss.detach()), "grads": grads, "params": params, "env": env,
+    torch.save({"rank": rank, "loss": loss, "grads": grads, "params": params, "env": env,
                 "device": str(device), "builds": builds}, Path(args["out"]) / f"rank{rank}.pt")
+
+
+def _ddp_step(args: dict, device: torch.device, dtype: torch.dtype):
+    """One DDP step of this rank on its share of the batch: ``(loss, grads, params)`` as in
+    :func:`single_process_grads`."""
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    rank, world, sizes = args["rank"], args["world"], args["sizes"]
+    # rank r starts from other values: DDP must broadcast rank 0's parameters
+    model = make_model(sizes, dtype, device, args["backend"], seed=args["seed"] + rank)
+    ddp = DDP(model, device_ids=[rank] if device.type == "cuda" else None)
+    x, y = make_batch(sizes, dtype, device)
+    per = sizes["B"] // world
+    xs, ys = x[rank * per:(rank + 1) * per], y[rank * per:(rank + 1) * per]
+    opt = torch.optim.SGD(ddp.parameters(), lr=LR)
+    opt.zero_grad(set_to_none=True)
+    loss = loss_fn(ddp, xs, ys)
+    loss.backward()
+    grads = {n: p.grad.detach().double().cpu() for n, p in model.named_parameters()}
+    opt.step()
+    params = {n: p.detach().double().cpu() for n, p in model.named_parameters()}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        assert torch.cuda.current_device() == rank
+    return float(loss.detach()), grads, params
 
 
 def _record_builds() -> list[tuple[str, bool]]:
@@ -420,5 +428,11 @@ def test_kernel_build_cache_failed_and_killed_builds(tmp_path, monkeypatch, wait
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "worker":
         worker_main(json.loads(sys.argv[2]))
+        # Results are saved: leave without Python's shutdown. A gloo worker thread can still be
+        # releasing the last collectives' tensors; if Python is finalizing when it does, the
+        # release needs the interpreter lock, the thread is stopped, and the process aborts.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     else:
         sys.exit(f"usage: {sys.argv[0]} worker '<json arguments>' (started by the tests in this file)")
