@@ -4,10 +4,10 @@
 
     constrint kernel-config --gpu h100 --cell lstm --hidden-size 768 --num-heads 1 \\
         --batch-size 16 --dtype bfloat16 [--pass forward|backward|both] [--backend fused|alternating]
-        [--gpu-file my_gpu.toml] [--json] [--print-model] [--no-cache]
+        [--gpu-file my_gpu.toml] [--binds] [--json] [--print-model] [--no-cache]
 
-Prints the configuration with what binds it (the same path as the library up to the config:
-:func:`flashrnn_kernels.tiling.kernel_config`). Exit codes: 0 ok, 1 no configuration fits (the
+Prints the configuration and the resources it uses, with ``--binds`` also which of them bind it
+(the same path as the library up to the config: :func:`flashrnn_kernels.tiling.kernel_config`). Exit codes: 0 ok, 1 no configuration fits (the
 message says which resource and what would work), 2 bad input. Needs no torch and no GPU
 (except ``--gpu detect``).
 """
@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "kernel-config", help="solve the tiling of an RNN kernel for a GPU",
         description="Solve the tiling constraint model of a flashrnn_kernels CUDA kernel (fused or "
-                    "alternating backend) for a GPU and a problem; print the -D defines and what binds them.")
+                    "alternating backend) for a GPU and a problem; print the -D defines and the resources "
+                    "they use (with --binds: which of them bind).")
     p.add_argument("--gpu", default=None, help="bundled GPU name or alias (e.g. h100, a100), or 'detect'")
     p.add_argument("--gpu-file", default=None, metavar="TOML", help="a GPU model file (see docs/hardware.md)")
     p.add_argument("--cell", required=True, help="lstm, gru, slstm, elman or elman_relu")
@@ -41,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pass", dest="pass_", default="both", choices=("forward", "backward", "both"),
                    help="which kernel must fit: forward, backward, or both in one build (default)")
     p.add_argument("--backend", default="fused", choices=("fused", "alternating"))
+    p.add_argument("--binds", action="store_true",
+                   help="also tell which resources bind: whether lifting each budget alone gives a better "
+                        "configuration (one more solve per kind of resource; the answer is cached)")
     p.add_argument("--json", action="store_true", help="print JSON (the config, its resources and defines)")
     p.add_argument("--print-model", action="store_true",
                    help="print the model as .cint text with its inputs set (for 'constrint solve') and stop")
@@ -96,10 +100,10 @@ def cmd_kernel_config(args: argparse.Namespace) -> int:
         cfg = kernel_config(problem, gpu, cache=not args.no_cache)
         if args.json:
             d = cfg.to_dict()
-            d["resources"] = [r.to_dict() for r in cfg.resources(binding=True, cache=not args.no_cache)]
+            d["resources"] = [r.to_dict() for r in cfg.resources(binding=args.binds, cache=not args.no_cache)]
             print(json.dumps(d, indent=2))
         else:
-            print(cfg.explain(cache=not args.no_cache))
+            print(cfg.explain(binding=args.binds, cache=not args.no_cache))
         return EXIT_OK
     except BrokenPipeError:
         raise  # the reader went away: constrint's main() handles it

@@ -8,8 +8,6 @@ through ``ctypes`` on ``libcuda``. Nothing is compiled.
 """
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import logging
 import sys
@@ -113,6 +111,9 @@ def _cuda_python_reader(index: int) -> AttributeReader | None:
 
 
 def _ctypes_reader(index: int) -> AttributeReader | None:
+    import ctypes  # here, not at import: only detection on a machine with a GPU needs it
+    import ctypes.util
+
     candidates = ["nvcuda.dll"] if sys.platform == "win32" else ["libcuda.so.1", "libcuda.so"]
     found = ctypes.util.find_library("cuda")
     if found:

@@ -216,6 +216,8 @@ def _explain(cfg: KernelConfig, binding: bool = True, cache: bool = True) -> str
     for u in uses:
         rows.append((u.label, u.kernel or "-", f"{u.used:,}", f"{u.limit:,}", f"{u.slack:,}",
                      "?" if u.binds is None else ("yes" if u.binds else "no"), u.unit))
+    if not binding:
+        rows = [r[:5] + r[6:] for r in rows]  # no binds column
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {2, 3, 4}
     lines.append("  resources")
@@ -224,6 +226,9 @@ def _explain(cfg: KernelConfig, binding: bool = True, cache: bool = True) -> str
         lines.append("    " + "  ".join(cells).rstrip())
     if binding:
         lines.append("    (binds: lifting that budget alone lets the model find a better configuration)")
+    else:
+        lines.append("    (which of them bind: explain(binding=True), on the command line --binds; one more "
+                     "solve per kind of resource)")
     lines.append("  objective   " + ", ".join(f"{n}={v}" for n, v in zip(cfg.objective_names, cfg.objective))
                  + "  (minimised in this order)")
     lines.append(f"  model       flashrnn_kernels/tiling/{cfg.model} (sha256 {cfg.model_sha256[:12]})")

@@ -9,6 +9,7 @@ import random
 import subprocess
 import sys
 
+import pytest
 import sympy
 
 from constrint.intmath import SMALL, divisors, factorint, iroot_ceil, iroot_floor
@@ -65,3 +66,54 @@ def test_a_cached_parse_is_read_back_without_the_parser(tmp_path):
     assert "lark" in _modules_after(code)  # the first load parses and stores the parse
     assert len(list((tmp_path / "cache").glob("*.pickle"))) == 1
     assert "lark" not in _modules_after(code)  # the second reads it back
+
+
+def test_command_plugins_are_found_as_importlib_metadata_finds_them():
+    """The CLI reads the entry points itself (no importlib.metadata at start-up); it finds the
+    same ones, in every group installed here."""
+    from importlib.metadata import distributions
+    from importlib.metadata import entry_points as metadata_entry_points
+
+    from constrint.cli import entry_points
+
+    groups = {ep.group for dist in distributions() for ep in dist.entry_points}
+    assert "console_scripts" in groups
+    for group in groups | {"constrint.commands", "no.such.group"}:
+        ours = entry_points(group)
+        theirs = [(ep.name, ep.value) for ep in metadata_entry_points(group=group)]
+        assert sorted(ours) == sorted(theirs), group
+
+
+def test_entry_point_files_are_read_like_importlib_metadata(tmp_path, monkeypatch):
+    from constrint.cli import _load_entry_point, entry_points
+
+    first = tmp_path / "a"
+    second = tmp_path / "b"
+    for root, text in (
+        (first / "My.Plugin-1.0.dist-info", "# comment\n[constrint.commands]\n  tool = json:dumps  \n"
+                                             "extra = json.decoder:JSONDecoder.decode [cli]\n[other]\nx = os\n"),
+        (second / "my_plugin-2.0.dist-info", "[constrint.commands]\nshadowed = os:getcwd\n"),  # same name: skipped
+        (second / "legacy.egg-info", "[constrint.commands]\nold = os.path:join\n"),
+        (second / "no_points-1.0.dist-info", None),
+    ):
+        root.mkdir(parents=True)
+        if text is not None:
+            (root / "entry_points.txt").write_text(text)
+    monkeypatch.setattr(sys, "path", [str(first), str(tmp_path / "missing"), str(second)])
+    found = entry_points("constrint.commands")
+    assert found == [("tool", "json:dumps"), ("extra", "json.decoder:JSONDecoder.decode [cli]"),
+                     ("old", "os.path:join")]
+    import json
+    import os.path
+
+    assert _load_entry_point("json:dumps") is json.dumps
+    assert _load_entry_point("json.decoder:JSONDecoder.decode [cli]") is json.decoder.JSONDecoder.decode
+    assert _load_entry_point("os.path") is os.path
+    for bad in ("json:nope", "no_such_module_xyz:f", "not an entry point"):
+        with pytest.raises(ImportError):
+            _load_entry_point(bad)
+
+
+def test_the_command_line_does_not_import_importlib_metadata():
+    loaded = _modules_after("import sys\nfrom constrint.cli import build_parser\nbuild_parser()")
+    assert "importlib.metadata" not in loaded

@@ -501,12 +501,23 @@ def test_cli(tmp_path):
     base = ["--gpu", "h100", "--cell", "lstm", "--num-heads", "1", "--batch-size", "16", "--dtype", "bfloat16"]
     ok = run_cli(*base, "--hidden-size", "768", "--pass", "forward", env_cache=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "FLASHRNN_FUSED_NSLICE=" in ok.stdout and "binds" in ok.stdout
-    js = run_cli(*base, "--hidden-size", "768", "--pass", "backward", "--json", env_cache=tmp_path)
-    assert js.returncode == 0, js.stderr
-    data = json.loads(js.stdout)
-    assert data["problem"]["pass"] == "backward" and data["defines"]["FLASHRNN_FUSED_NSLICE"] > 1
-    assert {r["kind"] for r in data["resources"]} >= {"registers", "shared memory", "SMs", "threads"}
+    header = next(line for line in ok.stdout.splitlines() if line.strip().startswith("resource "))
+    assert "FLASHRNN_FUSED_NSLICE=" in ok.stdout and "slack" in header and "binds" not in header
+    assert "--binds" in ok.stdout  # says how to ask
+    # --binds: the column, and the register budget binds a 768-unit head
+    why = run_cli(*base, "--hidden-size", "768", "--pass", "forward", "--binds", env_cache=tmp_path)
+    assert why.returncode == 0, why.stderr
+    header = next(line for line in why.stdout.splitlines() if line.strip().startswith("resource "))
+    assert header.split() == ["resource", "kernel", "used", "limit", "slack", "binds", "unit"]
+    regs = next(line for line in why.stdout.splitlines() if line.strip().startswith("registers holding R"))
+    assert " yes " in regs
+    for extra, binds in (([], {None}), (["--binds"], {True, False})):
+        js = run_cli(*base, "--hidden-size", "768", "--pass", "backward", "--json", *extra, env_cache=tmp_path)
+        assert js.returncode == 0, js.stderr
+        data = json.loads(js.stdout)
+        assert data["problem"]["pass"] == "backward" and data["defines"]["FLASHRNN_FUSED_NSLICE"] > 1
+        assert {r["kind"] for r in data["resources"]} >= {"registers", "shared memory", "SMs", "threads"}
+        assert {r["binds"] for r in data["resources"]} == binds, extra
     bad = run_cli(*base, "--hidden-size", "4096", env_cache=tmp_path)
     assert bad.returncode == 1 and "no tiling" in bad.stderr and "Traceback" not in bad.stderr
     for argv in (["--gpu", "h999", "--cell", "lstm", "--hidden-size", "64", "--batch-size", "8"],
