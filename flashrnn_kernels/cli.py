@@ -7,9 +7,9 @@
         [--gpu-file my_gpu.toml] [--binds] [--json] [--print-model] [--no-cache]
 
 Prints the configuration and the resources it uses, with ``--binds`` also which of them bind it
-(the same path as the library up to the config: :func:`flashrnn_kernels.tiling.kernel_config`). Exit codes: 0 ok, 1 no configuration fits (the
-message says which resource and what would work), 2 bad input. Needs no torch and no GPU
-(except ``--gpu detect``).
+(the same path as the library up to the config: :func:`flashrnn_kernels.tiling.kernel_config`).
+Exit codes: 0 ok, 1 no configuration fits (the message says which resource and what would work),
+2 bad input. Needs no torch and no GPU (except ``--gpu detect``).
 """
 from __future__ import annotations
 
