@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import json
 import os
+import pkgutil
 import re
 import sys
 import threading
@@ -61,7 +61,6 @@ def _register_plugins(subparsers: argparse._SubParsersAction) -> None:
 
 
 _DIST_DIR = re.compile(r"^([^-]+)(?:-[^/]*)?\.(?:dist-info|egg-info)$", re.IGNORECASE)
-_ENTRY_POINT = re.compile(r"^(?P<module>[\w.]+)\s*(?::\s*(?P<attr>[\w.]+)\s*)?(?:\[.*\]\s*)?$")
 
 
 def entry_points(group: str) -> list[tuple[str, str]]:
@@ -114,18 +113,12 @@ def _group_entries(text: str, group: str) -> list[tuple[str, str]]:
 
 
 def _load_entry_point(value: str) -> Any:
-    """The object an entry point's ``module:attr`` names (ImportError if it cannot be loaded)."""
-    m = _ENTRY_POINT.match(value)
-    if m is None:
-        raise ImportError(f"not an entry point: {value!r}")
-    obj = importlib.import_module(m.group("module"))
-    attr = m.group("attr")
-    for part in attr.split(".") if attr else ():
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImportError(f"{value!r}: no attribute {part!r}") from None
-    return obj
+    """The object an entry point's ``module:attr`` names (its ``[extras]`` ignored, as
+    ``EntryPoint.load`` does); ImportError if it cannot be loaded."""
+    try:
+        return pkgutil.resolve_name(value.split("[", 1)[0].strip())
+    except (ValueError, AttributeError) as exc:
+        raise ImportError(f"entry point {value!r}: {exc}") from None
 
 
 # ====================================================================== helpers
