@@ -1,7 +1,6 @@
 """The result of a solve: :class:`KernelConfig` (frozen; JSON round trip; explains itself)."""
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -14,7 +13,8 @@ from .models import (
     TILING_VERSION,
     ModelSpec,
     Resource,
-    cache_dir,
+    cache_key,
+    cache_path,
     problem_defines,
     read_json,
     relaxed,
@@ -212,12 +212,11 @@ def _explain(cfg: KernelConfig, binding: bool = True, cache: bool = True) -> str
     else:
         lines += _alternating(cfg)
     uses = cfg.resources(binding=binding, cache=cache)
-    rows = [("resource", "kernel", "used", "limit", "slack", "binds", "unit")]
+    binds_column = ("binds",) if binding else ()
+    rows = [("resource", "kernel", "used", "limit", "slack", *binds_column, "unit")]
     for u in uses:
-        rows.append((u.label, u.kernel or "-", f"{u.used:,}", f"{u.limit:,}", f"{u.slack:,}",
-                     "?" if u.binds is None else ("yes" if u.binds else "no"), u.unit))
-    if not binding:
-        rows = [r[:5] + r[6:] for r in rows]  # no binds column
+        says = ("?" if u.binds is None else ("yes" if u.binds else "no"),) if binding else ()
+        rows.append((u.label, u.kernel or "-", f"{u.used:,}", f"{u.limit:,}", f"{u.slack:,}", *says, u.unit))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     right = {2, 3, 4}
     lines.append("  resources")
@@ -279,26 +278,30 @@ def binding_resources(cfg: KernelConfig, cache: bool = True) -> dict[str, bool]:
     (``binds-<key>.json``), and later calls for the same configuration skip the solves.
     ``cache=False`` neither reads nor writes it.
     """
-    key = path = None
-    if cache:
-        key, root = _binds_key(cfg), cache_dir()
-        path = None if root is None else root / f"binds-{key}.json"
-        hit = _BINDS.get(key)
-        if hit is None and path is not None:
-            hit = _read_binds(path, cfg.spec)
-        if hit is not None:
-            _BINDS[key] = hit
-            return dict(hit)
+    if not cache:
+        return _solve_binds(cfg)
+    key = _binds_key(cfg)
+    hit = _BINDS.get(key)
+    if hit is None:
+        path = cache_path(f"binds-{key}")
+        hit = None if path is None else _read_binds(path, cfg.spec)
+        if hit is None:
+            hit = _solve_binds(cfg)
+            if path is not None:
+                write_json(path, {"binds": hit})
+        _BINDS[key] = hit
+    return dict(hit)
+
+
+def _solve_binds(cfg: KernelConfig) -> dict[str, bool]:
+    """One relaxed solve per kind of resource: does lifting that budget alone improve on
+    ``cfg``'s objective?"""
     spec = cfg.spec
     inputs = dict(cfg.inputs)
     out: dict[str, bool] = {}
     for kind, _ in spec.relaxations:
         _, res = spec.solve(inputs, relaxed(spec, kind, inputs), dict(cfg.fixed))
         out[kind] = res is not None and spec.objective_of(res) < cfg.objective
-    if key is not None:
-        _BINDS[key] = dict(out)
-        if path is not None:
-            write_json(path, {"binds": out})
     return out
 
 
@@ -314,7 +317,7 @@ def forget_binds() -> None:
 def _binds_key(cfg: KernelConfig) -> str:
     payload = {"version": TILING_VERSION, "model": cfg.model, "sha256": cfg.spec.sha256(),
                "inputs": sorted(cfg.inputs), "fixed": sorted(cfg.fixed), "objective": list(cfg.objective)}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+    return cache_key(payload)
 
 
 def _read_binds(path: Path, spec: ModelSpec) -> dict[str, bool] | None:

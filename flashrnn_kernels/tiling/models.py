@@ -172,6 +172,18 @@ def cache_dir() -> Path | None:
         return None
 
 
+def cache_key(payload: Any) -> str:
+    """The name of a cache entry: a hash of ``payload`` (JSON-able; dict keys in any order)."""
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def cache_path(key: str) -> Path | None:
+    """Where the cache entry ``key`` lives (``<cache dir>/tiling/<key>.json``), None without a
+    cache directory."""
+    root = cache_dir()
+    return None if root is None else root / f"{key}.json"
+
+
 def read_json(path: Path) -> Any:
     """The JSON value of a cache entry, None where there is none or it cannot be read (a
     damaged entry is ignored: the answer is computed again and replaces it)."""
@@ -302,4 +314,4 @@ def resource_kinds(spec: ModelSpec) -> list[str]:
 
 
 __all__ = ["ModelSpec", "Resource", "SPECS", "FUSED", "ALTERNATING", "TILING_VERSION", "model_inputs",
-           "problem_defines", "relaxed", "TilingModelError"]
+           "problem_defines", "relaxed", "TilingModelError", "cache_key", "cache_path"]

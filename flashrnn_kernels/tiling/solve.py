@@ -9,8 +9,6 @@ problems are cached too (their message).
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import os
 import threading
@@ -25,7 +23,17 @@ import hwmodels
 from ..errors import InputError
 from .config import KernelConfig, forget_binds
 from .diagnose import diagnose
-from .models import SPECS, TILING_VERSION, ModelSpec, cache_dir, model_inputs, read_json, write_json
+from .models import (
+    SPECS,
+    TILING_VERSION,
+    ModelSpec,
+    cache_dir,
+    cache_key,
+    cache_path,
+    model_inputs,
+    read_json,
+    write_json,
+)
 from .problem import InfeasibleConfigError, Problem
 
 if TYPE_CHECKING:
@@ -68,12 +76,7 @@ def _key(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str,
                "gpu": gpu.name, "inputs": sorted(inputs.items())}
     if fixed:  # a solve with fixed decisions is another question
         payload["fixed"] = sorted(fixed.items())
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def cache_path(key: str) -> Path | None:
-    root = cache_dir()
-    return None if root is None else root / f"{key}.json"
+    return cache_key(payload)
 
 
 def _read_disk(key: str) -> Any:
