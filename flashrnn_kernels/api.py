@@ -1,15 +1,23 @@
 """The functional entry point :func:`flashrnn` and :func:`explain`."""
 from __future__ import annotations
 
+import threading
+
 import torch
 from torch import Tensor
 
-from .backends import Backend, Call, explain_call, select_backend
+from .backends import Backend, Call, explain_call, registry_generation, select_backend
 from .cells import Cell, get_cell
 from .env import backend_setting
 from .errors import InputError
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+#: :func:`flashrnn`'s validated calls: signature (:func:`_signature`) -> (cell, backend), the
+#: last ``_CHOICES_KEPT`` signatures (a dict keeps its insertion order: the oldest goes first)
+_CHOICES: dict[tuple, tuple[Cell, Backend]] = {}
+_CHOICES_KEPT = 64
+_CHOICES_LOCK = threading.Lock()
 
 
 def _shape(t: Tensor) -> str:
@@ -108,7 +116,9 @@ def flashrnn(
         cell: ``"lstm"``, ``"gru"``, ``"slstm"``, ``"elman"`` (tanh), ``"elman_relu"`` or a
             :class:`~.cells.Cell`.
         backend: ``"auto"`` (fastest supporting backend; ``FLASHRNN_BACKEND`` overrides),
-            ``"reference"``, ``"alternating"``, ``"fused"``, ...
+            ``"reference"``, ``"alternating"``, ``"fused"``, ... The checks and the choice are
+            made once per signature of a call (sizes, dtypes, devices, gradients, ``cell``,
+            ``backend``) and remembered for the last 64 (``docs/rnn.md``, Backends).
 
     Returns:
         ``(states [S, B, T, N, D], last [S, B, 1, N, D])``; ``h`` is ``states[0]``.
@@ -126,8 +136,49 @@ def flashrnn(
 
         ```
     """
-    cell, chosen = _dispatch(Wx, R, b, states, cell, backend)
-    return _run_chosen(chosen, Wx, R, b, states, cell)
+    key = _signature(Wx, R, b, states, cell, backend)
+    found = None if key is None else _CHOICES.get(key)
+    if found is None:
+        found = _dispatch(Wx, R, b, states, cell, backend)
+        if key is not None:
+            _remember(key, found)
+    return _run_chosen(found[1], Wx, R, b, states, found[0])
+
+
+def choice_context(backend: object) -> tuple:
+    """What the choice of a backend depends on beyond the call's tensors: the ``backend`` asked
+    for, ``FLASHRNN_BACKEND`` where that is ``"auto"``, and the registry's generation
+    (:func:`~flashrnn_kernels.backends.registry_generation`). Part of every key under which
+    :func:`flashrnn` and the modules remember a choice."""
+    auto = isinstance(backend, str) and backend.lower() == "auto"
+    return backend, backend_setting() if auto else None, registry_generation()
+
+
+def _signature(Wx, R, b, states, cell, backend) -> tuple | None:
+    """The key of a :func:`flashrnn` call: the sizes, dtypes and devices of its tensors, whether a
+    gradient can flow (as :func:`validate` decides it), the cell and :func:`choice_context`.
+    A call with the key of a validated call passes the same checks and gets the same backend.
+    None while ``torch.compile`` traces, or when an argument has no such key (the call is then
+    validated, and refused if it is not a tensor)."""
+    if torch.compiler.is_compiling():
+        return None
+    try:
+        key = (cell, *choice_context(backend), Wx.shape, Wx.dtype, Wx.device, R.shape, R.dtype, R.device,
+               None if b is None else (b.shape, b.dtype, b.device),
+               None if states is None else (states.shape, states.dtype, states.device),
+               torch.is_grad_enabled() and (Wx.requires_grad or R.requires_grad or (
+                   b is not None and b.requires_grad) or (states is not None and states.requires_grad)))
+        hash(key)
+    except (AttributeError, TypeError):
+        return None
+    return key
+
+
+def _remember(key: tuple, found: tuple[Cell, Backend]) -> None:
+    with _CHOICES_LOCK:  # readers need none: a lookup sees the dict before or after a change
+        if len(_CHOICES) >= _CHOICES_KEPT:
+            del _CHOICES[next(iter(_CHOICES))]
+        _CHOICES[key] = found
 
 
 def _run_chosen(chosen: Backend, Wx: Tensor, R: Tensor, b: Tensor | None, states: Tensor | None,
