@@ -141,6 +141,7 @@ class FusedKernels:
         self.cell = get_cell(config.problem.cell)
         self.defines = build_defines(config, self.arch, defines)
         self.compiler = compiler or compilers.chosen_compiler()
+        self._xch_bytes: dict[tuple, int] = {}
         built = _build(self.defines, self.arch, self.compiler)
         if self.compiler == "nvrtc":
             from .fused_launch import DriverLaunchers
@@ -166,13 +167,25 @@ class FusedKernels:
         return bool(self.lib.frnn_bwd_dsm_used(B, N))
 
     def exchange(self, B: int, N: int, backward: bool, device: Any):
-        """The zeroed exchange buffer a launch needs (a head split over several blocks)."""
+        """The zeroed exchange buffer a launch needs (a head split over several blocks), or, when
+        it needs none, a placeholder it does not read (one per device, kept). Its size is asked
+        of the build once per batch, heads, pass and device (``device`` must be current)."""
         import torch
 
-        nbytes = self.lib.frnn_xch_bytes(B, N, int(backward))
+        key = (B, N, backward, device)
+        nbytes = self._xch_bytes.get(key)
+        if nbytes is None:
+            nbytes = self._xch_bytes[key] = int(self.lib.frnn_xch_bytes(B, N, int(backward)))
         if nbytes <= 0:
-            return torch.empty(1, dtype=torch.int64, device=device)
+            found = _PLACEHOLDERS.get(device)
+            if found is None:
+                found = _PLACEHOLDERS[device] = torch.empty(1, dtype=torch.int64, device=device)
+            return found
         return torch.zeros(_cdiv(nbytes, 16) * 4, dtype=torch.int32, device=device)
+
+
+#: Per device, the exchange pointer of launches that need no exchange (never read).
+_PLACEHOLDERS: dict[Any, Any] = {}
 
 
 def _declare(lib: Any) -> Any:
@@ -300,7 +313,13 @@ def _start_backward_build(cell: Cell, Wx) -> None:
 
 # ------------------------------------------------------------------------------------------ run
 def _dtype_name(t) -> str:
-    return str(t.dtype).replace("torch.", "")
+    name = _DTYPE_NAMES.get(t.dtype)
+    if name is None:
+        name = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
+    return name
+
+
+_DTYPE_NAMES: dict[Any, str] = {}
 
 
 def _check(rc: int, what: str) -> None:
