@@ -4,6 +4,8 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <atomic>
+
 #include "flag_exchange.cuh"
 #include "params.cuh"
 #include "tagged_exchange.cuh"
@@ -139,11 +141,28 @@ static int cluster_size_for(const void* fn, int blocks, int smem) {
   return 1;
 }
 
+// cluster_size_for of the backward kernel, asked once per device and grid size (the occupancy
+// queries cost tens of microseconds): per device the last grid size asked and its answer, packed
+// as (blocks << 8) | C in one word (0: none yet) so that a reader sees both of one answer.
+static int bwd_cluster_size(const void* fn, int blocks, int smem) {
+  static std::atomic<long long> known[64];
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= 64) {
+    (void)cudaGetLastError();
+    return cluster_size_for(fn, blocks, smem);
+  }
+  const long long k = known[dev].load(std::memory_order_relaxed);
+  if (k != 0 && (k >> 8) == blocks) return (int)(k & 0xff);
+  const int c = cluster_size_for(fn, blocks, smem);
+  known[dev].store(((long long)blocks << 8) | c, std::memory_order_relaxed);
+  return c;
+}
+
 static int launch_clustered(const void* fn, void* params, int blocks, int smem,
                             cudaStream_t stream) {
   cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
   if (e != cudaSuccess) return (int)e;
-  ClusterLaunch l(blocks, smem, cluster_size_for(fn, blocks, smem), true, stream);
+  ClusterLaunch l(blocks, smem, bwd_cluster_size(fn, blocks, smem), true, stream);
   e = cudaLaunchKernelExC(&l.cfg, fn, &params);
   if (e != cudaSuccess) return (int)e;
   return (int)cudaGetLastError();
@@ -186,7 +205,7 @@ extern "C" int frnn_bwd_cluster(int B, int N) {
   if (cudaFuncSetAttribute((const void*)frnn_bwd, cudaFuncAttributeMaxDynamicSharedMemorySize,
                            frnn::kBwdSmem) != cudaSuccess)
     return -1;
-  return frnn::cluster_size_for((const void*)frnn_bwd, frnn::nblocks(B, N), frnn::kBwdSmem);
+  return frnn::bwd_cluster_size((const void*)frnn_bwd, frnn::nblocks(B, N), frnn::kBwdSmem);
 #else
   return 1;
 #endif
