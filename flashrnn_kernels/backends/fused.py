@@ -478,6 +478,9 @@ def _make_function():
             states, last, cache = forward_chunked(Wx, R, b, states0, cell, need)
             ctx.cell = cell
             ctx.has_b, ctx.has_s0 = b is not None, states0 is not None
+            # an output that no gradient reaches comes as None, not as zeros (fused_backward
+            # takes None: no zero-filled tensor, no copy of dstates to add dlast to)
+            ctx.set_materialize_grads(False)
             ctx.save_for_backward(R, b, states0, states, cache)
             return states, last
 
