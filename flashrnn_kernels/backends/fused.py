@@ -444,8 +444,27 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     # db[j] = sum over (b, t) of the gradient of the side/gate that bias row j feeds
     sx = dwx.sum(dim=(0, 1), dtype=torch.float32)  # [G, N, D], no float32 copy of dwx
     sr = dgr.sum(dim=(0, 1), dtype=torch.float32) if cell.separate_gates else sx
-    db = torch.stack([(sx if side == "x" else sr)[gate] for side, gate in cell.bias_rows])
+    parts = [(sx if side == "x" else sr)[g0:g1] for side, g0, g1 in _bias_runs(cell)]
+    db = parts[0] if len(parts) == 1 else torch.cat(parts)
     return dwx, dR, db.to(states.dtype), ds0
+
+
+@functools.lru_cache(maxsize=64)
+def _bias_runs(cell: Cell) -> tuple[tuple[str, int, int], ...]:
+    """``cell.bias_rows`` as runs of consecutive gates of one side, ``(side, first, end)``: the
+    bias gradient is the concatenation of those slices of the gate-gradient sums (for the LSTM
+    one run, all of the input side's sums: no copy).
+
+    >>> _bias_runs(get_cell("gru"))
+    (('x', 0, 3), ('r', 2, 3))
+    """
+    runs: list[list] = []
+    for side, gate in cell.bias_rows:
+        if runs and runs[-1][0] == side and runs[-1][2] == gate:
+            runs[-1][2] += 1
+        else:
+            runs.append([side, gate, gate + 1])
+    return tuple(tuple(r) for r in runs)
 
 
 def _recurrent_grad_one_head(dg, h, h0):
