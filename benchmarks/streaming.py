@@ -9,6 +9,8 @@ For B = 1 and B = 16, a one-layer module of ``--hidden`` units in bfloat16 again
   call and back to back (``timing.py``'s two methods; ms, median);
 * ``graph``: ``--steps`` such steps captured once in one CUDA graph (``torch.cuda.CUDAGraph``) and
   replayed; microseconds per step (the replay's time divided by the steps), median of 20 replays.
+* ``streamer``: ``module.streamer(B)``, which keeps the state and replays a graph of one step
+  per call (:class:`flashrnn_kernels.streaming.Streamer`), per call and back to back.
 
 The ratio column is ours over ``torch.nn`` float16 on the same row.
 """
@@ -96,10 +98,20 @@ def main(argv=None) -> int:
 
                 pc, bb = per_call(call, reps=50), back_to_back(call, n=100)
                 rows.append((label, pc, bb, _graph_us_per_step(fn, x, state[0], a.steps)))
-            ref = rows[1]
+            stream = ours.streamer(B)  # each call replays its own graph of one step
+            x = torch.randn(B, H, device=dev, dtype=torch.bfloat16)
+            stream(x)
+
+            def streamed(stream=stream, x=x):
+                stream(x)
+
+            rows.insert(1, (f"flashrnn_kernels {a.cell.upper()} streamer", per_call(streamed, reps=50),
+                            back_to_back(streamed, n=100), None))
+            ref = rows[2]
             for label, pc, bb, gr in rows:
-                ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, {gr / ref[3]:.2f}"
-                print(f"{B:3d} {label:28s} {pc:11.3f} ms {bb:7.3f} ms {gr:11.1f} us {ratio:>30s}")
+                graph = "-" if gr is None else f"{gr:.1f}"
+                ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, " + ("-" if gr is None else f"{gr / ref[3]:.2f}")
+                print(f"{B:3d} {label:28s} {pc:11.3f} ms {bb:7.3f} ms {graph:>11s} us {ratio:>30s}")
     if a.backend == "auto":
         for B in (1, 16):
             call = Call(a.cell, torch.bfloat16, dev, B, 1, 1, H, False)

@@ -341,6 +341,21 @@ class _RNNBase(nn.Module):
             out, last = out[0], [s[:, 0] for s in last]
         return out, last[0] if len(last) == 1 else tuple(last)
 
+    def streamer(self, batch_size: int, hx=None, graph: bool | None = None):
+        """A :class:`~flashrnn_kernels.streaming.Streamer`: one time step of this module per call,
+        the states kept between calls; on a GPU each call replays one captured CUDA graph
+        (``graph``, default: where the module is on a GPU). ``hx``: the initial states, shaped
+        as ``h_n`` (None: zeros).
+
+        >>> import torch, flashrnn_kernels as frk
+        >>> stream = frk.GRU(4, 8).double().streamer(batch_size=2)
+        >>> stream(torch.randn(2, 4, dtype=torch.float64)).shape
+        torch.Size([2, 8])
+        """
+        from .streaming import Streamer
+
+        return Streamer(self, batch_size, hx, graph)
+
     def _check_input(self, x) -> None:
         order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
         expected = (f"{order[:-1]}={self.input_size}] (batch_first={self.batch_first}) or "

@@ -1,0 +1,98 @@
+"""flashrnn_kernels.streaming.Streamer: one step per call with the states kept, against the
+module's forward over the whole sequence; eagerly on the CPU, replaying a CUDA graph on a GPU
+(``cuda`` marker)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import flashrnn_kernels as frk
+from flashrnn_kernels.errors import InputError
+
+F64 = torch.float64
+TOL = {"rtol": 1e-10, "atol": 1e-12}
+MODULES = [frk.LSTM, frk.GRU, frk.RNN, frk.SLSTM]
+
+
+@pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_steps_give_the_forward_of_the_whole_sequence(cls, layers):
+    torch.manual_seed(0)
+    rnn = cls(3, 8, num_layers=layers, num_heads=2, dtype=F64)
+    x = torch.randn(6, 2, 3, dtype=F64)
+    out, h_n = rnn(x)
+    stream = rnn.streamer(batch_size=2)
+    assert not stream.graph and "graph=False" in repr(stream)
+    ys = torch.stack([stream(x[t]) for t in range(6)])
+    torch.testing.assert_close(ys, out, **TOL)
+    want = h_n if isinstance(h_n, tuple) else (h_n,)
+    got = stream.state if isinstance(stream.state, tuple) else (stream.state,)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, **TOL)
+    stream.reset()  # a new sequence from zeros: the same outputs again
+    torch.testing.assert_close(torch.stack([stream.step(x[t]) for t in range(6)]), out, **TOL)
+
+
+def test_initial_states_state_copies_and_in_place_parameter_changes():
+    torch.manual_seed(1)
+    rnn = frk.LSTM(3, 5, num_layers=2, dtype=F64)
+    x = torch.randn(4, 2, 3, dtype=F64)
+    hx = (torch.randn(2, 2, 5, dtype=F64), torch.randn(2, 2, 5, dtype=F64))
+    stream = rnn.streamer(2, hx=hx)
+    out, _ = rnn(x, hx)
+    torch.testing.assert_close(torch.stack([stream(x[t]) for t in range(4)]), out, **TOL)
+    h, c = stream.state
+    h.zero_()  # a copy: the streamer's state is unchanged
+    torch.testing.assert_close(stream.state[0], rnn(x, hx)[1][0], **TOL)
+    with torch.no_grad():
+        rnn.weight_hh_l1.mul_(0.5)  # seen by the next call
+    stream.reset(hx)
+    torch.testing.assert_close(torch.stack([stream(x[t]) for t in range(4)]), rnn(x, hx)[0], **TOL)
+    y = stream(x[0].float())  # converted into the module's dtype
+    assert y.dtype == F64 and not y.requires_grad
+
+
+def test_bad_arguments_are_refused_with_what_is_expected():
+    rnn = frk.GRU(3, 4, dtype=F64)
+    with pytest.raises(InputError, match="bidirectional module cannot stream"):
+        frk.GRU(3, 4, bidirectional=True).streamer(1)
+    with pytest.raises(InputError, match="batch_size must be a positive integer, got 0"):
+        rnn.streamer(0)
+    with pytest.raises(InputError, match="graph=True needs the module on a CUDA device; it is on cpu"):
+        rnn.streamer(2, graph=True)
+    stream = rnn.streamer(2)
+    with pytest.raises(InputError, match=r"input has shape \[3, 3\]; this streamer takes \[batch_size=2, "
+                                         r"input_size=3\]"):
+        stream(torch.zeros(3, 3, dtype=F64))
+    with pytest.raises(InputError, match=r"hx \(h\) has shape \[1, 3, 4\]; expected \[1, 2, 4\]"):
+        stream.reset(torch.zeros(1, 3, 4))
+    with pytest.raises(InputError, match="hx must be a tuple of 2 tensors"):
+        frk.LSTM(3, 4).streamer(2, hx=torch.zeros(1, 2, 4))
+
+
+# ------------------------------------------------------------------------------------ GPU
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cls, hidden, heads", [(frk.LSTM, 768, 1), (frk.GRU, 256, 4), (frk.LSTM, 64, 2)])
+@pytest.mark.parametrize("B", [1, 16])
+def test_graph_replay_matches_the_eager_steps(cls, hidden, heads, B):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none visible)")
+    torch.manual_seed(0)
+    rnn = cls(hidden, hidden, num_layers=2, num_heads=heads, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(5, B, hidden, device="cuda", dtype=torch.bfloat16)
+    eager, graphed = rnn.streamer(B, graph=False), rnn.streamer(B)
+    assert graphed.graph
+    for t in range(5):
+        want, got = eager(x[t]), graphed(x[t])
+        torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2)
+    state = graphed.state
+    for g, w in zip(state if isinstance(state, tuple) else (state,),
+                    eager.state if isinstance(eager.state, tuple) else (eager.state,)):
+        torch.testing.assert_close(g, w, rtol=1e-2, atol=1e-2)
+    # a replaced parameter: captured again at the next call; an in-place change: seen as it is
+    rnn.weight_hh_l0 = torch.nn.Parameter(rnn.weight_hh_l0.detach() * 0.5)
+    with torch.no_grad():
+        rnn.bias_ih_l1.add_(0.25)
+    torch.testing.assert_close(graphed(x[0]), eager(x[0]), rtol=1e-2, atol=1e-2)
