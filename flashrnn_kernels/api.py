@@ -145,7 +145,7 @@ def flashrnn(
     return _run_chosen(found[1], Wx, R, b, states, found[0])
 
 
-def choice_context(backend: object) -> tuple:
+def _choice_context(backend: object) -> tuple:
     """What the choice of a backend depends on beyond the call's tensors: the ``backend`` asked
     for, ``FLASHRNN_BACKEND`` where that is ``"auto"``, and the registry's generation
     (:func:`~flashrnn_kernels.backends.registry_generation`). Part of every key under which
@@ -156,14 +156,14 @@ def choice_context(backend: object) -> tuple:
 
 def _signature(Wx, R, b, states, cell, backend) -> tuple | None:
     """The key of a :func:`flashrnn` call: the sizes, dtypes and devices of its tensors, whether a
-    gradient can flow (as :func:`validate` decides it), the cell and :func:`choice_context`.
+    gradient can flow (as :func:`validate` decides it), the cell and :func:`_choice_context`.
     A call with the key of a validated call passes the same checks and gets the same backend.
     None while ``torch.compile`` traces, or when an argument has no such key (the call is then
     validated, and refused if it is not a tensor)."""
     if torch.compiler.is_compiling():
         return None
     try:
-        key = (cell, *choice_context(backend), Wx.shape, Wx.dtype, Wx.device, R.shape, R.dtype, R.device,
+        key = (cell, *_choice_context(backend), Wx.shape, Wx.dtype, Wx.device, R.shape, R.dtype, R.device,
                None if b is None else (b.shape, b.dtype, b.device),
                None if states is None else (states.shape, states.dtype, states.device),
                torch.is_grad_enabled() and (Wx.requires_grad or R.requires_grad or (

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
-from .api import _dispatch, _run_chosen, choice_context
+from .api import _choice_context, _dispatch, _run_chosen
 from .cells import Cell, get_cell
 from .errors import InputError, UnsupportedError
 
@@ -444,7 +444,7 @@ class _RNNBase(nn.Module):
         the same backend. None while ``torch.compile`` traces (every call is validated there)."""
         if torch.compiler.is_compiling():
             return None
-        key = (x.dtype, dtype, device, x.shape[0], x.shape[1], *choice_context(self.backend),
+        key = (x.dtype, dtype, device, x.shape[0], x.shape[1], *_choice_context(self.backend),
                tuple([w.device for w in weights]))
         if torch.is_grad_enabled():
             key += (x.requires_grad, states0 is not None and any(s.requires_grad for s in states0),
