@@ -113,16 +113,16 @@ class Streamer:
             got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise InputError(f"input has shape {got}; this streamer takes "
                              f"[batch_size={self.batch_size}, input_size={self.module.input_size}]")
-        self._x.copy_(x)
-        if not self.graph:
-            with torch.no_grad():
+        with torch.no_grad():
+            self._x.copy_(x)
+            if not self.graph:
                 return self._step()
-        key = self._graph_key()
-        if key != self._key:
-            self._capture()
-            self._key = key
-        self._captured.replay()
-        return self._out.clone()
+            key = self._graph_key()
+            if key != self._key:
+                self._capture()
+                self._key = key
+            self._captured.replay()
+            return self._out.clone()
 
     step = __call__
 

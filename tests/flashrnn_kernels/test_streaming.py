@@ -49,8 +49,8 @@ def test_initial_states_state_copies_and_in_place_parameter_changes():
         rnn.weight_hh_l1.mul_(0.5)  # seen by the next call
     stream.reset(hx)
     torch.testing.assert_close(torch.stack([stream(x[t]) for t in range(4)]), rnn(x, hx)[0], **TOL)
-    y = stream(x[0].float())  # converted into the module's dtype
-    assert y.dtype == F64 and not y.requires_grad
+    y = stream(x[0].float().requires_grad_())  # converted into the module's dtype, no gradient
+    assert y.dtype == F64 and not y.requires_grad and stream._x.grad_fn is None
 
 
 def test_bad_arguments_are_refused_with_what_is_expected():
