@@ -341,11 +341,11 @@ class _RNNBase(nn.Module):
             out, last = out[0], [s[:, 0] for s in last]
         return out, last[0] if len(last) == 1 else tuple(last)
 
-    def streamer(self, batch_size: int, hx=None, graph: bool | None = None):
+    def streamer(self, batch_size: int, hx=None, graph: bool | None = None, backend: str | None = None):
         """A :class:`~flashrnn_kernels.streaming.Streamer`: one time step of this module per call,
         the states kept between calls; on a GPU each call replays one captured CUDA graph
         (``graph``, default: where the module is on a GPU). ``hx``: the initial states, shaped
-        as ``h_n`` (None: zeros).
+        as ``h_n`` (None: zeros); ``backend``: the steps' backend (None: the module's).
 
         >>> import torch, flashrnn_kernels as frk
         >>> stream = frk.GRU(4, 8).double().streamer(batch_size=2)
@@ -354,7 +354,7 @@ class _RNNBase(nn.Module):
         """
         from .streaming import Streamer
 
-        return Streamer(self, batch_size, hx, graph)
+        return Streamer(self, batch_size, hx, graph, backend)
 
     def _check_input(self, x) -> None:
         order = "[B, T, input_size]" if self.batch_first else "[T, B, input_size]"
@@ -434,7 +434,7 @@ class _RNNBase(nn.Module):
         return [params[n] if n in params else getattr(self, n) for n in self._flat_weights_names]
 
     def _plan_key(self, x: Tensor, device: torch.device, dtype: torch.dtype, states0: list[Tensor] | None,
-                  weights: list[Tensor]) -> tuple | None:
+                  weights: list[Tensor], backend: str) -> tuple | None:
         """Everything the validation and the backend choice of this module's ``flashrnn`` calls
         depend on, for a batch-major ``x``: the sizes, dtypes and devices of input and weights,
         which tensors require gradients, the backend asked for (``FLASHRNN_BACKEND`` where that
@@ -444,7 +444,7 @@ class _RNNBase(nn.Module):
         the same backend. None while ``torch.compile`` traces (every call is validated there)."""
         if torch.compiler.is_compiling():
             return None
-        key = (x.dtype, dtype, device, x.shape[0], x.shape[1], *_choice_context(self.backend),
+        key = (x.dtype, dtype, device, x.shape[0], x.shape[1], *_choice_context(backend),
                tuple([w.device for w in weights]))
         if torch.is_grad_enabled():
             key += (x.requires_grad, states0 is not None and any(s.requires_grad for s in states0),
@@ -452,10 +452,11 @@ class _RNNBase(nn.Module):
         return key
 
     def _run(self, x: Tensor, hx, batched: bool, lengths: Tensor | None,
-             one_step: bool = False) -> tuple[Tensor, list[Tensor]]:
+             one_step: bool = False, backend: str | None = None) -> tuple[Tensor, list[Tensor]]:
         """All layers on a batch-major ``x [B, T, input_size]`` from ``hx`` (``forward``'s):
         ``(output [B, T, num_directions * H], S x [num_layers * num_directions, B, H])``;
-        ``one_step``: T is 1 and the output comes as ``[B, H]``.
+        ``one_step``: T is 1 and the output comes as ``[B, H]``; ``backend``: the one asked for
+        instead of the module's own (a :class:`~flashrnn_kernels.streaming.Streamer`'s).
 
         The backend of each layer and direction is chosen by a validated :func:`flashrnn` call
         (``api._dispatch``) the first time; the module remembers the choices under
@@ -472,7 +473,8 @@ class _RNNBase(nn.Module):
         S, H, dirs = cell.num_states, self.hidden_size, self.num_directions
         LD = self.num_layers * dirs
         per = 4 if self.bias else 2
-        key = self._plan_key(x, device, dtype, states0, flat)
+        backend = self.backend if backend is None else backend
+        key = self._plan_key(x, device, dtype, states0, flat, backend)
         plans = self._call_plans
         chosen = None if key is None else plans.get(key)
         picked = []
@@ -494,10 +496,10 @@ class _RNNBase(nn.Module):
                 else:
                     s0 = stacked[k:k + 1] if S == 1 else stacked[:, k]
                 w = flat[k * per:(k + 1) * per]
-                out, last, backend = self._run_direction(
+                out, last, ran = self._run_direction(
                     x, direction, w, s0, lengths, reverse_index, cell, None if chosen is None else chosen[k],
-                    squeeze)
-                picked.append(backend)
+                    squeeze, backend)
+                picked.append(ran)
                 outs.append(out)
                 lasts.append(last)
             x = outs[0] if dirs == 1 else torch.cat(outs, dim=-1)
@@ -511,7 +513,7 @@ class _RNNBase(nn.Module):
             return x, list(lasts[0].reshape(S, 1, B, H).unbind(0))
         return x, list(torch.stack(lasts, dim=1).reshape(S, LD, B, H).unbind(0))
 
-    def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen, squeeze):
+    def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen, squeeze, backend):
         """One layer in one direction: ``(out [B, T, H]`` (``[B, H]`` if ``squeeze``, for T = 1),
         ``last, backend)``; ``last`` holds
         ``[S, B, H]`` in some shape, ``backend`` ran the call (``chosen`` if given, else the
@@ -537,7 +539,7 @@ class _RNNBase(nn.Module):
             states, last = _empty_batch(Wx, R, b, states0, S)
         else:
             if chosen is None:
-                cell, chosen = _dispatch(Wx, R, b, states0, cell, self.backend)
+                cell, chosen = _dispatch(Wx, R, b, states0, cell, backend)
             states, last = _run_chosen(chosen, Wx, R, b, states0, cell)
         out = states[0].reshape((B, H) if squeeze else (B, T, H))
         if lengths is not None:

@@ -44,6 +44,8 @@ class Streamer:
         hx: the initial states, shaped as the module's ``h_n``
             (``[num_layers, B, hidden_size]``; a tuple for the LSTM and sLSTM); None for zeros.
         graph: replay one captured CUDA graph per call (default: where the module is on a GPU).
+        backend: the backend of the steps (``"auto"``, ``"fused"``, ``"alternating"``, ...);
+            None: the module's own.
 
     >>> import torch, flashrnn_kernels as frk
     >>> rnn = frk.LSTM(4, 8, num_layers=2).double()
@@ -55,15 +57,20 @@ class Streamer:
     (True, True)
     """
 
-    def __init__(self, module: Any, batch_size: int, hx: Any = None, graph: bool | None = None):
+    def __init__(self, module: Any, batch_size: int, hx: Any = None, graph: bool | None = None,
+                 backend: str | None = None):
         if module.bidirectional:
             raise InputError(f"{type(module).__name__}.streamer: a bidirectional module cannot stream (its "
                              "reverse direction reads the sequence from the end)")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        if backend is not None and not isinstance(backend, str):
+            raise InputError(f"backend must be a string or None, got {type(backend).__name__}")
         first = module._flat_weights()[0]
         self.module = module
         self.batch_size = batch_size
+        #: the backend the steps ask for (the module's own unless given)
+        self.backend = module.backend if backend is None else backend
         self.device, self.dtype = first.device, first.dtype
         if graph is None:
             graph = self.device.type == "cuda"
@@ -127,10 +134,12 @@ class Streamer:
     step = __call__
 
     def _step(self) -> Tensor:
-        """``module.step`` from the kept states, the new states written over them."""
+        """One step of the module (as ``module.step``, with :attr:`backend`) from the kept states,
+        the new states written over them."""
         states = self._states[0] if len(self._states) == 1 else tuple(self._states)
-        out, new = self.module.step(self._x, states)
-        for buf, value in zip(self._states, (new,) if len(self._states) == 1 else new):
+        out, new = self.module._run(self._x.unsqueeze(1), states, True, None, one_step=True,
+                                    backend=self.backend)
+        for buf, value in zip(self._states, new):
             buf.copy_(value)
         return out
 
@@ -160,4 +169,4 @@ class Streamer:
 
     def __repr__(self) -> str:
         return (f"Streamer({type(self.module).__name__}, batch_size={self.batch_size}, "
-                f"dtype={self.dtype}, device={self.device}, graph={self.graph})")
+                f"dtype={self.dtype}, device={self.device}, graph={self.graph}, backend={self.backend!r})")

@@ -53,6 +53,19 @@ def test_initial_states_state_copies_and_in_place_parameter_changes():
     assert y.dtype == F64 and not y.requires_grad and stream._x.grad_fn is None
 
 
+def test_the_steps_run_on_the_backend_asked_for(fake_backend):
+    rnn = frk.GRU(3, 4, dtype=F64)
+    x = torch.randn(2, 3, dtype=F64)
+    rnn.streamer(2)(x)
+    assert fake_backend.calls == 1  # the module's backend, "auto": the stand-in of highest priority
+    stream = rnn.streamer(2, backend="reference")
+    assert stream.backend == "reference" and "backend='reference'" in repr(stream)
+    torch.testing.assert_close(stream(x), rnn.step(x)[0], **TOL)
+    assert fake_backend.calls == 2  # the module's own step, not the streamer's
+    with pytest.raises(InputError, match="backend must be a string or None, got int"):
+        rnn.streamer(2, backend=3)
+
+
 def test_bad_arguments_are_refused_with_what_is_expected():
     rnn = frk.GRU(3, 4, dtype=F64)
     with pytest.raises(InputError, match="bidirectional module cannot stream"):
@@ -76,13 +89,14 @@ def test_bad_arguments_are_refused_with_what_is_expected():
 @pytest.mark.cuda
 @pytest.mark.parametrize("cls, hidden, heads", [(frk.LSTM, 768, 1), (frk.GRU, 256, 4), (frk.LSTM, 64, 2)])
 @pytest.mark.parametrize("B", [1, 16])
-def test_graph_replay_matches_the_eager_steps(cls, hidden, heads, B):
+@pytest.mark.parametrize("backend", [None, "alternating"])
+def test_graph_replay_matches_the_eager_steps(cls, hidden, heads, B, backend):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (none visible)")
     torch.manual_seed(0)
     rnn = cls(hidden, hidden, num_layers=2, num_heads=heads, device="cuda", dtype=torch.bfloat16)
     x = torch.randn(5, B, hidden, device="cuda", dtype=torch.bfloat16)
-    eager, graphed = rnn.streamer(B, graph=False), rnn.streamer(B)
+    eager, graphed = rnn.streamer(B, graph=False, backend=backend), rnn.streamer(B, backend=backend)
     assert graphed.graph
     for t in range(5):
         want, got = eager(x[t]), graphed(x[t])
