@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .env import backend_setting
 from .errors import InputError
 
 __all__ = ["Streamer"]
@@ -45,7 +46,9 @@ class Streamer:
             (``[num_layers, B, hidden_size]``; a tuple for the LSTM and sLSTM); None for zeros.
         graph: replay one captured CUDA graph per call (default: where the module is on a GPU).
         backend: the backend of the steps (``"auto"``, ``"fused"``, ``"alternating"``, ...);
-            None: the module's own.
+            None: the module's own, except that a graph of a module left at ``"auto"`` (and no
+            ``FLASHRNN_BACKEND``) steps on ``"alternating"``, which replays a step as fast as the
+            fused kernel or faster (``docs/design/fused-kernel.md``, streaming).
 
     >>> import torch, flashrnn_kernels as frk
     >>> rnn = frk.LSTM(4, 8, num_layers=2).double()
@@ -69,8 +72,6 @@ class Streamer:
         first = module._flat_weights()[0]
         self.module = module
         self.batch_size = batch_size
-        #: the backend the steps ask for (the module's own unless given)
-        self.backend = module.backend if backend is None else backend
         self.device, self.dtype = first.device, first.dtype
         if graph is None:
             graph = self.device.type == "cuda"
@@ -78,6 +79,8 @@ class Streamer:
             raise InputError(f"graph=True needs the module on a CUDA device; it is on {self.device}")
         #: whether a call replays a captured CUDA graph
         self.graph = bool(graph)
+        #: the backend the steps ask for (see ``backend`` above)
+        self.backend = self._default_backend(module) if backend is None else backend
         self._x = torch.zeros(batch_size, module.input_size, device=self.device, dtype=self.dtype)
         shape = (module.num_layers, batch_size, module.hidden_size)
         self._states = [torch.zeros(shape, device=self.device, dtype=self.dtype)
@@ -86,6 +89,12 @@ class Streamer:
         self._captured: torch.cuda.CUDAGraph | None = None
         self._key: tuple | None = None
         self.reset(hx)
+
+    def _default_backend(self, module: Any) -> str:
+        own = module.backend
+        if self.graph and own.lower() == "auto" and backend_setting() == "auto":
+            return "alternating"
+        return own
 
     # ------------------------------------------------------------------------------ state
     @property

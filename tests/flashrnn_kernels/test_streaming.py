@@ -66,6 +66,17 @@ def test_the_steps_run_on_the_backend_asked_for(fake_backend):
         rnn.streamer(2, backend=3)
 
 
+def test_a_graph_of_a_module_left_at_auto_steps_on_the_alternating_backend(monkeypatch):
+    """Without a GPU the choice is looked at, not run: ``graph`` is set after construction."""
+    rnn, named = frk.LSTM(3, 4), frk.LSTM(3, 4, backend="fused")
+    assert rnn.streamer(1).backend == "auto" and named.streamer(1).backend == "fused"
+    stream = rnn.streamer(1)
+    stream.graph = True
+    assert stream._default_backend(rnn) == "alternating" and stream._default_backend(named) == "fused"
+    monkeypatch.setenv("FLASHRNN_BACKEND", "fused")  # a process-wide choice is kept
+    assert stream._default_backend(rnn) == "auto"
+
+
 def test_bad_arguments_are_refused_with_what_is_expected():
     rnn = frk.GRU(3, 4, dtype=F64)
     with pytest.raises(InputError, match="bidirectional module cannot stream"):
@@ -89,15 +100,16 @@ def test_bad_arguments_are_refused_with_what_is_expected():
 @pytest.mark.cuda
 @pytest.mark.parametrize("cls, hidden, heads", [(frk.LSTM, 768, 1), (frk.GRU, 256, 4), (frk.LSTM, 64, 2)])
 @pytest.mark.parametrize("B", [1, 16])
-@pytest.mark.parametrize("backend", [None, "alternating"])
+@pytest.mark.parametrize("backend", [None, "fused"])
 def test_graph_replay_matches_the_eager_steps(cls, hidden, heads, B, backend):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (none visible)")
     torch.manual_seed(0)
     rnn = cls(hidden, hidden, num_layers=2, num_heads=heads, device="cuda", dtype=torch.bfloat16)
     x = torch.randn(5, B, hidden, device="cuda", dtype=torch.bfloat16)
-    eager, graphed = rnn.streamer(B, graph=False, backend=backend), rnn.streamer(B, backend=backend)
-    assert graphed.graph
+    graphed = rnn.streamer(B, backend=backend)
+    assert graphed.graph and graphed.backend == (backend or "alternating")
+    eager = rnn.streamer(B, graph=False, backend=graphed.backend)
     for t in range(5):
         want, got = eager(x[t]), graphed(x[t])
         torch.testing.assert_close(got, want, rtol=1e-2, atol=1e-2)
