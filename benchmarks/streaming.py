@@ -105,7 +105,7 @@ def main(argv=None) -> int:
             def streamed(stream=stream, x=x):
                 stream(x)
 
-            rows.insert(1, (f"flashrnn_kernels {a.cell.upper()} streamer", per_call(streamed, reps=50),
+            rows.insert(1, (f"{a.cell.upper()} streamer ({stream.backend})", per_call(streamed, reps=50),
                             back_to_back(streamed, n=100), None))
             ref = rows[2]
             for label, pc, bb, gr in rows:
