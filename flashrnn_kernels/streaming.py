@@ -7,7 +7,8 @@ in the streamer. On a GPU the first call captures one whole step (input projecti
 state update) in a CUDA graph and every later call replays it: a call then costs one copy of
 ``x_t`` in, one graph launch and one copy of the output out, whatever the model does inside.
 Without a GPU (or with ``graph=False``) a call runs ``module.step`` eagerly, with the same
-results.
+results. The graph of a module left at ``backend="auto"`` takes the alternating backend's step,
+which replays as fast as the fused kernel's or faster (``backend=`` picks another).
 
 ```python
 rnn = frk.LSTM(768, 768, device="cuda", dtype=torch.bfloat16)
