@@ -334,6 +334,34 @@ def test_recurrent_grad_one_head_matches_shifted_states(B, T, dtype):
     assert (got.double() - want).abs().max() <= tol * (1 + want.abs().max())
 
 
+def test_exchange_size_is_asked_once_and_a_placeholder_kept_where_none_is_needed():
+    """``FusedKernels.exchange`` on the CPU with a stand-in build: the size is asked once per
+    (batch, heads, pass, device); a launch that needs no exchange gets one kept placeholder, one
+    that needs it a fresh zeroed buffer of whole 16-byte words."""
+    asked = []
+
+    class Lib:
+        def frnn_xch_bytes(self, B, N, backward):
+            asked.append((B, N, backward))
+            return 0 if backward else 40 * B
+
+    k = object.__new__(fused.FusedKernels)
+    k.lib, k._xch_bytes = Lib(), {}
+    cpu = torch.device("cpu")
+    first = k.exchange(2, 1, True, cpu)
+    assert first is k.exchange(2, 1, True, cpu) is k.exchange(5, 3, True, cpu)  # one placeholder
+    a, b = k.exchange(2, 1, False, cpu), k.exchange(2, 1, False, cpu)
+    assert a is not b and a.dtype == torch.int32 and a.numel() * 4 == 80 and not a.any()
+    assert asked == [(2, 1, 1), (5, 3, 1), (2, 1, 0)]
+
+
+def test_bias_gradient_runs_cover_every_bias_row_in_order():
+    for name in ("lstm", "gru", "slstm", "elman", "elman_relu"):
+        cell = get_cell(name)
+        rows = [(side, g) for side, g0, g1 in fused._bias_runs(cell) for g in range(g0, g1)]
+        assert rows == list(cell.bias_rows), name
+
+
 def test_round_tf32():
     x = torch.tensor([1.0, 1.0 + 2**-11, 1.0 + 2**-12, -(1.0 + 2**-11), 3.0e-3])
     y = _round_tf32(x)
