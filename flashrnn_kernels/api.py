@@ -13,7 +13,7 @@ from .errors import InputError
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-#: :func:`flashrnn`'s validated calls: signature (:func:`_signature`) -> (cell, backend), the
+#: :func:`flashrnn`'s validated calls: key (:func:`_remembered`) -> (cell, backend), the
 #: last ``_CHOICES_KEPT`` signatures (a dict keeps its insertion order: the oldest goes first)
 _CHOICES: dict[tuple, tuple[Cell, Backend]] = {}
 _CHOICES_KEPT = 64
@@ -136,8 +136,7 @@ def flashrnn(
 
         ```
     """
-    key = _signature(Wx, R, b, states, cell, backend)
-    found = None if key is None else _CHOICES.get(key)
+    key, found = _remembered(Wx, R, b, states, cell, backend)
     if found is None:
         found = _dispatch(Wx, R, b, states, cell, backend)
         if key is not None:
@@ -154,24 +153,24 @@ def _choice_context(backend: object) -> tuple:
     return backend, backend_setting() if auto else None, registry_generation()
 
 
-def _signature(Wx, R, b, states, cell, backend) -> tuple | None:
-    """The key of a :func:`flashrnn` call: the sizes, dtypes and devices of its tensors, whether a
-    gradient can flow (as :func:`validate` decides it), the cell and :func:`_choice_context`.
-    A call with the key of a validated call passes the same checks and gets the same backend.
-    None while ``torch.compile`` traces, or when an argument has no such key (the call is then
+def _remembered(Wx, R, b, states, cell, backend) -> tuple[tuple | None, tuple[Cell, Backend] | None]:
+    """``(key, choice)`` of a :func:`flashrnn` call: its key (the sizes, dtypes and devices of its
+    tensors, whether a gradient can flow as :func:`validate` decides it, the cell and
+    :func:`_choice_context`) and the ``(cell, backend)`` remembered under it, or None. A call with
+    the key of a validated call passes the same checks and gets the same backend. The key is None
+    while ``torch.compile`` traces, or when an argument has no such key (the call is then
     validated, and refused if it is not a tensor)."""
     if torch.compiler.is_compiling():
-        return None
+        return None, None
     try:
         key = (cell, *_choice_context(backend), Wx.shape, Wx.dtype, Wx.device, R.shape, R.dtype, R.device,
                None if b is None else (b.shape, b.dtype, b.device),
                None if states is None else (states.shape, states.dtype, states.device),
                torch.is_grad_enabled() and (Wx.requires_grad or R.requires_grad or (
                    b is not None and b.requires_grad) or (states is not None and states.requires_grad)))
-        hash(key)
+        return key, _CHOICES.get(key)  # hashed once, by the lookup
     except (AttributeError, TypeError):
-        return None
-    return key
+        return None, None
 
 
 def _remember(key: tuple, found: tuple[Cell, Backend]) -> None:

@@ -515,9 +515,9 @@ class _RNNBase(nn.Module):
 
     def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen, squeeze, backend):
         """One layer in one direction: ``(out [B, T, H]`` (``[B, H]`` if ``squeeze``, for T = 1),
-        ``last, backend)``; ``last`` holds
-        ``[S, B, H]`` in some shape, ``backend`` ran the call (``chosen`` if given, else the
-        validated choice of ``api._dispatch``; None for an empty batch)."""
+        ``last, ran)``; ``last`` holds ``[S, B, H]`` in some shape, ``ran`` is the backend that ran
+        the call (``chosen`` if given, else ``api._dispatch``'s choice for the ``backend`` asked
+        for; None for an empty batch)."""
         if self.bias:
             w_ih, w_hh, b_ih, b_hh = weights
         else:

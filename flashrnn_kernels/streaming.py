@@ -126,7 +126,7 @@ class Streamer:
     def __call__(self, x: Tensor) -> Tensor:
         """One time step: ``x [batch_size, input_size]`` (copied into the streamer's input, in the
         module's dtype and on its device) -> the last layer's output ``[batch_size, hidden_size]``."""
-        if not isinstance(x, Tensor) or tuple(x.shape) != tuple(self._x.shape):
+        if not isinstance(x, Tensor) or x.shape != self._x.shape:
             got = list(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise InputError(f"input has shape {got}; this streamer takes "
                              f"[batch_size={self.batch_size}, input_size={self.module.input_size}]")

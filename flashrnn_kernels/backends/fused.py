@@ -313,13 +313,7 @@ def _start_backward_build(cell: Cell, Wx) -> None:
 
 # ------------------------------------------------------------------------------------------ run
 def _dtype_name(t) -> str:
-    name = _DTYPE_NAMES.get(t.dtype)
-    if name is None:
-        name = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
-    return name
-
-
-_DTYPE_NAMES: dict[Any, str] = {}
+    return str(t.dtype).replace("torch.", "")
 
 
 def _check(rc: int, what: str) -> None:
