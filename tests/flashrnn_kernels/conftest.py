@@ -30,6 +30,12 @@ class FakeBackend(Backend):
         self.calls += 1
         return frk.reference_forward(Wx, R, b, states0, cell)
 
+    def take_asked(self):
+        """The (B, T, requires_grad) of the calls asked about since the last look."""
+        asked = [(c.B, c.T, c.requires_grad) for c in self.asked]
+        self.asked.clear()
+        return asked
+
 
 @pytest.fixture
 def fake_backend_class():

@@ -111,43 +111,36 @@ def test_auto_picks_highest_priority_supporting(fake_backend):
     assert "reference (priority 0): supported  <- runs this call" in text
 
 
-def _asked(backend):
-    """The (B, T, requires_grad) of the calls asked about since the last look."""
-    asked = [(c.B, c.T, c.requires_grad) for c in backend.asked]
-    backend.asked.clear()
-    return asked
-
-
 def test_a_call_is_validated_and_its_backend_chosen_once_per_signature(fake_backend, monkeypatch):
     Wx, R, b, s0 = inputs()
     for _ in range(3):
         frk.flashrnn(Wx, R, b, s0)
-    assert _asked(fake_backend) == [(2, 3, False)] and fake_backend.calls == 3
+    assert fake_backend.take_asked() == [(2, 3, False)] and fake_backend.calls == 3
     frk.flashrnn(Wx.clone(), R.clone(), b.clone(), s0.clone())  # other tensors of the same signature
     frk.flashrnn(Wx[:1], R, b, s0[:, :1])
     frk.flashrnn(Wx, R, None, s0)
     frk.flashrnn(Wx, R, b, s0, cell=frk.get_cell("lstm"))
-    assert _asked(fake_backend) == [(1, 3, False), (2, 3, False), (2, 3, False)]
+    assert fake_backend.take_asked() == [(1, 3, False), (2, 3, False), (2, 3, False)]
     R.requires_grad_()
     frk.flashrnn(Wx, R, b, s0)
     with torch.no_grad():
         frk.flashrnn(Wx, R, b, s0)  # no gradient can flow: the first signature again
-    assert _asked(fake_backend) == [(2, 3, True)]
+    assert fake_backend.take_asked() == [(2, 3, True)]
     monkeypatch.setenv("FLASHRNN_BACKEND", "reference")
     frk.flashrnn(Wx, R, b, s0)
-    assert _asked(fake_backend) == [] and fake_backend.calls == 9  # the reference ran it
+    assert fake_backend.take_asked() == [] and fake_backend.calls == 9  # the reference ran it
     monkeypatch.delenv("FLASHRNN_BACKEND")
     frk.flashrnn(Wx, R, b, s0)
-    assert _asked(fake_backend) == [] and fake_backend.calls == 10
+    assert fake_backend.take_asked() == [] and fake_backend.calls == 10
     with pytest.raises(InputError, match="R has dtype torch.float32"):  # checked, as every new signature
         frk.flashrnn(Wx, R.float(), b, s0)
     with pytest.raises(InputError, match="b has shape"):
         frk.flashrnn(Wx, R, b[:2], s0)
     for B in range(3, 3 + 70):  # a few signatures are remembered, not all
         frk.flashrnn(Wx[:1].expand(B, -1, -1, -1, -1), R, b, None)
-    assert len(_asked(fake_backend)) == 70
+    assert len(fake_backend.take_asked()) == 70
     frk.flashrnn(Wx, R, b, s0)
-    assert _asked(fake_backend) == [(2, 3, True)]
+    assert fake_backend.take_asked() == [(2, 3, True)]
 
 
 def test_unsupported_request_lists_every_reason(fake_backend):

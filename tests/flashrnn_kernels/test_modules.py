@@ -436,13 +436,6 @@ def test_torch_compile_and_export():
     torch.testing.assert_close(exported.module()(x)[0], rnn(x)[0])
 
 
-def _asked(backend):
-    """The (B, T, requires_grad) of the calls asked about since the last look."""
-    asked = [(c.B, c.T, c.requires_grad) for c in backend.asked]
-    backend.asked.clear()
-    return asked
-
-
 def test_a_module_validates_and_chooses_once_per_signature(fake_backend):
     rnn = frk.GRU(I, H, num_layers=2, dtype=F64)
     ref = frk.GRU(I, H, num_layers=2, dtype=F64, backend="reference")
@@ -450,51 +443,51 @@ def test_a_module_validates_and_chooses_once_per_signature(fake_backend):
     x = torch.randn(5, 2, I, dtype=F64)
     for _ in range(2):
         torch.testing.assert_close(rnn(x), ref(x), **TOL)
-    assert _asked(fake_backend) == [(2, 5, True)] * 2  # once per layer, on the first call only
+    assert fake_backend.take_asked() == [(2, 5, True)] * 2  # once per layer, on the first call only
     with torch.no_grad():
         for _ in range(2):
             torch.testing.assert_close(rnn(x), ref(x), **TOL)
             h = rnn.step(x[0])[1]
-    assert _asked(fake_backend) == [(2, 5, False)] * 2 + [(2, 1, False)] * 2
+    assert fake_backend.take_asked() == [(2, 5, False)] * 2 + [(2, 1, False)] * 2
     with torch.no_grad():
         torch.testing.assert_close(rnn.step(x[1], h), ref.step(x[1], h), **TOL)
-    assert _asked(fake_backend) == []  # a step with the state given: the signature of the one without
+    assert fake_backend.take_asked() == []  # a step with the state given: the signature of the one without
     rnn(x, h.requires_grad_())
-    assert _asked(fake_backend) == [(2, 5, True)] * 2  # the states require gradients: a new signature
+    assert fake_backend.take_asked() == [(2, 5, True)] * 2  # the states require gradients: a new signature
     rnn.requires_grad_(False)
     rnn(x)
-    assert _asked(fake_backend) == [(2, 5, False)] * 2
+    assert fake_backend.take_asked() == [(2, 5, False)] * 2
     rnn.requires_grad_(True)
     rnn(x)
-    assert _asked(fake_backend) == []
+    assert fake_backend.take_asked() == []
     longer = torch.randn(20, 2, I, dtype=F64)
     for T in range(6, 21):
         rnn(longer[:T])
-    assert _asked(fake_backend) == [(2, T, True) for T in range(6, 21) for _ in range(2)]
+    assert fake_backend.take_asked() == [(2, T, True) for T in range(6, 21) for _ in range(2)]
     rnn(x)
-    assert _asked(fake_backend) == [(2, 5, True)] * 2  # a few signatures are remembered, not all
+    assert fake_backend.take_asked() == [(2, 5, True)] * 2  # a few signatures are remembered, not all
 
 
 def test_a_module_chooses_again_for_another_backend_setting(fake_backend, fake_backend_class, monkeypatch):
     rnn = frk.LSTM(I, H, dtype=F64)
     x = torch.randn(5, 2, I, dtype=F64)
     rnn(x)
-    assert _asked(fake_backend) == [(2, 5, True)]
+    assert fake_backend.take_asked() == [(2, 5, True)]
     monkeypatch.setenv("FLASHRNN_BACKEND", "reference")
     rnn(x)
-    assert _asked(fake_backend) == []  # the reference ran it, without asking the others
+    assert fake_backend.take_asked() == []  # the reference ran it, without asking the others
     monkeypatch.delenv("FLASHRNN_BACKEND")
     rnn(x)
-    assert _asked(fake_backend) == []  # the choice for "auto" without the variable is remembered
+    assert fake_backend.take_asked() == []  # the choice for "auto" without the variable is remembered
     rnn.backend = "reference"
     rnn(x)
     rnn.backend = "fake_test"
     rnn(x)
-    assert _asked(fake_backend) == [(2, 5, True)]
+    assert fake_backend.take_asked() == [(2, 5, True)]
     rnn.backend = "auto"
     register_backend(fake_backend_class(), replace=True)  # a new registry: chosen again, the new one runs
     rnn(x)
-    assert _asked(fake_backend) == [] and _asked(frk.get_backend("fake_test")) == [(2, 5, True)]
+    assert fake_backend.take_asked() == [] and frk.get_backend("fake_test").take_asked() == [(2, 5, True)]
     rnn.backend = None
     with pytest.raises(InputError, match="^backend must be a string, got NoneType$"):
         rnn(x)
@@ -538,10 +531,10 @@ def test_a_module_that_ran_copies_and_pickles(fake_backend):
     rnn = frk.SLSTM(I, H, dtype=F64)
     x = torch.randn(5, 2, I, dtype=F64)
     out = rnn(x)[0]
-    assert _asked(fake_backend) == [(2, 5, True)]
+    assert fake_backend.take_asked() == [(2, 5, True)]
     for copied in (copy.deepcopy(rnn), pickle.loads(pickle.dumps(rnn))):
         torch.testing.assert_close(copied(x)[0], out, **TOL)
-        assert _asked(fake_backend) == [(2, 5, True)]  # the copy chooses its backend itself
+        assert fake_backend.take_asked() == [(2, 5, True)]  # the copy chooses its backend itself
 
 
 def test_a_gru_first_run_in_inference_mode_trains_afterwards():
