@@ -252,13 +252,19 @@ def _fused(cfg: KernelConfig) -> list[str]:
         if (k == "F" and not p.forward) or (k == "B" and not p.backward):
             continue
         wm, wk = cfg[f"{pre}_WM"], cfg[f"{pre}_WK"]
+        ksr, ksw = cfg[f"KSR_{k}"], cfg[f"KSW_{k}"]
+        where = (f"{cfg[f'AR_{k}']} registers hold R" if ksr == ksw else
+                 f"R: {ksr} K steps in {cfg[f'AR_{k}']} registers, {ksw - ksr} in "
+                 f"{cfg[f'SMEM_{k}_R']:,} B of shared memory")
         out.append(f"  {name:<11} warps {wm} x {wk} (rows x split-K): {cfg[f'MTW_{k}']} row tiles x "
-                   f"{cfg[f'KSW_{k}']} K steps per warp, {cfg[f'NCH_{k}']} accumulator chain(s); "
-                   f"{cfg[f'A_{k}']} registers hold R, about {cfg[f'REGS_{k}']} in all; "
+                   f"{ksw} K steps per warp, {cfg[f'NCH_{k}']} accumulator chain(s); "
+                   f"{where}, about {cfg[f'REGS_{k}']} registers in all; "
                    f"{cfg[f'SMEM_{k}']:,} B shared memory")
-    out.append(f"  R           {mb(cfg['R_BYTES'])} per head, all of it in registers "
-               f"({mb(cfg['R_REG_BYTES'])} of registers over its blocks, padding included); "
-               f"{cfg['R_SMEM_BYTES']} B in shared memory")
+    where = ("all of it in registers" if cfg["R_SMEM_BYTES"] == 0 else
+             "in registers and, for what exceeds them, in shared memory read back every step")
+    out.append(f"  R           {mb(cfg['R_BYTES'])} per head, {where} "
+               f"({mb(cfg['R_REG_BYTES'])} of registers and {mb(cfg['R_SMEM_BYTES'])} of shared memory "
+               "over its blocks, padding included)")
     return out
 
 

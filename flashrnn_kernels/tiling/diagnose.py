@@ -79,7 +79,7 @@ def diagnose(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[
 
 
 _NEEDS = {  # (backend, kind) -> (quantity to minimise with that budget lifted, its limit, wording)
-    ("fused", "registers"): ("A", "A_REG_BUDGET", "registers of R per thread"),
+    ("fused", "registers"): ("REGS", "REG_BUDGET", "registers per thread"),  # (_registers_reason)
     ("fused", "SMs"): ("BLOCKS", "NUM_SMS", "blocks resident at once (one per SM)"),
     ("fused", "shared memory"): ("SMEM", "SMEM_PER_BLOCK_OPTIN", "B of shared memory per block"),
     ("fused", "threads"): ("NT", "MAX_THREADS_PER_BLOCK", "threads per block"),
@@ -118,26 +118,31 @@ def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inp
 
 
 def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -> str:
-    """The fused kernel's registers: the split that overshoots its register budgets least."""
-    import constrint
-
-    budget_a = int(base.expression("A_REG_BUDGET").evaluate({}))
-    over = []
-    for k, on in (("F", problem.forward), ("B", problem.backward)):
-        if on:
-            over.append(red.expression(f"A_{k}") - budget_a)
-            over.append(red.expression(f"REGS_{k}") - red.expression("REG_LIMIT"))
-    dec = _least(red, constrint.max_(over))
+    """The fused kernel's registers: the split that overshoots its register budget least with
+    all of R in registers (what exceeds them would sit in shared memory, which did not do)."""
+    over = [red.expression(f"A_{k}") + red.expression(f"OTHER_{k}") - red.expression("REG_BUDGET")
+            for k, on in (("F", problem.forward), ("B", problem.backward)) if on]
+    dec = _least(red, over[0] if len(over) == 1 else _ci_max(over))
     if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
         return "registers: the budget is too small"
     d = base.complete(dec)  # the real budgets of this split
     k = max((k for k, on in (("F", problem.forward), ("B", problem.backward)) if on),
-            key=lambda k: max(d[f"A_{k}"] - budget_a, d[f"REGS_{k}"] - d["REG_BUDGET"]))
+            key=lambda k: d[f"A_{k}"] + d[f"OTHER_{k}"] - d["REG_BUDGET"])
     which = "forward" if k == "F" else "backward"
-    return (f"registers: the kernel keeps R in registers only, and the best split ({d['NSLICE']} "
-            f"block{'s' if d['NSLICE'] != 1 else ''} per head of {d['NT']} threads) still needs "
-            f"{d[f'A_{k}']} registers per thread for R in the {which} kernel (at most {budget_a}) and about "
-            f"{d[f'REGS_{k}']} in all (at most {d['REG_BUDGET']})")
+    split = f"{d['NSLICE']} block{'s' if d['NSLICE'] != 1 else ''} per head of {d['NT']} threads"
+    if d[f"OTHER_{k}"] > d["REG_BUDGET"]:
+        return (f"registers: even with all of R in shared memory, the best split ({split}) needs about "
+                f"{d[f'OTHER_{k}']} registers per thread besides R in the {which} kernel (at most "
+                f"{d['REG_BUDGET']})")
+    return (f"registers: the best split ({split}) would need about {d[f'A_{k}'] + d[f'OTHER_{k}']} "
+            f"registers per thread in the {which} kernel to keep R in registers (at most "
+            f"{d['REG_BUDGET']}), and the part of R beyond them does not fit shared memory beside the rest")
+
+
+def _ci_max(exprs):
+    import constrint
+
+    return constrint.max_(exprs)
 
 
 def _unfixed(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],

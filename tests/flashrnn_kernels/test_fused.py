@@ -150,6 +150,23 @@ def test_fused_relu_elman_matches_reference(dtname, shape, poison_empty):
     _compare("elman_relu", dtname, B, T, N, D)
 
 
+# heads whose R exceeds the registers a tiling may give it: the rest sits in shared memory
+TIERED_SHAPES = [(16, 7, 1, 1024), (5, 9, 1, 1280), (8, 5, 1, 1000), (3, 6, 1, 768), (4, 5, 1, 2048)]
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("shape", TIERED_SHAPES, ids=lambda s: "B{}T{}_{}x{}".format(*s))
+@pytest.mark.parametrize("dtname", list(DT))
+@pytest.mark.parametrize("cell", CELLS)
+def test_fused_with_r_in_shared_memory_matches_reference(cell, dtname, shape, poison_empty):
+    B, T, N, D = shape
+    _supported(cell, dtname, B, N, D)
+    plans = [fused.batch_plan(get_cell(cell), dtname, B, N, D, k, _gpu())[1] for k in "fb"]
+    if not any(cfg["R_SMEM_BYTES"] for cfg in plans):
+        pytest.skip(f"R of {cell} {dtname} 1x{D} fits the registers of this GPU's tilings")
+    _compare(cell, dtname, B, T, N, D)
+
+
 @pytest.mark.cuda
 @pytest.mark.slow
 def test_fused_long_sequence():
@@ -373,7 +390,10 @@ def test_round_tf32():
 NVCC = jit.nvcc_path()
 CONFIG_PROBLEMS = [("lstm", "bfloat16", 16, 1, 768, "f"), ("lstm", "bfloat16", 16, 1, 768, "b"),
                    ("gru", "float16", 16, 12, 64, "f"), ("slstm", "bfloat16", 33, 1, 200, "b"),
-                   ("elman", "float32", 16, 2, 64, "f")]
+                   ("elman", "float32", 16, 2, 64, "f"),
+                   # R partly in shared memory
+                   ("lstm", "bfloat16", 16, 1, 1024, "b"), ("lstm", "bfloat16", 16, 1, 1280, "f"),
+                   ("gru", "float32", 16, 1, 768, "b")]
 
 
 def _nvcc(cfg, arch, out, mode):
@@ -409,7 +429,10 @@ SMEM_CHECKS = [
     ("FRNN_SMEM_BWD", -16, "the request is its regions (FRNN_SMEM_BWD =="),
     ("FRNN_SMEM_BWD_TILE", 16, "FRNN_SMEM_BWD_TILE holds the operand tile"),
     ("FRNN_SMEM_BWD_SUMS", -64, "FRNN_SMEM_BWD_SUMS holds the partial sums"),
-    ("FRNN_SMEM_BWD_DSM", 16, "two tiles and the sums (FRNN_SMEM_BWD_DSM =="),
+    ("FRNN_SMEM_BWD_DSM", 16, "two tiles, the sums and R (FRNN_SMEM_BWD_DSM =="),
+    ("FRNN_SMEM_FWD_R", 512, "FRNN_SMEM_FWD_R holds the fragments of R"),
+    ("FRNN_SMEM_BWD_R", 512, "FRNN_SMEM_BWD_R holds the fragments of R^T"),
+    ("FRNN_FWD_KSR", -1, "FRNN_SMEM_FWD_R holds the fragments of R"),
 ]
 
 

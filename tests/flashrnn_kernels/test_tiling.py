@@ -90,7 +90,12 @@ def readme_check(cfg: KernelConfig, gpu: hwmodels.GPU) -> list[str]:
         m, k, wm, wk = (G * U, D, fwm, fwk) if kernel == "f" else (U, G * D, bwm, bwk)
         mt, ks = cdiv(m, 16), cdiv(k, kw)
         mtw, ksw = cdiv(mt, wm), cdiv(ks, wk)
-        need(4 * mtw * ksw <= 112, f"{kernel}: A_regs <= 112")
+        # R in tiers: the first KSR K steps of a warp in at most 112 registers, the others in
+        # shared memory, 16 bytes per thread and fragment
+        pre = "FWD" if kernel == "f" else "BWD"
+        ksr = d[f"FRNN_{pre}_KSR"]
+        need(0 <= ksr <= ksw and 4 * mtw * ksr <= 112, f"{kernel}: A_regs <= 112")
+        need(d[f"FRNN_SMEM_{pre}_R"] == nt * 16 * mtw * (ksw - ksr), f"{kernel}: R's shared memory")
         # the layout of each region is the kernel's to check (static_assert in csrc/fused/traits.cuh,
         # compiled below and in test_fused.py); here: the request fits and passes to the build
         smem = cfg[f"SMEM_{kernel.upper()}"]

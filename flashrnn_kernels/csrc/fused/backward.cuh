@@ -51,7 +51,8 @@ __device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem
                     ((long)bt * N + n) * kNSlice;  // this (batch tile, head)'s NSLICE flags
 
   // R^T slice as A fragments: row r = unit u0+r (an input unit of R), column k = g*D + d_out
-  uint32_t afr[Gm::kMTW][Gm::kKSW][4];
+  uint32_t afr[Gm::kMTW][Gm::kKSRA][4];
+  unsigned char* const rsm = smem + (DSM ? 2 : 1) * kBwdTileBytes + kBwdSumsBytes;  // R beyond the registers
   {
     const elem_t* R = p.R;
     auto elem = [&](int r, int k) -> float {
@@ -59,11 +60,7 @@ __device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem
       if (r >= Gm::kM || u0 + r >= kD || k >= kG * kD) return 0.f;
       return to_f(R[(((long)g * N + n) * kD + dout) * kD + u0 + r]);
     };
-#pragma unroll
-    for (int mt = 0; mt < Gm::kMTW; ++mt)
-#pragma unroll
-      for (int ks = 0; ks < Gm::kKSW; ++ks)
-        load_afrag(afr[mt][ks], (wm * Gm::kMTW + mt) * 16, (wk * Gm::kKSW + ks) * kKW, elem);
+    load_r<Gm>(afr, rsm, wm, wk, elem);
   }
   for (int i = threadIdx.x; i < (DSM ? 2 : 1) * kBwdTileBytes / 16; i += kThreads)
     reinterpret_cast<uint4*>(smem)[i] = make_uint4(0, 0, 0, 0);
@@ -171,7 +168,7 @@ __device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem
           }
         }
       }
-      gemm_partial_sums<Gm>(afr, DSM ? xs + ((t + 1) & 1) * kBT * Gm::kXRow : xs, gs, wm, wk, lane);
+      gemm_partial_sums<Gm>(afr, rsm, DSM ? xs + ((t + 1) & 1) * kBT * Gm::kXRow : xs, gs, wm, wk, lane);
       __syncthreads();
     }
     // ---- pointwise backward of step t (t = -1: write the initial-state gradients)

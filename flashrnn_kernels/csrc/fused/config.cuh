@@ -63,6 +63,20 @@
 #ifndef FRNN_SMEM_BWD_DSM
 #error "fused kernels: -DFRNN_SMEM_BWD_DSM missing (build with the tiling model's defines, KernelConfig.defines())"
 #endif
+#ifndef FRNN_SMEM_FWD_R  // the fragments of R beyond the registers (0: all of R in registers)
+#error "fused kernels: -DFRNN_SMEM_FWD_R missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_SMEM_BWD_R
+#error "fused kernels: -DFRNN_SMEM_BWD_R missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+// K steps per warp whose A fragments of R sit in registers (the warp's other K steps: in shared
+// memory, the regions above)
+#ifndef FRNN_FWD_KSR
+#error "fused kernels: -DFRNN_FWD_KSR missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
+#ifndef FRNN_BWD_KSR
+#error "fused kernels: -DFRNN_BWD_KSR missing (build with the tiling model's defines, KernelConfig.defines())"
+#endif
 // independent MMA accumulator chains per warp (any value >= 1 is correct)
 #ifndef FRNN_FWD_NCH
 #error "fused kernels: -DFRNN_FWD_NCH missing (build with the tiling model's defines, KernelConfig.defines())"

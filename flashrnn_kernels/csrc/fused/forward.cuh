@@ -59,7 +59,8 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
                           nb, T, n, u0, ND);
 
   // R slice as A fragments: row r = g*U + u (gate g of unit u0+u), column k = input unit
-  uint32_t afr[Gm::kMTW][Gm::kKSW][4];
+  uint32_t afr[Gm::kMTW][Gm::kKSRA][4];
+  unsigned char* const rsm = smem + kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes;  // R beyond the registers
   {
     const elem_t* R = p.R;
     auto elem = [&](int r, int k) -> float {
@@ -67,11 +68,7 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
       if (r >= Gm::kM || u0 + u >= kD || k >= kD) return 0.f;
       return to_f(R[(((long)g * N + n) * kD + (u0 + u)) * kD + k]);
     };
-#pragma unroll
-    for (int mt = 0; mt < Gm::kMTW; ++mt)
-#pragma unroll
-      for (int ks = 0; ks < Gm::kKSW; ++ks)
-        load_afrag(afr[mt][ks], (wm * Gm::kMTW + mt) * 16, (wk * Gm::kKSW + ks) * kKW, elem);
+    load_r<Gm>(afr, rsm, wm, wk, elem);
   }
 
   // zero the operand tile (padding columns and missing batch rows stay zero)
@@ -163,7 +160,7 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
     // the ring's slot of step t - 1 is free (its readers passed the barrier that ended that step)
     ring.issue(t + kWxStages - 1);
     // ---- recurrent GEMM: gate rows x batch
-    gemm_partial_sums<Gm>(afr, DSM ? xs + ((t + 1) & 1) * kBT * Gm::kXRow : xs, gst, wm, wk, lane);
+    gemm_partial_sums<Gm>(afr, rsm, DSM ? xs + ((t + 1) & 1) * kBT * Gm::kXRow : xs, gst, wm, wk, lane);
     ring.wait();  // this thread's copies of step t have landed
     __syncthreads();
     // ---- pointwise cell update: first every pair's math (independent chains), then the stores

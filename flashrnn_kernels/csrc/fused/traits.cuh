@@ -55,12 +55,14 @@ static_assert(kWordBytes == 2 * kESize, "a tagged word holds a value and its tag
 constexpr int kNTile = kBT / 8;                    // MMA tiles along the batch
 
 // ---------------------------------------------------------------- the recurrent GEMMs
-// Per step a block multiplies M rows of its slice of R (A fragments in registers) by K operand
-// values of each of BT batch rows (B fragments from shared memory) on a WM x WK grid of warps;
-// each warp runs NCH independent accumulator chains over its K steps (up to 8 tiles in flight) and
-// stores its partial sums [GROWS][BT+1] for its warp column (gemm.cuh).
+// Per step a block multiplies M rows of its slice of R (A fragments) by K operand values of each
+// of BT batch rows (B fragments from shared memory) on a WM x WK grid of warps; each warp runs NCH
+// independent accumulator chains over its K steps (up to 8 tiles in flight) and stores its partial
+// sums [GROWS][BT+1] for its warp column (gemm.cuh). A warp keeps the A fragments of its first
+// KSR K steps in registers and those of the other KSS in shared memory, 16 bytes per lane and
+// fragment ([warp][MTW][KSS][32] uint4: a warp reads 512 contiguous bytes per fragment).
 constexpr int kGS = kBT + 1;  // row stride of the partial sums (floats)
-template <int M, int K, int WM, int WK, int NCH>
+template <int M, int K, int WM, int WK, int NCH, int KSR>
 struct Gemm {
   static constexpr int kM = M;
   static constexpr int kWM = WM;
@@ -76,11 +78,17 @@ struct Gemm {
   static constexpr int kSums = WK * kGRows * kGS;  // floats of one step's partial sums
   static constexpr int kNCH = NCH;  // independent accumulator chains per warp
   static_assert(NCH >= 1, "at least one accumulator chain");
+  static constexpr int kKSR = KSR;                 // K steps per warp with R in registers
+  static constexpr int kKSS = kKSW - KSR;          // ... with R in shared memory
+  static constexpr int kKSRA = KSR > 0 ? KSR : 1;  // (the register array's extent)
+  static_assert(KSR >= 0 && KSR <= kKSW, "R's register K steps lie within the warp's K steps");
+  // bytes of shared memory holding R beyond the registers, over the block's warps
+  static constexpr int kRBytes = WM * WK * kMTW * kKSS * 32 * 16;
 };
 // forward: rows = G*U gate rows (row g*U + u: gate g of unit u), K = D
-using FwdGemm = Gemm<kG * kU, kD, FLASHRNN_FUSED_FWD_WM, FLASHRNN_FUSED_FWD_WK, FRNN_FWD_NCH>;
+using FwdGemm = Gemm<kG * kU, kD, FLASHRNN_FUSED_FWD_WM, FLASHRNN_FUSED_FWD_WK, FRNN_FWD_NCH, FRNN_FWD_KSR>;
 // backward: rows = U units, K = G*D (R transposed; column g*D + d)
-using BwdGemm = Gemm<kU, kG * kD, FLASHRNN_FUSED_BWD_WM, FLASHRNN_FUSED_BWD_WK, FRNN_BWD_NCH>;
+using BwdGemm = Gemm<kU, kG * kD, FLASHRNN_FUSED_BWD_WM, FLASHRNN_FUSED_BWD_WK, FRNN_BWD_NCH, FRNN_BWD_KSR>;
 
 // warp columns synchronise on named barriers 1..WK (ids 0..15)
 static_assert(FwdGemm::kWM == 1 || FwdGemm::kWK < 16, "forward: named barriers 1..FWD_WK (ids 0..15)");
@@ -117,15 +125,21 @@ static_assert(kFwdPF >= 1 && kBwdPF >= 1 && kPollGroup >= 1, "prefetch depths an
 // one after the other in this order.
 // forward: operand tile | partial sums (twice, by step parity, when NSLICE > 1: a warp column
 // may run the next step's GEMM while slower warps still read this step's sums) | the input-gate
-// ring [STAGES][BT][G][U] (FRNN_WX_RING). The tile holds plain elements, [BT][XROW] (the cluster
+// ring [STAGES][BT][G][U] (FRNN_WX_RING) | the fragments of R beyond the registers
+// (FRNN_SMEM_FWD_R, FwdGemm::kRBytes). The tile holds plain elements, [BT][XROW] (the cluster
 // kernel: two of them, by step parity); the model's request is the size of a tile of tagged
 // words with rows padded by 32 bytes.
 constexpr int kFwdTileBytes = FRNN_SMEM_FWD_TILE;
 constexpr int kFwdSumsBytes = FRNN_SMEM_FWD_SUMS;
 constexpr int kFwdRingBytes = FRNN_SMEM_FWD_RING;
+constexpr int kFwdRBytes = FRNN_SMEM_FWD_R;
 constexpr int kFwdSmem = FRNN_SMEM_FWD;
-static_assert(kFwdSmem == kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes,
-              "forward: the request is its regions (FRNN_SMEM_FWD == _TILE + _SUMS + _RING)");
+static_assert(kFwdSmem == kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes + kFwdRBytes,
+              "forward: the request is its regions (FRNN_SMEM_FWD == _TILE + _SUMS + _RING + _R)");
+static_assert(kFwdRBytes == FwdGemm::kRBytes,
+              "forward: FRNN_SMEM_FWD_R holds the fragments of R beyond FRNN_FWD_KSR K steps per warp");
+static_assert((kFwdTileBytes + kFwdSumsBytes + kFwdRingBytes) % 16 == 0,
+              "forward: R's fragments are 16-byte aligned");
 static_assert(2 * kBT * FwdGemm::kXRow * kESize <= kFwdTileBytes,
               "forward: two plain operand tiles [BT][XROW] fit FRNN_SMEM_FWD_TILE");
 static_assert(kFwdTileBytes % 16 == 0, "forward: the tile is zeroed, and the sums follow it, in 16-byte chunks");
@@ -135,15 +149,19 @@ static_assert(!kWxRing || kFwdRingBytes >= kWxStages * kBT * kG * kU * kESize,
               "forward: FRNN_SMEM_FWD_RING holds the input-gate ring [STAGES][BT][G][U]");
 static_assert(!kWxRing || (kFwdTileBytes + kFwdSumsBytes) % 16 == 0,
               "forward: the ring's cp.async chunks are 16-byte aligned");
-// backward: operand tile [BT][XROW] | partial sums; the cluster kernel: two tiles, then the sums
+// backward: operand tile [BT][XROW] | partial sums | the fragments of R^T beyond the registers;
+// the cluster kernel: two tiles, then the sums and R^T
 constexpr int kBwdTileBytes = FRNN_SMEM_BWD_TILE;
 constexpr int kBwdSumsBytes = FRNN_SMEM_BWD_SUMS;
+constexpr int kBwdRBytes = FRNN_SMEM_BWD_R;
 constexpr int kBwdSmem = FRNN_SMEM_BWD;
 constexpr int kBwdSmemDsm = FRNN_SMEM_BWD_DSM;
-static_assert(kBwdSmem == kBwdTileBytes + kBwdSumsBytes,
-              "backward: the request is its regions (FRNN_SMEM_BWD == _TILE + _SUMS)");
-static_assert(kBwdSmemDsm == 2 * kBwdTileBytes + kBwdSumsBytes,
-              "backward, cluster kernel: two tiles and the sums (FRNN_SMEM_BWD_DSM == 2 * _TILE + _SUMS)");
+static_assert(kBwdSmem == kBwdTileBytes + kBwdSumsBytes + kBwdRBytes,
+              "backward: the request is its regions (FRNN_SMEM_BWD == _TILE + _SUMS + _R)");
+static_assert(kBwdSmemDsm == 2 * kBwdTileBytes + kBwdSumsBytes + kBwdRBytes,
+              "backward, cluster kernel: two tiles, the sums and R (FRNN_SMEM_BWD_DSM == 2 * _TILE + _SUMS + _R)");
+static_assert(kBwdRBytes == BwdGemm::kRBytes,
+              "backward: FRNN_SMEM_BWD_R holds the fragments of R^T beyond FRNN_BWD_KSR K steps per warp");
 static_assert(kBwdTileBytes == kBT * BwdGemm::kXRow * kESize,
               "backward: FRNN_SMEM_BWD_TILE holds the operand tile [BT][XROW] of plain elements");
 static_assert(kBwdTileBytes % 16 == 0, "backward: the tiles are zeroed, and the sums follow them, in 16-byte chunks");
