@@ -62,7 +62,9 @@ def measure(row: str, dtname: str, gpu) -> str:
     passes = {"f": "forward", "b": "both"}[which]
     cfg = kernel_config(Problem(cell, B, N, D, dtname, passes), gpu, fixed=fixed)
     k = fused.kernels(cfg, defines=defines)
-    tiling = f"U={cfg['U']} BT={cfg['BT']} NSLICE={cfg['NSLICE']} warps {cfg['FWD_WM']}x{cfg['FWD_WK']}"
+    pre, k_ = ("FWD", "F") if which == "f" else ("BWD", "B")
+    tiling = (f"U={cfg['U']} BT={cfg['BT']} NSLICE={cfg['NSLICE']} warps {cfg[pre + '_WM']}x{cfg[pre + '_WK']}"
+              f" R in smem {cfg[f'SMEM_{k_}_R'] // 1024}K")
     Wx, R, b, s0 = inputs(cell, B, 64, N, D, dtype, seed=1)
     r64 = reference_forward(Wx.double(), R.double(), b.double(), s0.double(), cell=cell)[0]
     rdt = reference_forward(Wx, R, b, s0, cell=cell)[0]
