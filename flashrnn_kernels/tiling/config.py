@@ -260,11 +260,13 @@ def _fused(cfg: KernelConfig) -> list[str]:
                    f"{ksw} K steps per warp, {cfg[f'NCH_{k}']} accumulator chain(s); "
                    f"{where}, about {cfg[f'REGS_{k}']} registers in all; "
                    f"{cfg[f'SMEM_{k}']:,} B shared memory")
-    where = ("all of it in registers" if cfg["R_SMEM_BYTES"] == 0 else
-             "in registers and, for what exceeds them, in shared memory read back every step")
-    out.append(f"  R           {mb(cfg['R_BYTES'])} per head, {where} "
-               f"({mb(cfg['R_REG_BYTES'])} of registers and {mb(cfg['R_SMEM_BYTES'])} of shared memory "
-               "over its blocks, padding included)")
+    if cfg["R_SMEM_BYTES"] == 0:
+        where = f"all of it in registers ({mb(cfg['R_REG_BYTES'])} of registers over its blocks"
+    else:
+        where = ("in registers and, for what exceeds them, in shared memory read back every step "
+                 f"({mb(cfg['R_REG_BYTES'])} of registers and {mb(cfg['R_SMEM_BYTES'])} of shared memory "
+                 "over its blocks")
+    out.append(f"  R           {mb(cfg['R_BYTES'])} per head, {where}, padding included)")
     return out
 
 

@@ -27,9 +27,12 @@ BEGIN, END = "<!-- table:begin -->", "<!-- table:end -->"
 
 
 def short(cfg) -> str:
-    """``NSLICE×U bBT WM·WK`` of the kernel the configuration is for."""
-    pre = "FWD" if cfg.problem.pass_ == "forward" else "BWD"
-    return f"{cfg['NSLICE']}×{cfg['U']} b{cfg['BT']} {cfg[pre + '_WM']}·{cfg[pre + '_WK']}"
+    """``NSLICE×U bBT WM·WK`` of the kernel the configuration is for, and ``sK`` where K KiB of
+    a block's slice of R sit in shared memory."""
+    pre, k = ("FWD", "F") if cfg.problem.pass_ == "forward" else ("BWD", "B")
+    r = cfg[f"SMEM_{k}_R"]
+    return (f"{cfg['NSLICE']}×{cfg['U']} b{cfg['BT']} {cfg[pre + '_WM']}·{cfg[pre + '_WK']}"
+            + (f" s{r // 1024}" if r else ""))
 
 
 def cell_text(problem: Problem, gpu: hwmodels.GPU, times: list[float] | None = None) -> str:

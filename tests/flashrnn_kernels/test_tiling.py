@@ -444,6 +444,30 @@ def test_table_generator(tmp_path, monkeypatch):
     assert table.main(["--gpu", "h100", "--update", str(tmp_path / "bad.md")]) == 2
 
 
+@pytest.mark.parametrize("gpu_name", ["h100", "a100"])
+def test_the_documented_table_is_what_the_model_chooses(gpu_name):
+    """docs/kernel-configs.md's table, for the H100 and the A100: every configuration shown is the
+    model's choice today, and every problem shown without one has none (solved without the
+    diagnosis, which the generator adds)."""
+    from flashrnn_kernels.tiling import FUSED, table
+    from flashrnn_kernels.tiling.models import model_inputs
+
+    gpu = hwmodels.get(gpu_name)
+    doc = (REPO / "docs" / "kernel-configs.md").read_text(encoding="utf-8")
+    part = doc.split(f"### {gpu.name} (")[1].split("\n### ")[0].split(table.END)[0]
+    rows = [r.split("|")[1:-1] for r in part.splitlines() if r.startswith("| ") and "---" not in r][1:]
+    assert len(rows) == len(table.CELLS) * len(table.HEAD_DIMS)
+    consts = hwmodels.constants(gpu)
+    for cell, d, *texts in rows:
+        cells = [(b, ps) for b in table.BATCHES for ps in ("forward", "backward")]
+        for (b, ps), shown in zip(cells, texts, strict=True):
+            p = Problem(cell.strip(), b, 1, int(d), "bfloat16", ps)
+            if shown.strip().startswith("✗"):
+                assert FUSED.solve(model_inputs(FUSED, p, consts))[1] is None, (p, shown)
+            else:
+                assert table.short(kernel_config(p, gpu)) == shown.strip(), p
+
+
 def test_rendered_model_solves_to_the_same_config():
     import constrint
 
