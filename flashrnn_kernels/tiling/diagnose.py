@@ -120,9 +120,11 @@ def _reason(spec: ModelSpec, kind: str, problem: Problem, gpu: hwmodels.GPU, inp
 def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -> str:
     """The fused kernel's registers: the split that overshoots its register budget least with
     all of R in registers (what exceeds them would sit in shared memory, which did not do)."""
+    import constrint
+
     over = [red.expression(f"A_{k}") + red.expression(f"OTHER_{k}") - red.expression("REG_BUDGET")
             for k, on in (("F", problem.forward), ("B", problem.backward)) if on]
-    dec = _least(red, over[0] if len(over) == 1 else _ci_max(over))
+    dec = _least(red, constrint.max_(over))
     if dec is None:  # pragma: no cover - the relaxed model had a solution a moment ago
         return "registers: the budget is too small"
     d = base.complete(dec)  # the real budgets of this split
@@ -137,12 +139,6 @@ def _registers_reason(problem: Problem, red: ci.Reduction, base: ci.Reduction) -
     return (f"registers: the best split ({split}) would need about {d[f'A_{k}'] + d[f'OTHER_{k}']} "
             f"registers per thread in the {which} kernel to keep R in registers (at most "
             f"{d['REG_BUDGET']}), and the part of R beyond them does not fit shared memory beside the rest")
-
-
-def _ci_max(exprs):
-    import constrint
-
-    return constrint.max_(exprs)
 
 
 def _unfixed(spec: ModelSpec, problem: Problem, gpu: hwmodels.GPU, inputs: dict[str, int],
