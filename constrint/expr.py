@@ -262,13 +262,9 @@ class Expr:
 
 
 def _collect_vars(node, out: dict[str, Var]) -> None:
-    stack = [node]
-    while stack:
-        n = stack.pop()
+    for n in walk(node):
         if isinstance(n, Var):
             out.setdefault(n.name, n)
-        else:
-            stack.extend(reversed(n.children))
 
 
 def _paren(e: Expr, prec: int, arith: bool = True) -> str:
@@ -1125,10 +1121,19 @@ def sum_(items: Iterable[ExprLike]) -> Expr:
 
 
 def walk(node) -> Iterable[Any]:
-    """All nodes of an expression or constraint tree, parents before children."""
+    """All nodes of an expression or constraint tree, parents before children, each once.
+
+    A subexpression used in several places (a defined quantity substituted into the terms that
+    read it) is one shared node: it and its children are yielded the first time only, so a walk
+    costs the number of distinct nodes, not the number of paths to them.
+    """
     stack = [node]
+    seen: set[int] = set()
     while stack:
         n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
         yield n
         stack.extend(reversed(n.children))
 

@@ -88,12 +88,16 @@ FLOAT_SAFE = 1 << 53
 
 
 class _Env:
-    __slots__ = ("bad", "cols", "dtype")
+    __slots__ = ("bad", "cols", "dtype", "done")
 
-    def __init__(self, cols: dict[int, Any], dtype: Any):
+    def __init__(self, cols: dict[int, Any], dtype: Any, done: dict[int, Any] | None = None):
         self.cols = cols
         self.dtype = dtype
         self.bad: list[Any] = []
+        #: the nodes with children evaluated so far on these columns, by id, each with its value
+        #: and the rows where computing it was undefined: a subexpression shared by several terms
+        #: or constraints (a substituted definition) is computed once
+        self.done: dict[int, Any] = {} if done is None else done
 
 
 def _safe_divisor(d, env: _Env):
@@ -112,9 +116,19 @@ def _safe_divisor(d, env: _Env):
 
 
 def _ev(node, env: _Env):
+    if not node.children:
+        rule = _NP.get(type(node))
+        return rule(node, env) if rule is not None else node.numpy(env)
+    hit = env.done.get(id(node))
+    if hit is not None:
+        env.bad.extend(hit[1])
+        return hit[0]
+    first = len(env.bad)
     rule = _NP.get(type(node))
     # kinds beyond the arithmetic here evaluate themselves (constrint.booleans, .intops, ...)
-    return rule(node, env) if rule is not None else node.numpy(env)
+    v = rule(node, env) if rule is not None else node.numpy(env)
+    env.done[id(node)] = (v, env.bad[first:])
+    return v
 
 
 def _ev_floordiv(n, env):
@@ -271,10 +285,13 @@ _NP: Mapping[type, Callable[..., Any]] = MappingProxyType({
 })
 
 
-def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int) -> np.ndarray:
-    """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined)."""
+def constraint_mask(c, cols: dict[int, Any], dtype: Any, nrows: int, done: dict[int, Any] | None = None,
+                    ) -> np.ndarray:
+    """Boolean mask of rows satisfying constraint ``c`` (false where a division is undefined).
+    ``done``: the values of subexpressions already computed on the same ``cols`` (see
+    :class:`_Env`), shared by the constraints of one join step; ``c``'s are added."""
     node = c.c if isinstance(c, Opaque) else c
-    env = _Env(cols, dtype)
+    env = _Env(cols, dtype, done)
     try:
         m = _ev(node, env)
     except (ArithmeticError, ValueError):
@@ -340,14 +357,12 @@ def _bound(node, store, memo) -> float:
 
 
 def _magnitudes(nodes, store, memo) -> dict[int, float]:
-    """Upper bounds of the magnitudes of the expressions among ``nodes`` (all nodes of a tree,
-    parents before children), by ``id``; inf where unknown. One pass, children first."""
+    """Upper bounds of the magnitudes of the expressions among ``nodes`` (all nodes of a tree),
+    by ``id``; inf where unknown. One pass, each node after its children."""
     whole: dict[int, bool] = {}  # id -> the node and every node below it are integral
     mags: dict[int, float] = {}  # id -> bound, for every expression
-    for node in reversed(nodes):
+    for node in _children_first(nodes):
         key = id(node)
-        if key in whole:
-            continue
         whole[key] = getattr(node, "integral", True) and all(whole[id(c)] for c in node.children)
         if isinstance(node, Expr):
             if whole[key]:
@@ -356,6 +371,25 @@ def _magnitudes(nodes, store, memo) -> dict[int, float]:
                 kids = [mags[id(c)] for c in node.children if isinstance(c, Expr)]
                 mags[key] = _magnitude_of(node, kids)
     return mags
+
+
+def _children_first(nodes) -> list[Any]:
+    """``nodes`` (each once) ordered so that every node comes after its children."""
+    out: list[Any] = []
+    placed: set[int] = set()
+    for root in nodes:
+        stack = [(root, False)]
+        while stack:
+            node, expanded = stack.pop()
+            if id(node) in placed:
+                continue
+            if expanded:
+                placed.add(id(node))
+                out.append(node)
+                continue
+            stack.append((node, True))
+            stack.extend((c, False) for c in node.children if id(c) not in placed)
+    return out
 
 
 def _magnitude_of(node, kids: list[float]) -> float:
@@ -407,8 +441,20 @@ def _checks_and_tables(P, vars_: list[int], cons: set[int], doms) -> tuple[list[
     return checks, tables
 
 
-def _node_vars(c) -> set[int]:
-    return {n.index for n in walk(c) if isinstance(n, Var)}
+_SCOPES: dict[int, tuple[Any, frozenset[int]]] = {}
+
+
+def _node_vars(c) -> frozenset[int]:
+    """The indices of the variables ``c`` reads (kept for the constraints seen last: a join asks
+    for the same constraints' scopes several times)."""
+    hit = _SCOPES.get(id(c))
+    if hit is not None and hit[0] is c:
+        return hit[1]
+    if len(_SCOPES) >= 4096:
+        _SCOPES.clear()
+    scope = frozenset(n.index for n in walk(c) if isinstance(n, Var))
+    _SCOPES[id(c)] = (c, scope)
+    return scope
 
 
 def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> tuple[list[int], dict[int, Any]]:
@@ -813,12 +859,13 @@ class _Join:
             mask = cm if mask is None else (mask & cm)
             if not mask.any():
                 return
+        done: dict[int, Any] = {}
         for c in cis:
-            cm = constraint_mask(c, env, self.dtype, rows)
+            cm = constraint_mask(c, env, self.dtype, rows, done)
             mask = cm if mask is None else (mask & cm)
             if not mask.any():
                 return
-        del env
+        del env, done
         if mask.all():
             new_cols = [np.repeat(c, M) for c in cols]
             new_cols.extend(self._step_column(j, a, b, n) for j in range(a, b))
