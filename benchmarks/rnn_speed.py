@@ -7,7 +7,7 @@ graphs, ``alternating_graphs``, the default, and run step by step, ``alternating
 ``FLASHRNN_GRAPHS=0``), the PyTorch reference (small points only) and
 torch.nn.LSTM / torch.nn.GRU (cuDNN) in float16 and bfloat16, over sweeps like the FlashRNN paper
 (B=16, T=1024, hidden 768 split as 1x768, 3x256, 12x64, 24x32; batch 2..256; T 256..4096) and
-large single heads (``large``: LSTM 1xD, D = 1024 .. 2560 and 4096). Every sweep has the replayed
+large single heads (``large``: LSTM 1xD, D = 1024, 1280, 1536, 2048, 2560 and 4096). Every sweep has the replayed
 alternating rows (``--no-alternating`` drops them); the heads and large sweeps have cuDNN in both
 dtypes.
 Writes rnn_speed.csv and PNG plots to --out, prints a table with ratios to cuDNN float16, and
@@ -229,7 +229,7 @@ def main():
             run("T", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, T, 1, 768)
 
     # 4) large single heads, LSTM B=16, T=1024: fused where a tiling fits, else the alternating path
-    for D in ((1024, 1536, 2048, 2560, 4096) if not a.quick else (1024, 2048)) if "large" in sweeps else ():
+    for D in ((1024, 1280, 1536, 2048, 2560, 4096) if not a.quick else (1024, 2048)) if "large" in sweeps else ():
         for impl in impls + graphs + ["cudnn_fp16", "cudnn_bf16"]:
             run("large", impl, "lstm", fp16 if impl == "cudnn_fp16" else bf16, 16, 1024, 1, D)
 
