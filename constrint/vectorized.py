@@ -88,7 +88,7 @@ FLOAT_SAFE = 1 << 53
 
 
 class _Env:
-    __slots__ = ("bad", "cols", "dtype", "done")
+    __slots__ = ("bad", "cols", "done", "dtype")
 
     def __init__(self, cols: dict[int, Any], dtype: Any, done: dict[int, Any] | None = None):
         self.cols = cols
