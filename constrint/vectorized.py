@@ -1088,8 +1088,9 @@ def solve_vectorized(model: Any, prep: Prepared, ctx) -> Result | None:
     cols = {v.index: arr[:, v.index] for v in model._vars}
     keys = []
     valid = np.ones(len(arr), dtype=bool)
+    done: dict[int, Any] = {}  # terms share subexpressions (the model's definitions)
     for e in objective:
-        env = _Env(cols, arr.dtype if arr.dtype != object else object)
+        env = _Env(cols, arr.dtype if arr.dtype != object else object, done)
         val = np.broadcast_to(np.asarray(_ev(e, env)), (len(arr),))
         for b in env.bad:
             valid &= ~np.broadcast_to(np.asarray(b, dtype=bool), (len(arr),))
