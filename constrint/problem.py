@@ -185,6 +185,7 @@ def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int], c
     budget = 64 * len(P.cons) + 256
     cons, var_cons, sticky = P.cons, P.var_cons, P.sticky
     sums, trail = store.sums, store.trail
+    memo: dict = {}  # forward domains on the store as it is: shared until a domain changes
     while pending:
         ci = pending.popleft()
         inq.discard(ci)
@@ -193,7 +194,9 @@ def fixpoint(P: Problem, store: Store, active: set[int], queue: Iterable[int], c
         store.changed = set()
         t = None if sums is None else quick_compare(cons[ci], sums)
         if t is None:
-            t = revise(cons[ci], store)
+            t = revise(cons[ci], store, memo)
+        if store.changed:
+            memo = {}
         if t == FAILED:
             return False
         if t == ENTAILED and ci not in sticky:

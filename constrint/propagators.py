@@ -910,13 +910,15 @@ _BACKWARD: Mapping[type, Callable[..., None]] = MappingProxyType({
 # ====================================================================== constraint rules
 
 
-def revise(c, store: Store) -> int:
-    """Narrow the store by constraint ``c``; returns ENTAILED, FAILED or OPEN."""
+def revise(c, store: Store, memo: dict | None = None) -> int:
+    """Narrow the store by constraint ``c``; returns ENTAILED, FAILED or OPEN. ``memo``: forward
+    domains of subexpressions computed on the store as it is (a caller that revises several
+    constraints may share it until a domain changes)."""
     rule = _REVISE.get(type(c))
     try:
         if rule is None:
             return c.revise(store)
-        return rule(c, store, {})
+        return rule(c, store, {} if memo is None else memo)
     except _Fail:
         return FAILED
 

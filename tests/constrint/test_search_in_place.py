@@ -45,9 +45,9 @@ def test_solve_over_many_binaries_is_not_quadratic():
 def test_a_long_sum_is_not_revised_at_every_node(monkeypatch):
     full = []
 
-    def counting(c, store):
+    def counting(c, store, memo=None):
         full.append(c)
-        return revise(c, store)
+        return revise(c, store, memo)
 
     monkeypatch.setattr(problem_mod, "revise", counting)
     n = 3000
