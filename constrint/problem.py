@@ -14,7 +14,7 @@ from typing import Any
 
 from .domain import Domain
 from .errors import InternalSolverError
-from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Sum, Var, walk
+from .expr import And, BoolConst, Compare, Const, Constraint, Divides, Mod, NotDivides, Or, Sum, Var
 from .propagators import ENTAILED, FAILED, Store, quick_compare, revise, revise_by_evaluation
 from .transform import definedness, fold, linear_compare, linear_form
 
@@ -47,9 +47,48 @@ class Opaque(Constraint):
         return revise_by_evaluation(self.c, self.idx, self.names, store)
 
 
-def rewrite(c: Constraint, names: dict[int, str], variables: list[Var] | None = None) -> Constraint:
+class Scan:
+    """What a constraint tree holds, node by node (each node's variable indices, whether every
+    node below it is integral, whether an ``or`` is below it), computed once per node for all the
+    constraints scanned through one ``Scan``: the constraints of a model share subexpressions
+    (substituted definitions), so walking each constraint apart repeats them."""
+
+    __slots__ = ("_memo",)
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, frozenset[int], bool, bool]] = {}
+
+    def __call__(self, node: Any) -> tuple[frozenset[int], bool, bool]:
+        """``(variable indices, all integral, has an or)`` of ``node``'s tree."""
+        memo = self._memo
+        hit = memo.get(id(node))
+        if hit is None:
+            stack = [(node, False)]
+            while stack:  # children first, without recursion
+                n, expanded = stack.pop()
+                if id(n) in memo:
+                    continue
+                kids = n.children
+                if not expanded and kids:
+                    stack.append((n, True))
+                    stack.extend((c, False) for c in kids if id(c) not in memo)
+                    continue
+                parts = [memo[id(c)] for c in kids]
+                own = frozenset((n.index,)) if isinstance(n, Var) else frozenset()
+                idx = own.union(*(p[1] for p in parts)) if parts else own
+                memo[id(n)] = (n, idx, getattr(n, "integral", True) and all(p[2] for p in parts),
+                               type(n) is Or or any(p[3] for p in parts))
+            hit = memo[id(node)]
+        return hit[1], hit[2], hit[3]
+
+
+def rewrite(c: Constraint, names: dict[int, str], variables: list[Var] | None = None,
+            scan: Scan | None = None) -> Constraint:
     """Normalise a constraint tree for propagation (divisibility patterns, opaque parts, linear
-    comparisons with repeated variables merged to one term per variable)."""
+    comparisons with repeated variables merged to one term per variable). ``scan``: shared by
+    the constraints of one model (see :class:`Scan`)."""
+    if scan is None:
+        scan = Scan()
     t = type(c)
     if callable(getattr(c, "revise", None)):
         return c  # e.g. user-defined constraints: revised by their own rule
@@ -62,11 +101,11 @@ def rewrite(c: Constraint, names: dict[int, str], variables: list[Var] | None = 
         if type(mod) is Mod and type(zero) is Const and zero.value == 0:
             return (Divides if c.op == "==" else NotDivides)(mod.b, mod.a)
     if t in (And, Or):
-        return t([rewrite(p, names, variables) for p in c.children])
-    integral = all(getattr(n, "integral", True) for n in walk(c))
+        return t([rewrite(p, names, variables, scan) for p in c.children])
+    found, integral, _ = scan(c)
     if t in (Compare, Divides, NotDivides, BoolConst) and integral:
         return c
-    idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+    idx = tuple(sorted(found))
     return Opaque(c, idx, tuple(names[i] for i in idx))
 
 
@@ -100,13 +139,14 @@ class Problem:
         names = dict(enumerate(self.names))
         cons: list[Constraint] = []
         memo: dict = {}
+        scan = self._scan = Scan()
         for c in self.originals:
             c = fold(c, memo)
-            if any(type(n) is Or for n in walk(c)):
+            if scan(c)[2]:
                 # the rule for undefined operations, posted beside the disjunction so that the
                 # disjunction itself is reasoned about with two-valued logic
-                cons.extend(rewrite(g, names, model._vars) for g in definedness(c))
-            c = rewrite(c, names, model._vars)
+                cons.extend(rewrite(g, names, model._vars, scan) for g in definedness(c))
+            c = rewrite(c, names, model._vars, scan)
             if isinstance(c, And):
                 cons.extend(c.children)
             else:
@@ -116,6 +156,7 @@ class Problem:
         self.var_cons: list[list[int]] = [[] for _ in self.names]
         for ci, c in enumerate(cons):
             self.index(ci, c)
+        self._scan = None  # (the scan's nodes are not kept past construction)
         self.sticky: set[int] = set()
         #: images of binary operations over value lists, shared by every fixpoint over this
         #: problem (:func:`constrint.propagators._pairs`)
@@ -123,7 +164,8 @@ class Problem:
 
     def index(self, ci: int, c: Constraint) -> None:
         """Record which variables constraint number ``ci`` reads."""
-        idx = tuple(sorted({n.index for n in walk(c) if isinstance(n, Var)}))
+        scan = getattr(self, "_scan", None)
+        idx = tuple(sorted(scan(c)[0] if scan is not None else Scan()(c)[0]))
         if ci < len(self.cvars):
             self.cvars[ci] = idx
         else:
