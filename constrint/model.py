@@ -12,7 +12,7 @@ from . import engine, presolve
 from .custom import is_custom, wrap_custom
 from .domain import Domain
 from .errors import LimitReached, ModelError
-from .expr import BoolConst, Constraint, Expr, Var, _coerce, check_integer, walk
+from .expr import BoolConst, Constraint, Expr, Var, _coerce, check_integer
 from .results import Result
 from .statements import Source, Statement
 from .transform import rebuild
@@ -213,12 +213,23 @@ class Model:
         self._sense = sense
 
     def _check_own(self, node: Any) -> None:
-        for n in walk(node):
+        # the nodes checked before, by id (a node is the same one only if it is that object):
+        # constraints share subexpressions, checked once
+        checked = self.__dict__.setdefault("_checked", {})
+        seen: dict[int, Any] = {}
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if checked.get(id(n)) is n or id(n) in seen:
+                continue
             if isinstance(n, Var) and (n.model is not self or self._vars[n.index] is not n):
                 raise ModelError(
                     f"variable {n.name!r} belongs to another model; build each constraint from "
                     "variables of the model it is added to"
                 )
+            stack.extend(n.children)
+            seen[id(n)] = n
+        checked.update(seen)  # only a tree found whole is remembered
 
     # ------------------------------------------------------------------ inspection
     @property

@@ -49,6 +49,22 @@ def test_duplicate_names_and_foreign_variables():
         m.minimize(y)
 
 
+def test_a_foreign_variable_is_found_below_a_part_checked_before():
+    # the ownership check skips subexpressions it has seen whole; a refused tree is not one
+    m, other = ci.Model(), ci.Model()
+    x, y = m.int_var("x", 0, 3), other.int_var("y", 0, 3)
+    shared = (x + 1) * 2
+    m.add(shared <= 6)
+    mixed = shared + y
+    for _ in range(2):
+        with pytest.raises(ModelError, match="another model"):
+            m.add(mixed == 2)
+    with pytest.raises(ModelError, match="another model"):
+        m.minimize(mixed)
+    m.add(shared + x >= 2)
+    assert m.count() == 3
+
+
 def test_bool_of_constraint_and_expression_raises():
     m = ci.Model()
     x = m.int_var("x", 0, 3)
