@@ -60,24 +60,34 @@ class Scan:
 
     def __call__(self, node: Any) -> tuple[frozenset[int], bool, bool]:
         """``(variable indices, all integral, has an or)`` of ``node``'s tree."""
+        if not node.children:  # a leaf: a variable or a constant
+            own = frozenset((node.index,)) if isinstance(node, Var) else frozenset()
+            return own, getattr(node, "integral", True), False
         memo = self._memo
         hit = memo.get(id(node))
         if hit is None:
             stack = [(node, False)]
-            while stack:  # children first, without recursion
+            while stack:  # children first, without recursion; leaves are read by their parent
                 n, expanded = stack.pop()
                 if id(n) in memo:
                     continue
                 kids = n.children
-                if not expanded and kids:
+                if not expanded:
                     stack.append((n, True))
-                    stack.extend((c, False) for c in kids if id(c) not in memo)
+                    stack.extend((c, False) for c in kids if c.children and id(c) not in memo)
                     continue
-                parts = [memo[id(c)] for c in kids]
-                own = frozenset((n.index,)) if isinstance(n, Var) else frozenset()
-                idx = own.union(*(p[1] for p in parts)) if parts else own
-                memo[id(n)] = (n, idx, getattr(n, "integral", True) and all(p[2] for p in parts),
-                               type(n) is Or or any(p[3] for p in parts))
+                idx = {c.index for c in kids if not c.children and isinstance(c, Var)}
+                integral = getattr(n, "integral", True)
+                has_or = type(n) is Or
+                for c in kids:
+                    if c.children:
+                        _, cidx, cint, cor = memo[id(c)]
+                        idx.update(cidx)
+                        integral = integral and cint
+                        has_or = has_or or cor
+                    elif integral and not getattr(c, "integral", True):
+                        integral = False
+                memo[id(n)] = (n, frozenset(idx), integral, has_or)
             hit = memo[id(node)]
         return hit[1], hit[2], hit[3]
 
