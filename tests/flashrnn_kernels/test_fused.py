@@ -151,7 +151,8 @@ def test_fused_relu_elman_matches_reference(dtname, shape, poison_empty):
 
 
 # heads whose R exceeds the registers a tiling may give it: the rest sits in shared memory
-TIERED_SHAPES = [(16, 7, 1, 1024), (5, 9, 1, 1280), (8, 5, 1, 1000), (3, 6, 1, 768), (4, 5, 1, 2048)]
+TIERED_SHAPES = [(16, 7, 1, 1024), (5, 9, 1, 1280), (8, 5, 1, 1000), (3, 6, 1, 768), (4, 5, 1, 2048),
+                 (9, 4, 1, 1536), (3, 3, 1, 2560)]
 
 
 @pytest.mark.cuda
