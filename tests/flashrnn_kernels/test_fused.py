@@ -396,7 +396,8 @@ CONFIG_PROBLEMS = [("lstm", "bfloat16", 16, 1, 768, "f"), ("lstm", "bfloat16", 1
                    ("elman", "float32", 16, 2, 64, "f"),
                    # R partly in shared memory
                    ("lstm", "bfloat16", 16, 1, 1024, "b"), ("lstm", "bfloat16", 16, 1, 1280, "f"),
-                   ("gru", "float32", 16, 1, 768, "b")]
+                   ("gru", "float32", 16, 1, 768, "b"), ("lstm", "bfloat16", 16, 1, 1536, "f"),
+                   ("gru", "bfloat16", 9, 1, 1536, "b")]
 
 
 def _nvcc(cfg, arch, out, mode):
