@@ -149,7 +149,7 @@ class Problem:
         names = dict(enumerate(self.names))
         cons: list[Constraint] = []
         memo: dict = {}
-        scan = self._scan = Scan()
+        scan = Scan()
         for c in self.originals:
             c = fold(c, memo)
             if scan(c)[2]:
@@ -165,17 +165,16 @@ class Problem:
         self.cvars: list[tuple[int, ...]] = []
         self.var_cons: list[list[int]] = [[] for _ in self.names]
         for ci, c in enumerate(cons):
-            self.index(ci, c)
-        self._scan = None  # (the scan's nodes are not kept past construction)
+            self.index(ci, c, scan)
         self.sticky: set[int] = set()
         #: images of binary operations over value lists, shared by every fixpoint over this
         #: problem (:func:`constrint.propagators._pairs`)
         self.images: dict = {}
 
-    def index(self, ci: int, c: Constraint) -> None:
-        """Record which variables constraint number ``ci`` reads."""
-        scan = getattr(self, "_scan", None)
-        idx = tuple(sorted(scan(c)[0] if scan is not None else Scan()(c)[0]))
+    def index(self, ci: int, c: Constraint, scan: Scan | None = None) -> None:
+        """Record which variables constraint number ``ci`` reads (``scan``: the model's, when
+        compiling it)."""
+        idx = tuple(sorted((scan or Scan())(c)[0]))
         if ci < len(self.cvars):
             self.cvars[ci] = idx
         else:

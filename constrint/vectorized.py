@@ -441,20 +441,8 @@ def _checks_and_tables(P, vars_: list[int], cons: set[int], doms) -> tuple[list[
     return checks, tables
 
 
-_SCOPES: dict[int, tuple[Any, frozenset[int]]] = {}
-
-
-def _node_vars(c) -> frozenset[int]:
-    """The indices of the variables ``c`` reads (kept for the constraints seen last: a join asks
-    for the same constraints' scopes several times)."""
-    hit = _SCOPES.get(id(c))
-    if hit is not None and hit[0] is c:
-        return hit[1]
-    if len(_SCOPES) >= 4096:
-        _SCOPES.clear()
-    scope = frozenset(n.index for n in walk(c) if isinstance(n, Var))
-    _SCOPES[id(c)] = (c, scope)
-    return scope
+def _node_vars(c) -> set[int]:
+    return {n.index for n in walk(c) if isinstance(n, Var)}
 
 
 def _join_order(vars_: list[int], checks: list[Any], tables: list[Any], doms) -> tuple[list[int], dict[int, Any]]:
