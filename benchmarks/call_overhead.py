@@ -1,21 +1,27 @@
 """Host time of one ``flashrnn()`` call: from the call until it returns (the kernels still running),
-with and without gradients, the host time of ``backward()``, and a CPU profile of the call.
+with and without gradients, the host time of ``backward()``, what a call costs per call against
+back to back, and a CPU profile of the call.
 
-    python benchmarks/call_overhead.py [--backend fused] [--cell lstm] [--batch 16] [--heads 1] [--head-dim 768]
+    python benchmarks/call_overhead.py [--backend fused] [--cell lstm] [--batch 16] [--heads 1]
+                                       [--head-dim 768] [--steps 1024] [--profile 14]
 
-Milliseconds, median (and best) of 30 calls, each after a synchronisation; T = 1024, bfloat16.
+Milliseconds, median (and best) of 30 calls, each after a synchronisation; bfloat16. "Per call"
+and "back to back" are the two timing methods of ``timing.py`` (the forward, and a forward with
+``backward()``); their difference is the time the host adds to a call that waits for its result.
+The profile gives each function's own time per call in microseconds.
 """
 from __future__ import annotations
 
 import argparse
 import cProfile
+import os
 import pstats
 import statistics
 import sys
 import time
 
 import torch
-from timing import inputs
+from timing import back_to_back, inputs, per_call
 
 from flashrnn_kernels import flashrnn
 
@@ -31,6 +37,18 @@ def host_ms(fn, n: int = 30) -> tuple[float, float]:
     return statistics.median(ts), min(ts)
 
 
+def own_time_rows(pr: cProfile.Profile, calls: int, rows: int) -> list[str]:
+    """The ``rows`` functions of most own time in a profile of ``calls`` calls: own and cumulative
+    microseconds per call, calls per call, and the function."""
+    stats = pstats.Stats(pr).stats
+    top = sorted(stats.items(), key=lambda kv: kv[1][2], reverse=True)[:rows]
+    out = [f"{'own us':>8s} {'cum us':>8s} {'n/call':>6s}  function"]
+    for (path, line, func), (_cc, nc, tt, ct, _callers) in top:
+        where = func if path == "~" else f"{os.path.basename(path)}:{line}({func})"  # "~": built-ins
+        out.append(f"{tt / calls * 1e6:8.1f} {ct / calls * 1e6:8.1f} {nc / calls:6.1f}  {where}")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--backend", default="fused")
@@ -38,14 +56,15 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--heads", type=int, default=1)
     ap.add_argument("--head-dim", type=int, default=768)
+    ap.add_argument("--steps", type=int, default=1024, help="T")
     ap.add_argument("--profile", type=int, default=14, help="rows of the CPU profile to print (0: none)")
     a = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("call_overhead.py needs a CUDA GPU", file=sys.stderr)
         return 2
-    cell, B, N, D = a.cell, a.batch, a.heads, a.head_dim
-    xs = inputs(cell, B, 1024, N, D, torch.bfloat16)
-    xg = inputs(cell, B, 1024, N, D, torch.bfloat16, grad=True)
+    cell, B, N, D, T = a.cell, a.batch, a.heads, a.head_dim, a.steps
+    xs = inputs(cell, B, T, N, D, torch.bfloat16)
+    xg = inputs(cell, B, T, N, D, torch.bfloat16, grad=True)
 
     def fwd_nograd():
         with torch.no_grad():
@@ -62,13 +81,20 @@ def main(argv=None) -> int:
         loss.backward()
         return (time.perf_counter() - t0) * 1e3
 
-    label = f"{a.backend} {cell} B{B} {N}x{D}"
+    def fwd_bwd():
+        st, _ = flashrnn(*xg, cell=cell, backend=a.backend)
+        st[0].float().sum().backward()
+
+    label = f"{a.backend} {cell} B{B} T{T} {N}x{D}"
     for name, fn in (("forward, no grad", fwd_nograd), ("forward, grad", fwd_grad)):
         fn()
         med, best = host_ms(fn)
         print(f"{label} {name:18s} host {med:7.3f} ms (best {best:.3f})")
     bs = [backward_call() for _ in range(15)]
     print(f"{label} {'backward() call':18s} host {statistics.median(bs):7.3f} ms (best {min(bs):.3f})")
+    for name, fn in (("forward, no grad", fwd_nograd), ("forward+backward", fwd_bwd)):
+        pc, bb = per_call(fn, reps=25, budget_s=20), back_to_back(fn, reps=5, n=20)
+        print(f"{label} {name:18s} per call {pc:7.3f} ms, back to back {bb:7.3f} ms, difference {pc - bb:6.3f} ms")
     if a.profile:
         for name, fn in (("forward, no grad", fwd_nograd), ("forward, grad", fwd_grad)):
             pr = cProfile.Profile()
@@ -78,8 +104,8 @@ def main(argv=None) -> int:
                 fn()
                 pr.disable()
             torch.cuda.synchronize()
-            print(f"\nCPU profile of 30 calls, {name}, by own time:")
-            pstats.Stats(pr).sort_stats("tottime").print_stats(a.profile)
+            print(f"\nCPU profile of one call, {name} (30 calls), by own time:")
+            print("\n".join(own_time_rows(pr, 30, a.profile)))
     return 0
 
 

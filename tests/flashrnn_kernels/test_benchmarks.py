@@ -100,3 +100,33 @@ def test_first_call_counts_the_builds_of_a_process(tmp_path):
     jit.cached_build(name, parts, lambda d: (d / "out.txt").write_text("x"), cache_dir=tmp_path)
     jit.cached_build(name, parts, lambda d: (d / "out.txt").write_text("x"), cache_dir=tmp_path)  # found
     assert [b[0] for b in builds] == [name] and builds[0][1] >= 0.0
+
+
+def test_call_overhead_profile_rows_are_per_call_microseconds():
+    """call_overhead.py's profile table on the CPU: each function's own and cumulative time per call
+    in microseconds, the calls per call, built-ins by name, sorted by own time."""
+    import cProfile
+
+    mod = _load("call_overhead")
+
+    def inner():
+        return sum(range(2000))
+
+    def outer():
+        return inner() + inner()
+
+    pr = cProfile.Profile()
+    for _ in range(10):
+        pr.enable()
+        outer()
+        pr.disable()
+    header, *rows = mod.own_time_rows(pr, 10, 20)  # every function of the profile
+    assert header.split() == ["own", "us", "cum", "us", "n/call", "function"]
+    by_name = {r.split()[-1]: [float(x) for x in r.split()[:3]] for r in rows}
+    name = next(n for n in by_name if n.endswith("(inner)"))
+    assert name.startswith("test_benchmarks.py:")
+    own, cum, per_call = by_name[name]
+    assert per_call == 2.0 and 0 < own <= cum
+    assert any("sum" in n for n in by_name)  # a built-in, named without a file
+    owns = [float(r.split()[0]) for r in rows]
+    assert owns == sorted(owns, reverse=True)
