@@ -73,17 +73,19 @@ def main(argv=None) -> int:
     def fwd_grad():
         flashrnn(*xg, cell=cell, backend=a.backend)
 
-    def backward_call() -> float:
+    def loss():
         st, _ = flashrnn(*xg, cell=cell, backend=a.backend)
-        loss = st[0].float().sum()
+        return st[0].float().sum()
+
+    def backward_call() -> float:
+        value = loss()
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        loss.backward()
+        value.backward()
         return (time.perf_counter() - t0) * 1e3
 
     def fwd_bwd():
-        st, _ = flashrnn(*xg, cell=cell, backend=a.backend)
-        st[0].float().sum().backward()
+        loss().backward()
 
     label = f"{a.backend} {cell} B{B} T{T} {N}x{D}"
     for name, fn in (("forward, no grad", fwd_nograd), ("forward, grad", fwd_grad)):
