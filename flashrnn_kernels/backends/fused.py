@@ -28,8 +28,9 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..cells import Cell, get_cell
@@ -141,7 +142,6 @@ class FusedKernels:
         self.cell = get_cell(config.problem.cell)
         self.defines = build_defines(config, self.arch, defines)
         self.compiler = compiler or compilers.chosen_compiler()
-        self._xch_bytes: dict[tuple, int] = {}
         built = _build(self.defines, self.arch, self.compiler)
         if self.compiler == "nvrtc":
             from .fused_launch import DriverLaunchers
@@ -149,6 +149,9 @@ class FusedKernels:
             self.lib = DriverLaunchers(built)
         else:
             self.lib = _declare(built)
+        self.exchanges = Exchanges(self.lib.frnn_xch_bytes)
+        #: held from taking a launch's exchange base until the launch is queued
+        self.lock = self.exchanges.lock
 
     def __repr__(self) -> str:
         extra = {k: v for k, v in self.defines.items() if k not in self.config.defines()}
@@ -166,23 +169,75 @@ class FusedKernels:
         """Whether the backward exchanges its gate gradients within one cluster per head."""
         return bool(self.lib.frnn_bwd_dsm_used(B, N))
 
-    def exchange(self, B: int, N: int, backward: bool, device: Any):
-        """The zeroed exchange buffer a launch needs (a head split over several blocks), or, when
-        it needs none, a placeholder it does not read (one per device, kept). Its size is asked
-        of the build once per batch, heads, pass and device (``device`` must be current)."""
+    def exchange(self, B: int, N: int, backward: bool, device: Any, T: int, stream: int = 0):
+        """``(buffer, base)`` of a launch of T steps on ``stream``: :meth:`Exchanges.take`."""
+        return self.exchanges.take(B, N, backward, device, T, stream)
+
+
+class Exchanges:
+    """The exchange buffers of one build's launches and their tag bases.
+
+    ``size_of(B, N, backward)`` is the build's ``frnn_xch_bytes``. :attr:`lock` is held from
+    taking a launch's base until the launch is queued, so that launches of one key, from any
+    thread, queue in the order of their bases.
+    """
+
+    def __init__(self, size_of: Callable[[int, int, int], int]):
+        self.size_of = size_of
+        self.lock = threading.Lock()
+        #: the largest tag base + T before a kept buffer is zeroed again (the forward's tags are
+        #: the high halves of 32-bit words for 16-bit types; the backward's flags 32-bit words,
+        #: kept below 2^31 as the NVRTC launchers pack the base as a signed int)
+        self.fwd_tag_max, self.bwd_tag_max = FWD_TAG_MAX, BWD_TAG_MAX
+        self._bytes: dict[tuple, int] = {}
+        self._kept: dict[tuple, list] = {}  # (B, N, backward, device, stream): [buffer, next base]
+
+    def take(self, B: int, N: int, backward: bool, device: Any, T: int, stream: int = 0):
+        """``(buffer, base)``: the exchange buffer of a launch of T steps on ``stream`` (a head
+        split over several blocks) and the tag base it passes (``xbase``), or, when it needs none,
+        a placeholder it does not read (one per device, kept) and 0. Its size is asked of the
+        build once per batch, heads, pass and device (``device`` must be current).
+
+        The buffer is kept per (batch, heads, pass, device, stream) and zeroed only when it is
+        made: each launch's tags continue after the last launch's (``tagged_exchange.cuh``,
+        ``flag_exchange.cuh``), so that no word a launch leaves behind passes a later launch's
+        poll. Before the tags would pass :attr:`fwd_tag_max` (:attr:`bwd_tag_max`) it is zeroed
+        again (on the stream, after the launches before) and the base restarts at 0. A launch
+        being captured into a CUDA graph gets a fresh buffer, zeroed in the graph, and base 0 (a
+        replay repeats the captured base).
+        """
         import torch
 
         key = (B, N, backward, device)
-        nbytes = self._xch_bytes.get(key)
+        nbytes = self._bytes.get(key)
         if nbytes is None:
-            nbytes = self._xch_bytes[key] = int(self.lib.frnn_xch_bytes(B, N, int(backward)))
+            nbytes = self._bytes[key] = int(self.size_of(B, N, int(backward)))
         if nbytes <= 0:
             found = _PLACEHOLDERS.get(device)
             if found is None:
                 found = _PLACEHOLDERS[device] = torch.empty(1, dtype=torch.int64, device=device)
-            return found
-        return torch.zeros(_cdiv(nbytes, 16) * 4, dtype=torch.int32, device=device)
+            return found, 0
+        words = _cdiv(nbytes, 16) * 4
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            return torch.zeros(words, dtype=torch.int32, device=device), 0
+        kept = self._kept.get((*key, stream))
+        if kept is None:
+            if len(self._kept) >= _EXCHANGES_KEPT:  # the oldest goes (its stream orders its reuse)
+                self._kept.pop(next(iter(self._kept)))
+            kept = self._kept[(*key, stream)] = [torch.zeros(words, dtype=torch.int32, device=device), 0]
+        buffer, base = kept
+        if base + T > (self.bwd_tag_max if backward else self.fwd_tag_max):
+            buffer.zero_()
+            base = 0
+        kept[1] = base + T
+        return buffer, base
 
+
+#: The largest tag base + T before a kept exchange buffer is zeroed again (:class:`Exchanges`).
+FWD_TAG_MAX = (1 << 16) - 1
+BWD_TAG_MAX = (1 << 31) - 1
+#: Exchange buffers one build keeps (per batch, heads, pass, device and stream).
+_EXCHANGES_KEPT = 16
 
 #: Per device, the exchange pointer of launches that need no exchange (never read).
 _PLACEHOLDERS: dict[Any, Any] = {}
@@ -190,10 +245,10 @@ _PLACEHOLDERS: dict[Any, Any] = {}
 
 def _declare(lib: Any) -> Any:
     """Declare the C signatures of the kernel library's launchers."""
-    vp, ci = ctypes.c_void_p, ctypes.c_int
-    lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, vp]
+    vp, ci, cu = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
+    lib.frnn_fwd_launch.argtypes = [vp] * 8 + [ci, ci, ci, cu, vp]
     lib.frnn_fwd_launch.restype = ci
-    lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, vp]
+    lib.frnn_bwd_launch.argtypes = [vp] * 9 + [ci, ci, ci, cu, vp]
     lib.frnn_bwd_launch.restype = ci
     lib.frnn_xch_bytes.argtypes = [ci, ci, ci]
     lib.frnn_xch_bytes.restype = ctypes.c_long
@@ -249,10 +304,28 @@ def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index
 
 def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any) -> tuple[int, FusedKernels]:
     """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem, device
-    and compiler)."""
-    from .. import compilers, devices
+    and compiler).
 
-    return _call_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device), compilers.chosen_compiler())
+    A repeated call looks its plan up by the problem, the device and ``FLASHRNN_COMPILER``'s value;
+    the other variables the compiler choice reads (the toolkit's) count when a problem is first
+    planned."""
+    from .. import devices
+
+    index = devices.device_index(device)
+    key = (cell.name, dtype, B, N, D, kernel, index, os.environ.get("FLASHRNN_COMPILER"))
+    plan = _PLANS.get(key)
+    if plan is None:
+        from .. import compilers
+
+        if len(_PLANS) >= _PLANS_KEPT:
+            _PLANS.clear()
+        plan = _PLANS[key] = _call_plan(*key[:7], compilers.chosen_compiler())
+    return plan
+
+
+#: call_plan's answers by (cell, dtype, B, N, D, pass, device index, FLASHRNN_COMPILER).
+_PLANS: dict[tuple, tuple[int, FusedKernels]] = {}
+_PLANS_KEPT = 4096
 
 
 def prebuild(config: Any, arch: str, compiler: str | None = None) -> threading.Thread:
@@ -312,8 +385,14 @@ def _start_backward_build(cell: Cell, Wx) -> None:
 
 
 # ------------------------------------------------------------------------------------------ run
+_DTYPE_NAMES: dict[Any, str] = {}
+
+
 def _dtype_name(t) -> str:
-    return str(t.dtype).replace("torch.", "")
+    name = _DTYPE_NAMES.get(t.dtype)
+    if name is None:
+        name = _DTYPE_NAMES[t.dtype] = str(t.dtype).replace("torch.", "")
+    return name
 
 
 def _check(rc: int, what: str) -> None:
@@ -344,18 +423,32 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
     last = Wx.new_empty(S, B, 1, N, D)
     gc = 2 * G if cell.separate_gates else G
     cache = Wx.new_empty(B, T, gc, N, D) if need_cache else None
-    stream = torch.cuda.current_stream(Wx.device).cuda_stream
-    # the runtime launches on the *current* device: make it the tensors' device (a stream of
-    # another device, or the legacy default stream 0, would fail or run on the wrong GPU); the
-    # exchange buffer's size depends on the device too (none when a head runs as one cluster)
-    with torch.cuda.device(Wx.device):
-        counters = kernels.exchange(B, N, False, Wx.device)
-        rc = kernels.lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
-                                         states.data_ptr(), last.data_ptr(),
-                                         cache.data_ptr() if cache is not None else None,
-                                         counters.data_ptr(), B, T, N, stream)
-    _check(rc, "forward")
+    device = Wx.device
+    stream = torch.cuda.current_stream(device.index).cuda_stream
+
+    def launch() -> int:
+        with kernels.lock:
+            xch, base = kernels.exchange(B, N, False, device, T, stream)
+            return kernels.lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
+                                               states.data_ptr(), last.data_ptr(),
+                                               cache.data_ptr() if cache is not None else None,
+                                               xch.data_ptr(), B, T, N, base, stream)
+
+    _check(_on_device(device.index, launch), "forward")
     return states, last, cache
+
+
+def _on_device(index: int, fn, *args):
+    """``fn(*args)`` with CUDA device ``index`` current: the runtime launches on the *current* device (a
+    stream of another device, or the legacy default stream 0, would fail or run on the wrong GPU),
+    and the exchange buffer's size depends on the device (none when a head runs as one cluster).
+    No switch when it is current already."""
+    import torch
+
+    if torch.cuda.current_device() == index:
+        return fn(*args)
+    with torch.cuda.device(index):
+        return fn(*args)
 
 
 def forward_chunked(Wx, R, b, states0, cell: Cell, need_cache: bool):
@@ -410,21 +503,26 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     dgr = states.new_empty(B, T, G, N, D)
     dwx = states.new_empty(B, T, G, N, D) if cell.separate_gates else dgr
     ds0 = states.new_empty(S, B, 1, N, D)
-    stream = torch.cuda.current_stream(states.device).cuda_stream
-    for c0 in range(0, B, chunk):
-        c1 = min(B, c0 + chunk)
-        whole = c0 == 0 and c1 == B
-        s0c, stc, dsc = ((s0, states, ds) if whole else
-                         (t[:, c0:c1].contiguous() for t in (s0, states, ds)))
-        ds0c = ds0 if whole else states.new_empty(S, c1 - c0, 1, N, D)
-        with torch.cuda.device(states.device):  # launch on the tensors' device (see forward)
-            counters = k.exchange(c1 - c0, N, True, states.device)
-            rc = k.lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(),
-                                       cache[c0:c1].data_ptr(), dsc.data_ptr(), dgr[c0:c1].data_ptr(),
-                                       dwx[c0:c1].data_ptr() if cell.separate_gates else None,
-                                       ds0c.data_ptr(), counters.data_ptr(), c1 - c0, T, N, stream)
-        _check(rc, "backward")
-        if not whole:
+    device = states.device
+    stream = torch.cuda.current_stream(device.index).cuda_stream
+
+    def launch(bc: int, s0c, stc, cc, dsc, dgrc, dwxc, ds0c) -> int:
+        with k.lock:
+            xch, base = k.exchange(bc, N, True, device, T, stream)
+            return k.lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(), cc.data_ptr(),
+                                         dsc.data_ptr(), dgrc.data_ptr(),
+                                         dwxc.data_ptr() if cell.separate_gates else None,
+                                         ds0c.data_ptr(), xch.data_ptr(), bc, T, N, base, stream)
+
+    if chunk >= B:  # one launch over the whole tensors
+        _check(_on_device(device.index, launch, B, s0, states, cache, ds, dgr, dwx, ds0), "backward")
+    else:
+        for c0 in range(0, B, chunk):
+            c1 = min(B, c0 + chunk)
+            s0c, stc, dsc = (t[:, c0:c1].contiguous() for t in (s0, states, ds))
+            ds0c = states.new_empty(S, c1 - c0, 1, N, D)
+            _check(_on_device(device.index, launch, c1 - c0, s0c, stc, cache[c0:c1], dsc, dgr[c0:c1],
+                              dwx[c0:c1], ds0c), "backward")
             ds0[:, c0:c1] = ds0c
     # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM
     if N == 1:

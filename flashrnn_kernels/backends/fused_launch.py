@@ -126,9 +126,10 @@ def bulk_cluster_size(f: Facts, occ: Occupancy, blocks: int) -> int:
 
 
 def exchange_bytes(f: Facts, B: int, N: int, backward: bool, fwd_cluster: int, bwd_in_cluster: bool) -> int:
-    """Bytes of the zeroed exchange buffer a launch needs (0: none): a head split over several
-    blocks that does not run as one cluster exchanges through L2 (``launch.cuh``:
-    ``frnn_xch_bytes``).
+    """Bytes of the exchange buffer a launch needs (0: none): a head split over several blocks
+    that does not run as one cluster exchanges through L2 (``launch.cuh``: ``frnn_xch_bytes``).
+    Zeroed before its first launch, then kept (:meth:`FusedKernels.exchange
+    <flashrnn_kernels.backends.fused.FusedKernels.exchange>`).
 
     >>> f = Facts(256, 64, 8, 0, 0, 0, False, False, False, True, 16, 4096, 12288, 256)
     >>> exchange_bytes(f, 16, 1, False, 1, False), exchange_bytes(f, 16, 1, True, 1, False)
@@ -246,10 +247,10 @@ class DriverLaunchers:
         return exchange_bytes(f, B, N, False, self.frnn_fwd_cluster(B, N), False)
 
     def frnn_fwd_launch(self, wx: int, R: int, bias: int, s0: int, states: int, last: int, cache: int | None,
-                        counters: int, B: int, T: int, N: int, stream: int) -> int:
+                        counters: int, B: int, T: int, N: int, xbase: int, stream: int) -> int:
         f = self.facts
         params = self.fwd_params.pack(wx=wx, R=R, bias=bias, s0=s0, states=states, last=last, cache=cache,
-                                      xch=counters, B=B, T=T, N=N)
+                                      xch=counters, B=B, T=T, N=N, xbase=xbase)
         index = self._device()
         mod = self._module(index)
         blocks = nblocks(f, B, N)
@@ -261,10 +262,10 @@ class DriverLaunchers:
         return 0
 
     def frnn_bwd_launch(self, R: int, s0: int, states: int, cache: int, dstates: int, dgr: int, dwx: int | None,
-                        ds0: int, counters: int, B: int, T: int, N: int, stream: int) -> int:
+                        ds0: int, counters: int, B: int, T: int, N: int, xbase: int, stream: int) -> int:
         f = self.facts
         params = self.bwd_params.pack(R=R, s0=s0, states=states, cache=cache, dstates=dstates, dgr=dgr,
-                                      dwx=dwx, ds0=ds0, xch=counters, B=B, T=T, N=N)
+                                      dwx=dwx, ds0=ds0, xch=counters, B=B, T=T, N=N, xbase=xbase)
         index = self._device()
         mod = self._module(index)
         blocks = nblocks(f, B, N)

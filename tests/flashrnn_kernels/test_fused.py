@@ -354,25 +354,99 @@ def test_recurrent_grad_one_head_matches_shifted_states(B, T, dtype):
     assert (got.double() - want).abs().max() <= tol * (1 + want.abs().max())
 
 
+class _SizeOf:
+    """A stand-in build's ``frnn_xch_bytes``: none for the backward, 40 bytes per batch row for
+    the forward; records what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def __call__(self, B, N, backward):
+        self.asked.append((B, N, backward))
+        return 0 if backward else 40 * B
+
+
 def test_exchange_size_is_asked_once_and_a_placeholder_kept_where_none_is_needed():
-    """``FusedKernels.exchange`` on the CPU with a stand-in build: the size is asked once per
-    (batch, heads, pass, device); a launch that needs no exchange gets one kept placeholder, one
-    that needs it a fresh zeroed buffer of whole 16-byte words."""
-    asked = []
-
-    class Lib:
-        def frnn_xch_bytes(self, B, N, backward):
-            asked.append((B, N, backward))
-            return 0 if backward else 40 * B
-
-    k = object.__new__(fused.FusedKernels)
-    k.lib, k._xch_bytes = Lib(), {}
+    """``Exchanges.take`` on the CPU with a stand-in build: the size is asked once per (batch,
+    heads, pass, device); a launch that needs no exchange gets one kept placeholder and base 0,
+    one that needs it a zeroed buffer of whole 16-byte words."""
+    size_of = _SizeOf()
+    x = fused.Exchanges(size_of)
     cpu = torch.device("cpu")
-    first = k.exchange(2, 1, True, cpu)
-    assert first is k.exchange(2, 1, True, cpu) is k.exchange(5, 3, True, cpu)  # one placeholder
-    a, b = k.exchange(2, 1, False, cpu), k.exchange(2, 1, False, cpu)
-    assert a is not b and a.dtype == torch.int32 and a.numel() * 4 == 80 and not a.any()
-    assert asked == [(2, 1, 1), (5, 3, 1), (2, 1, 0)]
+    first, base = x.take(2, 1, True, cpu, 10)
+    assert base == 0 and x.take(2, 1, True, cpu, 10)[0] is first and x.take(5, 3, True, cpu, 3)[0] is first
+    a, base = x.take(2, 1, False, cpu, 5)
+    assert base == 0 and a.dtype == torch.int32 and a.numel() * 4 == 80 and not a.any()
+    assert size_of.asked == [(2, 1, 1), (5, 3, 1), (2, 1, 0)]
+
+
+def test_exchange_buffers_are_kept_and_their_tags_continue_until_they_would_wrap():
+    """Each launch's tag base follows the last launch's tags (base + T) on the same kept buffer,
+    per (batch, heads, pass, device, stream); before base + T would pass the largest tag the
+    buffer is zeroed again and the base restarts at 0; the oldest of too many buffers goes."""
+    x = fused.Exchanges(lambda B, N, backward: 64)
+    x.fwd_tag_max, x.bwd_tag_max = 100, 1000
+    cpu = torch.device("cpu")
+    buf, base = x.take(4, 1, False, cpu, 30)
+    assert base == 0 and buf.numel() == 16 and not buf.any()
+    bases = []
+    for T in (30, 30, 7, 50, 7):
+        got, b = x.take(4, 1, False, cpu, T)
+        assert got is buf and (b > 0 or not buf.any())  # a restart finds the buffer zeroed
+        bases.append(b)
+        buf.fill_(b + T)  # stands in for the launch's last tags
+    assert bases == [30, 60, 90, 0, 50]  # 97 + 50 > 100: zeroed, then from 0
+    other, b = x.take(4, 1, False, cpu, 10, stream=7)  # another stream: a buffer of its own
+    assert other is not buf and b == 0
+    back, b = x.take(4, 1, True, cpu, 900)  # the backward keeps its own base and bound
+    assert back is not buf and b == 0 and x.take(4, 1, True, cpu, 100)[1] == 900
+    assert x.take(4, 1, True, cpu, 1)[1] == 0  # 1000 + 1 > 1000
+    for s in range(fused._EXCHANGES_KEPT):
+        x.take(4, 1, False, cpu, 1, stream=100 + s)
+    assert x.take(4, 1, False, cpu, 1)[0] is not buf  # the first buffer was the oldest, and went
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cell,dtname,B,D", [("lstm", "bfloat16", 16, 768), ("gru", "float32", 8, 384)])
+def test_repeated_launches_reuse_the_exchange_and_give_the_same_bits(cell, dtname, B, D, poison_empty):
+    """Heads split over several blocks that exchange through L2 keep their exchange buffer from
+    launch to launch; each launch's tags continue after the last's. Launches of T = 50 and T = 7
+    taking turns (so that the words a launch leaves are ones a launch of the other length would
+    wait for, were the tags to restart), with the largest tag lowered so that the buffers are
+    zeroed again every few launches, and on a second stream, must give the first launch's bits
+    every time, forward and backward."""
+    dtype, N = DT[dtname], 1
+    kf = fused.kernels(kernel_config(Problem(cell, B, N, D, dtname, "forward"), _gpu()))
+    kb = fused.kernels(kernel_config(Problem(cell, B, N, D, dtname, "backward"), _gpu()))
+    assert kf.forward_cluster(B, N) == 1 and not kb.backward_in_cluster(B, N), "not an L2 exchange"
+    inputs = {T: _inputs(cell, B, T, N, D, dtype, T) for T in (50, 7)}
+
+    def run(T):
+        Wx, R, b, s0, dst, _ = inputs[T]
+        states, last, cache = fused.fused_forward(Wx, R, b, s0, cell, True, kernels=kf)
+        grads = fused.fused_backward(R, b, s0, states, cache, dst, None, cell, (B, kb))
+        return (states, last, cache, *grads)
+
+    first = {T: run(T) for T in (50, 7)}
+    saved = [(k.exchanges.fwd_tag_max, k.exchanges.bwd_tag_max) for k in (kf, kb)]
+    try:
+        for k in (kf, kb):
+            k.exchanges.fwd_tag_max = k.exchanges.bwd_tag_max = 120
+        side = torch.cuda.Stream()
+        for stream in (torch.cuda.current_stream(), side):
+            with torch.cuda.stream(stream):
+                for T in (7, 50, 50, 7, 7, 50, 7, 50, 50, 50, 7):
+                    got = run(T)
+                    for name, a, o in zip(["states", "last", "cache", "dWx", "dR", "db", "dstates0"], got, first[T]):
+                        assert torch.equal(a, o), f"T={T}: {name} differs from the first launch's"
+            torch.cuda.synchronize()
+    finally:
+        for k, (f, bw) in zip((kf, kb), saved):
+            k.exchanges.fwd_tag_max, k.exchanges.bwd_tag_max = f, bw
+    for T in (50, 7):
+        st, r64 = first[T][0], reference_forward(*[t.double() for t in inputs[T][:4]], cell=cell)[0]
+        rdt = (_tf32_reference if dtype == torch.float32 else reference_forward)(*inputs[T][:4], cell=cell)[0]
+        assert _rel(st, r64) <= 2 * _rel(rdt, r64) + TOL[dtname]
 
 
 def test_bias_gradient_runs_cover_every_bias_row_in_order():

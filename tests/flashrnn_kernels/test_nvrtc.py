@@ -183,9 +183,10 @@ def _check_fused_cubin(cub, cfg, arch, extra=None):
     assert facts.bwd_bulk == d.get("FRNN_BWD_BULK", arch == "90a" and facts.nslice > 1)
     assert facts.cluster == d.get("FRNN_CLUSTER", 16)
     fwd, bwd = (driver.Layout(cub.table(t)) for t in ("frnn_fwd_params", "frnn_bwd_params"))
-    assert fwd.names == ("wx", "R", "bias", "s0", "states", "last", "cache", "xch", "B", "T", "N")
-    assert bwd.names == ("R", "s0", "states", "cache", "dstates", "dgr", "dwx", "ds0", "xch", "B", "T", "N")
+    assert fwd.names == ("wx", "R", "bias", "s0", "states", "last", "cache", "xch", "B", "T", "N", "xbase")
+    assert bwd.names == ("R", "s0", "states", "cache", "dstates", "dgr", "dwx", "ds0", "xch", "B", "T", "N", "xbase")
     assert (fwd.size, bwd.size, fwd.offsets["B"], bwd.offsets["N"]) == (80, 88, 64, 80)
+    assert (fwd.offsets["xbase"], bwd.offsets["xbase"]) == (76, 84)
     return facts
 
 
@@ -607,9 +608,10 @@ def _fake_launchers(monkeypatch, facts, held):
     cub = nvrtc.Cubin(Path("/nowhere/kernels.cubin"), b"", {})
     tables = {"frnn_facts": [*((k, int(v), 0) for k, v in vars(facts).items()), ("", 0, 0)],
               "frnn_fwd_params": [*((n, 8, 8) for n in ("wx", "R", "bias", "s0", "states", "last", "cache", "xch")),
-                                  ("B", 4, 4), ("T", 4, 4), ("N", 4, 4), ("", 80, 8)],
+                                  ("B", 4, 4), ("T", 4, 4), ("N", 4, 4), ("xbase", 4, 4), ("", 80, 8)],
               "frnn_bwd_params": [*((n, 8, 8) for n in ("R", "s0", "states", "cache", "dstates", "dgr", "dwx", "ds0",
-                                                        "xch")), ("B", 4, 4), ("T", 4, 4), ("N", 4, 4), ("", 88, 8)]}
+                                                        "xch")), ("B", 4, 4), ("T", 4, 4), ("N", 4, 4), ("xbase", 4, 4),
+                                  ("", 88, 8)]}
     monkeypatch.setattr(nvrtc.Cubin, "table", lambda self, name: tables[name])
     monkeypatch.setattr(nvrtc.Cubin, "kernel_names", lambda self: sorted(fl.expected_kernels(facts)))
     mod = FakeModule(held)
@@ -623,26 +625,26 @@ def test_driver_launchers_choose_the_kernel_and_pack_its_arguments(monkeypatch):
     lau, mod = _fake_launchers(monkeypatch, f, {("frnn_fwd_dsm", 4): 8, ("frnn_bwd_dsm", 4): 1, ("frnn_bwd", 4): 99})
     # 2 tiles x 2 heads = 4 clusters: the forward runs in clusters, needs no exchange buffer
     assert lau.frnn_fwd_cluster(16, 2) == 4 and lau.frnn_xch_bytes(16, 2, 0) == 0
-    assert lau.frnn_fwd_launch(1, 2, 3, 4, 5, 6, None, 8, 16, 10, 2, 1234) == 0
+    assert lau.frnn_fwd_launch(1, 2, 3, 4, 5, 6, None, 8, 16, 10, 2, 65000, 1234) == 0
     (fwd,) = mod.launches
     assert (fwd["name"], fwd["blocks"], fwd["cluster"], fwd["cooperative"], fwd["smem"], fwd["stream"]) == (
         "frnn_fwd_dsm", 16, 4, False, f.fwd_smem, 1234)
-    assert struct.unpack("<8Q3i4x", fwd["params"]) == (1, 2, 3, 4, 5, 6, 0, 8, 16, 10, 2)
+    assert struct.unpack("<8Q3iI", fwd["params"]) == (1, 2, 3, 4, 5, 6, 0, 8, 16, 10, 2, 65000)
     # backward: 4 clusters needed, 1 held -> through L2, bulk copies in clusters, cooperative
     assert lau.frnn_bwd_dsm_used(16, 2) == 0 and lau.frnn_bwd_cluster(16, 2) == 4
     assert lau.frnn_xch_bytes(16, 2, 1) == 16 * 2 * f.bwd_xch_row_bytes + 2 * 2 * f.bwd_xch_tile_bytes
-    assert lau.frnn_bwd_launch(1, 2, 3, 4, 5, 6, None, 8, 9, 16, 10, 2, 0) == 0
+    assert lau.frnn_bwd_launch(1, 2, 3, 4, 5, 6, None, 8, 9, 16, 10, 2, 2**31 - 1, 0) == 0
     bwd = mod.launches[1]
     assert (bwd["name"], bwd["cooperative"], bwd["cluster"], mod.smem["frnn_bwd"]) == ("frnn_bwd", True, 4, f.bwd_smem)
-    assert struct.unpack("<9Q3i4x", bwd["params"]) == (1, 2, 3, 4, 5, 6, 0, 8, 9, 16, 10, 2)
+    assert struct.unpack("<9Q3iI", bwd["params"]) == (1, 2, 3, 4, 5, 6, 0, 8, 9, 16, 10, 2, 2**31 - 1)
 
 
 def test_driver_launchers_single_block_heads_launch_plainly(monkeypatch):
     f = _facts(nslice=1, fwd_dsm=False, bwd_dsm=False, bwd_bulk=False, cluster=16)
     lau, mod = _fake_launchers(monkeypatch, f, {})
     assert lau.frnn_xch_bytes(16, 12, 0) == 0 and lau.frnn_bwd_cluster(16, 12) == 1
-    lau.frnn_fwd_launch(1, 2, 3, 4, 5, 6, 7, 8, 16, 5, 12, 0)
-    lau.frnn_bwd_launch(1, 2, 3, 4, 5, 6, None, 8, 9, 16, 5, 12, 0)
+    lau.frnn_fwd_launch(1, 2, 3, 4, 5, 6, 7, 8, 16, 5, 12, 0, 0)
+    lau.frnn_bwd_launch(1, 2, 3, 4, 5, 6, None, 8, 9, 16, 5, 12, 0, 0)
     assert [(m["name"], m["blocks"], m["cooperative"], m["cluster"]) for m in mod.launches] == [
         ("frnn_fwd", 24, False, 1), ("frnn_bwd", 24, False, 1)]
 

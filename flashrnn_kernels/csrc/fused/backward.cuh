@@ -130,8 +130,8 @@ __device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem
           mbar_wait_cluster(dsm_bar(q), (unsigned)((T - 2 - t) >> 1) & 1u);
           if (threadIdx.x == 0) mbar_arrive_expect_tx(dsm_bar(q), dsm_bytes);
         } else {
-          // dgr_{t+1}: parity (t+1)&1, published with flag value T-1-t
-          const unsigned tag = (unsigned)(T - 1 - t);
+          // dgr_{t+1}: parity (t+1)&1, published with flag value xbase + T-1-t
+          const unsigned tag = p.xbase + (unsigned)(T - 1 - t);
           if constexpr (kBwdBulk) {
             if (warp == 0 && lane == 0) bulk.expect(nb);
             if (warp == 0) {
@@ -239,7 +239,7 @@ __device__ __forceinline__ void bwd_body(const BwdParams& p, unsigned char* smem
     if constexpr (kNSlice > 1) {
       if (!DSM && threadIdx.x == 0) {  // the block's rows of step t are in place
         fence_acq_rel_gpu();
-        st_relaxed_u32(flags + slice, (unsigned)(T - t));
+        st_relaxed_u32(flags + slice, p.xbase + (unsigned)(T - t));
       }
     }
 #pragma unroll

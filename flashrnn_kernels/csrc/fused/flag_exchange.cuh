@@ -4,7 +4,10 @@
 // block reads count (the forward's packed tagged words, 4/3 of them, measured slower here).
 // Blocks write plain elements to [2 (step parity)][Bpad][N][KPAD], then, after a block barrier,
 // one thread publishes the step in its flag (fence.acq_rel + relaxed store; the gradient outputs
-// are stored after it, so that the fence does not wait for them). Flags [Bpad/BT][N][NSLICE]
+// are stored after it, so that the fence does not wait for them): step t stores xbase + T - t
+// (BwdParams::xbase), and a reader waits until the flags are at least the value of the step it
+// needs. The host keeps the buffer from launch to launch and passes the last launch's final value
+// as the base, so that no flag left in it passes a poll of this launch. Flags [Bpad/BT][N][NSLICE]
 // uint32 follow the data. A reader's warp 0 polls the NSLICE flags of its (head, batch tile)
 // with acquire loads (a few words, not the data; polling them from every warp measured 17%
 // slower: the fences and the traffic on two L2 lines), then each group of warps sharing a K range

@@ -145,10 +145,10 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
         }
       } else if (t > 0) {
         if (kFwdPollBar) __syncthreads();
-        // h_{t-1} (parity (t-1)&1, tag t), just this warp column's K range; then only the column
-        // synchronises (the tile's other ranges belong to other columns)
+        // h_{t-1} (parity (t-1)&1, tag xbase + t), just this warp column's K range; then only
+        // the column synchronises (the tile's other ranges belong to other columns)
         poll_range(xs, xch + ((((t - 1) & 1) * Bpad + b0) * N + n) * (long)kXchRow, (long)N * kXchRow,
-                   nb, (unsigned)(t & kTagMask), wk, wm * 32 + lane);
+                   nb, (unsigned)((p.xbase + t) & kTagMask), wk, wm * 32 + lane);
         if (Gm::kWM == 1) {
           __syncwarp();
         } else {
@@ -194,7 +194,7 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
     }
     if constexpr (kFwdPack && !DSM) {
       // publish h_t of this block's units before anything else (every block of the head waits for it)
-      const unsigned long long tg = (unsigned long long)((t + 1) & kTagMask) << 48;
+      const unsigned long long tg = (unsigned long long)((p.xbase + t + 1) & kTagMask) << 48;
 #pragma unroll
       for (int i = 0; i < PPT; ++i) {
         unsigned x0 = 0;
@@ -225,7 +225,7 @@ __device__ __forceinline__ void fwd_body(const FwdParams& p, unsigned char* smem
             xs[bl * Gm::kXRow + d] = v;
           } else if constexpr (!kFwdPack && !DSM) {
             store_word(xw + ((t & 1) * Bpad + b) * ND + (long)n * kD + d,
-                       make_word(v, (unsigned)((t + 1) & kTagMask)));
+                       make_word(v, (unsigned)((p.xbase + t + 1) & kTagMask)));
           }
         }
         statesp[(((long)s * B + b) * T + t) * ND + (long)n * kD + d] = v;

@@ -21,9 +21,11 @@ extern "C" __host__ int frnn_word_bytes() { return (int)sizeof(frnn::xword_t); }
 extern "C" int frnn_fwd_cluster(int B, int N);
 extern "C" int frnn_bwd_dsm_used(int B, int N);
 
-// Bytes of the zeroed exchange buffer a launch needs (0: none) for batch B and N heads: forward
-// tagged words (none when it runs in clusters, frnn_fwd_cluster), backward plain rows and flags
-// (none with frnn_bwd_dsm_used).
+// Bytes of the exchange buffer a launch needs (0: none) for batch B and N heads: forward tagged
+// words (none when it runs in clusters, frnn_fwd_cluster), backward plain rows and flags (none
+// with frnn_bwd_dsm_used). Zeroed before its first launch, then kept: each launch takes the tag
+// base `xbase` after the last launch's tags (forward: the last base + T, the backward likewise), so
+// that no word left in it passes a poll (tagged_exchange.cuh, flag_exchange.cuh).
 extern "C" __host__ long frnn_xch_bytes(int B, int N, int backward) {
   if (frnn::kNSlice == 1 || (!backward && frnn_fwd_cluster(B, N) > 1) ||
       (backward && frnn_bwd_dsm_used(B, N)))
@@ -214,13 +216,13 @@ extern "C" int frnn_bwd_cluster(int B, int N) {
 // ---------------------------------------------------------------- launchers
 extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, const void* s0,
                                void* states, void* last, void* cache, void* counters, int B,
-                               int T, int N, void* stream) {
+                               int T, int N, unsigned xbase, void* stream) {
   using frnn::elem_t;
   frnn::FwdParams p;
   p.wx = (const elem_t*)wx; p.R = (const elem_t*)R; p.bias = (const elem_t*)bias;
   p.s0 = (const elem_t*)s0; p.states = (elem_t*)states; p.last = (elem_t*)last;
   p.cache = (elem_t*)cache; p.xch = (frnn::xword_t*)counters;
-  p.B = B; p.T = T; p.N = N;
+  p.B = B; p.T = T; p.N = N; p.xbase = xbase;
   const int blocks = frnn::nblocks(B, N);
 #if FRNN_FWD_DSM
   if (frnn_fwd_cluster(B, N) > 1)
@@ -231,13 +233,14 @@ extern "C" int frnn_fwd_launch(const void* wx, const void* R, const void* bias, 
 
 extern "C" int frnn_bwd_launch(const void* R, const void* s0, const void* states,
                                const void* cache, const void* dstates, void* dgr, void* dwx,
-                               void* ds0, void* counters, int B, int T, int N, void* stream) {
+                               void* ds0, void* counters, int B, int T, int N, unsigned xbase,
+                               void* stream) {
   using frnn::elem_t;
   frnn::BwdParams p;
   p.R = (const elem_t*)R; p.s0 = (const elem_t*)s0; p.states = (const elem_t*)states;
   p.cache = (const elem_t*)cache; p.dstates = (const elem_t*)dstates; p.dgr = (elem_t*)dgr;
   p.dwx = (elem_t*)dwx; p.ds0 = (elem_t*)ds0; p.xch = (frnn::xword_t*)counters;
-  p.B = B; p.T = T; p.N = N;
+  p.B = B; p.T = T; p.N = N; p.xbase = xbase;
   const int blocks = frnn::nblocks(B, N);
 #if FRNN_BWD_DSM
   if (frnn_bwd_dsm_used(B, N))

@@ -19,10 +19,11 @@ namespace frnn {
   X(frnn::elem_t*, states)       /* [S, B, T, N, D] */                                                    \
   X(frnn::elem_t*, last)         /* [S, B, 1, N, D] */                                                    \
   X(frnn::elem_t*, cache)        /* [B, T, GC, N, D] or null (inference) */                               \
-  X(frnn::xword_t*, xch)         /* tagged words (tagged_exchange.cuh), zero at launch (NSLICE > 1) */    \
+  X(frnn::xword_t*, xch)         /* tagged words (tagged_exchange.cuh), NSLICE > 1 */                    \
   X(int, B)                                                                                         \
   X(int, T)                                                                                         \
-  X(int, N)
+  X(int, N)                                                                                         \
+  X(unsigned, xbase)             /* tag base: step t publishes xbase + t + 1 (tagged_exchange.cuh) */
 
 #define FRNN_BWD_PARAMS(X)                                                                          \
   X(const frnn::elem_t*, R)        /* [G, N, D, D] */                                                     \
@@ -33,10 +34,11 @@ namespace frnn {
   X(frnn::elem_t*, dgr)            /* [B, T, G, N, D]  gradients of the recurrent-side pre-activations */ \
   X(frnn::elem_t*, dwx)            /* [B, T, G, N, D]  input-side ones (only when they differ: GRU) */    \
   X(frnn::elem_t*, ds0)            /* [S, B, 1, N, D] */                                                  \
-  X(frnn::xword_t*, xch)           /* plain rows + flags (flag_exchange.cuh), zero at launch */           \
+  X(frnn::xword_t*, xch)           /* plain rows + flags (flag_exchange.cuh) */                           \
   X(int, B)                                                                                         \
   X(int, T)                                                                                         \
-  X(int, N)
+  X(int, N)                                                                                         \
+  X(unsigned, xbase)               /* flag base: step t publishes xbase + T - t (flag_exchange.cuh) */
 
 #define FRNN_DECLARE_FIELD(type, name) type name;
 

@@ -3,8 +3,12 @@
 // Blocks of one head publish their units of h_t as tagged words: the value's bits and the step's
 // tag in one store. A reader polls the words themselves until every tag is the step's, so one
 // round trip through L2 both synchronises and moves the data (no separate barrier, no fence).
-// The buffer is [2 (step parity)][Bpad][N][row] words, zero at launch; FRNN_FWD_XCH (config.cuh)
-// picks the row format:
+// Step t's words carry the tag xbase + t + 1 (FwdParams::xbase, masked to the tag's bits): the
+// host keeps the buffer from launch to launch and passes the base after the last launch's tags,
+// so that every word left in it (or zero, after the host zeroed it) has a tag below all that this
+// launch polls for, as long as xbase + T stays within the tag's bits (the host zeroes the buffer
+// and restarts at 0 before that). The buffer is [2 (step parity)][Bpad][N][row] words;
+// FRNN_FWD_XCH (config.cuh) picks the row format:
 //   0: one value per word (32-bit words for 16-bit types, 64-bit for float32), rows [D] words;
 //   1: three 16-bit values + a 16-bit tag per 64-bit word, each block's U units as U/6 16-byte
 //      chunks, rows [NSLICE][U/3] words.
