@@ -33,6 +33,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .. import devices
 from ..cells import Cell, get_cell
 from ..errors import UnsupportedError
 
@@ -405,8 +406,6 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
 
     ``kernels`` defaults to the solved tiling of this call on the tensors' GPU.
     """
-    import torch
-
     cell = get_cell(cell)
     B, T, G, N, D = Wx.shape
     S = cell.num_states
@@ -424,7 +423,7 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
     gc = 2 * G if cell.separate_gates else G
     cache = Wx.new_empty(B, T, gc, N, D) if need_cache else None
     device = Wx.device
-    stream = torch.cuda.current_stream(device.index).cuda_stream
+    stream = devices.stream_handle(device.index)
 
     def launch() -> int:
         with kernels.lock:
@@ -504,7 +503,7 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     dwx = states.new_empty(B, T, G, N, D) if cell.separate_gates else dgr
     ds0 = states.new_empty(S, B, 1, N, D)
     device = states.device
-    stream = torch.cuda.current_stream(device.index).cuda_stream
+    stream = devices.stream_handle(device.index)
 
     def launch(bc: int, s0c, stc, cc, dsc, dgrc, dwxc, ds0c) -> int:
         with k.lock:
