@@ -6,8 +6,9 @@
 * ``cuda:1`` (2+ GPUs): the module on the second GPU while the current device stays ``cuda:0``;
   results equal those on ``cuda:0``.
 
-What the backends do (read from the code): both pass ``torch.cuda.current_stream(device).cuda_stream``
-to their ctypes launchers and make the tensors' device current around the launch (the alternating
+What the backends do (read from the code): both pass the current stream's handle
+(``torch.cuda.current_stream(device).cuda_stream``, or the same from ``devices.stream_handle``)
+to their launchers and make the tensors' device current around the launch (the alternating
 backend's captured loops replay on the current stream too); the GEMMs and everything else are
 torch ops.
 """
@@ -17,6 +18,7 @@ import pytest
 import torch
 
 import flashrnn_kernels as frk
+from flashrnn_kernels import devices
 
 pytestmark = pytest.mark.cuda
 
@@ -65,6 +67,17 @@ def _compare(got, want, what):
         g, w = got[k].detach().cpu(), want[k].detach().cpu()
         assert torch.isfinite(g).all(), f"{what}: {k} has non-finite values"
         torch.testing.assert_close(g, w, msg=lambda m, k=k: f"{what}: {k}: {m}")
+
+
+def test_stream_handle_is_the_current_streams():
+    """``devices.stream_handle`` (the fused launches' stream) is the handle of the current stream
+    of the device asked, on the default stream and inside ``torch.cuda.stream``."""
+    index = torch.cuda.current_device()
+    assert devices.stream_handle(index) == torch.cuda.current_stream(index).cuda_stream
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        assert devices.stream_handle(index) == side.cuda_stream != torch.cuda.default_stream(index).cuda_stream
+    assert devices.stream_handle(index) == torch.cuda.current_stream(index).cuda_stream
 
 
 @pytest.mark.parametrize("backend, dtype", CASES)
