@@ -20,7 +20,6 @@ input (each sequence reversed within its own length).
 """
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from typing import Any, ClassVar
@@ -59,15 +58,25 @@ def _bias_layout(name: str) -> tuple[int, ...] | None:
     return None if layout == tuple(range(cell.num_bias)) else layout
 
 
-@functools.cache
 def _bias_index(name: str, device: torch.device) -> Tensor | None:
     """:func:`_bias_layout` as an index tensor on ``device``, made once (a normal tensor even
-    when first asked for under ``torch.inference_mode``, so that autograd may save it later)."""
+    when first asked for under ``torch.inference_mode``, so that autograd may save it later).
+
+    Kept in a plain dict rather than behind ``functools.cache``: ``torch.compile`` traces through
+    a cached function's wrapper with a warning on every compile of a module."""
+    key = (name, device)
+    if key in _BIAS_INDEX:
+        return _BIAS_INDEX[key]
     layout = _bias_layout(name)
-    if layout is None:
-        return None
-    with torch.inference_mode(False):
-        return torch.tensor(layout, device=device)
+    index = None
+    if layout is not None:
+        with torch.inference_mode(False):
+            index = torch.tensor(layout, device=device)
+    _BIAS_INDEX[key] = index
+    return index
+
+
+_BIAS_INDEX: dict[tuple[str, torch.device], Tensor | None] = {}
 
 
 def _bias_rows(rows: Tensor, cell: Cell, dtype: torch.dtype) -> Tensor:

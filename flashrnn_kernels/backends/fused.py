@@ -624,10 +624,23 @@ def _forward_no_cache(Wx, R, b, states0, cell: Cell):
     return states, last
 
 
-@functools.cache
 def _inference_op():
     """``flashrnn::fused_inference(Wx, R, b, states0, cell) -> (states, last)``: the forward
-    without the backward cache, for calls through which no gradient flows."""
+    without the backward cache, for calls through which no gradient flows (made once; kept in a
+    plain list rather than behind ``functools.cache``, which ``torch.compile`` traces through
+    with a warning)."""
+    if not _INFERENCE_OP:
+        with _INFERENCE_OP_LOCK:
+            if not _INFERENCE_OP:
+                _INFERENCE_OP.append(_make_inference_op())
+    return _INFERENCE_OP[0]
+
+
+_INFERENCE_OP: list = []
+_INFERENCE_OP_LOCK = threading.Lock()
+
+
+def _make_inference_op():
     import torch
 
     def impl(Wx, R, b, states0, cell):

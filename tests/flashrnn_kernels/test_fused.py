@@ -449,6 +449,26 @@ def test_repeated_launches_reuse_the_exchange_and_give_the_same_bits(cell, dtnam
         assert _rel(st, r64) <= 2 * _rel(rdt, r64) + TOL[dtname]
 
 
+def test_the_inference_op_is_made_once_and_found_without_a_compile_warning():
+    """``torch.compile`` of a fused call looks the inference op up while it traces: the lookup
+    must give the one op and no warning (Dynamo warns on, and traces through, functions behind
+    ``functools`` caches)."""
+    import warnings
+
+    op = fused._inference_op()
+    assert fused._inference_op() is op
+
+    def lookup(x):
+        assert fused._inference_op() is op
+        return x + 1
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch._dynamo.reset()
+        assert torch.equal(torch.compile(lookup, backend="eager")(torch.ones(3)), torch.full((3,), 2.0))
+    assert not [w for w in caught if "lru_cache" in str(w.message)], [str(w.message) for w in caught]
+
+
 def test_bias_gradient_runs_cover_every_bias_row_in_order():
     for name in ("lstm", "gru", "slstm", "elman", "elman_relu"):
         cell = get_cell(name)
