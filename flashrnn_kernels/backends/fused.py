@@ -88,15 +88,11 @@ def batch_plan(cell: str | Cell, dtype: str, B: int, N: int, D: int, kernel: str
 
 @functools.lru_cache(maxsize=4096)
 def _device_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index: int):
-    from .. import devices
-
     return batch_plan(cell, dtype, B, N, D, kernel, devices.gpu_model(index))
 
 
 def device_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any):
     """:func:`batch_plan` for the GPU holding the tensors (solved once per problem and device)."""
-    from .. import devices
-
     return _device_plan(cell.name, dtype, B, N, D, kernel, devices.device_index(device))
 
 
@@ -286,8 +282,6 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
     if arch is None:
         import torch
 
-        from .. import devices
-
         arch = devices.build_arch(torch.cuda.current_device())
     return _kernels(config, arch, tuple(sorted((defines or {}).items())), compiler or compilers.chosen_compiler())
 
@@ -297,8 +291,6 @@ def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index
                compiler: str) -> tuple[int, FusedKernels]:
     """``(chunk, kernels)`` of a call: decided once per problem, device and compiler (the tiling,
     the build target and the built kernels), so that a repeated call only looks it up."""
-    from .. import devices
-
     chunk, config = _device_plan(cell, dtype, B, N, D, kernel, index)
     return chunk, _kernels(config, devices.build_arch(index), (), compiler)
 
@@ -310,8 +302,6 @@ def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, devic
     A repeated call looks its plan up by the problem, the device and ``FLASHRNN_COMPILER``'s value;
     the other variables the compiler choice reads (the toolkit's) count when a problem is first
     planned."""
-    from .. import devices
-
     index = devices.device_index(device)
     key = (cell.name, dtype, B, N, D, kernel, index, os.environ.get("FLASHRNN_COMPILER"))
     plan = _PLANS.get(key)
@@ -375,8 +365,6 @@ def _start_backward_build(cell: Cell, Wx) -> None:
     if len(_BACKWARD_BUILDS) >= _BACKWARD_BUILDS_KEPT:
         _BACKWARD_BUILDS.clear()
     _BACKWARD_BUILDS.add(key)
-    from .. import devices
-
     index = devices.device_index(Wx.device)
     try:
         _chunk, config = _device_plan(cell.name, _dtype_name(Wx), B, N, D, "b", index)
@@ -665,7 +653,7 @@ def _register() -> None:
         return
     import torch
 
-    from .. import compilers, devices
+    from .. import compilers
 
     _DTYPES = {torch.bfloat16: "bfloat16", torch.float16: "float16", torch.float32: "float32"}
 
