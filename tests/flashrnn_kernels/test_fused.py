@@ -406,6 +406,55 @@ def test_exchange_buffers_are_kept_and_their_tags_continue_until_they_would_wrap
     assert x.take(4, 1, False, cpu, 1)[0] is not buf  # the first buffer was the oldest, and went
 
 
+def test_launches_pass_the_exchange_base_and_hold_the_lock(monkeypatch):
+    """``fused_forward`` and ``fused_backward`` on the CPU with a stand-in build: each launch gets
+    the kept exchange buffer and the base after the last launch's tags (forward and backward
+    counting apart), taken and passed while the build's lock is held; a batch in chunks launches
+    once per chunk, each chunk size with a buffer of its own."""
+    launches = []
+
+    class Lib:
+        def frnn_xch_bytes(self, B, N, backward):
+            return 64 * B
+
+        def frnn_fwd_launch(self, *args):
+            launches.append(("f", args[8], args[9], args[11], args[7], k.lock.locked()))
+            return 0
+
+        def frnn_bwd_launch(self, *args):
+            launches.append(("b", args[9], args[10], args[12], args[8], k.lock.locked()))
+            return 0
+
+    k = object.__new__(fused.FusedKernels)
+    k.lib = Lib()
+    k.exchanges = fused.Exchanges(k.lib.frnn_xch_bytes)
+    k.lock = k.exchanges.lock
+    monkeypatch.setattr(fused.devices, "stream_handle", lambda index: 7)
+    monkeypatch.setattr(fused, "_on_device", lambda index, fn, *args: fn(*args))
+    cell, (B, N, D) = get_cell("lstm"), (4, 1, 8)
+    cpu = torch.device("cpu")
+
+    def forward(T):
+        Wx = torch.zeros(B, T, 4, N, D)
+        return fused.fused_forward(Wx, torch.zeros(4, N, D, D), None, None, cell, True, kernels=k)
+
+    def backward(states, cache, chunk):
+        R = torch.zeros(4, N, D, D)
+        return fused.fused_backward(R, None, None, states, cache, None, None, cell, (chunk, k))
+
+    for T in (5, 3):
+        states, _, cache = forward(T)
+    backward(states, cache, B)
+    backward(states, cache, 3)  # chunks of 3 and 1 rows
+    got = [(kind, b, t, base, locked) for kind, b, t, base, _xch, locked in launches]
+    assert got == [("f", 4, 5, 0, True), ("f", 4, 3, 5, True), ("b", 4, 3, 0, True),
+                   ("b", 3, 3, 0, True), ("b", 1, 3, 0, True)]
+    xch = [x for *_, x, _ in launches]
+    assert xch[0] == xch[1] == k.exchanges.take(B, N, False, cpu, 1, 7)[0].data_ptr()
+    assert len({xch[2], xch[3], xch[4]}) == 3  # one buffer per batch of a launch
+    assert not k.lock.locked()
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("cell,dtname,B,D", [("lstm", "bfloat16", 16, 768), ("gru", "float32", 8, 384)])
 def test_repeated_launches_reuse_the_exchange_and_give_the_same_bits(cell, dtname, B, D, poison_empty):
