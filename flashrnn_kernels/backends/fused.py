@@ -146,9 +146,8 @@ class FusedKernels:
             self.lib = DriverLaunchers(built)
         else:
             self.lib = _declare(built)
+        #: the exchange buffers of this build's launches and their tag bases
         self.exchanges = Exchanges(self.lib.frnn_xch_bytes)
-        #: held from taking a launch's exchange base until the launch is queued
-        self.lock = self.exchanges.lock
 
     def __repr__(self) -> str:
         extra = {k: v for k, v in self.defines.items() if k not in self.config.defines()}
@@ -165,10 +164,6 @@ class FusedKernels:
     def backward_in_cluster(self, B: int, N: int) -> bool:
         """Whether the backward exchanges its gate gradients within one cluster per head."""
         return bool(self.lib.frnn_bwd_dsm_used(B, N))
-
-    def exchange(self, B: int, N: int, backward: bool, device: Any, T: int, stream: int = 0):
-        """``(buffer, base)`` of a launch of T steps on ``stream``: :meth:`Exchanges.take`."""
-        return self.exchanges.take(B, N, backward, device, T, stream)
 
 
 class Exchanges:
@@ -286,15 +281,6 @@ def kernels(config: Any, arch: str | None = None, defines: Mapping[str, int] | N
     return _kernels(config, arch, tuple(sorted((defines or {}).items())), compiler or compilers.chosen_compiler())
 
 
-@functools.lru_cache(maxsize=4096)
-def _call_plan(cell: str, dtype: str, B: int, N: int, D: int, kernel: str, index: int,
-               compiler: str) -> tuple[int, FusedKernels]:
-    """``(chunk, kernels)`` of a call: decided once per problem, device and compiler (the tiling,
-    the build target and the built kernels), so that a repeated call only looks it up."""
-    chunk, config = _device_plan(cell, dtype, B, N, D, kernel, index)
-    return chunk, _kernels(config, devices.build_arch(index), (), compiler)
-
-
 def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, device: Any) -> tuple[int, FusedKernels]:
     """:func:`batch_plan` with the kernels built for the tensors' GPU (cached per problem, device
     and compiler).
@@ -310,7 +296,8 @@ def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, devic
 
         if len(_PLANS) >= _PLANS_KEPT:
             _PLANS.clear()
-        plan = _PLANS[key] = _call_plan(*key[:7], compilers.chosen_compiler())
+        chunk, config = _device_plan(cell.name, dtype, B, N, D, kernel, index)
+        plan = _PLANS[key] = (chunk, _kernels(config, devices.build_arch(index), (), compilers.chosen_compiler()))
     return plan
 
 
@@ -414,8 +401,8 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
     stream = devices.stream_handle(device.index)
 
     def launch() -> int:
-        with kernels.lock:
-            xch, base = kernels.exchange(B, N, False, device, T, stream)
+        with kernels.exchanges.lock:
+            xch, base = kernels.exchanges.take(B, N, False, device, T, stream)
             return kernels.lib.frnn_fwd_launch(Wx.data_ptr(), R.data_ptr(), b.data_ptr(), s0.data_ptr(),
                                                states.data_ptr(), last.data_ptr(),
                                                cache.data_ptr() if cache is not None else None,
@@ -494,8 +481,8 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
     stream = devices.stream_handle(device.index)
 
     def launch(bc: int, s0c, stc, cc, dsc, dgrc, dwxc, ds0c) -> int:
-        with k.lock:
-            xch, base = k.exchange(bc, N, True, device, T, stream)
+        with k.exchanges.lock:
+            xch, base = k.exchanges.take(bc, N, True, device, T, stream)
             return k.lib.frnn_bwd_launch(R.data_ptr(), s0c.data_ptr(), stc.data_ptr(), cc.data_ptr(),
                                          dsc.data_ptr(), dgrc.data_ptr(),
                                          dwxc.data_ptr() if cell.separate_gates else None,

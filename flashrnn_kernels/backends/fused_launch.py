@@ -128,8 +128,8 @@ def bulk_cluster_size(f: Facts, occ: Occupancy, blocks: int) -> int:
 def exchange_bytes(f: Facts, B: int, N: int, backward: bool, fwd_cluster: int, bwd_in_cluster: bool) -> int:
     """Bytes of the exchange buffer a launch needs (0: none): a head split over several blocks
     that does not run as one cluster exchanges through L2 (``launch.cuh``: ``frnn_xch_bytes``).
-    Zeroed before its first launch, then kept (:meth:`FusedKernels.exchange
-    <flashrnn_kernels.backends.fused.FusedKernels.exchange>`).
+    Zeroed before its first launch, then kept (:meth:`Exchanges.take
+    <flashrnn_kernels.backends.fused.Exchanges.take>`).
 
     >>> f = Facts(256, 64, 8, 0, 0, 0, False, False, False, True, 16, 4096, 12288, 256)
     >>> exchange_bytes(f, 16, 1, False, 1, False), exchange_bytes(f, 16, 1, True, 1, False)

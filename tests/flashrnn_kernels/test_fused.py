@@ -418,17 +418,16 @@ def test_launches_pass_the_exchange_base_and_hold_the_lock(monkeypatch):
             return 64 * B
 
         def frnn_fwd_launch(self, *args):
-            launches.append(("f", args[8], args[9], args[11], args[7], k.lock.locked()))
+            launches.append(("f", args[8], args[9], args[11], args[7], k.exchanges.lock.locked()))
             return 0
 
         def frnn_bwd_launch(self, *args):
-            launches.append(("b", args[9], args[10], args[12], args[8], k.lock.locked()))
+            launches.append(("b", args[9], args[10], args[12], args[8], k.exchanges.lock.locked()))
             return 0
 
     k = object.__new__(fused.FusedKernels)
     k.lib = Lib()
     k.exchanges = fused.Exchanges(k.lib.frnn_xch_bytes)
-    k.lock = k.exchanges.lock
     monkeypatch.setattr(fused.devices, "stream_handle", lambda index: 7)
     monkeypatch.setattr(fused, "_on_device", lambda index, fn, *args: fn(*args))
     cell, (B, N, D) = get_cell("lstm"), (4, 1, 8)
@@ -452,7 +451,7 @@ def test_launches_pass_the_exchange_base_and_hold_the_lock(monkeypatch):
     xch = [x for *_, x, _ in launches]
     assert xch[0] == xch[1] == k.exchanges.take(B, N, False, cpu, 1, 7)[0].data_ptr()
     assert len({xch[2], xch[3], xch[4]}) == 3  # one buffer per batch of a launch
-    assert not k.lock.locked()
+    assert not k.exchanges.lock.locked()
 
 
 @pytest.mark.cuda
