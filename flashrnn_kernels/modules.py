@@ -483,6 +483,10 @@ class _RNNBase(nn.Module):
         LD = self.num_layers * dirs
         per = 4 if self.bias else 2
         backend = self.backend if backend is None else backend
+        if one_step and dirs == 1 and not cast and B > 0:
+            fast = self._input_steps(x, states0, flat, backend)
+            if fast is not None:
+                return fast
         key = self._plan_key(x, device, dtype, states0, flat, backend)
         plans = self._call_plans
         chosen = None if key is None else plans.get(key)
@@ -521,6 +525,48 @@ class _RNNBase(nn.Module):
         if LD == 1:  # one layer, one direction: S x [1, B, H], views
             return x, list(lasts[0].reshape(S, 1, B, H).unbind(0))
         return x, list(torch.stack(lasts, dim=1).reshape(S, LD, B, H).unbind(0))
+
+    def _input_steps(self, x: Tensor, states0: list[Tensor] | None, flat: list[Tensor], backend: str
+                     ) -> tuple[Tensor, list[Tensor]] | None:
+        """One inference step of every layer, one launch per layer with the input product inside
+        (:func:`flashrnn_kernels.backends.alternating.input_step`), as :meth:`_run` returns it
+        for ``one_step``; None where that step does not apply: gradients wanted, a backend
+        asked for other than ``"auto"`` (with ``FLASHRNN_BACKEND`` unset or ``auto``) or
+        ``"alternating"``, dropout between layers in training, ``torch.compile`` tracing, or
+        operands the kernel does not take (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
+        if not x.is_cuda or backend not in ("auto", "alternating"):
+            return None
+        if any(w.dtype != x.dtype or w.device != x.device for w in flat):
+            return None
+        if torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in flat) or (
+                states0 is not None and any(s.requires_grad for s in states0))):
+            return None
+        if self.dropout and self.training and self.num_layers > 1:
+            return None
+        from .env import backend_setting
+
+        if backend == "auto" and backend_setting() not in ("auto", "alternating"):
+            return None
+        if torch.compiler.is_compiling():
+            return None
+        from .backends.alternating import input_step, input_step_fits
+
+        cell, L, B, H = self.cell, self.num_layers, x.shape[0], self.hidden_size
+        S, N, D, per = cell.num_states, self.num_heads, self.head_size, 4 if self.bias else 2
+        zeros = [x.new_zeros(B, H)] * S if states0 is None else None
+        s_new = x.new_empty(S, L, B, H)
+        xs = [x[:, 0]] + [x.new_empty(B, H) for _ in range(L)]  # each layer's input, then the output
+        prevs = [zeros if states0 is None else [p[layer] for p in states0] for layer in range(L)]
+        for layer in range(L):
+            w_ih, w_hh = flat[layer * per], flat[layer * per + 1]
+            if not input_step_fits(xs[layer], w_ih, w_hh, prevs[layer], N, D):
+                return None
+        for layer in range(L):
+            w = flat[layer * per:(layer + 1) * per]
+            b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
+            input_step(cell, xs[layer], w[0], b_ih, w[1], b_hh, prevs[layer], N, D, out=xs[layer + 1],
+                       s_out=s_new[:, layer])
+        return xs[L], list(s_new.unbind(0))
 
     def _run_direction(self, x, direction, weights, s0, lengths, reverse_index, cell, chosen, squeeze, backend):
         """One layer in one direction: ``(out [B, T, H]`` (``[B, H]`` if ``squeeze``, for T = 1),

@@ -96,7 +96,8 @@ class _View(ctypes.Structure):
 class _ForwardArgs(ctypes.Structure):
     _fields_ = [("B", ctypes.c_int), ("N", ctypes.c_int), ("D", ctypes.c_int), ("wx", _View),
                 ("rh", _View), ("bias", _View), ("s_prev", _View), ("s_out", _View), ("h_next", _View),
-                ("r", _View)]
+                ("r", _View), ("I", ctypes.c_int), ("x", _View), ("w_ih", _View), ("b_ih", _View),
+                ("b_hh", _View)]
 
 
 class _BackwardArgs(ctypes.Structure):
@@ -187,6 +188,8 @@ class DriverLaunchers:
 
     def frnn_alt_fused_forward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj
+        if args.x.ptr and (args.I <= 0 or args.I % 8 or not args.w_ih.ptr):
+            return 1  # cudaErrorInvalidValue, as the nvcc build's launcher
         return self._launch_fused("fused_forward", cell, dtype, overlap, args, args.r, stream)
 
     def frnn_alt_fused_backward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
@@ -504,6 +507,93 @@ class TorchSteps:
             carry.copy_(_as_tensors(ds_prev, xg[0]).permute(0, 2, 1, 3))
 
         return step
+
+
+def input_step_fits(x: Tensor, w_ih: Tensor, w_hh: Tensor, s_prev: list[Tensor], N: int, D: int) -> bool:
+    """Whether :func:`input_step` takes this step: what :meth:`CudaSteps.fuses` asks of a fused
+    step (``FLASHRNN_FUSED_STEP`` on, float16 or bfloat16, compute capability 8.0 or later, D a
+    multiple of 32 and at most :data:`FUSED_MAX_HEAD`, B at most :data:`FUSED_MAX_BATCH`), all
+    operands of one dtype on the device current for them, an input size that is a multiple of 8,
+    unit-stride 16-byte aligned rows of ``x``, ``W_ih``, ``W_hh`` and ``h_prev``, and the
+    previous states ``s_prev`` (``[B, N * D]`` each) alike in strides, so that one view with a
+    stride between them reads them all."""
+    from ..env import fused_step_enabled
+
+    dtype = x.dtype
+    if (not x.is_cuda or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES or not fused_step_enabled()
+            or x.dim() != 2 or w_ih.dtype != dtype or w_hh.dtype != dtype):
+        return False
+    B, width = x.shape
+    if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % 32 == 0 and width % 8 == 0):
+        return False
+    device, per16 = x.device, 16 // x.element_size()
+    first = s_prev[0]
+    for t in (w_ih, w_hh, *s_prev):
+        if t.device != device or t.dtype != dtype:
+            return False
+    if not (w_ih.is_contiguous() and w_hh.is_contiguous()):
+        return False
+    if any(s.shape != (B, N * D) or s.stride() != first.stride() for s in s_prev):
+        return False
+    if any((s.data_ptr() - first.data_ptr()) % x.element_size() for s in s_prev):
+        return False
+    major, minor = torch.cuda.get_device_capability(device)
+    return (10 * major + minor >= 80 and _aligned(x, per16) and _aligned(w_ih, per16)
+            and _aligned(w_hh, per16) and _aligned(first, per16))
+
+
+def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+               s_prev: list[Tensor], N: int, D: int, out: Tensor | None = None,
+               s_out: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """One inference step of one layer in one launch, input product included: from ``x [B, I]``
+    and the previous states ``s_prev`` (``S`` tensors ``[B, H]``, ``H = N * D``; the weights
+    as a module holds them: ``w_ih [G * H, I]``, ``w_hh [G * H, D]``, biases ``[G * H]`` or
+    None), the fused forward step computes ``W_ih x + b_ih`` (rounded to the dtype, as a GEMM
+    writes it), ``R h + b_hh`` and the cell. Returns ``(out [B, H], s_out [S, B, H])``, new
+    tensors unless given (``s_out`` in any strides): ``out`` is the new h, apart from the states.
+    Launches on the current stream of the tensors' device; no gradient. The caller checks
+    :func:`input_step_fits` first."""
+    B, width = x.shape
+    S, H = cell.num_states, N * D
+    if out is None:
+        out = x.new_empty(B, H)
+    if s_out is None:
+        s_out = x.new_empty(S, B, H)
+    esize = x.element_size()
+    a = _ForwardArgs()
+    a.B, a.N, a.D, a.I = B, N, D, width
+    h = s_prev[0]
+    a.s_prev.ptr = h.data_ptr()
+    a.s_prev.st[0] = (s_prev[1].data_ptr() - h.data_ptr()) // esize if S > 1 else 0
+    a.s_prev.st[1], a.s_prev.st[2], a.s_prev.st[3] = h.stride(0), D * h.stride(1), h.stride(1)
+    a.s_out.ptr = s_out.data_ptr()
+    a.s_out.st[0], a.s_out.st[1], a.s_out.st[2], a.s_out.st[3] = (
+        s_out.stride(0), s_out.stride(1), D * s_out.stride(2), s_out.stride(2))
+    a.h_next.ptr = out.data_ptr()
+    a.h_next.st[0], a.h_next.st[1], a.h_next.st[2] = D * out.stride(1), out.stride(0), out.stride(1)
+    a.r.ptr = w_hh.data_ptr()
+    a.r.st[0], a.r.st[1], a.r.st[2], a.r.st[3] = H * D, D * D, D, 1
+    a.x.ptr = x.data_ptr()
+    a.x.st[0], a.x.st[1] = x.stride(0), 1
+    a.w_ih.ptr = w_ih.data_ptr()
+    a.w_ih.st[0], a.w_ih.st[1], a.w_ih.st[2], a.w_ih.st[3] = H * width, D * width, width, 1
+    for view, bias in ((a.b_ih, b_ih), (a.b_hh, b_hh)):
+        if bias is not None:
+            view.ptr = bias.data_ptr()
+            view.st[0], view.st[1], view.st[2] = H * bias.stride(0), D * bias.stride(0), bias.stride(0)
+    from .. import devices
+
+    index = x.device.index
+    launch = functools.partial(library(device=x.device).frnn_alt_fused_forward, cell.cuda_id,
+                               _DTYPE_CODES[x.dtype], _overlap(x), ctypes.byref(a), devices.stream_handle(index))
+    if torch.cuda.current_device() == index:
+        rc = launch()
+    else:
+        with torch.cuda.device(index):
+            rc = launch()
+    if rc:
+        raise RuntimeError(f"alternating one-step forward: CUDA error {rc}")
+    return out, s_out
 
 
 def _stacked_R(R: Tensor) -> Tensor:

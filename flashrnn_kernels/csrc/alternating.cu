@@ -224,6 +224,56 @@ __device__ __forceinline__ void wait_previous_step() {
 #endif
 }
 
+// The first kFusedPrefetch chunks of warp `warp` of operand w (g, n, o, i) for column `col` of
+// every gate: inputs c * kFusedK + tig * 8 + 0..7 of chunks c = warp, warp + kFusedWarps, ...,
+// zeros past `width` (a multiple of 8).
+template <int G, typename T>
+__device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[kFusedPrefetch][G], const View& w, int n, int col,
+                                                int width, int warp, int tig) {
+#pragma unroll
+  for (int j = 0; j < kFusedPrefetch; ++j) {
+    const int i = (warp + j * kFusedWarps) * kFusedK + tig * 8;
+#pragma unroll
+    for (int g = 0; g < G; ++g) pre[j][g] = load8(i < width ? at<const T>(w, g, n, col, i) : nullptr);
+  }
+}
+
+// acc[g] += rows ha, hb (the A operand; null past B) times column `col` of gate g of w, over the
+// `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`).
+template <int G, typename T>
+__device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, const T* hb, const View& w, int n,
+                                             int col, int width, int warp, int tig,
+                                             const uint4 (&pre)[kFusedPrefetch][G]) {
+#pragma unroll
+  for (int j = 0; j < kFusedPrefetch; ++j) {
+    const int i = (warp + j * kFusedWarps) * kFusedK + tig * 8;
+    if (i < width) {
+      const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
+#pragma unroll
+      for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
+    }
+  }
+#pragma unroll 2
+  for (int c = warp + kFusedPrefetch * kFusedWarps; c * kFusedK < width; c += kFusedWarps) {
+    const int i = c * kFusedK + tig * 8;
+    const bool in = i < width;  // a thread's 8 inputs lie all before or all past width
+    const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
+    uint4 wv[G];
+#pragma unroll
+    for (int g = 0; g < G; ++g) wv[g] = load8(in ? at<const T>(w, g, n, col, i) : nullptr);
+#pragma unroll
+    for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, wv[g]);
+  }
+}
+
+// v rounded to the storage type T (what a product written in T and read back gives).
+template <typename T>
+__device__ __forceinline__ float rounded(float v) {
+  T t;
+  store(&t, v);
+  return load(static_cast<const T*>(&t));
+}
+
 }  // namespace
 
 // A whole forward step in one launch (the grid of fused_place). For each tile of kFusedRows
@@ -232,28 +282,25 @@ __device__ __forceinline__ void wait_previous_step() {
 //      (overlapping the product below);
 //   2. warp w multiplies h_prev (s_prev[0], rows of the tile) by R's columns of this block for
 //      every gate, over the chunks w, w + kFusedWarps, ... of kFusedK inputs (mma_chunk), each
-//      thread loading 16 bytes of h and of R per chunk;
+//      thread loading 16 bytes of h and of R per chunk; given x (inference), it multiplies the
+//      tile's rows of x by W_ih's columns likewise, into separate accumulators;
 //   3. the warps' partial sums meet in shared memory; each element's recurrent pre-activations
 //      are rounded to the storage dtype (what rh keeps for the backward, as the GEMM path does),
-//      written to rh, and the cell runs as in forward_kernel.
+//      written to rh, and the cell runs as in forward_kernel. With x, the input side W_ih x + b_ih
+//      is rounded to the storage dtype as a GEMM's output would be, and b_hh joins R h.
 template <int CELL, typename T>
 __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const ForwardStepArgs a) {
   using C = CellDef<CELL>;
   constexpr int G = C::kGates;
   __shared__ float part[kFusedWarps][G][kFusedRows][kFusedCols];
+  __shared__ float part_x[kFusedWarps][G][kFusedRows][kFusedCols];
   const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
-  const int chunks = a.D / kFusedK;
+  const bool with_x = a.x.ptr != nullptr;
 
-  // before the previous step ends: the warp's first kFusedPrefetch chunks of R
-  uint4 pre[kFusedPrefetch][G];
-#pragma unroll
-  for (int j = 0; j < kFusedPrefetch; ++j) {
-    const int c = warp + j * kFusedWarps;
-#pragma unroll
-    for (int g = 0; g < G; ++g) {
-      pre[j][g] = load8(c < chunks ? at<const T>(a.r, g, n, d0 + grp, c * kFusedK + tig * 8) : nullptr);
-    }
-  }
+  // before the previous step ends: the warp's first chunks of R (and of W_ih), which it does not write
+  uint4 pre[kFusedPrefetch][G], pre_x[kFusedPrefetch][G];
+  prefetch_chunks<G, T>(pre, a.r, n, d0 + grp, a.D, warp, tig);
+  if (with_x) prefetch_chunks<G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
   launch_next_step();
   wait_previous_step();
 
@@ -264,7 +311,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
     if (live) {
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        xg[g] = load(at<const T>(a.wx, b, g, n, d));
+        xg[g] = with_x ? 0.f : load(at<const T>(a.wx, b, g, n, d));
         rg[g] = 0.f;
       }
 #pragma unroll
@@ -275,30 +322,20 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
 #pragma unroll
     for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
     const int ra = b0 + grp, rb = b0 + grp + 8;
-    const T* ha = ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr;
-    const T* hb = rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr;
-#pragma unroll
-    for (int j = 0; j < kFusedPrefetch; ++j) {
-      const int c = warp + j * kFusedWarps;
-      if (c < chunks) {
-        const int i = c * kFusedK + tig * 8;
-        const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
-#pragma unroll
-        for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
-      }
-    }
-#pragma unroll 2
-    for (int c = warp + kFusedPrefetch * kFusedWarps; c < chunks; c += kFusedWarps) {
-      const int i = c * kFusedK + tig * 8;
-      const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
-      uint4 w[G];
-#pragma unroll
-      for (int g = 0; g < G; ++g) w[g] = load8(at<const T>(a.r, g, n, d0 + grp, i));
-#pragma unroll
-      for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, w[g]);
-    }
+    warp_product<G, T>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
+                       rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig,
+                       pre);
 #pragma unroll
     for (int g = 0; g < G; ++g) store_fragment(part[warp][g], acc[g], grp, tig);
+    if (with_x) {
+#pragma unroll
+      for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
+      warp_product<G, T>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
+                         rb < a.B ? at<const T>(a.x, rb, 0, 0) : nullptr, a.w_ih, n, d0 + grp, a.I, warp, tig,
+                         pre_x);
+#pragma unroll
+      for (int g = 0; g < G; ++g) store_fragment(part_x[warp][g], acc[g], grp, tig);
+    }
     __syncthreads();
     if (live) {
 #pragma unroll
@@ -306,17 +343,30 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
         float sum = 0.f;
 #pragma unroll
         for (int w2 = 0; w2 < kFusedWarps; ++w2) sum += part[w2][g][e_row][e_col];
-        T* out = at<T>(a.rh, n, b, g, d);
-        store(out, sum);
-        rg[g] = load(static_cast<const T*>(out));  // the rounded value, as the backward reads it
-      }
-#pragma unroll
-      for (int j = 0; j < C::kBias; ++j) {
-        const float v = load(at<const T>(a.bias, j, n, d));
-        if (C::bias_side(j) == 0) {
-          xg[C::bias_gate(j)] += v;
+        if (a.rh.ptr != nullptr) {
+          T* out = at<T>(a.rh, n, b, g, d);
+          store(out, sum);
+          rg[g] = load(static_cast<const T*>(out));  // the rounded value, as the backward reads it
         } else {
-          rg[C::bias_gate(j)] += v;
+          rg[g] = rounded<T>(sum);
+        }
+        if (with_x) {
+          float sum_x = a.b_ih.ptr != nullptr ? load(at<const T>(a.b_ih, g, n, d)) : 0.f;
+#pragma unroll
+          for (int w2 = 0; w2 < kFusedWarps; ++w2) sum_x += part_x[w2][g][e_row][e_col];
+          xg[g] = rounded<T>(sum_x);
+        }
+        if (a.b_hh.ptr != nullptr) rg[g] += load(at<const T>(a.b_hh, g, n, d));
+      }
+      if (a.bias.ptr != nullptr) {
+#pragma unroll
+        for (int j = 0; j < C::kBias; ++j) {
+          const float v = load(at<const T>(a.bias, j, n, d));
+          if (C::bias_side(j) == 0) {
+            xg[C::bias_gate(j)] += v;
+          } else {
+            rg[C::bias_gate(j)] += v;
+          }
         }
       }
       C::template forward<float>(xg, rg, s, s_new);
@@ -520,6 +570,7 @@ cudaError_t backward_step(int cell, int dtype, const BackwardStepArgs& a, int th
 
 cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cudaStream_t stream, int overlap) {
   if (a.D % kFusedK != 0 || a.r.ptr == nullptr) return cudaErrorInvalidValue;
+  if (a.x.ptr != nullptr && (a.I <= 0 || a.I % 8 != 0 || a.w_ih.ptr == nullptr)) return cudaErrorInvalidValue;
   if (empty(a.B, a.N, a.D)) return cudaSuccess;
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;

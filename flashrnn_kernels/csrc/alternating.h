@@ -10,7 +10,8 @@
 // backward_step mirrors it; the caller does the GEMMs dh += R^T dg and, at the end, dR and db.
 // fused_forward_step does a forward step in one launch: R h_prev on tensor cores (h_prev read
 // from s_prev), rh written for the backward, then the cell; float16 / bfloat16, sm_80 and later,
-// D a multiple of kFusedK. fused_backward_step likewise computes dh_rec = R^T dg_next itself
+// D a multiple of kFusedK; given the step's input x_t and W_ih (inference), it computes the input
+// side too, so that a whole step is one launch. fused_backward_step likewise computes dh_rec = R^T dg_next itself
 // (from rt and dg_next) before the cell's backward.
 #pragma once
 
@@ -47,7 +48,15 @@ struct View {
   X(flashrnn::alternating::View, s_prev) /* (k, b, n, d): states at t-1 (or the initial)      dtype */  \
   X(flashrnn::alternating::View, s_out)  /* (k, b, n, d): states at t                         dtype, written */ \
   X(flashrnn::alternating::View, h_next) /* (n, b, d):    h at t, input of the next GEMM      dtype, written (ptr may be null) */ \
-  X(flashrnn::alternating::View, r)      /* (g, n, o, i): R, unit stride in i; read by the fused step only (else ptr null) dtype */
+  X(flashrnn::alternating::View, r)      /* (g, n, o, i): R, unit stride in i; read by the fused step only (else ptr null) dtype */ \
+  /* The fused step's own input product (ptr of x null: wx holds the input side). With x, the step   */ \
+  /* computes Wx = W_ih x_t + b_ih itself (rounded to dtype, as a GEMM's output), adds b_hh to R h   */ \
+  /* and reads neither wx nor, where their ptr is null, bias and rh (no backward follows).          */ \
+  X(int, I)                              /* input size, a multiple of 8 */                                       \
+  X(flashrnn::alternating::View, x)      /* (b, i):       x_t, unit stride in i, 16-byte aligned rows  dtype */  \
+  X(flashrnn::alternating::View, w_ih)   /* (g, n, o, i): W_ih, unit stride in i                       dtype */  \
+  X(flashrnn::alternating::View, b_ih)   /* (g, n, d):    input bias (ptr may be null)                 dtype */  \
+  X(flashrnn::alternating::View, b_hh)   /* (g, n, d):    recurrent bias, added to R h (ptr may be null) dtype */
 
 #define FRNN_ALT_BACKWARD_ARGS(X)                                                              \
   X(int, B) X(int, N) X(int, D)                                                                \

@@ -666,7 +666,8 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
               "frnn_alt_forward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
                                         *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "s_out", "h_next",
                                                                "r")),
-                                        ("", 296, 8)],
+                                        ("I", 4, 4), *((n, 40, 8) for n in ("x", "w_ih", "b_ih", "b_hh")),
+                                        ("", 464, 8)],
               "frnn_alt_backward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
                                          *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "grad_s", "carry",
                                                                 "dh_rec", "dwx", "dg", "rt", "dg_next")),
@@ -698,6 +699,16 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0
     assert launched[-1] == (f"low:{alternating.kernel_expression('fused_forward', 1, 2)}", 2 * 96 // 8, 256, 5,
                             ctypes.addressof(a))
+    # with the step's input x: refused without W_ih or for an input size not a positive multiple of 8
+    a.x.ptr, a.I = 8192, 0
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1
+    a.I = 12
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1
+    a.I = 40
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1  # w_ih.ptr is null
+    a.w_ih.ptr = 12288
+    n = len(launched)
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0 and len(launched) == n + 1
     bw = alternating._BackwardArgs()
     bw.B, bw.N, bw.D = 3, 2, 64
     assert lau.frnn_alt_fused_backward(0, 1, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null

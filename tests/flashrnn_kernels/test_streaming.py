@@ -122,3 +122,85 @@ def test_graph_replay_matches_the_eager_steps(cls, hidden, heads, B, backend):
     with torch.no_grad():
         rnn.bias_ih_l1.add_(0.25)
     torch.testing.assert_close(graphed(x[0]), eager(x[0]), rtol=1e-2, atol=1e-2)
+
+
+def _states(h):
+    return h if isinstance(h, tuple) else (h,)
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("inputs, hidden, heads, layers, B, bias", [
+    (768, 768, 1, 1, 1, True), (768, 768, 1, 1, 16, True), (40, 256, 4, 2, 5, True),
+    (8, 64, 2, 2, 33, False), (1024, 1024, 1, 1, 64, True)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+def test_inference_steps_run_in_one_launch_per_layer_as_exact_as_the_other_path(
+        cls, inputs, hidden, heads, layers, B, bias, dtype, monkeypatch):
+    """``step`` without gradients: one launch per layer that does the input product too
+    (``alternating.input_step``); its error against float64 is at most that of the path with
+    gradients (a GEMM for the input side, then the step), step by step from the same states."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none visible)")
+    from flashrnn_kernels.backends import alternating
+
+    calls = []
+    real = alternating.input_step
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(alternating, "input_step", counted)
+    torch.manual_seed(0)
+    rnn = cls(inputs, hidden, num_layers=layers, num_heads=heads, bias=bias, device="cuda", dtype=dtype)
+    with torch.no_grad():
+        for p in rnn.parameters():
+            p.mul_(2.0)  # larger pre-activations than the default initialisation gives
+    ref = cls(inputs, hidden, num_layers=layers, num_heads=heads, bias=bias, dtype=F64)
+    ref.load_state_dict({k: v.double().cpu() for k, v in rnn.state_dict().items()})
+    x = torch.randn(3, B, inputs, device="cuda", dtype=dtype)
+    h = None
+    for t in range(3):
+        with torch.no_grad():
+            y, h_new = rnn.step(x[t], h)
+        assert len(calls) == layers * (t + 1)
+        xg = x[t].detach().clone().requires_grad_()  # the path with gradients
+        y_other, h_other = rnn.step(xg, h)
+        h64 = None if h is None else tuple(s.double().cpu() for s in _states(h))
+        y64, h_64 = ref.step(x[t].double().cpu(), h64 if h64 is None or len(h64) > 1 else h64[0])
+        for got, other, want in zip((y, *_states(h_new)), (y_other, *_states(h_other)), (y64, *_states(h_64))):
+            err = (got.double().cpu() - want).abs().max().item()
+            err_other = (other.detach().double().cpu() - want).abs().max().item()
+            assert err <= 2 * err_other + 2e-3 * max(1.0, want.abs().max().item()), (t, err, err_other)
+        h = h_new
+    assert len(calls) == 3 * layers
+
+
+@pytest.mark.cuda
+def test_inference_steps_fall_back_where_the_one_launch_step_does_not_apply(monkeypatch):
+    """States whose strides differ, gradients wanted, a backend named other than the
+    alternating one: the other path, with the same results as far as the dtype goes."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none visible)")
+    from flashrnn_kernels.backends import alternating
+
+    calls = []
+    real = alternating.input_step
+    monkeypatch.setattr(alternating, "input_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(0)
+    rnn = frk.LSTM(64, 64, num_layers=2, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
+    h = torch.randn(2, 4, 64, device="cuda", dtype=torch.bfloat16)
+    c = torch.randn(4, 2, 64, device="cuda", dtype=torch.bfloat16).transpose(0, 1)  # other strides than h
+    with torch.no_grad():
+        y_fit, _ = rnn.step(x, (h, c.contiguous()))
+        assert len(calls) == 2
+        y_strided, _ = rnn.step(x, (h, c))
+        assert len(calls) == 2
+        y_fused, _ = frk.LSTM(64, 64, num_layers=2, backend="fused", device="cuda",
+                              dtype=torch.bfloat16).step(x)
+        assert len(calls) == 2 and y_fused.shape == (4, 64)
+    y_grad, _ = rnn.step(x, (h, c))  # the parameters want gradients
+    assert len(calls) == 2 and y_grad.requires_grad
+    torch.testing.assert_close(y_strided, y_fit, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(y_grad.detach(), y_fit, rtol=2e-2, atol=2e-2)
