@@ -125,10 +125,12 @@ FUSED_DTYPE_CODES = (_DTYPE_CODES[torch.float16], _DTYPE_CODES[torch.bfloat16])
 
 def kernel_expressions() -> list[str]:
     """Every kernel instance the backend launches: both directions of the pointwise steps for
-    every cell and dtype, and both fused steps for every cell in float16 and bfloat16."""
+    every cell and dtype, and both fused steps and the step with its own input product
+    (:func:`input_step`) for every cell in float16 and bfloat16."""
     pointwise = [kernel_expression(d, c.cuda_id, code) for d in ("forward", "backward") for c in CELLS.values()
                  for code in _DTYPE_TYPES]
-    return pointwise + [kernel_expression(d, c.cuda_id, code) for d in ("fused_forward", "fused_backward")
+    return pointwise + [kernel_expression(d, c.cuda_id, code)
+                        for d in ("fused_forward", "fused_backward", "input_forward")
                         for c in CELLS.values() for code in FUSED_DTYPE_CODES]
 
 
@@ -188,9 +190,11 @@ class DriverLaunchers:
 
     def frnn_alt_fused_forward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj
-        if args.x.ptr and (args.I <= 0 or args.I % 8 or not args.w_ih.ptr):
+        if not args.x.ptr:
+            return self._launch_fused("fused_forward", cell, dtype, overlap, args, args.r, stream)
+        if args.I <= 0 or args.I % 8 or not args.w_ih.ptr:
             return 1  # cudaErrorInvalidValue, as the nvcc build's launcher
-        return self._launch_fused("fused_forward", cell, dtype, overlap, args, args.r, stream)
+        return self._launch_fused("input_forward", cell, dtype, overlap, args, args.r, stream)
 
     def frnn_alt_fused_backward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj

@@ -31,6 +31,16 @@ constexpr int kFusedRows = 16;  // batch rows per tensor-core tile
 // Chunks of R per warp loaded before waiting for the previous step (launched as a programmatic
 // dependent, a step's grid starts while the previous one runs; R does not depend on it).
 constexpr int kFusedPrefetch = 2;
+// The step with its own input product (input_forward_kernel) prefetches one chunk of W_ih as
+// well: with two, it needs 150 registers per thread (ptxas, LSTM, sm_90a) and one block fills an
+// SM; with one and two blocks asked for per SM, 128 and no spills, so a waiting next step fits
+// beside it. Before sm_90 steps do not overlap, and two blocks per SM would spill (sm_80).
+constexpr int kInputPrefetch = 1;
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 900
+constexpr int kInputMinBlocks = 1;
+#else
+constexpr int kInputMinBlocks = 2;
+#endif
 // The backward step's product runs over G times as many chunks (all gates' columns of R^T), one
 // load of R^T each: it prefetches more of them and then loads kFusedBwdBatch chunks at a time, so
 // that few L2 round trips are in series.
@@ -227,11 +237,11 @@ __device__ __forceinline__ void wait_previous_step() {
 // The first kFusedPrefetch chunks of warp `warp` of operand w (g, n, o, i) for column `col` of
 // every gate: inputs c * kFusedK + tig * 8 + 0..7 of chunks c = warp, warp + kFusedWarps, ...,
 // zeros past `width` (a multiple of 8).
-template <int G, typename T>
-__device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[kFusedPrefetch][G], const View& w, int n, int col,
-                                                int width, int warp, int tig) {
+template <int P, int G, typename T>
+__device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[P][G], const View& w, int n, int col, int width,
+                                                int warp, int tig) {
 #pragma unroll
-  for (int j = 0; j < kFusedPrefetch; ++j) {
+  for (int j = 0; j < P; ++j) {
     const int i = (warp + j * kFusedWarps) * kFusedK + tig * 8;
 #pragma unroll
     for (int g = 0; g < G; ++g) pre[j][g] = load8(i < width ? at<const T>(w, g, n, col, i) : nullptr);
@@ -240,12 +250,11 @@ __device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[kFusedPrefetch][G],
 
 // acc[g] += rows ha, hb (the A operand; null past B) times column `col` of gate g of w, over the
 // `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`).
-template <int G, typename T>
+template <int P, int G, typename T>
 __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, const T* hb, const View& w, int n,
-                                             int col, int width, int warp, int tig,
-                                             const uint4 (&pre)[kFusedPrefetch][G]) {
+                                             int col, int width, int warp, int tig, const uint4 (&pre)[P][G]) {
 #pragma unroll
-  for (int j = 0; j < kFusedPrefetch; ++j) {
+  for (int j = 0; j < P; ++j) {
     const int i = (warp + j * kFusedWarps) * kFusedK + tig * 8;
     if (i < width) {
       const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
@@ -254,7 +263,7 @@ __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, co
     }
   }
 #pragma unroll 2
-  for (int c = warp + kFusedPrefetch * kFusedWarps; c * kFusedK < width; c += kFusedWarps) {
+  for (int c = warp + P * kFusedWarps; c * kFusedK < width; c += kFusedWarps) {
     const int i = c * kFusedK + tig * 8;
     const bool in = i < width;  // a thread's 8 inputs lie all before or all past width
     const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
@@ -288,19 +297,19 @@ __device__ __forceinline__ float rounded(float v) {
 //      are rounded to the storage dtype (what rh keeps for the backward, as the GEMM path does),
 //      written to rh, and the cell runs as in forward_kernel. With x, the input side W_ih x + b_ih
 //      is rounded to the storage dtype as a GEMM's output would be, and b_hh joins R h.
-template <int CELL, typename T>
-__global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const ForwardStepArgs a) {
+template <int CELL, typename T, bool kWithX>
+__device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
   using C = CellDef<CELL>;
   constexpr int G = C::kGates;
   __shared__ float part[kFusedWarps][G][kFusedRows][kFusedCols];
-  __shared__ float part_x[kFusedWarps][G][kFusedRows][kFusedCols];
+  __shared__ float part_x[kWithX ? kFusedWarps : 1][G][kFusedRows][kFusedCols];
   const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
-  const bool with_x = a.x.ptr != nullptr;
+  constexpr bool with_x = kWithX;
 
   // before the previous step ends: the warp's first chunks of R (and of W_ih), which it does not write
-  uint4 pre[kFusedPrefetch][G], pre_x[kFusedPrefetch][G];
-  prefetch_chunks<G, T>(pre, a.r, n, d0 + grp, a.D, warp, tig);
-  if (with_x) prefetch_chunks<G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
+  uint4 pre[kFusedPrefetch][G], pre_x[kInputPrefetch][G];
+  prefetch_chunks<kFusedPrefetch, G, T>(pre, a.r, n, d0 + grp, a.D, warp, tig);
+  if (with_x) prefetch_chunks<kInputPrefetch, G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
   launch_next_step();
   wait_previous_step();
 
@@ -322,7 +331,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
 #pragma unroll
     for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
     const int ra = b0 + grp, rb = b0 + grp + 8;
-    warp_product<G, T>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
+    warp_product<kFusedPrefetch, G, T>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
                        rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig,
                        pre);
 #pragma unroll
@@ -330,7 +339,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
     if (with_x) {
 #pragma unroll
       for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
-      warp_product<G, T>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
+      warp_product<kInputPrefetch, G, T>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
                          rb < a.B ? at<const T>(a.x, rb, 0, 0) : nullptr, a.w_ih, n, d0 + grp, a.I, warp, tig,
                          pre_x);
 #pragma unroll
@@ -343,7 +352,7 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
         float sum = 0.f;
 #pragma unroll
         for (int w2 = 0; w2 < kFusedWarps; ++w2) sum += part[w2][g][e_row][e_col];
-        if (a.rh.ptr != nullptr) {
+        if (!kWithX || a.rh.ptr != nullptr) {
           T* out = at<T>(a.rh, n, b, g, d);
           store(out, sum);
           rg[g] = load(static_cast<const T*>(out));  // the rounded value, as the backward reads it
@@ -356,9 +365,9 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
           for (int w2 = 0; w2 < kFusedWarps; ++w2) sum_x += part_x[w2][g][e_row][e_col];
           xg[g] = rounded<T>(sum_x);
         }
-        if (a.b_hh.ptr != nullptr) rg[g] += load(at<const T>(a.b_hh, g, n, d));
+        if (kWithX && a.b_hh.ptr != nullptr) rg[g] += load(at<const T>(a.b_hh, g, n, d));
       }
-      if (a.bias.ptr != nullptr) {
+      if (!kWithX || a.bias.ptr != nullptr) {
 #pragma unroll
         for (int j = 0; j < C::kBias; ++j) {
           const float v = load(at<const T>(a.bias, j, n, d));
@@ -376,6 +385,17 @@ __global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const Forw
     }
     __syncthreads();  // part is reused by the next tile
   }
+}
+
+template <int CELL, typename T>
+__global__ void __launch_bounds__(kFusedThreads) fused_forward_kernel(const ForwardStepArgs a) {
+  fused_forward_body<CELL, T, false>(a);
+}
+
+// The fused forward step with its own input product (x_t and W_ih given: inference, T = 1).
+template <int CELL, typename T>
+__global__ void __launch_bounds__(kFusedThreads, kInputMinBlocks) input_forward_kernel(const ForwardStepArgs a) {
+  fused_forward_body<CELL, T, true>(a);
 }
 
 // A whole backward step in one launch, the grid of fused_forward_kernel. For each tile of
@@ -574,6 +594,10 @@ cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cu
   if (empty(a.B, a.N, a.D)) return cudaSuccess;
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
+    if (a.x.ptr != nullptr) {
+      return launch_fused(dtype, a, stream, overlap, input_forward_kernel<kCell, __half>,
+                          input_forward_kernel<kCell, __nv_bfloat16>);
+    }
     return launch_fused(dtype, a, stream, overlap, fused_forward_kernel<kCell, __half>,
                         fused_forward_kernel<kCell, __nv_bfloat16>);
   });

@@ -215,7 +215,9 @@ def test_alternating_kernels_compile_with_nvrtc(arch, in_cache):
     cub = nvrtc.load_cubin("flashrnn_alternating", alternating.SOURCES[0], arch=arch,
                            name_expressions=alternating.kernel_expressions())
     lowered = [cub.lowered[e] for e in alternating.kernel_expressions()]
-    assert len(set(lowered)) == 2 * 5 * 3 + 2 * 5 * 2  # pointwise: 2 directions x 5 cells x 3 dtypes; fused: 16-bit
+    # pointwise: 2 directions x 5 cells x 3 dtypes; fused (2 directions and the step with its
+    # input product): 16-bit
+    assert len(set(lowered)) == 2 * 5 * 3 + 3 * 5 * 2
     assert set(cub.kernel_names()) == set(lowered)
     launchers = alternating.DriverLaunchers(cub)  # checks the ctypes mirrors against the exports
     assert launchers.max_threads == 1024
@@ -709,6 +711,7 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     a.w_ih.ptr = 12288
     n = len(launched)
     assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0 and len(launched) == n + 1
+    assert launched[-1][0] == f"low:{alternating.kernel_expression('input_forward', 1, 2)}"
     bw = alternating._BackwardArgs()
     bw.B, bw.N, bw.D = 3, 2, 64
     assert lau.frnn_alt_fused_backward(0, 1, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null
