@@ -513,37 +513,59 @@ class TorchSteps:
         return step
 
 
+#: The variables the one-launch step depends on besides its operands (the compiler, the build's
+#: arch, whether fused steps run and overlap): a device's plan is kept per their values.
+_STEP_VARIABLES = ("FLASHRNN_COMPILER", "FLASHRNN_CUDA_ARCH", "FLASHRNN_FUSED_STEP", "FLASHRNN_OVERLAP_STEPS")
+#: _step_plan's answers by (device index, the values of _STEP_VARIABLES).
+_STEP_PLANS: dict[tuple, tuple[Callable[..., int] | None, int]] = {}
+
+
+def _step_plan(index: int) -> tuple[Callable[..., int] | None, int]:
+    """For device ``index``: the launcher of the fused forward step (None where the one-launch
+    step does not run there: ``FLASHRNN_FUSED_STEP=0`` or compute capability before 8.0) and
+    whether steps overlap (:func:`_overlap`). Found by one lookup after the first call."""
+    import os
+
+    key = (index, *[os.environ.get(v) for v in _STEP_VARIABLES])
+    plan = _STEP_PLANS.get(key)
+    if plan is None:
+        from ..env import fused_step_enabled, overlap_steps_enabled
+
+        major, minor = torch.cuda.get_device_capability(index)
+        launcher = None
+        if fused_step_enabled() and 10 * major + minor >= 80:
+            launcher = library(device=torch.device("cuda", index)).frnn_alt_fused_forward
+        plan = _STEP_PLANS[key] = (launcher, int(overlap_steps_enabled() and major >= 9))
+    return plan
+
+
 def input_step_fits(x: Tensor, w_ih: Tensor, w_hh: Tensor, s_prev: list[Tensor], N: int, D: int) -> bool:
     """Whether :func:`input_step` takes this step: what :meth:`CudaSteps.fuses` asks of a fused
     step (``FLASHRNN_FUSED_STEP`` on, float16 or bfloat16, compute capability 8.0 or later, D a
     multiple of 32 and at most :data:`FUSED_MAX_HEAD`, B at most :data:`FUSED_MAX_BATCH`), all
-    operands of one dtype on the device current for them, an input size that is a multiple of 8,
-    unit-stride 16-byte aligned rows of ``x``, ``W_ih``, ``W_hh`` and ``h_prev``, and the
-    previous states ``s_prev`` (``[B, N * D]`` each) alike in strides, so that one view with a
-    stride between them reads them all."""
-    from ..env import fused_step_enabled
-
+    operands of one dtype on one device, an input size that is a multiple of 8, contiguous
+    weights, unit-stride 16-byte aligned rows of ``x``, ``W_ih``, ``W_hh`` and ``h_prev``, and
+    the previous states ``s_prev`` (``[B, N * D]`` each) alike in strides, so that one view with
+    a stride between them reads them all."""
     dtype = x.dtype
-    if (not x.is_cuda or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES or not fused_step_enabled()
-            or x.dim() != 2 or w_ih.dtype != dtype or w_hh.dtype != dtype):
+    if (not x.is_cuda or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES or x.dim() != 2
+            or w_ih.dtype != dtype or w_hh.dtype != dtype):
         return False
     B, width = x.shape
     if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % 32 == 0 and width % 8 == 0):
         return False
-    device, per16 = x.device, 16 // x.element_size()
+    device, per16, esize = x.device, 16 // x.element_size(), x.element_size()
     first = s_prev[0]
     for t in (w_ih, w_hh, *s_prev):
         if t.device != device or t.dtype != dtype:
             return False
     if not (w_ih.is_contiguous() and w_hh.is_contiguous()):
         return False
-    if any(s.shape != (B, N * D) or s.stride() != first.stride() for s in s_prev):
-        return False
-    if any((s.data_ptr() - first.data_ptr()) % x.element_size() for s in s_prev):
-        return False
-    major, minor = torch.cuda.get_device_capability(device)
-    return (10 * major + minor >= 80 and _aligned(x, per16) and _aligned(w_ih, per16)
-            and _aligned(w_hh, per16) and _aligned(first, per16))
+    for s in s_prev:
+        if s.shape != (B, N * D) or s.stride() != first.stride() or (s.data_ptr() - first.data_ptr()) % esize:
+            return False
+    return (_aligned(x, per16) and _aligned(w_ih, per16) and _aligned(w_hh, per16) and _aligned(first, per16)
+            and _step_plan(device.index)[0] is not None)
 
 
 def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
@@ -567,20 +589,20 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
     a = _ForwardArgs()
     a.B, a.N, a.D, a.I = B, N, D, width
     h = s_prev[0]
-    a.s_prev.ptr = h.data_ptr()
-    a.s_prev.st[0] = (s_prev[1].data_ptr() - h.data_ptr()) // esize if S > 1 else 0
-    a.s_prev.st[1], a.s_prev.st[2], a.s_prev.st[3] = h.stride(0), D * h.stride(1), h.stride(1)
-    a.s_out.ptr = s_out.data_ptr()
-    a.s_out.st[0], a.s_out.st[1], a.s_out.st[2], a.s_out.st[3] = (
-        s_out.stride(0), s_out.stride(1), D * s_out.stride(2), s_out.stride(2))
-    a.h_next.ptr = out.data_ptr()
-    a.h_next.st[0], a.h_next.st[1], a.h_next.st[2] = D * out.stride(1), out.stride(0), out.stride(1)
-    a.r.ptr = w_hh.data_ptr()
-    a.r.st[0], a.r.st[1], a.r.st[2], a.r.st[3] = H * D, D * D, D, 1
-    a.x.ptr = x.data_ptr()
-    a.x.st[0], a.x.st[1] = x.stride(0), 1
-    a.w_ih.ptr = w_ih.data_ptr()
-    a.w_ih.st[0], a.w_ih.st[1], a.w_ih.st[2], a.w_ih.st[3] = H * width, D * width, width, 1
+    sp, so, hn, r, xv, wv = a.s_prev, a.s_out, a.h_next, a.r, a.x, a.w_ih
+    sp.ptr = h.data_ptr()
+    sp.st[0] = (s_prev[1].data_ptr() - sp.ptr) // esize if S > 1 else 0
+    sp.st[1], sp.st[2], sp.st[3] = h.stride(0), D * h.stride(1), h.stride(1)
+    so.ptr = s_out.data_ptr()
+    so.st[0], so.st[1], so.st[2], so.st[3] = s_out.stride(0), s_out.stride(1), D * s_out.stride(2), s_out.stride(2)
+    hn.ptr = out.data_ptr()
+    hn.st[0], hn.st[1], hn.st[2] = D * out.stride(1), out.stride(0), out.stride(1)
+    r.ptr = w_hh.data_ptr()
+    r.st[0], r.st[1], r.st[2], r.st[3] = H * D, D * D, D, 1
+    xv.ptr = x.data_ptr()
+    xv.st[0], xv.st[1] = x.stride(0), 1
+    wv.ptr = w_ih.data_ptr()
+    wv.st[0], wv.st[1], wv.st[2], wv.st[3] = H * width, D * width, width, 1
     for view, bias in ((a.b_ih, b_ih), (a.b_hh, b_hh)):
         if bias is not None:
             view.ptr = bias.data_ptr()
@@ -588,13 +610,13 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
     from .. import devices
 
     index = x.device.index
-    launch = functools.partial(library(device=x.device).frnn_alt_fused_forward, cell.cuda_id,
-                               _DTYPE_CODES[x.dtype], _overlap(x), ctypes.byref(a), devices.stream_handle(index))
+    launcher, overlap = _step_plan(index)
+    args = (cell.cuda_id, _DTYPE_CODES[x.dtype], overlap, ctypes.byref(a), devices.stream_handle(index))
     if torch.cuda.current_device() == index:
-        rc = launch()
+        rc = launcher(*args)
     else:
         with torch.cuda.device(index):
-            rc = launch()
+            rc = launcher(*args)
     if rc:
         raise RuntimeError(f"alternating one-step forward: CUDA error {rc}")
     return out, s_out
