@@ -534,7 +534,7 @@ class _RNNBase(nn.Module):
         asked for other than ``"auto"`` (with ``FLASHRNN_BACKEND`` unset or ``auto``) or
         ``"alternating"``, dropout between layers in training, ``torch.compile`` tracing, or
         operands the kernel does not take (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
-        if not x.is_cuda or backend not in ("auto", "alternating"):
+        if backend not in ("auto", "alternating"):
             return None
         if any(w.dtype != x.dtype or w.device != x.device for w in flat):
             return None

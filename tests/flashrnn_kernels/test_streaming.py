@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import flashrnn_kernels as frk
-from flashrnn_kernels.errors import InputError
+from flashrnn_kernels.errors import InputError, UnsupportedError
 
 F64 = torch.float64
 TOL = {"rtol": 1e-10, "atol": 1e-12}
@@ -204,3 +204,80 @@ def test_inference_steps_fall_back_where_the_one_launch_step_does_not_apply(monk
     assert len(calls) == 2 and y_grad.requires_grad
     torch.testing.assert_close(y_strided, y_fit, rtol=2e-2, atol=2e-2)
     torch.testing.assert_close(y_grad.detach(), y_fit, rtol=2e-2, atol=2e-2)
+
+
+def _standin_input_step(calls):
+    """``alternating.input_step`` in torch (float64, any device): the input GEMM, then one step of
+    the reference backend from the given states, written into ``out`` and ``s_out``."""
+    import torch.nn.functional as F
+
+    from flashrnn_kernels.cells import get_cell
+
+    def step(cell, x, w_ih, b_ih, w_hh, b_hh, s_prev, N, D, out=None, s_out=None):
+        calls.append((cell.name, tuple(x.shape), w_ih.data_ptr(), tuple(s.data_ptr() for s in s_prev)))
+        cell = get_cell(cell.name)
+        B, G, S = x.shape[0], cell.num_gates, cell.num_states
+        Wx = F.linear(x, w_ih, b_ih).reshape(B, 1, G, N, D)
+        b = None
+        if b_hh is not None:
+            rows = b_hh.view(G, N, D)
+            if cell.name == "gru":  # b_hr, b_hz join the input side; b_hn is the recurrent bias row
+                Wx = Wx + torch.cat([rows[:2], torch.zeros_like(rows[2:])]).view(1, 1, G, N, D)
+                b = torch.cat([torch.zeros_like(rows), rows[2:]])
+            else:
+                Wx = Wx + rows.view(1, 1, G, N, D)
+        states0 = torch.stack([s.reshape(B, 1, N, D) for s in s_prev])
+        states, _ = frk.flashrnn(Wx, w_hh.view(G, N, D, D), b, states0, cell, backend="reference")
+        out.copy_(states[0, :, 0].reshape(B, N * D))
+        s_out.copy_(states[:, :, 0].reshape(S, B, N * D))
+        return out, s_out
+
+    return step
+
+
+@pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("layers", [1, 2])
+@pytest.mark.parametrize("given", [False, True], ids=["zeros", "hx"])
+def test_the_one_launch_steps_are_taken_per_layer_with_each_layers_weights_and_states(cls, layers, given,
+                                                                                      monkeypatch):
+    """The plumbing of ``step`` without gradients (``_input_steps``), on the CPU with a stand-in
+    for the kernel: each layer's weights and previous states go in, the layers' outputs chain,
+    the states come back as ``forward`` returns them; steps with gradients, of another backend, or
+    with dropout between layers in training take the other path."""
+    from flashrnn_kernels.backends import alternating
+
+    calls = []
+    monkeypatch.setattr(alternating, "input_step_fits", lambda *a: True)
+    monkeypatch.setattr(alternating, "input_step", _standin_input_step(calls))
+    torch.manual_seed(0)
+    rnn = cls(5, 8, num_layers=layers, num_heads=2, dtype=F64)
+    x = torch.randn(4, 3, 5, dtype=F64)
+    S = rnn.cell.num_states
+    hx = tuple(torch.randn(layers, 3, 8, dtype=F64) for _ in range(S)) if given else None
+    hx = hx[0] if hx is not None and S == 1 else hx
+    out, last = rnn(x, hx)
+    h = hx
+    with torch.no_grad():
+        for t in range(4):
+            y, h = rnn.step(x[t], h)
+            torch.testing.assert_close(y, out[t], **TOL)
+    assert len(calls) == 4 * layers
+    assert [c[2] for c in calls[:layers]] == [getattr(rnn, f"weight_ih_l{k}").data_ptr() for k in range(layers)]
+    assert calls[0][1] == (3, 5) and all(c[1] == (3, 8) for c in calls[1:layers])
+    for got, want in zip(h if isinstance(h, tuple) else (h,), last if isinstance(last, tuple) else (last,)):
+        torch.testing.assert_close(got, want, **TOL)
+    y_other, _ = rnn.step(x[0], hx)  # gradients wanted: the parameters require them
+    assert len(calls) == 4 * layers and y_other.requires_grad
+    with torch.no_grad():
+        rnn.backend = "reference"
+        rnn.step(x[0], hx)
+        assert len(calls) == 4 * layers
+        rnn.backend = "auto"
+        monkeypatch.setenv("FLASHRNN_BACKEND", "fused")
+        with pytest.raises(UnsupportedError, match="backend 'fused' does not support"):  # not on the CPU
+            rnn.step(x[0], hx)
+        monkeypatch.delenv("FLASHRNN_BACKEND")
+        assert len(calls) == 4 * layers
+        rnn.dropout = 0.5
+        rnn.step(x[0], hx)  # in training, dropout between layers: the other path
+        assert len(calls) == 4 * layers + (layers == 1)
