@@ -5,8 +5,9 @@
 For B = 1 and B = 16, a one-layer module of ``--hidden`` units in bfloat16 against
 ``torch.nn.LSTM`` (or ``GRU``) in float16 (cuDNN's fastest) and bfloat16, on the same inputs:
 
-* ``step``: ``module.step(x_t, state)``, the state the call returns fed to the next one, timed per
-  call and back to back (``timing.py``'s two methods; ms, median);
+* ``step``: ``module.step(x_t, state)`` without gradients, the state the call returns fed to the
+  next one, timed per call and back to back (``timing.py``'s two methods; ms, median); the last
+  lines say whether such a step runs in one launch (docs/rnn.md, streaming) or as a T = 1 call;
 * ``graph``: ``--steps`` such steps captured once in one CUDA graph (``torch.cuda.CUDAGraph``) and
   replayed; microseconds per step (the replay's time divided by the steps), median of 20 replays.
 * ``streamer``: ``module.streamer(B)``, which keeps the state and replays a graph of one step
@@ -112,10 +113,16 @@ def main(argv=None) -> int:
                 graph = "-" if gr is None else f"{gr:.1f}"
                 ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, " + ("-" if gr is None else f"{gr / ref[3]:.2f}")
                 print(f"{B:3d} {label:28s} {pc:11.3f} ms {bb:7.3f} ms {graph:>11s} us {ratio:>30s}")
-    if a.backend == "auto":
+    if a.backend in ("auto", "alternating"):
+        from flashrnn_kernels.backends.alternating import input_step_fits
+
         for B in (1, 16):
+            x = torch.zeros(B, H, device=dev, dtype=torch.bfloat16)
+            one = input_step_fits(x, ours.weight_ih_l0, ours.weight_hh_l0, [x] * ours.cell.num_states, 1, H)
             call = Call(a.cell, torch.bfloat16, dev, B, 1, 1, H, False)
-            print(f"backend='auto' for B={B}, T=1 chose {select_backend(call).name!r}")
+            print(f"B={B}: a step without gradients runs "
+                  + ("in one launch (the alternating backend's step with the input product)" if one else
+                     f"as a T = 1 call of {select_backend(call, a.backend).name!r}"))
     return 0
 
 
