@@ -255,9 +255,11 @@ __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, co
                                              int col, int width, int warp, int tig, const uint4 (&pre)[P][G]) {
 #pragma unroll
   for (int j = 0; j < P; ++j) {
-    const int i = (warp + j * kFusedWarps) * kFusedK + tig * 8;
-    if (i < width) {
-      const uint4 va = load_row8(ha, i), vb = load_row8(hb, i);
+    const int c = warp + j * kFusedWarps;
+    if (c * kFusedK < width) {  // the same for the whole warp: mma.sync needs every lane
+      const int i = c * kFusedK + tig * 8;
+      const bool in = i < width;  // a thread's 8 inputs lie all before or all past width
+      const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
 #pragma unroll
       for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
     }
