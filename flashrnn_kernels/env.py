@@ -6,6 +6,7 @@ JIT builder for the variables nvcc itself reads (``CUDA_HOME``, ``CUDA_PATH``,
 ``NVCC_PREPEND_FLAGS``, ``NVCC_APPEND_FLAGS``), to find it and to tell whether a host compiler
 was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN_NVCC`` and
 ``PATH`` as the key under which it remembers its choice of compiler (the values are parsed here).
+Caches keyed by variables take their raw values from :func:`raw_values`.
 
 | variable | type | meaning |
 | --- | --- | --- |
@@ -19,6 +20,7 @@ was chosen, and the raw values of those and of ``FLASHRNN_COMPILER``, ``FLASHRNN
 | ``FLASHRNN_BACKEND`` | str | backend used when a call says ``"auto"`` (default: ``auto``, the fastest that supports it) |
 | ``FLASHRNN_GRAPHS`` | bool | replay the alternating backend's time loops as CUDA graphs (default on; ``0`` runs them step by step; see :mod:`flashrnn_kernels.graphs`) |
 | ``FLASHRNN_FUSED_STEP`` | bool | the alternating backend's forward computes each step's ``R h`` and the cell in one kernel where it can (default on; ``0`` keeps a cuBLAS product and a pointwise kernel per step; see :mod:`flashrnn_kernels.backends.alternating`) |
+| ``FLASHRNN_INPUT_STEP`` | bool | a module's step without gradients runs as one launch per layer that computes the input product too, where it can (default on; ``0`` makes it a T = 1 call of the chosen backend; see ``docs/rnn.md``, streaming) |
 | ``FLASHRNN_OVERLAP_STEPS`` | bool | the alternating backend's fused steps launch as programmatic dependents of the step before them on GPUs of compute capability 9.0 and later, so that a step's start overlaps the previous step's end (default on; ``0`` launches them plainly) |
 | ``FLASHRNN_GRAPH_MEMORY`` | float, MiB | device memory the captured graphs of one GPU may hold (default: a sixteenth of the GPU's memory, at least 2048; see :func:`flashrnn_kernels.graphs.default_budget`) |
 | ``XDG_CACHE_HOME`` | path | used for the fallback cache dir only |
@@ -96,7 +98,7 @@ class Settings:
     """A snapshot of the environment variables above (what :func:`settings` returns).
 
     >>> sorted(vars(settings()))
-    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'fused_step', 'gpu_model', 'graph_memory_bytes', 'graphs', 'nvcc', 'overlap_steps']
+    ['backend', 'build_timeout_s', 'build_verbose', 'cache_dir', 'compiler', 'cuda_arch', 'fused_step', 'gpu_model', 'graph_memory_bytes', 'graphs', 'input_step', 'nvcc', 'overlap_steps']
     """
 
     cache_dir: Path
@@ -111,6 +113,7 @@ class Settings:
     graph_memory_bytes: int | None
     fused_step: bool
     overlap_steps: bool
+    input_step: bool
 
 
 def backend_setting() -> str:
@@ -169,6 +172,25 @@ def overlap_steps_enabled() -> bool:
     return _get_bool("FLASHRNN_OVERLAP_STEPS", True)
 
 
+def input_step_enabled() -> bool:
+    """``FLASHRNN_INPUT_STEP`` alone (default on)."""
+    return _get_bool("FLASHRNN_INPUT_STEP", True)
+
+
+def raw_values(names: tuple[str, ...]) -> tuple[str | None, ...]:
+    """The variables' values as they are set (None where unset), unparsed: the key of a cache
+    of what depends on them, looked up on every call (parsing waits for a miss).
+
+    >>> import os
+    >>> from unittest import mock
+    >>> with mock.patch.dict(os.environ, {"FLASHRNN_COMPILER": "nvrtc"}, clear=True):
+    ...     raw_values(("FLASHRNN_COMPILER", "FLASHRNN_CUDA_ARCH"))
+    ('nvrtc', None)
+    """
+    get = os.environ.get
+    return tuple([get(name) for name in names])
+
+
 def graph_memory_bytes() -> int | None:
     """``FLASHRNN_GRAPH_MEMORY`` alone, in bytes (the variable is in MiB), or None where it is
     unset: the graph cache then gives each GPU :func:`flashrnn_kernels.graphs.default_budget`."""
@@ -205,4 +227,5 @@ def settings() -> Settings:
         graph_memory_bytes=graph_memory_bytes(),
         fused_step=fused_step_enabled(),
         overlap_steps=overlap_steps_enabled(),
+        input_step=input_step_enabled(),
     )

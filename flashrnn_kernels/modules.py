@@ -530,7 +530,7 @@ class _RNNBase(nn.Module):
                      ) -> tuple[Tensor, list[Tensor]] | None:
         """One inference step of every layer, one launch per layer with the input product inside
         (:func:`flashrnn_kernels.backends.alternating.input_step`), as :meth:`_run` returns it
-        for ``one_step``; None where that step does not apply: gradients wanted, a backend
+        for ``one_step``; None where that step does not apply: ``FLASHRNN_INPUT_STEP=0``, gradients wanted, a backend
         asked for other than ``"auto"`` (with ``FLASHRNN_BACKEND`` unset or ``auto``) or
         ``"alternating"``, dropout between layers in training, ``torch.compile`` tracing, or
         operands the kernel does not take (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
@@ -543,9 +543,11 @@ class _RNNBase(nn.Module):
             return None
         if self.dropout and self.training and self.num_layers > 1:
             return None
-        from .env import backend_setting
+        from .env import backend_setting, input_step_enabled
 
         if backend == "auto" and backend_setting() not in ("auto", "alternating"):
+            return None
+        if not input_step_enabled():
             return None
         if torch.compiler.is_compiling():
             return None

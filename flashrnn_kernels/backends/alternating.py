@@ -524,9 +524,9 @@ def _step_plan(index: int) -> tuple[Callable[..., int] | None, int]:
     """For device ``index``: the launcher of the fused forward step (None where the one-launch
     step does not run there: ``FLASHRNN_FUSED_STEP=0`` or compute capability before 8.0) and
     whether steps overlap (:func:`_overlap`). Found by one lookup after the first call."""
-    import os
+    from ..env import raw_values
 
-    key = (index, *[os.environ.get(v) for v in _STEP_VARIABLES])
+    key = (index, *raw_values(_STEP_VARIABLES))
     plan = _STEP_PLANS.get(key)
     if plan is None:
         from ..env import fused_step_enabled, overlap_steps_enabled

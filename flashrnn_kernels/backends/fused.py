@@ -28,13 +28,13 @@ from __future__ import annotations
 import ctypes
 import functools
 import logging
-import os
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import devices
 from ..cells import Cell, get_cell
+from ..env import raw_values
 from ..errors import UnsupportedError
 
 log = logging.getLogger(__name__)
@@ -289,7 +289,7 @@ def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, devic
     the other variables the compiler choice reads (the toolkit's) count when a problem is first
     planned."""
     index = devices.device_index(device)
-    key = (cell.name, dtype, B, N, D, kernel, index, os.environ.get("FLASHRNN_COMPILER"))
+    key = (cell.name, dtype, B, N, D, kernel, index, *raw_values(_PLAN_VARIABLES))
     plan = _PLANS.get(key)
     if plan is None:
         from .. import compilers
@@ -301,6 +301,9 @@ def call_plan(cell: Cell, dtype: str, B: int, N: int, D: int, kernel: str, devic
     return plan
 
 
+#: The variable a repeated call's plan is looked up by (the others the compiler choice reads count
+#: when a problem is first planned).
+_PLAN_VARIABLES = ("FLASHRNN_COMPILER",)
 #: call_plan's answers by (cell, dtype, B, N, D, pass, device index, FLASHRNN_COMPILER).
 _PLANS: dict[tuple, tuple[int, FusedKernels]] = {}
 _PLANS_KEPT = 4096

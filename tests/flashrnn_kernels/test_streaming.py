@@ -278,6 +278,10 @@ def test_the_one_launch_steps_are_taken_per_layer_with_each_layers_weights_and_s
             rnn.step(x[0], hx)
         monkeypatch.delenv("FLASHRNN_BACKEND")
         assert len(calls) == 4 * layers
+        monkeypatch.setenv("FLASHRNN_INPUT_STEP", "0")
+        rnn.step(x[0], hx)
+        assert len(calls) == 4 * layers
+        monkeypatch.delenv("FLASHRNN_INPUT_STEP")
         rnn.dropout = 0.5
         rnn.step(x[0], hx)  # in training, dropout between layers: the other path
         assert len(calls) == 4 * layers + (layers == 1)
