@@ -249,8 +249,9 @@ __device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[P][G], const View& 
 }
 
 // acc[g] += rows ha, hb (the A operand; null past B) times column `col` of gate g of w, over the
-// `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`).
-template <int P, int G, typename T>
+// `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`). kTail: width
+// may end inside a chunk (else it is a multiple of kFusedK, and no lane's inputs need a check).
+template <int P, int G, typename T, bool kTail>
 __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, const T* hb, const View& w, int n,
                                              int col, int width, int warp, int tig, const uint4 (&pre)[P][G]) {
 #pragma unroll
@@ -258,7 +259,7 @@ __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, co
     const int c = warp + j * kFusedWarps;
     if (c * kFusedK < width) {  // the same for the whole warp: mma.sync needs every lane
       const int i = c * kFusedK + tig * 8;
-      const bool in = i < width;  // a thread's 8 inputs lie all before or all past width
+      const bool in = !kTail || i < width;  // a thread's 8 inputs lie all before or all past width
       const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
 #pragma unroll
       for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
@@ -267,7 +268,7 @@ __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, co
 #pragma unroll 2
   for (int c = warp + P * kFusedWarps; c * kFusedK < width; c += kFusedWarps) {
     const int i = c * kFusedK + tig * 8;
-    const bool in = i < width;  // a thread's 8 inputs lie all before or all past width
+    const bool in = !kTail || i < width;
     const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
     uint4 wv[G];
 #pragma unroll
@@ -333,7 +334,7 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
 #pragma unroll
     for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
     const int ra = b0 + grp, rb = b0 + grp + 8;
-    warp_product<kFusedPrefetch, G, T>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
+    warp_product<kFusedPrefetch, G, T, kWithX>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
                        rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig,
                        pre);
 #pragma unroll
@@ -341,7 +342,7 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
     if (with_x) {
 #pragma unroll
       for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
-      warp_product<kInputPrefetch, G, T>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
+      warp_product<kInputPrefetch, G, T, true>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
                          rb < a.B ? at<const T>(a.x, rb, 0, 0) : nullptr, a.w_ih, n, d0 + grp, a.I, warp, tig,
                          pre_x);
 #pragma unroll
