@@ -7,8 +7,9 @@ in the streamer. On a GPU the first call captures one whole step (input projecti
 state update) in a CUDA graph and every later call replays it: a call then costs one copy of
 ``x_t`` in, one graph launch and one copy of the output out, whatever the model does inside.
 Without a GPU (or with ``graph=False``) a call runs ``module.step`` eagerly, with the same
-results. The graph of a module left at ``backend="auto"`` takes the alternating backend's step,
-which replays as fast as the fused kernel's or faster (``backend=`` picks another).
+results. The graph of a module left at ``backend="auto"`` takes the alternating backend's step
+(float32, float16 and bfloat16; in float16 and bfloat16 one launch per layer, input product
+included), which replays faster than the fused kernel's (``backend=`` picks another).
 
 ```python
 rnn = frk.LSTM(768, 768, device="cuda", dtype=torch.bfloat16)
@@ -48,8 +49,9 @@ class Streamer:
         graph: replay one captured CUDA graph per call (default: where the module is on a GPU).
         backend: the backend of the steps (``"auto"``, ``"fused"``, ``"alternating"``, ...);
             None: the module's own, except that a graph of a module left at ``"auto"`` (and no
-            ``FLASHRNN_BACKEND``) steps on ``"alternating"``, which replays a step as fast as the
-            fused kernel or faster (``docs/design/fused-kernel.md``, streaming).
+            ``FLASHRNN_BACKEND``) steps on ``"alternating"`` where it takes the module's dtype
+            (float32, float16, bfloat16), which replays a step as fast as the fused kernel or
+            faster (``docs/design/fused-kernel.md``, streaming).
 
     >>> import torch, flashrnn_kernels as frk
     >>> rnn = frk.LSTM(4, 8, num_layers=2).double()
@@ -92,8 +94,10 @@ class Streamer:
         self.reset(hx)
 
     def _default_backend(self, module: Any) -> str:
+        from .backends.alternating import CUDA_DTYPES
+
         own = module.backend
-        if self.graph and own.lower() == "auto" and backend_setting() == "auto":
+        if self.graph and own.lower() == "auto" and backend_setting() == "auto" and self.dtype in CUDA_DTYPES:
             return "alternating"
         return own
 

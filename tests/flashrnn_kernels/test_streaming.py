@@ -73,6 +73,9 @@ def test_a_graph_of_a_module_left_at_auto_steps_on_the_alternating_backend(monke
     stream = rnn.streamer(1)
     stream.graph = True
     assert stream._default_backend(rnn) == "alternating" and stream._default_backend(named) == "fused"
+    wide = frk.LSTM(3, 4, dtype=F64).streamer(1)  # a dtype the alternating backend does not take
+    wide.graph = True
+    assert wide._default_backend(wide.module) == "auto"
     monkeypatch.setenv("FLASHRNN_BACKEND", "fused")  # a process-wide choice is kept
     assert stream._default_backend(rnn) == "auto"
 
