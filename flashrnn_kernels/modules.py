@@ -530,10 +530,11 @@ class _RNNBase(nn.Module):
                      ) -> tuple[Tensor, list[Tensor]] | None:
         """One inference step of every layer, one launch per layer with the input product inside
         (:func:`flashrnn_kernels.backends.alternating.input_step`), as :meth:`_run` returns it
-        for ``one_step``; None where that step does not apply: ``FLASHRNN_INPUT_STEP=0``, gradients wanted, a backend
-        asked for other than ``"auto"`` (with ``FLASHRNN_BACKEND`` unset or ``auto``) or
-        ``"alternating"``, dropout between layers in training, ``torch.compile`` tracing, or
-        operands the kernel does not take (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
+        for ``one_step``; None where that step does not apply: ``FLASHRNN_INPUT_STEP=0``,
+        gradients wanted, a backend asked for other than ``"auto"`` (with ``FLASHRNN_BACKEND``
+        unset or ``auto``) or ``"alternating"``, dropout between layers in training,
+        ``torch.compile`` tracing, or operands the kernel does not take
+        (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
         if backend not in ("auto", "alternating"):
             return None
         if any(w.dtype != x.dtype or w.device != x.device for w in flat):
