@@ -3,6 +3,8 @@ module's forward over the whole sequence; eagerly on the CPU, replaying a CUDA g
 (``cuda`` marker)."""
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -288,3 +290,69 @@ def test_the_one_launch_steps_are_taken_per_layer_with_each_layers_weights_and_s
         rnn.dropout = 0.5
         rnn.step(x[0], hx)  # in training, dropout between layers: the other path
         assert len(calls) == 4 * layers + (layers == 1)
+
+
+def _address(view, esize, *index):
+    """The byte address the kernel's ``at(view, i0, i1, ...)`` reads."""
+    return view.ptr + esize * sum(i * s for i, s in zip(index, view.st))
+
+
+def _element(t, *index):
+    return t.data_ptr() + t.element_size() * sum(i * s for i, s in zip(index, t.stride()))
+
+
+@pytest.mark.parametrize("cell_name", ["lstm", "gru"])
+@pytest.mark.parametrize("states_apart", [False, True], ids=["states-one-tensor", "states-apart"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_input_step_views_address_the_elements_the_kernel_reads(cell_name, states_apart, bias, monkeypatch):
+    """``alternating.input_step`` on the CPU with a stand-in launch: every view of the argument
+    struct (x, W_ih, R, the biases, the previous states read through one view whose first stride
+    is the distance between the state tensors, the states written into a strided slice of the
+    module's ``[S, L, B, H]`` result, the output) addresses the element the kernel means."""
+    from flashrnn_kernels import devices
+    from flashrnn_kernels.backends import alternating
+    from flashrnn_kernels.cells import get_cell
+
+    seen = []
+
+    def launch(cell_id, dtype_code, overlap, args_ref, stream):
+        seen.append((cell_id, dtype_code, overlap, stream, alternating._ForwardArgs.from_buffer_copy(args_ref._obj)))
+        return 0
+
+    monkeypatch.setattr(alternating, "_step_plan", lambda index: (launch, 1))
+    monkeypatch.setattr(devices, "stream_handle", lambda index: 99)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: None)  # a CPU tensor's device index
+    cell, (B, I, N, D, L, layer) = get_cell(cell_name), (5, 40, 2, 32, 3, 1)
+    G, S, H = cell.num_gates, cell.num_states, N * D
+    bf = torch.bfloat16
+    x = torch.randn(B, 1, I, dtype=bf)[:, 0]
+    w_ih, w_hh = torch.randn(G * H, I, dtype=bf), torch.randn(G * H, D, dtype=bf)
+    b_ih, b_hh = (torch.randn(G * H, dtype=bf), torch.randn(G * H, dtype=bf)) if bias else (None, None)
+    h = torch.randn(L, B, H, dtype=bf)
+    s_prev = [h[layer]] if S == 1 else [h[layer]] + [torch.randn(L, B, H, dtype=bf)[layer] for _ in range(S - 1)]
+    if not states_apart:
+        both = torch.randn(S, L, B, H, dtype=bf)
+        s_prev = [both[k, layer] for k in range(S)]
+    s_new, out = torch.empty(S, L, B, H, dtype=bf), torch.empty(B, H, dtype=bf)
+    got_out, got_states = alternating.input_step(cell, x, w_ih, b_ih, w_hh, b_hh, s_prev, N, D, out=out,
+                                                 s_out=s_new[:, layer])
+    assert got_out is out and got_states.data_ptr() == s_new[:, layer].data_ptr()
+    (cid, code, overlap, stream, a), = seen
+    assert (cid, code, overlap, stream) == (cell.cuda_id, 2, 1, 99)
+    assert (a.B, a.N, a.D, a.I) == (B, N, D, I)
+    assert not a.wx.ptr and not a.rh.ptr and not a.bias.ptr  # the input side and no backward
+    e = 2
+    for b, n, d, g, i in itertools.product(range(B), range(N), (0, 7, D - 1), range(G), (0, 9, I - 1)):
+        unit = g * H + n * D + d
+        assert _address(a.x, e, b, i) == _element(x, b, i)
+        assert _address(a.w_ih, e, g, n, d, i) == _element(w_ih, unit, i)
+        assert _address(a.r, e, g, n, d, i % D) == _element(w_hh, unit, i % D)
+        if bias:
+            assert _address(a.b_ih, e, g, n, d) == _element(b_ih, unit)
+            assert _address(a.b_hh, e, g, n, d) == _element(b_hh, unit)
+        else:
+            assert not a.b_ih.ptr and not a.b_hh.ptr
+        for k in range(S):
+            assert _address(a.s_prev, e, k, b, n, d) == _element(s_prev[k], b, n * D + d)
+            assert _address(a.s_out, e, k, b, n, d) == _element(s_new, k, layer, b, n * D + d)
+        assert _address(a.h_next, e, n, b, d) == _element(out, b, n * D + d)
