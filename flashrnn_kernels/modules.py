@@ -484,7 +484,7 @@ class _RNNBase(nn.Module):
         per = 4 if self.bias else 2
         backend = self.backend if backend is None else backend
         if one_step and dirs == 1 and not cast and B > 0:
-            fast = self._input_steps(x, states0, flat, backend)
+            fast = self._input_steps(x, states0, flat, backend, cell)
             if fast is not None:
                 return fast
         key = self._plan_key(x, device, dtype, states0, flat, backend)
@@ -526,8 +526,8 @@ class _RNNBase(nn.Module):
             return x, list(lasts[0].reshape(S, 1, B, H).unbind(0))
         return x, list(torch.stack(lasts, dim=1).reshape(S, LD, B, H).unbind(0))
 
-    def _input_steps(self, x: Tensor, states0: list[Tensor] | None, flat: list[Tensor], backend: str
-                     ) -> tuple[Tensor, list[Tensor]] | None:
+    def _input_steps(self, x: Tensor, states0: list[Tensor] | None, flat: list[Tensor], backend: str,
+                     cell: Cell) -> tuple[Tensor, list[Tensor]] | None:
         """One inference step of every layer, one launch per layer with the input product inside
         (:func:`flashrnn_kernels.backends.alternating.input_step`), as :meth:`_run` returns it
         for ``one_step``; None where that step does not apply: ``FLASHRNN_INPUT_STEP=0``,
@@ -554,7 +554,7 @@ class _RNNBase(nn.Module):
             return None
         from .backends.alternating import input_step, input_step_fits
 
-        cell, L, B, H = self.cell, self.num_layers, x.shape[0], self.hidden_size
+        L, B, H = self.num_layers, x.shape[0], self.hidden_size
         S, N, D, per = cell.num_states, self.num_heads, self.head_size, 4 if self.bias else 2
         zeros = [x.new_zeros(B, H)] * S if states0 is None else None
         s_new = x.new_empty(S, L, B, H)
