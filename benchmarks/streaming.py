@@ -11,15 +11,20 @@ For B = 1 and B = 16, a one-layer module of ``--hidden`` units in bfloat16 again
 * ``graph``: ``--steps`` such steps captured once in one CUDA graph (``torch.cuda.CUDAGraph``) and
   replayed; microseconds per step (the replay's time divided by the steps), median of 20 replays.
 * ``streamer``: ``module.streamer(B)``, which keeps the state and replays a graph of one step
-  per call (:class:`flashrnn_kernels.streaming.Streamer`), per call and back to back.
+  per call (:class:`flashrnn_kernels.streaming.Streamer`), per call and back to back;
+* with ``--profile N``: the host time of one ``module.step`` (until it returns, the GPU idle
+  before it) and the N functions of most own time in a CPU profile of it (``call_overhead.py``'s
+  table), for B = 1 and 16.
 
 The ratio column is ours over ``torch.nn`` float16 on the same row.
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
 import statistics
 import sys
+import time
 
 import torch
 from timing import back_to_back, per_call
@@ -55,12 +60,41 @@ def _graph_us_per_step(step, x, state, steps: int, reps: int = 20) -> float:
     return statistics.median(ts)
 
 
+def _profile_steps(step, H: int, dev: torch.device, rows: int, calls: int = 30) -> None:
+    """The host time of ``step(x, state)`` (median of ``calls``, each after a synchronisation)
+    and a CPU profile of ``calls`` of them, for B = 1 and 16."""
+    from call_overhead import own_time_rows
+
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    with torch.no_grad():
+        for B in (1, 16):
+            x = torch.randn(B, H, device=dev, dtype=torch.bfloat16)
+            state = step(x, None)
+            ts, pr = [], cProfile.Profile()
+            for _ in range(calls):
+                sync()
+                t0 = time.perf_counter()
+                state = step(x, state)
+                ts.append(time.perf_counter() - t0)
+            for _ in range(calls):
+                sync()
+                pr.enable()
+                state = step(x, state)
+                pr.disable()
+            sync()
+            print(f"\nB={B}: host time of one module.step {statistics.median(ts) * 1e6:.1f} us "
+                  f"(median of {calls}; best {min(ts) * 1e6:.1f})")
+            print(f"CPU profile of one module.step, B={B} ({calls} calls), by own time:")
+            print("\n".join(own_time_rows(pr, calls, rows)))
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--hidden", type=int, default=768)
     ap.add_argument("--cell", default="lstm", choices=("lstm", "gru"))
     ap.add_argument("--backend", default="auto")
     ap.add_argument("--steps", type=int, default=64, help="steps captured in one graph")
+    ap.add_argument("--profile", type=int, default=0, help="rows of a CPU profile of one module.step (0: none)")
     a = ap.parse_args(argv)
     if not torch.cuda.is_available():
         print("streaming.py measures on a CUDA GPU; none is visible", file=sys.stderr)
@@ -115,6 +149,8 @@ def main(argv=None) -> int:
                 graph = "-" if gr is None else f"{gr:.1f}"
                 ratio = f"{pc / ref[1]:.2f}, {bb / ref[2]:.2f}, " + ("-" if gr is None else f"{gr / ref[3]:.2f}")
                 print(f"{B:3d} {label:28s} {pc:11.3f} ms {bb:7.3f} ms {graph:>11s} us {ratio:>30s}")
+    if a.profile:
+        _profile_steps(ours_step, H, dev, a.profile)
     if a.backend in ("auto", "alternating"):
         from flashrnn_kernels.backends.alternating import input_step_fits
 

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import flashrnn_kernels as frk
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,13 +82,23 @@ def test_streaming_benchmark_needs_a_gpu(capsys):
     assert "none is visible" in capsys.readouterr().err
 
 
+def test_streaming_benchmark_profiles_a_step(capsys):
+    """streaming.py's ``--profile`` part on the CPU: a host time and a profile table per batch size."""
+    rnn = frk.LSTM(8, 8, dtype=torch.bfloat16)
+    _load("streaming")._profile_steps(lambda x, s: rnn.step(x, s)[1], 8, torch.device("cpu"), 3, calls=4)
+    text = capsys.readouterr().out
+    assert "B=1: host time of one module.step" in text and "B=16: host time of one module.step" in text
+    assert text.count("own us") == 2 and "step" in text.split("own us")[1]
+
+
 @pytest.mark.cuda
 def test_streaming_benchmark_runs_on_a_gpu(capsys):
     bench = _load("streaming")
-    assert bench.main(["--hidden", "64", "--steps", "4"]) == 0
+    assert bench.main(["--hidden", "64", "--steps", "4", "--profile", "5"]) == 0
     text = capsys.readouterr().out
     rows = [line for line in text.splitlines() if "flashrnn_kernels LSTM bf16" in line]
-    assert len(rows) == 2 and "backend='auto' for B=16, T=1 chose" in text
+    assert len(rows) == 2 and "B=16: a step without gradients runs in one launch" in text
+    assert text.count("CPU profile of one module.step") == 2 and "host time of one module.step" in text
 
 
 def test_first_call_counts_the_builds_of_a_process(tmp_path):
