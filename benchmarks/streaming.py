@@ -156,7 +156,8 @@ def main(argv=None) -> int:
 
         for B in (1, 16):
             x = torch.zeros(B, H, device=dev, dtype=torch.bfloat16)
-            one = input_step_fits(x, ours.weight_ih_l0, ours.weight_hh_l0, [x] * ours.cell.num_states, 1, H)
+            one = input_step_fits(x, ours.weight_ih_l0, ours.bias_ih_l0, ours.weight_hh_l0, ours.bias_hh_l0, None,
+                                  1, H)
             call = Call(a.cell, torch.bfloat16, dev, B, 1, 1, H, False)
             print(f"B={B}: a step without gradients runs "
                   + ("in one launch (the alternating backend's step with the input product)" if one else

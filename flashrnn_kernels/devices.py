@@ -29,7 +29,7 @@ import hwmodels
 from .env import cuda_arch_setting, gpu_model_setting
 from .errors import UnsupportedError
 
-__all__ = ["gpu_model", "build_arch", "model_problem", "device_index", "forget", "stream_handle"]
+__all__ = ["gpu_model", "build_arch", "model_problem", "device_index", "forget", "stream_handle", "on_device"]
 
 class NoGPUModelError(UnsupportedError):
     """The device's facts cannot be read into a hardware model (the message says why and what to
@@ -51,6 +51,18 @@ def _stream_handle_fn():
     if raw is not None:
         return raw
     return lambda index: torch.cuda.current_stream(index).cuda_stream
+
+
+def on_device(index: int, fn, *args):
+    """``fn(*args)`` with CUDA device ``index`` current, switching only when another one is: the
+    runtime launches on the *current* device (a stream of another device, or the legacy default
+    stream 0, would fail or run on the wrong GPU)."""
+    import torch
+
+    if torch.cuda.current_device() == index:
+        return fn(*args)
+    with torch.cuda.device(index):
+        return fn(*args)
 
 
 def device_index(device: Any) -> int:

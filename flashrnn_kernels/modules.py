@@ -537,8 +537,6 @@ class _RNNBase(nn.Module):
         (:func:`~flashrnn_kernels.backends.alternating.input_step_fits`)."""
         if backend not in ("auto", "alternating"):
             return None
-        if any(w.dtype != x.dtype or w.device != x.device for w in flat):
-            return None
         if torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in flat) or (
                 states0 is not None and any(s.requires_grad for s in states0))):
             return None
@@ -556,18 +554,21 @@ class _RNNBase(nn.Module):
 
         L, B, H = self.num_layers, x.shape[0], self.hidden_size
         S, N, D, per = cell.num_states, self.num_heads, self.head_size, 4 if self.bias else 2
-        zeros = [x.new_zeros(B, H)] * S if states0 is None else None
-        s_new = x.new_empty(S, L, B, H)
+        # each layer's (w_ih, b_ih, w_hh, b_hh) and previous states (None: zeros)
+        weights = [(w[0], w[2], w[1], w[3]) if self.bias else (w[0], None, w[1], None)
+                   for w in (flat[k * per:(k + 1) * per] for k in range(L))]
+        prevs = [None if states0 is None else [p[layer] for p in states0] for layer in range(L)]
+        if not input_step_fits(x[:, 0], *weights[0], prevs[0], N, D):  # before anything is made
+            return None
         xs = [x[:, 0]] + [x.new_empty(B, H) for _ in range(L)]  # each layer's input, then the output
-        prevs = [zeros if states0 is None else [p[layer] for p in states0] for layer in range(L)]
-        for layer in range(L):
-            w_ih, w_hh = flat[layer * per], flat[layer * per + 1]
-            if not input_step_fits(xs[layer], w_ih, w_hh, prevs[layer], N, D):
+        for layer in range(1, L):
+            if not input_step_fits(xs[layer], *weights[layer], prevs[layer], N, D):
                 return None
+        if states0 is None:
+            prevs = [[x.new_zeros(B, H)] * S] * L
+        s_new = x.new_empty(S, L, B, H)
         for layer in range(L):
-            w = flat[layer * per:(layer + 1) * per]
-            b_ih, b_hh = (w[2], w[3]) if self.bias else (None, None)
-            input_step(cell, xs[layer], w[0], b_ih, w[1], b_hh, prevs[layer], N, D, out=xs[layer + 1],
+            input_step(cell, xs[layer], *weights[layer], prevs[layer], N, D, out=xs[layer + 1],
                        s_out=s_new[:, layer])
         return xs[L], list(s_new.unbind(0))
 

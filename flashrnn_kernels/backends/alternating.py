@@ -284,6 +284,10 @@ class _PrevState:
 #: The largest batch the fused steps take: they read R once per 16 batch rows, so past a few
 #: tiles a GEMM that reads it once does better (docs/design/alternating-fused-step.md).
 FUSED_MAX_BATCH = 64
+#: The fused steps' reduction chunk (``kFusedK`` in ``csrc/alternating.cu``, exported by the
+#: builds as the fact ``fused_k``): D must be a multiple of it. Known here before any build, so
+#: that a step it cannot take does not build the kernels.
+FUSED_K = 32
 #: The largest head the fused steps take: at 2048 units the forward measured slower than a cuBLAS
 #: product and the pointwise kernel (docs/design/alternating-fused-step.md).
 FUSED_MAX_HEAD = 1024
@@ -296,14 +300,14 @@ def _aligned(t: Tensor, elements: int) -> bool:
             and all(st % elements == 0 for st, size in zip(t.stride()[:-1], t.shape[:-1]) if size > 1))
 
 
-def _overlap(t: Tensor) -> int:
-    """1 where the fused steps on ``t``'s device launch as programmatic dependents of the step
-    before them (``FLASHRNN_OVERLAP_STEPS``, on by default, and compute capability 9.0 or later):
-    a step's grid starts, and loads its first chunks of R, while the previous step still runs
-    (docs/design/alternating-fused-step.md)."""
+def _overlap(device: Any) -> int:
+    """1 where the fused steps on ``device`` (a ``torch.device`` or an index) launch as
+    programmatic dependents of the step before them (``FLASHRNN_OVERLAP_STEPS``, on by default,
+    and compute capability 9.0 or later): a step's grid starts, and loads its first chunks of R,
+    while the previous step still runs (docs/design/alternating-fused-step.md)."""
     from ..env import overlap_steps_enabled
 
-    return int(overlap_steps_enabled() and torch.cuda.get_device_capability(t.device)[0] >= 9)
+    return int(overlap_steps_enabled() and torch.cuda.get_device_capability(device)[0] >= 9)
 
 
 class CudaSteps:
@@ -367,7 +371,7 @@ class CudaSteps:
         if R is None:
             fn, what = functools.partial(self.lib.frnn_alt_forward, cid, code, threads, ref, stream), "forward step"
         else:
-            fn = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, _overlap(Wx), ref, stream)
+            fn = functools.partial(self.lib.frnn_alt_fused_forward, cid, code, _overlap(Wx.device), ref, stream)
             what = "fused forward step"
 
         def step(t: int) -> None:
@@ -414,7 +418,7 @@ class CudaSteps:
         cid, code, threads = cell.cuda_id, _DTYPE_CODES[Wx.dtype], self.threads
         bound: list[Tensor | None] = [None]  # the tensor dh_v shows (the caller passes one buffer)
         if RT is not None:
-            fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, _overlap(Wx), ref, stream)
+            fn = functools.partial(self.lib.frnn_alt_fused_backward, cid, code, _overlap(Wx.device), ref, stream)
             what, next_v, last = "fused backward step", a.dg_next, Wx.shape[1] - 1
         else:
             fn, what = functools.partial(self.lib.frnn_alt_backward, cid, code, threads, ref, stream), "backward step"
@@ -521,51 +525,58 @@ _STEP_PLANS: dict[tuple, tuple[Callable[..., int] | None, int]] = {}
 
 
 def _step_plan(index: int) -> tuple[Callable[..., int] | None, int]:
-    """For device ``index``: the launcher of the fused forward step (None where the one-launch
-    step does not run there: ``FLASHRNN_FUSED_STEP=0`` or compute capability before 8.0) and
-    whether steps overlap (:func:`_overlap`). Found by one lookup after the first call."""
-    from ..env import raw_values
+    """For device ``index``: the launcher of the fused forward step (None where fused steps do
+    not run there: ``FLASHRNN_FUSED_STEP=0`` or a compute capability below the kernels'
+    ``fused_min_arch``) and whether steps overlap (:func:`_overlap`). Found by one lookup after
+    the first call."""
+    from ..env import fused_step_enabled, raw_values
 
     key = (index, *raw_values(_STEP_VARIABLES))
     plan = _STEP_PLANS.get(key)
     if plan is None:
-        from ..env import fused_step_enabled, overlap_steps_enabled
-
-        major, minor = torch.cuda.get_device_capability(index)
         launcher = None
-        if fused_step_enabled() and 10 * major + minor >= 80:
-            launcher = library(device=torch.device("cuda", index)).frnn_alt_fused_forward
-        plan = _STEP_PLANS[key] = (launcher, int(overlap_steps_enabled() and major >= 9))
+        if fused_step_enabled():
+            lib = library(device=torch.device("cuda", index))
+            major, minor = torch.cuda.get_device_capability(index)
+            if 10 * major + minor >= lib.frnn_alt_fact(b"fused_min_arch"):
+                launcher = lib.frnn_alt_fused_forward
+        plan = _STEP_PLANS[key] = (launcher, _overlap(index))
     return plan
 
 
-def input_step_fits(x: Tensor, w_ih: Tensor, w_hh: Tensor, s_prev: list[Tensor], N: int, D: int) -> bool:
+def input_step_fits(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
+                    s_prev: list[Tensor] | None, N: int, D: int) -> bool:
     """Whether :func:`input_step` takes this step: what :meth:`CudaSteps.fuses` asks of a fused
-    step (``FLASHRNN_FUSED_STEP`` on, float16 or bfloat16, compute capability 8.0 or later, D a
-    multiple of 32 and at most :data:`FUSED_MAX_HEAD`, B at most :data:`FUSED_MAX_BATCH`), all
-    operands of one dtype on one device, an input size that is a multiple of 8, contiguous
+    step (``FLASHRNN_FUSED_STEP`` on, float16 or bfloat16, the kernels' ``fused_min_arch``
+    (compute capability 8.0), D a multiple of :data:`FUSED_K` and at most
+    :data:`FUSED_MAX_HEAD`, B at most :data:`FUSED_MAX_BATCH`), all operands of one dtype on one
+    device, an input size that is a multiple of 8, contiguous
     weights, unit-stride 16-byte aligned rows of ``x``, ``W_ih``, ``W_hh`` and ``h_prev``, and
     the previous states ``s_prev`` (``[B, N * D]`` each) alike in strides, so that one view with
-    a stride between them reads them all."""
+    a stride between them reads them all. ``s_prev`` None: zeros the caller makes (nothing to
+    check). The kernels are built at the first call that passes the other checks."""
     dtype = x.dtype
-    if (not x.is_cuda or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES or x.dim() != 2
-            or w_ih.dtype != dtype or w_hh.dtype != dtype):
+    if not x.is_cuda or x.dim() != 2 or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES:
         return False
     B, width = x.shape
-    if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % 32 == 0 and width % 8 == 0):
+    if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % FUSED_K == 0 and width % 8 == 0):
         return False
     device, per16, esize = x.device, 16 // x.element_size(), x.element_size()
-    first = s_prev[0]
-    for t in (w_ih, w_hh, *s_prev):
-        if t.device != device or t.dtype != dtype:
+    for t in (w_ih, w_hh, b_ih, b_hh, *(s_prev or ())):
+        if t is not None and (t.device != device or t.dtype != dtype):
             return False
     if not (w_ih.is_contiguous() and w_hh.is_contiguous()):
         return False
-    for s in s_prev:
-        if s.shape != (B, N * D) or s.stride() != first.stride() or (s.data_ptr() - first.data_ptr()) % esize:
+    if s_prev is not None:
+        first = s_prev[0]
+        for s in s_prev:
+            if s.shape != (B, N * D) or s.stride() != first.stride() or (s.data_ptr() - first.data_ptr()) % esize:
+                return False
+        if not _aligned(first, per16):
             return False
-    return (_aligned(x, per16) and _aligned(w_ih, per16) and _aligned(w_hh, per16) and _aligned(first, per16)
-            and _step_plan(device.index)[0] is not None)
+    if not (_aligned(x, per16) and _aligned(w_ih, per16) and _aligned(w_hh, per16)):
+        return False
+    return _step_plan(device.index)[0] is not None
 
 
 def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, b_hh: Tensor | None,
@@ -611,12 +622,8 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
 
     index = x.device.index
     launcher, overlap = _step_plan(index)
-    args = (cell.cuda_id, _DTYPE_CODES[x.dtype], overlap, ctypes.byref(a), devices.stream_handle(index))
-    if torch.cuda.current_device() == index:
-        rc = launcher(*args)
-    else:
-        with torch.cuda.device(index):
-            rc = launcher(*args)
+    rc = devices.on_device(index, launcher, cell.cuda_id, _DTYPE_CODES[x.dtype], overlap, ctypes.byref(a),
+                           devices.stream_handle(index))
     if rc:
         raise RuntimeError(f"alternating one-step forward: CUDA error {rc}")
     return out, s_out

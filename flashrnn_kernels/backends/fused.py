@@ -411,21 +411,10 @@ def fused_forward(Wx, R, b, states0, cell: str | Cell, need_cache: bool, kernels
                                                cache.data_ptr() if cache is not None else None,
                                                xch.data_ptr(), B, T, N, base, stream)
 
-    _check(_on_device(device.index, launch), "forward")
+    # on the tensors' device, where the exchange buffer's size is asked too (none when a head runs
+    # as one cluster)
+    _check(devices.on_device(device.index, launch), "forward")
     return states, last, cache
-
-
-def _on_device(index: int, fn, *args):
-    """``fn(*args)`` with CUDA device ``index`` current: the runtime launches on the *current* device (a
-    stream of another device, or the legacy default stream 0, would fail or run on the wrong GPU),
-    and the exchange buffer's size depends on the device (none when a head runs as one cluster).
-    No switch when it is current already."""
-    import torch
-
-    if torch.cuda.current_device() == index:
-        return fn(*args)
-    with torch.cuda.device(index):
-        return fn(*args)
 
 
 def forward_chunked(Wx, R, b, states0, cell: Cell, need_cache: bool):
@@ -492,13 +481,13 @@ def fused_backward(R, b, states0, states, cache, dstates, dlast, cell: str | Cel
                                          ds0c.data_ptr(), xch.data_ptr(), bc, T, N, base, stream)
 
     if chunk >= B:  # one launch over the whole tensors
-        _check(_on_device(device.index, launch, B, s0, states, cache, ds, dgr, dwx, ds0), "backward")
+        _check(devices.on_device(device.index, launch, B, s0, states, cache, ds, dgr, dwx, ds0), "backward")
     else:
         for c0 in range(0, B, chunk):
             c1 = min(B, c0 + chunk)
             s0c, stc, dsc = (t[:, c0:c1].contiguous() for t in (s0, states, ds))
             ds0c = states.new_empty(S, c1 - c0, 1, N, D)
-            _check(_on_device(device.index, launch, c1 - c0, s0c, stc, cache[c0:c1], dsc, dgr[c0:c1],
+            _check(devices.on_device(device.index, launch, c1 - c0, s0c, stc, cache[c0:c1], dsc, dgr[c0:c1],
                               dwx[c0:c1], ds0c), "backward")
             ds0[:, c0:c1] = ds0c
     # dR[g, n, o, i] = sum_{b, t} dgr[b, t, g, n, o] h_{t-1}[b, n, i]: one batched GEMM

@@ -307,12 +307,11 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
   __shared__ float part[kFusedWarps][G][kFusedRows][kFusedCols];
   __shared__ float part_x[kWithX ? kFusedWarps : 1][G][kFusedRows][kFusedCols];
   const auto [warp, grp, tig, n, d0, e_row, e_col, d, owner] = fused_place(a.D);
-  constexpr bool with_x = kWithX;
 
   // before the previous step ends: the warp's first chunks of R (and of W_ih), which it does not write
   uint4 pre[kFusedPrefetch][G], pre_x[kInputPrefetch][G];
   prefetch_chunks<kFusedPrefetch, G, T>(pre, a.r, n, d0 + grp, a.D, warp, tig);
-  if (with_x) prefetch_chunks<kInputPrefetch, G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
+  if constexpr (kWithX) prefetch_chunks<kInputPrefetch, G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
   launch_next_step();
   wait_previous_step();
 
@@ -323,7 +322,7 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
     if (live) {
 #pragma unroll
       for (int g = 0; g < G; ++g) {
-        xg[g] = with_x ? 0.f : load(at<const T>(a.wx, b, g, n, d));
+        xg[g] = kWithX ? 0.f : load(at<const T>(a.wx, b, g, n, d));
         rg[g] = 0.f;
       }
 #pragma unroll
@@ -334,12 +333,14 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
 #pragma unroll
     for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
     const int ra = b0 + grp, rb = b0 + grp + 8;
+    // (R's width D is a multiple of kFusedK; the per-lane checks in the step with x are only
+    // for its registers: without them ptxas spills there, with them it does in the time loop)
     warp_product<kFusedPrefetch, G, T, kWithX>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
                        rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig,
                        pre);
 #pragma unroll
     for (int g = 0; g < G; ++g) store_fragment(part[warp][g], acc[g], grp, tig);
-    if (with_x) {
+    if constexpr (kWithX) {
 #pragma unroll
       for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
       warp_product<kInputPrefetch, G, T, true>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
@@ -362,7 +363,7 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
         } else {
           rg[g] = rounded<T>(sum);
         }
-        if (with_x) {
+        if constexpr (kWithX) {
           float sum_x = a.b_ih.ptr != nullptr ? load(at<const T>(a.b_ih, g, n, d)) : 0.f;
 #pragma unroll
           for (int w2 = 0; w2 < kFusedWarps; ++w2) sum_x += part_x[w2][g][e_row][e_col];

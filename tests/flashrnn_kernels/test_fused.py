@@ -429,7 +429,7 @@ def test_launches_pass_the_exchange_base_and_hold_the_lock(monkeypatch):
     k.lib = Lib()
     k.exchanges = fused.Exchanges(k.lib.frnn_xch_bytes)
     monkeypatch.setattr(fused.devices, "stream_handle", lambda index: 7)
-    monkeypatch.setattr(fused, "_on_device", lambda index, fn, *args: fn(*args))
+    monkeypatch.setattr(fused.devices, "on_device", lambda index, fn, *args: fn(*args))
     cell, (B, N, D) = get_cell("lstm"), (4, 1, 8)
     cpu = torch.device("cpu")
 
