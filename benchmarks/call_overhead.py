@@ -26,15 +26,31 @@ from timing import back_to_back, inputs, per_call
 from flashrnn_kernels import flashrnn
 
 
-def host_ms(fn, n: int = 30) -> tuple[float, float]:
+def host_ms(fn, n: int = 30, sync=None) -> tuple[float, float]:
+    """Median and best host time of ``fn()`` in ms over ``n`` calls, each after ``sync()``
+    (default: ``torch.cuda.synchronize``)."""
+    sync = sync or torch.cuda.synchronize
     ts = []
     for _ in range(n):
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    torch.cuda.synchronize()
+    sync()
     return statistics.median(ts), min(ts)
+
+
+def profile_calls(fn, n: int = 30, sync=None) -> cProfile.Profile:
+    """A CPU profile of ``n`` calls of ``fn()``, each after ``sync()`` (outside the profile)."""
+    sync = sync or torch.cuda.synchronize
+    pr = cProfile.Profile()
+    for _ in range(n):
+        sync()
+        pr.enable()
+        fn()
+        pr.disable()
+    sync()
+    return pr
 
 
 def own_time_rows(pr: cProfile.Profile, calls: int, rows: int) -> list[str]:
@@ -99,15 +115,8 @@ def main(argv=None) -> int:
         print(f"{label} {name:18s} per call {pc:7.3f} ms, back to back {bb:7.3f} ms, difference {pc - bb:6.3f} ms")
     if a.profile:
         for name, fn in (("forward, no grad", fwd_nograd), ("forward, grad", fwd_grad)):
-            pr = cProfile.Profile()
-            for _ in range(30):
-                torch.cuda.synchronize()
-                pr.enable()
-                fn()
-                pr.disable()
-            torch.cuda.synchronize()
             print(f"\nCPU profile of one call, {name} (30 calls), by own time:")
-            print("\n".join(own_time_rows(pr, 30, a.profile)))
+            print("\n".join(own_time_rows(profile_calls(fn, 30), 30, a.profile)))
     return 0
 
 

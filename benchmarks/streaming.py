@@ -21,10 +21,8 @@ The ratio column is ours over ``torch.nn`` float16 on the same row.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import statistics
 import sys
-import time
 
 import torch
 from timing import back_to_back, per_call
@@ -63,29 +61,22 @@ def _graph_us_per_step(step, x, state, steps: int, reps: int = 20) -> float:
 def _profile_steps(step, H: int, dev: torch.device, rows: int, calls: int = 30) -> None:
     """The host time of ``step(x, state)`` (median of ``calls``, each after a synchronisation)
     and a CPU profile of ``calls`` of them, for B = 1 and 16."""
-    from call_overhead import own_time_rows
+    from call_overhead import host_ms, own_time_rows, profile_calls
 
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     with torch.no_grad():
         for B in (1, 16):
             x = torch.randn(B, H, device=dev, dtype=torch.bfloat16)
-            state = step(x, None)
-            ts, pr = [], cProfile.Profile()
-            for _ in range(calls):
-                sync()
-                t0 = time.perf_counter()
-                state = step(x, state)
-                ts.append(time.perf_counter() - t0)
-            for _ in range(calls):
-                sync()
-                pr.enable()
-                state = step(x, state)
-                pr.disable()
-            sync()
-            print(f"\nB={B}: host time of one module.step {statistics.median(ts) * 1e6:.1f} us "
-                  f"(median of {calls}; best {min(ts) * 1e6:.1f})")
+            state = [step(x, None)]
+
+            def call(x=x, state=state):
+                state[0] = step(x, state[0])
+
+            med, best = host_ms(call, calls, sync)
+            print(f"\nB={B}: host time of one module.step {med * 1e3:.1f} us "
+                  f"(median of {calls}; best {best * 1e3:.1f})")
             print(f"CPU profile of one module.step, B={B} ({calls} calls), by own time:")
-            print("\n".join(own_time_rows(pr, calls, rows)))
+            print("\n".join(own_time_rows(profile_calls(call, calls, sync), calls, rows)))
 
 
 def main(argv=None) -> int:
