@@ -133,6 +133,15 @@ def _states(h):
     return h if isinstance(h, tuple) else (h,)
 
 
+def _count_input_steps(monkeypatch) -> list:
+    """A list that gets an item per call of ``alternating.input_step`` (which still runs)."""
+    from flashrnn_kernels.backends import alternating
+
+    calls, real = [], alternating.input_step
+    monkeypatch.setattr(alternating, "input_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    return calls
+
+
 @pytest.mark.cuda
 @pytest.mark.parametrize("cls", MODULES, ids=lambda c: c.__name__)
 @pytest.mark.parametrize("inputs, hidden, heads, layers, B, bias", [
@@ -146,16 +155,7 @@ def test_inference_steps_run_in_one_launch_per_layer_as_exact_as_the_other_path(
     gradients (a GEMM for the input side, then the step), step by step from the same states."""
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (none visible)")
-    from flashrnn_kernels.backends import alternating
-
-    calls = []
-    real = alternating.input_step
-
-    def counted(*args, **kwargs):
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(alternating, "input_step", counted)
+    calls = _count_input_steps(monkeypatch)
     torch.manual_seed(0)
     rnn = cls(inputs, hidden, num_layers=layers, num_heads=heads, bias=bias, device="cuda", dtype=dtype)
     with torch.no_grad():
@@ -187,11 +187,7 @@ def test_inference_steps_fall_back_where_the_one_launch_step_does_not_apply(monk
     alternating one: the other path, with the same results as far as the dtype goes."""
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU (none visible)")
-    from flashrnn_kernels.backends import alternating
-
-    calls = []
-    real = alternating.input_step
-    monkeypatch.setattr(alternating, "input_step", lambda *a, **k: calls.append(1) or real(*a, **k))
+    calls = _count_input_steps(monkeypatch)
     torch.manual_seed(0)
     rnn = frk.LSTM(64, 64, num_layers=2, device="cuda", dtype=torch.bfloat16)
     x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
