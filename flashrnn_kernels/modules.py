@@ -558,9 +558,10 @@ class _RNNBase(nn.Module):
         weights = [(w[0], w[2], w[1], w[3]) if self.bias else (w[0], None, w[1], None)
                    for w in (flat[k * per:(k + 1) * per] for k in range(L))]
         prevs = [None if states0 is None else [p[layer] for p in states0] for layer in range(L)]
-        if not input_step_fits(x[:, 0], *weights[0], prevs[0], N, D):  # before anything is made
+        xs = [x[:, 0]]  # each layer's input, then the output
+        if not input_step_fits(xs[0], *weights[0], prevs[0], N, D):  # before anything is made
             return None
-        xs = [x[:, 0]] + [x.new_empty(B, H) for _ in range(L)]  # each layer's input, then the output
+        xs += [x.new_empty(B, H) for _ in range(L)]
         for layer in range(1, L):
             if not input_step_fits(xs[layer], *weights[layer], prevs[layer], N, D):
                 return None
