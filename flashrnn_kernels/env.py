@@ -44,10 +44,29 @@ from .errors import InputError
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+#: Names encoded as CPython's ``os.environ`` keeps them (see :func:`_getenv`).
+_ENCODED: dict[str, object] = {}
+
+
+def _getenv(name: str) -> str | None:
+    """``os.environ.get(name)``, read straight from the mapping CPython's ``os.environ`` keeps its
+    encoded variables in (one dict lookup, about 0.05 us against 0.8 for ``os.environ.get``, which
+    encodes the name and decodes the value on every call: the variables are read on every kernel
+    call, some several times). Changes through ``os.environ`` (``mock.patch.dict`` included) go
+    to that mapping; where there is none (another implementation), ``os.environ.get``."""
+    environ = os.environ
+    data = getattr(environ, "_data", None)
+    if type(data) is not dict:
+        return environ.get(name)
+    key = _ENCODED.get(name)
+    if key is None:
+        key = _ENCODED[name] = environ.encodekey(name)
+    raw = data.get(key)
+    return None if raw is None else environ.decodevalue(raw)
 
 
 def _get_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
+    raw = _getenv(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -59,7 +78,7 @@ def _get_bool(name: str, default: bool) -> bool:
 
 
 def _get_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
+    raw = _getenv(name)
     if raw is None or not raw.strip():
         return default
     try:
@@ -72,7 +91,7 @@ def _get_float(name: str, default: float) -> float:
 
 
 def _get_str(name: str) -> str | None:
-    raw = os.environ.get(name)
+    raw = _getenv(name)
     if raw is None or not raw.strip():
         return None
     return raw.strip()
@@ -187,8 +206,7 @@ def raw_values(names: tuple[str, ...]) -> tuple[str | None, ...]:
     ...     raw_values(("FLASHRNN_COMPILER", "FLASHRNN_CUDA_ARCH"))
     ('nvrtc', None)
     """
-    get = os.environ.get
-    return tuple([get(name) for name in names])
+    return tuple([_getenv(name) for name in names])
 
 
 def graph_memory_bytes() -> int | None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -175,6 +176,21 @@ def test_settings_parse_and_reject(monkeypatch, tmp_path):
     monkeypatch.setenv("FLASHRNN_BUILD_VERBOSE", "maybe")
     with pytest.raises(InputError, match="FLASHRNN_BUILD_VERBOSE"):
         env.settings()
+
+
+def test_variables_read_as_os_environ_gives_them(monkeypatch):
+    names = ("FLASHRNN_COMPILER", "FLASHRNN_TEST_VARIABLE_\u00e9")
+    monkeypatch.delenv(names[0], raising=False)
+    monkeypatch.setenv(names[1], "caf\u00e9")
+    assert env.raw_values(names) == (None, "caf\u00e9") == tuple(os.environ.get(n) for n in names)
+    monkeypatch.setenv(names[0], "NVRTC")  # a change is seen at once
+    assert env.raw_values(names)[0] == "NVRTC" and env.compiler_setting() == "nvrtc"
+    with mock.patch.dict(os.environ, {}, clear=True):
+        assert env.raw_values(names) == (None, None)
+    assert env.raw_values(names) == ("NVRTC", "caf\u00e9")
+    # an os.environ without CPython's inner mapping: read through its get
+    monkeypatch.setattr(os, "environ", {names[0]: "nvcc"})
+    assert env.raw_values(names) == ("nvcc", None)
 
 
 def test_default_cache_dir_without_platformdirs(monkeypatch, tmp_path):
