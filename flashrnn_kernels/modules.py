@@ -29,11 +29,24 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from . import env as _env
 from .api import _choice_context, _dispatch, _run_chosen
 from .cells import Cell, get_cell
 from .errors import InputError, UnsupportedError
 
 __all__ = ["LSTM", "GRU", "RNN", "Elman", "SLSTM"]
+
+_ALTERNATING: list[Any] = []
+
+
+def _alternating() -> Any:
+    """The module :mod:`flashrnn_kernels.backends.alternating`, imported on first use and then
+    found without the import machinery (a streamed step's host time)."""
+    if not _ALTERNATING:
+        from .backends import alternating
+
+        _ALTERNATING.append(alternating)
+    return _ALTERNATING[0]
 
 
 def _shape(t: Tensor) -> str:
@@ -542,15 +555,14 @@ class _RNNBase(nn.Module):
             return None
         if self.dropout and self.training and self.num_layers > 1:
             return None
-        from .env import backend_setting, input_step_enabled
-
-        if backend == "auto" and backend_setting() not in ("auto", "alternating"):
+        if backend == "auto" and _env.backend_setting() not in ("auto", "alternating"):
             return None
-        if not input_step_enabled():
+        if not _env.input_step_enabled():
             return None
         if torch.compiler.is_compiling():
             return None
-        from .backends.alternating import input_step, input_step_fits
+        alternating = _alternating()
+        input_step, input_step_fits = alternating.input_step, alternating.input_step_fits
 
         L, B, H = self.num_layers, x.shape[0], self.hidden_size
         S, N, D, per = cell.num_states, self.num_heads, self.head_size, 4 if self.bias else 2

@@ -121,6 +121,7 @@ def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
 
 #: The dtype codes of the fused steps' instances (tensor-core products: 16-bit types).
 FUSED_DTYPE_CODES = (_DTYPE_CODES[torch.float16], _DTYPE_CODES[torch.bfloat16])
+_FUSED_DTYPES = (torch.float16, torch.bfloat16)
 
 
 def kernel_expressions() -> list[str]:
@@ -293,11 +294,30 @@ FUSED_K = 32
 FUSED_MAX_HEAD = 1024
 
 
+_DEVICES: list[Any] = []
+
+
+def _devices() -> Any:
+    """The module :mod:`flashrnn_kernels.devices`, imported on first use (it imports
+    ``hwmodels``) and then found without the import machinery (a launch's host time)."""
+    if not _DEVICES:
+        from .. import devices
+
+        _DEVICES.append(devices)
+    return _DEVICES[0]
+
+
 def _aligned(t: Tensor, elements: int) -> bool:
     """Unit stride last, and each row (index of the last dimension 0) 16-byte aligned, given rows
     whose other strides are multiples of ``elements``."""
-    return (t.stride(-1) == 1 and t.data_ptr() % 16 == 0
-            and all(st % elements == 0 for st, size in zip(t.stride()[:-1], t.shape[:-1]) if size > 1))
+    strides = t.stride()
+    if strides[-1] != 1 or t.data_ptr() % 16:
+        return False
+    shape = t.shape
+    for k in range(len(strides) - 1):
+        if strides[k] % elements and shape[k] > 1:
+            return False
+    return True
 
 
 def _overlap(device: Any) -> int:
@@ -556,25 +576,30 @@ def input_step_fits(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, 
     a stride between them reads them all. ``s_prev`` None: zeros the caller makes (nothing to
     check). The kernels are built at the first call that passes the other checks."""
     dtype = x.dtype
-    if not x.is_cuda or x.dim() != 2 or _DTYPE_CODES.get(dtype) not in FUSED_DTYPE_CODES:
+    if not x.is_cuda or x.dim() != 2 or dtype not in _FUSED_DTYPES:
         return False
     B, width = x.shape
     if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % FUSED_K == 0 and width % 8 == 0):
         return False
-    device, per16, esize = x.device, 16 // x.element_size(), x.element_size()
-    for t in (w_ih, w_hh, b_ih, b_hh, *(s_prev or ())):
-        if t is not None and (t.device != device or t.dtype != dtype):
+    device, esize = x.device, x.element_size()
+    per16 = 16 // esize
+    for t in (w_ih, w_hh, b_ih, b_hh):
+        if t is not None and (t.dtype != dtype or t.device != device):
             return False
-    if not (w_ih.is_contiguous() and w_hh.is_contiguous()):
+    # contiguous, rows of width and D inputs (multiples of 8): each row aligned where the first is
+    if not (w_ih.is_contiguous() and w_hh.is_contiguous() and w_ih.data_ptr() % 16 == 0
+            and w_hh.data_ptr() % 16 == 0):
         return False
     if s_prev is not None:
         first = s_prev[0]
+        shape, strides, base = (B, N * D), first.stride(), first.data_ptr()
         for s in s_prev:
-            if s.shape != (B, N * D) or s.stride() != first.stride() or (s.data_ptr() - first.data_ptr()) % esize:
+            if (s.dtype != dtype or s.device != device or s.shape != shape or s.stride() != strides
+                    or (s.data_ptr() - base) % esize):
                 return False
         if not _aligned(first, per16):
             return False
-    if not (_aligned(x, per16) and _aligned(w_ih, per16) and _aligned(w_hh, per16)):
+    if not _aligned(x, per16):
         return False
     return _step_plan(device.index)[0] is not None
 
@@ -601,25 +626,27 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
     a.B, a.N, a.D, a.I = B, N, D, width
     h = s_prev[0]
     sp, so, hn, r, xv, wv = a.s_prev, a.s_out, a.h_next, a.r, a.x, a.w_ih
-    sp.ptr = h.data_ptr()
-    sp.st[0] = (s_prev[1].data_ptr() - sp.ptr) // esize if S > 1 else 0
-    sp.st[1], sp.st[2], sp.st[3] = h.stride(0), D * h.stride(1), h.stride(1)
+    sp.ptr = base = h.data_ptr()
+    row, col = h.stride()
+    sp.st[:] = ((s_prev[1].data_ptr() - base) // esize if S > 1 else 0, row, D * col, col)
     so.ptr = s_out.data_ptr()
-    so.st[0], so.st[1], so.st[2], so.st[3] = s_out.stride(0), s_out.stride(1), D * s_out.stride(2), s_out.stride(2)
+    k, row, col = s_out.stride()
+    so.st[:] = (k, row, D * col, col)
     hn.ptr = out.data_ptr()
-    hn.st[0], hn.st[1], hn.st[2] = D * out.stride(1), out.stride(0), out.stride(1)
+    row, col = out.stride()
+    hn.st[:] = (D * col, row, col, 0)
     r.ptr = w_hh.data_ptr()
-    r.st[0], r.st[1], r.st[2], r.st[3] = H * D, D * D, D, 1
+    r.st[:] = (H * D, D * D, D, 1)
     xv.ptr = x.data_ptr()
-    xv.st[0], xv.st[1] = x.stride(0), 1
+    xv.st[:] = (x.stride(0), 1, 0, 0)
     wv.ptr = w_ih.data_ptr()
-    wv.st[0], wv.st[1], wv.st[2], wv.st[3] = H * width, D * width, width, 1
+    wv.st[:] = (H * width, D * width, width, 1)
     for view, bias in ((a.b_ih, b_ih), (a.b_hh, b_hh)):
         if bias is not None:
             view.ptr = bias.data_ptr()
-            view.st[0], view.st[1], view.st[2] = H * bias.stride(0), D * bias.stride(0), bias.stride(0)
-    from .. import devices
-
+            st = bias.stride(0)
+            view.st[:] = (H * st, D * st, st, 0)
+    devices = _devices()
     index = x.device.index
     launcher, overlap = _step_plan(index)
     rc = devices.on_device(index, launcher, cell.cuda_id, _DTYPE_CODES[x.dtype], overlap, ctypes.byref(a),
