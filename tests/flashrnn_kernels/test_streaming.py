@@ -352,3 +352,68 @@ def test_input_step_views_address_the_elements_the_kernel_reads(cell_name, state
             assert _address(a.s_prev, e, k, b, n, d) == _element(s_prev[k], b, n * D + d)
             assert _address(a.s_out, e, k, b, n, d) == _element(s_new, k, layer, b, n * D + d)
         assert _address(a.h_next, e, n, b, d) == _element(out, b, n * D + d)
+
+
+def test_input_step_fits_takes_what_the_kernel_reads_and_refuses_the_rest(monkeypatch):
+    """``alternating.input_step_fits`` on the CPU, the tensors taken for a GPU's and the step's
+    plan stood in: operands the kernel reads pass; each one that breaks a rule of the check (dtype,
+    sizes, devices, contiguous weights, 16-byte aligned rows, states alike in strides) is refused."""
+    from flashrnn_kernels.backends import alternating
+
+    plan = [(lambda *a: 0, 1)]
+    monkeypatch.setattr(torch.Tensor, "is_cuda", property(lambda self: True))
+    monkeypatch.setattr(alternating, "_step_plan", lambda index: plan[0])
+    bf, B, I, N, D, G = torch.bfloat16, 3, 40, 2, 32, 4
+    H = N * D
+
+    def aligned(*shape, dtype=bf):  # a fresh tensor starting on a 64-byte boundary
+        n = 1
+        for s in shape:
+            n *= s
+        buf = torch.zeros(n + 32, dtype=dtype)
+        skip = (-buf.data_ptr() % 64) // buf.element_size()
+        return buf[skip:skip + n].view(*shape)
+
+    def shifted(*shape):  # the same, one element (2 bytes) past the boundary
+        n = 1
+        for s in shape:
+            n *= s
+        return aligned(n + 8)[1:n + 1].view(*shape)
+
+    x, w_ih, w_hh = aligned(B, I), aligned(G * H, I), aligned(G * H, D)
+    b_ih, b_hh = aligned(G * H), aligned(G * H)
+    states = aligned(2, B, H)
+    s_prev = list(states.unbind(0))
+
+    def fits(**change):
+        args = dict(x=x, w_ih=w_ih, b_ih=b_ih, w_hh=w_hh, b_hh=b_hh, s_prev=s_prev, N=N, D=D)
+        args.update(change)
+        return alternating.input_step_fits(**args)
+
+    assert fits() and fits(s_prev=None) and fits(b_ih=None, b_hh=None)
+    assert fits(s_prev=[s_prev[0], aligned(B, H)])  # states in tensors apart
+    refused = {
+        "float32 x": dict(x=x.float()),
+        "x of 3 dimensions": dict(x=x.view(B, 1, I)),
+        "an empty batch": dict(x=aligned(0, I)),
+        "a batch past the largest": dict(x=aligned(alternating.FUSED_MAX_BATCH + 1, I)),
+        "D not a multiple of the chunk": dict(N=4, D=16),
+        "D past the largest head": dict(N=1, D=alternating.FUSED_MAX_HEAD + alternating.FUSED_K),
+        "an input size not a multiple of 8": dict(x=aligned(B, 36)),
+        "a weight of another dtype": dict(w_hh=w_hh.half()),
+        "a bias of another dtype": dict(b_ih=b_ih.float()),
+        "a weight on another device": dict(w_ih=torch.empty(G * H, I, dtype=bf, device="meta")),
+        "a state of another dtype": dict(s_prev=[s_prev[0], s_prev[1].half()]),
+        "W_ih not contiguous": dict(w_ih=aligned(I, G * H).t()),
+        "W_ih not 16-byte aligned": dict(w_ih=shifted(G * H, I)),
+        "R not 16-byte aligned": dict(w_hh=shifted(G * H, D)),
+        "x not 16-byte aligned": dict(x=shifted(B, I)),
+        "rows of x 16-byte apart no more": dict(x=aligned(B, I + 4)[:, :I]),
+        "h not 16-byte aligned": dict(s_prev=[shifted(B, H), shifted(B, H)]),
+        "a state of another shape": dict(s_prev=[s_prev[0], aligned(B, H + 8)]),
+        "states in other strides": dict(s_prev=[s_prev[0], aligned(H, B).t()]),
+    }
+    for why, change in refused.items():
+        assert not fits(**change), why
+    plan[0] = (None, 0)  # fused steps off on the device (FLASHRNN_FUSED_STEP=0, or before sm_80)
+    assert not fits()
