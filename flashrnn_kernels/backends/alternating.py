@@ -314,7 +314,7 @@ def _aligned(t: Tensor, elements: int) -> bool:
     if strides[-1] != 1 or t.data_ptr() % 16:
         return False
     shape = t.shape
-    for k in range(len(strides) - 1):
+    for k in range(len(strides) - 1):  # noqa: SIM110 (a loop: all() of a generator costs a launch 1 us)
         if strides[k] % elements and shape[k] > 1:
             return False
     return True
@@ -572,13 +572,14 @@ def input_step_fits(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, 
     :data:`FUSED_MAX_HEAD`, B at most :data:`FUSED_MAX_BATCH`), all operands of one dtype on one
     device, an input size that is a multiple of 8, contiguous
     weights, unit-stride 16-byte aligned rows of ``x``, ``W_ih``, ``W_hh`` and ``h_prev``, and
-    the previous states ``s_prev`` (``[B, N * D]`` each) alike in strides, so that one view with
-    a stride between them reads them all. ``s_prev`` None: zeros the caller makes (nothing to
+    the previous states ``s_prev`` (``[B, N * D]`` each, or ``[1, B, N * D]``) alike in shape and
+    strides, so that one view with a stride between them reads them all. ``x`` is ``[B, I]`` or
+    ``[B, 1, I]`` (a module's one step). ``s_prev`` None: zeros the caller makes (nothing to
     check). The kernels are built at the first call that passes the other checks."""
-    dtype = x.dtype
-    if not x.is_cuda or x.dim() != 2 or dtype not in _FUSED_DTYPES:
+    dtype, shape = x.dtype, x.shape
+    if not x.is_cuda or dtype not in _FUSED_DTYPES or not (len(shape) == 2 or (len(shape) == 3 and shape[1] == 1)):
         return False
-    B, width = x.shape
+    B, width = shape[0], shape[-1]
     if not (0 < B <= FUSED_MAX_BATCH and D <= FUSED_MAX_HEAD and D % FUSED_K == 0 and width % 8 == 0):
         return False
     device, esize = x.device, x.element_size()
@@ -592,7 +593,9 @@ def input_step_fits(x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: Tensor, 
         return False
     if s_prev is not None:
         first = s_prev[0]
-        shape, strides, base = (B, N * D), first.stride(), first.data_ptr()
+        shape, strides, base = first.shape, first.stride(), first.data_ptr()
+        if not (shape == (B, N * D) or shape == (1, B, N * D)):
+            return False
         for s in s_prev:
             if (s.dtype != dtype or s.device != device or s.shape != shape or s.stride() != strides
                     or (s.data_ptr() - base) % esize):
@@ -613,9 +616,10 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
     None), the fused forward step computes ``W_ih x + b_ih`` (rounded to the dtype, as a GEMM
     writes it), ``R h + b_hh`` and the cell. Returns ``(out [B, H], s_out [S, B, H])``, new
     tensors unless given (``s_out`` in any strides): ``out`` is the new h, apart from the states.
-    Launches on the current stream of the tensors' device; no gradient. The caller checks
-    :func:`input_step_fits` first."""
-    B, width = x.shape
+    ``x`` may be ``[B, 1, I]``, the states ``[1, B, H]`` and ``s_out`` ``[S, 1, B, H]`` (a
+    one-layer module's one step, without views to take first). Launches on the current stream of
+    the tensors' device; no gradient. The caller checks :func:`input_step_fits` first."""
+    B, width = x.shape[0], x.shape[-1]
     S, H = cell.num_states, N * D
     if out is None:
         out = x.new_empty(B, H)
@@ -627,10 +631,10 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
     h = s_prev[0]
     sp, so, hn, r, xv, wv = a.s_prev, a.s_out, a.h_next, a.r, a.x, a.w_ih
     sp.ptr = base = h.data_ptr()
-    row, col = h.stride()
+    *_, row, col = h.stride()
     sp.st[:] = ((s_prev[1].data_ptr() - base) // esize if S > 1 else 0, row, D * col, col)
     so.ptr = s_out.data_ptr()
-    k, row, col = s_out.stride()
+    k, *_, row, col = s_out.stride()
     so.st[:] = (k, row, D * col, col)
     hn.ptr = out.data_ptr()
     row, col = out.stride()

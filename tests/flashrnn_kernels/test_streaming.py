@@ -215,9 +215,10 @@ def _standin_input_step(calls):
     from flashrnn_kernels.cells import get_cell
 
     def step(cell, x, w_ih, b_ih, w_hh, b_hh, s_prev, N, D, out=None, s_out=None):
-        calls.append((cell.name, tuple(x.shape), w_ih.data_ptr(), tuple(s.data_ptr() for s in s_prev)))
+        # (x [B, I] or [B, 1, I]; the states [B, H] or [1, B, H]; s_out [S, B, H] or [S, 1, B, H])
+        calls.append((cell.name, (x.shape[0], x.shape[-1]), w_ih.data_ptr(), tuple(s.data_ptr() for s in s_prev)))
         cell = get_cell(cell.name)
-        B, G, S = x.shape[0], cell.num_gates, cell.num_states
+        B, G = x.shape[0], cell.num_gates
         Wx = F.linear(x, w_ih, b_ih).reshape(B, 1, G, N, D)
         b = None
         if b_hh is not None:
@@ -230,7 +231,7 @@ def _standin_input_step(calls):
         states0 = torch.stack([s.reshape(B, 1, N, D) for s in s_prev])
         states, _ = frk.flashrnn(Wx, w_hh.view(G, N, D, D), b, states0, cell, backend="reference")
         out.copy_(states[0, :, 0].reshape(B, N * D))
-        s_out.copy_(states[:, :, 0].reshape(S, B, N * D))
+        s_out.copy_(states[:, :, 0].reshape(s_out.shape))
         return out, s_out
 
     return step
@@ -300,11 +301,14 @@ def _element(t, *index):
 @pytest.mark.parametrize("cell_name", ["lstm", "gru"])
 @pytest.mark.parametrize("states_apart", [False, True], ids=["states-one-tensor", "states-apart"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_input_step_views_address_the_elements_the_kernel_reads(cell_name, states_apart, bias, monkeypatch):
+@pytest.mark.parametrize("one_layer", [False, True], ids=["layer-1-of-3", "one-layer"])
+def test_input_step_views_address_the_elements_the_kernel_reads(cell_name, states_apart, bias, one_layer,
+                                                                monkeypatch):
     """``alternating.input_step`` on the CPU with a stand-in launch: every view of the argument
     struct (x, W_ih, R, the biases, the previous states read through one view whose first stride
     is the distance between the state tensors, the states written into a strided slice of the
-    module's ``[S, L, B, H]`` result, the output) addresses the element the kernel means."""
+    module's ``[S, L, B, H]`` result, the output) addresses the element the kernel means. One
+    layer: x ``[B, 1, I]``, the states ``[1, B, H]`` and the result ``[S, 1, B, H]`` as they are."""
     from flashrnn_kernels import devices
     from flashrnn_kernels.backends import alternating
     from flashrnn_kernels.cells import get_cell
@@ -318,20 +322,26 @@ def test_input_step_views_address_the_elements_the_kernel_reads(cell_name, state
     monkeypatch.setattr(alternating, "_step_plan", lambda index: (launch, 1))
     monkeypatch.setattr(devices, "stream_handle", lambda index: 99)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: None)  # a CPU tensor's device index
-    cell, (B, I, N, D, L, layer) = get_cell(cell_name), (5, 40, 2, 32, 3, 1)
+    cell, (B, I, N, D, L, layer) = get_cell(cell_name), (5, 40, 2, 32, 1 if one_layer else 3, 0 if one_layer else 1)
     G, S, H = cell.num_gates, cell.num_states, N * D
     bf = torch.bfloat16
-    x = torch.randn(B, 1, I, dtype=bf)[:, 0]
+    x3 = torch.randn(B, 1, I, dtype=bf)
+    x = x3[:, 0]  # what the addresses are checked against
     w_ih, w_hh = torch.randn(G * H, I, dtype=bf), torch.randn(G * H, D, dtype=bf)
     b_ih, b_hh = (torch.randn(G * H, dtype=bf), torch.randn(G * H, dtype=bf)) if bias else (None, None)
     h = torch.randn(L, B, H, dtype=bf)
-    s_prev = [h[layer]] if S == 1 else [h[layer]] + [torch.randn(L, B, H, dtype=bf)[layer] for _ in range(S - 1)]
+    s_all = [h] if S == 1 else [h] + [torch.randn(L, B, H, dtype=bf) for _ in range(S - 1)]
     if not states_apart:
         both = torch.randn(S, L, B, H, dtype=bf)
-        s_prev = [both[k, layer] for k in range(S)]
+        s_all = [both[k] for k in range(S)]
+    s_prev = [s[layer] for s in s_all]
     s_new, out = torch.empty(S, L, B, H, dtype=bf), torch.empty(B, H, dtype=bf)
-    got_out, got_states = alternating.input_step(cell, x, w_ih, b_ih, w_hh, b_hh, s_prev, N, D, out=out,
-                                                 s_out=s_new[:, layer])
+    if one_layer:
+        got_out, got_states = alternating.input_step(cell, x3, w_ih, b_ih, w_hh, b_hh, s_all, N, D, out=out,
+                                                     s_out=s_new)
+    else:
+        got_out, got_states = alternating.input_step(cell, x, w_ih, b_ih, w_hh, b_hh, s_prev, N, D, out=out,
+                                                     s_out=s_new[:, layer])
     assert got_out is out and got_states.data_ptr() == s_new[:, layer].data_ptr()
     (cid, code, overlap, stream, a), = seen
     assert (cid, code, overlap, stream) == (cell.cuda_id, 2, 1, 99)
@@ -392,9 +402,14 @@ def test_input_step_fits_takes_what_the_kernel_reads_and_refuses_the_rest(monkey
 
     assert fits() and fits(s_prev=None) and fits(b_ih=None, b_hh=None)
     assert fits(s_prev=[s_prev[0], aligned(B, H)])  # states in tensors apart
+    # a one-layer module's one step as it has it: x [B, 1, I], the states [1, B, H]
+    assert fits(x=x.view(B, 1, I), s_prev=[s.view(1, B, H) for s in s_prev])
     refused = {
         "float32 x": dict(x=x.float()),
-        "x of 3 dimensions": dict(x=x.view(B, 1, I)),
+        "x [B, 2, I / 2]": dict(x=x.view(B, 2, I // 2)),
+        "x [1, B, I]": dict(x=x.view(1, B, I)),
+        "states [2, B, H / 2]": dict(s_prev=[s.view(2, B, H // 2) for s in s_prev]),
+        "states [1, B, H] and [B, H]": dict(s_prev=[s_prev[0].view(1, B, H), s_prev[1]]),
         "an empty batch": dict(x=aligned(0, I)),
         "a batch past the largest": dict(x=aligned(alternating.FUSED_MAX_BATCH + 1, I)),
         "D not a multiple of the chunk": dict(N=4, D=16),
