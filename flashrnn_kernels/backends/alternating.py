@@ -314,7 +314,7 @@ def _aligned(t: Tensor, elements: int) -> bool:
     if strides[-1] != 1 or t.data_ptr() % 16:
         return False
     shape = t.shape
-    for k in range(len(strides) - 1):  # noqa: SIM110 (a loop: all() of a generator costs a launch 1 us)
+    for k in range(len(strides) - 1):  # noqa: SIM110 (all() over a generator: 1 us more a launch)
         if strides[k] % elements and shape[k] > 1:
             return False
     return True
