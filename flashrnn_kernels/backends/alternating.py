@@ -159,8 +159,16 @@ class DriverLaunchers:
         fn = self._functions.get(key)
         if fn is None:
             module = self._driver.module(str(self.cubin.path), self.cubin.image, index)
-            fn = self._functions[key] = module.function(self.cubin.lowered[kernel_expression(direction, cell, dtype)])
+            name = self.cubin.lowered[kernel_expression(direction, cell, dtype)]
+            if direction == "input_forward":  # its staged weights: dynamic shared memory
+                module.set_max_dynamic_smem(name, self._input_smem(cell))
+            fn = self._functions[key] = module.function(name)
         return fn
+
+    def _input_smem(self, cell: int) -> int:
+        """The dynamic shared memory of the step with its own input product, as the nvcc
+        build's launcher gives it: ``input_stage_bytes`` per gate."""
+        return self.facts["input_stage_bytes"] * _BY_ID[cell].num_gates
 
     def _launch(self, direction: str, cell: int, dtype: int, threads: int, args_ref: Any, stream: int) -> int:
         if not (32 <= threads <= self.max_threads and threads % 32 == 0) or dtype not in _DTYPE_TYPES:
@@ -178,14 +186,14 @@ class DriverLaunchers:
         return self._launch("forward", cell, dtype, threads, args_ref, stream)
 
     def _launch_fused(self, direction: str, cell: int, dtype: int, overlap: int, args: Any, weights: Any,
-                      stream: int) -> int:
+                      stream: int, smem: int = 0) -> int:
         if args.D % self.facts["fused_k"] or not weights.ptr or dtype not in FUSED_DTYPE_CODES:
             return 1  # cudaErrorInvalidValue, as the nvcc build's launchers
         if args.B * args.N * args.D == 0:
             return 0
         index = torch.cuda.current_device()
         fn = self._function(index, direction, cell, dtype)
-        self._driver.launch(fn, args.N * args.D // self.facts["fused_cols"], self.facts["fused_threads"], 0,
+        self._driver.launch(fn, args.N * args.D // self.facts["fused_cols"], self.facts["fused_threads"], smem,
                             stream or 0, ctypes.addressof(args), device=index, programmatic=bool(overlap))
         return 0
 
@@ -195,7 +203,8 @@ class DriverLaunchers:
             return self._launch_fused("fused_forward", cell, dtype, overlap, args, args.r, stream)
         if args.I <= 0 or args.I % 8 or not args.w_ih.ptr:
             return 1  # cudaErrorInvalidValue, as the nvcc build's launcher
-        return self._launch_fused("input_forward", cell, dtype, overlap, args, args.r, stream)
+        return self._launch_fused("input_forward", cell, dtype, overlap, args, args.r, stream,
+                                  self._input_smem(cell))
 
     def frnn_alt_fused_backward(self, cell: int, dtype: int, overlap: int, args_ref: Any, stream: int) -> int:
         args = args_ref._obj

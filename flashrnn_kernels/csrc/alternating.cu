@@ -7,7 +7,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #ifndef __CUDACC_RTC__
-#include <type_traits>  // host launchers (NVRTC has no standard library)
+#include <atomic>  // host launchers (NVRTC has no standard library)
+#include <type_traits>
 #endif
 
 #include "alternating.h"
@@ -41,6 +42,12 @@ constexpr int kInputMinBlocks = 1;
 #else
 constexpr int kInputMinBlocks = 2;
 #endif
+// It stages the chunks after those (R's, then W_ih's) in shared memory as well, up to
+// kInputStageSlots per warp, by cp.async before waiting: each lane copies the 16 bytes per gate
+// it later reads, so that after the wait only h and x come from global memory (up to 1024
+// inputs of R and of W_ih per warp). Dynamic shared memory, kInputStageBytes per gate.
+constexpr int kInputStageSlots = 4;
+constexpr int kInputStageBytes = kInputStageSlots * kFusedWarps * 32 * 16;
 // The backward step's product runs over G times as many chunks (all gates' columns of R^T), one
 // load of R^T each: it prefetches more of them and then loads kFusedBwdBatch chunks at a time, so
 // that few L2 round trips are in series.
@@ -248,12 +255,49 @@ __device__ __forceinline__ void prefetch_chunks(uint4 (&pre)[P][G], const View& 
   }
 }
 
+// How many of a warp's chunks of an operand `width` inputs wide come after its first P.
+template <int P>
+__device__ __forceinline__ int chunks_after(int width) {
+  const int per_warp = (width + kFusedK * kFusedWarps - 1) / (kFusedK * kFusedWarps);
+  return per_warp > P ? per_warp - P : 0;
+}
+
+// The chunks P, P + 1, ... P + slots - 1 of warp `warp` of operand w (as prefetch_chunks) into
+// `stage` ([slot][gate][lane], 16 bytes each) by cp.async, zeros past `width`; the lane copies
+// the values it reads (warp_product), so that waiting for its own copies (cp.async.wait_all) is
+// all it needs before reading them.
+template <int P, int G, typename T>
+__device__ __forceinline__ void stage_chunks(uint4* stage, int slots, const View& w, int n, int col, int width,
+                                             int warp, int tig) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  const int lane = threadIdx.x & 31;
+  for (int j = 0; j < slots; ++j) {
+    const int i = (warp + (P + j) * kFusedWarps) * kFusedK + tig * 8;
+#pragma unroll
+    for (int g = 0; g < G; ++g) {
+      const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(stage + (j * G + g) * 32 + lane));
+      const void* src = i < width ? static_cast<const void*>(at<const T>(w, g, n, col, i)) : w.ptr;
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
+                   "r"(i < width ? 16 : 0) : "memory");
+    }
+  }
+#endif
+}
+
+__device__ __forceinline__ void wait_staged() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_all;" ::: "memory");
+#endif
+}
+
 // acc[g] += rows ha, hb (the A operand; null past B) times column `col` of gate g of w, over the
-// `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`). kTail: width
-// may end inside a chunk (else it is a multiple of kFusedK, and no lane's inputs need a check).
-template <int P, int G, typename T, bool kTail>
+// `width` inputs of the warp's chunks (as prefetch_chunks; its first ones from `pre`, the next
+// `slots` from `stage` (stage_chunks), the others from global memory). kTail: width may end
+// inside a chunk (else it is a multiple of kFusedK, and no lane's inputs need a check).
+template <int P, int G, typename T, bool kTail, bool kStaged = false>
 __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, const T* hb, const View& w, int n,
-                                             int col, int width, int warp, int tig, const uint4 (&pre)[P][G]) {
+                                             int col, int width, int warp, int tig, const uint4 (&pre)[P][G],
+                                             const uint4* stage = nullptr, int slots = 0) {
 #pragma unroll
   for (int j = 0; j < P; ++j) {
     const int c = warp + j * kFusedWarps;
@@ -265,8 +309,19 @@ __device__ __forceinline__ void warp_product(float (&acc)[G][4], const T* ha, co
       for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, pre[j][g]);
     }
   }
+  int c = warp + P * kFusedWarps;
+  if constexpr (kStaged) {
+    const int lane = threadIdx.x & 31;
+    for (int j = 0; j < slots && c * kFusedK < width; ++j, c += kFusedWarps) {
+      const int i = c * kFusedK + tig * 8;
+      const bool in = !kTail || i < width;
+      const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
+#pragma unroll
+      for (int g = 0; g < G; ++g) mma_chunk<T>(acc[g], va, vb, stage[(j * G + g) * 32 + lane]);
+    }
+  }
 #pragma unroll 2
-  for (int c = warp + P * kFusedWarps; c * kFusedK < width; c += kFusedWarps) {
+  for (; c * kFusedK < width; c += kFusedWarps) {
     const int i = c * kFusedK + tig * 8;
     const bool in = !kTail || i < width;
     const uint4 va = load_row8(in ? ha : nullptr, i), vb = load_row8(in ? hb : nullptr, i);
@@ -312,8 +367,19 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
   uint4 pre[kFusedPrefetch][G], pre_x[kInputPrefetch][G];
   prefetch_chunks<kFusedPrefetch, G, T>(pre, a.r, n, d0 + grp, a.D, warp, tig);
   if constexpr (kWithX) prefetch_chunks<kInputPrefetch, G, T>(pre_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
+  // with x: the next chunks of R, then of W_ih, staged in shared memory (kInputStageSlots per warp)
+  extern __shared__ uint4 staged[];
+  const int slots_r = kWithX ? min(chunks_after<kFusedPrefetch>(a.D), kInputStageSlots) : 0;
+  const int slots_x = kWithX ? min(chunks_after<kInputPrefetch>(a.I), kInputStageSlots - slots_r) : 0;
+  uint4* const stage_r = staged + warp * kInputStageSlots * G * 32;
+  uint4* const stage_x = stage_r + slots_r * G * 32;
+  if constexpr (kWithX) {
+    stage_chunks<kFusedPrefetch, G, T>(stage_r, slots_r, a.r, n, d0 + grp, a.D, warp, tig);
+    stage_chunks<kInputPrefetch, G, T>(stage_x, slots_x, a.w_ih, n, d0 + grp, a.I, warp, tig);
+  }
   launch_next_step();
   wait_previous_step();
+  if constexpr (kWithX) wait_staged();
 
   for (int b0 = 0; b0 < a.B; b0 += kFusedRows) {
     const int b = b0 + e_row;
@@ -335,17 +401,18 @@ __device__ __forceinline__ void fused_forward_body(const ForwardStepArgs& a) {
     const int ra = b0 + grp, rb = b0 + grp + 8;
     // (R's width D is a multiple of kFusedK; the per-lane checks in the step with x are only
     // for its registers: without them ptxas spills there, with them it does in the time loop)
-    warp_product<kFusedPrefetch, G, T, kWithX>(acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
-                       rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig,
-                       pre);
+    warp_product<kFusedPrefetch, G, T, kWithX, kWithX>(
+        acc, ra < a.B ? at<const T>(a.s_prev, 0, ra, n, 0) : nullptr,
+        rb < a.B ? at<const T>(a.s_prev, 0, rb, n, 0) : nullptr, a.r, n, d0 + grp, a.D, warp, tig, pre, stage_r,
+        slots_r);
 #pragma unroll
     for (int g = 0; g < G; ++g) store_fragment(part[warp][g], acc[g], grp, tig);
     if constexpr (kWithX) {
 #pragma unroll
       for (int g = 0; g < G; ++g) acc[g][0] = acc[g][1] = acc[g][2] = acc[g][3] = 0.f;
-      warp_product<kInputPrefetch, G, T, true>(acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr,
-                         rb < a.B ? at<const T>(a.x, rb, 0, 0) : nullptr, a.w_ih, n, d0 + grp, a.I, warp, tig,
-                         pre_x);
+      warp_product<kInputPrefetch, G, T, true, true>(
+          acc, ra < a.B ? at<const T>(a.x, ra, 0, 0) : nullptr, rb < a.B ? at<const T>(a.x, rb, 0, 0) : nullptr,
+          a.w_ih, n, d0 + grp, a.I, warp, tig, pre_x, stage_x, slots_x);
 #pragma unroll
       for (int g = 0; g < G; ++g) store_fragment(part_x[warp][g], acc[g], grp, tig);
     }
@@ -539,12 +606,27 @@ cudaError_t backward_dtype(int dtype, const BackwardStepArgs& a, int threads, cu
 
 bool threads_ok(int threads) { return threads >= 32 && threads <= kMaxThreads && threads % 32 == 0; }
 
-// A fused step's launch, N * D / kFusedCols blocks of kFusedThreads: `half_kernel` for float16,
-// `bf16_kernel` for bfloat16; `overlap`: as a programmatic dependent of the work before it on the
-// stream (sm_90+).
+// Allows kKernel `smem` bytes of dynamic shared memory on the current device (above 48 KB this
+// needs the attribute), once per device.
+template <typename Args, void (*kKernel)(Args)>
+cudaError_t allow_smem(int smem) {
+  static std::atomic<unsigned long long> done{0};  // bit d: set on device d (d < 64)
+  int device = 0;
+  cudaError_t err = cudaGetDevice(&device);
+  if (err != cudaSuccess) return err;
+  const unsigned long long bit = device < 64 ? 1ull << device : 0;
+  if (bit & done.load(std::memory_order_relaxed)) return cudaSuccess;
+  err = cudaFuncSetAttribute(kKernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+  if (err == cudaSuccess) done.fetch_or(bit, std::memory_order_relaxed);
+  return err;
+}
+
+// A fused step's launch, N * D / kFusedCols blocks of kFusedThreads with `smem` bytes of dynamic
+// shared memory: `half_kernel` for float16, `bf16_kernel` for bfloat16; `overlap`: as a
+// programmatic dependent of the work before it on the stream (sm_90+).
 template <typename Args>
 cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, int overlap, void (*half_kernel)(Args),
-                         void (*bf16_kernel)(Args)) {
+                         void (*bf16_kernel)(Args), int smem = 0) {
   void (*kernel)(Args) = nullptr;
   switch (dtype) {
     case kFloat16: kernel = half_kernel; break;
@@ -554,6 +636,7 @@ cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, int over
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>(a.D / kFusedCols) * a.N);
   cfg.blockDim = dim3(kFusedThreads);
+  cfg.dynamicSmemBytes = static_cast<size_t>(smem);
   cfg.stream = stream;
   cudaLaunchAttribute attr[1];
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
@@ -599,8 +682,14 @@ cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cu
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
     if (a.x.ptr != nullptr) {
+      constexpr int smem = kInputStageBytes * CellDef<kCell>::kGates;
+      const cudaError_t err =
+          dtype == kFloat16    ? allow_smem<ForwardStepArgs, input_forward_kernel<kCell, __half>>(smem)
+          : dtype == kBFloat16 ? allow_smem<ForwardStepArgs, input_forward_kernel<kCell, __nv_bfloat16>>(smem)
+                               : cudaErrorInvalidValue;
+      if (err != cudaSuccess) return err;
       return launch_fused(dtype, a, stream, overlap, input_forward_kernel<kCell, __half>,
-                          input_forward_kernel<kCell, __nv_bfloat16>);
+                          input_forward_kernel<kCell, __nv_bfloat16>, smem);
     }
     return launch_fused(dtype, a, stream, overlap, fused_forward_kernel<kCell, __half>,
                         fused_forward_kernel<kCell, __nv_bfloat16>);
@@ -629,7 +718,8 @@ namespace alt = flashrnn::alternating;
 #define FRNN_ALT_FACTS                                                                       \
   {{"max_threads", alt::kMaxThreads, 0},     {"fused_cols", alt::kFusedCols, 0},             \
    {"fused_k", alt::kFusedK, 0},             {"fused_threads", alt::kFusedThreads, 0},       \
-   {"fused_min_arch", 80, 0},                {"", 0, 0}}
+   {"fused_min_arch", 80, 0},                {"input_stage_bytes", alt::kInputStageBytes, 0}, \
+   {"", 0, 0}}
 extern "C" __device__ const FrnnExport frnn_alt_facts[] = FRNN_ALT_FACTS;
 extern "C" __device__ const FrnnExport frnn_alt_view[] = {
     FRNN_ALT_VIEW(FRNN_EXPORT_FIELD){"", sizeof(alt::View), alignof(alt::View)}};

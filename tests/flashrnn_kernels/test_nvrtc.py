@@ -657,13 +657,19 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     class Fn:
         pass
 
+    smem_allowed = {}
+
     class Mod:
         def function(self, name):
             return (Fn, name)
 
+        def set_max_dynamic_smem(self, name, nbytes):
+            smem_allowed[name] = nbytes
+
     cub = nvrtc.Cubin(Path("/nowhere/a.cubin"), b"", {e: f"low:{e}" for e in alternating.kernel_expressions()})
     tables = {"frnn_alt_facts": [("max_threads", 1024, 0), ("fused_cols", 8, 0), ("fused_k", 32, 0),
-                                 ("fused_threads", 256, 0), ("fused_min_arch", 80, 0), ("", 0, 0)],
+                                 ("fused_threads", 256, 0), ("fused_min_arch", 80, 0),
+                                 ("input_stage_bytes", 16384, 0), ("", 0, 0)],
               "frnn_alt_view": [("ptr", 8, 8), ("st", 32, 8), ("", 40, 8)],
               "frnn_alt_forward_args": [("B", 4, 4), ("N", 4, 4), ("D", 4, 4),
                                         *((n, 40, 8) for n in ("wx", "rh", "bias", "s_prev", "s_out", "h_next",
@@ -678,6 +684,8 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     monkeypatch.setattr(driver, "module", lambda key, image, index: Mod())
     def fake_launch(fn, blocks, threads, smem, stream, params, **kw):
         launched.append((fn[1], blocks, threads, stream, params))
+        if smem:
+            launched.append(("smem", smem))
         if kw.get("programmatic"):
             launched.append("programmatic")
 
@@ -710,8 +718,12 @@ def test_alternating_driver_launchers_grid_and_refusals(monkeypatch):
     assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 1  # w_ih.ptr is null
     a.w_ih.ptr = 12288
     n = len(launched)
-    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0 and len(launched) == n + 1
-    assert launched[-1][0] == f"low:{alternating.kernel_expression('input_forward', 1, 2)}"
+    # its staged weights: input_stage_bytes per gate of dynamic shared memory (the GRU: 3 gates),
+    # allowed once for the kernel
+    assert lau.frnn_alt_fused_forward(1, 2, 0, ref, 5) == 0 and len(launched) == n + 2
+    assert launched.pop() == ("smem", 3 * 16384)
+    input_name = f"low:{alternating.kernel_expression('input_forward', 1, 2)}"
+    assert launched[-1][0] == input_name and smem_allowed == {input_name: 3 * 16384}
     bw = alternating._BackwardArgs()
     bw.B, bw.N, bw.D = 3, 2, 64
     assert lau.frnn_alt_fused_backward(0, 1, 1, ctypes.byref(bw), 5) == 1  # rt.ptr is null
