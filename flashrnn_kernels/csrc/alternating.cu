@@ -44,8 +44,10 @@ constexpr int kInputMinBlocks = 2;
 #endif
 // It stages the chunks after those (R's, then W_ih's) in shared memory as well, up to
 // kInputStageSlots per warp, by cp.async before waiting: each lane copies the 16 bytes per gate
-// it later reads, so that after the wait only h and x come from global memory (up to 1024
-// inputs of R and of W_ih per warp). Dynamic shared memory, kInputStageBytes per gate.
+// it later reads, so that after the wait only h and x come from global memory where the three
+// prefetched and kInputStageSlots staged chunks of every warp cover D + I (up to 1792 inputs;
+// 768 + 768 needs 3 slots). Dynamic shared memory, kInputStageBytes per gate (LSTM: 64 KB, and 32
+// KB of partial sums: two blocks still fit an SM of sm_90).
 constexpr int kInputStageSlots = 4;
 constexpr int kInputStageBytes = kInputStageSlots * kFusedWarps * 32 * 16;
 // The backward step's product runs over G times as many chunks (all gates' columns of R^T), one
