@@ -624,17 +624,18 @@ cudaError_t allow_smem(int smem) {
 }
 
 // A fused step's launch, N * D / kFusedCols blocks of kFusedThreads with `smem` bytes of dynamic
-// shared memory: `half_kernel` for float16, `bf16_kernel` for bfloat16; `overlap`: as a
-// programmatic dependent of the work before it on the stream (sm_90+).
-template <typename Args>
-cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, int overlap, void (*half_kernel)(Args),
-                         void (*bf16_kernel)(Args), int smem = 0) {
+// shared memory (allowed first where it is not 0): kHalf for float16, kBf16 for bfloat16;
+// `overlap`: as a programmatic dependent of the work before it on the stream (sm_90+).
+template <typename Args, void (*kHalf)(Args), void (*kBf16)(Args)>
+cudaError_t launch_fused(int dtype, const Args& a, cudaStream_t stream, int overlap, int smem = 0) {
   void (*kernel)(Args) = nullptr;
+  cudaError_t err = cudaSuccess;
   switch (dtype) {
-    case kFloat16: kernel = half_kernel; break;
-    case kBFloat16: kernel = bf16_kernel; break;
+    case kFloat16: kernel = kHalf; if (smem > 0) err = allow_smem<Args, kHalf>(smem); break;
+    case kBFloat16: kernel = kBf16; if (smem > 0) err = allow_smem<Args, kBf16>(smem); break;
     default: return cudaErrorInvalidValue;
   }
+  if (err != cudaSuccess) return err;
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(static_cast<unsigned>(a.D / kFusedCols) * a.N);
   cfg.blockDim = dim3(kFusedThreads);
@@ -684,17 +685,12 @@ cudaError_t fused_forward_step(int cell, int dtype, const ForwardStepArgs& a, cu
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
     if (a.x.ptr != nullptr) {
-      constexpr int smem = kInputStageBytes * CellDef<kCell>::kGates;
-      const cudaError_t err =
-          dtype == kFloat16    ? allow_smem<ForwardStepArgs, input_forward_kernel<kCell, __half>>(smem)
-          : dtype == kBFloat16 ? allow_smem<ForwardStepArgs, input_forward_kernel<kCell, __nv_bfloat16>>(smem)
-                               : cudaErrorInvalidValue;
-      if (err != cudaSuccess) return err;
-      return launch_fused(dtype, a, stream, overlap, input_forward_kernel<kCell, __half>,
-                          input_forward_kernel<kCell, __nv_bfloat16>, smem);
+      return launch_fused<ForwardStepArgs, input_forward_kernel<kCell, __half>,
+                          input_forward_kernel<kCell, __nv_bfloat16>>(dtype, a, stream, overlap,
+                                                                      kInputStageBytes * CellDef<kCell>::kGates);
     }
-    return launch_fused(dtype, a, stream, overlap, fused_forward_kernel<kCell, __half>,
-                        fused_forward_kernel<kCell, __nv_bfloat16>);
+    return launch_fused<ForwardStepArgs, fused_forward_kernel<kCell, __half>,
+                        fused_forward_kernel<kCell, __nv_bfloat16>>(dtype, a, stream, overlap);
   });
 }
 
@@ -703,8 +699,8 @@ cudaError_t fused_backward_step(int cell, int dtype, const BackwardStepArgs& a, 
   if (empty(a.B, a.N, a.D)) return cudaSuccess;
   return with_cell(cell, [&](auto c) {
     constexpr int kCell = decltype(c)::value;
-    return launch_fused(dtype, a, stream, overlap, fused_backward_kernel<kCell, __half>,
-                        fused_backward_kernel<kCell, __nv_bfloat16>);
+    return launch_fused<BackwardStepArgs, fused_backward_kernel<kCell, __half>,
+                        fused_backward_kernel<kCell, __nv_bfloat16>>(dtype, a, stream, overlap);
   });
 }
 
