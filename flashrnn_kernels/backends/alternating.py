@@ -45,6 +45,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from .. import devices
 from ..cells import CELLS, Cell
 from ..graphs import GraphCache
 from ..reference import TORCH_OPS, split_bias
@@ -121,7 +122,7 @@ def kernel_expression(direction: str, cell_id: int, dtype_code: int) -> str:
 
 #: The dtype codes of the fused steps' instances (tensor-core products: 16-bit types).
 FUSED_DTYPE_CODES = (_DTYPE_CODES[torch.float16], _DTYPE_CODES[torch.bfloat16])
-_FUSED_DTYPES = (torch.float16, torch.bfloat16)
+_FUSED_DTYPES = tuple(dt for dt, code in _DTYPE_CODES.items() if code in FUSED_DTYPE_CODES)
 
 
 def kernel_expressions() -> list[str]:
@@ -244,7 +245,7 @@ def library(compiler: str | None = None, device: Any = None) -> Any:
     :func:`flashrnn_kernels.compilers.compiler_choice`'s) for the device's architecture
     (:func:`flashrnn_kernels.devices.build_arch`) and kept for the process: GPUs of different
     architectures in one process get a build each."""
-    from .. import compilers, devices
+    from .. import compilers
 
     index = None if device is None else torch.device(device).index
     if index is None:
@@ -301,19 +302,6 @@ FUSED_K = 32
 #: The largest head the fused steps take: at 2048 units the forward measured slower than a cuBLAS
 #: product and the pointwise kernel (docs/design/alternating-fused-step.md).
 FUSED_MAX_HEAD = 1024
-
-
-_DEVICES: list[Any] = []
-
-
-def _devices() -> Any:
-    """The module :mod:`flashrnn_kernels.devices`, imported on first use (it imports
-    ``hwmodels``) and then found without the import machinery (a launch's host time)."""
-    if not _DEVICES:
-        from .. import devices
-
-        _DEVICES.append(devices)
-    return _DEVICES[0]
 
 
 def _aligned(t: Tensor, elements: int) -> bool:
@@ -659,7 +647,6 @@ def input_step(cell: Cell, x: Tensor, w_ih: Tensor, b_ih: Tensor | None, w_hh: T
             view.ptr = bias.data_ptr()
             st = bias.stride(0)
             view.st[:] = (H * st, D * st, st, 0)
-    devices = _devices()
     index = x.device.index
     launcher, overlap = _step_plan(index)
     rc = devices.on_device(index, launcher, cell.cuda_id, _DTYPE_CODES[x.dtype], overlap, ctypes.byref(a),
@@ -796,15 +783,13 @@ class AlternatingBackend(Backend):
             return f"dtype {call.dtype} not compiled (float32, float16 and bfloat16 are)"
         if call.cell not in CELLS:
             return f"cell {call.cell!r} not compiled"
-        from .. import compilers, devices
+        from .. import compilers
 
         return devices.model_problem(call.device) or compilers.toolchain_problem()
 
     def steps_for(self, Wx: Tensor, cell: Cell) -> Steps:
         if not Wx.is_cuda:
             return TorchSteps()
-        from .. import devices
-
         B, T, G, N, D = Wx.shape
         dtype = str(Wx.dtype).removeprefix("torch.")
         return CudaSteps(block_size(cell.name, dtype, B, N, D, devices.gpu_model(Wx.device)))
